@@ -1,0 +1,83 @@
+# autotrace: an LD_PRELOAD tracer. `make` builds build/libautotrace.so.
+CC ?= gcc
+# BUILD=dir lets several builds share one tree (tests take AUTOTRACE_BUILD).
+BUILD ?= build
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+DESTDIR ?=
+PYTHON ?= /usr/bin/python3
+
+CFLAGS ?= -O2 -g
+AT_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+	-pthread -fno-omit-frame-pointer
+LDFLAGS ?=
+AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z,nodelete \
+	-Wl,--as-needed
+LIBS := -ldl -lpthread
+
+SRCS := $(wildcard preload/*.c) $(wildcard reporter/*.c) $(wildcard hooks/*.c)
+OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
+DEPS := $(OBJS:.o=.d)
+LIB := $(BUILD)/libautotrace.so
+
+# Every object, for unit tests: an archive member is linked only when a test
+# uses one of its symbols, so keep parsers in files that define no hook.
+CORE_OBJS := $(OBJS)
+
+all: $(LIB)
+
+$(LIB): $(OBJS) exports.map
+	$(CC) $(CFLAGS) $(AT_CFLAGS) $(AT_LDFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libatcore.a: $(CORE_OBJS)
+	ar rcs $@ $^
+
+-include $(DEPS)
+
+# ---- tests ----
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+PROG_SRCS := $(wildcard tests/programs/*.c)
+PROG_BINS := $(patsubst tests/programs/%.c,$(BUILD)/programs/%,$(PROG_SRCS))
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libatcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AT_CFLAGS) -fvisibility=default -Ipreload -Ireporter -o $@ $< \
+		$(BUILD)/libatcore.a -lcmocka $(LIBS)
+
+# Test programs: each names the libraries it needs in a "// LIBS:" line.
+$(BUILD)/programs/%: tests/programs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -o $@ $< $$(sed -n 's,^// LIBS: *,,p' $<) -lpthread
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+programs: $(PROG_BINS)
+
+test: $(LIB) programs unit
+	AUTOTRACE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# ---- benchmarks ----
+bench: $(LIB) programs
+	$(PYTHON) bench/run.py
+
+# ---- demo ----
+demo: $(LIB) programs
+	./scripts/demo.sh
+
+install: $(LIB)
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libautotrace.so
+
+format:
+	clang-format -i $(SRCS) $(wildcard preload/*.h reporter/*.h hooks/*.h) $(UNIT_SRCS) $(PROG_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all unit programs test bench demo install format clean

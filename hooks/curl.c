@@ -1,0 +1,334 @@
+/* libcurl: curl_easy_perform makes a CLIENT span and carries the trace
+ * context in the request headers. libcurl is never linked: its functions
+ * are found in the host at the first call (also when a Perl, Python or PHP
+ * extension dlopen'ed it). To add headers without touching the
+ * application's list, we chain our own curl_slist nodes (on the stack) in
+ * front of it for the duration of the call, then restore the application's
+ * list; so we must know that list: curl_easy_setopt is interposed to note
+ * CURLOPT_HTTPHEADER and CURLOPT_URL per handle. */
+#define _GNU_SOURCE
+#define CURL_DISABLE_TYPECHECK /* we forward every argument type ourselves */
+#include <curl/curl.h>
+
+#include "../preload/autotrace.h"
+#include "../preload/log.h"
+#include "../preload/propagation.h"
+#include "../preload/real.h"
+#include "../preload/url.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const curl_sonames[] = {"libcurl.so.4", "libcurl-gnutls.so.4",
+					   "libcurl-nss.so.4", "libcurl.so.3", NULL};
+
+AT_REAL(CURLcode, curl_easy_perform, (CURL *));
+AT_REAL(CURLcode, curl_easy_setopt, (CURL *, CURLoption, ...));
+AT_REAL(CURLcode, curl_easy_getinfo, (CURL *, CURLINFO, ...));
+AT_REAL(void, curl_easy_reset, (CURL *));
+AT_REAL(CURL *, curl_easy_duphandle, (CURL *));
+AT_REAL(void, curl_easy_cleanup, (CURL *));
+AT_REAL(const char *, curl_easy_strerror, (CURLcode));
+
+/* ---- per-handle bookkeeping: a lock-free open-addressing table ---- */
+
+#define TABLE_SIZE 4096 /* handles alive at once; beyond it we stop injecting */
+#define TOMBSTONE ((void *)1)
+
+enum { URL_UNKNOWN = 0, URL_HTTP = 1, URL_OTHER = 2 };
+
+struct handle_info {
+	_Atomic(void *) key;
+	_Atomic(struct curl_slist *) headers;
+	_Atomic int url;
+};
+
+static struct handle_info table[TABLE_SIZE];
+static _Atomic int table_overflow;
+
+static size_t hash(const void *p)
+{
+	uintptr_t x = (uintptr_t)p;
+	x ^= x >> 17;
+	x *= 0xed5ad4bbU;
+	x ^= x >> 11;
+	return x & (TABLE_SIZE - 1);
+}
+
+static struct handle_info *lookup(const void *h)
+{
+	size_t i = hash(h);
+	for (size_t n = 0; n < TABLE_SIZE; n++, i = (i + 1) & (TABLE_SIZE - 1)) {
+		void *k = atomic_load(&table[i].key);
+		if (k == h)
+			return &table[i];
+		if (!k)
+			return NULL;
+	}
+	return NULL;
+}
+
+static struct handle_info *lookup_or_add(void *h)
+{
+	struct handle_info *e = lookup(h);
+	if (e)
+		return e;
+	size_t i = hash(h);
+	for (size_t n = 0; n < TABLE_SIZE; n++, i = (i + 1) & (TABLE_SIZE - 1)) {
+		void *k = atomic_load(&table[i].key);
+		if ((!k || k == TOMBSTONE) &&
+		    atomic_compare_exchange_strong(&table[i].key, &k, h)) {
+			atomic_store(&table[i].headers, NULL);
+			atomic_store(&table[i].url, URL_UNKNOWN);
+			return &table[i];
+		}
+	}
+	if (!atomic_exchange(&table_overflow, 1))
+		at_warn("curl: more than %d easy handles alive; trace headers are no longer "
+			"added to requests of new handles",
+			TABLE_SIZE);
+	return NULL;
+}
+
+static void forget(void *h)
+{
+	struct handle_info *e = lookup(h);
+	if (e) {
+		atomic_store(&e->headers, NULL);
+		atomic_store(&e->key, TOMBSTONE);
+	}
+}
+
+static int url_kind(const char *url)
+{
+	if (!url)
+		return URL_UNKNOWN;
+	const char *p = strstr(url, "://");
+	if (!p)
+		return URL_HTTP; /* curl guesses http for a URL without a scheme */
+	size_t n = (size_t)(p - url);
+	if ((n == 4 && !strncasecmp(url, "http", 4)) || (n == 5 && !strncasecmp(url, "https", 5)))
+		return URL_HTTP;
+	return URL_OTHER;
+}
+
+/* ---- hooks ---- */
+
+AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
+{
+	if (!AT_RESOLVE_IN(curl_easy_setopt, curl_sonames))
+		return CURLE_FAILED_INIT;
+	va_list ap;
+	va_start(ap, opt);
+	/* the argument's type follows from the option number's range */
+	CURLcode rc;
+	if (opt < CURLOPTTYPE_OBJECTPOINT) {
+		long v = va_arg(ap, long);
+		rc = real_curl_easy_setopt(h, opt, v);
+	} else if (opt < CURLOPTTYPE_FUNCTIONPOINT) {
+		void *v = va_arg(ap, void *);
+		int saved = errno;
+		rc = real_curl_easy_setopt(h, opt, v);
+		if (rc == CURLE_OK && at_on() && (opt == CURLOPT_HTTPHEADER || opt == CURLOPT_URL)) {
+			struct handle_info *e = lookup_or_add(h);
+			if (e && opt == CURLOPT_HTTPHEADER)
+				atomic_store(&e->headers, (struct curl_slist *)v);
+			else if (e)
+				atomic_store(&e->url, url_kind(v));
+		}
+		errno = saved;
+	} else if (opt < CURLOPTTYPE_OFF_T) {
+		void (*v)(void) = va_arg(ap, void (*)(void));
+		rc = real_curl_easy_setopt(h, opt, v);
+	} else if (opt < CURLOPTTYPE_BLOB) {
+		curl_off_t v = va_arg(ap, curl_off_t);
+		rc = real_curl_easy_setopt(h, opt, v);
+	} else {
+		void *v = va_arg(ap, void *);
+		rc = real_curl_easy_setopt(h, opt, v);
+	}
+	va_end(ap);
+	return rc;
+}
+
+AT_EXPORT void curl_easy_reset(CURL *h)
+{
+	if (!AT_RESOLVE_IN(curl_easy_reset, curl_sonames))
+		return;
+	real_curl_easy_reset(h);
+	int saved = errno;
+	struct handle_info *e = lookup(h);
+	if (e) {
+		atomic_store(&e->headers, NULL);
+		atomic_store(&e->url, URL_UNKNOWN);
+	}
+	errno = saved;
+}
+
+AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
+{
+	if (!AT_RESOLVE_IN(curl_easy_duphandle, curl_sonames))
+		return NULL;
+	CURL *d = real_curl_easy_duphandle(h);
+	int saved = errno;
+	struct handle_info *e = d ? lookup(h) : NULL;
+	if (e && at_on()) {
+		struct handle_info *n = lookup_or_add(d);
+		if (n) {
+			atomic_store(&n->headers, atomic_load(&e->headers));
+			atomic_store(&n->url, atomic_load(&e->url));
+		}
+	}
+	errno = saved;
+	return d;
+}
+
+AT_EXPORT void curl_easy_cleanup(CURL *h)
+{
+	if (!AT_RESOLVE_IN(curl_easy_cleanup, curl_sonames))
+		return;
+	int saved = errno;
+	forget(h);
+	errno = saved;
+	real_curl_easy_cleanup(h);
+}
+
+static int has_header(const struct curl_slist *l, const char *name, size_t n)
+{
+	for (; l; l = l->next)
+		if (l->data && !strncasecmp(l->data, name, n) && l->data[n] == ':')
+			return 1;
+	return 0;
+}
+
+static const char *code_name(CURLcode rc, char *buf, size_t len)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return "CURLE_COULDNT_RESOLVE_HOST";
+	case CURLE_COULDNT_CONNECT:
+		return "CURLE_COULDNT_CONNECT";
+	case CURLE_OPERATION_TIMEDOUT:
+		return "CURLE_OPERATION_TIMEDOUT";
+	case CURLE_GOT_NOTHING:
+		return "CURLE_GOT_NOTHING";
+	case CURLE_SEND_ERROR:
+		return "CURLE_SEND_ERROR";
+	case CURLE_RECV_ERROR:
+		return "CURLE_RECV_ERROR";
+	case CURLE_SSL_CONNECT_ERROR:
+		return "CURLE_SSL_CONNECT_ERROR";
+	case CURLE_WRITE_ERROR:
+		return "CURLE_WRITE_ERROR";
+	case CURLE_ABORTED_BY_CALLBACK:
+		return "CURLE_ABORTED_BY_CALLBACK";
+	case CURLE_TOO_MANY_REDIRECTS:
+		return "CURLE_TOO_MANY_REDIRECTS";
+	case CURLE_PARTIAL_FILE:
+		return "CURLE_PARTIAL_FILE";
+	case CURLE_URL_MALFORMAT:
+		return "CURLE_URL_MALFORMAT";
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return "CURLE_UNSUPPORTED_PROTOCOL";
+	default:
+		snprintf(buf, len, "CURLE_%d", (int)rc);
+		return buf;
+	}
+}
+
+/* Attributes known only once the transfer is done. */
+static void finish_span(struct at_span *s, CURL *h, CURLcode rc)
+{
+	char *method = NULL, *url = NULL;
+	long status = 0;
+#if LIBCURL_VERSION_NUM >= 0x074800
+	if (real_curl_easy_getinfo(h, CURLINFO_EFFECTIVE_METHOD, &method) != CURLE_OK)
+		method = NULL;
+#endif
+	if (!method || !*method)
+		method = "GET";
+	at_span_set_name(s, method, strlen(method));
+	at_span_set_str(s, "http.request.method", method);
+	if (real_curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url) {
+		char red[1024];
+		size_t n = at_url_redact(url, red, sizeof red);
+		at_span_set_strn(s, "url.full", red, n);
+		struct at_url u;
+		if (!at_url_parse(url, &u)) {
+			at_span_set_str(s, "server.address", u.host);
+			at_span_set_int(s, "server.port", u.port);
+		}
+	}
+	if (real_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0)
+		at_span_set_int(s, "http.response.status_code", status);
+	char buf[32];
+	if (rc != CURLE_OK) {
+		const char *name = code_name(rc, buf, sizeof buf);
+		const char *msg = AT_RESOLVE_IN(curl_easy_strerror, curl_sonames)
+					  ? real_curl_easy_strerror(rc)
+					  : name;
+		at_span_set_str(s, "error.type", name);
+		at_span_set_error(s, msg, strlen(msg));
+	} else if (status >= 400) {
+		snprintf(buf, sizeof buf, "%ld", status);
+		at_span_set_str(s, "error.type", buf);
+		at_span_set_error(s, NULL, 0);
+	}
+}
+
+AT_EXPORT CURLcode curl_easy_perform(CURL *h)
+{
+	if (!AT_RESOLVE_IN(curl_easy_perform, curl_sonames))
+		return CURLE_FAILED_INIT;
+	if (!at_enter())
+		return real_curl_easy_perform(h);
+	int saved = errno;
+	if (!AT_RESOLVE_IN(curl_easy_setopt, curl_sonames) ||
+	    !AT_RESOLVE_IN(curl_easy_getinfo, curl_sonames)) {
+		at_leave();
+		errno = saved;
+		return real_curl_easy_perform(h);
+	}
+	struct handle_info *e = lookup(h);
+	int url = e ? atomic_load(&e->url) : URL_UNKNOWN;
+	if (url == URL_OTHER) { /* ftp, smtp, ...: not HTTP, and never touch its headers */
+		errno = saved;
+		CURLcode rc = real_curl_easy_perform(h);
+		at_leave();
+		return rc;
+	}
+	struct curl_slist *app = e ? atomic_load(&e->headers) : NULL;
+	/* without an entry we know the app's list only if none was ever lost */
+	int known = e || !atomic_load(&table_overflow);
+
+	struct at_span s;
+	at_span_start(&s, "GET", AT_KIND_CLIENT);
+
+	struct at_inject inj;
+	struct curl_slist nodes[8];
+	int injected = 0;
+	if (known && url == URL_HTTP && !has_header(app, "traceparent", 11) &&
+	    at_inject_build(&inj, &s.ctx, at_span_str(&s, s.tracestate), s.tracestate.len) > 0) {
+		for (int i = 0; i < inj.n; i++) {
+			nodes[i].data = (char *)inj.lines[i];
+			nodes[i].next = i + 1 < inj.n ? &nodes[i + 1] : app;
+		}
+		injected = real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, nodes) == CURLE_OK;
+	}
+
+	errno = saved;
+	CURLcode rc = real_curl_easy_perform(h);
+	saved = errno;
+
+	if (injected)
+		real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, app);
+	if (s.recording)
+		finish_span(&s, h, rc);
+	at_span_end(&s);
+	at_leave();
+	errno = saved;
+	return rc;
+}

@@ -1,0 +1,71 @@
+/* Internal definitions shared by every part of the shim. */
+#ifndef AUTOTRACE_H
+#define AUTOTRACE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AT_EXPORT __attribute__((visibility("default")))
+#define AT_HIDDEN __attribute__((visibility("hidden")))
+#define AT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AT_TLS __thread __attribute__((tls_model("initial-exec")))
+
+#define AT_SDK_NAME "autotrace"
+#define AT_SDK_VERSION "0.1.0"
+
+/* Life cycle of the shim. Hooks trace only in AT_ON. */
+enum at_state { AT_UNINIT = 0, AT_INITING = 1, AT_ON = 2, AT_OFF = 3 };
+extern _Atomic int at_state;
+
+#include "span.h"
+
+/* Per-thread state. Kept small: the library uses the initial-exec TLS model
+ * (preload only), whose static TLS block is shared with every other library. */
+struct at_tls {
+	int depth;             /* >0: inside a hook that owns a span, or our own thread */
+	struct at_span *cur;   /* innermost active span on this thread */
+	const char *tracestate; /* tracestate / baggage to propagate (incoming request) */
+	const char *baggage;
+	uint64_t rng[2];
+	unsigned rng_gen;
+	struct at_ctx inherited; /* parent context given to a new thread or process */
+};
+extern AT_TLS struct at_tls at_tls;
+
+void at_init_slow(void);
+
+/* Is the shim tracing? Pass through (return 0) before init has finished,
+ * while it runs, once turned off, and on the exporter thread. */
+static inline int at_on(void)
+{
+	int s = atomic_load_explicit(&at_state, memory_order_acquire);
+	if (AT_UNLIKELY(s == AT_UNINIT)) {
+		at_init_slow();
+		s = atomic_load_explicit(&at_state, memory_order_acquire);
+	}
+	return s == AT_ON;
+}
+
+/* The outermost hook owns the span: enter returns 1 (and must be paired with
+ * at_leave) only when tracing is on and no traced hook is already running on
+ * this thread. Inner layers (curl's sendto, mysql_query -> mysql_real_query)
+ * see 0 and pass straight through. */
+static inline int at_enter(void)
+{
+	if (!at_on() || at_tls.depth)
+		return 0;
+	at_tls.depth = 1;
+	return 1;
+}
+static inline void at_leave(void) { at_tls.depth = 0; }
+
+int at_getpid_cached(void);
+/* Export what is queued, bounded by AUTOTRACE_EXIT_TIMEOUT (exit, _exit, exec). */
+void at_flush_at_exit(void);
+
+/* Something inside the shim went wrong: stop tracing, keep passing through. */
+void at_disable(const char *why);
+
+#endif

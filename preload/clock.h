@@ -1,0 +1,22 @@
+#ifndef AT_CLOCK_H
+#define AT_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Wall-clock nanoseconds since the epoch (vDSO, no syscall). */
+static inline uint64_t at_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t at_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+#endif

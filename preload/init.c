@@ -1,0 +1,124 @@
+/* Start-up, shut-down and fork handling, all in one place.
+ *
+ * Init runs once, from whichever comes first: our constructor or the first
+ * hook called (another library's constructor may write to a socket before
+ * ours has run). at_state is set to AT_INITING before anything else, so a
+ * hook reached from inside init (glibc's dlsym, getaddrinfo, ...) sees a
+ * state other than AT_ON and passes straight through instead of recursing
+ * into pthread_once and deadlocking. No thread is started here: the exporter
+ * thread starts with the first span. */
+#define _GNU_SOURCE
+#include "autotrace.h"
+
+#include "config.h"
+#include "ids.h"
+#include "log.h"
+#include "propagation.h"
+#include "resource.h"
+#include "../reporter/exporter.h"
+#include "../reporter/queue.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+_Atomic int at_state = AT_UNINIT;
+AT_TLS struct at_tls at_tls;
+
+extern struct at_ctx at_env_parent;
+struct at_span at_env_carrier; /* the tracestate that came with TRACEPARENT */
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Atomic int at_pid;
+
+int at_getpid_cached(void)
+{
+	return atomic_load_explicit(&at_pid, memory_order_relaxed);
+}
+
+static void atfork_child(void)
+{
+	if (atomic_load(&at_state) != AT_ON)
+		return;
+	atomic_store(&at_pid, getpid());
+	atomic_fetch_add(&at_ids_generation, 1);
+	at_queue_forget();
+	at_exporter_atfork_child();
+	at_resource_set_pid(getpid());
+}
+
+static void load_env_parent(void)
+{
+	if (!at_cfg.traceparent[0])
+		return;
+	if (at_traceparent_parse(at_cfg.traceparent, strlen(at_cfg.traceparent), &at_env_parent)) {
+		at_warn("TRACEPARENT=\"%.60s\" is not a valid W3C traceparent; starting a new trace",
+			at_cfg.traceparent);
+		return;
+	}
+	size_t tl = strlen(at_cfg.tracestate);
+	if (tl && at_tracestate_valid(at_cfg.tracestate, tl)) {
+		at_env_carrier.recording = 1;
+		at_env_carrier.tracestate = at_span_intern(&at_env_carrier, at_cfg.tracestate, tl);
+	} else if (tl) {
+		at_warn("TRACESTATE is not a valid W3C tracestate; ignored");
+	}
+}
+
+static void do_init(void)
+{
+	atomic_store(&at_state, AT_INITING);
+	atomic_store(&at_pid, getpid());
+	if (!at_config_load()) {
+		atomic_store(&at_state, AT_OFF);
+		return;
+	}
+	at_resource_init();
+	load_env_parent();
+	if (at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
+		at_warn("cannot allocate the span queue; tracing is off");
+		atomic_store(&at_state, AT_OFF);
+		return;
+	}
+	pthread_atfork(NULL, NULL, atfork_child);
+	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g)",
+		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,
+		 at_cfg.ratio);
+	atomic_store(&at_state, AT_ON);
+}
+
+void at_init_slow(void)
+{
+	if (atomic_load(&at_state) == AT_INITING)
+		return; /* reentered from init itself, or another thread mid-init */
+	pthread_once(&once, do_init);
+}
+
+void at_disable(const char *why)
+{
+	at_warn("%s; tracing is off, the program runs on untraced", why);
+	atomic_store(&at_state, AT_OFF);
+}
+
+/* Export what is queued before the process goes away, bounded in time. Not
+ * in a vfork child: it shares the parent's memory and the parent's exporter. */
+void at_flush_at_exit(void)
+{
+	if (atomic_load(&at_state) != AT_ON || getpid() != at_getpid_cached())
+		return;
+	at_exporter_flush(at_cfg.exit_timeout_ms);
+}
+
+__attribute__((constructor)) static void at_ctor(void)
+{
+	(void)at_on();
+}
+
+__attribute__((destructor)) static void at_dtor(void)
+{
+	if (atomic_load(&at_state) != AT_ON)
+		return;
+	at_flush_at_exit();
+	if (at_log_level >= AT_LOG_INFO)
+		at_exporter_print_stats();
+}

@@ -1,0 +1,24 @@
+/* Resolving the real functions behind our hooks. */
+#ifndef AT_REAL_H
+#define AT_REAL_H
+
+/* The next definition of name after this library; NULL if none, or if the
+ * only one found is our own (a hook must never call itself). */
+void *at_real(const char *name);
+/* The same, falling back to libraries loaded with RTLD_LOCAL (dlopen'ed by
+ * Perl, Python or PHP extensions), looked up by their sonames. */
+void *at_real_in(const char *name, const char *const *sonames);
+
+/* One way to declare a hook's real function and to resolve it lazily: the
+ * first call resolves (dlsym may allocate, so never on a hot path after). */
+#define AT_REAL(ret, name, args) static ret(*real_##name) args
+#define AT_RESOLVE(name)                                                                   \
+	(__builtin_expect(real_##name != 0, 1)                                             \
+		 ? 1                                                                       \
+		 : ((real_##name = (__typeof__(real_##name))at_real(#name)) != 0))
+#define AT_RESOLVE_IN(name, sonames)                                                       \
+	(__builtin_expect(real_##name != 0, 1)                                             \
+		 ? 1                                                                       \
+		 : ((real_##name = (__typeof__(real_##name))at_real_in(#name, sonames)) != 0))
+
+#endif

@@ -1,0 +1,114 @@
+/* The span model. A span is a fixed-size value: an owner keeps the active
+ * span where it likes (a hook's stack frame, a per-fd slot) and at_span_end
+ * copies it into the export queue, so the hot path never allocates. Strings
+ * are copied into the span's own arena, referenced by offset, so a copy
+ * needs no fix-up. */
+#ifndef AT_SPAN_H
+#define AT_SPAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum at_kind {
+	AT_KIND_INTERNAL = 1,
+	AT_KIND_SERVER = 2,
+	AT_KIND_CLIENT = 3,
+	AT_KIND_PRODUCER = 4,
+	AT_KIND_CONSUMER = 5,
+}; /* OTLP's numbering */
+
+enum at_status { AT_STATUS_UNSET = 0, AT_STATUS_OK = 1, AT_STATUS_ERROR = 2 };
+
+enum at_attr_type { AT_ATTR_STR = 1, AT_ATTR_INT = 2, AT_ATTR_DOUBLE = 3, AT_ATTR_BOOL = 4 };
+
+#define AT_MAX_ATTRS 24
+#define AT_MAX_EVENTS 2
+#define AT_EVENT_ATTRS 4
+#define AT_ARENA_SIZE 1280
+
+#define AT_FLAG_SAMPLED 0x01
+
+struct at_ctx {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t flags; /* W3C trace-flags */
+	uint8_t valid;
+	uint8_t remote;
+};
+
+struct at_str {
+	uint16_t off, len; /* into the span's arena */
+};
+
+struct at_attr {
+	const char *key; /* static storage: a literal or a string that lives forever */
+	uint8_t type;
+	union {
+		int64_t i;
+		double d;
+		struct at_str s;
+	} v;
+};
+
+struct at_event {
+	const char *name;
+	uint64_t time_ns;
+	uint8_t nattrs;
+	struct at_attr attrs[AT_EVENT_ATTRS];
+};
+
+struct at_span {
+	struct at_ctx ctx;
+	uint8_t parent_id[8]; /* all zero: a root */
+	uint8_t kind, status, recording, nattrs, nevents;
+	uint16_t arena_used;
+	uint32_t dropped_attrs, dropped_events;
+	uint64_t start_ns, end_ns;
+	struct at_str name, status_msg, tracestate;
+	struct at_span *prev; /* the span that was current before this one */
+	struct at_event events[AT_MAX_EVENTS];
+	struct at_attr attrs[AT_MAX_ATTRS];
+	char arena[AT_ARENA_SIZE];
+};
+
+static inline const char *at_span_str(const struct at_span *s, struct at_str r)
+{
+	return s->arena + r.off;
+}
+
+/* Start a span as a child of the thread's current context (the innermost
+ * active span, else the incoming request's remote parent, else TRACEPARENT),
+ * sampled or not by the configured sampler, and make it current. */
+void at_span_start(struct at_span *s, const char *name, int kind);
+/* The same with an explicit parent (NULL: the thread's current context), not
+ * made current: for spans that do not nest on one thread (asynchronous). */
+void at_span_start_detached(struct at_span *s, const char *name, int kind,
+			    const struct at_ctx *parent);
+/* End: record the end time, restore the previous current span (if this one
+ * was made current), and queue it for export when sampled. */
+void at_span_end(struct at_span *s);
+void at_span_end_detached(struct at_span *s);
+
+void at_span_set_name(struct at_span *s, const char *name, size_t len);
+void at_span_set_str(struct at_span *s, const char *key, const char *val);
+void at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len);
+void at_span_set_int(struct at_span *s, const char *key, int64_t val);
+void at_span_set_double(struct at_span *s, const char *key, double val);
+void at_span_set_bool(struct at_span *s, const char *key, int val);
+void at_span_set_error(struct at_span *s, const char *msg, size_t len);
+/* Add an event; returns its index or -1. Attributes go through at_event_set_*. */
+int at_span_add_event(struct at_span *s, const char *name);
+void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *val, size_t len);
+
+/* Copy a string into the arena, truncated to the value length limit and to the
+ * room left. Exposed for encoders' tests. */
+struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
+
+/* The context to propagate from this thread now (current span or remote
+ * parent); returns 0 when there is none. */
+int at_current_ctx(struct at_ctx *out);
+
+/* Bytes of the span that matter (header, used attributes, used arena). */
+size_t at_span_used_size(const struct at_span *s);
+
+#endif

@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include "url.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int at_url_parse(const char *s, struct at_url *u)
+{
+	memset(u, 0, sizeof *u);
+	const char *p = strstr(s, "://");
+	if (!p || p - s >= (long)sizeof u->scheme || p == s)
+		return -1;
+	for (size_t i = 0; i < (size_t)(p - s); i++)
+		u->scheme[i] = (char)(s[i] | 0x20);
+	if (strcmp(u->scheme, "http") && strcmp(u->scheme, "https"))
+		return -1;
+	const char *auth = p + 3;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', alen);
+	if (at) {
+		u->has_userinfo = 1;
+		alen -= (size_t)(at + 1 - auth);
+		auth = at + 1;
+	}
+	const char *hend = auth + alen;
+	const char *port = NULL;
+	if (*auth == '[') {
+		const char *rb = memchr(auth, ']', alen);
+		if (!rb)
+			return -1;
+		if ((size_t)(rb - auth - 1) >= sizeof u->host)
+			return -1;
+		memcpy(u->host, auth + 1, (size_t)(rb - auth - 1));
+		if (rb + 1 < hend && rb[1] == ':')
+			port = rb + 2;
+	} else {
+		const char *colon = memchr(auth, ':', alen);
+		size_t hl = colon ? (size_t)(colon - auth) : alen;
+		if (hl == 0 || hl >= sizeof u->host)
+			return -1;
+		memcpy(u->host, auth, hl);
+		if (colon)
+			port = colon + 1;
+	}
+	u->port = strcmp(u->scheme, "https") ? 80 : 443;
+	if (port && port < hend) {
+		char *end;
+		long v = strtol(port, &end, 10);
+		if (end != hend || v <= 0 || v > 65535)
+			return -1;
+		u->port = (int)v;
+		u->has_port = 1;
+	}
+	u->path = *hend ? hend : "/";
+	return 0;
+}
+
+size_t at_url_redact(const char *s, char *out, size_t outlen)
+{
+	const char *p = strstr(s, "://");
+	size_t n;
+	if (p) {
+		const char *auth = p + 3;
+		size_t alen = strcspn(auth, "/?#");
+		const char *at = memchr(auth, '@', alen);
+		if (at) {
+			n = (size_t)snprintf(out, outlen, "%.*sREDACTED:REDACTED@%s", (int)(auth - s),
+					     s, at + 1);
+			return n < outlen ? n : outlen - 1;
+		}
+	}
+	n = (size_t)snprintf(out, outlen, "%s", s);
+	return n < outlen ? n : outlen - 1;
+}

@@ -1,0 +1,24 @@
+/* An export destination. The exporter thread hands every backend the same
+ * batch (spans still in the queue's slots), then releases the slots. */
+#ifndef AT_BACKEND_H
+#define AT_BACKEND_H
+
+#include "../preload/span.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct at_backend {
+	const char *name;
+	/* Returns how many spans were delivered (0..n). Must give up at deadline_ms
+	 * (CLOCK_MONOTONIC milliseconds). */
+	size_t (*export_batch)(struct at_backend *b, struct at_span *const *spans, size_t n,
+			       uint64_t deadline_ms);
+	void (*close)(struct at_backend *b);
+	void *state;
+};
+
+/* Each returns NULL (after a warning) when its configuration is unusable. */
+struct at_backend *at_backend_otlp_new(void);
+
+#endif

@@ -1,0 +1,174 @@
+/* One thread takes batches off the queue and hands them to every configured
+ * backend. It blocks all signals (the application's handlers must never run
+ * here) and runs with the hook depth held up, so its own sockets and writes
+ * are never traced. */
+#define _GNU_SOURCE
+#include "exporter.h"
+
+#include "../preload/autotrace.h"
+#include "../preload/clock.h"
+#include "../preload/config.h"
+#include "../preload/log.h"
+#include "../preload/real.h"
+#include "backend.h"
+#include "queue.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_BACKENDS 8
+
+static _Atomic int started;
+static struct at_backend *backends[MAX_BACKENDS];
+static int nbackends;
+static struct at_span **batch;
+static _Atomic uint32_t flush_req, flush_done;
+static _Atomic uint64_t flush_deadline;
+_Atomic uint64_t at_stat_exported;
+
+AT_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
+
+static void setup_backends(void)
+{
+	nbackends = 0;
+	if (at_cfg.exporters & AT_EXP_OTLP) {
+		struct at_backend *b = at_backend_otlp_new();
+		if (b)
+			backends[nbackends++] = b;
+	}
+	at_debug("exporter started: %d backend(s), endpoint %s", nbackends, at_cfg.otlp_endpoint);
+}
+
+static void export_all(void)
+{
+	size_t n;
+	while ((n = at_queue_peek(batch, (size_t)at_cfg.bsp_batch_size)) > 0) {
+		uint64_t deadline = at_mono_ms() + (uint64_t)at_cfg.bsp_export_timeout_ms;
+		uint64_t otlp_bound = at_mono_ms() + (uint64_t)at_cfg.otlp_timeout_ms;
+		if (otlp_bound < deadline)
+			deadline = otlp_bound;
+		if (atomic_load(&flush_req) != atomic_load(&flush_done)) {
+			uint64_t fd = atomic_load(&flush_deadline);
+			if (fd && fd < deadline)
+				deadline = fd;
+		}
+		size_t delivered = 0;
+		for (int i = 0; i < nbackends; i++) {
+			size_t d = backends[i]->export_batch(backends[i], batch, n, deadline);
+			if (d > delivered)
+				delivered = d;
+		}
+		at_queue_release(n);
+		atomic_fetch_add(&at_stat_exported, delivered);
+	}
+}
+
+static void *run(void *arg)
+{
+	(void)arg;
+	at_tls.depth = 1; /* nothing this thread does is traced */
+	setup_backends();
+	for (;;) {
+		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
+		for (;;) {
+			uint32_t req = atomic_load(&flush_req);
+			if (req != atomic_load(&flush_done))
+				break;
+			if (at_queue_length() >= (size_t)at_cfg.bsp_batch_size)
+				break;
+			uint64_t now = at_mono_ms();
+			if (now >= due)
+				break;
+			at_queue_wait((long)(due - now));
+		}
+		uint32_t req = atomic_load(&flush_req);
+		export_all();
+		if (req != atomic_load(&flush_done)) {
+			atomic_store(&flush_done, req);
+			syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, 64, NULL, NULL, 0);
+		}
+	}
+	return NULL;
+}
+
+void at_exporter_ensure(void)
+{
+	if (AT_LIKELY(atomic_load_explicit(&started, memory_order_relaxed)))
+		return;
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&started, &expect, 1))
+		return;
+	int saved = errno;
+	if (!batch)
+		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* the new thread inherits this mask: every signal blocked */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = (batch && AT_RESOLVE(pthread_create))
+			 ? real_pthread_create(&t, &attr, run, NULL)
+			 : ENOMEM;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		errno = saved;
+		at_disable("cannot start the exporter thread");
+		return;
+	}
+#ifdef __GLIBC__
+	pthread_setname_np(t, "autotrace-exp");
+#endif
+	errno = saved;
+}
+
+void at_exporter_flush(long timeout_ms)
+{
+	if (!atomic_load(&started) || at_queue_length() == 0 || timeout_ms <= 0)
+		return;
+	int saved = errno;
+	uint64_t deadline = at_mono_ms() + (uint64_t)timeout_ms;
+	atomic_store(&flush_deadline, deadline);
+	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
+	at_queue_wake();
+	for (;;) {
+		uint32_t done = atomic_load(&flush_done);
+		if ((int32_t)(done - req) >= 0)
+			break;
+		uint64_t now = at_mono_ms();
+		if (now >= deadline)
+			break;
+		uint64_t left = deadline - now;
+		struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+		syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
+	}
+	errno = saved;
+}
+
+void at_exporter_atfork_child(void)
+{
+	/* The parent's thread and its connections are not ours: drop them
+	 * without touching them (a backend may have been mid-write at fork). */
+	nbackends = 0;
+	memset(backends, 0, sizeof backends);
+	atomic_store(&flush_req, 0);
+	atomic_store(&flush_done, 0);
+	atomic_store(&started, 0);
+}
+
+void at_exporter_print_stats(void)
+{
+	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu",
+		(unsigned long long)at_queue_pushed(), (unsigned long long)atomic_load(&at_stat_exported),
+		(unsigned long long)atomic_load(&at_stat_dropped), at_queue_length());
+}

@@ -1,0 +1,18 @@
+/* The exporter thread: started with the first span, never in a constructor. */
+#ifndef AT_EXPORTER_H
+#define AT_EXPORTER_H
+
+#include <stdint.h>
+
+/* Starts the thread if this process has none yet (cheap when it has). */
+void at_exporter_ensure(void);
+/* Ask the thread to export everything queued now and wait for it, at most
+ * timeout_ms. Safe to call when no thread was ever started. */
+void at_exporter_flush(long timeout_ms);
+/* fork child: the parent's thread does not exist here. */
+void at_exporter_atfork_child(void);
+void at_exporter_print_stats(void);
+
+extern _Atomic uint64_t at_stat_exported;
+
+#endif

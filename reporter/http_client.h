@@ -1,0 +1,35 @@
+/* The exporter's own HTTP/1.1 client: one keep-alive connection to one
+ * collector, every step bounded by a deadline. Runs only on the exporter
+ * thread. */
+#ifndef AT_HTTP_CLIENT_H
+#define AT_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct at_http {
+	char host[256];
+	char port[8];
+	char path[512];
+	char auth[300];  /* "Authorization: ...\r\n" or empty */
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	int usable;
+};
+
+/* Returns 0, or -1 with a warning when the URL cannot be used. */
+int at_http_init(struct at_http *h, const char *url);
+void at_http_set_basic_auth(struct at_http *h, const char *user, const char *pass);
+/* POST body; returns the HTTP status, or -1 when no response came (refused,
+ * timed out, garbage). extra_headers: "k: v\r\n" lines or NULL. */
+int at_http_post(struct at_http *h, const char *content_type, const char *extra_headers,
+		 const void *body, size_t len, uint64_t deadline_ms);
+/* POST with retries on 429/502/503/504 and on no response, with backoff,
+ * until the deadline. Returns the last status or -1. */
+int at_http_post_retry(struct at_http *h, const char *content_type, const char *extra_headers,
+		       const void *body, size_t len, uint64_t deadline_ms);
+void at_http_close(struct at_http *h);
+
+#endif

@@ -1,0 +1,132 @@
+/* A bounded multi-producer ring (after Dmitry Vyukov's MPMC queue): each slot
+ * carries a sequence number telling whether it is free for the producer at
+ * position p (seq == p) or filled for the consumer (seq == p + 1). */
+#define _GNU_SOURCE
+#include "queue.h"
+
+#include "../preload/autotrace.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct slot {
+	_Atomic size_t seq;
+	struct at_span span;
+};
+
+static struct slot *slots;
+static size_t mask, wake_len;
+static _Alignas(64) _Atomic size_t head;     /* next position to reserve */
+static _Alignas(64) _Atomic size_t tail;     /* next position to consume */
+static _Alignas(64) _Atomic uint32_t wakeword;
+_Atomic uint64_t at_stat_dropped;
+
+int at_queue_init(size_t capacity, size_t wake_at)
+{
+	size_t cap = 2;
+	while (cap < capacity)
+		cap <<= 1;
+	/* anonymous memory: pages cost RSS only once a span has been written there */
+	void *p = mmap(NULL, cap * sizeof(struct slot), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	slots = p;
+	for (size_t i = 0; i < cap; i++)
+		atomic_store_explicit(&slots[i].seq, i, memory_order_relaxed);
+	mask = cap - 1;
+	wake_len = wake_at ? wake_at : 1;
+	return 0;
+}
+
+int at_queue_push(const struct at_span *s)
+{
+	size_t pos = atomic_load_explicit(&head, memory_order_relaxed);
+	struct slot *sl;
+	for (;;) {
+		sl = &slots[pos & mask];
+		size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
+		if (diff == 0) {
+			if (atomic_compare_exchange_weak_explicit(&head, &pos, pos + 1,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+				break;
+		} else if (diff < 0) {
+			atomic_fetch_add_explicit(&at_stat_dropped, 1, memory_order_relaxed);
+			return -1;
+		} else {
+			pos = atomic_load_explicit(&head, memory_order_relaxed);
+		}
+	}
+	memcpy(&sl->span, s, at_span_used_size(s));
+	atomic_store_explicit(&sl->seq, pos + 1, memory_order_release);
+	if (pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len)
+		at_queue_wake();
+	return 0;
+}
+
+size_t at_queue_peek(struct at_span **out, size_t max)
+{
+	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
+	size_t n = 0;
+	while (n < max) {
+		struct slot *sl = &slots[(t + n) & mask];
+		if (atomic_load_explicit(&sl->seq, memory_order_acquire) != t + n + 1)
+			break;
+		out[n] = &sl->span;
+		n++;
+	}
+	return n;
+}
+
+void at_queue_release(size_t n)
+{
+	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&slots[(t + i) & mask].seq, t + i + mask + 1,
+				      memory_order_release);
+	atomic_store_explicit(&tail, t + n, memory_order_release);
+}
+
+size_t at_queue_length(void)
+{
+	return atomic_load(&head) - atomic_load(&tail);
+}
+
+uint64_t at_queue_pushed(void)
+{
+	return atomic_load(&head);
+}
+
+void at_queue_forget(void)
+{
+	if (!slots)
+		return;
+	size_t h = atomic_load(&head);
+	for (size_t t = atomic_load(&tail); t != h; t++)
+		atomic_store(&slots[t & mask].seq, t + mask + 1);
+	atomic_store(&tail, h);
+}
+
+void at_queue_wait(long timeout_ms)
+{
+	uint32_t w = atomic_load(&wakeword);
+	if (at_queue_length() >= wake_len)
+		return;
+	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+	syscall(SYS_futex, &wakeword, FUTEX_WAIT_PRIVATE, w, &ts, NULL, 0);
+}
+
+void at_queue_wake(void)
+{
+	atomic_fetch_add(&wakeword, 1);
+	int saved = errno;
+	syscall(SYS_futex, &wakeword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Debian packages for building autotrace and running its tests and demo.
+# The shim itself links only libc, libpthread, libdl (and libunwind, zlib);
+# the client libraries here are what the test programs use.
+set -eu
+pkgs="build-essential pkg-config libcmocka-dev
+ libcurl4-openssl-dev curl wget
+ libhiredis-dev redis-server
+ libmariadb-dev mariadb-server mariadb-client
+ libunwind-dev zlib1g-dev
+ python3 python3-pytest python3-protobuf python3-thrift python3-mysqldb
+ libdbd-mysql-perl perl
+ protobuf-compiler thrift-compiler
+ valgrind clang"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# the machine image ships Node.js with npm; Debian's npm conflicts with it
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ -n "$missing" ]; then
+	SUDO=""
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

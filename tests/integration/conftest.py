@@ -1,0 +1,113 @@
+"""Shared fixtures: the shim, a collector decoding with the official OTLP
+protos, an HTTP server that records what it received."""
+import http.server
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("AUTOTRACE_BUILD", os.path.join(ROOT, "build"))
+LIB = os.path.join(BUILD, "libautotrace.so")
+PROGRAMS = os.path.join(BUILD, "programs")
+
+subprocess.run([os.path.join(ROOT, "scripts", "fetch-idl.sh"), os.path.join(ROOT, "build", "idl")],
+               check=True)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from collector import Collector  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.fixture
+def collector():
+    c = Collector()
+    yield c
+    c.close()
+    assert not c.errors, "collector could not decode: %s" % c.errors
+
+
+class RecordingServer:
+    """HTTP/1.1 server on loopback that records each request's headers (raw
+    lines, in order) and answers with a configurable status."""
+
+    def __init__(self):
+        self.requests = []
+        self.status = 200
+        self.body = b"hello\n"
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _handle(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                rec.requests.append({"method": self.command, "path": self.path,
+                                     "headers": list(self.headers.items()), "body": body})
+                status = rec.status
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(rec.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(rec.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def header(self, i, name):
+        vals = [v for k, v in self.requests[i]["headers"] if k.lower() == name.lower()]
+        return vals
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_server():
+    s = RecordingServer()
+    yield s
+    s.close()
+
+
+def shim_env(collector=None, **extra):
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith(("OTEL_", "JAEGER_", "AUTOTRACE_")) or k in ("TRACEPARENT", "TRACESTATE"):
+            del env[k]
+    env["LD_PRELOAD"] = LIB
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
+    if collector is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(cmd, env, timeout=30, **kw):
+    return subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, **kw)
+
+
+def program(name):
+    return os.path.join(PROGRAMS, name)
