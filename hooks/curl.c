@@ -306,6 +306,7 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 
 	struct at_span s;
 	at_span_start(&s, "GET", AT_KIND_CLIENT);
+	AT_SPAN_CALLER(&s);
 
 	struct at_inject inj;
 	struct curl_slist nodes[8];

@@ -66,10 +66,15 @@ struct at_span {
 	uint64_t start_ns, end_ns;
 	struct at_str name, status_msg, tracestate;
 	struct at_span *prev; /* the span that was current before this one */
+	uintptr_t caller;     /* return address into the code that called the hook */
 	struct at_event events[AT_MAX_EVENTS];
 	struct at_attr attrs[AT_MAX_ATTRS];
 	char arena[AT_ARENA_SIZE];
 };
+
+/* Every hook records where the host called it from: only the return
+ * address on the hot path; it is symbolized on the exporter thread. */
+#define AT_SPAN_CALLER(s) ((s)->caller = (uintptr_t)__builtin_return_address(0))
 
 static inline const char *at_span_str(const struct at_span *s, struct at_str r)
 {
