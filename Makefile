@@ -13,7 +13,7 @@ AT_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-para
 LDFLAGS ?=
 AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z,nodelete \
 	-Wl,--as-needed
-LIBS := -ldl -lpthread
+LIBS := -ldl -lpthread -lz
 
 SRCS := $(wildcard preload/*.c) $(wildcard reporter/*.c) $(wildcard hooks/*.c)
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))

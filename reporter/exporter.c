@@ -101,6 +101,8 @@ void at_exporter_ensure(void)
 {
 	if (AT_LIKELY(atomic_load_explicit(&started, memory_order_relaxed)))
 		return;
+	if (!at_cfg.exporters) /* OTEL_TRACES_EXPORTER=none: propagate only */
+		return;
 	int expect = 0;
 	if (!atomic_compare_exchange_strong(&started, &expect, 1))
 		return;

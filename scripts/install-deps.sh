@@ -11,7 +11,8 @@ pkgs="build-essential pkg-config libcmocka-dev
  python3 python3-pytest python3-protobuf python3-thrift python3-mysqldb
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler
- valgrind clang"
+ valgrind clang
+ strace ltrace uftrace"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

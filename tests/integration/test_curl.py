@@ -1,0 +1,375 @@
+"""Issue 2: libcurl traced end to end, and the runtime's behaviour around it
+(configuration, exit flush, fork, disabled shim, dead collector)."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import LIB, run, shim_env, program
+
+TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
+
+
+def only_tp(server, i=0):
+    tps = server.header(i, "traceparent")
+    assert len(tps) == 1, "expected exactly one traceparent, got %r" % tps
+    m = TP.match(tps[0])
+    assert m, tps[0]
+    return m.group(1), m.group(2), m.group(3)
+
+
+def test_curl_cli_header_matches_exported_span(collector, http_server):
+    r = run(["curl", "-s", http_server.url + "/x?y=1"], shim_env(collector))
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    trace_id, span_id, flags = only_tp(http_server)
+    assert flags == "01"
+    spans = collector.wait_for(1)
+    assert len(spans) == 1
+    s = spans[0]
+    assert (s["trace_id"], s["span_id"]) == (trace_id, span_id)
+    assert s["kind"] == "CLIENT" and s["name"] == "GET"
+    assert s["parent_span_id"] == ""
+    a = s["attributes"]
+    assert a["http.request.method"] == "GET"
+    assert a["url.full"] == http_server.url + "/x?y=1"
+    assert a["server.address"] == "127.0.0.1"
+    assert a["server.port"] == http_server.port
+    assert a["http.response.status_code"] == 200
+    assert s["status_code"] == 0
+    assert s["end"] > s["start"] > 0
+    res = s["resource"]
+    assert res["service.name"] == "curl"
+    assert res["process.executable.name"] == "curl"
+    assert res["telemetry.sdk.name"] == "autotrace"
+    assert isinstance(res["process.pid"], int) and res["host.name"]
+
+
+def test_libcurl_program_keeps_app_headers(collector, http_server):
+    r = run([program("curl_client"), "get", http_server.url + "/a", "3"], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split("\n")[:3] == ["0 200"] * 3
+    assert len(http_server.requests) == 3
+    ids = set()
+    for i in range(3):
+        assert http_server.header(i, "X-App") == ["1"]
+        ids.add(only_tp(http_server, i)[1])
+    assert len(ids) == 3  # one span per request on the kept-alive handle
+    spans = collector.wait_for(3)
+    assert {s["span_id"] for s in spans} == ids
+    assert len({s["trace_id"] for s in spans}) == 3  # independent roots
+
+
+def test_app_traceparent_is_kept(collector, http_server):
+    r = run([program("curl_client"), "own-tp", http_server.url], shim_env(collector))
+    assert r.returncode == 0
+    assert http_server.header(0, "traceparent") == [
+        "00-11111111111111111111111111111111-2222222222222222-01"]
+    assert len(collector.wait_for(1)) == 1  # still traced
+
+
+def test_duphandle_and_reset(collector, http_server):
+    r = run([program("curl_client"), "dup", http_server.url], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert http_server.header(0, "X-App") == ["1"]
+    assert http_server.header(1, "X-App") == []
+    only_tp(http_server, 0)
+    only_tp(http_server, 1)
+
+
+def test_setopt_argument_types(collector, http_server):
+    r = run([program("curl_client"), "options", http_server.url + "/p"], shim_env(collector))
+    assert r.returncode == 0 and r.stdout == b"0 200\n", r.stderr
+    req = http_server.requests[0]
+    assert req["method"] == "POST" and req["body"] == b"a=1&b=2"
+    assert http_server.header(0, "User-Agent") == ["options-test/1"]
+    s = collector.wait_for(1)[0]
+    assert s["name"] == "POST" and s["attributes"]["http.request.method"] == "POST"
+
+
+def test_disabled_is_pure_passthrough(collector, http_server):
+    for off in ("0", "false", "off"):
+        r = run(["curl", "-s", "-i", http_server.url], shim_env(collector, AUTOTRACE_ENABLED=off))
+        assert r.returncode == 0 and b"hello" in r.stdout
+    plain = run(["curl", "-s", "-i", http_server.url], shim_env(collector, LD_PRELOAD=""))
+    for i in range(4):
+        assert http_server.header(i, "traceparent") == []
+        assert http_server.requests[i]["headers"] == http_server.requests[3]["headers"]
+    assert plain.stdout.split(b"\r\n")[0] == b"HTTP/1.1 200 OK"
+    time.sleep(0.5)
+    assert collector.spans == [] and collector.requests == []
+
+
+def test_otel_sdk_disabled(collector, http_server):
+    r = run(["curl", "-s", http_server.url], shim_env(collector, OTEL_SDK_DISABLED="true"))
+    assert r.returncode == 0
+    assert http_server.header(0, "traceparent") == []
+
+
+def test_program_without_libcurl_unaffected(collector):
+    env = shim_env(collector)
+    for cmd in (["/bin/echo", "hi"], ["/usr/bin/python3", "-c", "print(6*7)"],
+                ["/bin/sh", "-c", "exit 3"], ["/bin/ls", "/nonexistent"]):
+        bare = subprocess.run(cmd, capture_output=True)
+        shim = run(cmd, env)
+        assert (shim.returncode, shim.stdout, shim.stderr) == (bare.returncode, bare.stdout,
+                                                                bare.stderr)
+    time.sleep(0.3)
+    assert collector.requests == []
+
+
+def test_dead_collector_bounds_exit(http_server):
+    # nothing listens on that port: the exit flush gives up after the bound
+    env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+                   AUTOTRACE_EXIT_TIMEOUT="300", OTEL_BSP_SCHEDULE_DELAY="60000")
+    t = time.monotonic()
+    r = run(["curl", "-s", http_server.url], env)
+    elapsed = time.monotonic() - t
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    only_tp(http_server)
+    # the OTLP timeout (10 s) would apply without the exit bound
+    assert elapsed < 3.0, elapsed
+
+
+def test_blackhole_collector_bounds_exit(http_server):
+    # a collector that accepts but never answers
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    try:
+        env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % s.getsockname()[1],
+                       AUTOTRACE_EXIT_TIMEOUT="300", OTEL_BSP_SCHEDULE_DELAY="60000")
+        t = time.monotonic()
+        r = run(["curl", "-s", http_server.url], env)
+        assert r.returncode == 0 and r.stdout == b"hello\n"
+        assert time.monotonic() - t < 3.0
+    finally:
+        s.close()
+
+
+def test_traceparent_env_is_the_parent(collector, http_server):
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = run(["curl", "-s", http_server.url], shim_env(collector, TRACEPARENT=parent,
+                                                         TRACESTATE="congo=t61rcWkgMzE"))
+    assert r.returncode == 0
+    trace_id, span_id, _ = only_tp(http_server)
+    assert trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert http_server.header(0, "tracestate") == ["congo=t61rcWkgMzE"]
+    s = collector.wait_for(1)[0]
+    assert s["parent_span_id"] == "00f067aa0ba902b7"
+    assert s["trace_id"] == trace_id and s["span_id"] == span_id
+    assert s["trace_state"] == "congo=t61rcWkgMzE"
+
+
+def test_invalid_traceparent_env_starts_new_trace(collector, http_server):
+    r = run(["curl", "-s", http_server.url],
+            shim_env(collector, TRACEPARENT="00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"))
+    assert r.returncode == 0
+    assert b"autotrace" in r.stderr and b"TRACEPARENT" in r.stderr
+    trace_id, _, _ = only_tp(http_server)
+    assert trace_id != "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert collector.wait_for(1)[0]["parent_span_id"] == ""
+
+
+def test_sampler_off_still_propagates(collector, http_server):
+    r = run(["curl", "-s", http_server.url], shim_env(collector, OTEL_TRACES_SAMPLER="always_off"))
+    assert r.returncode == 0
+    assert only_tp(http_server)[2] == "00"
+    time.sleep(0.5)
+    assert collector.spans == []
+
+
+def test_parent_based_follows_unsampled_parent(collector, http_server):
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+    r = run(["curl", "-s", http_server.url], shim_env(collector, TRACEPARENT=parent))
+    assert r.returncode == 0
+    trace_id, _, flags = only_tp(http_server)
+    assert trace_id == "4bf92f3577b34da6a3ce929d0e0e4736" and flags == "00"
+    time.sleep(0.5)
+    assert collector.spans == []
+
+
+def test_http_json_protocol(collector, http_server):
+    r = run(["curl", "-s", http_server.url],
+            shim_env(collector, OTEL_EXPORTER_OTLP_PROTOCOL="http/json"))
+    assert r.returncode == 0
+    spans = collector.wait_for(1)
+    assert collector.requests[0]["headers"]["Content-Type"] == "application/json"
+    assert spans[0]["span_id"] == only_tp(http_server)[1]
+
+
+def test_traces_endpoint_and_headers(collector, http_server):
+    env = shim_env(None, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.endpoint + "/v1/traces",
+                   OTEL_EXPORTER_OTLP_HEADERS="x-api-key=s3cret,x-tenant=a%20b",
+                   OTEL_SERVICE_NAME="svc", OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test")
+    assert run(["curl", "-s", http_server.url], env).returncode == 0
+    s = collector.wait_for(1)[0]
+    h = collector.requests[0]["headers"]
+    assert h["x-api-key"] == "s3cret" and h["x-tenant"] == "a b"
+    assert s["resource"]["service.name"] == "svc"
+    assert s["resource"]["deployment.environment"] == "test"
+
+
+def test_collector_retry_on_503(collector, http_server):
+    collector.status_plan = [503, 503]
+    r = run(["curl", "-s", http_server.url], shim_env(collector, AUTOTRACE_EXIT_TIMEOUT="3000"))
+    assert r.returncode == 0
+    assert len(collector.wait_for(1)) == 1
+    assert [q["status"] for q in collector.requests] == [503, 503, 200]
+
+
+def test_errors_set_status(collector, http_server):
+    http_server.status = 503
+    env = shim_env(collector)
+    assert run(["curl", "-s", http_server.url + "/fail"], env).returncode == 0
+    # a port nothing listens on: curl fails to connect (exit 7)
+    assert run(["curl", "-s", "http://127.0.0.1:9/"], env).returncode == 7
+    spans = collector.wait_for(2)
+    by_port = {s["attributes"]["server.port"]: s for s in spans}
+    s503 = by_port[http_server.port]
+    assert s503["status_code"] == 2
+    assert s503["attributes"]["error.type"] == "503"
+    assert s503["attributes"]["http.response.status_code"] == 503
+    refused = by_port[9]
+    assert refused["status_code"] == 2
+    assert refused["attributes"]["error.type"] == "CURLE_COULDNT_CONNECT"
+    assert refused["status_message"]
+    assert "http.response.status_code" not in refused["attributes"]
+
+
+def test_client_4xx_is_error(collector, http_server):
+    http_server.status = 404
+    assert run(["curl", "-s", http_server.url], shim_env(collector)).returncode == 0
+    s = collector.wait_for(1)[0]
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == "404"
+
+
+def test_userinfo_redacted(collector, http_server):
+    url = "http://alice:hunter2@127.0.0.1:%d/private" % http_server.port
+    assert run(["curl", "-s", url], shim_env(collector)).returncode == 0
+    s = collector.wait_for(1)[0]
+    assert "hunter2" not in s["attributes"]["url.full"]
+    assert "REDACTED" in s["attributes"]["url.full"] or "alice" not in s["attributes"]["url.full"]
+
+
+def test_fork_child_with__exit_loses_nothing(collector, http_server):
+    r = run([program("curl_client"), "fork", http_server.url], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    spans = collector.wait_for(2)
+    assert len(spans) == 2
+    pids = {s["resource"]["process.pid"] for s in spans}
+    assert len(pids) == 2  # the child reports its own pid
+    assert len({s["span_id"] for s in spans}) == 2  # and its own ids
+    assert {s["span_id"] for s in spans} == {only_tp(http_server, i)[1] for i in range(2)}
+
+
+def test_threads(collector, http_server):
+    r = run([program("curl_client"), "threads", http_server.url, "16"], shim_env(collector))
+    assert r.returncode == 0
+    spans = collector.wait_for(16)
+    assert len(spans) == 16
+    assert len({s["span_id"] for s in spans}) == 16
+    assert len({s["trace_id"] for s in spans}) == 16
+
+
+def test_app_closing_every_fd(collector, http_server, tmp_path):
+    """A daemon closes every fd, then opens a file that gets the number of the
+    exporter's socket: the exporter must reconnect, never write into it."""
+    f = tmp_path / "data"
+    r = run([program("curl_client"), "closeall", http_server.url, str(f)], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert f.read_bytes() == b""
+    assert len(collector.wait_for(2)) == 2
+
+
+def test_bad_configuration_warns_and_runs(collector, http_server):
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="soon", OTEL_TRACES_SAMPLER="sometimes",
+                   OTEL_EXPORTER_OTLP_HEADERS="garbage")
+    r = run(["curl", "-s", http_server.url], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    err = r.stderr.decode()
+    for name in ("OTEL_BSP_SCHEDULE_DELAY", "OTEL_TRACES_SAMPLER", "OTEL_EXPORTER_OTLP_HEADERS"):
+        lines = [l for l in err.splitlines() if name in l]
+        assert len(lines) == 1 and lines[0].startswith("autotrace["), err
+    assert len(collector.wait_for(1)) == 1
+
+
+def test_https_endpoint_is_refused_clearly(http_server):
+    env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:4318")
+    r = run(["curl", "-s", http_server.url], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    assert b"https is not supported" in r.stderr
+
+
+def test_exit_stats_with_log_level(collector, http_server):
+    r = run(["curl", "-s", http_server.url], shim_env(collector, AUTOTRACE_LOG_LEVEL="info"))
+    assert r.returncode == 0
+    assert re.search(rb"spans queued 1, exported 1, dropped 0", r.stderr), r.stderr
+
+
+def _build_so(tmp_path, name, src, libs=""):
+    c = tmp_path / (name + ".c")
+    c.write_text(src)
+    so = tmp_path / ("lib%s.so" % name)
+    subprocess.run("gcc -shared -fPIC -o %s %s %s" % (so, c, libs), shell=True, check=True)
+    return so
+
+
+PLUGIN = r"""
+#include <curl/curl.h>
+static size_t sink(char *p, size_t s, size_t n, void *u) { return s * n; }
+int plugin_get(const char *url) {
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    int rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    return rc;
+}
+"""
+
+
+def test_libcurl_loaded_late_with_rtld_local(collector, http_server, tmp_path):
+    """Like a Perl/Python/PHP extension: the plugin, and libcurl with it, are
+    dlopen'ed RTLD_LOCAL long after start."""
+    so = _build_so(tmp_path, "plugin", PLUGIN, "-lcurl")
+    main = tmp_path / "host.c"
+    main.write_text(r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!h) { puts(dlerror()); return 1; }
+    int (*get)(const char *) = (int (*)(const char *))dlsym(h, "plugin_get");
+    printf("%d\n", get(argv[2]));
+    return 0;
+}""")
+    exe = tmp_path / "host"
+    subprocess.run(["gcc", "-o", str(exe), str(main), "-ldl"], check=True)
+    r = run([str(exe), str(so), http_server.url], shim_env(collector))
+    assert r.returncode == 0 and r.stdout == b"0\n", r
+    only_tp(http_server)
+    assert len(collector.wait_for(1)) == 1
+
+
+def test_hook_called_before_our_constructor(collector, http_server, tmp_path):
+    """A library the program links runs its constructor before ours (it is
+    initialised first): its curl request must be traced, not crash."""
+    so = _build_so(tmp_path, "early", PLUGIN + r"""
+#include <stdlib.h>
+#include <stdio.h>
+__attribute__((constructor)) static void early(void) {
+    fprintf(stderr, "early constructor: %d\n", plugin_get(getenv("EARLY_URL")));
+}
+""", "-lcurl")
+    main = tmp_path / "main.c"
+    main.write_text("int main(void) { return 0; }\n")
+    exe = tmp_path / "main"
+    subprocess.run(["gcc", "-o", str(exe), str(main), "-Wl,--no-as-needed", "-L%s" % tmp_path,
+                    "-learly", "-Wl,-rpath,%s" % tmp_path], check=True)
+    r = run([str(exe)], shim_env(collector, EARLY_URL=http_server.url))
+    assert r.returncode == 0 and b"early constructor: 0" in r.stderr, r
+    only_tp(http_server)
+    assert len(collector.wait_for(1)) == 1

@@ -1,0 +1,121 @@
+// LIBS: -lcurl
+/* A libcurl program that knows nothing of tracing. Modes:
+ *   curl_client get URL [N]     N keep-alive GETs with an app header (X-App: 1)
+ *   curl_client own-tp URL      the app sets its own traceparent
+ *   curl_client dup URL         duphandle + reset bookkeeping
+ *   curl_client fork URL        a forked child requests and ends with _exit
+ *   curl_client threads URL N   N threads, one request each
+ *   curl_client closeall URL F  request, close every fd >= 3, open F, request
+ *   curl_client options URL     setopt with every argument type
+ * Prints one line per request: "<curl code> <http status>". */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static size_t sink(char *p, size_t sz, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	return sz * n;
+}
+
+static void perform(CURL *h)
+{
+	long status = 0;
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	printf("%d %ld\n", (int)rc, status);
+	fflush(stdout);
+}
+
+static CURL *handle(const char *url)
+{
+	CURL *h = curl_easy_init();
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+	return h;
+}
+
+static void *thread_main(void *url)
+{
+	CURL *h = handle(url);
+	perform(h);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	const char *mode = argv[1], *url = argv[2];
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct curl_slist *hdrs = curl_slist_append(NULL, "X-App: 1");
+	CURL *h = handle(url);
+	if (!strcmp(mode, "get")) {
+		int n = argc > 3 ? atoi(argv[3]) : 1;
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		for (int i = 0; i < n; i++)
+			perform(h);
+	} else if (!strcmp(mode, "own-tp")) {
+		hdrs = curl_slist_append(
+			hdrs, "traceparent: 00-11111111111111111111111111111111-2222222222222222-01");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		perform(h);
+	} else if (!strcmp(mode, "dup")) {
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		CURL *d = curl_easy_duphandle(h);
+		perform(d); /* inherits X-App */
+		curl_easy_reset(d);
+		curl_easy_setopt(d, CURLOPT_URL, url);
+		curl_easy_setopt(d, CURLOPT_WRITEFUNCTION, sink);
+		perform(d); /* no X-App after reset */
+		curl_easy_cleanup(d);
+	} else if (!strcmp(mode, "fork")) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			CURL *c = handle(url);
+			perform(c);
+			_exit(0);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		perform(h);
+	} else if (!strcmp(mode, "threads")) {
+		int n = atoi(argv[3]);
+		pthread_t t[64];
+		for (int i = 0; i < n && i < 64; i++)
+			pthread_create(&t[i], NULL, thread_main, (void *)url);
+		for (int i = 0; i < n && i < 64; i++)
+			pthread_join(t[i], NULL);
+	} else if (!strcmp(mode, "closeall")) {
+		perform(h);
+		curl_easy_cleanup(h);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		int f = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		printf("file fd %d\n", f);
+		usleep(300 * 1000); /* the exporter runs meanwhile */
+		h = handle(url);
+		perform(h);
+		usleep(300 * 1000);
+		close(f);
+	} else if (!strcmp(mode, "options")) {
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);           /* object */
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);                /* long */
+		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)1 << 40); /* off_t */
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);         /* function */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "a=1&b=2");
+		curl_easy_setopt(h, CURLOPT_USERAGENT, "options-test/1");
+		perform(h);
+	} else {
+		return 2;
+	}
+	curl_slist_free_all(hdrs);
+	return 0;
+}

@@ -1,0 +1,186 @@
+/* Span model, ids, samplers and the queue, without any hook. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../preload/autotrace.h"
+#include "../../preload/config.h"
+#include "../../preload/ids.h"
+#include "../../preload/sampler.h"
+#include "../../reporter/queue.h"
+
+static int setup(void **state)
+{
+	assert_true(at_on());
+	return 0;
+}
+
+static void ids_distinct_nonzero(void **state)
+{
+	uint8_t a[16], b[16], s1[8], s2[8], zero[16] = {0};
+	at_ids_trace(a);
+	at_ids_trace(b);
+	at_ids_span(s1);
+	at_ids_span(s2);
+	assert_memory_not_equal(a, b, 16);
+	assert_memory_not_equal(a, zero, 16);
+	assert_memory_not_equal(s1, s2, 8);
+	assert_memory_not_equal(s1, zero, 8);
+}
+
+static void nesting(void **state)
+{
+	struct at_span outer, inner;
+	at_span_start(&outer, "outer", AT_KIND_SERVER);
+	assert_ptr_equal(at_tls.cur, &outer);
+	at_span_start(&inner, "inner", AT_KIND_CLIENT);
+	assert_memory_equal(inner.ctx.trace_id, outer.ctx.trace_id, 16);
+	assert_memory_equal(inner.parent_id, outer.ctx.span_id, 8);
+	assert_ptr_equal(at_tls.cur, &inner);
+	at_span_end(&inner);
+	assert_ptr_equal(at_tls.cur, &outer);
+	at_span_end(&outer);
+	assert_null(at_tls.cur);
+	struct at_span *got[8];
+	size_t n = at_queue_peek(got, 8);
+	assert_int_equal(n, 2);
+	assert_memory_equal(at_span_str(got[0], got[0]->name), "inner", 5);
+	assert_true(got[0]->end_ns >= got[0]->start_ns);
+	at_queue_release(n);
+}
+
+static void attributes_and_limits(void **state)
+{
+	struct at_span s;
+	at_span_start(&s, "x", AT_KIND_CLIENT);
+	at_span_set_int(&s, "n", 1);
+	at_span_set_int(&s, "n", 2); /* same key: replaced */
+	assert_int_equal(s.nattrs, 1);
+	assert_int_equal(s.attrs[0].v.i, 2);
+	static const char *keys[40];
+	static char names[40][8];
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof names[i], "k%d", i);
+		keys[i] = names[i];
+		at_span_set_int(&s, keys[i], i);
+	}
+	assert_int_equal(s.nattrs, AT_MAX_ATTRS);
+	assert_int_equal(s.dropped_attrs, 40 - (AT_MAX_ATTRS - 1));
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+}
+
+static void arena_truncates_on_utf8_boundary(void **state)
+{
+	struct at_span s;
+	at_span_start(&s, "x", AT_KIND_CLIENT);
+	char big[AT_ARENA_SIZE * 2];
+	/* "é" is two bytes: fill so the cut falls inside one */
+	big[0] = 'a';
+	for (size_t i = 1; i + 1 < sizeof big; i += 2) {
+		big[i] = (char)0xc3;
+		big[i + 1] = (char)0xa9;
+	}
+	at_span_set_strn(&s, "big", big, sizeof big - 1);
+	const struct at_attr *a = &s.attrs[0];
+	assert_true(a->v.s.len < sizeof big - 1);
+	assert_true(s.arena_used <= AT_ARENA_SIZE);
+	/* ends on a whole character: the last byte is a's or a continuation after 0xc3 */
+	const unsigned char *p = (const unsigned char *)at_span_str(&s, a->v.s);
+	assert_true(p[a->v.s.len - 1] == 0xa9);
+	/* the arena is full: later strings are empty, never overflow */
+	at_span_set_str(&s, "more", "text");
+	assert_int_equal(s.attrs[1].v.s.len, 0);
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+}
+
+static void queue_full_drops(void **state)
+{
+	uint64_t before = atomic_load(&at_stat_dropped);
+	struct at_span s;
+	for (int i = 0; i < 12; i++) {
+		at_span_start(&s, "q", AT_KIND_INTERNAL);
+		at_span_end(&s);
+	}
+	assert_int_equal(at_queue_length(), 8);
+	assert_int_equal(atomic_load(&at_stat_dropped) - before, 4);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+	assert_int_equal(at_queue_length(), 0);
+	/* and it keeps working after wrapping */
+	at_span_start(&s, "again", AT_KIND_INTERNAL);
+	at_span_end(&s);
+	assert_int_equal(at_queue_peek(got, 8), 1);
+	at_queue_release(1);
+}
+
+static void unsampled_costs_nothing(void **state)
+{
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_OFF;
+	struct at_span s;
+	at_span_start(&s, "off", AT_KIND_CLIENT);
+	assert_false(s.recording);
+	assert_true(s.ctx.valid); /* still propagates */
+	assert_int_equal(s.ctx.flags & AT_FLAG_SAMPLED, 0);
+	at_span_set_str(&s, "k", "v");
+	assert_int_equal(s.nattrs, 0);
+	at_span_end(&s);
+	assert_int_equal(at_queue_length(), 0);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+}
+
+static void ratio_sampler(void **state)
+{
+	at_cfg.sampler = AT_SAMPLE_RATIO;
+	at_cfg.parent_based = 0;
+	at_cfg.ratio = 0.25;
+	int hits = 0;
+	uint8_t tid[16];
+	for (int i = 0; i < 20000; i++) {
+		at_ids_trace(tid);
+		hits += at_sample(NULL, tid) != 0;
+	}
+	assert_in_range(hits, 4500, 5500);
+	/* parent-based follows the parent, whatever the ratio */
+	at_cfg.parent_based = 1;
+	at_cfg.ratio = 0.0;
+	struct at_ctx parent = {.valid = 1, .flags = 1};
+	assert_int_equal(at_sample(&parent, tid), AT_FLAG_SAMPLED);
+	parent.flags = 0;
+	at_cfg.ratio = 1.0;
+	assert_int_equal(at_sample(&parent, tid), 0);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+}
+
+int main(int argc, char **argv)
+{
+	/* the runtime reads its configuration in a constructor, before main:
+	 * set it and start again */
+	if (!getenv("OTEL_BSP_MAX_QUEUE_SIZE")) {
+		setenv("OTEL_TRACES_EXPORTER", "none", 1);
+		setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8", 1);
+		setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8", 1);
+		setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000", 1); /* no draining behind our back */
+		execv("/proc/self/exe", argv);
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(ids_distinct_nonzero),
+		cmocka_unit_test(nesting),
+		cmocka_unit_test(attributes_and_limits),
+		cmocka_unit_test(arena_truncates_on_utf8_boundary),
+		cmocka_unit_test(queue_full_drops),
+		cmocka_unit_test(unsampled_costs_nothing),
+		cmocka_unit_test(ratio_sampler),
+	};
+	return cmocka_run_group_tests_name("span", tests, setup, NULL);
+}
