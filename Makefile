@@ -59,8 +59,29 @@ unit: $(UNIT_BINS)
 
 programs: $(PROG_BINS)
 
-test: $(LIB) programs unit
+# `make test` installs what it needs (Debian packages, the official IDL from
+# npm) and then runs everything; `make check` only runs.
+test:
+	./scripts/install-deps.sh
+	$(MAKE) check
+
+check: $(LIB) programs unit
 	AUTOTRACE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# ---- fuzzing (clang's libFuzzer): each tests/fuzz/fuzz_*.c names the
+# sources it needs in a "// SRCS:" line ----
+FUZZ_TIME ?= 20
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(SRCS)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $$(sed -n 's,^// SRCS: *,,p' $<)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do mkdir -p $$f.corpus; \
+		s=tests/fuzz/seeds/$$(basename $$f); [ -d $$s ] || s=; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$f.corpus $$s; done
 
 # ---- benchmarks ----
 bench: $(LIB) programs
@@ -80,4 +101,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit programs test bench demo install format clean
+.PHONY: all unit programs test check bench demo install format clean

@@ -12,7 +12,7 @@ struct at_http {
 	char host[256];
 	char port[8];
 	char path[512];
-	char auth[300];  /* "Authorization: ...\r\n" or empty */
+	char auth[320];  /* "Authorization: Basic ...\r\n" or empty */
 	int fd;
 	dev_t dev;
 	ino_t ino;

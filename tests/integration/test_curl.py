@@ -265,6 +265,14 @@ def test_fork_child_with__exit_loses_nothing(collector, http_server):
     assert {s["span_id"] for s in spans} == {only_tp(http_server, i)[1] for i in range(2)}
 
 
+def test_vfork_child_exit(collector, http_server):
+    r = run([program("curl_client"), "vfork", http_server.url], shim_env(collector), timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["0 200", "child 7", "0 200"]
+    spans = collector.wait_for(2)
+    assert len(spans) == 2 and len({s["resource"]["process.pid"] for s in spans}) == 1
+
+
 def test_threads(collector, http_server):
     r = run([program("curl_client"), "threads", http_server.url, "16"], shim_env(collector))
     assert r.returncode == 0

@@ -7,6 +7,7 @@
  *   curl_client threads URL N   N threads, one request each
  *   curl_client closeall URL F  request, close every fd >= 3, open F, request
  *   curl_client options URL     setopt with every argument type
+ *   curl_client vfork URL       request, vfork a child that _exits, request
  * Prints one line per request: "<curl code> <http status>". */
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -105,6 +106,16 @@ int main(int argc, char **argv)
 		perform(h);
 		usleep(300 * 1000);
 		close(f);
+	} else if (!strcmp(mode, "vfork")) {
+		perform(h);
+		/* the child shares our memory: the shim must not flush or queue there */
+		pid_t pid = vfork();
+		if (pid == 0)
+			_exit(7);
+		int st;
+		waitpid(pid, &st, 0);
+		printf("child %d\n", WEXITSTATUS(st));
+		perform(h);
 	} else if (!strcmp(mode, "options")) {
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);           /* object */
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);                /* long */
