@@ -7,12 +7,9 @@
  * list; so we must know that list: curl_easy_setopt is interposed to note
  * CURLOPT_HTTPHEADER and CURLOPT_URL per handle. */
 #define _GNU_SOURCE
-#define CURL_DISABLE_TYPECHECK /* we forward every argument type ourselves */
-#include <curl/curl.h>
+#include "curl_internal.h"
 
-#include "../preload/autotrace.h"
 #include "../preload/log.h"
-#include "../preload/propagation.h"
 #include "../preload/real.h"
 #include "../preload/url.h"
 
@@ -22,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const curl_sonames[] = {"libcurl.so.4", "libcurl-gnutls.so.4",
+const char *const at_curl_sonames[] = {"libcurl.so.4", "libcurl-gnutls.so.4",
 					   "libcurl-nss.so.4", "libcurl.so.3", NULL};
 
 AT_REAL(CURLcode, curl_easy_perform, (CURL *));
@@ -33,93 +30,11 @@ AT_REAL(CURL *, curl_easy_duphandle, (CURL *));
 AT_REAL(void, curl_easy_cleanup, (CURL *));
 AT_REAL(const char *, curl_easy_strerror, (CURLcode));
 
-/* ---- per-handle bookkeeping: a lock-free open-addressing table ---- */
-
-#define TABLE_SIZE 4096 /* handles alive at once; beyond it we stop injecting */
-#define TOMBSTONE ((void *)1)
-
-enum { URL_UNKNOWN = 0, URL_HTTP = 1, URL_OTHER = 2 };
-
-struct handle_info {
-	_Atomic(void *) key;
-	_Atomic(struct curl_slist *) headers;
-	_Atomic int url;
-};
-
-static struct handle_info table[TABLE_SIZE];
-static _Atomic int table_overflow;
-
-static size_t hash(const void *p)
-{
-	uintptr_t x = (uintptr_t)p;
-	x ^= x >> 17;
-	x *= 0xed5ad4bbU;
-	x ^= x >> 11;
-	return x & (TABLE_SIZE - 1);
-}
-
-static struct handle_info *lookup(const void *h)
-{
-	size_t i = hash(h);
-	for (size_t n = 0; n < TABLE_SIZE; n++, i = (i + 1) & (TABLE_SIZE - 1)) {
-		void *k = atomic_load(&table[i].key);
-		if (k == h)
-			return &table[i];
-		if (!k)
-			return NULL;
-	}
-	return NULL;
-}
-
-static struct handle_info *lookup_or_add(void *h)
-{
-	struct handle_info *e = lookup(h);
-	if (e)
-		return e;
-	size_t i = hash(h);
-	for (size_t n = 0; n < TABLE_SIZE; n++, i = (i + 1) & (TABLE_SIZE - 1)) {
-		void *k = atomic_load(&table[i].key);
-		if ((!k || k == TOMBSTONE) &&
-		    atomic_compare_exchange_strong(&table[i].key, &k, h)) {
-			atomic_store(&table[i].headers, NULL);
-			atomic_store(&table[i].url, URL_UNKNOWN);
-			return &table[i];
-		}
-	}
-	if (!atomic_exchange(&table_overflow, 1))
-		at_warn("curl: more than %d easy handles alive; trace headers are no longer "
-			"added to requests of new handles",
-			TABLE_SIZE);
-	return NULL;
-}
-
-static void forget(void *h)
-{
-	struct handle_info *e = lookup(h);
-	if (e) {
-		atomic_store(&e->headers, NULL);
-		atomic_store(&e->key, TOMBSTONE);
-	}
-}
-
-static int url_kind(const char *url)
-{
-	if (!url)
-		return URL_UNKNOWN;
-	const char *p = strstr(url, "://");
-	if (!p)
-		return URL_HTTP; /* curl guesses http for a URL without a scheme */
-	size_t n = (size_t)(p - url);
-	if ((n == 4 && !strncasecmp(url, "http", 4)) || (n == 5 && !strncasecmp(url, "https", 5)))
-		return URL_HTTP;
-	return URL_OTHER;
-}
-
 /* ---- hooks ---- */
 
 AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 {
-	if (!AT_RESOLVE_IN(curl_easy_setopt, curl_sonames))
+	if (!AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames))
 		return CURLE_FAILED_INIT;
 	va_list ap;
 	va_start(ap, opt);
@@ -133,11 +48,11 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 		int saved = errno;
 		rc = real_curl_easy_setopt(h, opt, v);
 		if (rc == CURLE_OK && at_on() && (opt == CURLOPT_HTTPHEADER || opt == CURLOPT_URL)) {
-			struct handle_info *e = lookup_or_add(h);
+			struct at_curl_handle *e = at_curl_lookup_or_add(h);
 			if (e && opt == CURLOPT_HTTPHEADER)
 				atomic_store(&e->headers, (struct curl_slist *)v);
 			else if (e)
-				atomic_store(&e->url, url_kind(v));
+				atomic_store(&e->url, at_curl_url_kind(v));
 		}
 		errno = saved;
 	} else if (opt < CURLOPTTYPE_OFF_T) {
@@ -156,11 +71,11 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 
 AT_EXPORT void curl_easy_reset(CURL *h)
 {
-	if (!AT_RESOLVE_IN(curl_easy_reset, curl_sonames))
+	if (!AT_RESOLVE_IN(curl_easy_reset, at_curl_sonames))
 		return;
 	real_curl_easy_reset(h);
 	int saved = errno;
-	struct handle_info *e = lookup(h);
+	struct at_curl_handle *e = at_curl_lookup(h);
 	if (e) {
 		atomic_store(&e->headers, NULL);
 		atomic_store(&e->url, URL_UNKNOWN);
@@ -170,13 +85,13 @@ AT_EXPORT void curl_easy_reset(CURL *h)
 
 AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
 {
-	if (!AT_RESOLVE_IN(curl_easy_duphandle, curl_sonames))
+	if (!AT_RESOLVE_IN(curl_easy_duphandle, at_curl_sonames))
 		return NULL;
 	CURL *d = real_curl_easy_duphandle(h);
 	int saved = errno;
-	struct handle_info *e = d ? lookup(h) : NULL;
+	struct at_curl_handle *e = d ? at_curl_lookup(h) : NULL;
 	if (e && at_on()) {
-		struct handle_info *n = lookup_or_add(d);
+		struct at_curl_handle *n = at_curl_lookup_or_add(d);
 		if (n) {
 			atomic_store(&n->headers, atomic_load(&e->headers));
 			atomic_store(&n->url, atomic_load(&e->url));
@@ -188,10 +103,12 @@ AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
 
 AT_EXPORT void curl_easy_cleanup(CURL *h)
 {
-	if (!AT_RESOLVE_IN(curl_easy_cleanup, curl_sonames))
+	if (!AT_RESOLVE_IN(curl_easy_cleanup, at_curl_sonames))
 		return;
 	int saved = errno;
-	forget(h);
+	if (atomic_load(&at_state) == AT_ON)
+		at_curl_multi_forget(h); /* cleaned up while still in a multi */
+	at_curl_forget(h);
 	errno = saved;
 	real_curl_easy_cleanup(h);
 }
@@ -203,6 +120,35 @@ static int has_header(const struct curl_slist *l, const char *name, size_t n)
 			return 1;
 	return 0;
 }
+
+void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
+		    struct at_curl_inject *ci)
+{
+	int url = e ? atomic_load(&e->url) : URL_UNKNOWN;
+	ci->app = e ? atomic_load(&e->headers) : NULL;
+	ci->injected = 0;
+	/* without an entry we know the app's list only if none was ever lost */
+	int known = e || !atomic_load(&at_curl_table_overflow);
+	if (!known || url != URL_HTTP || has_header(ci->app, "traceparent", 11) ||
+	    !AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames))
+		return;
+	struct at_inject *inj = &ci->inj;
+	if (at_inject_build(inj, &s->ctx, at_span_str(s, s->tracestate), s->tracestate.len) <= 0)
+		return;
+	for (int i = 0; i < inj->n; i++) {
+		ci->nodes[i].data = (char *)inj->lines[i];
+		ci->nodes[i].next = i + 1 < inj->n ? &ci->nodes[i + 1] : ci->app;
+	}
+	ci->injected = real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, ci->nodes) == CURLE_OK;
+}
+
+void at_curl_uninject(CURL *h, struct at_curl_inject *ci)
+{
+	if (ci->injected)
+		real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, ci->app);
+	ci->injected = 0;
+}
+
 
 static const char *code_name(CURLcode rc, char *buf, size_t len)
 {
@@ -240,10 +186,12 @@ static const char *code_name(CURLcode rc, char *buf, size_t len)
 }
 
 /* Attributes known only once the transfer is done. */
-static void finish_span(struct at_span *s, CURL *h, CURLcode rc)
+void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
 {
 	char *method = NULL, *url = NULL;
 	long status = 0;
+	if (!AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
+		return;
 #if LIBCURL_VERSION_NUM >= 0x074800
 	if (real_curl_easy_getinfo(h, CURLINFO_EFFECTIVE_METHOD, &method) != CURLE_OK)
 		method = NULL;
@@ -267,7 +215,7 @@ static void finish_span(struct at_span *s, CURL *h, CURLcode rc)
 	char buf[32];
 	if (rc != CURLE_OK) {
 		const char *name = code_name(rc, buf, sizeof buf);
-		const char *msg = AT_RESOLVE_IN(curl_easy_strerror, curl_sonames)
+		const char *msg = AT_RESOLVE_IN(curl_easy_strerror, at_curl_sonames)
 					  ? real_curl_easy_strerror(rc)
 					  : name;
 		at_span_set_str(s, "error.type", name);
@@ -281,18 +229,18 @@ static void finish_span(struct at_span *s, CURL *h, CURLcode rc)
 
 AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 {
-	if (!AT_RESOLVE_IN(curl_easy_perform, curl_sonames))
+	if (!AT_RESOLVE_IN(curl_easy_perform, at_curl_sonames))
 		return CURLE_FAILED_INIT;
 	if (!at_enter())
 		return real_curl_easy_perform(h);
 	int saved = errno;
-	if (!AT_RESOLVE_IN(curl_easy_setopt, curl_sonames) ||
-	    !AT_RESOLVE_IN(curl_easy_getinfo, curl_sonames)) {
+	if (!AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames) ||
+	    !AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames)) {
 		at_leave();
 		errno = saved;
 		return real_curl_easy_perform(h);
 	}
-	struct handle_info *e = lookup(h);
+	struct at_curl_handle *e = at_curl_lookup(h);
 	int url = e ? atomic_load(&e->url) : URL_UNKNOWN;
 	if (url == URL_OTHER) { /* ftp, smtp, ...: not HTTP, and never touch its headers */
 		errno = saved;
@@ -300,34 +248,19 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 		at_leave();
 		return rc;
 	}
-	struct curl_slist *app = e ? atomic_load(&e->headers) : NULL;
-	/* without an entry we know the app's list only if none was ever lost */
-	int known = e || !atomic_load(&table_overflow);
-
 	struct at_span s;
 	at_span_start(&s, "GET", AT_KIND_CLIENT);
 	AT_SPAN_CALLER(&s);
-
-	struct at_inject inj;
-	struct curl_slist nodes[8];
-	int injected = 0;
-	if (known && url == URL_HTTP && !has_header(app, "traceparent", 11) &&
-	    at_inject_build(&inj, &s.ctx, at_span_str(&s, s.tracestate), s.tracestate.len) > 0) {
-		for (int i = 0; i < inj.n; i++) {
-			nodes[i].data = (char *)inj.lines[i];
-			nodes[i].next = i + 1 < inj.n ? &nodes[i + 1] : app;
-		}
-		injected = real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, nodes) == CURLE_OK;
-	}
+	struct at_curl_inject ci;
+	at_curl_inject(h, e, &s, &ci);
 
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);
 	saved = errno;
 
-	if (injected)
-		real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, app);
+	at_curl_uninject(h, &ci);
 	if (s.recording)
-		finish_span(&s, h, rc);
+		at_curl_finish_span(&s, h, rc);
 	at_span_end(&s);
 	at_leave();
 	errno = saved;

@@ -381,3 +381,38 @@ __attribute__((constructor)) static void early(void) {
     assert r.returncode == 0 and b"early constructor: 0" in r.stderr, r
     only_tp(http_server)
     assert len(collector.wait_for(1)) == 1
+
+
+def test_curl_multi_parallel_transfers(collector, http_server):
+    import socket
+    hole = socket.socket()  # accepts, never answers: the transfer the app abandons
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(4)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    try:
+        r = run([program("curl_multi"), http_server.url + "/m", "3",
+                 "http://127.0.0.1:%d/hole" % hole.getsockname()[1]],
+                shim_env(collector, TRACEPARENT=parent))
+    finally:
+        hole.close()
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()
+    assert "removed early" in out
+    assert sorted(l for l in out if l != "removed early") == ["0 0 200", "1 0 200", "2 0 200"]
+    assert len(http_server.requests) == 3
+    sent = {}
+    for i in range(3):
+        trace_id, span_id, _ = only_tp(http_server, i)
+        assert trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+        sent[span_id] = http_server.header(i, "X-App")
+    assert sorted(sent.values()) == [[], [], ["multi"]]  # the app's header kept where set
+    spans = collector.wait_for(4)
+    assert len(spans) == 4
+    done = [s for s in spans if s["span_id"] in sent]
+    assert len(done) == 3
+    for s in done:
+        assert s["parent_span_id"] == "00f067aa0ba902b7"
+        assert s["attributes"]["http.response.status_code"] == 200 and s["status_code"] == 0
+        assert s["attributes"]["url.full"] == http_server.url + "/m"
+    (cancelled,) = [s for s in spans if s["span_id"] not in sent]
+    assert cancelled["status_code"] == 2 and cancelled["attributes"]["error.type"] == "cancelled"

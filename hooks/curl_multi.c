@@ -1,0 +1,144 @@
+/* libcurl's multi interface: a transfer added with curl_multi_add_handle
+ * gets a CLIENT span (child of the context current at that call) and the
+ * trace headers; the span ends when curl_multi_info_read reports the
+ * transfer done, or when the application removes the handle first. The
+ * span and header nodes must outlive the call, so they live in a fixed pool
+ * (mapped on first use); when it is exhausted, transfers go untraced. */
+#define _GNU_SOURCE
+#include "curl_internal.h"
+
+#include "../preload/log.h"
+#include "../preload/real.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#define POOL_SIZE 256
+
+struct at_curl_xfer {
+	_Atomic int used;
+	CURL *easy;
+	struct at_span span;
+	struct at_curl_inject ci;
+};
+
+static struct at_curl_xfer *pool;
+static _Atomic int pool_state; /* 0 none, 1 mapping, 2 ready, 3 failed */
+
+AT_REAL(CURLMcode, curl_multi_add_handle, (CURLM *, CURL *));
+AT_REAL(CURLMcode, curl_multi_remove_handle, (CURLM *, CURL *));
+AT_REAL(CURLMsg *, curl_multi_info_read, (CURLM *, int *));
+AT_REAL(CURLcode, curl_easy_getinfo, (CURL *, CURLINFO, ...));
+
+static struct at_curl_xfer *xfer_get(void)
+{
+	int st = atomic_load(&pool_state);
+	if (st == 0) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&pool_state, &expect, 1)) {
+			void *p = mmap(NULL, POOL_SIZE * sizeof *pool, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			pool = p == MAP_FAILED ? NULL : p;
+			atomic_store(&pool_state, pool ? 2 : 3);
+		}
+		st = atomic_load(&pool_state);
+	}
+	if (st != 2)
+		return NULL;
+	for (int i = 0; i < POOL_SIZE; i++) {
+		int expect = 0;
+		if (!atomic_load_explicit(&pool[i].used, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong(&pool[i].used, &expect, 1))
+			return &pool[i];
+	}
+	return NULL;
+}
+
+static void xfer_finish(struct at_curl_xfer *x, CURLcode rc, int done)
+{
+	at_curl_uninject(x->easy, &x->ci);
+	if (x->span.recording) {
+		at_curl_finish_span(&x->span, x->easy, rc);
+		long status = 0;
+		if (!done && AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
+			real_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (!done && status == 0 && x->span.status != AT_STATUS_ERROR) {
+			/* removed before any response: the app gave up on it */
+			at_span_set_str(&x->span, "error.type", "cancelled");
+			at_span_set_error(&x->span, "transfer removed before completion", 34);
+		}
+	}
+	at_span_end_detached(&x->span);
+	atomic_store(&x->used, 0);
+}
+
+/* Takes the handle's transfer, if any, so that only one caller ends it. */
+static struct at_curl_xfer *take(CURL *easy)
+{
+	struct at_curl_handle *e = at_curl_lookup(easy);
+	return e ? atomic_exchange(&e->xfer, NULL) : NULL;
+}
+
+void at_curl_multi_forget(CURL *easy)
+{
+	struct at_curl_xfer *x = take(easy);
+	if (x)
+		xfer_finish(x, CURLE_OK, 0);
+}
+
+AT_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *easy)
+{
+	if (!AT_RESOLVE_IN(curl_multi_add_handle, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (!at_on() || at_tls.depth)
+		return real_curl_multi_add_handle(m, easy);
+	int saved = errno;
+	struct at_curl_handle *e = at_curl_lookup_or_add(easy);
+	struct at_curl_xfer *x = e && atomic_load(&e->url) != URL_OTHER ? xfer_get() : NULL;
+	if (x) {
+		x->easy = easy;
+		at_span_start_detached(&x->span, "GET", AT_KIND_CLIENT, NULL);
+		AT_SPAN_CALLER(&x->span);
+		at_curl_inject(easy, e, &x->span, &x->ci);
+	}
+	errno = saved;
+	CURLMcode rc = real_curl_multi_add_handle(m, easy);
+	saved = errno;
+	if (x && rc != CURLM_OK) {
+		at_curl_uninject(easy, &x->ci);
+		atomic_store(&x->used, 0); /* not added: no transfer, no span */
+	} else if (x) {
+		struct at_curl_xfer *old = atomic_exchange(&e->xfer, x);
+		if (old) /* the app re-added a handle we never saw finish */
+			xfer_finish(old, CURLE_OK, 0);
+	}
+	errno = saved;
+	return rc;
+}
+
+AT_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
+{
+	if (!AT_RESOLVE_IN(curl_multi_info_read, at_curl_sonames))
+		return NULL;
+	CURLMsg *msg = real_curl_multi_info_read(m, left);
+	if (msg && msg->msg == CURLMSG_DONE && atomic_load(&at_state) == AT_ON) {
+		int saved = errno;
+		struct at_curl_xfer *x = take(msg->easy_handle);
+		if (x)
+			xfer_finish(x, msg->data.result, 1);
+		errno = saved;
+	}
+	return msg;
+}
+
+AT_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *easy)
+{
+	if (!AT_RESOLVE_IN(curl_multi_remove_handle, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (atomic_load(&at_state) == AT_ON) {
+		int saved = errno;
+		at_curl_multi_forget(easy);
+		errno = saved;
+	}
+	return real_curl_multi_remove_handle(m, easy);
+}
