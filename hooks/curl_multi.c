@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "curl_internal.h"
 
+#include "../preload/errors.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 
@@ -29,6 +30,9 @@ AT_REAL(CURLMcode, curl_multi_add_handle, (CURLM *, CURL *));
 AT_REAL(CURLMcode, curl_multi_remove_handle, (CURLM *, CURL *));
 AT_REAL(CURLMsg *, curl_multi_info_read, (CURLM *, int *));
 AT_REAL(CURLcode, curl_easy_getinfo, (CURL *, CURLINFO, ...));
+AT_REAL(CURLMcode, curl_multi_perform, (CURLM *, int *));
+AT_REAL(CURLMcode, curl_multi_socket_action, (CURLM *, curl_socket_t, int, int *));
+AT_REAL(CURLMcode, curl_multi_socket_all, (CURLM *, int *));
 
 static struct at_curl_xfer *xfer_get(void)
 {
@@ -64,8 +68,7 @@ static void xfer_finish(struct at_curl_xfer *x, CURLcode rc, int done)
 			real_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (!done && status == 0 && x->span.status != AT_STATUS_ERROR) {
 			/* removed before any response: the app gave up on it */
-			at_span_set_str(&x->span, "error.type", "cancelled");
-			at_span_set_error(&x->span, "transfer removed before completion", 34);
+			at_span_fail(&x->span, "cancelled", 9, "transfer removed before completion", 34);
 		}
 	}
 	at_span_end_detached(&x->span);
@@ -141,4 +144,40 @@ AT_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *easy)
 		errno = saved;
 	}
 	return real_curl_multi_remove_handle(m, easy);
+}
+
+/* The calls that drive transfers: curl's own socket I/O happens inside them
+ * and belongs to the spans above, so the socket hooks must not see it as a
+ * second HTTP client (the outermost hook owns the span). */
+AT_EXPORT CURLMcode curl_multi_perform(CURLM *m, int *running)
+{
+	if (!AT_RESOLVE_IN(curl_multi_perform, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (!at_enter())
+		return real_curl_multi_perform(m, running);
+	CURLMcode rc = real_curl_multi_perform(m, running);
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
+{
+	if (!AT_RESOLVE_IN(curl_multi_socket_action, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (!at_enter())
+		return real_curl_multi_socket_action(m, s, ev, running);
+	CURLMcode rc = real_curl_multi_socket_action(m, s, ev, running);
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT CURLMcode curl_multi_socket_all(CURLM *m, int *running)
+{
+	if (!AT_RESOLVE_IN(curl_multi_socket_all, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (!at_enter())
+		return real_curl_multi_socket_all(m, running);
+	CURLMcode rc = real_curl_multi_socket_all(m, running);
+	at_leave();
+	return rc;
 }
