@@ -13,7 +13,8 @@ AT_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-para
 LDFLAGS ?=
 AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z,nodelete \
 	-Wl,--as-needed
-LIBS := -ldl -lpthread -lz
+# -lunwind: the nongnu libunwind.so.8 (crash stack traces), not LLVM's libunwind.so.1
+LIBS := -ldl -lpthread -lz -lunwind
 
 SRCS := $(wildcard preload/*.c) $(wildcard reporter/*.c) $(wildcard hooks/*.c)
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -84,8 +85,9 @@ fuzz: $(FUZZ_BINS)
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$f.corpus $$s; done
 
 # ---- benchmarks ----
-bench: $(LIB) programs
-	$(PYTHON) bench/run.py
+# bench/run.py builds bench/*.c itself and writes bench/RESULTS.md (docs/bench.md).
+bench: $(LIB) $(BUILD)/libatcore.a
+	BUILD=$(BUILD) AT_LIBS="$(LIBS)" $(PYTHON) bench/run.py
 
 # ---- demo ----
 demo: $(LIB) programs

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "curl_internal.h"
 
+#include "../preload/errors.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "../preload/url.h"
@@ -218,8 +219,7 @@ void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
 		const char *msg = AT_RESOLVE_IN(curl_easy_strerror, at_curl_sonames)
 					  ? real_curl_easy_strerror(rc)
 					  : name;
-		at_span_set_str(s, "error.type", name);
-		at_span_set_error(s, msg, strlen(msg));
+		at_span_fail(s, name, strlen(name), msg, strlen(msg));
 	} else if (status >= 400) {
 		snprintf(buf, sizeof buf, "%ld", status);
 		at_span_set_str(s, "error.type", buf);

@@ -11,9 +11,12 @@
 
 AT_REAL(void, _exit, (int));
 AT_REAL(void, _Exit, (int));
+void at_net_exit(void) __attribute__((weak)); /* hooks/net.c: end open requests */
 
 AT_EXPORT void _exit(int status)
 {
+	if (at_on() && at_net_exit)
+		at_net_exit();
 	if (at_on())
 		at_flush_at_exit();
 	if (AT_RESOLVE(_exit))
@@ -24,6 +27,8 @@ AT_EXPORT void _exit(int status)
 
 AT_EXPORT void _Exit(int status)
 {
+	if (at_on() && at_net_exit)
+		at_net_exit();
 	if (at_on())
 		at_flush_at_exit();
 	if (AT_RESOLVE(_Exit))

@@ -148,7 +148,7 @@ static void load_sampler(void)
 	at_cfg.parent_based = 1;
 	at_cfg.ratio = 1.0;
 	if (!v) {
-		/* JAEGER_SAMPLER_TYPE const|probabilistic; OTEL_* wins when both are set */
+		/* JAEGER_SAMPLER_TYPE const|probabilistic|ratelimiting; OTEL_* wins when both are set */
 		const char *jt = at_getenv("JAEGER_SAMPLER_TYPE");
 		const char *jp = at_getenv("JAEGER_SAMPLER_PARAM");
 		if (!jt)
@@ -161,6 +161,17 @@ static void load_sampler(void)
 				at_warn("JAEGER_SAMPLER_PARAM=\"%.64s\" is not a ratio in [0, 1]; using 1",
 					jp ? jp : "");
 				at_cfg.ratio = 1.0;
+			}
+		} else if (!strcmp(jt, "ratelimiting")) {
+			/* N root traces per second in this process (sampler.c) */
+			char *end = NULL;
+			at_cfg.sampler = AT_SAMPLE_RATELIMIT;
+			at_cfg.sampler_rate = jp ? strtod(jp, &end) : -1;
+			if (!jp || *end || !(at_cfg.sampler_rate >= 0 && at_cfg.sampler_rate <= 1e6)) {
+				at_warn("JAEGER_SAMPLER_PARAM=\"%.64s\" is not a rate in [0, 1e6]; "
+					"using 1 trace per second",
+					jp ? jp : "");
+				at_cfg.sampler_rate = 1;
 			}
 		} else {
 			at_warn("JAEGER_SAMPLER_TYPE=\"%.64s\" is not supported; sampling everything", jt);
@@ -384,6 +395,7 @@ int at_config_load(void)
 	load_propagators();
 	load_exporters();
 	load_otlp();
+	at_config_load_destinations(at_getenv("OTEL_TRACES_EXPORTER") != NULL);
 
 	at_cfg.bsp_delay_ms = 5000;
 	at_cfg.bsp_export_timeout_ms = 30000;
@@ -404,6 +416,10 @@ int at_config_load(void)
 		at_cfg.bsp_batch_size = at_cfg.bsp_queue_size;
 	}
 	env_long("AUTOTRACE_EXIT_TIMEOUT", 0, 60000, &at_cfg.exit_timeout_ms);
+	at_cfg.crash = env_bool("AUTOTRACE_CRASH", 1);
+	at_cfg.callsite = env_bool("AUTOTRACE_CALLSITE", 1);
+	at_cfg.loop_depth = 8;
+	env_long("AUTOTRACE_LOOP_DEPTH", 1, 1000000, &at_cfg.loop_depth);
 	env_long("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0, 1 << 20, &at_cfg.attr_value_limit);
 	env_long("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0, 1 << 20, &at_cfg.attr_value_limit);
 	env_long("OTEL_ATTRIBUTE_COUNT_LIMIT", 0, 1 << 20, &at_cfg.attr_count_limit);

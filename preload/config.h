@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum at_sampler { AT_SAMPLE_ALWAYS_ON, AT_SAMPLE_ALWAYS_OFF, AT_SAMPLE_RATIO };
+enum at_sampler { AT_SAMPLE_ALWAYS_ON, AT_SAMPLE_ALWAYS_OFF, AT_SAMPLE_RATIO, AT_SAMPLE_RATELIMIT };
 
 enum at_otlp_protocol { AT_OTLP_PROTOBUF, AT_OTLP_JSON };
 
@@ -18,6 +18,7 @@ enum at_otlp_protocol { AT_OTLP_PROTOBUF, AT_OTLP_JSON };
 #define AT_EXP_CONSOLE 0x02
 #define AT_EXP_ZIPKIN 0x04
 #define AT_EXP_JAEGER 0x08
+#define AT_EXP_FILE 0x10
 
 struct at_config {
 	int enabled;
@@ -37,9 +38,22 @@ struct at_config {
 	long bsp_queue_size;
 	long bsp_batch_size;
 	long exit_timeout_ms;     /* AUTOTRACE_EXIT_TIMEOUT: bound on the exit flush */
+	int crash;                /* AUTOTRACE_CRASH: record crashes (crash.c) */
+	int callsite;             /* AUTOTRACE_CALLSITE: name the calling function */
+	long loop_depth;          /* AUTOTRACE_LOOP_DEPTH: hops before a span is marked */
 	long attr_value_limit;    /* 0 = none */
 	long attr_count_limit;
 	long event_count_limit;
+	/* destinations other than OTLP/HTTP: see config_export.c */
+	double sampler_rate;        /* ratelimiting: root traces per second */
+	int otlp_gzip;
+	char jaeger_agent_host[256];
+	int jaeger_agent_port;
+	long jaeger_max_packet;     /* UDP payload bound, 65000 */
+	char jaeger_endpoint[512];  /* set: collector over HTTP instead of the agent */
+	char jaeger_user[128], jaeger_password[128];
+	char zipkin_endpoint[512];
+	char file_path[512];        /* AUTOTRACE_FILE */
 	int log_level;
 	char traceparent[64];     /* TRACEPARENT at start */
 	char tracestate[520];     /* TRACESTATE at start */
@@ -50,6 +64,11 @@ extern struct at_config at_cfg;
 /* Reads the environment; prints one warning for each invalid value. Returns
  * 0 when the shim must stay off. */
 int at_config_load(void);
+/* The exporter destinations (config_export.c); otel_set: OTEL_TRACES_EXPORTER
+ * was given, so JAEGER_* do not pick the exporter. */
+void at_config_load_destinations(int otel_set);
+/* JAEGER_TAGS value syntax: ${NAME} and ${NAME:default} replaced. */
+int at_expand_env_refs(const char *in, size_t n, char *out, size_t outlen);
 
 /* Helpers exposed for unit tests and other modules. */
 int at_parse_bool(const char *s, int *out);

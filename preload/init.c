@@ -11,6 +11,7 @@
 #include "autotrace.h"
 
 #include "config.h"
+#include "crash.h"
 #include "ids.h"
 #include "log.h"
 #include "propagation.h"
@@ -81,6 +82,7 @@ static void do_init(void)
 		return;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	at_crash_init();
 	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g)",
 		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,
 		 at_cfg.ratio);

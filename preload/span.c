@@ -6,6 +6,7 @@
 #include "autotrace.h"
 #include "clock.h"
 #include "config.h"
+#include "crash.h"
 #include "ids.h"
 #include "sampler.h"
 #include "../reporter/exporter.h"
@@ -48,6 +49,9 @@ static void start(struct at_span *s, const char *name, int kind, const struct at
 	s->kind = (uint8_t)kind;
 	if (!s->recording)
 		return;
+	/* a crash inside this span needs a thread to flush to, and a stack */
+	at_exporter_ensure();
+	at_crash_thread_ensure();
 	s->start_ns = at_now_ns();
 	if (name)
 		s->name = at_span_intern(s, name, strlen(name));
@@ -159,6 +163,17 @@ void at_span_set_strn(struct at_span *s, const char *key, const char *val, size_
 void at_span_set_str(struct at_span *s, const char *key, const char *val)
 {
 	at_span_set_strn(s, key, val, strlen(val));
+}
+
+void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
+			  size_t len)
+{
+	struct at_attr *a = slot(s, key);
+	if (!a)
+		return;
+	a->type = AT_ATTR_DEFER;
+	a->render = (uint8_t)render;
+	a->v.s = at_span_intern(s, raw, len);
 }
 
 void at_span_set_int(struct at_span *s, const char *key, int64_t val)

@@ -19,7 +19,17 @@ enum at_kind {
 
 enum at_status { AT_STATUS_UNSET = 0, AT_STATUS_OK = 1, AT_STATUS_ERROR = 2 };
 
-enum at_attr_type { AT_ATTR_STR = 1, AT_ATTR_INT = 2, AT_ATTR_DOUBLE = 3, AT_ATTR_BOOL = 4 };
+enum at_attr_type {
+	AT_ATTR_STR = 1,
+	AT_ATTR_INT = 2,
+	AT_ATTR_DOUBLE = 3,
+	AT_ATTR_BOOL = 4,
+	AT_ATTR_DEFER = 5, /* raw text that the exporter thread renders (at_span_finalize) */
+};
+
+/* Renderers of deferred attributes (reporter/finalize.c): heavy formatting
+ * such as SQL sanitising runs on the exporter thread, not the app's. */
+enum at_render { AT_RENDER_NONE = 0, AT_RENDER_SQL = 1, AT_RENDER_SQL_RAW = 2 };
 
 #define AT_MAX_ATTRS 24
 #define AT_MAX_EVENTS 2
@@ -43,6 +53,7 @@ struct at_str {
 struct at_attr {
 	const char *key; /* static storage: a literal or a string that lives forever */
 	uint8_t type;
+	uint8_t render; /* AT_ATTR_DEFER: enum at_render */
 	union {
 		int64_t i;
 		double d;
@@ -101,6 +112,10 @@ void at_span_set_int(struct at_span *s, const char *key, int64_t val);
 void at_span_set_double(struct at_span *s, const char *key, double val);
 void at_span_set_bool(struct at_span *s, const char *key, int val);
 void at_span_set_error(struct at_span *s, const char *msg, size_t len);
+/* Raw text for key, to be rendered on the exporter thread by renderer
+ * (which may also set the span's name and further attributes). */
+void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
+			  size_t len);
 /* Add an event; returns its index or -1. Attributes go through at_event_set_*. */
 int at_span_add_event(struct at_span *s, const char *name);
 void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *val, size_t len);

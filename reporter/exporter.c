@@ -6,11 +6,13 @@
 #include "exporter.h"
 
 #include "../preload/autotrace.h"
+#include "../preload/callsite.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "backend.h"
+#include "finalize.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -24,7 +26,8 @@
 
 #define MAX_BACKENDS 8
 
-static _Atomic int started;
+_Atomic int at_exporter_started;
+#define started at_exporter_started
 static struct at_backend *backends[MAX_BACKENDS];
 static int nbackends;
 static struct at_span **batch;
@@ -37,8 +40,21 @@ AT_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(voi
 static void setup_backends(void)
 {
 	nbackends = 0;
-	if (at_cfg.exporters & AT_EXP_OTLP) {
-		struct at_backend *b = at_backend_otlp_new();
+	struct at_backend *(*make[5])(void);
+	int k = 0;
+	if (at_cfg.exporters & AT_EXP_OTLP)
+		make[k++] = at_backend_otlp_new;
+	if (at_cfg.exporters & AT_EXP_JAEGER) /* JAEGER_ENDPOINT overrides the agent */
+		make[k++] = at_cfg.jaeger_endpoint[0] ? at_backend_jaeger_http_new
+						      : at_backend_jaeger_udp_new;
+	if (at_cfg.exporters & AT_EXP_ZIPKIN)
+		make[k++] = at_backend_zipkin_new;
+	if (at_cfg.exporters & AT_EXP_CONSOLE)
+		make[k++] = at_backend_console_new;
+	if (at_cfg.exporters & AT_EXP_FILE)
+		make[k++] = at_backend_file_new;
+	for (int i = 0; i < k && nbackends < MAX_BACKENDS; i++) {
+		struct at_backend *b = make[i]();
 		if (b)
 			backends[nbackends++] = b;
 	}
@@ -58,6 +74,8 @@ static void export_all(void)
 			if (fd && fd < deadline)
 				deadline = fd;
 		}
+		at_span_finalize(batch, n); /* deferred attributes: SQL sanitizing */
+		at_callsite_annotate(batch, n); /* code.function.name, for every encoder */
 		size_t delivered = 0;
 		for (int i = 0; i < nbackends; i++) {
 			size_t d = backends[i]->export_batch(backends[i], batch, n, deadline);
@@ -97,10 +115,8 @@ static void *run(void *arg)
 	return NULL;
 }
 
-void at_exporter_ensure(void)
+void at_exporter_start(void)
 {
-	if (AT_LIKELY(atomic_load_explicit(&started, memory_order_relaxed)))
-		return;
 	if (!at_cfg.exporters) /* OTEL_TRACES_EXPORTER=none: propagate only */
 		return;
 	int expect = 0;

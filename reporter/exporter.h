@@ -4,8 +4,17 @@
 
 #include <stdint.h>
 
-/* Starts the thread if this process has none yet (cheap when it has). */
-void at_exporter_ensure(void);
+#include <stdatomic.h>
+
+extern _Atomic int at_exporter_started;
+void at_exporter_start(void);
+
+/* Starts the thread if this process has none yet (one load when it has). */
+static inline void at_exporter_ensure(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&at_exporter_started, memory_order_relaxed), 0))
+		at_exporter_start();
+}
 /* Ask the thread to export everything queued now and wait for it, at most
  * timeout_ms. Safe to call when no thread was ever started. */
 void at_exporter_flush(long timeout_ms);

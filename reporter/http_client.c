@@ -49,7 +49,7 @@ int at_http_init(struct at_http *h, const char *url)
 void at_http_set_basic_auth(struct at_http *h, const char *user, const char *pass)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char plain[200], enc[280];
+	char plain[200], enc[272]; /* 4 * ceil(199 / 3) + 1 */
 	int n = snprintf(plain, sizeof plain, "%s:%s", user, pass ? pass : "");
 	if (n < 0 || n >= (int)sizeof plain)
 		return;

@@ -1,0 +1,208 @@
+/* exec*: the new program continues the trace. The current context goes into
+ * its environment as TRACEPARENT / TRACESTATE (which the shim reads at
+ * start), replacing any it had, and what is queued is exported first
+ * (bounded by AUTOTRACE_EXIT_TIMEOUT): after exec it is gone. Spans of
+ * connections still open are ended, for the same reason.
+ *
+ * glibc's exec functions call each other internally, not through the PLT,
+ * so each one is interposed. The new environment is built on the stack:
+ * an exec in a vfork child must not allocate. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/propagation.h"
+#include "../preload/real.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+AT_REAL(int, execve, (const char *, char *const[], char *const[]));
+AT_REAL(int, execvpe, (const char *, char *const[], char *const[]));
+AT_REAL(int, fexecve, (int, char *const[], char *const[]));
+AT_REAL(int, execveat, (int, const char *, char *const[], char *const[], int));
+
+extern char **environ;
+void at_net_exit(void) __attribute__((weak));
+
+#define MAX_ENV 2048
+#define MAX_ARGS 1024
+
+/* What an exec passes on; room for the two variables and a NULL. */
+struct newenv {
+	char tp[sizeof "TRACEPARENT=" + AT_TRACEPARENT_LEN];
+	char ts[sizeof "TRACESTATE=" + AT_TRACESTATE_MAX];
+};
+
+static int is_var(const char *e, const char *name, size_t n)
+{
+	return !strncmp(e, name, n) && e[n] == '=';
+}
+
+/* Fills out (capacity MAX_ENV + 3) and returns it, or returns envp when
+ * there is nothing to pass on (or the environment is too large). */
+static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
+{
+	/* nothing current but TRACEPARENT itself: the environment has it already */
+	if (!at_on() || at_tls.depth || (!at_tls.cur && !at_tls.inherited.valid))
+		return envp;
+	int saved = errno;
+	struct at_ctx c;
+	if (!at_current_ctx(&c) || !c.valid) {
+		errno = saved;
+		return envp;
+	}
+	/* tracestate of the current span (an incoming request's, or TRACESTATE) */
+	const char *ts = NULL;
+	size_t tsl = 0;
+	if (at_tls.cur && at_tls.cur->tracestate.len) {
+		ts = at_span_str(at_tls.cur, at_tls.cur->tracestate);
+		tsl = at_tls.cur->tracestate.len;
+	}
+	if (tsl > AT_TRACESTATE_MAX)
+		tsl = 0;
+	/* the queue and open spans are lost in the new image: send them now */
+	if (at_net_exit)
+		at_net_exit();
+	at_flush_at_exit();
+
+	int n = 0;
+	for (char *const *e = envp; e && *e; e++) {
+		if (is_var(*e, "TRACEPARENT", 11) || is_var(*e, "TRACESTATE", 10))
+			continue;
+		if (n >= MAX_ENV) {
+			errno = saved;
+			return envp;
+		}
+		out[n++] = *e;
+	}
+	memcpy(ne->tp, "TRACEPARENT=", 12);
+	at_traceparent_format(&c, ne->tp + 12);
+	out[n++] = ne->tp;
+	if (tsl) {
+		memcpy(ne->ts, "TRACESTATE=", 11);
+		memcpy(ne->ts + 11, ts, tsl);
+		ne->ts[11 + tsl] = 0;
+		out[n++] = ne->ts;
+	}
+	out[n] = NULL;
+	errno = saved;
+	return out;
+}
+
+AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (!AT_RESOLVE(execve)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	char *out[MAX_ENV + 3];
+	struct newenv ne;
+	return real_execve(path, argv, prepare(envp, out, &ne));
+}
+
+AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (!AT_RESOLVE(execvpe)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	char *out[MAX_ENV + 3];
+	struct newenv ne;
+	return real_execvpe(file, argv, prepare(envp, out, &ne));
+}
+
+AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	if (!AT_RESOLVE(fexecve)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	char *out[MAX_ENV + 3];
+	struct newenv ne;
+	return real_fexecve(fd, argv, prepare(envp, out, &ne));
+}
+
+AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                       int flags)
+{
+	if (!AT_RESOLVE(execveat)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	char *out[MAX_ENV + 3];
+	struct newenv ne;
+	return real_execveat(dirfd, path, argv, prepare(envp, out, &ne), flags);
+}
+
+AT_EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+AT_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+/* The list forms: gather the arguments on the stack. */
+#define GATHER(first, ap, argv, ok)                                                                \
+	do {                                                                                       \
+		int n_ = 0;                                                                        \
+		argv[n_++] = (char *)(first);                                                      \
+		char *a_;                                                                          \
+		while ((a_ = va_arg(ap, char *)) != NULL) {                                        \
+			if (n_ >= MAX_ARGS) {                                                      \
+				ok = 0;                                                            \
+				break;                                                             \
+			}                                                                          \
+			argv[n_++] = a_;                                                           \
+		}                                                                                  \
+		argv[n_] = NULL;                                                                   \
+	} while (0)
+
+AT_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	char *argv[MAX_ARGS + 1];
+	int ok = 1;
+	va_list ap;
+	va_start(ap, arg);
+	GATHER(arg, ap, argv, ok);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execve(path, argv, environ);
+}
+
+AT_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	char *argv[MAX_ARGS + 1];
+	int ok = 1;
+	va_list ap;
+	va_start(ap, arg);
+	GATHER(arg, ap, argv, ok);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execvpe(file, argv, environ);
+}
+
+AT_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *argv[MAX_ARGS + 1];
+	int ok = 1;
+	va_list ap;
+	va_start(ap, arg);
+	GATHER(arg, ap, argv, ok);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execve(path, argv, envp);
+}

@@ -1,0 +1,103 @@
+/* Per-fd state for the socket hooks. Every read and write of the process
+ * asks "is this fd one of ours?", so the answer must be one array load and a
+ * compare: a table indexed by fd, mapped on the first traced connect or
+ * accept (before that the table pointer is NULL and every fd is "no").
+ * Only fds that went through a traced connect() (TCP client) or accept()
+ * (server) are marked; everything else (files, pipes, UDP, unix sockets)
+ * stays 0 and passes straight through.
+ *
+ * The per-connection state (parsers, the active span, bytes still to send)
+ * lives in a pool of fixed-size slots mapped on demand, never malloc'ed. */
+#ifndef AT_FDSTATE_H
+#define AT_FDSTATE_H
+
+#include "../preload/autotrace.h"
+#include "../preload/propagation.h"
+#include "../preload/span.h"
+#include "http_parse.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum at_fd_kind { AT_FD_NONE = 0, AT_FD_CLIENT = 1, AT_FD_SERVER = 2 };
+
+struct at_conn;
+
+struct at_fd {
+	_Atomic int kind;
+	_Atomic(struct at_conn *) conn; /* allocated on the first traced I/O */
+	_Atomic uint64_t ino;           /* the socket's inode when it was marked */
+};
+
+extern struct at_fd *_Atomic at_fds;
+extern size_t at_fds_n;
+
+/* The hot path: 0 for every fd the hooks do not care about. */
+static inline int at_fd_kind(int fd)
+{
+	struct at_fd *t = atomic_load_explicit(&at_fds, memory_order_acquire);
+	if (AT_LIKELY(!t) || (size_t)(unsigned)fd >= at_fds_n)
+		return 0;
+	return atomic_load_explicit(&t[fd].kind, memory_order_relaxed);
+}
+
+static inline struct at_fd *at_fd_entry(int fd)
+{
+	struct at_fd *t = atomic_load_explicit(&at_fds, memory_order_acquire);
+	if (!t || fd < 0 || (size_t)fd >= at_fds_n)
+		return NULL;
+	return &t[fd];
+}
+
+/* Maps the table if needed; NULL if it cannot be mapped (then: untraced). */
+struct at_fd *at_fd_table(void);
+
+/* Connection states (one direction each). */
+enum { W_IDLE = 0, W_HEAD, W_BODY, W_DEAD };
+enum { R_IDLE = 0, R_HEAD, R_BODY, R_HANDLING, R_DEAD };
+
+#define AT_PEND_MAX 1400 /* injected header lines not yet sent */
+#define AT_SMALL_VAL 512
+
+struct at_conn {
+	_Atomic int inuse;
+	_Atomic int lock;   /* one thread works on a connection at a time */
+	_Atomic int desync; /* bytes went by unparsed: stop looking */
+	int fd, kind, pid;
+	uint8_t wstate, rstate;
+	uint8_t span_active, app_prop, pipelined, pend_built, addrs_known;
+	uint16_t pend_off, pend_len;
+	uint16_t host_len, ua_len;
+	uint64_t t0;
+	char host[256];
+	struct sockaddr_storage local, peer; /* once per connection */
+	char ua[256];
+	char pend[AT_PEND_MAX];
+	struct at_http_parser out; /* what the application writes */
+	struct at_http_parser in;  /* what it reads */
+	char vout[AT_SMALL_VAL];
+	struct at_span span;
+	/* big and used only by servers: pages are touched only when needed */
+	struct at_carrier carrier;
+	char vin[AT_BAGGAGE_MAX + 64];
+};
+
+/* A free slot (inuse set, everything else to be initialised by the
+ * caller), or NULL when the pool is exhausted. */
+struct at_conn *at_conn_alloc(void);
+void at_conn_free(struct at_conn *c);
+/* Calls fn on every connection in use (exit: end what is still open). */
+void at_conn_each(void (*fn)(struct at_conn *c));
+
+static inline int at_conn_trylock(struct at_conn *c)
+{
+	return !atomic_exchange_explicit(&c->lock, 1, memory_order_acquire);
+}
+static inline void at_conn_unlock(struct at_conn *c)
+{
+	atomic_store_explicit(&c->lock, 0, memory_order_release);
+}
+
+#endif

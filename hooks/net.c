@@ -1,0 +1,1320 @@
+/* HTTP/1.x over plain sockets.
+ *
+ * connect() marks a TCP client socket and accept() a server connection
+ * (fdstate.h); every other fd passes through the read and write hooks after
+ * one table load. On a marked socket:
+ *
+ * - client: the first bytes of each request are parsed as they are written.
+ *   Nothing is held back: the application's bytes go out as they come, and
+ *   when the empty line that ends the header section is about to be written
+ *   our header lines are sent in front of it. Inserting there, rather than
+ *   right after the request line, means every header of the application has
+ *   been seen first: one that already carries a trace context (traceparent,
+ *   b3, uber-trace-id) gets nothing added, even when the request comes one
+ *   byte per write. Our lines go out in the same sendmsg as the application's
+ *   bytes around them, so the peer gets the request in the pieces the
+ *   application wrote (a server that reads once still sees the whole head).
+ *   Write calls return the count of the application's own
+ *   bytes; injected bytes that could not be sent yet (short write, EAGAIN)
+ *   stay in the connection's state and go out before any further byte of the
+ *   application. The response is parsed as it is read: status, and the end
+ *   of the span when the message is complete (length, chunked, or close).
+ *
+ * - server: the request is parsed as it is read; when its header section is
+ *   complete a SERVER span starts, child of the extracted context (or a new
+ *   root), and becomes the current span of the reading thread, so calls made
+ *   while handling the request are its children. The response the
+ *   application writes sets the status and ends the span when complete.
+ *
+ * Anything that is not HTTP/1.x (TLS, Redis, MySQL, binary) fails the strict
+ * parse at its first bytes and is never looked at again; no byte of it is
+ * ever changed. A call made inside another hook (curl, hiredis: at_enter
+ * depth) or on the exporter thread is passed through, and a connection with
+ * bytes that went by unparsed stops being traced. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/clock.h"
+#include "../preload/config.h"
+#include "../preload/errors.h"
+#include "../preload/log.h"
+#include "../preload/loop.h"
+#include "../preload/propagation.h"
+#include "../preload/real.h"
+#include "../preload/url.h"
+#include "fdstate.h"
+#include "http_parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/close_range.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+AT_REAL(int, connect, (int, const struct sockaddr *, socklen_t));
+AT_REAL(int, accept, (int, struct sockaddr *, socklen_t *));
+AT_REAL(int, accept4, (int, struct sockaddr *, socklen_t *, int));
+AT_REAL(ssize_t, write, (int, const void *, size_t));
+AT_REAL(ssize_t, writev, (int, const struct iovec *, int));
+AT_REAL(ssize_t, send, (int, const void *, size_t, int));
+AT_REAL(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t));
+AT_REAL(ssize_t, sendmsg, (int, const struct msghdr *, int));
+AT_REAL(ssize_t, read, (int, void *, size_t));
+AT_REAL(ssize_t, readv, (int, const struct iovec *, int));
+AT_REAL(ssize_t, recv, (int, void *, size_t, int));
+AT_REAL(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *));
+AT_REAL(ssize_t, recvmsg, (int, struct msghdr *, int));
+AT_REAL(ssize_t, __read_chk, (int, void *, size_t, size_t));
+AT_REAL(ssize_t, __recv_chk, (int, void *, size_t, size_t, int));
+AT_REAL(ssize_t, __recvfrom_chk,
+        (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *));
+AT_REAL(int, close, (int));
+AT_REAL(int, dup2, (int, int));
+AT_REAL(int, dup3, (int, int, int));
+AT_REAL(int, close_range, (unsigned, unsigned, int));
+
+/* All at once, the first time any of these hooks runs. glibc's dlsym may
+ * allocate, and an allocator may write: a hook reached from inside this
+ * resolution falls back to the raw system call. */
+static AT_TLS int resolving;
+static int resolve(void)
+{
+	if (resolving)
+		return 0;
+	resolving = 1;
+#define R(name)                                                                                    \
+	do {                                                                                       \
+		if (!real_##name)                                                                  \
+			real_##name = (__typeof__(real_##name))at_real(#name);                     \
+	} while (0)
+	R(write);
+	R(read);
+	R(close);
+	R(send);
+	R(recv);
+	R(writev);
+	R(readv);
+	R(sendto);
+	R(sendmsg);
+	R(recvfrom);
+	R(recvmsg);
+	R(connect);
+	R(accept);
+	R(accept4);
+	R(__read_chk);
+	R(__recv_chk);
+	R(__recvfrom_chk);
+	R(dup2);
+	R(dup3);
+	R(close_range);
+#undef R
+	resolving = 0;
+	return 1;
+}
+#define NEED(name) (AT_LIKELY(real_##name != NULL) || (resolve() && real_##name != NULL))
+#define CALLER() ((uintptr_t)__builtin_return_address(0))
+
+/* ---- one outgoing call, whatever its form ---- */
+
+enum { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG };
+
+struct out_call {
+	int fd, op, flags;
+	const struct iovec *iov;
+	int iovcnt;
+	const struct msghdr *msg;
+	const struct sockaddr *to;
+	socklen_t tolen;
+	uintptr_t caller;
+};
+
+#define IOV_MAX_OURS 64
+
+static ssize_t raw_out(const struct out_call *k, const struct iovec *iov, int cnt)
+{
+	switch (k->op) {
+	case OP_WRITE:
+		return real_write(k->fd, cnt ? iov[0].iov_base : NULL, cnt ? iov[0].iov_len : 0);
+	case OP_SEND:
+		return real_send(k->fd, cnt ? iov[0].iov_base : NULL, cnt ? iov[0].iov_len : 0,
+		                 k->flags);
+	case OP_SENDTO:
+		return real_sendto(k->fd, cnt ? iov[0].iov_base : NULL, cnt ? iov[0].iov_len : 0,
+		                   k->flags, k->to, k->tolen);
+	case OP_WRITEV:
+		return real_writev(k->fd, iov, cnt);
+	default: {
+		struct msghdr m = *k->msg;
+		m.msg_iov = (struct iovec *)iov;
+		m.msg_iovlen = (size_t)cnt;
+		return real_sendmsg(k->fd, &m, k->flags);
+	}
+	}
+}
+
+/* The same bytes as k would send, from other iovecs, in one sendmsg (for a
+ * socket, write and send are sendmsg without an address). */
+static ssize_t raw_msg(const struct out_call *k, struct iovec *v, int n)
+{
+	struct msghdr m;
+	int flags = 0;
+	memset(&m, 0, sizeof m);
+	if (k->op == OP_SENDMSG) {
+		m.msg_name = k->msg->msg_name;
+		m.msg_namelen = k->msg->msg_namelen;
+		flags = k->flags;
+	} else if (k->op == OP_SENDTO) {
+		m.msg_name = (void *)k->to;
+		m.msg_namelen = k->tolen;
+		flags = k->flags;
+	} else if (k->op == OP_SEND) {
+		flags = k->flags;
+	}
+	m.msg_iov = v;
+	m.msg_iovlen = (size_t)n;
+	return real_sendmsg(k->fd, &m, flags);
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+	size_t t = 0;
+	for (int i = 0; i < cnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* The iovecs covering bytes [skip, skip + len) of iov; at most max of them
+ * (then they cover less, which is a short write: legal). */
+static int iov_slice(const struct iovec *iov, int cnt, size_t skip, size_t len, struct iovec *out,
+                     int max)
+{
+	int n = 0;
+	for (int i = 0; i < cnt && len && n < max; i++) {
+		size_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		size_t take = l - skip < len ? l - skip : len;
+		out[n].iov_base = (char *)iov[i].iov_base + skip;
+		out[n].iov_len = take;
+		n++;
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+/* Parse bytes [skip, skip + limit) of iov until an event in stop. */
+static int parse_iov(struct at_http_parser *p, const struct iovec *iov, int cnt, size_t skip,
+                     size_t limit, size_t *used, int stop)
+{
+	size_t done = 0;
+	int ev = 0;
+	for (int i = 0; i < cnt && done < limit; i++) {
+		size_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		const char *b = (const char *)iov[i].iov_base + skip;
+		size_t avail = l - skip;
+		skip = 0;
+		while (avail && done < limit) {
+			size_t n = avail < limit - done ? avail : limit - done, u = 0;
+			ev = at_http_parse(p, b, n, &u);
+			done += u;
+			b += u;
+			avail -= u;
+			if ((ev & stop) || !u) {
+				*used = done;
+				return ev;
+			}
+		}
+	}
+	*used = done;
+	return ev;
+}
+
+/* ---- connections ---- */
+
+static int same_socket(int fd, struct at_fd *e)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       (uint64_t)st.st_ino == atomic_load(&e->ino);
+}
+
+static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
+{
+	struct at_conn *c = atomic_load(&e->conn);
+	if (c)
+		return c;
+	c = at_conn_alloc();
+	if (!c) { /* pool exhausted: this connection is not traced */
+		atomic_store(&e->kind, AT_FD_NONE);
+		return NULL;
+	}
+	/* everything but inuse, which another allocator must keep seeing */
+	memset((char *)c + offsetof(struct at_conn, lock), 0,
+	       offsetof(struct at_conn, host) - offsetof(struct at_conn, lock));
+	c->fd = fd;
+	c->kind = kind;
+	struct at_conn *expect = NULL;
+	if (!atomic_compare_exchange_strong(&e->conn, &expect, c)) {
+		at_conn_free(c);
+		return expect;
+	}
+	return c;
+}
+
+static void end_span(struct at_conn *c)
+{
+	if (!c->span_active)
+		return;
+	c->span_active = 0;
+	if (at_tls.cur == &c->span)
+		at_tls.cur = NULL;
+	if (at_tls.baggage == c->carrier.baggage)
+		at_tls.baggage = NULL;
+	/* a span started before a fork belongs to the parent */
+	if (c->pid == at_getpid_cached())
+		at_span_end_detached(&c->span);
+	/* another thread that still has it as its current span gets no parent
+	 * from it rather than a stale one */
+	c->span.ctx.valid = 0;
+}
+
+static void set_status(struct at_conn *c, const struct at_http_parser *resp, int client)
+{
+	if (!c->span.recording || !at_http_headers_done(resp) || !resp->status)
+		return;
+	at_span_set_int(&c->span, "http.response.status_code", resp->status);
+	if (resp->status >= 500 || (client && resp->status >= 400)) {
+		char b[8];
+		int n = snprintf(b, sizeof b, "%u", resp->status);
+		at_span_set_strn(&c->span, "error.type", b, (size_t)n);
+		at_span_set_error(&c->span, NULL, 0);
+	}
+}
+
+static void set_addr(struct at_span *s, const char *key_addr, const char *key_port,
+                     const struct sockaddr_storage *ss)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int port;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+		port = ntohs(a->sin6_port);
+	} else {
+		return;
+	}
+	if (key_addr)
+		at_span_set_str(s, key_addr, ip);
+	if (key_port)
+		at_span_set_int(s, key_port, port);
+}
+
+/* ---- client side ---- */
+
+static int is_name(const char *n, size_t nl, const char *lit, size_t ll)
+{
+	return nl == ll && !memcmp(n, lit, ll);
+}
+
+static void on_client_header(struct at_http_parser *p, const char *n, size_t nl, const char *v,
+                             size_t vl, int complete)
+{
+	struct at_conn *c = p->ctx;
+	if (is_name(n, nl, "host", 4)) {
+		if (vl >= sizeof c->host)
+			vl = sizeof c->host - 1;
+		memcpy(c->host, v, vl);
+		c->host[vl] = 0;
+		c->host_len = (uint16_t)vl;
+	} else if (is_name(n, nl, "traceparent", 11) || is_name(n, nl, "b3", 2) ||
+	           is_name(n, nl, "x-b3-traceid", 12) || is_name(n, nl, "uber-trace-id", 13)) {
+		c->app_prop = 1; /* the application propagates itself: add nothing */
+	}
+}
+
+static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
+{
+	struct at_span *s = &c->span;
+	at_span_set_str(s, "http.request.method", req->method);
+	const char *t = req->target;
+	char url[AT_HTTP_TARGET_MAX + 300], red[AT_HTTP_TARGET_MAX + 320];
+	struct at_url u;
+	int n;
+	if (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8)) /* proxy form */
+		n = snprintf(url, sizeof url, "%s", t);
+	else if (c->host_len)
+		n = snprintf(url, sizeof url, "http://%s%s", c->host, t[0] == '/' ? t : "/");
+	else
+		n = 0;
+	if (n > 0 && !at_url_parse(url, &u)) {
+		size_t rl = at_url_redact(url, red, sizeof red);
+		at_span_set_strn(s, "url.full", red, rl);
+		at_span_set_str(s, "server.address", u.host);
+		at_span_set_int(s, "server.port", u.port);
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+			set_addr(s, "server.address", "server.port", &ss);
+	}
+	at_span_set_str(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0");
+}
+
+/* req: the request as parsed up to the end of its header section */
+static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
+{
+	at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
+	c->span.caller = caller;
+	c->span_active = 1;
+	c->pid = at_getpid_cached();
+	if (c->span.recording) {
+		c->span.start_ns = c->t0;
+		client_attrs(c, req);
+	}
+	unsigned rf = 0;
+	if (!strcmp(req->method, "HEAD"))
+		rf |= AT_HTTP_F_HEAD;
+	if (req->flags & AT_HTTP_F_CONNECT)
+		rf |= AT_HTTP_F_CONNECT;
+	at_http_parser_init(&c->in, AT_HTTP_RESPONSE, rf, c->vin, 256, NULL, NULL);
+	c->pend_off = c->pend_len = 0;
+	if (c->app_prop)
+		return;
+	struct at_inject inj;
+	if (at_inject_build(&inj, &c->span.ctx, at_span_str(&c->span, c->span.tracestate),
+	                    c->span.tracestate.len) <= 0)
+		return;
+	size_t used = 0;
+	for (int i = 0; i < inj.n; i++) {
+		if (used + inj.lens[i] + 2 > sizeof c->pend)
+			break;
+		memcpy(c->pend + used, inj.lines[i], inj.lens[i]);
+		memcpy(c->pend + used + inj.lens[i], "\r\n", 2);
+		used += inj.lens[i] + 2;
+	}
+	c->pend_len = (uint16_t)used;
+}
+
+static void client_finish(struct at_conn *c, const char *err)
+{
+	if (!c->span_active)
+		return;
+	set_status(c, &c->in, 1);
+	if (err && !(at_http_headers_done(&c->in) && c->in.status)) {
+		at_span_fail(&c->span, "connection_closed", 17, err, strlen(err));
+	}
+	end_span(c);
+}
+
+/* Send what is left of our header lines; 0 when all went out. */
+static int send_pending(struct at_conn *c, const struct out_call *k)
+{
+	int fl = k->op == OP_SEND || k->op == OP_SENDTO || k->op == OP_SENDMSG
+	             ? k->flags & (MSG_DONTWAIT | MSG_NOSIGNAL)
+	             : 0;
+	while (c->pend_off < c->pend_len) {
+		ssize_t r = real_send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, fl);
+		if (r > 0)
+			c->pend_off = (uint16_t)(c->pend_off + r);
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else {
+			int err = errno;
+			at_debug("fd %d: %u bytes of trace headers wait for the socket (%s)", c->fd,
+			         (unsigned)(c->pend_len - c->pend_off), strerror(err));
+			errno = err;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The parser has accepted r of the bytes the dry run saw: commit that. */
+static void commit(struct at_conn *c, const struct at_http_parser *tmp, const char *tv,
+                   const struct out_call *k, size_t r, size_t seen)
+{
+	if (r == seen) {
+		c->out = *tmp;
+		c->out.vbuf = c->vout;
+		memcpy(c->vout, tv, tmp->value_len);
+		return;
+	}
+	size_t used;
+	parse_iov(&c->out, k->iov, k->iovcnt, 0, r, &used, AT_HTTP_ERROR);
+}
+
+static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t total)
+{
+	/* past the end of the header section, ours go before any more of theirs */
+	if (c->wstate == W_BODY && c->pend_off < c->pend_len && send_pending(c, k) < 0)
+		return -1;
+	if (c->wstate == W_IDLE) {
+		struct at_fd *e = at_fd_entry(c->fd);
+		if (!e || !same_socket(c->fd, e)) {
+			c->wstate = W_DEAD;
+		} else {
+			at_http_parser_init(&c->out, AT_HTTP_REQUEST,
+			                    AT_HTTP_F_STOP_BLANK | AT_HTTP_F_STRICT, c->vout,
+			                    sizeof c->vout, on_client_header, c);
+			c->t0 = at_now_ns();
+			c->app_prop = 0;
+			c->pend_built = 0;
+			c->pend_off = c->pend_len = 0;
+			c->host_len = 0;
+			c->host[0] = 0;
+			c->wstate = W_HEAD;
+		}
+	}
+	if (c->wstate != W_HEAD)
+		return raw_out(k, k->iov, k->iovcnt);
+
+	/* dry run on a copy: does the header section end in these bytes? */
+	struct at_http_parser tmp = c->out;
+	char tv[AT_SMALL_VAL];
+	memcpy(tv, c->vout, tmp.value_len);
+	tmp.vbuf = tv;
+	size_t kpos = 0;
+	int ev =
+	    parse_iov(&tmp, k->iov, k->iovcnt, 0, total, &kpos, AT_HTTP_HEAD_END | AT_HTTP_ERROR);
+	if (ev & AT_HTTP_ERROR) { /* not HTTP/1.x: we changed nothing, we never will */
+		c->wstate = W_DEAD;
+		return raw_out(k, k->iov, k->iovcnt);
+	}
+	if (!(ev & AT_HTTP_HEAD_END)) {
+		ssize_t r = raw_out(k, k->iov, k->iovcnt);
+		if (r > 0) {
+			int err = errno;
+			commit(c, &tmp, tv, k, (size_t)r, total);
+			errno = err;
+		}
+		return r;
+	}
+	/* The header section ends at kpos. The application's bytes before it,
+	 * our lines, and the rest go out in ONE call: the peer receives the
+	 * request in the pieces the application wrote it in (a server that
+	 * reads once still gets the whole head). */
+	if (!c->pend_built) {
+		client_start(c, &tmp, k->caller);
+		c->pend_built = 1;
+	}
+	struct iovec v[2 * IOV_MAX_OURS + 1];
+	int n = iov_slice(k->iov, k->iovcnt, 0, kpos, v, IOV_MAX_OURS);
+	size_t plen = (size_t)(c->pend_len - c->pend_off);
+	ssize_t r;
+	if (iov_total(v, n) < kpos) { /* too many pieces: a short write up to there */
+		r = raw_out(k, v, n);
+		if (r > 0) {
+			int err = errno;
+			commit(c, &tmp, tv, k, (size_t)r, kpos);
+			errno = err;
+		}
+		return r;
+	}
+	v[n].iov_base = c->pend + c->pend_off;
+	v[n].iov_len = plen;
+	n++;
+	n += iov_slice(k->iov, k->iovcnt, kpos, total - kpos, v + n, IOV_MAX_OURS);
+	r = raw_msg(k, v, n);
+	if (r < 0)
+		return -1;
+	int err = errno;
+	if ((size_t)r < kpos) {
+		if (r > 0)
+			commit(c, &tmp, tv, k, (size_t)r, kpos);
+		errno = err;
+		return r;
+	}
+	commit(c, &tmp, tv, k, kpos, kpos);
+	c->wstate = W_BODY;
+	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
+	c->pend_off = (uint16_t)(c->pend_off + sent);
+	errno = err;
+	if (sent == plen)
+		return r - (ssize_t)plen;
+	if (kpos)
+		return (ssize_t)kpos; /* the rest of ours goes first next time */
+	/* none of the application's bytes went out yet: ours first, then them */
+	if (send_pending(c, k) < 0)
+		return -1;
+	n = iov_slice(k->iov, k->iovcnt, 0, total, v, IOV_MAX_OURS);
+	return raw_out(k, v, n);
+}
+
+static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
+{
+	if (c->wstate != W_BODY || !c->span_active)
+		return; /* nothing asked: a greeting, or bytes after the response */
+	size_t pos = 0;
+	while (pos < r) {
+		size_t used = 0;
+		int ev =
+		    parse_iov(&c->in, iov, cnt, pos, r - pos, &used, AT_HTTP_DONE | AT_HTTP_ERROR);
+		pos += used;
+		if (ev & AT_HTTP_ERROR) {
+			client_finish(c, NULL);
+			c->wstate = W_DEAD;
+			return;
+		}
+		if (ev & AT_HTTP_DONE) {
+			client_finish(c, NULL);
+			c->wstate = (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
+			return;
+		}
+		if (!used)
+			break;
+	}
+}
+
+static void client_eof(struct at_conn *c)
+{
+	if (c->wstate == W_BODY && c->span_active) {
+		if (at_http_parse_eof(&c->in) & AT_HTTP_DONE)
+			client_finish(c, NULL);
+		else
+			client_finish(c, "connection closed before the response was complete");
+	}
+	c->wstate = W_DEAD;
+}
+
+/* ---- server side ---- */
+
+static void on_server_header(struct at_http_parser *p, const char *n, size_t nl, const char *v,
+                             size_t vl, int complete)
+{
+	struct at_conn *c = p->ctx;
+	at_carrier_add(&c->carrier, n, nl, v, vl, complete);
+	if (is_name(n, nl, "host", 4)) {
+		if (vl >= sizeof c->host)
+			vl = sizeof c->host - 1;
+		memcpy(c->host, v, vl);
+		c->host[vl] = 0;
+		c->host_len = (uint16_t)vl;
+	} else if (is_name(n, nl, "user-agent", 10)) {
+		if (vl >= sizeof c->ua)
+			vl = sizeof c->ua - 1;
+		memcpy(c->ua, v, vl);
+		c->ua_len = (uint16_t)vl;
+	}
+}
+
+static void server_attrs(struct at_conn *c)
+{
+	struct at_span *s = &c->span;
+	at_span_set_str(s, "http.request.method", c->in.method);
+	const char *t = c->in.target;
+	/* absolute form: drop scheme and authority */
+	if (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8)) {
+		const char *p = strchr(strstr(t, "://") + 3, '/');
+		t = p ? p : "/";
+	}
+	size_t tl = strcspn(t, "#");
+	size_t pl = strcspn(t, "?");
+	if (pl > tl)
+		pl = tl;
+	at_span_set_strn(s, "url.path", t, pl);
+	if (pl < tl)
+		at_span_set_strn(s, "url.query", t + pl + 1, tl - pl - 1);
+	at_span_set_str(s, "url.scheme", "http");
+	at_span_set_str(s, "network.protocol.version", c->in.version_minor ? "1.1" : "1.0");
+	if (c->host_len) {
+		size_t hl = c->host_len;
+		const char *h = c->host;
+		if (h[0] == '[') {
+			const char *rb = memchr(h, ']', hl);
+			if (rb)
+				at_span_set_strn(s, "server.address", h + 1, (size_t)(rb - h - 1));
+		} else {
+			const char *colon = memchr(h, ':', hl);
+			at_span_set_strn(s, "server.address", h, colon ? (size_t)(colon - h) : hl);
+		}
+	}
+	if (!c->addrs_known) { /* a connection's addresses do not change */
+		socklen_t sl = sizeof c->local;
+		if (getsockname(c->fd, (struct sockaddr *)&c->local, &sl))
+			c->local.ss_family = AF_UNSPEC;
+		sl = sizeof c->peer;
+		if (getpeername(c->fd, (struct sockaddr *)&c->peer, &sl))
+			c->peer.ss_family = AF_UNSPEC;
+		c->addrs_known = 1;
+	}
+	set_addr(s, NULL, "server.port", &c->local);
+	set_addr(s, "client.address", NULL, &c->peer);
+	if (c->ua_len)
+		at_span_set_strn(s, "user_agent.original", c->ua, c->ua_len);
+}
+
+static void server_start(struct at_conn *c, uintptr_t caller)
+{
+	struct at_ctx parent, root;
+	const char *ts;
+	size_t tsl;
+	memset(&root, 0, sizeof root);
+	int have = !at_extract(&c->carrier, at_cfg.propagators, &parent, &ts, &tsl);
+	at_span_start_detached(&c->span, c->in.method, AT_KIND_SERVER, have ? &parent : &root);
+	c->span.caller = caller;
+	c->span_active = 1;
+	c->pid = at_getpid_cached();
+	if (have && tsl)
+		c->span.tracestate = at_span_intern(&c->span, ts, tsl);
+	if (c->span.recording) {
+		c->span.start_ns = c->t0;
+		server_attrs(c);
+	}
+	/* the current span of this thread until the response is complete */
+	c->span.prev = NULL;
+	at_tls.cur = &c->span;
+	at_tls.baggage = at_carrier_baggage(&c->carrier, at_cfg.propagators);
+	/* call loops: one hop more than the caller, carried on in the baggage
+	 * of calls made while handling this request (preload/loop.h) */
+	int hops;
+	at_tls.baggage = at_loop_server(&c->span, at_tls.baggage, c->carrier.baggage,
+	                                sizeof c->carrier.baggage, &hops);
+	at_http_parser_init(&c->out, AT_HTTP_RESPONSE,
+	                    !strcmp(c->in.method, "HEAD") ? AT_HTTP_F_HEAD : 0, c->vout,
+	                    sizeof c->vout, NULL, NULL);
+}
+
+static void server_finish(struct at_conn *c)
+{
+	if (!c->span_active)
+		return;
+	set_status(c, &c->out, 0);
+	end_span(c);
+}
+
+static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r,
+                      uintptr_t caller)
+{
+	size_t pos = 0;
+	while (pos < r) {
+		if (c->rstate == R_IDLE) {
+			struct at_fd *e = at_fd_entry(c->fd);
+			if (!e || !same_socket(c->fd, e)) {
+				c->rstate = R_DEAD;
+				return;
+			}
+			at_http_parser_init(&c->in, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, c->vin,
+			                    sizeof c->vin, on_server_header, c);
+			at_carrier_reset(&c->carrier);
+			c->host_len = c->ua_len = 0;
+			c->t0 = at_now_ns();
+			c->rstate = R_HEAD;
+		}
+		if (c->rstate == R_HANDLING) { /* the next request before our response */
+			c->pipelined = 1;
+			return;
+		}
+		if (c->rstate != R_HEAD && c->rstate != R_BODY)
+			return;
+		size_t used = 0;
+		int ev = parse_iov(&c->in, iov, cnt, pos, r - pos, &used,
+		                   AT_HTTP_HEADERS | AT_HTTP_DONE | AT_HTTP_ERROR);
+		pos += used;
+		if (ev & AT_HTTP_ERROR) {
+			server_finish(c);
+			c->rstate = R_DEAD;
+			return;
+		}
+		if (ev & AT_HTTP_HEADERS) {
+			server_start(c, caller);
+			c->rstate = R_BODY;
+		}
+		if (ev & AT_HTTP_DONE)
+			c->rstate = R_HANDLING;
+		if (!used && !ev)
+			break;
+	}
+}
+
+static void server_out(struct at_conn *c, const struct out_call *k, size_t r)
+{
+	if (!c->span_active) {
+		/* writing first, or before the request is complete: not ours */
+		c->rstate = R_DEAD;
+		return;
+	}
+	size_t pos = 0;
+	while (pos < r) {
+		size_t used = 0;
+		int ev = parse_iov(&c->out, k->iov, k->iovcnt, pos, r - pos, &used,
+		                   AT_HTTP_DONE | AT_HTTP_ERROR);
+		pos += used;
+		if (ev & AT_HTTP_ERROR) {
+			server_finish(c);
+			c->rstate = R_DEAD;
+			return;
+		}
+		if (ev & AT_HTTP_DONE) {
+			server_finish(c);
+			int again = c->rstate == R_HANDLING && !c->pipelined &&
+			            !(c->out.flags & AT_HTTP_F_UPGRADED);
+			c->rstate = again ? R_IDLE : R_DEAD;
+			return;
+		}
+		if (!used)
+			break;
+	}
+}
+
+/* The connection is going away (close, exit, exec): end what is open. */
+static void conn_finish(struct at_conn *c)
+{
+	if (!c->span_active)
+		return;
+	if (c->kind == AT_FD_CLIENT) {
+		client_eof(c);
+	} else {
+		at_http_parse_eof(&c->out); /* a response without length ends here */
+		server_finish(c);
+	}
+}
+
+static void desynced(struct at_conn *c)
+{
+	if (c->kind == AT_FD_CLIENT)
+		client_finish(c, NULL);
+	else
+		server_finish(c);
+	c->wstate = W_DEAD;
+	c->rstate = R_DEAD;
+}
+
+/* ---- the paths of a marked fd ---- */
+
+static void mark_desync(struct at_fd *e)
+{
+	struct at_conn *c = atomic_load(&e->conn);
+	if (c)
+		atomic_store(&c->desync, 1);
+}
+
+static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
+{
+	struct at_conn *c = conn_get(fd, e, kind);
+	if (!c)
+		return NULL;
+	if (!at_conn_trylock(c)) { /* two threads on one connection at once */
+		atomic_store(&c->desync, 1);
+		return NULL;
+	}
+	if (atomic_load(&c->desync))
+		desynced(c);
+	return c;
+}
+
+static ssize_t out_path(struct out_call *k)
+{
+	int saved = errno;
+	struct at_fd *e = at_fd_entry(k->fd);
+	int kind = e ? atomic_load(&e->kind) : 0;
+	if (!kind || !at_enter()) {
+		if (kind)
+			mark_desync(e);
+		return raw_out(k, k->iov, k->iovcnt);
+	}
+	struct at_conn *c;
+	size_t total = iov_total(k->iov, k->iovcnt);
+	if (!total || (k->op == OP_SENDMSG && k->msg->msg_controllen) || (k->flags & MSG_OOB) ||
+	    !(c = lock_conn(k->fd, e, kind))) {
+		if (total)
+			mark_desync(e);
+		at_leave();
+		errno = saved;
+		return raw_out(k, k->iov, k->iovcnt);
+	}
+	ssize_t r;
+	int err;
+	if (kind == AT_FD_CLIENT) {
+		errno = saved;
+		r = client_out(c, k, total);
+		err = errno;
+	} else {
+		errno = saved;
+		r = raw_out(k, k->iov, k->iovcnt);
+		err = errno;
+		if (r > 0 && c->rstate != R_DEAD)
+			server_out(c, k, (size_t)r);
+	}
+	at_conn_unlock(c);
+	at_leave();
+	errno = r < 0 ? err : saved;
+	return r;
+}
+
+/* After a read-family call returned r. */
+static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int flags,
+                    uintptr_t caller)
+{
+	if (r < 0 || (flags & MSG_PEEK)) /* peeked bytes will be read again */
+		return;
+	struct at_fd *e = at_fd_entry(fd);
+	int kind = e ? atomic_load(&e->kind) : 0;
+	if (!kind)
+		return;
+	if ((flags & MSG_TRUNC) || !at_enter()) { /* TRUNC on TCP: discarded, unseen */
+		mark_desync(e);
+		return;
+	}
+	struct at_conn *c = lock_conn(fd, e, kind);
+	if (c) {
+		if (kind == AT_FD_CLIENT) {
+			if (r == 0)
+				client_eof(c);
+			else
+				client_in(c, iov, cnt, (size_t)r);
+		} else if (r > 0 && c->rstate != R_DEAD) {
+			server_in(c, iov, cnt, (size_t)r, caller);
+		}
+		at_conn_unlock(c);
+	}
+	at_leave();
+}
+
+/* ---- marking and forgetting fds ---- */
+
+static void release(struct at_conn *c)
+{
+	/* a thread may be mid-call on it (a close racing a read): wait a little,
+	 * else leave the slot behind rather than race */
+	int locked = 0;
+	for (int i = 0; i < 1000 && !(locked = at_conn_trylock(c)); i++)
+		sched_yield();
+	if (!locked)
+		return;
+	if (at_on())
+		conn_finish(c);
+	c->span_active = 0;
+	at_conn_unlock(c);
+	at_conn_free(c);
+}
+
+/* The fd is closed (or replaced): forget it, before the number can be
+ * reused. Not in a vfork child: it shares our memory, not our fds. */
+static void forget(int fd)
+{
+	struct at_fd *e = at_fd_entry(fd);
+	if (!e || !atomic_load_explicit(&e->kind, memory_order_relaxed))
+		return;
+	if (getpid() != at_getpid_cached())
+		return;
+	struct at_conn *c = atomic_exchange(&e->conn, NULL);
+	atomic_store(&e->kind, AT_FD_NONE);
+	if (c)
+		release(c);
+}
+
+static void end_all(struct at_conn *c)
+{
+	if (!c->span_active || c->pid != at_getpid_cached() || !at_conn_trylock(c))
+		return;
+	conn_finish(c);
+	at_conn_unlock(c);
+}
+
+/* Exit, _exit and exec: spans of connections still open would be lost. */
+void at_net_exit(void)
+{
+	/* not in a vfork child: the connections in memory are the parent's */
+	if (atomic_load(&at_fds) && at_on() && getpid() == at_getpid_cached())
+		at_conn_each(end_all);
+}
+
+static void on_exit_handler(void)
+{
+	int saved = errno;
+	at_net_exit();
+	errno = saved;
+}
+
+static void mark(int fd, int kind)
+{
+	int saved = errno;
+	forget(fd); /* a stale entry: its close went by unseen */
+	if (!at_on() || at_tls.depth)
+		goto out;
+	int type = 0;
+	socklen_t tl = sizeof type;
+	struct stat st;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM ||
+	    fstat(fd, &st))
+		goto out;
+	if (!atomic_load(&at_fds)) {
+		if (!at_fd_table())
+			goto out;
+		atexit(on_exit_handler);
+	}
+	struct at_fd *e = at_fd_entry(fd);
+	if (!e)
+		goto out;
+	atomic_store(&e->ino, (uint64_t)st.st_ino);
+	atomic_store(&e->conn, NULL);
+	atomic_store_explicit(&e->kind, kind, memory_order_release);
+out:
+	errno = saved;
+}
+
+static int inet(const struct sockaddr *sa)
+{
+	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
+}
+
+static void mark_accepted(int fd, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (!sa) {
+		int saved = errno;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+			errno = saved;
+			return forget(fd);
+		}
+		errno = saved;
+		sa = (const struct sockaddr *)&ss;
+	}
+	if (inet(sa))
+		mark(fd, AT_FD_SERVER);
+	else
+		forget(fd);
+}
+
+/* ---- hooks ---- */
+
+/* AUTOTRACE_NET_SPANS=1: a CLIENT span "connect" for every TCP connect (off
+ * by default: most connections are already covered by a protocol's span). */
+static int net_spans(void)
+{
+	static _Atomic int v = -1;
+	int x = atomic_load_explicit(&v, memory_order_relaxed);
+	if (AT_UNLIKELY(x < 0)) {
+		const char *e = at_getenv("AUTOTRACE_NET_SPANS");
+		int b = 0;
+		if (e && at_parse_bool(e, &b))
+			at_warn("AUTOTRACE_NET_SPANS=\"%.20s\" is not a boolean; ignored", e);
+		x = e && b;
+		atomic_store(&v, x);
+	}
+	return x;
+}
+
+static int traced_connect(int fd, const struct sockaddr *sa, socklen_t len, uintptr_t caller)
+{
+	int saved = errno, type = 0;
+	socklen_t tl = sizeof type;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM) {
+		errno = saved;
+		return real_connect(fd, sa, len);
+	}
+	struct at_span s;
+	at_span_start(&s, "connect", AT_KIND_CLIENT);
+	s.caller = caller;
+	errno = saved;
+	int rc = real_connect(fd, sa, len);
+	saved = errno;
+	if (s.recording) {
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		memcpy(&ss, sa, len < sizeof ss ? len : sizeof ss);
+		set_addr(&s, "server.address", "server.port", &ss);
+		at_span_set_str(&s, "network.transport", "tcp");
+		if (rc && saved != EINPROGRESS) {
+			const char *m = strerror(saved);
+			at_span_set_int(&s, "error.code", saved);
+			at_span_fail(&s, "connect_failed", 14, m, strlen(m));
+		}
+	}
+	at_span_end(&s);
+	errno = saved;
+	return rc;
+}
+
+AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (!NEED(connect))
+		return (int)syscall(SYS_connect, fd, sa, len);
+	int rc;
+	if (inet(sa) && at_tls.depth == 0 && at_on() && net_spans() && at_enter()) {
+		rc = traced_connect(fd, sa, len, CALLER());
+		at_leave();
+	} else {
+		rc = real_connect(fd, sa, len);
+	}
+	int saved = errno;
+	if (inet(sa) && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
+		mark(fd, AT_FD_CLIENT);
+	else if (rc == 0)
+		forget(fd);
+	errno = saved;
+	return rc;
+}
+
+AT_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	if (!NEED(accept))
+		return (int)syscall(SYS_accept, fd, sa, len);
+	int r = real_accept(fd, sa, len);
+	if (r >= 0)
+		mark_accepted(r, sa && len && *len ? sa : NULL);
+	return r;
+}
+
+AT_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	if (!NEED(accept4))
+		return (int)syscall(SYS_accept4, fd, sa, len, flags);
+	int r = real_accept4(fd, sa, len, flags);
+	if (r >= 0)
+		mark_accepted(r, sa && len && *len ? sa : NULL);
+	return r;
+}
+
+AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (!NEED(write))
+		return syscall(SYS_write, fd, buf, n);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_write(fd, buf, n);
+	struct iovec v = {(void *)buf, n};
+	struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1, .caller = CALLER()};
+	return out_path(&k);
+}
+
+AT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	if (!NEED(send))
+		return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_send(fd, buf, n, flags);
+	struct iovec v = {(void *)buf, n};
+	struct out_call k = {
+	    .fd = fd, .op = OP_SEND, .flags = flags, .iov = &v, .iovcnt = 1, .caller = CALLER()};
+	return out_path(&k);
+}
+
+AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
+                         socklen_t tolen)
+{
+	if (!NEED(sendto))
+		return syscall(SYS_sendto, fd, buf, n, flags, to, tolen);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_sendto(fd, buf, n, flags, to, tolen);
+	struct iovec v = {(void *)buf, n};
+	struct out_call k = {.fd = fd,
+	                     .op = OP_SENDTO,
+	                     .flags = flags,
+	                     .iov = &v,
+	                     .iovcnt = 1,
+	                     .to = to,
+	                     .tolen = tolen,
+	                     .caller = CALLER()};
+	return out_path(&k);
+}
+
+AT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	if (!NEED(writev))
+		return syscall(SYS_writev, fd, iov, cnt);
+	if (AT_LIKELY(!at_fd_kind(fd)) || cnt <= 0)
+		return real_writev(fd, iov, cnt);
+	struct out_call k = {
+	    .fd = fd, .op = OP_WRITEV, .iov = iov, .iovcnt = cnt, .caller = CALLER()};
+	return out_path(&k);
+}
+
+AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (!NEED(sendmsg))
+		return syscall(SYS_sendmsg, fd, msg, flags);
+	if (AT_LIKELY(!at_fd_kind(fd)) || !msg || msg->msg_iovlen > 1024)
+		return real_sendmsg(fd, msg, flags);
+	struct out_call k = {.fd = fd,
+	                     .op = OP_SENDMSG,
+	                     .flags = flags,
+	                     .iov = msg->msg_iov,
+	                     .iovcnt = (int)msg->msg_iovlen,
+	                     .msg = msg,
+	                     .caller = CALLER()};
+	return out_path(&k);
+}
+
+#define IN_DONE(fd, buf, r, flags)                                                                 \
+	do {                                                                                       \
+		int saved_ = errno;                                                                \
+		struct iovec v_ = {(buf), (r) > 0 ? (size_t)(r) : 0};                              \
+		in_done((fd), &v_, 1, (r), (flags), CALLER());                                     \
+		errno = saved_;                                                                    \
+	} while (0)
+
+/* Kept out of line so that the file path of read() stays a few instructions. */
+static __attribute__((noinline)) ssize_t read_marked(int fd, void *buf, size_t n, uintptr_t caller)
+{
+	ssize_t r = real_read(fd, buf, n);
+	int saved = errno;
+	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
+	in_done(fd, &v, 1, r, 0, caller);
+	errno = saved;
+	return r;
+}
+
+AT_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (!NEED(read))
+		return syscall(SYS_read, fd, buf, n);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_read(fd, buf, n);
+	return read_marked(fd, buf, n, CALLER());
+}
+
+AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (!NEED(__read_chk))
+		return syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real___read_chk(fd, buf, n, buflen);
+	ssize_t r = real___read_chk(fd, buf, n, buflen);
+	IN_DONE(fd, buf, r, 0);
+	return r;
+}
+
+AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	if (!NEED(recv))
+		return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_recv(fd, buf, n, flags);
+	ssize_t r = real_recv(fd, buf, n, flags);
+	IN_DONE(fd, buf, r, flags);
+	return r;
+}
+
+AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (!NEED(__recv_chk))
+		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real___recv_chk(fd, buf, n, buflen, flags);
+	ssize_t r = real___recv_chk(fd, buf, n, buflen, flags);
+	IN_DONE(fd, buf, r, flags);
+	return r;
+}
+
+AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
+                           socklen_t *fromlen)
+{
+	if (!NEED(recvfrom))
+		return syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_recvfrom(fd, buf, n, flags, from, fromlen);
+	ssize_t r = real_recvfrom(fd, buf, n, flags, from, fromlen);
+	IN_DONE(fd, buf, r, flags);
+	return r;
+}
+
+AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                 struct sockaddr *from, socklen_t *fromlen)
+{
+	if (!NEED(__recvfrom_chk))
+		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, from,
+		               fromlen);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
+	ssize_t r = real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
+	IN_DONE(fd, buf, r, flags);
+	return r;
+}
+
+AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	if (!NEED(readv))
+		return syscall(SYS_readv, fd, iov, cnt);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_readv(fd, iov, cnt);
+	ssize_t r = real_readv(fd, iov, cnt);
+	int saved = errno;
+	if (cnt > 0)
+		in_done(fd, iov, cnt, r, 0, CALLER());
+	errno = saved;
+	return r;
+}
+
+AT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (!NEED(recvmsg))
+		return syscall(SYS_recvmsg, fd, msg, flags);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_recvmsg(fd, msg, flags);
+	ssize_t r = real_recvmsg(fd, msg, flags);
+	int saved = errno;
+	if (msg && msg->msg_iovlen <= 1024)
+		in_done(fd, msg->msg_iov, (int)msg->msg_iovlen, r, flags, CALLER());
+	errno = saved;
+	return r;
+}
+
+AT_EXPORT int close(int fd)
+{
+	if (!NEED(close))
+		return (int)syscall(SYS_close, fd);
+	if (AT_UNLIKELY(at_fd_kind(fd))) {
+		int saved = errno;
+		forget(fd);
+		errno = saved;
+	}
+	return real_close(fd);
+}
+
+AT_EXPORT int dup2(int old, int new)
+{
+	if (!NEED(dup2))
+		return (int)syscall(SYS_dup2, old, new);
+	if (AT_UNLIKELY(at_fd_kind(new)) && old != new) {
+		int saved = errno;
+		forget(new);
+		errno = saved;
+	}
+	return real_dup2(old, new);
+}
+
+AT_EXPORT int dup3(int old, int new, int flags)
+{
+	if (!NEED(dup3))
+		return (int)syscall(SYS_dup3, old, new, flags);
+	if (AT_UNLIKELY(at_fd_kind(new)) && old != new) {
+		int saved = errno;
+		forget(new);
+		errno = saved;
+	}
+	return real_dup3(old, new, flags);
+}
+
+AT_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	if (!NEED(close_range))
+		return (int)syscall(SYS_close_range, first, last, flags);
+	if (atomic_load(&at_fds) && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		int saved = errno;
+		size_t end = last < at_fds_n ? (size_t)last + 1 : at_fds_n;
+		for (size_t fd = first; fd < end; fd++)
+			if (at_fd_kind((int)fd))
+				forget((int)fd);
+		errno = saved;
+	}
+	return real_close_range(first, last, flags);
+}

@@ -1,0 +1,941 @@
+/* hiredis: a CLIENT span per Redis command, whether the application uses the
+ * synchronous calls (redisCommand and its v/Argv twins), pipelines
+ * (redisAppendCommand*, redisAppendFormattedCommand, then redisGetReply) or
+ * the asynchronous API (redisAsyncCommand*, redisAsyncFormattedCommand;
+ * replies delivered to a callback by an event loop). Subscriptions and
+ * MONITOR are passed through untraced: their callbacks run once per message.
+ *
+ * hiredis is never linked: its functions are found in the host at the first
+ * call, also when a plugin dlopen'ed it RTLD_LOCAL. Its structs are opaque
+ * here: the layout of redisContext and redisReply changed in 1.0 (a function
+ * table pointer before err; dval before len), so the version is found from
+ * the loaded library and a field is read only when its offset is known.
+ *
+ * State that outlives a call lives in fixed tables, never malloc'ed:
+ * - per context (a lock-free open-addressing table keyed by the context
+ *   pointer): the server address from redisConnect*, the database selected,
+ *   and the FIFO of pipelined commands awaiting their replies;
+ * - per command awaiting a reply (a lock-free pool of records): the detached
+ *   span and, for async commands, the application's callback and privdata.
+ * When a table is full the command runs untraced; the command always runs. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/config.h"
+#include "../preload/errors.h"
+#include "../preload/log.h"
+#include "../preload/real.h"
+#include "redis_cmd.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define REDIS_OK 0
+#define REDIS_ERR -1
+#define REDIS_REPLY_ERROR 6
+
+typedef void redis_cb(void *ac, void *reply, void *privdata);
+
+static const char *const hiredis_sonames[] = {
+    "libhiredis.so.1.1.0", "libhiredis.so.1.2.0", "libhiredis.so.1.0.0", "libhiredis.so.1",
+    "libhiredis.so.0.14",  "libhiredis.so.0.13",  "libhiredis.so",       NULL};
+
+AT_REAL(void *, redisvCommand, (void *, const char *, va_list));
+AT_REAL(void *, redisCommandArgv, (void *, int, const char **, const size_t *));
+AT_REAL(int, redisvAppendCommand, (void *, const char *, va_list));
+AT_REAL(int, redisAppendCommandArgv, (void *, int, const char **, const size_t *));
+AT_REAL(int, redisAppendFormattedCommand, (void *, const char *, size_t));
+AT_REAL(int, redisGetReply, (void *, void **));
+AT_REAL(int, redisvAsyncCommand, (void *, redis_cb *, void *, const char *, va_list));
+AT_REAL(int, redisAsyncCommandArgv,
+        (void *, redis_cb *, void *, int, const char **, const size_t *));
+AT_REAL(int, redisAsyncFormattedCommand, (void *, redis_cb *, void *, const char *, size_t));
+AT_REAL(void *, redisConnect, (const char *, int));
+AT_REAL(void *, redisConnectWithTimeout, (const char *, int, const struct timeval));
+AT_REAL(void *, redisConnectNonBlock, (const char *, int));
+AT_REAL(void *, redisConnectBindNonBlock, (const char *, int, const char *));
+AT_REAL(void *, redisConnectBindNonBlockWithReuse, (const char *, int, const char *));
+AT_REAL(void *, redisConnectUnix, (const char *));
+AT_REAL(void *, redisConnectUnixWithTimeout, (const char *, const struct timeval));
+AT_REAL(void *, redisConnectUnixNonBlock, (const char *));
+AT_REAL(void *, redisConnectWithOptions, (const void *));
+AT_REAL(void *, redisAsyncConnect, (const char *, int));
+AT_REAL(void *, redisAsyncConnectBind, (const char *, int, const char *));
+AT_REAL(void *, redisAsyncConnectBindWithReuse, (const char *, int, const char *));
+AT_REAL(void *, redisAsyncConnectUnix, (const char *));
+AT_REAL(void *, redisAsyncConnectWithOptions, (const void *));
+AT_REAL(void, redisFree, (void *));
+AT_REAL(void, redisAsyncFree, (void *));
+
+#define RESOLVE(name) AT_RESOLVE_IN(name, hiredis_sonames)
+
+/* ---- which hiredis: the layouts we know ---- */
+
+enum { ABI_UNKNOWN = 0, ABI_V0 = 1, ABI_V1 = 2 };
+static _Atomic int abi_cached = -1;
+
+/* 0.x: redisContext starts with err; redisReply {type, integer, len, str} */
+struct ctx_v0 {
+	int err;
+	char errstr[128];
+};
+struct reply_v0 {
+	int type;
+	long long integer;
+	size_t len;
+	char *str;
+};
+/* 1.x: a function table pointer first; redisReply gained dval before len */
+struct ctx_v1 {
+	const void *funcs;
+	int err;
+	char errstr[128];
+};
+struct reply_v1 {
+	int type;
+	long long integer;
+	double dval;
+	size_t len;
+	char *str;
+};
+/* 1.x redisOptions, for redisConnectWithOptions */
+struct options_v1 {
+	int type; /* 0 tcp, 1 unix, 2 fd */
+	int options;
+	const struct timeval *connect_timeout, *command_timeout;
+	union {
+		struct {
+			const char *source_addr, *ip;
+			int port;
+		} tcp;
+		const char *unix_socket;
+	} endpoint;
+};
+
+/* From the library that holds sym: its file name (the soname's major
+ * version), else whether it has a function that only 1.x has. Run once. */
+static int detect_abi(void *sym)
+{
+	Dl_info di;
+	if (!sym || !dladdr(sym, &di) || !di.dli_fname)
+		return ABI_UNKNOWN;
+	const char *base = strrchr(di.dli_fname, '/');
+	base = base ? base + 1 : di.dli_fname;
+	if (strstr(base, "hiredis.so.0."))
+		return ABI_V0;
+	if (strstr(base, "hiredis.so.1"))
+		return ABI_V1;
+	void *h = dlopen(*di.dli_fname ? di.dli_fname : NULL, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return ABI_UNKNOWN;
+	/* RESP3 push handlers came with 1.0 along with the new layouts */
+	int v = dlsym(h, "redisSetPushCallback") ? ABI_V1 : ABI_V0;
+	dlclose(h);
+	return v;
+}
+
+static int abi(void *sym)
+{
+	int v = atomic_load_explicit(&abi_cached, memory_order_relaxed);
+	if (AT_LIKELY(v >= 0))
+		return v;
+	v = detect_abi(sym);
+	at_debug("redis: hiredis %s layout", v == ABI_V1 ? "1.x" : v == ABI_V0 ? "0.x" : "unknown");
+	atomic_store(&abi_cached, v);
+	return v;
+}
+
+/* The context's error; 0 when unknown. */
+static int ctx_err(const void *c, const char **msg, size_t *len)
+{
+	int v = atomic_load_explicit(&abi_cached, memory_order_relaxed);
+	const char *s = NULL;
+	int err = 0;
+	if (c && v == ABI_V0) {
+		err = ((const struct ctx_v0 *)c)->err;
+		s = ((const struct ctx_v0 *)c)->errstr;
+	} else if (c && v == ABI_V1) {
+		err = ((const struct ctx_v1 *)c)->err;
+		s = ((const struct ctx_v1 *)c)->errstr;
+	}
+	*msg = s;
+	*len = s ? strnlen(s, 128) : 0;
+	return err;
+}
+
+/* An error reply's text; 0 when not an error reply or the layout is unknown. */
+static int reply_error(const void *r, const char **str, size_t *len)
+{
+	if (!r || *(const int *)r != REDIS_REPLY_ERROR)
+		return 0;
+	int v = atomic_load_explicit(&abi_cached, memory_order_relaxed);
+	*str = NULL;
+	*len = 0;
+	if (v == ABI_V0) {
+		*str = ((const struct reply_v0 *)r)->str;
+		*len = ((const struct reply_v0 *)r)->len;
+	} else if (v == ABI_V1) {
+		*str = ((const struct reply_v1 *)r)->str;
+		*len = ((const struct reply_v1 *)r)->len;
+	}
+	if (!*str)
+		*len = 0;
+	return 1;
+}
+
+/* ---- records: a command awaiting its reply ---- */
+
+#define POOL_SIZE 1024
+
+struct rec {
+	struct at_span span;
+	redis_cb *fn; /* async: the application's callback and privdata */
+	void *privdata;
+	long select_db;
+	long db; /* the connection's database when the command was issued */
+	_Atomic uint32_t next;
+};
+
+static struct rec pool[POOL_SIZE];
+static _Atomic uint32_t pool_bump; /* records never used yet start here */
+static _Atomic uint64_t pool_free; /* Treiber stack: (tag << 32) | (index + 1) */
+static _Atomic int pool_warned;
+
+static struct rec *rec_get(void)
+{
+	uint64_t h = atomic_load(&pool_free);
+	while ((uint32_t)h) {
+		uint32_t i = (uint32_t)h - 1;
+		uint64_t n = ((h >> 32) + 1) << 32 | atomic_load(&pool[i].next);
+		if (atomic_compare_exchange_weak(&pool_free, &h, n))
+			return &pool[i];
+	}
+	uint32_t i = atomic_fetch_add(&pool_bump, 1);
+	if (i < POOL_SIZE)
+		return &pool[i];
+	atomic_store(&pool_bump, POOL_SIZE);
+	if (!atomic_exchange(&pool_warned, 1))
+		at_warn("redis: more than %d commands awaiting replies; the rest are not traced",
+		        POOL_SIZE);
+	return NULL;
+}
+
+static void rec_put(struct rec *r)
+{
+	uint32_t i = (uint32_t)(r - pool);
+	uint64_t h = atomic_load(&pool_free);
+	do {
+		atomic_store(&r->next, (uint32_t)h);
+	} while (!atomic_compare_exchange_weak(&pool_free, &h, ((h >> 32) + 1) << 32 | (i + 1)));
+}
+
+/* ---- per-context state ---- */
+
+#define CONN_TABLE 1024
+#define RING 256 /* pipelined commands awaiting replies, per context */
+#define TOMBSTONE ((void *)1)
+
+struct conn {
+	_Atomic(void *) key;
+	char addr[108]; /* host, or the unix socket path when port is 0 */
+	int port;
+	long db;
+	/* Pipelines. Used only by the thread using the context (hiredis contexts
+	 * are not thread-safe), so plain fields. Every command appended gets a
+	 * sequence number, traced or not, and replies are counted the same way,
+	 * so a reply always meets its own command. */
+	uint32_t appended, replied;
+	uint16_t head, count;
+	struct {
+		uint32_t seq;
+		uint16_t rec;
+	} ring[RING];
+};
+
+static struct conn conns[CONN_TABLE];
+static _Atomic int conns_warned;
+
+static size_t conn_hash(const void *p)
+{
+	uintptr_t x = (uintptr_t)p;
+	x ^= x >> 17;
+	x *= 0xed5ad4bbU;
+	x ^= x >> 11;
+	return x & (CONN_TABLE - 1);
+}
+
+static struct conn *conn_lookup(const void *c)
+{
+	size_t i = conn_hash(c);
+	for (size_t n = 0; c && n < CONN_TABLE; n++, i = (i + 1) & (CONN_TABLE - 1)) {
+		void *k = atomic_load_explicit(&conns[i].key, memory_order_acquire);
+		if (k == c)
+			return &conns[i];
+		if (!k)
+			return NULL;
+	}
+	return NULL;
+}
+
+static void end_error(struct at_span *s, const char *type, const char *msg, size_t len);
+
+/* Pipelined commands still waiting when their context goes away. */
+static void conn_drain(struct conn *e)
+{
+	while (e->count) {
+		struct rec *r = &pool[e->ring[e->head].rec];
+		e->head = (uint16_t)((e->head + 1) % RING);
+		e->count--;
+		static const char msg[] = "no reply: context freed";
+		end_error(&r->span, "REDIS_ERR_NO_REPLY", msg, sizeof msg - 1);
+		at_span_end_detached(&r->span);
+		rec_put(r);
+	}
+}
+
+static struct conn *conn_add(void *c)
+{
+	struct conn *e = conn_lookup(c);
+	if (!e) {
+		size_t i = conn_hash(c);
+		for (size_t n = 0; n < CONN_TABLE; n++, i = (i + 1) & (CONN_TABLE - 1)) {
+			void *k = atomic_load(&conns[i].key);
+			if ((!k || k == TOMBSTONE) &&
+			    atomic_compare_exchange_strong(&conns[i].key, &k, c)) {
+				e = &conns[i];
+				e->count = 0;
+				break;
+			}
+		}
+	}
+	if (!e) {
+		if (!atomic_exchange(&conns_warned, 1))
+			at_warn("redis: more than %d contexts alive; new ones are traced without "
+			        "server address and pipelines",
+			        CONN_TABLE);
+		return NULL;
+	}
+	/* a context freed where we could not see it left this address behind */
+	conn_drain(e);
+	e->addr[0] = 0;
+	e->port = -1;
+	e->db = 0;
+	e->appended = e->replied = 0;
+	e->head = e->count = 0;
+	return e;
+}
+
+static void conn_forget(void *c)
+{
+	struct conn *e = conn_lookup(c);
+	if (e) {
+		conn_drain(e);
+		atomic_store(&e->key, TOMBSTONE);
+	}
+}
+
+static void conn_note(void *c, const char *host, int port)
+{
+	struct conn *e = c ? conn_add(c) : NULL;
+	if (!e || !host)
+		return;
+	size_t n = strnlen(host, sizeof e->addr - 1);
+	memcpy(e->addr, host, n);
+	e->addr[n] = 0;
+	e->port = port;
+}
+
+/* ---- span attributes ---- */
+
+static int show_args(void)
+{
+	static int v = -1;
+	if (AT_UNLIKELY(v < 0)) {
+		int b = 0;
+		const char *s = at_getenv("AUTOTRACE_REDIS_ARGS");
+		if (s && at_parse_bool(s, &b)) {
+			at_warn("AUTOTRACE_REDIS_ARGS=\"%.32s\" is not a boolean; using false", s);
+			b = 0;
+		}
+		v = b;
+	}
+	return v;
+}
+
+/* How the application gave a command: a format and its arguments, an
+ * argv, or the protocol text already formatted. */
+struct src {
+	const char *fmt;
+	va_list *ap;
+	int argc;
+	const char **argv;
+	const size_t *argvlen;
+	const char *resp;
+	size_t resp_len;
+};
+
+/* What a command is, how it reads: formatted only when the span records
+ * or when we must know its kind. Returns the kind. */
+static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd *cmd,
+                    const struct src *q)
+{
+	int kind = AT_REDIS_PLAIN;
+	if (q->fmt)
+		kind = at_redis_fmt_kind(q->fmt);
+	else if (q->resp)
+		kind = AT_REDIS_UNKNOWN;
+	else if (q->argc > 0 && q->argv[0])
+		kind =
+		    at_redis_kind_of(q->argv[0], q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
+	cmd->select_db = -1;
+	if (!s->recording && kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
+		return kind;
+	at_redis_cmd_init(cmd, show_args());
+	if (q->fmt)
+		at_redis_cmd_format(cmd, q->fmt, *q->ap);
+	else if (q->resp)
+		at_redis_cmd_resp(cmd, q->resp, q->resp_len);
+	else
+		at_redis_cmd_argv(cmd, q->argc, q->argv, q->argvlen);
+	if (!s->recording)
+		return cmd->kind;
+	if (cmd->op_len)
+		at_span_set_name(s, cmd->op, cmd->op_len);
+	else
+		at_span_set_name(s, "redis", 5);
+	at_span_set_str(s, "db.system.name", "redis");
+	if (cmd->op_len)
+		at_span_set_strn(s, "db.operation.name", cmd->op, cmd->op_len);
+	at_span_set_strn(s, "db.query.text", cmd->text, cmd->text_len);
+	if (e && e->addr[0]) {
+		at_span_set_str(s, "server.address", e->addr);
+		if (e->port > 0)
+			at_span_set_int(s, "server.port", e->port);
+	}
+	return cmd->kind;
+}
+
+static const char *err_name(int err)
+{
+	switch (err) {
+	case 1:
+		return "REDIS_ERR_IO";
+	case 2:
+		return "REDIS_ERR_OTHER";
+	case 3:
+		return "REDIS_ERR_EOF";
+	case 4:
+		return "REDIS_ERR_PROTOCOL";
+	case 5:
+		return "REDIS_ERR_OOM";
+	case 6:
+		return "REDIS_ERR_TIMEOUT";
+	default:
+		return "REDIS_ERR_NO_REPLY";
+	}
+}
+
+static void end_error(struct at_span *s, const char *type, const char *msg, size_t len)
+{
+	at_span_fail(s, type, strlen(type), msg, len);
+}
+
+/* The reply (NULL: the context's error) decides the status; a successful
+ * SELECT changes the connection's database. */
+static void finish(struct at_span *s, const void *c, struct conn *e, const void *reply,
+                   long select_db, long db)
+{
+	const char *str;
+	size_t len;
+	if (!reply) {
+		int err = ctx_err(c, &str, &len);
+		if (!len) {
+			str = err ? "connection error" : "no reply";
+			len = strlen(str);
+		}
+		end_error(s, err_name(err), str, len);
+	} else if (reply_error(reply, &str, &len)) {
+		/* "WRONGTYPE Operation against a key...": the prefix is the code */
+		size_t n = 0;
+		while (n < len && n < 32 &&
+		       ((str[n] >= 'A' && str[n] <= 'Z') || str[n] == '_' ||
+		        (n && str[n] >= '0' && str[n] <= '9')))
+			n++;
+		if (n && (n == len || str[n] == ' ')) {
+			at_span_set_strn(s, "db.response.status_code", str, n);
+			at_span_fail(s, str, n, str, len);
+		} else {
+			at_span_fail(s, "REDIS_REPLY_ERROR", 17, str, len);
+		}
+	} else if (select_db >= 0) {
+		db = select_db;
+		if (e)
+			e->db = db;
+	}
+	if (s->recording && db >= 0 && (e || select_db >= 0)) {
+		char buf[24]; /* digits from the end; snprintf costs ~1000 instructions */
+		char *p = buf + sizeof buf;
+		do
+			*--p = (char)('0' + db % 10);
+		while ((db /= 10) > 0);
+		at_span_set_strn(s, "db.namespace", p, (size_t)(buf + sizeof buf - p));
+	}
+}
+
+/* ---- synchronous commands ---- */
+
+static void *sync_command(void *c, const struct src *q, uintptr_t caller)
+{
+	int saved = errno;
+	abi(q->fmt ? (void *)real_redisvCommand : (void *)real_redisCommandArgv);
+	struct conn *e = conn_lookup(c);
+	struct at_span s;
+	struct at_redis_cmd cmd;
+	at_span_start(&s, NULL, AT_KIND_CLIENT);
+	s.caller = caller;
+	describe(&s, e, &cmd, q);
+	long db = e ? e->db : -1;
+	if (e)
+		e->appended++;
+	errno = saved;
+	void *r = q->fmt ? real_redisvCommand(c, q->fmt, *q->ap)
+	                 : real_redisCommandArgv(c, q->argc, q->argv, q->argvlen);
+	saved = errno;
+	if (e && r && e->replied != e->appended)
+		e->replied++;
+	finish(&s, c, e, r, cmd.select_db, db);
+	at_span_end(&s);
+	errno = saved;
+	return r;
+}
+
+AT_EXPORT void *redisvCommand(void *c, const char *fmt, va_list ap)
+{
+	if (!RESOLVE(redisvCommand))
+		return NULL;
+	if (!at_enter())
+		return real_redisvCommand(c, fmt, ap);
+	va_list cp; /* a va_list parameter's address is not a va_list * everywhere */
+	va_copy(cp, ap);
+	struct src q = {.fmt = fmt, .ap = &cp};
+	void *r = sync_command(c, &q, (uintptr_t)__builtin_return_address(0));
+	va_end(cp);
+	at_leave();
+	return r;
+}
+
+AT_EXPORT void *redisCommand(void *c, const char *fmt, ...)
+{
+	if (!RESOLVE(redisvCommand))
+		return NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	void *r;
+	if (!at_enter()) {
+		r = real_redisvCommand(c, fmt, ap);
+	} else {
+		struct src q = {.fmt = fmt, .ap = &ap};
+		r = sync_command(c, &q, (uintptr_t)__builtin_return_address(0));
+		at_leave();
+	}
+	va_end(ap);
+	return r;
+}
+
+AT_EXPORT void *redisCommandArgv(void *c, int argc, const char **argv, const size_t *argvlen)
+{
+	if (!RESOLVE(redisCommandArgv))
+		return NULL;
+	if (!at_enter())
+		return real_redisCommandArgv(c, argc, argv, argvlen);
+	struct src q = {.argc = argc, .argv = argv, .argvlen = argvlen};
+	void *r = sync_command(c, &q, (uintptr_t)__builtin_return_address(0));
+	at_leave();
+	return r;
+}
+
+/* ---- pipelines: redisAppendCommand* then redisGetReply ---- */
+
+static int append_real(void *c, const struct src *q)
+{
+	if (q->fmt)
+		return real_redisvAppendCommand(c, q->fmt, *q->ap);
+	if (q->resp)
+		return real_redisAppendFormattedCommand(c, q->resp, q->resp_len);
+	return real_redisAppendCommandArgv(c, q->argc, q->argv, q->argvlen);
+}
+
+static int append_command(void *c, const struct src *q, void *sym, uintptr_t caller)
+{
+	int saved = errno;
+	abi(sym);
+	struct conn *e = conn_lookup(c);
+	struct rec *r = e && e->count < RING ? rec_get() : NULL;
+	if (r) {
+		struct at_redis_cmd cmd;
+		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
+		r->span.caller = caller;
+		int kind = describe(&r->span, e, &cmd, q);
+		r->select_db = cmd.select_db;
+		if (!r->span.recording && kind != AT_REDIS_SELECT) {
+			rec_put(r); /* nothing to record: only keep the count */
+			r = NULL;
+		}
+	}
+	errno = saved;
+	int rc = append_real(c, q);
+	saved = errno;
+	if (e && rc == REDIS_OK) {
+		if (r) {
+			unsigned slot = (e->head + e->count) % RING;
+			e->ring[slot].seq = e->appended;
+			e->ring[slot].rec = (uint16_t)(r - pool);
+			e->count++;
+		}
+		e->appended++;
+	} else if (r) {
+		finish(&r->span, c, e, NULL, -1, -1);
+		at_span_end_detached(&r->span);
+		rec_put(r);
+	}
+	errno = saved;
+	return rc;
+}
+
+AT_EXPORT int redisvAppendCommand(void *c, const char *fmt, va_list ap)
+{
+	if (!RESOLVE(redisvAppendCommand))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisvAppendCommand(c, fmt, ap);
+	va_list cp;
+	va_copy(cp, ap);
+	struct src q = {.fmt = fmt, .ap = &cp};
+	int rc = append_command(c, &q, (void *)real_redisvAppendCommand,
+	                        (uintptr_t)__builtin_return_address(0));
+	va_end(cp);
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT int redisAppendCommand(void *c, const char *fmt, ...)
+{
+	if (!RESOLVE(redisvAppendCommand))
+		return REDIS_ERR;
+	va_list ap;
+	va_start(ap, fmt);
+	int rc;
+	if (!at_enter()) {
+		rc = real_redisvAppendCommand(c, fmt, ap);
+	} else {
+		struct src q = {.fmt = fmt, .ap = &ap};
+		rc = append_command(c, &q, (void *)real_redisvAppendCommand,
+		                    (uintptr_t)__builtin_return_address(0));
+		at_leave();
+	}
+	va_end(ap);
+	return rc;
+}
+
+AT_EXPORT int redisAppendCommandArgv(void *c, int argc, const char **argv, const size_t *argvlen)
+{
+	if (!RESOLVE(redisAppendCommandArgv))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisAppendCommandArgv(c, argc, argv, argvlen);
+	struct src q = {.argc = argc, .argv = argv, .argvlen = argvlen};
+	int rc = append_command(c, &q, (void *)real_redisAppendCommandArgv,
+	                        (uintptr_t)__builtin_return_address(0));
+	at_leave();
+	return rc;
+}
+
+/* Also where its reply comes back must be counted, or a pipeline's replies
+ * would meet the wrong commands. */
+AT_EXPORT int redisAppendFormattedCommand(void *c, const char *cmd, size_t len)
+{
+	if (!RESOLVE(redisAppendFormattedCommand))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisAppendFormattedCommand(c, cmd, len);
+	struct src q = {.resp = cmd, .resp_len = len};
+	int rc = append_command(c, &q, (void *)real_redisAppendFormattedCommand,
+	                        (uintptr_t)__builtin_return_address(0));
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT int redisGetReply(void *c, void **reply)
+{
+	if (!RESOLVE(redisGetReply))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisGetReply(c, reply);
+	int saved = errno;
+	struct conn *e = conn_lookup(c);
+	if (!e || e->replied == e->appended) { /* nothing of ours pending */
+		at_leave();
+		errno = saved;
+		return real_redisGetReply(c, reply);
+	}
+	errno = saved;
+	int rc = real_redisGetReply(c, reply);
+	saved = errno;
+	static const int plain_reply = 0; /* the app passed reply NULL: it was freed */
+	const void *r = rc != REDIS_OK ? NULL : reply ? *reply : &plain_reply;
+	if (rc != REDIS_OK || r) { /* else non-blocking and nothing yet */
+		uint32_t seq = e->replied++;
+		while (e->count) {
+			uint32_t hs = e->ring[e->head].seq;
+			if ((int32_t)(hs - seq) > 0)
+				break;
+			struct rec *x = &pool[e->ring[e->head].rec];
+			e->head = (uint16_t)((e->head + 1) % RING);
+			e->count--;
+			/* an older one got its reply through redisCommand: just end it */
+			if (hs == seq)
+				finish(&x->span, c, e, r, x->select_db, e->db);
+			at_span_end_detached(&x->span);
+			rec_put(x);
+		}
+	}
+	at_leave();
+	errno = saved;
+	return rc;
+}
+
+/* ---- asynchronous commands ---- */
+
+/* Stands in for the application's callback: ends the span, gives the record
+ * back, then calls the application with exactly its own privdata. hiredis
+ * also calls it with a NULL reply when the context is freed or drops. */
+static void async_reply(void *ac, void *reply, void *privdata)
+{
+	struct rec *r = privdata;
+	int saved = errno;
+	redis_cb *fn = r->fn;
+	void *pd = r->privdata;
+	struct conn *e = conn_lookup(ac);
+	finish(&r->span, ac, e, reply, r->select_db, e ? e->db : -1);
+	at_span_end_detached(&r->span);
+	rec_put(r);
+	errno = saved;
+	if (fn)
+		fn(ac, reply, pd);
+}
+
+static int async_real(void *ac, redis_cb *fn, void *pd, const struct src *q)
+{
+	if (q->fmt)
+		return real_redisvAsyncCommand(ac, fn, pd, q->fmt, *q->ap);
+	if (q->resp)
+		return real_redisAsyncFormattedCommand(ac, fn, pd, q->resp, q->resp_len);
+	return real_redisAsyncCommandArgv(ac, fn, pd, q->argc, q->argv, q->argvlen);
+}
+
+static int async_command(void *ac, redis_cb *fn, void *pd, const struct src *q, void *sym,
+                         uintptr_t caller)
+{
+	int saved = errno;
+	abi(sym);
+	struct conn *e = conn_lookup(ac);
+	struct rec *r = rec_get();
+	if (r) {
+		struct at_redis_cmd cmd;
+		/* the parent: what is current where the command is issued */
+		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
+		r->span.caller = caller;
+		int kind = describe(&r->span, e, &cmd, q);
+		r->select_db = cmd.select_db;
+		r->fn = fn;
+		r->privdata = pd;
+		/* subscriptions and MONITOR call back once per message: not ours */
+		if (kind == AT_REDIS_PUBSUB || kind == AT_REDIS_UNKNOWN ||
+		    (!r->span.recording && kind != AT_REDIS_SELECT)) {
+			rec_put(r);
+			r = NULL;
+		}
+	}
+	errno = saved;
+	if (!r)
+		return async_real(ac, fn, pd, q);
+	int rc = async_real(ac, async_reply, r, q);
+	saved = errno;
+	if (rc != REDIS_OK) { /* not queued: hiredis will never call back */
+		finish(&r->span, ac, e, NULL, -1, -1);
+		at_span_end_detached(&r->span);
+		rec_put(r);
+	}
+	errno = saved;
+	return rc;
+}
+
+AT_EXPORT int redisvAsyncCommand(void *ac, redis_cb *fn, void *pd, const char *fmt, va_list ap)
+{
+	if (!RESOLVE(redisvAsyncCommand))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisvAsyncCommand(ac, fn, pd, fmt, ap);
+	va_list cp;
+	va_copy(cp, ap);
+	struct src q = {.fmt = fmt, .ap = &cp};
+	int rc = async_command(ac, fn, pd, &q, (void *)real_redisvAsyncCommand,
+	                       (uintptr_t)__builtin_return_address(0));
+	va_end(cp);
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT int redisAsyncCommand(void *ac, redis_cb *fn, void *pd, const char *fmt, ...)
+{
+	if (!RESOLVE(redisvAsyncCommand))
+		return REDIS_ERR;
+	va_list ap;
+	va_start(ap, fmt);
+	int rc;
+	if (!at_enter()) {
+		rc = real_redisvAsyncCommand(ac, fn, pd, fmt, ap);
+	} else {
+		struct src q = {.fmt = fmt, .ap = &ap};
+		rc = async_command(ac, fn, pd, &q, (void *)real_redisvAsyncCommand,
+		                   (uintptr_t)__builtin_return_address(0));
+		at_leave();
+	}
+	va_end(ap);
+	return rc;
+}
+
+AT_EXPORT int redisAsyncCommandArgv(void *ac, redis_cb *fn, void *pd, int argc, const char **argv,
+                                    const size_t *argvlen)
+{
+	if (!RESOLVE(redisAsyncCommandArgv))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisAsyncCommandArgv(ac, fn, pd, argc, argv, argvlen);
+	struct src q = {.argc = argc, .argv = argv, .argvlen = argvlen};
+	int rc = async_command(ac, fn, pd, &q, (void *)real_redisAsyncCommandArgv,
+	                       (uintptr_t)__builtin_return_address(0));
+	at_leave();
+	return rc;
+}
+
+AT_EXPORT int redisAsyncFormattedCommand(void *ac, redis_cb *fn, void *pd, const char *cmd,
+                                         size_t len)
+{
+	if (!RESOLVE(redisAsyncFormattedCommand))
+		return REDIS_ERR;
+	if (!at_enter())
+		return real_redisAsyncFormattedCommand(ac, fn, pd, cmd, len);
+	struct src q = {.resp = cmd, .resp_len = len};
+	int rc = async_command(ac, fn, pd, &q, (void *)real_redisAsyncFormattedCommand,
+	                       (uintptr_t)__builtin_return_address(0));
+	at_leave();
+	return rc;
+}
+
+/* ---- connections: where the server is; freeing ---- */
+
+/* Only the outermost connect records (redisAsyncConnect calls
+ * redisConnectNonBlock, and 0.x then moves the context with realloc). */
+#define CONNECT_HOOK(name, params, args, host, port)                                               \
+	AT_EXPORT void *name params                                                                \
+	{                                                                                          \
+		if (!RESOLVE(name))                                                                \
+			return NULL;                                                               \
+		if (!at_enter())                                                                   \
+			return real_##name args;                                                   \
+		void *c = real_##name args;                                                        \
+		int saved = errno;                                                                 \
+		conn_note(c, host, port);                                                          \
+		at_leave();                                                                        \
+		errno = saved;                                                                     \
+		return c;                                                                          \
+	}
+
+CONNECT_HOOK(redisConnect, (const char *ip, int port), (ip, port), ip, port)
+CONNECT_HOOK(redisConnectWithTimeout, (const char *ip, int port, const struct timeval tv),
+             (ip, port, tv), ip, port)
+CONNECT_HOOK(redisConnectNonBlock, (const char *ip, int port), (ip, port), ip, port)
+CONNECT_HOOK(redisConnectBindNonBlock, (const char *ip, int port, const char *src), (ip, port, src),
+             ip, port)
+CONNECT_HOOK(redisConnectBindNonBlockWithReuse, (const char *ip, int port, const char *src),
+             (ip, port, src), ip, port)
+CONNECT_HOOK(redisConnectUnix, (const char *path), (path), path, 0)
+CONNECT_HOOK(redisConnectUnixWithTimeout, (const char *path, const struct timeval tv), (path, tv),
+             path, 0)
+CONNECT_HOOK(redisConnectUnixNonBlock, (const char *path), (path), path, 0)
+CONNECT_HOOK(redisAsyncConnect, (const char *ip, int port), (ip, port), ip, port)
+CONNECT_HOOK(redisAsyncConnectBind, (const char *ip, int port, const char *src), (ip, port, src),
+             ip, port)
+CONNECT_HOOK(redisAsyncConnectBindWithReuse, (const char *ip, int port, const char *src),
+             (ip, port, src), ip, port)
+CONNECT_HOOK(redisAsyncConnectUnix, (const char *path), (path), path, 0)
+
+/* redisOptions exists only in 1.x; read it only when 1.x is what is loaded. */
+static void note_options(void *c, const void *opt, void *sym)
+{
+	const struct options_v1 *o = opt;
+	if (!c || !o || abi(sym) != ABI_V1)
+		return;
+	if (o->type == 0)
+		conn_note(c, o->endpoint.tcp.ip, o->endpoint.tcp.port);
+	else if (o->type == 1)
+		conn_note(c, o->endpoint.unix_socket, 0);
+	else
+		conn_add(c);
+}
+
+AT_EXPORT void *redisConnectWithOptions(const void *opt)
+{
+	if (!RESOLVE(redisConnectWithOptions))
+		return NULL;
+	if (!at_enter())
+		return real_redisConnectWithOptions(opt);
+	void *c = real_redisConnectWithOptions(opt);
+	int saved = errno;
+	note_options(c, opt, (void *)real_redisConnectWithOptions);
+	at_leave();
+	errno = saved;
+	return c;
+}
+
+AT_EXPORT void *redisAsyncConnectWithOptions(const void *opt)
+{
+	if (!RESOLVE(redisAsyncConnectWithOptions))
+		return NULL;
+	if (!at_enter())
+		return real_redisAsyncConnectWithOptions(opt);
+	void *c = real_redisAsyncConnectWithOptions(opt);
+	int saved = errno;
+	note_options(c, opt, (void *)real_redisAsyncConnectWithOptions);
+	at_leave();
+	errno = saved;
+	return c;
+}
+
+/* Forget before the real free: once freed, the address may be another
+ * thread's new context. */
+AT_EXPORT void redisFree(void *c)
+{
+	if (!RESOLVE(redisFree))
+		return;
+	int saved = errno;
+	if (c)
+		conn_forget(c);
+	errno = saved;
+	real_redisFree(c);
+}
+
+AT_EXPORT void redisAsyncFree(void *ac)
+{
+	if (!RESOLVE(redisAsyncFree))
+		return;
+	int saved = errno;
+	if (ac)
+		conn_forget(ac);
+	errno = saved;
+	real_redisAsyncFree(ac);
+}

@@ -1,0 +1,58 @@
+/* Describing a Redis command for a span: its name and db.query.text, built
+ * from hiredis's argv form or from its printf-like format and arguments.
+ * No allocation: everything lives in the caller's struct (on the stack). */
+#ifndef AT_REDIS_CMD_H
+#define AT_REDIS_CMD_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define AT_REDIS_TEXT_MAX 256 /* db.query.text, "..." appended when cut */
+#define AT_REDIS_OP_MAX 32
+
+/* What a command means to the hook, beyond its text. */
+enum at_redis_kind {
+	AT_REDIS_PLAIN = 0,
+	AT_REDIS_SELECT,  /* changes the connection's database */
+	AT_REDIS_PUBSUB,  /* (p|s)(un)subscribe, monitor: callbacks run many times */
+	AT_REDIS_AUTH,    /* arguments are secrets, never shown */
+	AT_REDIS_UNKNOWN, /* the name is interpolated: format it to know */
+};
+
+struct at_redis_cmd {
+	char text[AT_REDIS_TEXT_MAX]; /* NUL-terminated */
+	size_t text_len;
+	char op[AT_REDIS_OP_MAX]; /* the command name, upper case */
+	size_t op_len;
+	int argc;
+	int kind;       /* enum at_redis_kind, known once argument 0 is complete */
+	long select_db; /* SELECT n: n, else -1 */
+	int show_args;  /* AUTOTRACE_REDIS_ARGS: values beyond the key shown */
+	int full;       /* text cut: later arguments are ignored */
+	/* the argument being built */
+	char arg[AT_REDIS_TEXT_MAX];
+	size_t arg_len;
+	int arg_cut;
+};
+
+void at_redis_cmd_init(struct at_redis_cmd *c, int show_args);
+/* hiredis's argv form; argvlen NULL means NUL-terminated strings. */
+void at_redis_cmd_argv(struct at_redis_cmd *c, int argc, const char *const *argv,
+                       const size_t *argvlen);
+/* hiredis's format: arguments split on spaces of the format; %s, %b
+ * (pointer, size_t) and %% interpolate; printf conversions of integers and
+ * doubles are formatted the way hiredis does. Consumes ap (pass a copy).
+ * Returns -1 on a format hiredis rejects (the text then ends there). */
+int at_redis_cmd_format(struct at_redis_cmd *c, const char *fmt, va_list ap);
+
+/* A command already in the protocol ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), as
+ * redisAppendFormattedCommand takes it. Returns -1 if it is not one. */
+int at_redis_cmd_resp(struct at_redis_cmd *c, const char *buf, size_t len);
+
+/* The kind of a command from its name (case-insensitive). */
+int at_redis_kind_of(const char *name, size_t len);
+/* The kind from a format's first word, without formatting; AT_REDIS_UNKNOWN
+ * when that word is interpolated. */
+int at_redis_fmt_kind(const char *fmt);
+
+#endif

@@ -1,0 +1,71 @@
+/* db.query.text rendered on the exporter thread (reporter/finalize.c): the
+ * MySQL hook stores the raw statement, this sanitizes it and names the span. */
+#include "sql_sanitize.h"
+
+#include <string.h>
+
+/* Places str in the free part [*off, *off + *room) of the span's arena
+ * region left by a shorter rendering, else at the arena's tail. */
+static struct at_str place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
+			   size_t n)
+{
+	if (n <= *room) {
+		memcpy(s->arena + *off, str, n);
+		struct at_str r = {*off, (uint16_t)n};
+		*off = (uint16_t)(*off + n);
+		*room = (uint16_t)(*room - n);
+		return r;
+	}
+	return at_span_intern(s, str, n);
+}
+
+void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
+{
+	char work[4096];
+	const char *raw = at_span_str(s, a->v.s);
+	size_t n = a->v.s.len;
+	size_t len = at_sql_sanitize(raw, n, work, sizeof work, NULL);
+	struct at_sql_summary sum;
+	at_sql_summarize(work, len, &sum);
+	uint16_t off = a->v.s.off, room = 0;
+	if (!keep_literals) {
+		/* the rendering replaces the raw text in place: cut it to that room */
+		if (len > n) {
+			len = n;
+			while (len && ((unsigned char)work[len] & 0xc0) == 0x80)
+				len--;
+		}
+		memcpy(s->arena + off, work, len);
+		a->v.s.len = (uint16_t)len;
+		off = (uint16_t)(off + len);
+		room = (uint16_t)(n - len);
+	}
+	if (!sum.op[0])
+		return; /* the hook named the span by the system */
+	size_t on = strlen(sum.op), tn = strlen(sum.table);
+	char name[sizeof sum.op + sizeof sum.table + 1];
+	memcpy(name, sum.op, on);
+	if (tn) {
+		name[on] = ' ';
+		memcpy(name + on + 1, sum.table, tn);
+	}
+	s->name = place(s, &off, &room, name, tn ? on + 1 + tn : on);
+	/* the attributes point into the name just written */
+	struct at_attr *op = NULL, *coll = NULL;
+	if (s->nattrs < AT_MAX_ATTRS)
+		op = &s->attrs[s->nattrs++];
+	if (tn && s->nattrs < AT_MAX_ATTRS)
+		coll = &s->attrs[s->nattrs++];
+	if (op) {
+		op->key = "db.operation.name";
+		op->type = AT_ATTR_STR;
+		op->v.s = (struct at_str){s->name.off, (uint16_t)(s->name.len < on ? s->name.len : on)};
+	}
+	if (coll) {
+		coll->key = "db.collection.name";
+		coll->type = AT_ATTR_STR;
+		coll->v.s = s->name.len == on + 1 + tn
+				    ? (struct at_str){(uint16_t)(s->name.off + on + 1), (uint16_t)tn}
+				    : place(s, &off, &room, sum.table, tn);
+	}
+}

@@ -1,0 +1,250 @@
+/* Symbolizing span->caller on the exporter thread. dladdr names functions
+ * in the dynamic symbol table; the functions of an executable are usually
+ * not there (no -rdynamic), so for those we read the object's own ELF
+ * .symtab (mapped read-only from the file, once per object). Results are
+ * cached by address: a program calls a hook from few places. File and line
+ * come from the object's DWARF line table when it has one (dwarf_line.c:
+ * no library; not from separate debug files, not compressed sections). */
+#define _GNU_SOURCE
+#include "callsite.h"
+
+#include "config.h"
+#include "dwarf_line.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CACHE_SIZE 1024 /* direct-mapped, by return address */
+#define NAME_MAX_LEN 112
+#define MAX_MODULES 32
+#define FILE_MAX_LEN 192
+#define DWARF_LINE_MAX (64u << 20)
+
+struct entry {
+	uintptr_t addr;
+	char name[NAME_MAX_LEN]; /* "" when unknown */
+	char file[FILE_MAX_LEN]; /* "" when unknown */
+	unsigned line;
+};
+
+struct module {
+	uintptr_t bias; /* load bias: symbol values + bias = addresses */
+	const ElfW(Sym) * syms;
+	size_t nsyms;
+	const char *strs;
+	size_t strsz;
+	struct at_dwarf_sections dw;
+	void *map;
+	size_t maplen;
+};
+
+static struct entry *cache;
+static struct module mods[MAX_MODULES];
+static int nmods;
+
+/* ---- the ELF .symtab of a mapped object ---- */
+
+struct find {
+	uintptr_t addr, bias;
+	const char *name;
+	int found;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct find *f = arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (f->addr >= lo && f->addr < lo + ph->p_memsz) {
+			f->bias = info->dlpi_addr;
+			f->name = info->dlpi_name;
+			f->found = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A section's bytes, or NULL if out of the file or compressed. */
+static const void *section(const unsigned char *base, size_t len, const ElfW(Shdr) * sh)
+{
+	if (sh->sh_type == SHT_NOBITS || (sh->sh_flags & SHF_COMPRESSED) || sh->sh_offset > len ||
+	    sh->sh_size > len - sh->sh_offset)
+		return NULL;
+	return base + sh->sh_offset;
+}
+
+/* Maps the object's file and finds .symtab/.strtab and the DWARF line
+ * sections; keeps the mapping only if there is any of them. */
+static void load_object(struct module *m, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	void *map = MAP_FAILED;
+	if (!fstat(fd, &st) && st.st_size >= (off_t)sizeof(ElfW(Ehdr)))
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	size_t len = (size_t)st.st_size;
+	const ElfW(Ehdr) *eh = map;
+	const unsigned char *base = map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != (__ELF_NATIVE_CLASS == 64 ? ELFCLASS64 : ELFCLASS32) ||
+	    eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff >= len ||
+	    eh->e_shnum > (len - eh->e_shoff) / sizeof(ElfW(Shdr)) || eh->e_shstrndx >= eh->e_shnum)
+		goto fail;
+	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
+	const char *names = section(base, len, &sh[eh->e_shstrndx]);
+	size_t names_len = sh[eh->e_shstrndx].sh_size;
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const void *data = section(base, len, &sh[i]);
+		if (!data)
+			continue;
+		if (sh[i].sh_type == SHT_SYMTAB && sh[i].sh_link < eh->e_shnum) {
+			const char *str = section(base, len, &sh[sh[i].sh_link]);
+			if (!str || !sh[sh[i].sh_link].sh_size)
+				continue;
+			m->syms = data;
+			m->nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
+			m->strs = str;
+			m->strsz = sh[sh[i].sh_link].sh_size;
+		} else if (names && sh[i].sh_name < names_len &&
+		           memchr(names + sh[i].sh_name, 0, names_len - sh[i].sh_name)) {
+			const char *n = names + sh[i].sh_name;
+			/* bounded: every new caller address walks the whole table */
+			if (!strcmp(n, ".debug_line") && sh[i].sh_size <= DWARF_LINE_MAX) {
+				m->dw.line = data;
+				m->dw.line_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_line_str")) {
+				m->dw.line_str = data;
+				m->dw.line_str_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_str")) {
+				m->dw.str = data;
+				m->dw.str_len = sh[i].sh_size;
+			}
+		}
+	}
+	if (m->syms || m->dw.line) {
+		m->map = map;
+		m->maplen = len;
+		return;
+	}
+fail:
+	munmap(map, len); /* stripped: nothing to keep */
+}
+
+static struct module *module_for(uintptr_t addr)
+{
+	struct find f = {addr, 0, NULL, 0};
+	dl_iterate_phdr(find_object, &f);
+	if (!f.found)
+		return NULL;
+	for (int i = 0; i < nmods; i++)
+		if (mods[i].bias == f.bias)
+			return &mods[i];
+	if (nmods == MAX_MODULES)
+		return NULL;
+	struct module *m = &mods[nmods++];
+	memset(m, 0, sizeof *m);
+	m->bias = f.bias;
+	/* the main program has no name here; its file is /proc/self/exe */
+	load_object(m, f.name && f.name[0] ? f.name : "/proc/self/exe");
+	return m;
+}
+
+static int symtab_lookup(const struct module *m, uintptr_t addr, char *name, size_t len)
+{
+	uintptr_t rel = addr - m->bias;
+	for (size_t i = 0; i < m->nsyms; i++) {
+		const ElfW(Sym) *s = &m->syms[i];
+		int type = ELF64_ST_TYPE(s->st_info); /* the same for ELF32 */
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF)
+			continue;
+		if (rel < s->st_value || rel >= s->st_value + s->st_size)
+			continue;
+		if (s->st_name >= m->strsz)
+			return 0;
+		const char *n = m->strs + s->st_name;
+		size_t nl = strnlen(n, m->strsz - s->st_name);
+		if (nl >= len)
+			nl = len - 1;
+		memcpy(name, n, nl);
+		name[nl] = 0;
+		return nl > 0;
+	}
+	return 0;
+}
+
+int at_callsite_symbolize(uintptr_t addr, char *name, size_t len)
+{
+	name[0] = 0;
+	if (!addr || len < 2)
+		return 0;
+	/* a return address may already be past the end of a function whose
+	 * last instruction is the call: look up the call itself */
+	uintptr_t at = addr - 1;
+	Dl_info di;
+	if (dladdr((void *)at, &di) && di.dli_sname && di.dli_sname[0]) {
+		size_t nl = strlen(di.dli_sname);
+		if (nl >= len)
+			nl = len - 1;
+		memcpy(name, di.dli_sname, nl);
+		name[nl] = 0;
+		return 1;
+	}
+	struct module *m = module_for(at);
+	return m && m->syms && symtab_lookup(m, at, name, len);
+}
+
+int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line)
+{
+	file[0] = 0;
+	*line = 0;
+	if (!addr || len < 2)
+		return 0;
+	struct module *m = module_for(addr - 1);
+	if (!m || !m->dw.line)
+		return 0;
+	/* DWARF addresses are link-time addresses, like symbol values */
+	return at_dwarf_line(&m->dw, addr - 1 - m->bias, file, len, line) && file[0];
+}
+
+void at_callsite_annotate(struct at_span *const *spans, size_t n)
+{
+	if (!at_cfg.callsite)
+		return;
+	if (!cache && !(cache = calloc(CACHE_SIZE, sizeof *cache)))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct at_span *s = spans[i];
+		if (!s->caller || !s->recording)
+			continue;
+		uintptr_t a = s->caller;
+		struct entry *e = &cache[((a >> 4) ^ (a >> 14)) & (CACHE_SIZE - 1)];
+		if (e->addr != a) {
+			at_callsite_symbolize(a, e->name, sizeof e->name);
+			at_callsite_line(a, e->file, sizeof e->file, &e->line);
+			e->addr = a;
+		}
+		if (e->name[0])
+			at_span_set_str(s, "code.function.name", e->name);
+		if (e->file[0]) {
+			at_span_set_str(s, "code.file.path", e->file);
+			at_span_set_int(s, "code.line.number", e->line);
+		}
+	}
+}

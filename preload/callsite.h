@@ -1,0 +1,25 @@
+/* The code that made the call: hooks record only a return address
+ * (span->caller, AT_SPAN_CALLER); the exporter thread turns it into
+ * code.function.name, code.file.path and code.line.number before encoding,
+ * through a cache. */
+#ifndef AT_CALLSITE_H
+#define AT_CALLSITE_H
+
+#include "span.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exporter thread only (not thread-safe). No-op when AUTOTRACE_CALLSITE=0. */
+void at_callsite_annotate(struct at_span *const *spans, size_t n);
+
+/* The name of the function containing addr, from the dynamic symbols
+ * (dladdr) or else the object's ELF .symtab; 0 with "" when unknown.
+ * Exposed for unit tests. */
+int at_callsite_symbolize(uintptr_t addr, char *name, size_t len);
+
+/* The source file and line of the call at return address addr, from the
+ * object's DWARF line table; 0 with "" when there is none. For tests. */
+int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line);
+
+#endif

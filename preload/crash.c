@@ -1,0 +1,583 @@
+/* Crash recording. Our handler for the fatal signals runs first, on a
+ * per-thread alternate stack; it records the open spans of the crashing
+ * thread, hands them to the exporter thread and waits a bounded time for it;
+ * then the signal goes where it would have gone without us: the
+ * application's handler (called with its own mask and flags), else the
+ * default action, re-raised so the exit status and core dump are the same.
+ *
+ * Everything reachable from the handler is async-signal-safe in practice:
+ * no malloc, no stdio, no lock of ours; the queue push is lock-free, the
+ * wait is a futex. Two exceptions, documented in docs/failures.md: dladdr
+ * (takes the loader's recursive lock) and libunwind's own lookups.
+ *
+ * The application keeps its own view of these dispositions: hooks/signal.c
+ * routes its signal()/sigaction() calls for them here, so an application
+ * installing a handler after us is chained behind ours, never in front. */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "crash.h"
+
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "real.h"
+#include "span.h"
+#include "../reporter/exporter.h"
+#include "../reporter/queue.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define NSIGS ((int)(sizeof crash_sigs / sizeof crash_sigs[0]))
+#define VIEWS 4     /* ring of the application's dispositions: writers never tear the one read */
+#define MAX_OPEN 16 /* spans recorded per crash */
+#define MAX_FRAMES 40
+#define CALLSITE_RESERVE 192 /* arena left for the code.* attributes, added on export */
+#define ALTSTACK_SIZE (64 * 1024)
+
+struct disp {
+	struct sigaction view[VIEWS]; /* what the application installed, newest at cur */
+	_Atomic unsigned cur, next;
+	_Atomic int ours; /* our handler is the real disposition */
+};
+
+static struct disp disp[NSIGS];
+static _Atomic int installed;
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static pthread_key_t stack_key;
+static int stack_key_ok;
+static size_t page_size = 4096;
+/* glibc keeps the text of a failed assert() here (GLIBC_PRIVATE; may be absent) */
+struct abort_msg {
+	unsigned size;
+	char msg[];
+};
+static struct abort_msg **abort_msg;
+
+AT_TLS uint8_t at_crash_thread_ready;
+/* set while this thread records a crash: a fault inside the recording
+ * (a corrupt span chain, an unwinder surprise) jumps back and gives up */
+static AT_TLS sigjmp_buf *recording_jmp;
+
+static int sig_index(int sig)
+{
+	for (int i = 0; i < NSIGS; i++)
+		if (crash_sigs[i] == sig)
+			return i;
+	return -1;
+}
+
+int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	if (!real_sigaction)
+		real_sigaction = (int (*)(int, const struct sigaction *,
+		                          struct sigaction *))at_real("sigaction");
+	if (!real_sigaction) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real_sigaction(sig, act, oact);
+}
+
+static const struct sigaction *view(int i)
+{
+	return &disp[i].view[atomic_load(&disp[i].cur) % VIEWS];
+}
+
+static void set_view(int i, const struct sigaction *a)
+{
+	unsigned k = atomic_fetch_add(&disp[i].next, 1) + 1;
+	disp[i].view[k % VIEWS] = *a;
+	atomic_store(&disp[i].cur, k);
+}
+
+/* ---- async-signal-safe formatting ---- */
+
+struct wbuf {
+	char *p;
+	size_t n, cap;
+};
+
+static void put(struct wbuf *b, const char *s, size_t n)
+{
+	if (n > b->cap - b->n)
+		n = b->cap - b->n;
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+}
+
+static void puts_(struct wbuf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void puthex(struct wbuf *b, uintptr_t v)
+{
+	char t[2 + 2 * sizeof v];
+	int i = (int)sizeof t;
+	do {
+		t[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	t[--i] = 'x';
+	t[--i] = '0';
+	put(b, t + i, sizeof t - (size_t)i);
+}
+
+static void putdec(struct wbuf *b, long v)
+{
+	char t[24];
+	int i = (int)sizeof t;
+	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+	do {
+		t[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		t[--i] = '-';
+	put(b, t + i, sizeof t - (size_t)i);
+}
+
+const char *at_crash_signame(int sig)
+{
+	switch (sig) {
+	case SIGSEGV:
+		return "SIGSEGV";
+	case SIGBUS:
+		return "SIGBUS";
+	case SIGFPE:
+		return "SIGFPE";
+	case SIGILL:
+		return "SIGILL";
+	case SIGABRT:
+		return "SIGABRT";
+	default:
+		return "signal";
+	}
+}
+
+struct code_name {
+	int sig, code;
+	const char *name, *text;
+};
+
+static const struct code_name codes[] = {
+    {SIGSEGV, SEGV_MAPERR, "SEGV_MAPERR", "address not mapped"},
+    {SIGSEGV, SEGV_ACCERR, "SEGV_ACCERR", "invalid permissions for mapped object"},
+    {SIGBUS, BUS_ADRALN, "BUS_ADRALN", "invalid address alignment"},
+    {SIGBUS, BUS_ADRERR, "BUS_ADRERR", "nonexistent physical address"},
+    {SIGBUS, BUS_OBJERR, "BUS_OBJERR", "object-specific hardware error"},
+    {SIGFPE, FPE_INTDIV, "FPE_INTDIV", "integer divide by zero"},
+    {SIGFPE, FPE_INTOVF, "FPE_INTOVF", "integer overflow"},
+    {SIGFPE, FPE_FLTDIV, "FPE_FLTDIV", "floating-point divide by zero"},
+    {SIGFPE, FPE_FLTOVF, "FPE_FLTOVF", "floating-point overflow"},
+    {SIGFPE, FPE_FLTUND, "FPE_FLTUND", "floating-point underflow"},
+    {SIGFPE, FPE_FLTRES, "FPE_FLTRES", "floating-point inexact result"},
+    {SIGFPE, FPE_FLTINV, "FPE_FLTINV", "invalid floating-point operation"},
+    {SIGFPE, FPE_FLTSUB, "FPE_FLTSUB", "subscript out of range"},
+    {SIGILL, ILL_ILLOPC, "ILL_ILLOPC", "illegal opcode"},
+    {SIGILL, ILL_ILLOPN, "ILL_ILLOPN", "illegal operand"},
+    {SIGILL, ILL_ILLADR, "ILL_ILLADR", "illegal addressing mode"},
+    {SIGILL, ILL_ILLTRP, "ILL_ILLTRP", "illegal trap"},
+    {SIGILL, ILL_PRVOPC, "ILL_PRVOPC", "privileged opcode"},
+    {SIGILL, ILL_PRVREG, "ILL_PRVREG", "privileged register"},
+    {SIGILL, ILL_COPROC, "ILL_COPROC", "coprocessor error"},
+    {SIGILL, ILL_BADSTK, "ILL_BADSTK", "internal stack error"},
+};
+
+size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
+{
+	struct wbuf b = {out, 0, outlen};
+	switch (sig) {
+	case SIGSEGV:
+		puts_(&b, "Segmentation fault");
+		break;
+	case SIGBUS:
+		puts_(&b, "Bus error");
+		break;
+	case SIGFPE:
+		puts_(&b, "Floating-point exception");
+		break;
+	case SIGILL:
+		puts_(&b, "Illegal instruction");
+		break;
+	case SIGABRT:
+		puts_(&b, "Aborted");
+		break;
+	default:
+		puts_(&b, "Signal ");
+		putdec(&b, sig);
+	}
+	if (si->si_code > 0) { /* raised by the CPU for an instruction */
+		for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+			if (codes[i].sig == sig && codes[i].code == si->si_code) {
+				puts_(&b, ": ");
+				puts_(&b, codes[i].text);
+				puts_(&b, " (");
+				puts_(&b, codes[i].name);
+				puts_(&b, ")");
+			}
+		puts_(&b, sig == SIGSEGV || sig == SIGBUS ? " at address " : " at ");
+		puthex(&b, (uintptr_t)si->si_addr);
+	} else if (si->si_code == SI_TKILL || si->si_code == SI_USER || si->si_code == SI_QUEUE) {
+		if (si->si_pid == getpid() && sig == SIGABRT && abort_msg && *abort_msg &&
+		    (*abort_msg)->msg[0]) {
+			/* glibc's assert() and malloc checks leave their text */
+			const char *m = (*abort_msg)->msg;
+			size_t n = strnlen(m, 512);
+			while (n && m[n - 1] == '\n')
+				n--;
+			puts_(&b, ": ");
+			put(&b, m, n);
+		} else if (si->si_pid == getpid()) {
+			puts_(&b, sig == SIGABRT ? " (abort() or a failed assert())"
+			                         : " (raised by the process)");
+		} else {
+			puts_(&b, " (sent by process ");
+			putdec(&b, si->si_pid);
+			puts_(&b, ")");
+		}
+	}
+	return b.n;
+}
+
+/* ---- the stack trace ---- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Where the signal interrupted the thread (0: unknown on this CPU). */
+static uintptr_t interrupted_ip(const void *uc)
+{
+#if defined(__x86_64__)
+	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.pc;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
+/* One line per frame, "#N function+0xOFF (module)", innermost first,
+ * starting at the instruction the signal interrupted. A name is trusted
+ * only if the symbol starts where the unwind info says the function
+ * starts: in a stripped library libunwind offers the nearest exported
+ * symbol, which is another function; then "?? (module+0xOFF)". */
+static size_t unwind(char *out, size_t cap, const void *uc)
+{
+	struct wbuf b = {out, 0, cap};
+	unw_context_t ctx;
+	unw_cursor_t c;
+	if (unw_getcontext(&ctx) || unw_init_local(&c, &ctx))
+		return 0;
+	/* skip this handler and the kernel's signal frame */
+	uintptr_t target = interrupted_ip(uc);
+	int found = 0;
+	for (int i = 0; target && i < 8 && unw_step(&c) > 0; i++) {
+		unw_word_t ip = 0;
+		if (!unw_get_reg(&c, UNW_REG_IP, &ip) && ip == target) {
+			found = 1;
+			break;
+		}
+	}
+	if (!found && unw_init_local(&c, &ctx))
+		return 0;
+	int n = 0;
+	do {
+		unw_word_t ip = 0, off = 0;
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) || !ip)
+			break;
+		char name[160];
+		unw_proc_info_t pi;
+		puts_(&b, "#");
+		putdec(&b, n);
+		puts_(&b, " ");
+		int rc = unw_get_proc_name(&c, name, sizeof name, &off);
+		int named = (rc == 0 || rc == -UNW_ENOMEM) && !unw_get_proc_info(&c, &pi) &&
+		            pi.start_ip == ip - off;
+		if (named) {
+			name[sizeof name - 1] = 0;
+			puts_(&b, name);
+			puts_(&b, "+");
+			puthex(&b, off);
+		} else {
+			puts_(&b, "??");
+		}
+		Dl_info di;
+		/* a caller's ip is a return address: look up the call itself */
+		if (dladdr((void *)(n ? ip - 1 : ip), &di) && di.dli_fname && di.dli_fname[0]) {
+			puts_(&b, " (");
+			puts_(&b, base_name(di.dli_fname));
+			if (!named) {
+				puts_(&b, "+");
+				puthex(&b, ip - (uintptr_t)di.dli_fbase);
+			}
+			puts_(&b, ")");
+		} else if (!named) {
+			puts_(&b, " ");
+			puthex(&b, ip);
+		}
+		puts_(&b, "\n");
+	} while (++n < MAX_FRAMES && b.n < b.cap && unw_step(&c) > 0);
+	return b.n;
+}
+
+/* ---- recording ---- */
+
+static void end_crashed(struct at_span *s, const char *type, const char *msg, size_t mlen,
+                        const char *trace, size_t tlen)
+{
+	int ev = at_span_add_event(s, "exception");
+	if (ev < 0 && s->nevents == AT_MAX_EVENTS && at_cfg.event_count_limit >= AT_MAX_EVENTS) {
+		s->nevents--; /* the crash matters more than the last event (counted dropped) */
+		ev = at_span_add_event(s, "exception");
+	}
+	at_event_set_strn(s, ev, "exception.type", type, strlen(type));
+	at_event_set_strn(s, ev, "exception.message", msg, mlen);
+	at_span_set_str(s, "error.type", type);
+	at_span_set_error(s, msg, mlen);
+	/* whole frames only, leaving room for the caller's name */
+	size_t room = AT_ARENA_SIZE - s->arena_used;
+	room = room > CALLSITE_RESERVE ? room - CALLSITE_RESERVE : 0;
+	if (tlen > room) {
+		tlen = room;
+		while (tlen && trace[tlen - 1] != '\n')
+			tlen--;
+	}
+	if (tlen)
+		at_event_set_strn(s, ev, "exception.stacktrace", trace, tlen);
+	s->end_ns = at_now_ns();
+}
+
+static void record(int sig, siginfo_t *si, const void *uc)
+{
+	if (atomic_load(&at_state) != AT_ON)
+		return;
+	/* a vfork child shares our memory but not the exporter thread */
+	if ((int)syscall(SYS_getpid) != at_getpid_cached())
+		return;
+	struct at_span *open[MAX_OPEN];
+	int n = 0;
+	for (struct at_span *p = at_tls.cur; p && n < MAX_OPEN; p = p->prev)
+		if (p->recording)
+			open[n++] = p;
+	if (n) {
+		char msg[640], trace[3072];
+		size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);
+		size_t tlen = unwind(trace, sizeof trace, uc);
+		const char *type = at_crash_signame(sig);
+		for (int i = 0; i < n; i++) {
+			end_crashed(open[i], type, msg, mlen, trace, tlen);
+			at_queue_push(open[i]);
+			/* ended: if the application survives (its handler jumps
+			 * out, or fixes the fault), the hook must not queue it again */
+			open[i]->recording = 0;
+		}
+		/* they are ended; an application handler that jumps out of the
+		 * hooks must not leave this thread inside them (depth 1: every
+		 * later hook would pass through; cur: a dead frame) */
+		at_tls.cur = NULL;
+		at_tls.depth = 0;
+	}
+	at_exporter_flush(at_cfg.exit_timeout_ms);
+}
+
+/* ---- chaining ---- */
+
+static void set_mask(const sigset_t *m)
+{
+	pthread_sigmask(SIG_SETMASK, m, NULL); /* async-signal-safe */
+}
+
+static void chain(int i, int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction a = *view(i);
+	int from_cpu = si->si_code > 0; /* the instruction faults again if we return */
+	if (a.sa_handler == SIG_IGN && !from_cpu)
+		return;
+	if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) {
+		/* the kernel does not let a fault be ignored: both mean default */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		real_sigaction(sig, &dfl, NULL);
+		atomic_store(&disp[i].ours, 0);
+		if (!from_cpu) {
+			/* pending until we return: then it kills in the original context */
+			sigset_t m;
+			pthread_sigmask(SIG_SETMASK, NULL, &m);
+			sigaddset(&m, sig);
+			set_mask(&m);
+			syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+		}
+		return;
+	}
+	/* the application's handler, as the kernel would have called it */
+	if (a.sa_flags & SA_RESETHAND) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		set_view(i, &dfl);
+	}
+	sigset_t old, m;
+	pthread_sigmask(SIG_SETMASK, NULL, &old);
+	m = old;
+	for (int s = 1; s < NSIG; s++)
+		if (sigismember(&a.sa_mask, s) == 1)
+			sigaddset(&m, s);
+	if (a.sa_flags & SA_NODEFER)
+		sigdelset(&m, sig);
+	else
+		sigaddset(&m, sig);
+	set_mask(&m);
+	if (a.sa_flags & SA_SIGINFO)
+		a.sa_sigaction(sig, si, uc);
+	else
+		a.sa_handler(sig);
+	set_mask(&old);
+}
+
+static void on_crash(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	if (sig_index(sig) < 0)
+		return;
+	if (recording_jmp) /* we faulted while recording: give up on it */
+		siglongjmp(*recording_jmp, 1);
+	sigjmp_buf jb;
+	if (!sigsetjmp(jb, 1)) {
+		recording_jmp = &jb;
+		record(sig, si, uc);
+	}
+	recording_jmp = NULL;
+	chain(sig_index(sig), sig, si, uc);
+	errno = saved;
+}
+
+static int install(int i)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_crash;
+	sigemptyset(&sa.sa_mask);
+	/* NODEFER: a fault while recording reaches us and is abandoned (see
+	 * recording_jmp) instead of killing the process with the wrong signal */
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	if (real_sigaction(crash_sigs[i], &sa, NULL))
+		return -1;
+	atomic_store(&disp[i].ours, 1);
+	return 0;
+}
+
+int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc)
+{
+	int i = sig_index(sig);
+	if (i < 0 || !atomic_load(&installed))
+		return 0;
+	struct sigaction copy;
+	if (act)
+		copy = *act;
+	if (oact)
+		*oact = *view(i);
+	*rc = 0;
+	if (!act)
+		return 1;
+	if (copy.sa_handler == SIG_IGN) {
+		/* really ignore it (an exec'ed program inherits that); a fault
+		 * kills anyway, unrecorded */
+		if ((*rc = real_sigaction(sig, &copy, NULL)))
+			return 1;
+		atomic_store(&disp[i].ours, 0);
+	} else if (!atomic_load(&disp[i].ours) && install(i)) {
+		*rc = real_sigaction(sig, &copy, NULL);
+		return 1;
+	}
+	set_view(i, &copy);
+	return 1;
+}
+
+/* ---- alternate signal stacks ---- */
+
+static void thread_exit(void *p)
+{
+	stack_t cur;
+	if (!sigaltstack(NULL, &cur) && cur.ss_sp == (char *)p + page_size) {
+		if (cur.ss_flags & SS_ONSTACK)
+			return; /* cannot happen in a key destructor; leak rather than crash */
+		stack_t off = {.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+		if (sigaltstack(&off, NULL))
+			return;
+	}
+	munmap(p, ALTSTACK_SIZE + page_size);
+}
+
+void at_crash_thread_setup(void)
+{
+	at_crash_thread_ready = 2; /* tried: never again on this thread */
+	if (!atomic_load(&installed) || !stack_key_ok)
+		return;
+	int saved = errno;
+	stack_t cur;
+	/* a thread that has its own alternate stack keeps it */
+	if (sigaltstack(NULL, &cur) || !(cur.ss_flags & SS_DISABLE))
+		goto out;
+	char *p = mmap(NULL, ALTSTACK_SIZE + page_size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED)
+		goto out;
+	mprotect(p, page_size, PROT_NONE); /* guard page below the stack */
+	stack_t ss = {.ss_sp = p + page_size, .ss_flags = 0, .ss_size = ALTSTACK_SIZE};
+	if (sigaltstack(&ss, NULL) || pthread_setspecific(stack_key, p)) {
+		stack_t off = {.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+		sigaltstack(&off, NULL);
+		munmap(p, ALTSTACK_SIZE + page_size);
+		goto out;
+	}
+	at_crash_thread_ready = 1;
+out:
+	errno = saved;
+}
+
+void at_crash_init(void)
+{
+	if (!at_cfg.crash)
+		return;
+	struct sigaction probe;
+	if (at_crash_real_sigaction(SIGSEGV, NULL, &probe))
+		return;
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps > 0)
+		page_size = (size_t)ps;
+	stack_key_ok = pthread_key_create(&stack_key, thread_exit) == 0;
+	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
+	/* let libunwind find the unwind tables now rather than in the handler */
+	unw_context_t ctx;
+	unw_cursor_t c;
+	if (!unw_getcontext(&ctx) && !unw_init_local(&c, &ctx))
+		unw_step(&c);
+	for (int i = 0; i < NSIGS; i++) {
+		struct sigaction old;
+		if (real_sigaction(crash_sigs[i], NULL, &old))
+			continue;
+		disp[i].view[0] = old;
+		if (old.sa_handler == SIG_IGN)
+			continue; /* ignored before us: stays so */
+		if (install(i))
+			at_warn("cannot install a handler for %s; its crashes are not recorded",
+			        at_crash_signame(crash_sigs[i]));
+	}
+	atomic_store(&installed, 1);
+}

@@ -1,0 +1,39 @@
+/* Crash recording: on SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT the spans
+ * open on the crashing thread get an `exception` event with a stack trace,
+ * end with Error and are flushed (bounded); then the signal takes the course
+ * it would have taken without the shim (the application's handler, else the
+ * default action with its exit status and core dump). See docs/failures.md. */
+#ifndef AT_CRASH_H
+#define AT_CRASH_H
+
+#include "autotrace.h"
+
+#include <signal.h>
+#include <stdint.h>
+
+/* From init, when AUTOTRACE_CRASH is on: install our handlers. */
+void at_crash_init(void);
+
+/* Each thread gets an alternate signal stack (so a stack overflow is
+ * recorded too) with its first sampled span; freed when the thread exits. */
+extern AT_TLS uint8_t at_crash_thread_ready;
+void at_crash_thread_setup(void);
+static inline void at_crash_thread_ensure(void)
+{
+	if (AT_UNLIKELY(!at_crash_thread_ready))
+		at_crash_thread_setup();
+}
+
+/* For hooks/signal.c. The application sees and changes its own view of the
+ * dispositions of the signals above while ours stays installed in front.
+ * Returns 1 if the call was handled (*rc is its result), 0 if the caller
+ * must pass it to the real sigaction. */
+int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc);
+/* libc's sigaction (resolved on first use). */
+int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+
+/* Formatting helpers, exposed for unit tests: async-signal-safe. */
+const char *at_crash_signame(int sig);
+size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,379 @@
+/* A DWARF line-table reader: just enough of the standard (section 6.2 of
+ * DWARF 4 and 5) to run each unit's line program and find the row that
+ * covers an address. Every read is bounds-checked by struct rd; anything
+ * unexpected ends the lookup with "not found". */
+#define _GNU_SOURCE
+#include "dwarf_line.h"
+
+#include <string.h>
+
+struct rd {
+	const uint8_t *p, *end;
+	int bad;
+};
+
+static int need(struct rd *r, size_t n)
+{
+	if (r->bad || r->p > r->end || (size_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static uint64_t fixed(struct rd *r, size_t n)
+{
+	if (!need(r, n))
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) /* little endian: the targets we build for */
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += n;
+	return v;
+}
+
+static uint64_t uleb(struct rd *r)
+{
+	uint64_t v = 0;
+	for (int shift = 0; need(r, 1); shift += 7) {
+		uint8_t b = *r->p++;
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	return 0;
+}
+
+static int64_t sleb(struct rd *r)
+{
+	int64_t v = 0;
+	int shift = 0;
+	uint8_t b = 0;
+	do {
+		if (!need(r, 1))
+			return 0;
+		b = *r->p++;
+		if (shift < 64)
+			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
+		shift += 7;
+	} while (b & 0x80);
+	if (shift < 64 && (b & 0x40))
+		v |= -((int64_t)1 << shift);
+	return v;
+}
+
+static const char *cstr(struct rd *r)
+{
+	if (r->bad || r->p >= r->end) {
+		r->bad = 1;
+		return NULL;
+	}
+	const uint8_t *z = memchr(r->p, 0, (size_t)(r->end - r->p));
+	if (!z) {
+		r->bad = 1;
+		return NULL;
+	}
+	const char *s = (const char *)r->p;
+	r->p = z + 1;
+	return s;
+}
+
+static const char *str_at(const uint8_t *sec, size_t len, uint64_t off)
+{
+	if (!sec || off >= len || !memchr(sec + off, 0, len - off))
+		return NULL;
+	return (const char *)sec + off;
+}
+
+struct unit {
+	const struct at_dwarf_sections *d;
+	int version, is64;
+	uint8_t min_inst, line_range, opcode_base;
+	int8_t line_base;
+	const uint8_t *std_lens;
+	struct rd tables; /* directory and file tables */
+	struct rd prog;   /* the line number program */
+};
+
+/* One attribute of a DWARF 5 directory or file entry. */
+static void form_value(struct rd *r, const struct unit *u, uint64_t form, const char **s,
+                       uint64_t *v)
+{
+	*s = NULL;
+	*v = 0;
+	switch (form) {
+	case 0x08: /* DW_FORM_string */
+		*s = cstr(r);
+		break;
+	case 0x1f: /* DW_FORM_line_strp */
+		*s = str_at(u->d->line_str, u->d->line_str_len, fixed(r, u->is64 ? 8 : 4));
+		break;
+	case 0x0e: /* DW_FORM_strp */
+		*s = str_at(u->d->str, u->d->str_len, fixed(r, u->is64 ? 8 : 4));
+		break;
+	case 0x0f: /* DW_FORM_udata */
+		*v = uleb(r);
+		break;
+	case 0x0b: /* data1 */
+		*v = fixed(r, 1);
+		break;
+	case 0x05: /* data2 */
+		*v = fixed(r, 2);
+		break;
+	case 0x06: /* data4 */
+		*v = fixed(r, 4);
+		break;
+	case 0x07: /* data8 */
+		*v = fixed(r, 8);
+		break;
+	case 0x1e: /* data16 (an MD5) */
+		if (need(r, 16))
+			r->p += 16;
+		break;
+	case 0x09: { /* block */
+		uint64_t n = uleb(r);
+		if (need(r, n))
+			r->p += n;
+		break;
+	}
+	default:
+		r->bad = 1;
+	}
+}
+
+/* Walks one DWARF 5 entry table (formats, then entries); the entry at
+ * index want (if any) gives *path and *dir. */
+static void v5_table(struct rd *r, const struct unit *u, uint64_t want, const char **path,
+                     uint64_t *dir)
+{
+	uint64_t type[16], form[16];
+	unsigned nf = (unsigned)fixed(r, 1);
+	if (nf > 16) {
+		r->bad = 1;
+		return;
+	}
+	for (unsigned i = 0; i < nf; i++) {
+		type[i] = uleb(r);
+		form[i] = uleb(r);
+	}
+	uint64_t count = uleb(r);
+	for (uint64_t e = 0; e < count && !r->bad; e++)
+		for (unsigned i = 0; i < nf; i++) {
+			const char *s;
+			uint64_t v;
+			form_value(r, u, form[i], &s, &v);
+			if (e != want)
+				continue;
+			if (type[i] == 1 && path) /* DW_LNCT_path */
+				*path = s;
+			else if (type[i] == 2 && dir) /* DW_LNCT_directory_index */
+				*dir = v;
+		}
+}
+
+static void join(char *out, size_t len, const char *dir, const char *name)
+{
+	size_t n = 0;
+	if (dir && *dir && name[0] != '/') {
+		size_t dl = strnlen(dir, len - 1);
+		memcpy(out, dir, dl);
+		n = dl;
+		if (n < len - 1 && out[n - 1] != '/')
+			out[n++] = '/';
+	}
+	size_t nl = strnlen(name, len - 1 - n);
+	memcpy(out + n, name, nl);
+	out[n + nl] = 0;
+}
+
+static int file_name(const struct unit *u, uint64_t idx, char *out, size_t len)
+{
+	const char *name = NULL, *dir = NULL;
+	struct rd r = u->tables;
+	if (u->version >= 5) {
+		uint64_t di = 0;
+		v5_table(&r, u, UINT64_MAX, NULL, NULL); /* directories */
+		v5_table(&r, u, idx, &name, &di);        /* files, 0-based */
+		struct rd rd = u->tables;
+		v5_table(&rd, u, di, &dir, NULL);
+		if (r.bad || rd.bad)
+			return 0;
+		/* directories other than 0 may be relative to 0, the
+		 * compilation directory */
+		const char *comp = NULL;
+		rd = u->tables;
+		if (di && dir && dir[0] != '/' && name && name[0] != '/')
+			v5_table(&rd, u, 0, &comp, NULL);
+		if (comp && comp[0] && !rd.bad && len > 2) {
+			char d2[512];
+			join(d2, sizeof d2, comp, dir);
+			join(out, len, d2, name);
+			return 1;
+		}
+	} else {
+		/* include_directories, then file_names; both 1-based, dir 0 is
+		 * the compilation directory, which is not in this table */
+		const char *dirs_at = (const char *)r.p;
+		const char *s;
+		while ((s = cstr(&r)) && *s)
+			;
+		for (uint64_t i = 1; !r.bad; i++) {
+			const char *n = cstr(&r);
+			if (!n || !*n)
+				break;
+			uint64_t di = uleb(&r);
+			uleb(&r);
+			uleb(&r);
+			if (i != idx)
+				continue;
+			name = n;
+			struct rd rd = {(const uint8_t *)dirs_at, u->tables.end, 0};
+			for (uint64_t k = 1; k <= di; k++) {
+				s = cstr(&rd);
+				if (!s || !*s) {
+					s = NULL;
+					break;
+				}
+				if (k == di)
+					dir = s;
+			}
+			break;
+		}
+	}
+	if (!name || !*name || len < 2)
+		return 0;
+	join(out, len, dir, name);
+	return 1;
+}
+
+static int parse_unit(struct rd *r, struct unit *u)
+{
+	uint64_t ulen = fixed(r, 4);
+	u->is64 = ulen == 0xffffffffu;
+	if (u->is64)
+		ulen = fixed(r, 8);
+	if (r->bad || ulen > (uint64_t)(r->end - r->p)) {
+		r->bad = 1;
+		return 0;
+	}
+	const uint8_t *end = r->p + ulen;
+	struct rd h = {r->p, end, 0};
+	r->p = end; /* the next unit */
+	u->version = (int)fixed(&h, 2);
+	if (u->version < 2 || u->version > 5)
+		return 0;
+	if (u->version >= 5)
+		fixed(&h, 2); /* address_size, segment_selector_size */
+	uint64_t hlen = fixed(&h, u->is64 ? 8 : 4);
+	if (h.bad || hlen > (uint64_t)(end - h.p))
+		return 0;
+	const uint8_t *prog = h.p + hlen;
+	u->min_inst = (uint8_t)fixed(&h, 1);
+	if (u->version >= 4)
+		fixed(&h, 1); /* maximum_operations_per_instruction: VLIW only */
+	fixed(&h, 1);         /* default_is_stmt: every row counts here */
+	u->line_base = (int8_t)fixed(&h, 1);
+	u->line_range = (uint8_t)fixed(&h, 1);
+	u->opcode_base = (uint8_t)fixed(&h, 1);
+	if (h.bad || !u->line_range || !u->opcode_base || !need(&h, u->opcode_base - 1u))
+		return 0;
+	u->std_lens = h.p;
+	h.p += u->opcode_base - 1;
+	if (h.p > prog) /* the fields overlap the program: not a line table */
+		return 0;
+	u->tables = (struct rd){h.p, prog, 0};
+	u->prog = (struct rd){prog, end, 0};
+	return 1;
+}
+
+/* Runs the unit's program; the row covering vaddr gives *file_idx, *line. */
+static int run_unit(struct unit *u, uint64_t vaddr, uint64_t *file_idx, unsigned *line)
+{
+	struct rd *r = &u->prog;
+	uint64_t addr = 0, file = 1, prev_addr = 0, prev_file = 0;
+	int64_t ln = 1, prev_line = 0;
+	int have_prev = 0;
+	while (r->p < r->end && !r->bad) {
+		uint8_t op = (uint8_t)fixed(r, 1);
+		int row = 0, end_seq = 0;
+		if (op >= u->opcode_base) {
+			unsigned adj = op - u->opcode_base;
+			addr += (uint64_t)(adj / u->line_range) * u->min_inst;
+			ln += u->line_base + (int)(adj % u->line_range);
+			row = 1;
+		} else if (op == 0) {
+			uint64_t len = uleb(r);
+			if (!len || !need(r, len))
+				return 0;
+			const uint8_t *next = r->p + len;
+			uint8_t sub = (uint8_t)fixed(r, 1);
+			if (sub == 1) { /* DW_LNE_end_sequence */
+				row = end_seq = 1;
+			} else if (sub == 2 && (len == 5 || len == 9)) { /* set_address */
+				addr = fixed(r, len - 1);
+			}
+			r->p = next;
+		} else {
+			switch (op) {
+			case 1: /* copy */
+				row = 1;
+				break;
+			case 2: /* advance_pc */
+				addr += uleb(r) * u->min_inst;
+				break;
+			case 3: /* advance_line */
+				ln += sleb(r);
+				break;
+			case 4: /* set_file */
+				file = uleb(r);
+				break;
+			case 8: /* const_add_pc */
+				addr += (uint64_t)((255 - u->opcode_base) / u->line_range) *
+				        u->min_inst;
+				break;
+			case 9: /* fixed_advance_pc */
+				addr += fixed(r, 2);
+				break;
+			default: /* column, stmt, basic block, prologue, isa, unknown */
+				for (unsigned i = 0; i < u->std_lens[op - 1]; i++)
+					uleb(r);
+			}
+		}
+		if (!row)
+			continue;
+		if (have_prev && prev_addr <= vaddr && vaddr < addr && prev_line > 0) {
+			*file_idx = prev_file;
+			*line = (unsigned)prev_line;
+			return 1;
+		}
+		if (end_seq) {
+			have_prev = 0;
+			addr = 0, file = 1, ln = 1;
+		} else {
+			have_prev = 1;
+			prev_addr = addr, prev_file = file, prev_line = ln;
+		}
+	}
+	return 0;
+}
+
+int at_dwarf_line(const struct at_dwarf_sections *d, uint64_t vaddr, char *file, size_t flen,
+                  unsigned *line)
+{
+	if (!d->line || !flen)
+		return 0;
+	file[0] = 0;
+	struct rd r = {d->line, d->line + d->line_len, 0};
+	while (r.p < r.end && !r.bad) {
+		struct unit u;
+		memset(&u, 0, sizeof u);
+		u.d = d;
+		if (!parse_unit(&r, &u))
+			continue;
+		uint64_t idx;
+		if (run_unit(&u, vaddr, &idx, line))
+			return file_name(&u, idx, file, flen) || (file[0] = 0, 1);
+	}
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* Deferred attributes: hooks store raw text cheaply (a copy into the span)
+ * and the exporter thread does the expensive part. Whatever the renderer,
+ * no AT_ATTR_DEFER reaches an encoder: an unknown one becomes "". */
+#include "finalize.h"
+
+#include "../hooks/sql_sanitize.h"
+
+void at_span_finalize(struct at_span *const *spans, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct at_span *s = spans[i];
+		for (int k = 0; k < s->nattrs; k++) {
+			struct at_attr *a = &s->attrs[k];
+			if (a->type != AT_ATTR_DEFER)
+				continue;
+			switch (a->render) {
+			case AT_RENDER_SQL:
+			case AT_RENDER_SQL_RAW:
+				at_sql_render(s, a, a->render == AT_RENDER_SQL_RAW);
+				break;
+			default:
+				a->v.s.len = 0;
+				break;
+			}
+			a->type = AT_ATTR_STR;
+		}
+	}
+}

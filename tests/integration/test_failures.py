@@ -1,0 +1,389 @@
+"""Issue 7: failures made visible. Crashes inside traced calls end the open
+spans with an exception event and a symbolized stack trace, and the process
+still dies exactly as it would without the shim (signal, core dump); the
+application's own handlers still run; spans name the calling function."""
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import free_port, run, shim_env, program
+from test_mysql import client, env_tcp, mariadb  # noqa: F401 (fixture)
+from test_redis import redis  # noqa: F401 (fixture)
+
+
+def exceptions(span):
+    return [e for e in span["events"] if e["name"] == "exception"]
+
+
+def crashed_span(collector, timeout=10):
+    spans = collector.wait_for(1, timeout)
+    assert len(spans) == 1, spans
+    s = spans[0]
+    ex = exceptions(s)
+    assert len(ex) == 1, s["events"]
+    return s, ex[0]["attributes"]
+
+
+def frames(stack):
+    return [line.split(" ")[1] for line in stack.strip().split("\n")]
+
+
+@pytest.mark.parametrize("mode,sig,func,words", [
+    ("segv", signal.SIGSEGV, "crash_null_deref", ["SEGV_MAPERR", "address 0x0"]),
+    ("abort", signal.SIGABRT, "crash_abort", ["abort()"]),
+    ("assert", signal.SIGABRT, "crash_assert", ["Assertion `x == 42' failed"]),
+    ("fpe", signal.SIGFPE, "crash_divide", ["integer divide by zero", "FPE_INTDIV"]),
+    ("overflow", signal.SIGSEGV, "crash_recurse", ["Segmentation fault"]),
+])
+def test_crash_in_curl_span(collector, http_server, mode, sig, func, words):
+    url = http_server.url + "/data"
+    plain = run([program("crash_curl"), mode, url], shim_env(None, LD_PRELOAD=""))
+    r = run([program("crash_curl"), mode, url], shim_env(collector))
+    # dies by the same signal as without the shim
+    assert plain.returncode == -sig
+    assert r.returncode == -sig, r.stderr
+    assert r.stdout == plain.stdout == b"performing\n"
+    s, ex = crashed_span(collector)
+    assert s["kind"] == "CLIENT" and s["name"] == "GET"
+    assert s["status_code"] == 2
+    assert s["status_message"] == ex["exception.message"]
+    assert s["attributes"]["error.type"] == ex["exception.type"] == signal.Signals(sig).name
+    for w in words:
+        assert w in ex["exception.message"]
+    fr = frames(ex["exception.stacktrace"])
+    # the crashing function, then its callers, down to main
+    assert any(f.startswith(func + "+0x") for f in fr[:6]), fr
+    if mode in ("segv", "fpe", "overflow"):
+        assert fr[0].startswith(func + "+0x"), fr  # starts at the faulting instruction
+    if mode != "overflow":
+        assert any(f.startswith("on_data+0x") for f in fr), fr
+        assert any(f.startswith("main+0x") for f in fr), fr
+    assert "(crash_curl)" in ex["exception.stacktrace"]
+    if mode != "overflow":
+        assert "(libcurl.so.4" in ex["exception.stacktrace"]
+    # no frame of the shim's own signal handling
+    assert not any(f.startswith(("on_crash", "record", "unwind")) for f in fr)
+
+
+def test_crash_in_traceparent_parented_span(collector, http_server):
+    tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    env = shim_env(collector, TRACEPARENT="00-%s-%s-01" % (tid, pid))
+    r = run([program("crash_curl"), "segv", http_server.url], env)
+    assert r.returncode == -signal.SIGSEGV
+    s, ex = crashed_span(collector)
+    assert s["trace_id"] == tid and s["parent_span_id"] == pid
+    assert frames(ex["exception.stacktrace"])[0].startswith("crash_null_deref+0x")
+
+
+def test_spans_ended_before_a_crash_are_flushed(collector, http_server):
+    # the request completes, then the program crashes outside any span:
+    # the queued span is exported before the process dies
+    r = run([program("crash_curl"), "after", http_server.url],
+            shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"))
+    assert r.returncode == -signal.SIGSEGV
+    assert r.stdout == b"performing\ndone 0\n"
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1
+    assert spans[0]["status_code"] == 0 and not exceptions(spans[0])
+
+
+def test_no_crash_no_exception(collector, http_server):
+    r = run([program("crash_curl"), "none", http_server.url], shim_env(collector))
+    assert r.returncode == 0
+    spans = collector.wait_for(1)
+    assert len(spans) == 1 and not exceptions(spans[0]) and spans[0]["status_code"] == 0
+
+
+def wait_status(cmd, env, cwd):
+    """Run cmd with core dumps enabled; return the raw wait status (which
+    subprocess does not give: it drops the core-dump bit)."""
+    def core_on():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=core_on)
+    _, status = os.waitpid(p.pid, 0)
+    p.returncode = 0  # reaped here
+    return status
+
+
+def core_files(d):
+    return [f for f in os.listdir(d) if f == "core" or f.startswith("core.")]
+
+
+@pytest.mark.parametrize("mode", ["segv", "abort"])
+def test_exit_status_and_core_dump_unchanged(collector, http_server, tmp_path, mode):
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    if hard != resource.RLIM_INFINITY:
+        pytest.skip("core dumps are limited on this machine (hard RLIMIT_CORE)")
+    cmd = [program("crash_curl"), mode, http_server.url]
+    results = []
+    for preload in (False, True):
+        d = tmp_path / ("shim" if preload else "plain")
+        d.mkdir()
+        env = shim_env(collector) if preload else shim_env(None, LD_PRELOAD="")
+        st = wait_status(cmd, env, str(d))
+        results.append((os.WIFSIGNALED(st), os.WTERMSIG(st), os.WCOREDUMP(st)))
+        with open("/proc/sys/kernel/core_pattern") as f:
+            pattern = f.read().strip()
+        if pattern.startswith("core"):  # a file in the working directory
+            assert len(core_files(str(d))) == int(os.WCOREDUMP(st)), (preload, os.listdir(d))
+    sig = signal.SIGSEGV if mode == "segv" else signal.SIGABRT
+    assert results[0][:2] == (True, sig)
+    assert results[1] == results[0]
+    assert collector.wait_for(1)[0]["status_code"] == 2
+
+
+@pytest.mark.parametrize("mode", ["sigaction", "signal"])
+def test_app_handler_still_runs(collector, http_server, mode):
+    plain = run([program("crash_handler"), mode, http_server.url], shim_env(None, LD_PRELOAD=""))
+    r = run([program("crash_handler"), mode, http_server.url], shim_env(collector))
+    assert plain.returncode == r.returncode == -signal.SIGSEGV
+    # the handler ran once (with the real siginfo), then the default action
+    assert r.stdout == plain.stdout
+    assert r.stdout.count(b"app handler ran") == 1
+    if mode == "sigaction":
+        # the application sees its own disposition, not the shim's
+        assert r.stdout.startswith(b"previous default, now mine\n")
+        assert b"app handler ran: 0\n" in r.stdout
+    s, ex = crashed_span(collector)
+    assert frames(ex["exception.stacktrace"])[0].startswith("crash_null_deref+0x")
+
+
+def build(tmp_path, src, out, *flags):
+    """Compiles a test program with other flags than the Makefile's."""
+    exe = str(tmp_path / out)
+    path = os.path.join(os.path.dirname(__file__), "..", "programs", src)
+    subprocess.run(["cc", "-O1", "-o", exe, path] + list(flags) + ["-lcurl", "-lpthread"],
+                   check=True, capture_output=True)
+    return exe
+
+
+def test_app_handler_strict_iso_c_signal(collector, http_server, tmp_path):
+    # in strict ISO C, <signal.h> makes signal() glibc's __sysv_signal
+    exe = build(tmp_path, "crash_handler.c", "crash_handler_iso", "-std=c11",
+                "-D_POSIX_C_SOURCE=200809L")
+    assert b"__sysv_signal" in subprocess.run(["nm", "-u", exe], capture_output=True).stdout
+    plain = run([exe, "signal", http_server.url], shim_env(None, LD_PRELOAD=""))
+    r = run([exe, "signal", http_server.url], shim_env(collector))
+    assert plain.returncode == r.returncode == -signal.SIGSEGV
+    assert r.stdout == plain.stdout == b"app handler ran: -\n"
+    s, ex = crashed_span(collector)
+    assert ex["exception.type"] == "SIGSEGV"
+
+
+def test_app_handler_recovers(collector, http_server):
+    # the application's handler jumps out: the program goes on as without us
+    r = run([program("crash_handler"), "recover", http_server.url], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"previous default, now mine\napp handler ran: 0\nrecovered\n"
+    s, ex = crashed_span(collector)
+    assert ex["exception.type"] == "SIGSEGV"
+
+
+def test_crash_recording_off(collector, http_server):
+    env = shim_env(collector, AUTOTRACE_CRASH="0")
+    r = run([program("crash_handler"), "sigaction", http_server.url], env)
+    assert r.returncode == -signal.SIGSEGV
+    assert r.stdout.count(b"app handler ran") == 1
+    assert not any(exceptions(s) for s in collector.wait_for(1, 1.5))
+
+
+# ---- the code that made the call ----
+
+def test_callsite_names_calling_function(collector, http_server):
+    # curl_client calls curl_easy_perform from its static function perform():
+    # a name only the executable's .symtab knows
+    r = run([program("curl_client"), "get", http_server.url, "2"], shim_env(collector))
+    assert r.returncode == 0
+    spans = collector.wait_for(2)
+    assert [s["attributes"].get("code.function.name") for s in spans] == ["perform", "perform"]
+    # and the line of the call, from the executable's DWARF line table
+    src = os.path.join(os.path.dirname(__file__), "..", "programs", "curl_client.c")
+    with open(src) as f:
+        line = [i for i, l in enumerate(f, 1) if "curl_easy_perform(h)" in l][0]
+    for s in spans:
+        assert s["attributes"]["code.file.path"].endswith("tests/programs/curl_client.c")
+        assert os.path.isabs(s["attributes"]["code.file.path"])  # DWARF 5: with the build dir
+        assert s["attributes"]["code.line.number"] == line
+
+
+def test_callsite_from_dynamic_symbols(collector, http_server):
+    # curl(1) calls libcurl from its own code; whatever it names, it names
+    # a function of the curl executable or of a library, never of the shim
+    r = run(["curl", "-s", http_server.url], shim_env(collector))
+    assert r.returncode == 0
+    a = collector.wait_for(1)[0]["attributes"]
+    name = a.get("code.function.name")
+    assert name is None or not name.startswith(("at_", "curl_easy_perform"))
+
+
+def test_callsite_dwarf4(collector, http_server, tmp_path):
+    # DWARF 4 line tables name the file as the compiler was given it
+    exe = build(tmp_path, "curl_client.c", "curl_client_dw4", "-g", "-gdwarf-4")
+    r = run([exe, "get", http_server.url, "1"], shim_env(collector))
+    assert r.returncode == 0
+    a = collector.wait_for(1)[0]["attributes"]
+    assert a["code.function.name"] == "perform"
+    assert a["code.file.path"].endswith("curl_client.c")
+    src = os.path.join(os.path.dirname(__file__), "..", "programs", "curl_client.c")
+    with open(src) as f:
+        assert "curl_easy_perform(h)" in f.read().split("\n")[a["code.line.number"] - 1]
+
+
+def test_callsite_off(collector, http_server):
+    r = run([program("curl_client"), "get", http_server.url, "1"],
+            shim_env(collector, AUTOTRACE_CALLSITE="0"))
+    assert r.returncode == 0
+    a = collector.wait_for(1)[0]["attributes"]
+    assert not any(k.startswith("code.") for k in a)
+
+
+def test_callsite_stripped_binary_names_nothing(collector, http_server, tmp_path):
+    exe = str(tmp_path / "curl_client")
+    shutil.copy(program("curl_client"), exe)
+    subprocess.run(["strip", exe], check=True)
+    r = run([exe, "get", http_server.url, "1"], shim_env(collector))
+    assert r.returncode == 0
+    # no symbols: better no name than the wrong one
+    a = collector.wait_for(1)[0]["attributes"]
+    assert not any(k.startswith("code.") for k in a)
+
+
+# ---- crashes in a server, call loops (HTTP server hooks, hooks/net.c) ----
+
+class LoopServices:
+    """Two loop_service processes calling each other (tests/programs)."""
+
+    def __init__(self, collector, limit, **env):
+        self.ports = free_port(), free_port()
+        self.procs = []
+        for i, name in enumerate(("svc-a", "svc-b")):
+            e = shim_env(collector, OTEL_SERVICE_NAME=name, **env)
+            p = subprocess.Popen([program("loop_service"), str(self.ports[i]),
+                                  str(self.ports[1 - i]), str(limit)], env=e,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.procs.append(p)
+            assert p.stdout.readline() == b"listening\n", p.stderr.read()
+
+    def get(self, path, timeout=30):
+        url = "http://127.0.0.1:%d%s" % (self.ports[0], path)
+        return urllib.request.urlopen(url, timeout=timeout).read()
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+
+
+@pytest.fixture
+def services(collector):
+    """services(limit, **env) starts the pair; stopped after the test."""
+    made = []
+
+    def start(limit, **env):
+        made.append(LoopServices(collector, limit, **env))
+        return made[-1]
+    yield start
+    for s in made:
+        s.close()
+
+
+def test_call_loop_marked_past_depth(collector, services):
+    assert services(9, AUTOTRACE_LOOP_DEPTH="4").get("/hop/0") == b"0"
+    # 10 server spans (/hop/0../hop/9), 9 client spans between them
+    spans = collector.wait_for(19, 15)
+    assert len(spans) == 19
+    assert len({s["trace_id"] for s in spans}) == 1
+    servers = [s for s in spans if s["kind"] == "SERVER"]
+    assert len(servers) == 10
+    ids = {s["span_id"]: s for s in spans}
+    for s in servers:
+        hop = int(s["attributes"]["url.path"].rsplit("/", 1)[1])
+        depth = s["attributes"].get("autotrace.loop.depth")
+        # hop N is the (N+1)th server span of the chain
+        assert depth == (hop + 1 if hop + 1 > 4 else None), (hop, depth)
+        if hop:
+            parent = ids[s["parent_span_id"]]
+            assert parent["kind"] == "CLIENT"
+            assert parent["resource"]["service.name"] != s["resource"]["service.name"]
+
+
+def test_call_loop_not_counted_without_baggage(collector, services):
+    assert services(3, OTEL_PROPAGATORS="tracecontext").get("/hop/0") == b"0"
+    spans = collector.wait_for(7, 15)
+    assert len(spans) == 7 and len({s["trace_id"] for s in spans}) == 1
+    assert not any("autotrace.loop.depth" in s["attributes"] for s in spans)
+
+
+def test_crash_in_server_handler(collector, services):
+    svc = services(0)
+    with pytest.raises(Exception):
+        svc.get("/crash", timeout=10)
+    p = svc.procs[0]
+    assert p.wait(10) == -signal.SIGSEGV
+    s, ex = crashed_span(collector)
+    assert s["kind"] == "SERVER" and s["attributes"]["url.path"] == "/crash"
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGSEGV"
+    fr = frames(ex["exception.stacktrace"])
+    assert fr[0].startswith("handle_crash+0x") and any(f.startswith("conn_main+0x") for f in fr)
+
+
+# ---- the same error semantics in every hook ----
+
+def check_error(s):
+    """Status Error with a description, error.type, and an exception event
+    saying the same."""
+    assert s["status_code"] == 2 and s["status_message"]
+    ex = exceptions(s)
+    assert len(ex) == 1, s["events"]
+    a = ex[0]["attributes"]
+    assert a["exception.type"] == s["attributes"]["error.type"]
+    assert a["exception.message"] == s["status_message"]
+
+
+def test_error_semantics_curl(collector, http_server):
+    r = run([program("curl_client"), "get", "http://127.0.0.1:%d/" % free_port(), "1"],
+            shim_env(collector))
+    assert r.returncode == 0
+    http_server.status = 500
+    r = run([program("curl_client"), "get", http_server.url, "1"], shim_env(collector))
+    spans = collector.wait_for(2)
+    refused = [s for s in spans if "http.response.status_code" not in s["attributes"]][0]
+    check_error(refused)
+    assert refused["attributes"]["error.type"] == "CURLE_COULDNT_CONNECT"
+    # an HTTP status has no message: Error and error.type, no exception event
+    status = [s for s in spans if s["attributes"].get("http.response.status_code") == 500][0]
+    assert status["status_code"] == 2 and status["attributes"]["error.type"] == "500"
+    assert not exceptions(status)
+
+
+def test_error_semantics_redis_stopped_mid_run(collector, redis):
+    p = subprocess.Popen([program("redis_sync"), "loop", "127.0.0.1", str(redis.port), "12", "50"],
+                         env=shim_env(collector), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ping: PONG\n"
+        redis.kill()
+        p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    spans = collector.wait_for(12, 10)
+    failed = [s for s in spans if s["status_code"] == 2]
+    assert failed
+    for s in failed:
+        check_error(s)
+    assert not any(exceptions(s) for s in spans if s["status_code"] != 2)
+
+
+def test_error_semantics_mysql_failing_query(collector, mariadb):
+    client(["q:SELECT * FROM missing WHERE a = 42"], env_tcp(collector, mariadb), ["err 1146"])
+    s = collector.wait_for(1, 10)[0]
+    check_error(s)
+    assert s["attributes"]["error.type"] == "1146"
+    assert s["status_message"] == "Table 'app.missing' doesn't exist"

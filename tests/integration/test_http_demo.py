@@ -1,0 +1,47 @@
+"""Issue 3: `make demo` (scripts/demo.sh) shows one connected trace through
+curl -> frontend -> backend -> Redis and MySQL."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from conftest import BUILD, ROOT
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_listening(4318), reason="a collector on 4318 would receive the demo's spans")
+@pytest.mark.skipif(not (shutil.which("redis-server") and shutil.which("mariadbd")),
+                    reason="redis-server / mariadbd not installed")
+def test_demo_prints_one_connected_trace():
+    env = dict(os.environ, BUILD=BUILD)
+    for k in list(env):
+        if k.startswith(("OTEL_", "AUTOTRACE_")) or k == "LD_PRELOAD":
+            del env[k]
+    r = subprocess.run([os.path.join(ROOT, "scripts", "demo.sh")], env=env, timeout=170,
+                       capture_output=True, cwd=ROOT)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out + r.stderr.decode()
+    assert "user: alice" in out
+    tree = out[out.index("\ntrace ") + 1:]
+    traces = re.findall(r"^trace (\w+) \((\d+) spans\)", tree, re.M)
+    assert len(traces) == 1, tree
+    lines = [l for l in tree.splitlines()[1:] if l.strip()]
+    # kind, name, service, by depth
+    got = [(len(l) - len(l.lstrip()), l.split()[0], l.split()[1], re.search(r"\[(\w+)\]", l).group(1))
+           for l in lines]
+    assert got[:4] == [(2, "CLIENT", "GET", "client"), (4, "SERVER", "GET", "frontend"),
+                       (6, "CLIENT", "GET", "frontend"), (8, "SERVER", "GET", "backend")]
+    below = {(n, s) for d, k, n, s in got[4:] if d == 10 and k == "CLIENT"}
+    # the database spans, once hooks/redis.c and hooks/mysql.c are in
+    assert {("INCR", "backend"), ("GET", "backend")} <= below
+    assert any(n == "SELECT" for n, s in below)

@@ -1,0 +1,281 @@
+"""Issue 3, server side: accepted connections get a SERVER span continuing
+the caller's trace (or a new root for anything invalid), current while the
+request is handled; chains of services, threads and exec make one trace."""
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import run, shim_env, program
+from httpnet import CaptureServer, Server, header_lines, one, by_service
+
+TID = "0af7651916cd43dd8448eb211c80319c"
+SID = "b7ad6b7169203331"
+GOOD = "00-%s-%s-01" % (TID, SID)
+
+
+def raw_request(port, head, split=None, pause=0.0):
+    """Send a request head from an untraced socket (bytewise when split=1);
+    return the response bytes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = head.encode("latin-1") if isinstance(head, str) else head
+    step = split or len(data)
+    for i in range(0, len(data), step):
+        s.sendall(data[i:i + step])
+        if pause:
+            time.sleep(pause)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
+def req(port, *headers):
+    return ("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: ua/1.0\r\n%s"
+            "Connection: close\r\n\r\n" % (port, "".join(h + "\r\n" for h in headers)))
+
+
+@pytest.mark.parametrize("mode", ["thread", "fork", "loop", "prefork"])
+def test_server_span_continues_the_callers_trace(collector, mode):
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", mode)
+    try:
+        out = raw_request(srv.port, req(srv.port, "traceparent: " + GOOD,
+                                        "tracestate: k=v"))
+        assert out.startswith(b"HTTP/1.1 200")
+        s = one(collector.wait_for(1), kind="SERVER")
+        assert s["trace_id"] == TID and s["parent_span_id"] == SID
+        assert s["trace_state"] == "k=v"
+        assert s["name"] == "GET"
+        a = s["attributes"]
+        assert a["http.request.method"] == "GET"
+        assert a["url.path"] == "/a/b" and a["url.query"] == "x=1&y=2"
+        assert a["url.scheme"] == "http"
+        assert a["server.port"] == srv.port
+        assert a["client.address"] == "127.0.0.1"
+        assert a["user_agent.original"] == "ua/1.0"
+        assert a["http.response.status_code"] == 200
+        assert s["status_code"] == 0
+    finally:
+        srv.close()
+
+
+HOSTILE = {
+    "non-hex": "00-0af7651916cd43dd8448eb211c80319z-b7ad6b7169203331-01",
+    "uppercase": "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",
+    "zero-trace": "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "zero-span": "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    "version-ff": "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "short": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+    "long-v00": GOOD + "-00",
+    "10kb": "00-" + "a" * 10000,
+    "evil": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\x01EVIL",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_traceparent_gives_a_new_root_and_no_echo(collector, name):
+    down = CaptureServer()
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-u", down.port)
+    try:
+        out = raw_request(srv.port, req(srv.port, "traceparent: " + HOSTILE[name],
+                                        "tracestate: evil=EVIL"))
+        assert out.startswith(b"HTTP/1.1 200")
+        spans = collector.wait_for(2)
+        s = one(spans, kind="SERVER")
+        assert s["parent_span_id"] == "" and s["trace_id"] != TID
+        c = one(spans, kind="CLIENT")
+        assert c["parent_span_id"] == s["span_id"] and c["trace_id"] == s["trace_id"]
+        sent = down.wait(1)[0]
+        assert b"EVIL" not in sent and b"evil" not in sent and b"aaaaaaaaaa" not in sent
+        tps = [v for k, v in header_lines(sent) if k == "traceparent"]
+        assert tps == ["00-%s-%s-01" % (c["trace_id"], c["span_id"])]
+    finally:
+        srv.close()
+        down.close()
+
+
+def test_huge_headers_and_bytewise_request(collector):
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"))
+    try:
+        big = "X-Big: " + "b" * 10000
+        out = raw_request(srv.port, req(srv.port, big, "traceparent: " + GOOD, big), split=1)
+        assert out.startswith(b"HTTP/1.1 200")
+        s = one(collector.wait_for(1), kind="SERVER")
+        assert s["trace_id"] == TID and s["parent_span_id"] == SID
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("props,headers,injected", [
+    ("b3", ["b3: %s-%s-1" % (TID, SID)], ["b3"]),
+    ("b3", ["b3: %s-%s-1-%s" % (TID[16:], SID, "1" * 16)], ["b3"]),
+    ("b3multi", ["X-B3-TraceId: " + TID, "X-B3-SpanId: " + SID, "X-B3-Sampled: 1"],
+     ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]),
+    ("jaeger", ["uber-trace-id: %s:%s:0:1" % (TID, SID), "uberctx-user: alice"],
+     ["uber-trace-id"]),
+    ("jaeger", ["uber-trace-id: %s%%3A%s%%3A0%%3A1" % (TID, SID)], ["uber-trace-id"]),
+    ("tracecontext,baggage", ["traceparent: " + GOOD, "baggage: user=bob"],
+     ["traceparent", "baggage"]),
+])
+def test_other_propagators(collector, props, headers, injected):
+    down = CaptureServer()
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv", OTEL_PROPAGATORS=props),
+                 "-u", down.port)
+    try:
+        raw_request(srv.port, req(srv.port, *headers))
+        spans = collector.wait_for(2)
+        s = one(spans, kind="SERVER")
+        want_tid = TID if len(headers[0].split(":")[1].strip().split("-")[0]) != 16 else \
+            "0" * 16 + TID[16:]
+        assert s["trace_id"] == want_tid and s["parent_span_id"] == SID
+        c = one(spans, kind="CLIENT")
+        hdrs = dict(header_lines(down.wait(1)[0]))
+        for h in injected:
+            assert h in hdrs
+        tid, sid = c["trace_id"], c["span_id"]
+        if "b3" in hdrs:
+            assert hdrs["b3"] == "%s-%s-1" % (tid, sid)
+        if "x-b3-traceid" in hdrs:
+            assert (hdrs["x-b3-traceid"], hdrs["x-b3-spanid"], hdrs["x-b3-sampled"]) == \
+                (tid, sid, "1")
+        if "uber-trace-id" in hdrs:
+            assert hdrs["uber-trace-id"] == "%s:%s:0:1" % (tid, sid)
+        if "baggage" in injected:
+            assert "user=bob" in hdrs["baggage"].split(",")
+        if props == "jaeger" and "uberctx" in headers[-1]:
+            assert "user=alice" in headers[-1].replace("uberctx-", "").replace(": ", "=")
+    finally:
+        srv.close()
+        down.close()
+
+
+def test_chain_of_services_is_one_trace(collector):
+    """C client -> A (thread per connection) -> B (fork per connection)
+    -> python http.server, all under the shim."""
+    pysrv = subprocess.Popen(
+        ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        env=shim_env(collector, OTEL_SERVICE_NAME="py"), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, cwd="/")
+    line = pysrv.stdout.readline().decode()
+    pyport = int(line.split("port ")[1].split(" ")[0])
+    b = Server(shim_env(collector, OTEL_SERVICE_NAME="b"), "-m", "fork", "-u", pyport)
+    a = Server(shim_env(collector, OTEL_SERVICE_NAME="a"), "-u", b.port)
+    try:
+        r = run([program("http_client"), str(a.port), "/start"],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0 and b"status 200" in r.stdout
+        spans = collector.wait_for(7)
+        assert len({s["trace_id"] for s in spans}) == 1, spans
+        root = one(spans, kind="CLIENT", parent_span_id="")
+        assert root["resource"]["service.name"] == "cli"
+        a_srv = one(by_service(spans, "a", "SERVER"), parent_span_id=root["span_id"])
+        a_cli = one(by_service(spans, "a", "CLIENT"), parent_span_id=a_srv["span_id"])
+        b_srv = one(by_service(spans, "b", "SERVER"), parent_span_id=a_cli["span_id"])
+        b_cli = one(by_service(spans, "b", "CLIENT"), parent_span_id=b_srv["span_id"])
+        py = one(by_service(spans, "py", "SERVER"), parent_span_id=b_cli["span_id"])
+        assert py["attributes"]["url.path"] == "/down"
+        assert py["attributes"]["http.response.status_code"] == 404
+        assert py["status_code"] == 0  # 4xx is not a server error
+        assert b_cli["attributes"]["http.response.status_code"] == 404
+        assert len(spans) == 6
+    finally:
+        a.close()
+        b.close()
+        pysrv.kill()
+        pysrv.wait()
+
+
+def test_thread_created_while_handling_inherits_the_span(collector):
+    down = CaptureServer()
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-T", "-u", down.port)
+    try:
+        raw_request(srv.port, req(srv.port, "traceparent: " + GOOD))
+        spans = collector.wait_for(2)
+        s = one(spans, kind="SERVER")
+        c = one(spans, kind="CLIENT")
+        assert c["parent_span_id"] == s["span_id"] and c["trace_id"] == TID
+    finally:
+        srv.close()
+        down.close()
+
+
+def test_exec_passes_the_context_to_a_cgi_child(collector):
+    down = CaptureServer()
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-C", "--",
+                 program("http_client"), down.port, "/cgi")
+    try:
+        out = raw_request(srv.port, req(srv.port, "traceparent: " + GOOD))
+        assert b"status 200" in out
+        spans = collector.wait_for(2)
+        s = one(spans, kind="SERVER")
+        c = one(spans, kind="CLIENT")
+        assert c["resource"]["process.pid"] != s["resource"]["process.pid"]
+        assert c["resource"]["process.executable.name"] == "http_client"
+        assert c["parent_span_id"] == s["span_id"] and c["trace_id"] == TID
+    finally:
+        srv.close()
+        down.close()
+
+
+def test_5xx_is_an_error_and_keep_alive_spans(collector):
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-s", "500")
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        f = s.makefile("rb")
+        for i in range(3):
+            s.sendall(("GET /k%d HTTP/1.1\r\nHost: x\r\n\r\n" % i).encode())
+            assert f.readline().startswith(b"HTTP/1.1 500")
+            while f.readline() != b"\r\n":
+                pass
+            f.read(len("hello from 00000\n") - 5 + len(str(srv.p.pid)))
+        s.close()
+        spans = collector.wait_for(3)
+        assert sorted(x["attributes"]["url.path"] for x in spans) == ["/k0", "/k1", "/k2"]
+        for x in spans:
+            assert x["status_code"] == 2 and x["attributes"]["error.type"] == "500"
+    finally:
+        srv.close()
+
+
+def test_non_http_server_traffic_is_ignored(collector):
+    """An accepted connection speaking something else: no span, bytes
+    intact both ways."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-e")
+    try:
+        payload = b"\x16\x03\x01\x00\x05hello\r\n\r\n"
+        want = b"HTTP/1.1 200 X\r\nContent-Length: 14\r\n\r\n" + payload
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(payload)
+        out = b""
+        while len(out) < len(want):
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+        s.close()
+        assert out == want
+        time.sleep(0.5)
+        assert collector.wait_for(1, timeout=1) == []
+    finally:
+        srv.close()
+
+
+def test_fork_child_exiting_mid_response_keeps_its_span(collector):
+    """The child answers with a response that ends at close and calls _exit
+    without closing: the span is ended and flushed by _exit."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-r", "close", "-x")
+    try:
+        out = raw_request(srv.port, req(srv.port, "traceparent: " + GOOD))
+        assert out.startswith(b"HTTP/1.1 200") and b"hello from" in out
+        s = one(collector.wait_for(1), kind="SERVER")
+        assert s["parent_span_id"] == SID
+        assert s["attributes"]["http.response.status_code"] == 200
+        assert s["resource"]["process.pid"] != srv.p.pid
+    finally:
+        srv.close()

@@ -1,0 +1,87 @@
+// LIBS: -lcurl
+/* A libcurl program that crashes inside a traced call: its write callback
+ * (run inside curl_easy_perform, i.e. inside the CLIENT span) fails. Modes:
+ *   crash_curl segv URL     NULL dereference in crash_null_deref
+ *   crash_curl abort URL    abort() in crash_abort
+ *   crash_curl assert URL   a failed assert() in crash_assert
+ *   crash_curl fpe URL      integer division by zero in crash_divide
+ *   crash_curl overflow URL unbounded recursion in crash_recurse (stack overflow)
+ *   crash_curl after URL    the request completes, then a NULL dereference
+ *   crash_curl none URL     no crash
+ * Prints "performing" before the request. Knows nothing of tracing. */
+#include <assert.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *mode;
+
+__attribute__((noinline)) static void crash_null_deref(void)
+{
+	volatile int *volatile p = NULL; /* volatile: the compiler cannot turn it into a trap */
+	*p = 42;
+}
+
+__attribute__((noinline)) static void crash_abort(void)
+{
+	abort();
+}
+
+__attribute__((noinline)) static void crash_assert(int x)
+{
+	assert(x == 42);
+}
+
+__attribute__((noinline)) static int crash_divide(int a)
+{
+	volatile int zero = 0;
+	return a / zero;
+}
+
+__attribute__((noinline)) static int crash_recurse(volatile char *prev, long depth)
+{
+	volatile char frame[512];
+	frame[0] = prev ? prev[0] + 1 : 0;
+	if (depth < 0) /* never: the stack runs out first */
+		return frame[0];
+	return crash_recurse(frame, depth + 1) + frame[1];
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *u)
+{
+	(void)p;
+	(void)u;
+	if (!strcmp(mode, "segv"))
+		crash_null_deref();
+	else if (!strcmp(mode, "abort"))
+		crash_abort();
+	else if (!strcmp(mode, "assert"))
+		crash_assert((int)n - (int)n);
+	else if (!strcmp(mode, "fpe"))
+		return (size_t)crash_divide((int)(sz * n));
+	else if (!strcmp(mode, "overflow"))
+		return (size_t)crash_recurse(NULL, 0);
+	return sz * n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: crash_curl MODE URL\n");
+		return 2;
+	}
+	mode = argv[1];
+	CURL *h = curl_easy_init();
+	curl_easy_setopt(h, CURLOPT_URL, argv[2]);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	printf("performing\n");
+	fflush(stdout);
+	CURLcode rc = curl_easy_perform(h);
+	printf("done %d\n", (int)rc);
+	fflush(stdout);
+	if (!strcmp(mode, "after"))
+		crash_null_deref();
+	curl_easy_cleanup(h);
+	return 0;
+}

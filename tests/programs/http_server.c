@@ -1,0 +1,306 @@
+// LIBS:
+/* A legacy-style HTTP/1.1 server on plain sockets, for the tests and the
+ * demo. Prints its port on the first line of stdout, then serves until
+ * killed.
+ *   -m thread|fork|loop|prefork
+ *                         thread per connection (default), fork per
+ *                         connection (children end with _exit), one thread
+ *                         serving connections one after another, or two
+ *                         pre-forked children accepting on the shared socket
+ *   -s status             response status (default 200)
+ *   -r len|chunked|close  response framing (default len)
+ *   -e                    echo: the body is the request head as received
+ *   -u port               per request, GET /down from 127.0.0.1:port first
+ *                         (raw socket client), with -X and tracing off
+ *   -x                    fork mode: the child _exits without closing the
+ *                         connection (framing "close": the response ends then)
+ *   -T                    make the upstream call from a new thread
+ *   -C                    per request, call a CGI-style child: fork + execv
+ *                         of argv after "--" with its output as the body */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int status = 200, echo, upstream, in_thread, no_close;
+static const char *framing = "len", *mode = "thread";
+static char **cgi;
+
+static int read_head(int fd, char *buf, size_t cap, size_t *have)
+{
+	for (;;) {
+		char *e = memmem(buf, *have, "\r\n\r\n", 4);
+		if (e)
+			return (int)(e - buf) + 4;
+		if (*have >= cap)
+			return -1;
+		ssize_t r = read(fd, buf + *have, cap - *have);
+		if (r <= 0)
+			return -1;
+		*have += (size_t)r;
+	}
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+		if (r <= 0)
+			return;
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+/* A plain HTTP client call: connect, write, read to the end. */
+static int call_upstream(char *out, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)upstream)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+		close(fd);
+		return snprintf(out, cap, "upstream: %s\n", strerror(errno));
+	}
+	char req[256];
+	int n = snprintf(req, sizeof req,
+	                 "GET /down HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+	                 upstream);
+	write_all(fd, req, (size_t)n);
+	size_t have = 0;
+	ssize_t r;
+	while (have + 1 < cap && (r = read(fd, out + have, cap - 1 - have)) > 0)
+		have += (size_t)r;
+	out[have] = 0;
+	close(fd);
+	char *body = strstr(out, "\r\n\r\n");
+	if (body) {
+		memmove(out, body + 4, strlen(body + 4) + 1);
+		return (int)strlen(out);
+	}
+	return (int)have;
+}
+
+struct up {
+	char *out;
+	size_t cap;
+	int n;
+};
+
+static void *up_thread(void *p)
+{
+	struct up *u = p;
+	u->n = call_upstream(u->out, u->cap);
+	return NULL;
+}
+
+static int run_cgi(char *out, size_t cap)
+{
+	int p[2];
+	if (pipe(p))
+		return 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execv(cgi[0], cgi);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t have = 0;
+	ssize_t r;
+	while (have + 1 < cap && (r = read(p[0], out + have, cap - 1 - have)) > 0)
+		have += (size_t)r;
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	out[have] = 0;
+	return (int)have;
+}
+
+static void respond(int fd, const char *body, size_t blen, int keep)
+{
+	char head[256];
+	int n;
+	if (!strcmp(framing, "chunked")) {
+		n = snprintf(head, sizeof head,
+		             "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n%s\r\n%zx\r\n", status,
+		             keep ? "" : "Connection: close\r\n", blen);
+		write_all(fd, head, (size_t)n);
+		write_all(fd, body, blen);
+		write_all(fd, "\r\n0\r\n\r\n", 7);
+	} else if (!strcmp(framing, "close")) {
+		n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nConnection: close\r\n\r\n",
+		             status);
+		write_all(fd, head, (size_t)n);
+		write_all(fd, body, blen);
+	} else {
+		n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n",
+		             status, blen, keep ? "" : "Connection: close\r\n");
+		/* head and body in one writev */
+		struct iovec v[2] = {{head, (size_t)n}, {(void *)body, blen}};
+		ssize_t r = writev(fd, v, 2);
+		if (r < 0)
+			return;
+		if ((size_t)r < (size_t)n) {
+			write_all(fd, head + r, (size_t)n - (size_t)r);
+			write_all(fd, body, blen);
+		} else {
+			write_all(fd, body + (r - n), blen - (size_t)(r - n));
+		}
+	}
+}
+
+static void serve(int fd)
+{
+	static __thread char buf[65536];
+	static __thread char body[70000];
+	size_t have = 0;
+	for (;;) {
+		int hl = read_head(fd, buf, sizeof buf, &have);
+		if (hl < 0)
+			break;
+		/* a request body, by Content-Length */
+		size_t clen = 0;
+		char *cl = strcasestr(buf, "\r\ncontent-length:");
+		if (cl && cl < buf + hl)
+			clen = strtoul(cl + 17, NULL, 10);
+		while (have < (size_t)hl + clen && have < sizeof buf) {
+			ssize_t r = read(fd, buf + have, sizeof buf - have);
+			if (r <= 0)
+				return;
+			have += (size_t)r;
+		}
+		int keep = !strcmp(framing, "close") ? 0 : !strcasestr(buf, "connection: close");
+		if (memmem(buf, (size_t)hl, "HTTP/1.0", 8))
+			keep = 0;
+		size_t blen;
+		if (echo) {
+			memcpy(body, buf, (size_t)hl);
+			blen = (size_t)hl;
+		} else if (upstream && in_thread) {
+			struct up u = {body, sizeof body, 0};
+			pthread_t t;
+			pthread_create(&t, NULL, up_thread, &u);
+			pthread_join(t, NULL);
+			blen = (size_t)u.n;
+		} else if (upstream) {
+			blen = (size_t)call_upstream(body, sizeof body);
+		} else if (cgi) {
+			blen = (size_t)run_cgi(body, sizeof body);
+		} else {
+			blen =
+			    (size_t)snprintf(body, sizeof body, "hello from %d\n", (int)getpid());
+		}
+		respond(fd, body, blen, keep);
+		size_t used = (size_t)hl + clen;
+		memmove(buf, buf + used, have - used);
+		have -= used;
+		if (!keep)
+			break;
+	}
+}
+
+static void *conn_thread(void *p)
+{
+	int fd = (int)(intptr_t)p;
+	serve(fd);
+	close(fd);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int o;
+	while ((o = getopt(argc, argv, "m:s:r:eu:TCx")) != -1) {
+		switch (o) {
+		case 'm':
+			mode = optarg;
+			break;
+		case 's':
+			status = atoi(optarg);
+			break;
+		case 'r':
+			framing = optarg;
+			break;
+		case 'e':
+			echo = 1;
+			break;
+		case 'u':
+			upstream = atoi(optarg);
+			break;
+		case 'x':
+			no_close = 1;
+			break;
+		case 'T':
+			in_thread = 1;
+			break;
+		case 'C':
+			cgi = argv;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (cgi)
+		cgi = argv + optind;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, !strcmp(mode, "fork") ? SIG_IGN : SIG_DFL);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 64) ||
+	    getsockname(ls, (struct sockaddr *)&a, &al)) {
+		perror("listen");
+		return 1;
+	}
+	printf("%d\n", ntohs(a.sin_port));
+	fflush(stdout);
+	if (!strcmp(mode, "prefork")) {
+		for (int i = 0; i < 2; i++)
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				mode = "loop";
+				break;
+			}
+		if (strcmp(mode, "loop"))
+			for (;;)
+				pause();
+	}
+	for (;;) {
+		int fd = accept(ls, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (!strcmp(mode, "fork")) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(ls);
+				serve(fd);
+				if (!no_close)
+					close(fd);
+				_exit(0);
+			}
+			close(fd);
+		} else if (!strcmp(mode, "loop")) {
+			serve(fd);
+			close(fd);
+		} else {
+			pthread_t t;
+			pthread_create(&t, NULL, conn_thread, (void *)(intptr_t)fd);
+			pthread_detach(t);
+		}
+	}
+}

@@ -1,0 +1,119 @@
+// LIBS: -lhiredis -lpthread
+/* A hiredis program that knows nothing of tracing; synchronous calls.
+ *   redis_sync basic HOST PORT       commands of every form, error replies, SELECT
+ *   redis_sync loop HOST PORT N MS   N PINGs MS apart, going on after errors
+ *   redis_sync unix PATH             two commands over a unix socket
+ *   redis_sync threads HOST PORT T N T threads, each its own context, N INCRs each
+ * Prints one line per command: "<command>: <reply>" or "<command>: NULL <errstr>". */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static redisContext *c;
+
+static void show(const char *what, redisReply *r)
+{
+	if (!r) {
+		printf("%s: NULL %s\n", what, c->errstr);
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		printf("%s: error %s\n", what, r->str);
+	} else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+		printf("%s: %.*s\n", what, (int)r->len, r->str);
+	} else if (r->type == REDIS_REPLY_INTEGER) {
+		printf("%s: %lld\n", what, r->integer);
+	} else {
+		printf("%s: type %d\n", what, r->type);
+	}
+	fflush(stdout);
+	if (r)
+		freeReplyObject(r);
+}
+
+static int basic(void)
+{
+	show("set", redisCommand(c, "SET %s %s", "user:1", "alice"));
+	show("get", redisCommand(c, "GET %s", "user:1"));
+	show("incrby", redisCommand(c, "INCRBY counter:%d %lld", 7, 5LL));
+	const char *argv[] = {"HSET", "h:1", "field", "secret value"};
+	show("hset", redisCommandArgv(c, 4, argv, NULL));
+	show("notint", redisCommand(c, "INCR %s", "user:1"));
+	show("wrongtype", redisCommand(c, "LPUSH %s x", "user:1"));
+	show("unknown", redisCommand(c, "NOSUCHCOMMAND a b"));
+	show("select", redisCommand(c, "SELECT %d", 3));
+	show("set3", redisCommand(c, "SET %s %b", "k3", "v\0x", (size_t)3));
+	return 0;
+}
+
+static const char *host;
+static int port, per_thread;
+
+static void *worker(void *arg)
+{
+	long id = (long)arg;
+	redisContext *t = redisConnect(host, port);
+	int ok = 0;
+	for (int i = 0; t && !t->err && i < per_thread; i++) {
+		redisReply *r = redisCommand(t, "INCR thread:%ld", id);
+		ok += r && r->type == REDIS_REPLY_INTEGER && r->integer == i + 1;
+		if (r)
+			freeReplyObject(r);
+	}
+	if (t)
+		redisFree(t);
+	return (void *)(long)ok;
+}
+
+static int threads(int n)
+{
+	pthread_t th[64];
+	long total = 0;
+	for (long i = 0; i < n && i < 64; i++)
+		pthread_create(&th[i], NULL, worker, (void *)i);
+	for (long i = 0; i < n && i < 64; i++) {
+		void *ok;
+		pthread_join(th[i], &ok);
+		total += (long)ok;
+	}
+	printf("threads ok=%ld\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 6 && !strcmp(argv[1], "threads")) {
+		host = argv[2];
+		port = atoi(argv[3]);
+		per_thread = atoi(argv[5]);
+		return threads(atoi(argv[4]));
+	}
+	if (argc >= 3 && !strcmp(argv[1], "unix"))
+		c = redisConnectUnix(argv[2]);
+	else if (argc >= 4)
+		c = redisConnect(argv[2], atoi(argv[3]));
+	else {
+		fprintf(stderr, "usage: redis_sync basic|loop|unix ...\n");
+		return 2;
+	}
+	if (!c || c->err) {
+		fprintf(stderr, "connect: %s\n", c ? c->errstr : "oom");
+		return 2;
+	}
+	if (!strcmp(argv[1], "basic")) {
+		basic();
+	} else if (!strcmp(argv[1], "unix")) {
+		show("set", redisCommand(c, "SET %s %s", "u", "1"));
+		show("get", redisCommand(c, "GET u"));
+	} else if (!strcmp(argv[1], "loop") && argc >= 6) {
+		int n = atoi(argv[4]), ms = atoi(argv[5]);
+		for (int i = 0; i < n; i++) {
+			show("ping", redisCommand(c, "PING"));
+			usleep((useconds_t)ms * 1000);
+		}
+	}
+	redisFree(c);
+	printf("done\n");
+	return 0;
+}

@@ -1,0 +1,186 @@
+/* Issue 7 helpers without a crash: hop counting in baggage, crash
+ * descriptions, symbolizing callers. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../preload/autotrace.h"
+#include "../../preload/callsite.h"
+#include "../../preload/config.h"
+#include "../../preload/crash.h"
+#include "../../preload/loop.h"
+
+static int setup(void **state)
+{
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	assert_true(at_on());
+	return 0;
+}
+
+static void hops_parse(void **state)
+{
+	assert_int_equal(at_loop_hops(NULL, 0), 0);
+	assert_int_equal(at_loop_hops("", 0), 0);
+	const char *b = "user=alice,autotrace.hops=3;p=1,x=y";
+	assert_int_equal(at_loop_hops(b, strlen(b)), 3);
+	b = " autotrace.hops = 12 ";
+	assert_int_equal(at_loop_hops(b, strlen(b)), 12);
+	b = "autotrace.hops=abc";
+	assert_int_equal(at_loop_hops(b, strlen(b)), 0);
+	b = "autotrace.hopsx=5,autotrace.hops2=7";
+	assert_int_equal(at_loop_hops(b, strlen(b)), 0);
+	b = "autotrace.hops=99999999999";
+	assert_int_equal(at_loop_hops(b, strlen(b)), 0);
+	/* the length bounds the parse: nothing past it is read */
+	b = "autotrace.hops=45";
+	assert_int_equal(at_loop_hops(b, 16), 4);
+}
+
+static void hops_baggage(void **state)
+{
+	char out[128];
+	size_t n = at_loop_baggage(NULL, 0, 1, out, sizeof out);
+	assert_string_equal(out, "autotrace.hops=1");
+	assert_int_equal(n, strlen(out));
+	const char *in = "user=alice, autotrace.hops=3 ,k=v;prop";
+	n = at_loop_baggage(in, strlen(in), 4, out, sizeof out);
+	assert_string_equal(out, "user=alice,k=v;prop,autotrace.hops=4");
+	/* might not fit: 0, nothing written */
+	strcpy(out, "untouched");
+	assert_int_equal(at_loop_baggage(in, strlen(in), 4, out, 40), 0);
+	assert_string_equal(out, "untouched");
+}
+
+static int has_depth(const struct at_span *s, int64_t *v)
+{
+	for (int i = 0; i < s->nattrs; i++)
+		if (!strcmp(s->attrs[i].key, "autotrace.loop.depth")) {
+			*v = s->attrs[i].v.i;
+			return 1;
+		}
+	return 0;
+}
+
+static void hops_server_marks_past_threshold(void **state)
+{
+	struct at_span s;
+	char buf[128];
+	int hops;
+	int64_t v;
+	long saved = at_cfg.loop_depth;
+	at_cfg.loop_depth = 3;
+	unsigned props = at_cfg.propagators;
+	at_cfg.propagators |= AT_PROP_BAGGAGE;
+	at_span_start_detached(&s, "GET", AT_KIND_SERVER, NULL);
+	assert_ptr_equal(at_loop_server(&s, "a=1,autotrace.hops=2", buf, sizeof buf, &hops), buf);
+	assert_int_equal(hops, 3);
+	assert_string_equal(buf, "a=1,autotrace.hops=3");
+	assert_false(has_depth(&s, &v));
+	/* in place, as hooks/net.c does with the request's own buffer */
+	strcpy(buf, "autotrace.hops=3 , b=2");
+	assert_ptr_equal(at_loop_server(&s, buf, buf, sizeof buf, &hops), buf);
+	assert_int_equal(hops, 4);
+	assert_string_equal(buf, "b=2,autotrace.hops=4");
+	assert_true(has_depth(&s, &v));
+	assert_int_equal(v, 4);
+	/* no incoming baggage: the first server span is hop 1 */
+	assert_ptr_equal(at_loop_server(&s, NULL, buf, sizeof buf, &hops), buf);
+	assert_int_equal(hops, 1);
+	assert_string_equal(buf, "autotrace.hops=1");
+	/* no room: the incoming baggage goes on unchanged */
+	const char *in = "k=v";
+	assert_ptr_equal(at_loop_server(&s, in, buf, 8, &hops), in);
+	/* baggage propagator off: counted, not propagated */
+	at_cfg.propagators &= ~AT_PROP_BAGGAGE;
+	assert_ptr_equal(at_loop_server(&s, NULL, buf, sizeof buf, &hops), NULL);
+	at_cfg.propagators = props;
+	at_cfg.loop_depth = saved;
+}
+
+static void describe(void **state)
+{
+	siginfo_t si;
+	char out[256];
+	memset(&si, 0, sizeof si);
+	si.si_code = SEGV_MAPERR;
+	si.si_addr = (void *)0x10;
+	size_t n = at_crash_describe(SIGSEGV, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out,
+	                    "Segmentation fault: address not mapped (SEGV_MAPERR) at address 0x10");
+	si.si_code = SI_USER;
+	si.si_pid = 1;
+	n = at_crash_describe(SIGBUS, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Bus error (sent by process 1)");
+	/* bounded by the buffer */
+	si.si_code = FPE_INTDIV;
+	assert_int_equal(at_crash_describe(SIGFPE, &si, out, 10), 10);
+	assert_string_equal(at_crash_signame(SIGILL), "SIGILL");
+}
+
+__attribute__((noinline)) static uintptr_t local_function_here(void)
+{
+	return (uintptr_t)__builtin_return_address(0);
+}
+
+static int call_line;
+
+__attribute__((noinline)) static uintptr_t call_site(void)
+{
+	call_line = __LINE__ + 1;
+	uintptr_t ra = local_function_here();
+	__asm__ volatile("" ::: "memory"); /* not a tail call */
+	return ra;
+}
+
+static void symbolize(void **state)
+{
+	char name[64];
+	/* a static function: only the executable's .symtab has it */
+	assert_true(at_callsite_symbolize(call_site(), name, sizeof name));
+	assert_string_equal(name, "call_site");
+	/* a libc function: dynamic symbols */
+	assert_true(at_callsite_symbolize((uintptr_t)getpid + 1, name, sizeof name));
+	assert_true(strstr(name, "getpid") != NULL);
+	assert_false(at_callsite_symbolize(0, name, sizeof name));
+	assert_string_equal(name, "");
+	/* truncated to the buffer */
+	assert_true(at_callsite_symbolize(call_site(), name, 5));
+	assert_string_equal(name, "call");
+}
+
+static void source_line(void **state)
+{
+	char file[256];
+	unsigned line;
+	/* this file is built with -g: its own DWARF line table */
+	assert_true(at_callsite_line(call_site(), file, sizeof file, &line));
+	assert_int_equal(line, call_line);
+	const char *tail = "tests/unit/test_failures.c";
+	assert_true(strlen(file) >= strlen(tail));
+	assert_string_equal(file + strlen(file) - strlen(tail), tail);
+	/* libc has no line table here (no debug package): nothing */
+	assert_false(at_callsite_line((uintptr_t)getpid + 1, file, sizeof file, &line));
+	assert_string_equal(file, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(hops_parse),
+	    cmocka_unit_test(hops_baggage),
+	    cmocka_unit_test(hops_server_marks_past_threshold),
+	    cmocka_unit_test(describe),
+	    cmocka_unit_test(symbolize),
+	    cmocka_unit_test(source_line),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
