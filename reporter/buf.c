@@ -161,3 +161,25 @@ void at_buf_add_json_str(struct at_buf *b, const char *s, size_t n)
 		i++;
 	}
 }
+
+void at_buf_add_json_quoted(struct at_buf *b, const char *s, size_t n)
+{
+	at_buf_addc(b, '"');
+	at_buf_add_json_str(b, s, n);
+	at_buf_addc(b, '"');
+}
+
+void at_buf_add_hex_quoted(struct at_buf *b, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	if (at_buf_reserve(b, 2 * n + 2))
+		return;
+	char *o = b->data + b->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		*o++ = digits[p[i] >> 4];
+		*o++ = digits[p[i] & 15];
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+}

@@ -29,5 +29,9 @@ size_t at_utf8_valid_prefix(const char *s, size_t n);
 void at_buf_add_utf8(struct at_buf *b, const char *s, size_t n);
 /* Appends s as the inside of a JSON string (escaped, valid UTF-8). */
 void at_buf_add_json_str(struct at_buf *b, const char *s, size_t n);
+/* The same between double quotes: a JSON string value. */
+void at_buf_add_json_quoted(struct at_buf *b, const char *s, size_t n);
+/* n bytes as a quoted lowercase hex string (ids in OTLP/JSON and Zipkin). */
+void at_buf_add_hex_quoted(struct at_buf *b, const uint8_t *p, size_t n);
 
 #endif

@@ -10,31 +10,15 @@
 #include <inttypes.h>
 #include <string.h>
 
-static void jstr(struct at_buf *b, const char *s, size_t n)
-{
-	at_buf_addc(b, '"');
-	at_buf_add_json_str(b, s, n);
-	at_buf_addc(b, '"');
-}
-
-static void jhex(struct at_buf *b, const uint8_t *p, size_t n)
-{
-	char hex[32];
-	at_hex_encode(p, n, hex);
-	at_buf_addc(b, '"');
-	at_buf_add(b, hex, 2 * n);
-	at_buf_addc(b, '"');
-}
-
 static void attr(struct at_buf *b, const struct at_span *s, const struct at_attr *a)
 {
 	at_buf_adds(b, "{\"key\":");
-	jstr(b, a->key, strlen(a->key));
+	at_buf_add_json_quoted(b, a->key, strlen(a->key));
 	at_buf_adds(b, ",\"value\":{");
 	switch (a->type) {
 	case AT_ATTR_STR:
 		at_buf_adds(b, "\"stringValue\":");
-		jstr(b, at_span_str(s, a->v.s), a->v.s.len);
+		at_buf_add_json_quoted(b, at_span_str(s, a->v.s), a->v.s.len);
 		break;
 	case AT_ATTR_BOOL:
 		at_buf_adds(b, a->v.i ? "\"boolValue\":true" : "\"boolValue\":false");
@@ -55,20 +39,20 @@ static void attr(struct at_buf *b, const struct at_span *s, const struct at_attr
 static void span(struct at_buf *b, const struct at_span *s)
 {
 	at_buf_adds(b, "{\"traceId\":");
-	jhex(b, s->ctx.trace_id, 16);
+	at_buf_add_hex_quoted(b, s->ctx.trace_id, 16);
 	at_buf_adds(b, ",\"spanId\":");
-	jhex(b, s->ctx.span_id, 8);
+	at_buf_add_hex_quoted(b, s->ctx.span_id, 8);
 	if (s->tracestate.len) {
 		at_buf_adds(b, ",\"traceState\":");
-		jstr(b, at_span_str(s, s->tracestate), s->tracestate.len);
+		at_buf_add_json_quoted(b, at_span_str(s, s->tracestate), s->tracestate.len);
 	}
 	static const uint8_t zero[8];
 	if (memcmp(s->parent_id, zero, 8)) {
 		at_buf_adds(b, ",\"parentSpanId\":");
-		jhex(b, s->parent_id, 8);
+		at_buf_add_hex_quoted(b, s->parent_id, 8);
 	}
 	at_buf_adds(b, ",\"name\":");
-	jstr(b, at_span_str(s, s->name), s->name.len);
+	at_buf_add_json_quoted(b, at_span_str(s, s->name), s->name.len);
 	at_buf_printf(b,
 		      ",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64 "\",\"endTimeUnixNano\":\"%" PRIu64
 		      "\",\"attributes\":[",
@@ -87,7 +71,7 @@ static void span(struct at_buf *b, const struct at_span *s)
 			const struct at_event *ev = &s->events[e];
 			at_buf_printf(b, "%s{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":", e ? "," : "",
 				      ev->time_ns);
-			jstr(b, ev->name, strlen(ev->name));
+			at_buf_add_json_quoted(b, ev->name, strlen(ev->name));
 			at_buf_adds(b, ",\"attributes\":[");
 			for (int i = 0; i < ev->nattrs; i++) {
 				if (i)
@@ -103,7 +87,7 @@ static void span(struct at_buf *b, const struct at_span *s)
 	at_buf_printf(b, ",\"status\":{\"code\":%d", s->status);
 	if (s->status == AT_STATUS_ERROR && s->status_msg.len) {
 		at_buf_adds(b, ",\"message\":");
-		jstr(b, at_span_str(s, s->status_msg), s->status_msg.len);
+		at_buf_add_json_quoted(b, at_span_str(s, s->status_msg), s->status_msg.len);
 	}
 	at_buf_adds(b, "}}");
 }
@@ -116,10 +100,10 @@ int at_otlp_encode_json(struct at_buf *b, struct at_span *const *spans, size_t n
 		if (i)
 			at_buf_addc(b, ',');
 		at_buf_adds(b, "{\"key\":");
-		jstr(b, kv->key, strlen(kv->key));
+		at_buf_add_json_quoted(b, kv->key, strlen(kv->key));
 		if (kv->str) {
 			at_buf_adds(b, ",\"value\":{\"stringValue\":");
-			jstr(b, kv->str, strlen(kv->str));
+			at_buf_add_json_quoted(b, kv->str, strlen(kv->str));
 			at_buf_adds(b, "}}");
 		} else {
 			at_buf_printf(b, ",\"value\":{\"intValue\":\"%" PRId64 "\"}}", kv->i);

@@ -3,7 +3,7 @@
  * specification's Zipkin exporter: tags are strings, events become
  * annotations, status in otel.status_code / error. */
 #define _GNU_SOURCE
-#include "backend.h"
+#include "http_backend.h"
 
 #include "../preload/autotrace.h"
 #include "../preload/config.h"
@@ -11,7 +11,6 @@
 #include "../preload/propagation.h"
 #include "../preload/resource.h"
 #include "buf.h"
-#include "http_client.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -20,28 +19,12 @@
 
 int at_zipkin_encode(struct at_buf *b, struct at_span *const *spans, size_t n);
 
-static void jstr(struct at_buf *b, const char *s, size_t n)
-{
-	at_buf_addc(b, '"');
-	at_buf_add_json_str(b, s, n);
-	at_buf_addc(b, '"');
-}
-
-static void jhex(struct at_buf *b, const uint8_t *p, size_t n)
-{
-	char hex[32];
-	at_hex_encode(p, n, hex);
-	at_buf_addc(b, '"');
-	at_buf_add(b, hex, 2 * n);
-	at_buf_addc(b, '"');
-}
-
 /* An attribute value as the string Zipkin wants (quoted). */
 static void value_str(struct at_buf *b, const struct at_span *s, const struct at_attr *a)
 {
 	switch (a->type) {
 	case AT_ATTR_STR:
-		jstr(b, at_span_str(s, a->v.s), a->v.s.len);
+		at_buf_add_json_quoted(b, at_span_str(s, a->v.s), a->v.s.len);
 		break;
 	case AT_ATTR_INT:
 		at_buf_printf(b, "\"%" PRId64 "\"", a->v.i);
@@ -59,9 +42,9 @@ static void tag(struct at_buf *b, int *first, const char *k, const char *v, size
 {
 	at_buf_adds(b, *first ? "" : ",");
 	*first = 0;
-	jstr(b, k, strlen(k));
+	at_buf_add_json_quoted(b, k, strlen(k));
 	at_buf_addc(b, ':');
-	jstr(b, v, vn);
+	at_buf_add_json_quoted(b, v, vn);
 }
 
 static const struct at_attr *find(const struct at_span *s, const char *key)
@@ -89,7 +72,7 @@ static void remote_endpoint(struct at_buf *b, const struct at_span *s)
 		at_buf_adds(b, "\"ipv6\":");
 	else
 		at_buf_adds(b, "\"serviceName\":");
-	jstr(b, host, strlen(host));
+	at_buf_add_json_quoted(b, host, strlen(host));
 	if (port && port->type == AT_ATTR_INT && port->v.i > 0 && port->v.i < 65536)
 		at_buf_printf(b, ",\"port\":%d", (int)port->v.i);
 	at_buf_addc(b, '}');
@@ -100,22 +83,22 @@ static void span(struct at_buf *b, const struct at_span *s, const char *svc)
 	static const char *kinds[] = {NULL, NULL, "SERVER", "CLIENT", "PRODUCER", "CONSUMER"};
 	static const uint8_t zero[8];
 	at_buf_adds(b, "{\"traceId\":");
-	jhex(b, s->ctx.trace_id, 16);
+	at_buf_add_hex_quoted(b, s->ctx.trace_id, 16);
 	at_buf_adds(b, ",\"id\":");
-	jhex(b, s->ctx.span_id, 8);
+	at_buf_add_hex_quoted(b, s->ctx.span_id, 8);
 	if (memcmp(s->parent_id, zero, 8)) {
 		at_buf_adds(b, ",\"parentId\":");
-		jhex(b, s->parent_id, 8);
+		at_buf_add_hex_quoted(b, s->parent_id, 8);
 	}
 	at_buf_adds(b, ",\"name\":");
-	jstr(b, at_span_str(s, s->name), s->name.len);
+	at_buf_add_json_quoted(b, at_span_str(s, s->name), s->name.len);
 	if (s->kind < 6 && kinds[s->kind])
 		at_buf_printf(b, ",\"kind\":\"%s\"", kinds[s->kind]);
 	uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
 	at_buf_printf(b, ",\"timestamp\":%" PRIu64 ",\"duration\":%" PRIu64, s->start_ns / 1000,
 	              dur ? dur : 1);
 	at_buf_adds(b, ",\"localEndpoint\":{\"serviceName\":");
-	jstr(b, svc, strlen(svc));
+	at_buf_add_json_quoted(b, svc, strlen(svc));
 	at_buf_addc(b, '}');
 	if (s->kind == AT_KIND_CLIENT || s->kind == AT_KIND_PRODUCER)
 		remote_endpoint(b, s);
@@ -126,7 +109,7 @@ static void span(struct at_buf *b, const struct at_span *s, const char *svc)
 			at_buf_printf(b, "%s{\"timestamp\":%" PRIu64 ",\"value\":", e ? "," : "",
 			              ev->time_ns / 1000);
 			if (!ev->nattrs) {
-				jstr(b, ev->name, strlen(ev->name));
+				at_buf_add_json_quoted(b, ev->name, strlen(ev->name));
 			} else {
 				/* "name": {attributes} as one JSON string, as the spec asks */
 				struct at_buf inner = {0};
@@ -147,7 +130,7 @@ static void span(struct at_buf *b, const struct at_span *s, const char *svc)
 				if (inner.oom)
 					b->oom = 1;
 				else
-					jstr(b, inner.data, inner.len);
+					at_buf_add_json_quoted(b, inner.data, inner.len);
 				at_buf_free(&inner);
 			}
 			at_buf_addc(b, '}');
@@ -159,7 +142,7 @@ static void span(struct at_buf *b, const struct at_span *s, const char *svc)
 	for (int i = 0; i < s->nattrs; i++) {
 		at_buf_adds(b, first ? "" : ",");
 		first = 0;
-		jstr(b, s->attrs[i].key, strlen(s->attrs[i].key));
+		at_buf_add_json_quoted(b, s->attrs[i].key, strlen(s->attrs[i].key));
 		at_buf_addc(b, ':');
 		value_str(b, s, &s->attrs[i]);
 	}
@@ -193,53 +176,13 @@ int at_zipkin_encode(struct at_buf *b, struct at_span *const *spans, size_t n)
 	return b->oom ? -1 : 0;
 }
 
-struct zipkin {
-	struct at_backend b;
-	struct at_http http;
-	struct at_buf buf;
-	int warned;
-};
-
-static size_t zipkin_export(struct at_backend *b, struct at_span *const *spans, size_t n,
-                            uint64_t deadline_ms)
-{
-	struct zipkin *z = (struct zipkin *)b;
-	at_buf_reset(&z->buf);
-	if (at_zipkin_encode(&z->buf, spans, n)) {
-		at_error("zipkin: out of memory encoding %zu spans", n);
-		return 0;
-	}
-	int status = at_http_post_retry(&z->http, "application/json", NULL, z->buf.data, z->buf.len,
-	                                deadline_ms);
-	if (status >= 200 && status < 300) {
-		z->warned = 0;
-		return n;
-	}
-	if (!z->warned++)
-		at_info("zipkin: export of %zu spans to %s failed (%s %d)", n,
-		        at_cfg.zipkin_endpoint, status < 0 ? "no response," : "HTTP", status);
-	return 0;
-}
-
-static void zipkin_close(struct at_backend *b)
-{
-	struct zipkin *z = (struct zipkin *)b;
-	at_http_close(&z->http);
-	at_buf_free(&z->buf);
-	free(z);
-}
-
 struct at_backend *at_backend_zipkin_new(void)
 {
-	struct zipkin *z = calloc(1, sizeof *z);
-	if (!z)
-		return NULL;
-	if (at_http_init(&z->http, at_cfg.zipkin_endpoint)) {
-		free(z);
-		return NULL;
-	}
-	z->b.name = "zipkin";
-	z->b.export_batch = zipkin_export;
-	z->b.close = zipkin_close;
-	return &z->b;
+	struct at_http_backend_spec spec = {
+		.name = "zipkin",
+		.url = at_cfg.zipkin_endpoint,
+		.content_type = "application/json",
+		.encode = at_zipkin_encode,
+	};
+	return at_http_backend_new(&spec);
 }
