@@ -90,8 +90,9 @@ bench: $(LIB) $(BUILD)/libatcore.a
 	BUILD=$(BUILD) AT_LIBS="$(LIBS)" $(PYTHON) bench/run.py
 
 # ---- demo ----
-demo: $(LIB) programs
-	./scripts/demo.sh
+# demo.sh installs what it needs, then builds (a fresh machine has no -dev packages yet).
+demo:
+	BUILD=$(BUILD) ./scripts/demo.sh
 
 install: $(LIB)
 	install -d $(DESTDIR)$(LIBDIR)

@@ -74,6 +74,7 @@ struct at_span {
 	uint8_t kind, status, recording, nattrs, nevents;
 	uint16_t arena_used;
 	uint32_t dropped_attrs, dropped_events;
+	uint32_t keymask; /* a bit per key pointer set: most keys are new, no scan */
 	uint64_t start_ns, end_ns;
 	struct at_str name, status_msg, tracestate;
 	struct at_span *prev; /* the span that was current before this one */
@@ -128,7 +129,7 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
  * parent); returns 0 when there is none. */
 int at_current_ctx(struct at_ctx *out);
 
-/* Bytes of the span that matter (header, used attributes, used arena). */
-size_t at_span_used_size(const struct at_span *s);
+/* Copies what is used of src (header, attributes, events, arena text). */
+void at_span_copy(struct at_span *dst, const struct at_span *src);
 
 #endif

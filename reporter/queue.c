@@ -64,7 +64,7 @@ int at_queue_push(const struct at_span *s)
 			pos = atomic_load_explicit(&head, memory_order_relaxed);
 		}
 	}
-	memcpy(&sl->span, s, at_span_used_size(s));
+	at_span_copy(&sl->span, s);
 	atomic_store_explicit(&sl->seq, pos + 1, memory_order_release);
 	if (pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len)
 		at_queue_wake();
