@@ -7,14 +7,43 @@
 #include "log.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <stddef.h>
+
+/* Our own loaded segments, found once: "is this address ours?" is then
+ * two compares (dladdr on every lookup scans symbol tables: ~100k
+ * instructions each, milliseconds at start-up). */
+static uintptr_t self_lo, self_hi;
+static int self_known;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *base)
+{
+	(void)size;
+	if ((void *)info->dlpi_addr != base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (!self_lo || lo < self_lo)
+			self_lo = lo;
+		if (hi > self_hi)
+			self_hi = hi;
+	}
+	return 1;
+}
 
 static int is_ours(void *p)
 {
-	Dl_info self, other;
-	if (!p || !dladdr((void *)&is_ours, &self) || !dladdr(p, &other))
-		return 0;
-	return self.dli_fbase == other.dli_fbase;
+	if (!self_known) {
+		Dl_info self;
+		if (dladdr((void *)&is_ours, &self))
+			dl_iterate_phdr(find_self, self.dli_fbase);
+		self_known = 1;
+	}
+	return p && (uintptr_t)p >= self_lo && (uintptr_t)p < self_hi;
 }
 
 void *at_real(const char *name)

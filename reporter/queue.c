@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 struct slot {
-	_Atomic size_t seq;
+	_Atomic size_t seq; /* stored minus the slot's index: see seq_get */
 	struct at_span span;
 };
 
@@ -25,6 +25,20 @@ static _Alignas(64) _Atomic size_t head;     /* next position to reserve */
 static _Alignas(64) _Atomic size_t tail;     /* next position to consume */
 static _Alignas(64) _Atomic uint32_t wakeword;
 _Atomic uint64_t at_stat_dropped;
+
+/* Each slot's sequence number is stored minus its index, so that the
+ * zero-filled memory of a fresh mapping already says "slot i is free for
+ * position i": init touches no page, and a page costs memory only once a
+ * span has been written there (start-up and RSS). */
+static inline size_t seq_get(size_t i)
+{
+	return atomic_load_explicit(&slots[i].seq, memory_order_acquire) + i;
+}
+
+static inline void seq_set(size_t i, size_t v)
+{
+	atomic_store_explicit(&slots[i].seq, v - i, memory_order_release);
+}
 
 int at_queue_init(size_t capacity, size_t wake_at)
 {
@@ -37,8 +51,6 @@ int at_queue_init(size_t capacity, size_t wake_at)
 	if (p == MAP_FAILED)
 		return -1;
 	slots = p;
-	for (size_t i = 0; i < cap; i++)
-		atomic_store_explicit(&slots[i].seq, i, memory_order_relaxed);
 	mask = cap - 1;
 	wake_len = wake_at ? wake_at : 1;
 	return 0;
@@ -50,7 +62,7 @@ int at_queue_push(const struct at_span *s)
 	struct slot *sl;
 	for (;;) {
 		sl = &slots[pos & mask];
-		size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+		size_t seq = seq_get(pos & mask);
 		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak_explicit(&head, &pos, pos + 1,
@@ -65,7 +77,7 @@ int at_queue_push(const struct at_span *s)
 		}
 	}
 	at_span_copy(&sl->span, s);
-	atomic_store_explicit(&sl->seq, pos + 1, memory_order_release);
+	seq_set(pos & mask, pos + 1);
 	if (pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len)
 		at_queue_wake();
 	return 0;
@@ -76,10 +88,9 @@ size_t at_queue_peek(struct at_span **out, size_t max)
 	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
 	size_t n = 0;
 	while (n < max) {
-		struct slot *sl = &slots[(t + n) & mask];
-		if (atomic_load_explicit(&sl->seq, memory_order_acquire) != t + n + 1)
+		if (seq_get((t + n) & mask) != t + n + 1)
 			break;
-		out[n] = &sl->span;
+		out[n] = &slots[(t + n) & mask].span;
 		n++;
 	}
 	return n;
@@ -89,8 +100,7 @@ void at_queue_release(size_t n)
 {
 	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
 	for (size_t i = 0; i < n; i++)
-		atomic_store_explicit(&slots[(t + i) & mask].seq, t + i + mask + 1,
-				      memory_order_release);
+		seq_set((t + i) & mask, t + i + mask + 1);
 	atomic_store_explicit(&tail, t + n, memory_order_release);
 }
 
@@ -110,7 +120,7 @@ void at_queue_forget(void)
 		return;
 	size_t h = atomic_load(&head);
 	for (size_t t = atomic_load(&tail); t != h; t++)
-		atomic_store(&slots[t & mask].seq, t + mask + 1);
+		seq_set(t & mask, t + mask + 1);
 	atomic_store(&tail, h);
 }
 
