@@ -84,6 +84,12 @@ static void export_all(void)
 		}
 		at_queue_release(n);
 		atomic_fetch_add(&at_stat_exported, delivered);
+		/* a remainder smaller than a batch waits for the schedule delay
+		 * (or a flush): draining it at once degenerates, under a steady
+		 * trickle, into one POST per span or two */
+		if (atomic_load(&flush_req) == atomic_load(&flush_done) &&
+		    at_queue_length() < (size_t)at_cfg.bsp_batch_size)
+			break;
 	}
 }
 
