@@ -1,0 +1,57 @@
+/* Shared by the bench loop programs. Every loop program runs a warm-up
+ * outside bench_loop() and then bench_loop(n), so that callgrind's
+ * --toggle-collect=bench_loop counts exactly the n measured iterations on
+ * the calling thread and nothing the exporter thread does. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static inline double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static inline long bench_arg(int argc, char **argv, int i, long def)
+{
+	return argc > i ? atol(argv[i]) : def;
+}
+
+/* A line of /proc/self/status in kB (VmRSS, VmHWM), -1 if absent. */
+static inline long bench_status_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = atol(line + kl + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* One line run.py parses: ns per iteration of the measured loop, and the
+ * peak resident memory of the whole process. */
+static inline void bench_report(long n, double t0, double t1)
+{
+	printf("iters=%ld ns_per_iter=%.1f hwm_kb=%ld\n", n, (t1 - t0) / (double)(n ? n : 1),
+	       bench_status_kb("VmHWM"));
+	fflush(stdout);
+}
+
+static inline void bench_die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+#endif

@@ -1,0 +1,56 @@
+/* write/read pairs on a descriptor that is not traced:
+ *   loop_fd N file PATH   a regular file (rewritten in place)
+ *   loop_fd N unix        an AF_UNIX socketpair (an untraced socket)
+ * One iteration is one write and one read. */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int wfd, rfd, is_file;
+static char buf[64];
+
+static NOINLINE void op(void)
+{
+	if (is_file) /* rewrite the same 64 bytes: the file never grows */
+		lseek(wfd, 0, SEEK_SET);
+	if (write(wfd, buf, sizeof buf) != (ssize_t)sizeof buf)
+		bench_die("write");
+	if (is_file)
+		lseek(rfd, 0, SEEK_SET);
+	if (read(rfd, buf, sizeof buf) != (ssize_t)sizeof buf)
+		bench_die("read");
+}
+
+NOINLINE void bench_loop(long n)
+{
+	for (long i = 0; i < n; i++)
+		op();
+}
+
+int main(int argc, char **argv)
+{
+	long n = bench_arg(argc, argv, 1, 100000);
+	memset(buf, 'x', sizeof buf);
+	if (argc > 3 && !strcmp(argv[2], "file")) {
+		is_file = 1;
+		wfd = rfd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (wfd < 0)
+			bench_die(argv[3]);
+	} else {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			bench_die("socketpair");
+		wfd = sv[0];
+		rfd = sv[1];
+	}
+	for (int i = 0; i < 1000; i++)
+		op();
+	double t0 = bench_now();
+	bench_loop(n);
+	bench_report(n, t0, bench_now());
+	return 0;
+}
