@@ -26,7 +26,6 @@ extern char **environ;
 void at_net_exit(void) __attribute__((weak));
 
 #define MAX_ENV 2048
-#define MAX_ARGS 1024
 
 /* What an exec passes on; room for the two variables and a NULL. */
 struct newenv {
@@ -43,9 +42,14 @@ static int is_var(const char *e, const char *name, size_t n)
  * there is nothing to pass on (or the environment is too large). */
 static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 {
-	/* nothing current but TRACEPARENT itself: the environment has it already */
-	if (!at_on() || at_tls.depth || (!at_tls.cur && !at_tls.inherited.valid))
+	if (!at_on() || at_tls.depth)
 		return envp;
+	/* nothing current but TRACEPARENT itself: the environment has it already;
+	 * what is queued is still lost in the new image: send it now */
+	if (!at_tls.cur && !at_tls.inherited.valid) {
+		at_flush_at_exit();
+		return envp;
+	}
 	int saved = errno;
 	struct at_ctx c;
 	if (!at_current_ctx(&c) || !c.valid) {
@@ -145,64 +149,58 @@ AT_EXPORT int execvp(const char *file, char *const argv[])
 	return execvpe(file, argv, environ);
 }
 
-/* The list forms: gather the arguments on the stack. */
-#define GATHER(first, ap, argv, ok)                                                                \
-	do {                                                                                       \
-		int n_ = 0;                                                                        \
-		argv[n_++] = (char *)(first);                                                      \
-		char *a_;                                                                          \
-		while ((a_ = va_arg(ap, char *)) != NULL) {                                        \
-			if (n_ >= MAX_ARGS) {                                                      \
-				ok = 0;                                                            \
-				break;                                                             \
-			}                                                                          \
-			argv[n_++] = a_;                                                           \
-		}                                                                                  \
-		argv[n_] = NULL;                                                                   \
-	} while (0)
+/* The list forms: count the arguments, then gather them into an array on
+ * the stack sized to fit, as glibc does (no limit of our own). */
+static size_t count_args(va_list ap)
+{
+	va_list c;
+	va_copy(c, ap);
+	size_t n = 0;
+	while (va_arg(c, char *) != NULL)
+		n++;
+	va_end(c);
+	return n;
+}
+
+/* argv[0] = first, then the n arguments and the terminating NULL of ap. */
+static void gather(char **argv, const char *first, va_list ap, size_t n)
+{
+	argv[0] = (char *)first;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = va_arg(ap, char *);
+	argv[n + 1] = va_arg(ap, char *); /* the NULL */
+}
 
 AT_EXPORT int execl(const char *path, const char *arg, ...)
 {
-	char *argv[MAX_ARGS + 1];
-	int ok = 1;
 	va_list ap;
 	va_start(ap, arg);
-	GATHER(arg, ap, argv, ok);
+	size_t n = count_args(ap);
+	char *argv[n + 2];
+	gather(argv, arg, ap, n);
 	va_end(ap);
-	if (!ok) {
-		errno = E2BIG;
-		return -1;
-	}
 	return execve(path, argv, environ);
 }
 
 AT_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-	char *argv[MAX_ARGS + 1];
-	int ok = 1;
 	va_list ap;
 	va_start(ap, arg);
-	GATHER(arg, ap, argv, ok);
+	size_t n = count_args(ap);
+	char *argv[n + 2];
+	gather(argv, arg, ap, n);
 	va_end(ap);
-	if (!ok) {
-		errno = E2BIG;
-		return -1;
-	}
 	return execvpe(file, argv, environ);
 }
 
 AT_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	char *argv[MAX_ARGS + 1];
-	int ok = 1;
 	va_list ap;
 	va_start(ap, arg);
-	GATHER(arg, ap, argv, ok);
+	size_t n = count_args(ap);
+	char *argv[n + 2];
+	gather(argv, arg, ap, n);
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
-	if (!ok) {
-		errno = E2BIG;
-		return -1;
-	}
 	return execve(path, argv, envp);
 }
