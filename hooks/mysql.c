@@ -29,6 +29,7 @@
 #include "../preload/log.h"
 #include "../preload/real.h"
 #include "sql_sanitize.h"
+#include "../preload/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -231,15 +232,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
-/* Length of s[0..len) cut to at most max bytes, never inside a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
 
 /* The statement as it goes into the span. Sanitizing it and finding its
  * operation and table is heavy: for a statement that fits the span whole,
@@ -271,7 +263,7 @@ static uint16_t describe_query(const char *q, size_t n, char *out, struct at_sql
 		src = q;
 		len = n;
 	}
-	len = utf8_cut(src, len, AT_SQL_MAX - 1);
+	len = at_utf8_cut(src, len, AT_SQL_MAX - 1);
 	memcpy(out, src, len);
 	out[len] = 0;
 	return (uint16_t)len;

@@ -19,15 +19,10 @@ AT_REAL(sighandler_t, sysv_signal, (int, sighandler_t));
 
 /* Only the crash signals are ours to virtualise: every other one (libcurl
  * sets SIGPIPE around each request) goes straight to libc. */
-static inline int crash_signal(int sig)
-{
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT;
-}
-
 AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	int rc;
-	if (crash_signal(sig)) {
+	if (at_crash_watched(sig)) {
 		(void)at_on(); /* the first call may be what initialises us */
 		if (at_crash_sigaction(sig, act, oact, &rc))
 			return rc;
@@ -38,7 +33,7 @@ AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 /* signal() through our sigaction, with the flags glibc's would use. */
 static int virtual_signal(int sig, sighandler_t h, int flags, sighandler_t *old)
 {
-	if (!crash_signal(sig))
+	if (!at_crash_watched(sig))
 		return 0;
 	struct sigaction act, oact;
 	memset(&act, 0, sizeof act);

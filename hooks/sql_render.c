@@ -2,6 +2,8 @@
  * MySQL hook stores the raw statement, this sanitizes it and names the span. */
 #include "sql_sanitize.h"
 
+#include "../preload/utf8.h"
+
 #include <string.h>
 
 /* Places str in the free part [*off, *off + *room) of the span's arena
@@ -30,11 +32,7 @@ void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 	uint16_t off = a->v.s.off, room = 0;
 	if (!keep_literals) {
 		/* the rendering replaces the raw text in place: cut it to that room */
-		if (len > n) {
-			len = n;
-			while (len && ((unsigned char)work[len] & 0xc0) == 0x80)
-				len--;
-		}
+		len = at_utf8_cut(work, len, n);
 		memcpy(s->arena + off, work, len);
 		a->v.s.len = (uint16_t)len;
 		off = (uint16_t)(off + len);

@@ -76,6 +76,11 @@ static int sig_index(int sig)
 	return -1;
 }
 
+int at_crash_watched(int sig)
+{
+	return sig_index(sig) >= 0;
+}
+
 int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	if (!real_sigaction)

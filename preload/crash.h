@@ -18,6 +18,9 @@ void at_crash_init(void);
  * recorded too) with its first sampled span; freed when the thread exits. */
 extern AT_TLS uint8_t at_crash_thread_ready;
 void at_crash_thread_setup(void);
+/* 1 for the signals whose crashes are recorded; every other one is not ours. */
+int at_crash_watched(int sig);
+
 static inline void at_crash_thread_ensure(void)
 {
 	if (AT_UNLIKELY(!at_crash_thread_ready))

@@ -9,6 +9,7 @@
 #include "crash.h"
 #include "ids.h"
 #include "sampler.h"
+#include "utf8.h"
 #include "../reporter/exporter.h"
 #include "../reporter/queue.h"
 
@@ -117,16 +118,10 @@ int at_current_ctx(struct at_ctx *out)
 struct at_str at_span_intern(struct at_span *s, const char *val, size_t len)
 {
 	struct at_str r = {0, 0};
-	size_t orig = len;
-	if (at_cfg.attr_value_limit && len > (size_t)at_cfg.attr_value_limit)
-		len = (size_t)at_cfg.attr_value_limit;
-	size_t room = AT_ARENA_SIZE - s->arena_used;
-	if (len > room)
-		len = room;
-	/* never cut a UTF-8 sequence in half */
-	if (len < orig)
-		while (len && ((unsigned char)val[len] & 0xc0) == 0x80)
-			len--;
+	size_t max = AT_ARENA_SIZE - s->arena_used;
+	if (at_cfg.attr_value_limit && max > (size_t)at_cfg.attr_value_limit)
+		max = (size_t)at_cfg.attr_value_limit;
+	len = at_utf8_cut(val, len, max);
 	r.off = s->arena_used;
 	r.len = (uint16_t)len;
 	memcpy(s->arena + s->arena_used, val, len);

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "buf.h"
 
+#include "../preload/propagation.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,15 +173,11 @@ void at_buf_add_json_quoted(struct at_buf *b, const char *s, size_t n)
 
 void at_buf_add_hex_quoted(struct at_buf *b, const uint8_t *p, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	if (at_buf_reserve(b, 2 * n + 2))
 		return;
 	char *o = b->data + b->len;
-	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		*o++ = digits[p[i] >> 4];
-		*o++ = digits[p[i] & 15];
-	}
-	*o++ = '"';
-	b->len = (size_t)(o - b->data);
+	o[0] = '"';
+	at_hex_encode(p, n, o + 1);
+	o[2 * n + 1] = '"';
+	b->len += 2 * n + 2;
 }

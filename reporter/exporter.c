@@ -123,8 +123,6 @@ static void *run(void *arg)
 
 void at_exporter_start(void)
 {
-	if (!at_cfg.exporters) /* OTEL_TRACES_EXPORTER=none: propagate only */
-		return;
 	int expect = 0;
 	if (!atomic_compare_exchange_strong(&started, &expect, 1))
 		return;

@@ -6,13 +6,17 @@
 
 #include <stdatomic.h>
 
+#include "../preload/config.h"
+
 extern _Atomic int at_exporter_started;
 void at_exporter_start(void);
 
-/* Starts the thread if this process has none yet (one load when it has). */
+/* Starts the thread if this process has none yet (one load when it has;
+ * with OTEL_TRACES_EXPORTER=none there is nothing to start, and no call). */
 static inline void at_exporter_ensure(void)
 {
-	if (__builtin_expect(!atomic_load_explicit(&at_exporter_started, memory_order_relaxed), 0))
+	if (__builtin_expect(!atomic_load_explicit(&at_exporter_started, memory_order_relaxed), 0) &&
+	    at_cfg.exporters)
 		at_exporter_start();
 }
 /* Ask the thread to export everything queued now and wait for it, at most
