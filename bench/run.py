@@ -8,7 +8,10 @@ Nothing here asserts a timing: it reports, next to each budget.
 
 Environment: BUILD (the build directory, default build), BENCH_QUICK=1 (small
 counts, for trying the script), BENCH_OUT (where to write, default
-bench/RESULTS.md).
+bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, micro,
+exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
+keys: curl, http_client, http_server, redis, mysql, file, unix, span_db,
+span_min) for a partial run while working on one hook.
 """
 import datetime
 import glob
@@ -31,6 +34,8 @@ BIN = os.path.join(BUILD, "bench")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench", "RESULTS.md"))
 PIN = ["taskset", "-c", "0"]
+SECTIONS = [x for x in os.environ.get("BENCH_SECTIONS", "").split(",") if x]
+LOOPS = [x for x in os.environ.get("BENCH_LOOPS", "").split(",") if x]
 ROUNDS = 3 if QUICK else 9
 
 TMP = tempfile.mkdtemp(prefix="atbench-")
@@ -1009,6 +1014,11 @@ def main():
     sink1_p, sink1 = start_httpd(1)
     web_p, web = start_httpd(0)
     url = "http://127.0.0.1:%d/bench" % web
+    if LOOPS:  # a partial run starts only the servers it needs
+        for k in ("redis", "mysql"):
+            if k not in LOOPS:
+                hooks[k] = False
+                why[k] = "not in BENCH_LOOPS"
     redis_p, redis_port = start_redis() if hooks["redis"] else (None, None)
     if hooks["redis"] and not redis_p:
         hooks["redis"] = False
@@ -1060,13 +1070,23 @@ def main():
         ("unix", "write+read, AF_UNIX socketpair", "loop_fd", lambda: [q(300000, 30000), "unix"], 2,
          hooks["unix"]),
     ]
+    if LOOPS:
+        for k in ("loops", "e2e", "micro"):
+            ctx[k] = [row for row in ctx[k] if row[0] in LOOPS]
+        notes.append("partial run: BENCH_LOOPS=%s" % ",".join(LOOPS))
+    if SECTIONS:
+        notes.append("partial run: BENCH_SECTIONS=%s" % ",".join(SECTIONS))
+    want = lambda name: not SECTIONS or name in SECTIONS
     try:
-        if shutil.which("valgrind"):
+        if not want("callgrind"):
+            pass
+        elif shutil.which("valgrind"):
             guarded(section_callgrind, ctx)
         else:
             md("## 1. Per-call cost", "", "skipped: valgrind is not installed", "")
         for sec in (section_e2e, section_micro, section_exporter, section_scale, section_memory):
-            guarded(sec, ctx)
+            if want(sec.__name__[len("section_"):]):
+                guarded(sec, ctx)
     finally:
         for p in procs[::-1]:
             stop(p)

@@ -52,10 +52,12 @@ static NOINLINE int traced_call(int x)
 	int rc = real_call(x);
 	saved = errno;
 	if (s.recording && !minimal) {
-		at_span_set_str(&s, "db.system.name", "redis");
+		/* as the hooks do: a literal by pointer, a connection's address
+		 * with its known length, three other strings copied */
+		at_span_set_lit(&s, "db.system.name", "redis");
 		at_span_set_strn(&s, "db.operation.name", "PING", 4);
 		at_span_set_strn(&s, "db.query.text", "PING", 4);
-		at_span_set_str(&s, "server.address", "127.0.0.1");
+		at_span_set_strn(&s, "server.address", "127.0.0.1", 9);
 		at_span_set_int(&s, "server.port", 6379);
 	}
 	at_span_end(&s);

@@ -298,7 +298,7 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 	struct conn *c = m ? lookup(&conn_table, m) : NULL;
 	int sysn = server_system(m, c, live);
 	const char *sys = (sysn ? sysn : sys_hint) == SYS_MARIADB ? "mariadb" : "mysql";
-	at_span_set_str(s, "db.system.name", sys);
+	at_span_set_lit(s, "db.system.name", sys);
 	char name[sizeof sum->op + sizeof sum->table + 1];
 	if (sum->op[0]) {
 		size_t on = strlen(sum->op), tn = strlen(sum->table);
@@ -349,10 +349,19 @@ static void finish_text_query(struct at_span *s, MYSQL *m, const char *q, size_t
 {
 	char text[AT_SQL_MAX];
 	struct at_sql_summary sum;
-	uint16_t len = describe_query(q, n, text, &sum);
+	const char *t = text;
+	size_t len;
+	if (q && n < AT_SQL_MAX) { /* the caller's text goes into the span as is */
+		sum.op[0] = sum.table[0] = 0;
+		sum.rendered = 0;
+		t = q;
+		len = n;
+	} else {
+		len = describe_query(q, n, text, &sum);
+	}
 	const char *msg = NULL;
 	unsigned err = failed ? conn_error(m, &msg) : 0;
-	finish_span(s, m, 1, 0, &sum, text, len, err, msg);
+	finish_span(s, m, 1, 0, &sum, t, len, err, msg);
 }
 
 /* ---- connections ---- */
@@ -431,16 +440,12 @@ AT_EXPORT void mysql_close(MYSQL *m)
 
 /* ---- text protocol ---- */
 
-AT_EXPORT int mysql_query(MYSQL *m, const char *q)
+static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 {
-	if (!RESOLVE(mysql_query))
-		return 1;
-	if (!at_enter())
-		return real_mysql_query(m, q);
 	int saved = errno;
 	struct at_span s;
 	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	AT_SPAN_CALLER(&s);
+	s.caller = caller;
 	errno = saved;
 	int rc = real_mysql_query(m, q);
 	saved = errno;
@@ -452,16 +457,34 @@ AT_EXPORT int mysql_query(MYSQL *m, const char *q)
 	return rc;
 }
 
-AT_EXPORT int mysql_real_query(MYSQL *m, const char *q, unsigned long n)
+static AT_NOINLINE int slow_query(MYSQL *m, const char *q, uintptr_t caller)
 {
-	if (!RESOLVE(mysql_real_query))
+	if (!RESOLVE(mysql_query))
 		return 1;
 	if (!at_enter())
-		return real_mysql_real_query(m, q, n);
+		return real_mysql_query(m, q);
+	return traced_query(m, q, caller);
+}
+
+AT_EXPORT int mysql_query(MYSQL *m, const char *q)
+{
+	uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+	switch (at_go(real_mysql_query)) {
+	case AT_GO_PASS:
+		return real_mysql_query(m, q);
+	case AT_GO_TRACE:
+		return traced_query(m, q, caller);
+	default:
+		return slow_query(m, q, caller);
+	}
+}
+
+static AT_NOINLINE int traced_real_query(MYSQL *m, const char *q, unsigned long n, uintptr_t caller)
+{
 	int saved = errno;
 	struct at_span s;
 	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	AT_SPAN_CALLER(&s);
+	s.caller = caller;
 	errno = saved;
 	int rc = real_mysql_real_query(m, q, n);
 	saved = errno;
@@ -471,6 +494,28 @@ AT_EXPORT int mysql_real_query(MYSQL *m, const char *q, unsigned long n)
 	at_leave();
 	errno = saved;
 	return rc;
+}
+
+static AT_NOINLINE int slow_real_query(MYSQL *m, const char *q, unsigned long n, uintptr_t caller)
+{
+	if (!RESOLVE(mysql_real_query))
+		return 1;
+	if (!at_enter())
+		return real_mysql_real_query(m, q, n);
+	return traced_real_query(m, q, n, caller);
+}
+
+AT_EXPORT int mysql_real_query(MYSQL *m, const char *q, unsigned long n)
+{
+	uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+	switch (at_go(real_mysql_real_query)) {
+	case AT_GO_PASS:
+		return real_mysql_real_query(m, q, n);
+	case AT_GO_TRACE:
+		return traced_real_query(m, q, n, caller);
+	default:
+		return slow_real_query(m, q, n, caller);
+	}
 }
 
 /* A query whose span ends in another call (send .. read, *_start ..

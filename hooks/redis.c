@@ -241,6 +241,7 @@ static void rec_put(struct rec *r)
 struct conn {
 	_Atomic(void *) key;
 	char addr[108]; /* host, or the unix socket path when port is 0 */
+	size_t addr_len;
 	int port;
 	long db;
 	/* Pipelines. Used only by the thread using the context (hiredis contexts
@@ -321,6 +322,7 @@ static struct conn *conn_add(void *c)
 	/* a context freed where we could not see it left this address behind */
 	conn_drain(e);
 	e->addr[0] = 0;
+	e->addr_len = 0;
 	e->port = -1;
 	e->db = 0;
 	e->appended = e->replied = 0;
@@ -345,6 +347,7 @@ static void conn_note(void *c, const char *host, int port)
 	size_t n = strnlen(host, sizeof e->addr - 1);
 	memcpy(e->addr, host, n);
 	e->addr[n] = 0;
+	e->addr_len = n;
 	e->port = port;
 }
 
@@ -383,16 +386,18 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
                     const struct src *q)
 {
 	int kind = AT_REDIS_PLAIN;
-	if (q->fmt)
-		kind = at_redis_fmt_kind(q->fmt);
-	else if (q->resp)
-		kind = AT_REDIS_UNKNOWN;
-	else if (q->argc > 0 && q->argv[0])
-		kind =
-		    at_redis_kind_of(q->argv[0], q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
 	cmd->select_db = -1;
-	if (!s->recording && kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
-		return kind;
+	if (!s->recording) { /* the kind only, from the command's name */
+		if (q->fmt)
+			kind = at_redis_fmt_kind(q->fmt);
+		else if (q->resp)
+			kind = AT_REDIS_UNKNOWN;
+		else if (q->argc > 0 && q->argv[0])
+			kind = at_redis_kind_of(q->argv[0],
+						q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
+		if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
+			return kind;
+	}
 	at_redis_cmd_init(cmd, show_args());
 	if (q->fmt)
 		at_redis_cmd_format(cmd, q->fmt, *q->ap);
@@ -402,16 +407,27 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
 		at_redis_cmd_argv(cmd, q->argc, q->argv, q->argvlen);
 	if (!s->recording)
 		return cmd->kind;
-	if (cmd->op_len)
-		at_span_set_name(s, cmd->op, cmd->op_len);
-	else
+	/* one copy: the text starts with the command's name (unless the name
+	 * had to be quoted), which is also the span's name and operation */
+	struct at_attr *text = at_span_set_strn(s, "db.query.text", cmd->text, cmd->text_len);
+	if (!cmd->op_len) {
 		at_span_set_name(s, "redis", 5);
-	at_span_set_str(s, "db.system.name", "redis");
-	if (cmd->op_len)
-		at_span_set_strn(s, "db.operation.name", cmd->op, cmd->op_len);
-	at_span_set_strn(s, "db.query.text", cmd->text, cmd->text_len);
+	} else if (text && text->v.s.len >= cmd->op_len &&
+		   !memcmp(cmd->text, cmd->op, cmd->op_len)) {
+		s->name = (struct at_str){text->v.s.off, (uint16_t)cmd->op_len};
+	} else {
+		at_span_set_name(s, cmd->op, cmd->op_len);
+	}
+	at_span_set_lit(s, "db.system.name", "redis");
+	if (cmd->op_len) {
+		struct at_attr *op = at_span_slot(s, "db.operation.name");
+		if (op) {
+			op->type = AT_ATTR_STR;
+			op->v.s = s->name;
+		}
+	}
 	if (e && e->addr[0]) {
-		at_span_set_str(s, "server.address", e->addr);
+		at_span_set_strn(s, "server.address", e->addr, e->addr_len);
 		if (e->port > 0)
 			at_span_set_int(s, "server.port", e->port);
 	}
@@ -512,19 +528,37 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 	return r;
 }
 
-AT_EXPORT void *redisvCommand(void *c, const char *fmt, va_list ap)
+static AT_NOINLINE void *v_command(void *c, const char *fmt, va_list ap, uintptr_t caller)
+{
+	va_list cp; /* a va_list parameter's address is not a va_list * everywhere */
+	va_copy(cp, ap);
+	struct src q = {.fmt = fmt, .ap = &cp};
+	void *r = sync_command(c, &q, caller);
+	va_end(cp);
+	at_leave();
+	return r;
+}
+
+static AT_NOINLINE void *v_command_slow(void *c, const char *fmt, va_list ap, uintptr_t caller)
 {
 	if (!RESOLVE(redisvCommand))
 		return NULL;
 	if (!at_enter())
 		return real_redisvCommand(c, fmt, ap);
-	va_list cp; /* a va_list parameter's address is not a va_list * everywhere */
-	va_copy(cp, ap);
-	struct src q = {.fmt = fmt, .ap = &cp};
-	void *r = sync_command(c, &q, (uintptr_t)__builtin_return_address(0));
-	va_end(cp);
-	at_leave();
-	return r;
+	return v_command(c, fmt, ap, caller);
+}
+
+AT_EXPORT void *redisvCommand(void *c, const char *fmt, va_list ap)
+{
+	uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+	switch (at_go(real_redisvCommand)) {
+	case AT_GO_PASS:
+		return real_redisvCommand(c, fmt, ap);
+	case AT_GO_TRACE:
+		return v_command(c, fmt, ap, caller);
+	default:
+		return v_command_slow(c, fmt, ap, caller);
+	}
 }
 
 AT_EXPORT void *redisCommand(void *c, const char *fmt, ...)
@@ -605,20 +639,37 @@ static int append_command(void *c, const struct src *q, void *sym, uintptr_t cal
 	return rc;
 }
 
-AT_EXPORT int redisvAppendCommand(void *c, const char *fmt, va_list ap)
+static AT_NOINLINE int v_append(void *c, const char *fmt, va_list ap, uintptr_t caller)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	struct src q = {.fmt = fmt, .ap = &cp};
+	int rc = append_command(c, &q, (void *)real_redisvAppendCommand, caller);
+	va_end(cp);
+	at_leave();
+	return rc;
+}
+
+static AT_NOINLINE int v_append_slow(void *c, const char *fmt, va_list ap, uintptr_t caller)
 {
 	if (!RESOLVE(redisvAppendCommand))
 		return REDIS_ERR;
 	if (!at_enter())
 		return real_redisvAppendCommand(c, fmt, ap);
-	va_list cp;
-	va_copy(cp, ap);
-	struct src q = {.fmt = fmt, .ap = &cp};
-	int rc = append_command(c, &q, (void *)real_redisvAppendCommand,
-	                        (uintptr_t)__builtin_return_address(0));
-	va_end(cp);
-	at_leave();
-	return rc;
+	return v_append(c, fmt, ap, caller);
+}
+
+AT_EXPORT int redisvAppendCommand(void *c, const char *fmt, va_list ap)
+{
+	uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+	switch (at_go(real_redisvAppendCommand)) {
+	case AT_GO_PASS: /* inside redisvCommand, among others */
+		return real_redisvAppendCommand(c, fmt, ap);
+	case AT_GO_TRACE:
+		return v_append(c, fmt, ap, caller);
+	default:
+		return v_append_slow(c, fmt, ap, caller);
+	}
 }
 
 AT_EXPORT int redisAppendCommand(void *c, const char *fmt, ...)
@@ -668,12 +719,32 @@ AT_EXPORT int redisAppendFormattedCommand(void *c, const char *cmd, size_t len)
 	return rc;
 }
 
-AT_EXPORT int redisGetReply(void *c, void **reply)
+static AT_NOINLINE int get_reply(void *c, void **reply);
+
+static AT_NOINLINE int get_reply_slow(void *c, void **reply)
 {
 	if (!RESOLVE(redisGetReply))
 		return REDIS_ERR;
 	if (!at_enter())
 		return real_redisGetReply(c, reply);
+	return get_reply(c, reply);
+}
+
+AT_EXPORT int redisGetReply(void *c, void **reply)
+{
+	switch (at_go(real_redisGetReply)) {
+	case AT_GO_PASS:
+		return real_redisGetReply(c, reply);
+	case AT_GO_TRACE:
+		return get_reply(c, reply);
+	default:
+		return get_reply_slow(c, reply);
+	}
+}
+
+/* Entered: the traced part, out of line (see at_go). */
+static int get_reply(void *c, void **reply)
+{
 	int saved = errno;
 	struct conn *e = conn_lookup(c);
 	if (!e || e->replied == e->appended) { /* nothing of ours pending */

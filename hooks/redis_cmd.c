@@ -30,26 +30,33 @@ void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 
 int at_redis_kind_of(const char *name, size_t len)
 {
-#define K(s, k)                                                                                    \
-	{                                                                                          \
-		s, sizeof s - 1, k                                                                 \
-	}
+	/* every command runs through here: the length picks the candidates */
 	static const struct {
 		const char *name;
-		size_t len;
 		int kind;
-	} names[] = {
-	    K("select", AT_REDIS_SELECT),       K("auth", AT_REDIS_AUTH),
-	    K("hello", AT_REDIS_AUTH),          K("subscribe", AT_REDIS_PUBSUB),
-	    K("psubscribe", AT_REDIS_PUBSUB),   K("ssubscribe", AT_REDIS_PUBSUB),
-	    K("unsubscribe", AT_REDIS_PUBSUB),  K("punsubscribe", AT_REDIS_PUBSUB),
-	    K("sunsubscribe", AT_REDIS_PUBSUB), K("monitor", AT_REDIS_PUBSUB),
-	};
-#undef K
-	/* every command runs through here: compare lengths first */
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (names[i].len == len && !strncasecmp(name, names[i].name, len))
-			return names[i].kind;
+	} *k, by4[] = {{"auth", AT_REDIS_AUTH}, {NULL, 0}},
+	       by5[] = {{"hello", AT_REDIS_AUTH}, {NULL, 0}},
+	       by6[] = {{"select", AT_REDIS_SELECT}, {NULL, 0}},
+	       by7[] = {{"monitor", AT_REDIS_PUBSUB}, {NULL, 0}},
+	       by9[] = {{"subscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	       by10[] = {{"psubscribe", AT_REDIS_PUBSUB}, {"ssubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	       by11[] = {{"unsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	       by12[] = {{"punsubscribe", AT_REDIS_PUBSUB}, {"sunsubscribe", AT_REDIS_PUBSUB},
+			 {NULL, 0}};
+	switch (len) {
+	case 4: k = by4; break;
+	case 5: k = by5; break;
+	case 6: k = by6; break;
+	case 7: k = by7; break;
+	case 9: k = by9; break;
+	case 10: k = by10; break;
+	case 11: k = by11; break;
+	case 12: k = by12; break;
+	default: return AT_REDIS_PLAIN;
+	}
+	for (; k->name; k++)
+		if ((name[0] | 0x20) == k->name[0] && !strncasecmp(name, k->name, len))
+			return k->kind;
 	return AT_REDIS_PLAIN;
 }
 
@@ -132,8 +139,10 @@ static void arg_end(struct at_redis_cmd *c)
 	int i = c->argc++;
 	if (i == 0) {
 		size_t n = c->arg_len < AT_REDIS_OP_MAX - 1 ? c->arg_len : AT_REDIS_OP_MAX - 1;
-		for (size_t k = 0; k < n; k++)
-			c->op[k] = (char)toupper((unsigned char)c->arg[k]);
+		for (size_t k = 0; k < n; k++) {
+			char ch = c->arg[k];
+			c->op[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+		}
 		c->op[n] = 0;
 		c->op_len = n;
 		c->kind = at_redis_kind_of(c->arg, c->arg_len);
@@ -253,7 +262,12 @@ static int format(struct at_redis_cmd *c, const char *fmt, va_list *ap)
 			arg_begin(c);
 		in_arg = 1;
 		if (*p != '%' || !p[1]) {
-			arg_put(c, p, 1);
+			/* a run of literal bytes in one copy */
+			const char *q = p + 1;
+			while (*q && *q != ' ' && *q != '%')
+				q++;
+			arg_put(c, p, (size_t)(q - p));
+			p = q - 1;
 			continue;
 		}
 		p++;

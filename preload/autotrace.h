@@ -10,6 +10,7 @@
 #define AT_HIDDEN __attribute__((visibility("hidden")))
 #define AT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AT_NOINLINE __attribute__((noinline))
 #define AT_TLS __thread __attribute__((tls_model("initial-exec")))
 
 #define AT_SDK_NAME "autotrace"
@@ -60,6 +61,27 @@ static inline int at_enter(void)
 	return 1;
 }
 static inline void at_leave(void) { at_tls.depth = 0; }
+
+/* at_enter for the hot hooks, in the shape of a dispatch whose every
+ * branch is a tail call, so that passing through (shim off, an inner
+ * layer, the exporter thread) costs a few loads and a jump, no frame:
+ *   AT_GO_PASS   call the real function;
+ *   AT_GO_TRACE  entered (as at_enter returned 1): trace, then at_leave;
+ *   AT_GO_SLOW   the real function is not resolved yet or init has not
+ *                run: do it the long way (resolve, at_enter). */
+enum { AT_GO_SLOW = 0, AT_GO_PASS = 1, AT_GO_TRACE = 2 };
+static inline int at_go(const void *real)
+{
+	if (AT_UNLIKELY(!real))
+		return AT_GO_SLOW;
+	int s = atomic_load_explicit(&at_state, memory_order_acquire);
+	if (AT_UNLIKELY(s == AT_UNINIT))
+		return AT_GO_SLOW;
+	if (s != AT_ON || at_tls.depth)
+		return AT_GO_PASS;
+	at_tls.depth = 1;
+	return AT_GO_TRACE;
+}
 
 int at_getpid_cached(void);
 /* Export what is queued, bounded by AUTOTRACE_EXIT_TIMEOUT (exit, _exit, exec). */

@@ -32,6 +32,7 @@ struct entry {
 	char name[NAME_MAX_LEN]; /* "" when unknown */
 	char file[FILE_MAX_LEN]; /* "" when unknown */
 	unsigned line;
+	uint16_t name_len, file_len;
 };
 
 struct module {
@@ -238,12 +239,14 @@ void at_callsite_annotate(struct at_span *const *spans, size_t n)
 		if (e->addr != a) {
 			at_callsite_symbolize(a, e->name, sizeof e->name);
 			at_callsite_line(a, e->file, sizeof e->file, &e->line);
+			e->name_len = (uint16_t)strlen(e->name);
+			e->file_len = (uint16_t)strlen(e->file);
 			e->addr = a;
 		}
-		if (e->name[0])
-			at_span_set_str(s, "code.function.name", e->name);
-		if (e->file[0]) {
-			at_span_set_str(s, "code.file.path", e->file);
+		if (e->name_len)
+			at_span_set_strn(s, "code.function.name", e->name, e->name_len);
+		if (e->file_len) {
+			at_span_set_strn(s, "code.file.path", e->file, e->file_len);
 			at_span_set_int(s, "code.line.number", e->line);
 		}
 	}

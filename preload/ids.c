@@ -1,6 +1,5 @@
-/* Trace and span ids: a per-thread xorshift128+ generator seeded from
- * getrandom(2). Not cryptographic (ids are not secrets) but unpredictable
- * across processes and threads, and cheap: two shifts and an add per word. */
+/* Seeding the id generator (ids.h). Not cryptographic (ids are not secrets)
+ * but unpredictable across processes and threads. */
 #define _GNU_SOURCE
 #include "ids.h"
 
@@ -21,7 +20,7 @@ static uint64_t splitmix(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
-static void seed(void)
+void at_ids_seed(void)
 {
 	uint64_t s[2] = {0, 0};
 	if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
@@ -37,37 +36,4 @@ static void seed(void)
 	at_tls.rng[0] = s[0];
 	at_tls.rng[1] = s[1];
 	at_tls.rng_gen = atomic_load_explicit(&at_ids_generation, memory_order_relaxed);
-}
-
-static inline uint64_t next(void)
-{
-	if (AT_UNLIKELY(at_tls.rng_gen != atomic_load_explicit(&at_ids_generation,
-							       memory_order_relaxed)))
-		seed();
-	uint64_t s1 = at_tls.rng[0];
-	const uint64_t s0 = at_tls.rng[1];
-	at_tls.rng[0] = s0;
-	s1 ^= s1 << 23;
-	at_tls.rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-	return at_tls.rng[1] + s0;
-}
-
-void at_ids_trace(uint8_t out[16])
-{
-	uint64_t a, b;
-	do {
-		a = next();
-		b = next();
-	} while (!a && !b);
-	memcpy(out, &a, 8);
-	memcpy(out + 8, &b, 8);
-}
-
-void at_ids_span(uint8_t out[8])
-{
-	uint64_t a;
-	do
-		a = next();
-	while (!a);
-	memcpy(out, &a, 8);
 }

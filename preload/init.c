@@ -19,6 +19,7 @@
 #include "../reporter/exporter.h"
 #include "../reporter/queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,7 +94,9 @@ void at_init_slow(void)
 {
 	if (atomic_load(&at_state) == AT_INITING)
 		return; /* reentered from init itself, or another thread mid-init */
+	int saved = errno; /* init runs inside the app's call: leave its errno be */
 	pthread_once(&once, do_init);
+	errno = saved;
 }
 
 void at_disable(const char *why)

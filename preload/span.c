@@ -18,6 +18,19 @@
 struct at_ctx at_env_parent;            /* TRACEPARENT at start */
 extern struct at_span at_env_carrier;   /* holds TRACESTATE; see init.c */
 
+/* The common case of at_span_intern: the value fits whole, no cut to make. */
+static inline struct at_str intern(struct at_span *s, const char *val, size_t len)
+{
+	if (AT_LIKELY(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
+		      len <= (size_t)(AT_ARENA_SIZE - s->arena_used))) {
+		struct at_str r = {s->arena_used, (uint16_t)len};
+		memcpy(s->arena + s->arena_used, val, len);
+		s->arena_used = (uint16_t)(s->arena_used + len);
+		return r;
+	}
+	return at_span_intern(s, val, len);
+}
+
 static const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
 	*pspan = at_tls.cur;
@@ -40,25 +53,27 @@ static void start(struct at_span *s, const char *name, int kind, const struct at
 	if (parent && parent->valid) {
 		memcpy(s->ctx.trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
+		at_ids_new(NULL, s->ctx.span_id);
 	} else {
-		at_ids_trace(s->ctx.trace_id);
+		at_ids_new(s->ctx.trace_id, s->ctx.span_id);
 	}
-	at_ids_span(s->ctx.span_id);
 	s->ctx.valid = 1;
 	s->ctx.flags = (uint8_t)at_sample(parent, s->ctx.trace_id);
 	s->recording = s->ctx.flags & AT_FLAG_SAMPLED;
 	s->kind = (uint8_t)kind;
 	if (!s->recording)
 		return;
+	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
+							      : AT_MAX_ATTRS;
 	/* a crash inside this span needs a thread to flush to, and a stack */
 	at_exporter_ensure();
 	at_crash_thread_ensure();
 	s->start_ns = at_now_ns();
 	if (name)
-		s->name = at_span_intern(s, name, strlen(name));
+		s->name = intern(s, name, strlen(name));
 	if (pspan && pspan->tracestate.len)
-		s->tracestate = at_span_intern(s, at_span_str(pspan, pspan->tracestate),
-					       pspan->tracestate.len);
+		s->tracestate = intern(s, at_span_str(pspan, pspan->tracestate),
+				       pspan->tracestate.len);
 }
 
 void at_span_start(struct at_span *s, const char *name, int kind)
@@ -129,12 +144,12 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len)
 	return r;
 }
 
-static struct at_attr *slot(struct at_span *s, const char *key)
+struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)
 {
 	if (!s->recording)
 		return NULL;
-	/* setting a key twice replaces it; keys are literals, compared by
-	 * address, and scanned for only when the key's bit is already set */
+	/* setting a key twice replaces it: scanned for only when the key's
+	 * bit is already set */
 	uint32_t bit = 1u << (((uintptr_t)key >> 2) & 31);
 	if (s->keymask & bit) {
 		for (int i = 0; i < s->nattrs; i++)
@@ -142,7 +157,7 @@ static struct at_attr *slot(struct at_span *s, const char *key)
 				return &s->attrs[i];
 	}
 	s->keymask |= bit;
-	if (s->nattrs >= AT_MAX_ATTRS || s->nattrs >= at_cfg.attr_count_limit) {
+	if (s->nattrs >= s->attr_cap) {
 		s->dropped_attrs++;
 		return NULL;
 	}
@@ -151,13 +166,14 @@ static struct at_attr *slot(struct at_span *s, const char *key)
 	return a;
 }
 
-void at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len)
+struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len)
 {
-	struct at_attr *a = slot(s, key);
-	if (!a)
-		return;
-	a->type = AT_ATTR_STR;
-	a->v.s = at_span_intern(s, val, len);
+	struct at_attr *a = at_span_slot(s, key);
+	if (a) {
+		a->type = AT_ATTR_STR;
+		a->v.s = intern(s, val, len);
+	}
+	return a;
 }
 
 void at_span_set_str(struct at_span *s, const char *key, const char *val)
@@ -168,26 +184,17 @@ void at_span_set_str(struct at_span *s, const char *key, const char *val)
 void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
 			  size_t len)
 {
-	struct at_attr *a = slot(s, key);
+	struct at_attr *a = at_span_slot(s, key);
 	if (!a)
 		return;
 	a->type = AT_ATTR_DEFER;
 	a->render = (uint8_t)render;
-	a->v.s = at_span_intern(s, raw, len);
-}
-
-void at_span_set_int(struct at_span *s, const char *key, int64_t val)
-{
-	struct at_attr *a = slot(s, key);
-	if (!a)
-		return;
-	a->type = AT_ATTR_INT;
-	a->v.i = val;
+	a->v.s = intern(s, raw, len);
 }
 
 void at_span_set_double(struct at_span *s, const char *key, double val)
 {
-	struct at_attr *a = slot(s, key);
+	struct at_attr *a = at_span_slot(s, key);
 	if (!a)
 		return;
 	a->type = AT_ATTR_DOUBLE;
@@ -196,7 +203,7 @@ void at_span_set_double(struct at_span *s, const char *key, double val)
 
 void at_span_set_bool(struct at_span *s, const char *key, int val)
 {
-	struct at_attr *a = slot(s, key);
+	struct at_attr *a = at_span_slot(s, key);
 	if (!a)
 		return;
 	a->type = AT_ATTR_BOOL;
@@ -206,7 +213,7 @@ void at_span_set_bool(struct at_span *s, const char *key, int val)
 void at_span_set_name(struct at_span *s, const char *name, size_t len)
 {
 	if (s->recording)
-		s->name = at_span_intern(s, name, len);
+		s->name = intern(s, name, len);
 }
 
 void at_span_set_error(struct at_span *s, const char *msg, size_t len)
@@ -252,4 +259,11 @@ void at_span_copy(struct at_span *dst, const struct at_span *src)
 		memcpy(dst->events, src->events, src->nevents * sizeof src->events[0]);
 	memcpy(dst->attrs, src->attrs, src->nattrs * sizeof src->attrs[0]);
 	memcpy(dst->arena, src->arena, src->arena_used);
+}
+
+void at_span_lit_to_str(struct at_span *s, struct at_attr *a)
+{
+	const char *lit = a->v.lit;
+	a->type = AT_ATTR_STR;
+	a->v.s = intern(s, lit, strlen(lit));
 }

@@ -25,6 +25,7 @@ enum at_attr_type {
 	AT_ATTR_DOUBLE = 3,
 	AT_ATTR_BOOL = 4,
 	AT_ATTR_DEFER = 5, /* raw text that the exporter thread renders (at_span_finalize) */
+	AT_ATTR_LIT = 6,   /* a string in static storage, copied on the exporter thread */
 };
 
 /* Renderers of deferred attributes (reporter/finalize.c): heavy formatting
@@ -58,6 +59,7 @@ struct at_attr {
 		int64_t i;
 		double d;
 		struct at_str s;
+		const char *lit; /* AT_ATTR_LIT: NUL-terminated, lives forever */
 	} v;
 };
 
@@ -72,6 +74,7 @@ struct at_span {
 	struct at_ctx ctx;
 	uint8_t parent_id[8]; /* all zero: a root */
 	uint8_t kind, status, recording, nattrs, nevents;
+	uint8_t attr_cap; /* attributes that may still be added: 0 when not recording */
 	uint16_t arena_used;
 	uint32_t dropped_attrs, dropped_events;
 	uint32_t keymask; /* a bit per key pointer set: most keys are new, no scan */
@@ -107,12 +110,52 @@ void at_span_end(struct at_span *s);
 void at_span_end_detached(struct at_span *s);
 
 void at_span_set_name(struct at_span *s, const char *name, size_t len);
-void at_span_set_str(struct at_span *s, const char *key, const char *val);
-void at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len);
-void at_span_set_int(struct at_span *s, const char *key, int64_t val);
 void at_span_set_double(struct at_span *s, const char *key, double val);
 void at_span_set_bool(struct at_span *s, const char *key, int val);
 void at_span_set_error(struct at_span *s, const char *msg, size_t len);
+
+/* Attribute setters. The common case (recording, a key not yet set, room
+ * left, a value that needs no cut) is inline: a few compares and a copy. */
+struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
+
+static inline struct at_attr *at_span_slot(struct at_span *s, const char *key)
+{
+	/* keys are literals, compared by address; a key's bit in keymask says
+	 * it may be set already (then the slow path looks) */
+	uint32_t bit = 1u << (((uintptr_t)key >> 2) & 31);
+	if (__builtin_expect(s->nattrs < s->attr_cap && !(s->keymask & bit), 1)) {
+		s->keymask |= bit;
+		struct at_attr *a = &s->attrs[s->nattrs++];
+		a->key = key;
+		return a;
+	}
+	return at_span_slot_slow(s, key);
+}
+
+static inline void at_span_set_int(struct at_span *s, const char *key, int64_t val)
+{
+	struct at_attr *a = at_span_slot(s, key);
+	if (a) {
+		a->type = AT_ATTR_INT;
+		a->v.i = val;
+	}
+}
+
+/* A value in static storage (a string literal, a table entry): only the
+ * pointer is stored; the exporter thread copies the text. */
+static inline void at_span_set_lit(struct at_span *s, const char *key, const char *lit)
+{
+	struct at_attr *a = at_span_slot(s, key);
+	if (a) {
+		a->type = AT_ATTR_LIT;
+		a->v.lit = lit;
+	}
+}
+
+/* Returns the attribute (NULL when not recorded): a hook may point other
+ * attributes or the name at the same text. */
+struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len);
+void at_span_set_str(struct at_span *s, const char *key, const char *val);
 /* Raw text for key, to be rendered on the exporter thread by renderer
  * (which may also set the span's name and further attributes). */
 void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
@@ -124,6 +167,10 @@ void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *v
 /* Copy a string into the arena, truncated to the value length limit and to the
  * room left. Exposed for encoders' tests. */
 struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
+
+/* On the exporter thread, before any encoder: AT_ATTR_LIT values become
+ * arena strings like any other (reporter/finalize.c). */
+void at_span_lit_to_str(struct at_span *s, struct at_attr *a);
 
 /* The context to propagate from this thread now (current span or remote
  * parent); returns 0 when there is none. */

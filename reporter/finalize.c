@@ -1,6 +1,7 @@
-/* Deferred attributes: hooks store raw text cheaply (a copy into the span)
- * and the exporter thread does the expensive part. Whatever the renderer,
- * no AT_ATTR_DEFER reaches an encoder: an unknown one becomes "". */
+/* Deferred attributes: hooks store raw text cheaply (a copy into the span,
+ * or only a pointer to a literal) and the exporter thread does the expensive
+ * part. Whatever the renderer, no AT_ATTR_DEFER or AT_ATTR_LIT reaches an
+ * encoder: an unknown renderer gives "". */
 #include "finalize.h"
 
 #include "../hooks/sql_sanitize.h"
@@ -11,6 +12,10 @@ void at_span_finalize(struct at_span *const *spans, size_t n)
 		struct at_span *s = spans[i];
 		for (int k = 0; k < s->nattrs; k++) {
 			struct at_attr *a = &s->attrs[k];
+			if (a->type == AT_ATTR_LIT) {
+				at_span_lit_to_str(s, a);
+				continue;
+			}
 			if (a->type != AT_ATTR_DEFER)
 				continue;
 			switch (a->render) {

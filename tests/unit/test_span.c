@@ -13,6 +13,7 @@
 #include "../../preload/config.h"
 #include "../../preload/ids.h"
 #include "../../preload/sampler.h"
+#include "../../reporter/finalize.h"
 #include "../../reporter/queue.h"
 
 static int setup(void **state)
@@ -75,6 +76,92 @@ static void attributes_and_limits(void **state)
 	at_span_end(&s);
 	struct at_span *got[8];
 	at_queue_release(at_queue_peek(got, 8));
+}
+
+/* A literal is stored by pointer on the app thread and becomes an arena
+ * string on the exporter thread (at_span_finalize), before any encoder. */
+static void literal_attributes(void **state)
+{
+	struct at_span s;
+	at_span_start(&s, "x", AT_KIND_CLIENT);
+	at_span_set_lit(&s, "db.system.name", "redis");
+	at_span_set_int(&s, "n", 7);
+	at_span_set_lit(&s, "db.system.name", "mariadb"); /* same key: replaced */
+	assert_int_equal(s.nattrs, 2);
+	assert_int_equal(s.attrs[0].type, AT_ATTR_LIT);
+	size_t used = s.arena_used; /* nothing copied yet */
+	at_span_end(&s);
+	struct at_span *got[8];
+	size_t n = at_queue_peek(got, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0]->arena_used, used);
+	at_span_finalize(got, n);
+	const struct at_attr *a = &got[0]->attrs[0];
+	assert_int_equal(a->type, AT_ATTR_STR);
+	assert_int_equal(a->v.s.len, 7);
+	assert_memory_equal(at_span_str(got[0], a->v.s), "mariadb", 7);
+	assert_int_equal(got[0]->attrs[1].type, AT_ATTR_INT);
+	at_queue_release(n);
+}
+
+/* at_span_set_strn returns the attribute, so that a hook can point the name
+ * or another attribute at the same text (hooks/redis.c). */
+static void strn_returns_the_attribute(void **state)
+{
+	struct at_span s;
+	at_span_start(&s, NULL, AT_KIND_CLIENT);
+	struct at_attr *a = at_span_set_strn(&s, "db.query.text", "GET k", 5);
+	assert_non_null(a);
+	assert_ptr_equal(a, &s.attrs[0]);
+	assert_memory_equal(at_span_str(&s, a->v.s), "GET k", 5);
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_OFF;
+	at_span_start(&s, NULL, AT_KIND_CLIENT);
+	assert_null(at_span_set_strn(&s, "db.query.text", "GET k", 5));
+	at_span_end(&s);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+}
+
+/* OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT below the span's room: the inline path
+ * honours it too. */
+static void count_limit_inline(void **state)
+{
+	long saved = at_cfg.attr_count_limit;
+	at_cfg.attr_count_limit = 2;
+	struct at_span s;
+	at_span_start(&s, "x", AT_KIND_CLIENT);
+	at_span_set_int(&s, "a", 1);
+	at_span_set_lit(&s, "b", "two");
+	at_span_set_strn(&s, "c", "three", 5);
+	at_span_set_int(&s, "d", 4);
+	assert_int_equal(s.nattrs, 2);
+	assert_int_equal(s.dropped_attrs, 2);
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+	at_cfg.attr_count_limit = saved;
+}
+
+/* OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: the inline copy leaves longer values
+ * to the cutting path. */
+static void value_limit_inline(void **state)
+{
+	long saved = at_cfg.attr_value_limit;
+	at_cfg.attr_value_limit = 4;
+	struct at_span s;
+	at_span_start(&s, "x", AT_KIND_CLIENT);
+	at_span_set_strn(&s, "short", "abc", 3);
+	at_span_set_strn(&s, "exact", "abcd", 4);
+	at_span_set_strn(&s, "long", "abcdef", 6);
+	assert_int_equal(s.attrs[0].v.s.len, 3);
+	assert_int_equal(s.attrs[1].v.s.len, 4);
+	assert_int_equal(s.attrs[2].v.s.len, 4);
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+	at_cfg.attr_value_limit = saved;
 }
 
 static void arena_truncates_on_utf8_boundary(void **state)
@@ -177,6 +264,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(ids_distinct_nonzero),
 		cmocka_unit_test(nesting),
 		cmocka_unit_test(attributes_and_limits),
+		cmocka_unit_test(literal_attributes),
+		cmocka_unit_test(strn_returns_the_attribute),
+		cmocka_unit_test(count_limit_inline),
+		cmocka_unit_test(value_limit_inline),
 		cmocka_unit_test(arena_truncates_on_utf8_boundary),
 		cmocka_unit_test(queue_full_drops),
 		cmocka_unit_test(unsampled_costs_nothing),
