@@ -222,11 +222,17 @@ def base_env():
 def variant_env(kind, sink_port):
     """bare / shim / disabled, plus the shim's exporter aimed at the sink."""
     env = base_env()
-    extra = {}
+    # Every variant has the same number of environment variables of the same
+    # sizes: a host's getenv() (libcurl calls it on every transfer) scans the
+    # whole environment, and a longer one is not the shim's cost.
+    extra = {"BENCH_PAD_LD_PRELOAD": LIB,
+             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink_port,
+             "BENCH_PAD_ENABLED": "1"}
     if kind in ("shim", "disabled"):
+        del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = LIB
-        extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:%d" % sink_port
     if kind == "disabled":
+        del extra["BENCH_PAD_ENABLED"]
         extra["AUTOTRACE_ENABLED"] = "0"
     env.update(extra)
     return env, extra

@@ -89,7 +89,16 @@ void at_curl_multi_forget(CURL *easy)
 		xfer_finish(x, CURLE_OK, 0);
 }
 
+static AT_NOINLINE CURLMcode add_handle(CURLM *m, CURL *easy);
+
 AT_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *easy)
+{
+	if (at_off_pass(real_curl_multi_add_handle))
+		return real_curl_multi_add_handle(m, easy);
+	return add_handle(m, easy);
+}
+
+static CURLMcode add_handle(CURLM *m, CURL *easy)
 {
 	if (!AT_RESOLVE_IN(curl_multi_add_handle, at_curl_sonames))
 		return CURLM_INTERNAL_ERROR;
@@ -119,7 +128,16 @@ AT_EXPORT CURLMcode curl_multi_add_handle(CURLM *m, CURL *easy)
 	return rc;
 }
 
+static AT_NOINLINE CURLMsg *info_read(CURLM *m, int *left);
+
 AT_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
+{
+	if (at_off_pass(real_curl_multi_info_read))
+		return real_curl_multi_info_read(m, left);
+	return info_read(m, left);
+}
+
+static CURLMsg *info_read(CURLM *m, int *left)
 {
 	if (!AT_RESOLVE_IN(curl_multi_info_read, at_curl_sonames))
 		return NULL;
@@ -134,7 +152,16 @@ AT_EXPORT CURLMsg *curl_multi_info_read(CURLM *m, int *left)
 	return msg;
 }
 
+static AT_NOINLINE CURLMcode remove_handle(CURLM *m, CURL *easy);
+
 AT_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *easy)
+{
+	if (at_off_pass(real_curl_multi_remove_handle))
+		return real_curl_multi_remove_handle(m, easy);
+	return remove_handle(m, easy);
+}
+
+static CURLMcode remove_handle(CURLM *m, CURL *easy)
 {
 	if (!AT_RESOLVE_IN(curl_multi_remove_handle, at_curl_sonames))
 		return CURLM_INTERNAL_ERROR;
@@ -149,26 +176,60 @@ AT_EXPORT CURLMcode curl_multi_remove_handle(CURLM *m, CURL *easy)
 /* The calls that drive transfers: curl's own socket I/O happens inside them
  * and belongs to the spans above, so the socket hooks must not see it as a
  * second HTTP client (the outermost hook owns the span). */
-AT_EXPORT CURLMcode curl_multi_perform(CURLM *m, int *running)
+static AT_NOINLINE CURLMcode guarded_perform(CURLM *m, int *running)
 {
-	if (!AT_RESOLVE_IN(curl_multi_perform, at_curl_sonames))
-		return CURLM_INTERNAL_ERROR;
-	if (!at_enter())
-		return real_curl_multi_perform(m, running);
 	CURLMcode rc = real_curl_multi_perform(m, running);
 	at_leave();
 	return rc;
 }
 
-AT_EXPORT CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
+static AT_NOINLINE CURLMcode slow_perform(CURLM *m, int *running)
+{
+	if (!AT_RESOLVE_IN(curl_multi_perform, at_curl_sonames))
+		return CURLM_INTERNAL_ERROR;
+	if (!at_enter())
+		return real_curl_multi_perform(m, running);
+	return guarded_perform(m, running);
+}
+
+AT_EXPORT CURLMcode curl_multi_perform(CURLM *m, int *running)
+{
+	switch (at_go(real_curl_multi_perform)) {
+	case AT_GO_PASS:
+		return real_curl_multi_perform(m, running);
+	case AT_GO_TRACE:
+		return guarded_perform(m, running);
+	default:
+		return slow_perform(m, running);
+	}
+}
+
+static AT_NOINLINE CURLMcode guarded_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
+{
+	CURLMcode rc = real_curl_multi_socket_action(m, s, ev, running);
+	at_leave();
+	return rc;
+}
+
+static AT_NOINLINE CURLMcode slow_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
 {
 	if (!AT_RESOLVE_IN(curl_multi_socket_action, at_curl_sonames))
 		return CURLM_INTERNAL_ERROR;
 	if (!at_enter())
 		return real_curl_multi_socket_action(m, s, ev, running);
-	CURLMcode rc = real_curl_multi_socket_action(m, s, ev, running);
-	at_leave();
-	return rc;
+	return guarded_socket_action(m, s, ev, running);
+}
+
+AT_EXPORT CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running)
+{
+	switch (at_go(real_curl_multi_socket_action)) {
+	case AT_GO_PASS:
+		return real_curl_multi_socket_action(m, s, ev, running);
+	case AT_GO_TRACE:
+		return guarded_socket_action(m, s, ev, running);
+	default:
+		return slow_socket_action(m, s, ev, running);
+	}
 }
 
 AT_EXPORT CURLMcode curl_multi_socket_all(CURLM *m, int *running)

@@ -19,7 +19,8 @@ AT_REAL(sighandler_t, sysv_signal, (int, sighandler_t));
 
 /* Only the crash signals are ours to virtualise: every other one (libcurl
  * sets SIGPIPE around each request) goes straight to libc. */
-AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act,
+				      struct sigaction *oact)
 {
 	int rc;
 	if (at_crash_watched(sig)) {
@@ -28,6 +29,13 @@ AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 			return rc;
 	}
 	return at_crash_real_sigaction(sig, act, oact);
+}
+
+AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	if (AT_LIKELY(!at_crash_watched(sig) && at_real_sigaction))
+		return at_real_sigaction(sig, act, oact); /* a tail call */
+	return sigaction_slow(sig, act, oact);
 }
 
 /* signal() through our sigaction, with the flags glibc's would use. */

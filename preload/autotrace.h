@@ -83,6 +83,14 @@ static inline int at_go(const void *real)
 	return AT_GO_TRACE;
 }
 
+/* For hooks that keep books whatever the depth: 1 when real is resolved
+ * and the shim is off, so the call can go straight (a tail call) to it. */
+static inline int at_off_pass(const void *real)
+{
+	int s = atomic_load_explicit(&at_state, memory_order_relaxed);
+	return real && s != AT_ON && s != AT_UNINIT;
+}
+
 int at_getpid_cached(void);
 /* Export what is queued, bounded by AUTOTRACE_EXIT_TIMEOUT (exit, _exit, exec). */
 void at_flush_at_exit(void);

@@ -36,7 +36,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+static const int crash_sigs[] = {AT_CRASH_SIGNALS};
 #define NSIGS ((int)(sizeof crash_sigs / sizeof crash_sigs[0]))
 #define VIEWS 4     /* ring of the application's dispositions: writers never tear the one read */
 #define MAX_OPEN 16 /* spans recorded per crash */
@@ -52,7 +52,7 @@ struct disp {
 
 static struct disp disp[NSIGS];
 static _Atomic int installed;
-static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+int (*at_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static pthread_key_t stack_key;
 static int stack_key_ok;
 static size_t page_size = 4096;
@@ -76,21 +76,16 @@ static int sig_index(int sig)
 	return -1;
 }
 
-int at_crash_watched(int sig)
-{
-	return sig_index(sig) >= 0;
-}
-
 int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	if (!real_sigaction)
-		real_sigaction = (int (*)(int, const struct sigaction *,
-		                          struct sigaction *))at_real("sigaction");
-	if (!real_sigaction) {
+	if (!at_real_sigaction)
+		at_real_sigaction = (int (*)(int, const struct sigaction *,
+		                             struct sigaction *))at_real("sigaction");
+	if (!at_real_sigaction) {
 		errno = ENOSYS;
 		return -1;
 	}
-	return real_sigaction(sig, act, oact);
+	return at_real_sigaction(sig, act, oact);
 }
 
 static const struct sigaction *view(int i)
@@ -418,7 +413,7 @@ static void chain(int i, int sig, siginfo_t *si, void *uc)
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
-		real_sigaction(sig, &dfl, NULL);
+		at_real_sigaction(sig, &dfl, NULL);
 		atomic_store(&disp[i].ours, 0);
 		if (!from_cpu) {
 			/* pending until we return: then it kills in the original context */
@@ -481,7 +476,7 @@ static int install(int i)
 	/* NODEFER: a fault while recording reaches us and is abandoned (see
 	 * recording_jmp) instead of killing the process with the wrong signal */
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-	if (real_sigaction(crash_sigs[i], &sa, NULL))
+	if (at_real_sigaction(crash_sigs[i], &sa, NULL))
 		return -1;
 	atomic_store(&disp[i].ours, 1);
 	return 0;
@@ -503,11 +498,11 @@ int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	if (copy.sa_handler == SIG_IGN) {
 		/* really ignore it (an exec'ed program inherits that); a fault
 		 * kills anyway, unrecorded */
-		if ((*rc = real_sigaction(sig, &copy, NULL)))
+		if ((*rc = at_real_sigaction(sig, &copy, NULL)))
 			return 1;
 		atomic_store(&disp[i].ours, 0);
 	} else if (!atomic_load(&disp[i].ours) && install(i)) {
-		*rc = real_sigaction(sig, &copy, NULL);
+		*rc = at_real_sigaction(sig, &copy, NULL);
 		return 1;
 	}
 	set_view(i, &copy);
@@ -575,7 +570,7 @@ void at_crash_init(void)
 		unw_step(&c);
 	for (int i = 0; i < NSIGS; i++) {
 		struct sigaction old;
-		if (real_sigaction(crash_sigs[i], NULL, &old))
+		if (at_real_sigaction(crash_sigs[i], NULL, &old))
 			continue;
 		disp[i].view[0] = old;
 		if (old.sa_handler == SIG_IGN)

@@ -18,8 +18,16 @@ void at_crash_init(void);
  * recorded too) with its first sampled span; freed when the thread exits. */
 extern AT_TLS uint8_t at_crash_thread_ready;
 void at_crash_thread_setup(void);
-/* 1 for the signals whose crashes are recorded; every other one is not ours. */
-int at_crash_watched(int sig);
+/* The signals whose crashes are recorded; every other one is not ours. */
+#define AT_CRASH_SIGNALS SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
+static inline int at_crash_watched(int sig)
+{
+	static const int sigs[] = {AT_CRASH_SIGNALS};
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (sigs[i] == sig)
+			return 1;
+	return 0;
+}
 
 static inline void at_crash_thread_ensure(void)
 {
@@ -32,8 +40,9 @@ static inline void at_crash_thread_ensure(void)
  * Returns 1 if the call was handled (*rc is its result), 0 if the caller
  * must pass it to the real sigaction. */
 int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc);
-/* libc's sigaction (resolved on first use). */
+/* libc's sigaction (resolved on first use; the pointer is NULL until then). */
 int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+extern int (*at_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
 /* Formatting helpers, exposed for unit tests: async-signal-safe. */
 const char *at_crash_signame(int sig);
