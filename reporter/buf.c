@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int at_buf_reserve(struct at_buf *b, size_t extra)
+int at_buf_grow(struct at_buf *b, size_t extra)
 {
 	if (b->oom)
 		return -1;
-	if (b->len + extra <= b->cap)
+	if (b->cap - b->len >= extra)
 		return 0;
+	if (extra > SIZE_MAX / 4 - b->len) { /* the doubling below would overflow */
+		b->oom = 1;
+		return -1;
+	}
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + extra)
 		cap *= 2;
@@ -25,26 +29,6 @@ int at_buf_reserve(struct at_buf *b, size_t extra)
 	b->data = p;
 	b->cap = cap;
 	return 0;
-}
-
-void at_buf_add(struct at_buf *b, const void *p, size_t n)
-{
-	if (at_buf_reserve(b, n))
-		return;
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
-void at_buf_addc(struct at_buf *b, char c)
-{
-	if (at_buf_reserve(b, 1))
-		return;
-	b->data[b->len++] = c;
-}
-
-void at_buf_adds(struct at_buf *b, const char *s)
-{
-	at_buf_add(b, s, strlen(s));
 }
 
 void at_buf_printf(struct at_buf *b, const char *fmt, ...)
@@ -103,6 +87,10 @@ size_t at_utf8_valid_prefix(const char *s, size_t n)
 	while (i < n) {
 		if (p[i] < 0x80) {
 			i++;
+			/* ASCII runs: 8 bytes at a time */
+			uint64_t w;
+			while (i + 8 <= n && (memcpy(&w, p + i, 8), !(w & AT_UTF8_HI8)))
+				i += 8;
 			continue;
 		}
 		size_t l = utf8_seq(p + i, n - i);
