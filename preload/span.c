@@ -18,19 +18,6 @@
 struct at_ctx at_env_parent;            /* TRACEPARENT at start */
 extern struct at_span at_env_carrier;   /* holds TRACESTATE; see init.c */
 
-/* The common case of at_span_intern: the value fits whole, no cut to make. */
-static inline struct at_str intern(struct at_span *s, const char *val, size_t len)
-{
-	if (AT_LIKELY(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
-		      len <= (size_t)(AT_ARENA_SIZE - s->arena_used))) {
-		struct at_str r = {s->arena_used, (uint16_t)len};
-		memcpy(s->arena + s->arena_used, val, len);
-		s->arena_used = (uint16_t)(s->arena_used + len);
-		return r;
-	}
-	return at_span_intern(s, val, len);
-}
-
 static const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
 	*pspan = at_tls.cur;
@@ -70,9 +57,9 @@ static void start(struct at_span *s, const char *name, int kind, const struct at
 	at_crash_thread_ensure();
 	s->start_ns = at_now_ns();
 	if (name)
-		s->name = intern(s, name, strlen(name));
+		s->name = at_span_intern_fast(s, name, strlen(name));
 	if (pspan && pspan->tracestate.len)
-		s->tracestate = intern(s, at_span_str(pspan, pspan->tracestate),
+		s->tracestate = at_span_intern_fast(s, at_span_str(pspan, pspan->tracestate),
 				       pspan->tracestate.len);
 }
 
@@ -150,7 +137,7 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)
 		return NULL;
 	/* setting a key twice replaces it: scanned for only when the key's
 	 * bit is already set */
-	uint32_t bit = 1u << (((uintptr_t)key >> 2) & 31);
+	uint32_t bit = at_span_keybit(key);
 	if (s->keymask & bit) {
 		for (int i = 0; i < s->nattrs; i++)
 			if (s->attrs[i].key == key)
@@ -163,16 +150,6 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)
 	}
 	struct at_attr *a = &s->attrs[s->nattrs++];
 	a->key = key;
-	return a;
-}
-
-struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len)
-{
-	struct at_attr *a = at_span_slot(s, key);
-	if (a) {
-		a->type = AT_ATTR_STR;
-		a->v.s = intern(s, val, len);
-	}
 	return a;
 }
 
@@ -189,7 +166,7 @@ void at_span_set_deferred(struct at_span *s, const char *key, int render, const 
 		return;
 	a->type = AT_ATTR_DEFER;
 	a->render = (uint8_t)render;
-	a->v.s = intern(s, raw, len);
+	a->v.s = at_span_intern_fast(s, raw, len);
 }
 
 void at_span_set_double(struct at_span *s, const char *key, double val)
@@ -213,7 +190,7 @@ void at_span_set_bool(struct at_span *s, const char *key, int val)
 void at_span_set_name(struct at_span *s, const char *name, size_t len)
 {
 	if (s->recording)
-		s->name = intern(s, name, len);
+		s->name = at_span_intern_fast(s, name, len);
 }
 
 void at_span_set_error(struct at_span *s, const char *msg, size_t len)
@@ -265,5 +242,5 @@ void at_span_lit_to_str(struct at_span *s, struct at_attr *a)
 {
 	const char *lit = a->v.lit;
 	a->type = AT_ATTR_STR;
-	a->v.s = intern(s, lit, strlen(lit));
+	a->v.s = at_span_intern_fast(s, lit, strlen(lit));
 }

@@ -6,8 +6,11 @@
 #ifndef AT_SPAN_H
 #define AT_SPAN_H
 
+#include "config.h"
+
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum at_kind {
 	AT_KIND_INTERNAL = 1,
@@ -118,11 +121,17 @@ void at_span_set_error(struct at_span *s, const char *msg, size_t len);
  * left, a value that needs no cut) is inline: a few compares and a copy. */
 struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
 
+/* A key's bit in keymask: keys are literals, compared by address; literals
+ * sit close together, so the address is hashed (multiplicative) first. */
+static inline uint32_t at_span_keybit(const char *key)
+{
+	return 1u << ((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 59);
+}
+
 static inline struct at_attr *at_span_slot(struct at_span *s, const char *key)
 {
-	/* keys are literals, compared by address; a key's bit in keymask says
-	 * it may be set already (then the slow path looks) */
-	uint32_t bit = 1u << (((uintptr_t)key >> 2) & 31);
+	/* a key's bit set in keymask: it may be set already (the slow path looks) */
+	uint32_t bit = at_span_keybit(key);
 	if (__builtin_expect(s->nattrs < s->attr_cap && !(s->keymask & bit), 1)) {
 		s->keymask |= bit;
 		struct at_attr *a = &s->attrs[s->nattrs++];
@@ -152,9 +161,34 @@ static inline void at_span_set_lit(struct at_span *s, const char *key, const cha
 	}
 }
 
+struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
+
+/* at_span_intern's common case: the value fits whole, no cut to make. */
+static inline struct at_str at_span_intern_fast(struct at_span *s, const char *val, size_t len)
+{
+	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
+			     len <= (size_t)(AT_ARENA_SIZE - s->arena_used), 1)) {
+		struct at_str r = {s->arena_used, (uint16_t)len};
+		memcpy(s->arena + s->arena_used, val, len);
+		s->arena_used = (uint16_t)(s->arena_used + len);
+		return r;
+	}
+	return at_span_intern(s, val, len);
+}
+
 /* Returns the attribute (NULL when not recorded): a hook may point other
  * attributes or the name at the same text. */
-struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val, size_t len);
+static inline struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val,
+					       size_t len)
+{
+	struct at_attr *a = at_span_slot(s, key);
+	if (a) {
+		a->type = AT_ATTR_STR;
+		a->v.s = at_span_intern_fast(s, val, len);
+	}
+	return a;
+}
+
 void at_span_set_str(struct at_span *s, const char *key, const char *val);
 /* Raw text for key, to be rendered on the exporter thread by renderer
  * (which may also set the span's name and further attributes). */
