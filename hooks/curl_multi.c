@@ -41,7 +41,7 @@ static struct at_curl_xfer *xfer_get(void)
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&pool_state, &expect, 1)) {
 			void *p = mmap(NULL, POOL_SIZE * sizeof *pool, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			pool = p == MAP_FAILED ? NULL : p;
 			atomic_store(&pool_state, pool ? 2 : 3);
 		}
@@ -68,7 +68,8 @@ static void xfer_finish(struct at_curl_xfer *x, CURLcode rc, int done)
 			real_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (!done && status == 0 && x->span.status != AT_STATUS_ERROR) {
 			/* removed before any response: the app gave up on it */
-			at_span_fail(&x->span, "cancelled", 9, "transfer removed before completion", 34);
+			at_span_fail(&x->span, "cancelled", 9, "transfer removed before completion",
+			             34);
 		}
 	}
 	at_span_end_detached(&x->span);

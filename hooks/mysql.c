@@ -232,7 +232,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
-
 /* The statement as it goes into the span. Sanitizing it and finding its
  * operation and table is heavy: for a statement that fits the span whole,
  * the raw text is kept and that work runs on the exporter thread
@@ -334,7 +333,8 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 		at_span_set_strn(s, "db.query.text", text, len);
 	else if (len) /* sanitized and named on the exporter thread */
 		at_span_set_deferred(s, "db.query.text",
-				     keep_literals() ? AT_RENDER_SQL_RAW : AT_RENDER_SQL, text, len);
+		                     keep_literals() ? AT_RENDER_SQL_RAW : AT_RENDER_SQL, text,
+		                     len);
 }
 
 /* The error of a failed call on a connection: its number (never 0). */

@@ -394,7 +394,7 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
 			kind = AT_REDIS_UNKNOWN;
 		else if (q->argc > 0 && q->argv[0])
 			kind = at_redis_kind_of(q->argv[0],
-						q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
+			                        q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
 		if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
 			return kind;
 	}
@@ -413,7 +413,7 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
 	if (!cmd->op_len) {
 		at_span_set_name(s, "redis", 5);
 	} else if (text && text->v.s.len >= cmd->op_len &&
-		   !memcmp(cmd->text, cmd->op, cmd->op_len)) {
+	           !memcmp(cmd->text, cmd->op, cmd->op_len)) {
 		s->name = (struct at_str){text->v.s.off, (uint16_t)cmd->op_len};
 	} else {
 		at_span_set_name(s, cmd->op, cmd->op_len);

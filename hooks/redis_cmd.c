@@ -34,25 +34,43 @@ int at_redis_kind_of(const char *name, size_t len)
 	static const struct {
 		const char *name;
 		int kind;
-	} *k, by4[] = {{"auth", AT_REDIS_AUTH}, {NULL, 0}},
-	       by5[] = {{"hello", AT_REDIS_AUTH}, {NULL, 0}},
-	       by6[] = {{"select", AT_REDIS_SELECT}, {NULL, 0}},
-	       by7[] = {{"monitor", AT_REDIS_PUBSUB}, {NULL, 0}},
-	       by9[] = {{"subscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	       by10[] = {{"psubscribe", AT_REDIS_PUBSUB}, {"ssubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	       by11[] = {{"unsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	       by12[] = {{"punsubscribe", AT_REDIS_PUBSUB}, {"sunsubscribe", AT_REDIS_PUBSUB},
-			 {NULL, 0}};
+	} * k,
+	    by4[] = {{"auth", AT_REDIS_AUTH}, {NULL, 0}},
+	    by5[] = {{"hello", AT_REDIS_AUTH}, {NULL, 0}},
+	    by6[] = {{"select", AT_REDIS_SELECT}, {NULL, 0}},
+	    by7[] = {{"monitor", AT_REDIS_PUBSUB}, {NULL, 0}},
+	    by9[] = {{"subscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	    by10[] = {{"psubscribe", AT_REDIS_PUBSUB}, {"ssubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	    by11[] = {{"unsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
+	    by12[] = {
+	        {"punsubscribe", AT_REDIS_PUBSUB}, {"sunsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}};
 	switch (len) {
-	case 4: k = by4; break;
-	case 5: k = by5; break;
-	case 6: k = by6; break;
-	case 7: k = by7; break;
-	case 9: k = by9; break;
-	case 10: k = by10; break;
-	case 11: k = by11; break;
-	case 12: k = by12; break;
-	default: return AT_REDIS_PLAIN;
+	case 4:
+		k = by4;
+		break;
+	case 5:
+		k = by5;
+		break;
+	case 6:
+		k = by6;
+		break;
+	case 7:
+		k = by7;
+		break;
+	case 9:
+		k = by9;
+		break;
+	case 10:
+		k = by10;
+		break;
+	case 11:
+		k = by11;
+		break;
+	case 12:
+		k = by12;
+		break;
+	default:
+		return AT_REDIS_PLAIN;
 	}
 	for (; k->name; k++)
 		if ((name[0] | 0x20) == k->name[0] && !strncasecmp(name, k->name, len))

@@ -19,8 +19,7 @@ AT_REAL(sighandler_t, sysv_signal, (int, sighandler_t));
 
 /* Only the crash signals are ours to virtualise: every other one (libcurl
  * sets SIGPIPE around each request) goes straight to libc. */
-static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act,
-				      struct sigaction *oact)
+static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	int rc;
 	if (at_crash_watched(sig)) {

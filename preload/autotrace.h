@@ -25,8 +25,8 @@ extern _Atomic int at_state;
 /* Per-thread state. Kept small: the library uses the initial-exec TLS model
  * (preload only), whose static TLS block is shared with every other library. */
 struct at_tls {
-	int depth;             /* >0: inside a hook that owns a span, or our own thread */
-	struct at_span *cur;   /* innermost active span on this thread */
+	int depth;              /* >0: inside a hook that owns a span, or our own thread */
+	struct at_span *cur;    /* innermost active span on this thread */
 	const char *tracestate; /* tracestate / baggage to propagate (incoming request) */
 	const char *baggage;
 	uint64_t rng[2];
@@ -60,7 +60,10 @@ static inline int at_enter(void)
 	at_tls.depth = 1;
 	return 1;
 }
-static inline void at_leave(void) { at_tls.depth = 0; }
+static inline void at_leave(void)
+{
+	at_tls.depth = 0;
+}
 
 /* at_enter for the hot hooks, in the shape of a dispatch whose every
  * branch is a tail call, so that passing through (shim off, an inner

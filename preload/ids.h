@@ -18,7 +18,7 @@ void at_ids_seed(void);
 static inline uint64_t at_ids_next(void)
 {
 	if (AT_UNLIKELY(at_tls.rng_gen !=
-			atomic_load_explicit(&at_ids_generation, memory_order_relaxed)))
+	                atomic_load_explicit(&at_ids_generation, memory_order_relaxed)))
 		at_ids_seed();
 	uint64_t s1 = at_tls.rng[0];
 	const uint64_t s0 = at_tls.rng[1];
@@ -62,7 +62,7 @@ static inline uint64_t at_ids_wy(uint64_t *state)
 static inline void at_ids_new(uint8_t *trace, uint8_t span[8])
 {
 	if (AT_UNLIKELY(at_tls.rng_gen !=
-			atomic_load_explicit(&at_ids_generation, memory_order_relaxed)))
+	                atomic_load_explicit(&at_ids_generation, memory_order_relaxed)))
 		at_ids_seed();
 	uint64_t st = at_tls.rng[0];
 	uint64_t a = at_ids_wy(&st);

@@ -15,8 +15,8 @@
 
 #include <string.h>
 
-struct at_ctx at_env_parent;            /* TRACEPARENT at start */
-extern struct at_span at_env_carrier;   /* holds TRACESTATE; see init.c */
+struct at_ctx at_env_parent;          /* TRACEPARENT at start */
+extern struct at_span at_env_carrier; /* holds TRACESTATE; see init.c */
 
 static const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
@@ -33,7 +33,7 @@ static const struct at_ctx *parent_ctx(const struct at_span **pspan)
 }
 
 static void start(struct at_span *s, const char *name, int kind, const struct at_ctx *parent,
-		  const struct at_span *pspan)
+                  const struct at_span *pspan)
 {
 	/* only the header is cleared: the arrays are written before they are read */
 	memset(s, 0, offsetof(struct at_span, events));
@@ -51,7 +51,7 @@ static void start(struct at_span *s, const char *name, int kind, const struct at
 	if (!s->recording)
 		return;
 	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
-							      : AT_MAX_ATTRS;
+	                                                     : AT_MAX_ATTRS;
 	/* a crash inside this span needs a thread to flush to, and a stack */
 	at_exporter_ensure();
 	at_crash_thread_ensure();
@@ -60,7 +60,7 @@ static void start(struct at_span *s, const char *name, int kind, const struct at
 		s->name = at_span_intern_fast(s, name, strlen(name));
 	if (pspan && pspan->tracestate.len)
 		s->tracestate = at_span_intern_fast(s, at_span_str(pspan, pspan->tracestate),
-				       pspan->tracestate.len);
+		                                    pspan->tracestate.len);
 }
 
 void at_span_start(struct at_span *s, const char *name, int kind)
@@ -73,7 +73,7 @@ void at_span_start(struct at_span *s, const char *name, int kind)
 }
 
 void at_span_start_detached(struct at_span *s, const char *name, int kind,
-			    const struct at_ctx *parent)
+                            const struct at_ctx *parent)
 {
 	const struct at_span *pspan = NULL;
 	if (!parent)
@@ -159,7 +159,7 @@ void at_span_set_str(struct at_span *s, const char *key, const char *val)
 }
 
 void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
-			  size_t len)
+                          size_t len)
 {
 	struct at_attr *a = at_span_slot(s, key);
 	if (!a)

@@ -106,7 +106,7 @@ void at_span_start(struct at_span *s, const char *name, int kind);
 /* The same with an explicit parent (NULL: the thread's current context), not
  * made current: for spans that do not nest on one thread (asynchronous). */
 void at_span_start_detached(struct at_span *s, const char *name, int kind,
-			    const struct at_ctx *parent);
+                            const struct at_ctx *parent);
 /* End: record the end time, restore the previous current span (if this one
  * was made current), and queue it for export when sampled. */
 void at_span_end(struct at_span *s);
@@ -167,7 +167,8 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
 static inline struct at_str at_span_intern_fast(struct at_span *s, const char *val, size_t len)
 {
 	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
-			     len <= (size_t)(AT_ARENA_SIZE - s->arena_used), 1)) {
+	                         len <= (size_t)(AT_ARENA_SIZE - s->arena_used),
+	                     1)) {
 		struct at_str r = {s->arena_used, (uint16_t)len};
 		memcpy(s->arena + s->arena_used, val, len);
 		s->arena_used = (uint16_t)(s->arena_used + len);
@@ -179,7 +180,7 @@ static inline struct at_str at_span_intern_fast(struct at_span *s, const char *v
 /* Returns the attribute (NULL when not recorded): a hook may point other
  * attributes or the name at the same text. */
 static inline struct at_attr *at_span_set_strn(struct at_span *s, const char *key, const char *val,
-					       size_t len)
+                                               size_t len)
 {
 	struct at_attr *a = at_span_slot(s, key);
 	if (a) {
@@ -193,7 +194,7 @@ void at_span_set_str(struct at_span *s, const char *key, const char *val);
 /* Raw text for key, to be rendered on the exporter thread by renderer
  * (which may also set the span's name and further attributes). */
 void at_span_set_deferred(struct at_span *s, const char *key, int render, const char *raw,
-			  size_t len);
+                          size_t len);
 /* Add an event; returns its index or -1. Attributes go through at_event_set_*. */
 int at_span_add_event(struct at_span *s, const char *name);
 void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *val, size_t len);

@@ -21,8 +21,8 @@ struct slot {
 
 static struct slot *slots;
 static size_t mask, wake_len;
-static _Alignas(64) _Atomic size_t head;     /* next position to reserve */
-static _Alignas(64) _Atomic size_t tail;     /* next position to consume */
+static _Alignas(64) _Atomic size_t head; /* next position to reserve */
+static _Alignas(64) _Atomic size_t tail; /* next position to consume */
 static _Alignas(64) _Atomic uint32_t wakeword;
 _Atomic uint64_t at_stat_dropped;
 
@@ -79,9 +79,8 @@ int at_queue_push(const struct at_span *s)
 		size_t seq = seq_get(pos & mask);
 		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
 		if (diff == 0) {
-			if (atomic_compare_exchange_weak_explicit(&head, &pos, pos + 1,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
+			if (atomic_compare_exchange_weak_explicit(
+			        &head, &pos, pos + 1, memory_order_relaxed, memory_order_relaxed))
 				break;
 		} else if (diff < 0) {
 			atomic_fetch_add_explicit(&at_stat_dropped, 1, memory_order_relaxed);
