@@ -10,14 +10,27 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char hexdig[] = "0123456789abcdef";
+
+/* Two digits per byte from one table load: ids are encoded on every
+ * outgoing request. */
+static const char hexpair[256][2] = {
+#define D(d) ((d) < 10 ? '0' + (d) : 'a' + (d)-10)
+#define P(x) {D((x) >> 4), D((x)&15)}
+#define P4(x) P(x), P(x + 1), P(x + 2), P(x + 3)
+#define P16(x) P4(x), P4(x + 4), P4(x + 8), P4(x + 12)
+#define P64(x) P16(x), P16(x + 16), P16(x + 32), P16(x + 48)
+    P64(0), P64(64), P64(128), P64(192),
+#undef D
+#undef P
+#undef P4
+#undef P16
+#undef P64
+};
 
 void at_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexdig[in[i] >> 4];
-		out[2 * i + 1] = hexdig[in[i] & 15];
-	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + 2 * i, hexpair[in[i]], 2);
 }
 
 static int hexval(char c)
@@ -189,14 +202,20 @@ int at_inject_build(struct at_inject *inj, const struct at_ctx *c, const char *t
 	}
 	if ((at_cfg.propagators & AT_PROP_BAGGAGE) && at_tls.baggage && *at_tls.baggage)
 		add(inj, &used, "baggage", at_tls.baggage, strlen(at_tls.baggage));
+	if (!(at_cfg.propagators & (AT_PROP_B3 | AT_PROP_B3MULTI | AT_PROP_JAEGER)))
+		return inj->n;
 	char t[33], s[17], v[64];
 	at_hex_encode(c->trace_id, 16, t);
 	at_hex_encode(c->span_id, 8, s);
 	t[32] = s[16] = 0;
 	int sampled = c->flags & AT_FLAG_SAMPLED;
 	if (at_cfg.propagators & AT_PROP_B3) { /* never the parent (B3 spec) */
-		int n = snprintf(v, sizeof v, "%s-%s-%c", t, s, sampled ? '1' : '0');
-		add(inj, &used, "b3", v, (size_t)n);
+		memcpy(v, t, 32);
+		v[32] = '-';
+		memcpy(v + 33, s, 16);
+		v[49] = '-';
+		v[50] = sampled ? '1' : '0';
+		add(inj, &used, "b3", v, 51);
 	}
 	if (at_cfg.propagators & AT_PROP_B3MULTI) {
 		add(inj, &used, "x-b3-traceid", t, 32);

@@ -167,7 +167,8 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
 static inline struct at_str at_span_intern_fast(struct at_span *s, const char *val, size_t len)
 {
 	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
-	                         len <= (size_t)(AT_ARENA_SIZE - s->arena_used),
+	                         s->arena_used <= AT_ARENA_SIZE &&
+	                         len <= AT_ARENA_SIZE - (size_t)s->arena_used,
 	                     1)) {
 		struct at_str r = {s->arena_used, (uint16_t)len};
 		memcpy(s->arena + s->arena_used, val, len);
