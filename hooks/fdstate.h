@@ -16,19 +16,27 @@
 #include "../preload/span.h"
 #include "http_parse.h"
 
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 enum at_fd_kind { AT_FD_NONE = 0, AT_FD_CLIENT = 1, AT_FD_SERVER = 2 };
 
 struct at_conn;
 
+/* An entry stands for the socket that was marked (connect, accept) until
+ * the fd is closed or replaced through a hook (close, dup2, dup3,
+ * close_range) or the number is marked again (a new connect or accept on
+ * it): no per-request check that the fd is still that socket. A close that
+ * goes by unseen (a raw syscall, fclose of an fdopen'ed socket) followed
+ * by a file or pipe taking the number is caught where it would matter: our
+ * header lines only ever go out through sendmsg/send, which refuse a
+ * non-socket (ENOTSOCK), and then the application's call is passed through
+ * unchanged. */
 struct at_fd {
 	_Atomic int kind;
 	_Atomic(struct at_conn *) conn; /* allocated on the first traced I/O */
-	_Atomic uint64_t ino;           /* the socket's inode when it was marked */
 };
 
 extern struct at_fd *_Atomic at_fds;
@@ -72,7 +80,10 @@ struct at_conn {
 	uint16_t host_len, ua_len;
 	uint64_t t0;
 	char host[256];
-	struct sockaddr_storage local, peer; /* once per connection */
+	/* server: the connection's addresses, formatted once (addrs_known) */
+	int local_port;   /* -1: not an inet socket */
+	uint8_t peer_len; /* 0: not an inet socket */
+	char peer[INET6_ADDRSTRLEN];
 	char ua[256];
 	char pend[AT_PEND_MAX];
 	struct at_http_parser out; /* what the application writes */

@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -79,6 +78,8 @@ AT_REAL(int, close, (int));
 AT_REAL(int, dup2, (int, int));
 AT_REAL(int, dup3, (int, int, int));
 AT_REAL(int, close_range, (unsigned, unsigned, int));
+AT_REAL(int, socket, (int, int, int));
+AT_REAL(int, socketpair, (int, int, int, int[2]));
 
 /* All at once, the first time any of these hooks runs. glibc's dlsym may
  * allocate, and an allocator may write: a hook reached from inside this
@@ -97,6 +98,8 @@ static int resolve(void)
 	R(write);
 	R(read);
 	R(close);
+	R(socket);
+	R(socketpair);
 	R(send);
 	R(recv);
 	R(writev);
@@ -245,13 +248,6 @@ static int parse_iov(struct at_http_parser *p, const struct iovec *iov, int cnt,
 
 /* ---- connections ---- */
 
-static int same_socket(int fd, struct at_fd *e)
-{
-	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	       (uint64_t)st.st_ino == atomic_load(&e->ino);
-}
-
 static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 {
 	struct at_conn *c = atomic_load(&e->conn);
@@ -292,6 +288,46 @@ static void end_span(struct at_conn *c)
 	c->span.ctx.valid = 0;
 }
 
+/* Decimal digits of v into b (no NUL); returns their count (at most 10). */
+static size_t fmt_uint(char *b, unsigned v)
+{
+	char t[10];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	for (size_t i = 0; i < n; i++)
+		b[i] = t[n - 1 - i];
+	return n;
+}
+
+/* The address as inet_ntop writes it (ip: INET6_ADDRSTRLEN bytes) and the
+ * port; returns the address's length, 0 when ss is not AF_INET/AF_INET6. */
+static size_t fmt_addr(const struct sockaddr_storage *ss, char *ip, int *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		const uint8_t *o = (const uint8_t *)&a->sin_addr;
+		size_t n = 0;
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				ip[n++] = '.';
+			n += fmt_uint(ip + n, o[i]);
+		}
+		ip[n] = 0;
+		*port = ntohs(a->sin_port);
+		return n;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, INET6_ADDRSTRLEN))
+			return 0;
+		*port = ntohs(a->sin6_port);
+		return strlen(ip);
+	}
+	return 0;
+}
+
 static void set_status(struct at_conn *c, const struct at_http_parser *resp, int client)
 {
 	if (!c->span.recording || !at_http_headers_done(resp) || !resp->status)
@@ -299,8 +335,7 @@ static void set_status(struct at_conn *c, const struct at_http_parser *resp, int
 	at_span_set_int(&c->span, "http.response.status_code", resp->status);
 	if (resp->status >= 500 || (client && resp->status >= 400)) {
 		char b[8];
-		int n = snprintf(b, sizeof b, "%u", resp->status);
-		at_span_set_strn(&c->span, "error.type", b, (size_t)n);
+		at_span_set_strn(&c->span, "error.type", b, fmt_uint(b, resp->status));
 		at_span_set_error(&c->span, NULL, 0);
 	}
 }
@@ -310,60 +345,111 @@ static void set_addr(struct at_span *s, const char *key_addr, const char *key_po
 {
 	char ip[INET6_ADDRSTRLEN];
 	int port;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)ss;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-		port = ntohs(a->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-		port = ntohs(a->sin6_port);
-	} else {
+	size_t n = fmt_addr(ss, ip, &port);
+	if (!n)
 		return;
-	}
 	if (key_addr)
-		at_span_set_str(s, key_addr, ip);
+		at_span_set_strn(s, key_addr, ip, n);
 	if (key_port)
 		at_span_set_int(s, key_port, port);
 }
 
 /* ---- client side ---- */
 
-static int is_name(const char *n, size_t nl, const char *lit, size_t ll)
+static void keep_host(struct at_conn *c, const char *v, size_t vl)
 {
-	return nl == ll && !memcmp(n, lit, ll);
+	if (vl >= sizeof c->host)
+		vl = sizeof c->host - 1;
+	memcpy(c->host, v, vl);
+	c->host[vl] = 0;
+	c->host_len = (uint16_t)vl;
 }
 
-static void on_client_header(struct at_http_parser *p, const char *n, size_t nl, const char *v,
-                             size_t vl, int complete)
+/* the headers a client request is parsed for: Host, and a context of the
+ * application's own */
+#define CLIENT_HEADERS                                                                             \
+	(AT_HTTP_H_BIT(AT_HTTP_H_HOST) | AT_HTTP_H_BIT(AT_HTTP_H_TRACEPARENT) |                    \
+	 AT_HTTP_H_BIT(AT_HTTP_H_B3) | AT_HTTP_H_BIT(AT_HTTP_H_X_B3_TRACEID) |                     \
+	 AT_HTTP_H_BIT(AT_HTTP_H_UBER_TRACE_ID))
+
+static void on_client_header(struct at_http_parser *p, int id, const char *n, size_t nl,
+                             const char *v, size_t vl, int complete)
 {
 	struct at_conn *c = p->ctx;
-	if (is_name(n, nl, "host", 4)) {
-		if (vl >= sizeof c->host)
-			vl = sizeof c->host - 1;
-		memcpy(c->host, v, vl);
-		c->host[vl] = 0;
-		c->host_len = (uint16_t)vl;
-	} else if (is_name(n, nl, "traceparent", 11) || is_name(n, nl, "b3", 2) ||
-	           is_name(n, nl, "x-b3-traceid", 12) || is_name(n, nl, "uber-trace-id", 13)) {
+	if (id == AT_HTTP_H_HOST)
+		keep_host(c, v, vl);
+	else
 		c->app_prop = 1; /* the application propagates itself: add nothing */
-	}
 }
 
-static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
+/* url.full, server.address and server.port of a request in origin form:
+ * what at_url_parse and at_url_redact make of "http://{host}{target}",
+ * without them for a plain host ("name" or "name:port", nothing that
+ * starts userinfo, a path, a query, a fragment or an IPv6 literal).
+ * Returns 0 when the host is not that plain. */
+static int client_url_plain(struct at_conn *c, const char *t, size_t tl)
 {
 	struct at_span *s = &c->span;
-	at_span_set_str(s, "http.request.method", req->method);
-	const char *t = req->target;
+	const char *host = c->host;
+	size_t hl = c->host_len;
+	/* 1: ends the authority or starts userinfo; 2: ':' */
+	static const uint8_t special[256] = {['/'] = 1, ['?'] = 1, ['#'] = 1, ['@'] = 1, [':'] = 2};
+	const char *colon = NULL;
+	for (size_t i = 0; i < hl; i++) {
+		uint8_t k = special[(unsigned char)host[i]];
+		if (AT_LIKELY(!k))
+			continue;
+		if (k == 1)
+			return 0;
+		if (!colon)
+			colon = host + i;
+	}
+	if (host[0] == '[' || colon == host)
+		return 0;
+	size_t name = colon ? (size_t)(colon - host) : hl;
+	int port = 80;
+	if (colon && colon + 1 < host + hl) {
+		const char *d = colon + 1;
+		size_t dl = hl - name - 1;
+		if (dl > 5)
+			return 0;
+		port = 0;
+		for (size_t i = 0; i < dl; i++) {
+			if (d[i] < '0' || d[i] > '9')
+				return 0;
+			port = port * 10 + (d[i] - '0');
+		}
+		if (port <= 0 || port > 65535)
+			return 0;
+	}
+	char url[7 + sizeof c->host + AT_HTTP_TARGET_MAX];
+	memcpy(url, "http://", 7);
+	memcpy(url + 7, host, hl);
+	memcpy(url + 7 + hl, t, tl);
+	at_span_set_strn(s, "url.full", url, 7 + hl + tl);
+	at_span_set_strn(s, "server.address", host, name);
+	at_span_set_int(s, "server.port", port);
+	return 1;
+}
+
+/* The same through at_url_parse and at_url_redact, for any other host and
+ * for the absolute form (proxy requests); from the peer's address when
+ * that is no URL. */
+static void client_url_parsed(struct at_conn *c, int proxy, const char *t, size_t tl)
+{
+	struct at_span *s = &c->span;
 	char url[AT_HTTP_TARGET_MAX + 300], red[AT_HTTP_TARGET_MAX + 320];
 	struct at_url u;
-	int n;
-	if (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8)) /* proxy form */
-		n = snprintf(url, sizeof url, "%s", t);
-	else if (c->host_len)
-		n = snprintf(url, sizeof url, "http://%s%s", c->host, t[0] == '/' ? t : "/");
-	else
-		n = 0;
+	size_t n = 0;
+	if (proxy) {
+		memcpy(url, t, tl + 1);
+		n = tl;
+	} else if (c->host_len) {
+		memcpy(url, "http://", 7);
+		memcpy(url + 7, c->host, c->host_len);
+		memcpy(url + 7 + c->host_len, t, tl + 1);
+		n = 7 + c->host_len + tl;
+	}
 	if (n > 0 && !at_url_parse(url, &u)) {
 		size_t rl = at_url_redact(url, red, sizeof red);
 		at_span_set_strn(s, "url.full", red, rl);
@@ -375,7 +461,22 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 		if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
 			set_addr(s, "server.address", "server.port", &ss);
 	}
-	at_span_set_str(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0");
+}
+
+static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
+{
+	struct at_span *s = &c->span;
+	at_span_set_strn(s, "http.request.method", req->method, req->method_len);
+	const char *t = req->target; /* NUL-terminated, no NUL inside */
+	size_t tl = req->target_len;
+	int proxy = (tl >= 7 && !memcmp(t, "http://", 7)) || (tl >= 8 && !memcmp(t, "https://", 8));
+	if (!proxy && t[0] != '/') { /* asterisk or authority form */
+		t = "/";
+		tl = 1;
+	}
+	if (proxy || !c->host_len || !client_url_plain(c, t, tl))
+		client_url_parsed(c, proxy, t, tl);
+	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
 }
 
 /* req: the request as parsed up to the end of its header section */
@@ -390,11 +491,11 @@ static void client_start(struct at_conn *c, const struct at_http_parser *req, ui
 		client_attrs(c, req);
 	}
 	unsigned rf = 0;
-	if (!strcmp(req->method, "HEAD"))
+	if (req->method_len == 4 && !memcmp(req->method, "HEAD", 4))
 		rf |= AT_HTTP_F_HEAD;
 	if (req->flags & AT_HTTP_F_CONNECT)
 		rf |= AT_HTTP_F_CONNECT;
-	at_http_parser_init(&c->in, AT_HTTP_RESPONSE, rf, c->vin, 256, NULL, NULL);
+	at_http_parser_init(&c->in, AT_HTTP_RESPONSE, rf, c->vin, 256, NULL, 0, NULL);
 	c->pend_off = c->pend_len = 0;
 	if (c->app_prop)
 		return;
@@ -447,64 +548,86 @@ static int send_pending(struct at_conn *c, const struct out_call *k)
 	return 0;
 }
 
-/* The parser has accepted r of the bytes the dry run saw: commit that. */
-static void commit(struct at_conn *c, const struct at_http_parser *tmp, const char *tv,
-                   const struct out_call *k, size_t r, size_t seen)
+/* Where the request parser was before a dry run over bytes that may not all
+ * go out: its state (all but the method and target, which only grow) and
+ * the part of the current header's value it holds. */
+struct out_snap {
+	char state[AT_HTTP_PARSER_STATE_SIZE];
+	char value[AT_SMALL_VAL];
+};
+
+static void snap_take(struct out_snap *sn, const struct at_conn *c)
 {
-	if (r == seen) {
-		c->out = *tmp;
-		c->out.vbuf = c->vout;
-		memcpy(c->vout, tv, tmp->value_len);
+	memcpy(sn->state, &c->out, sizeof sn->state);
+	memcpy(sn->value, c->vout, c->out.value_len);
+}
+
+/* r of the `seen` bytes the dry run parsed went out (r < 0: none): make the
+ * parser have parsed exactly those. */
+static void commit(struct at_conn *c, const struct out_snap *sn, const struct out_call *k,
+                   ssize_t r, size_t seen)
+{
+	if (r >= 0 && (size_t)r == seen)
 		return;
+	memcpy(&c->out, sn->state, sizeof sn->state);
+	memcpy(c->vout, sn->value, c->out.value_len);
+	if (r > 0) {
+		size_t used;
+		parse_iov(&c->out, k->iov, k->iovcnt, 0, (size_t)r, &used, AT_HTTP_ERROR);
 	}
-	size_t used;
-	parse_iov(&c->out, k->iov, k->iovcnt, 0, r, &used, AT_HTTP_ERROR);
+}
+
+/* Our lines went to sendmsg/send and were refused with ENOTSOCK: the fd
+ * is not the socket that was marked any more (its close went by unseen and
+ * a file or a pipe took the number). Nothing of ours goes there, and the
+ * span of this request is dropped, never exported. */
+static void not_a_socket(struct at_conn *c)
+{
+	c->span_active = 0;
+	c->wstate = W_DEAD;
+	c->rstate = R_DEAD;
 }
 
 static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t total)
 {
 	/* past the end of the header section, ours go before any more of theirs */
-	if (c->wstate == W_BODY && c->pend_off < c->pend_len && send_pending(c, k) < 0)
-		return -1;
+	if (c->wstate == W_BODY && c->pend_off < c->pend_len && send_pending(c, k) < 0) {
+		if (errno != ENOTSOCK)
+			return -1;
+		not_a_socket(c);
+		return raw_out(k, k->iov, k->iovcnt);
+	}
 	if (c->wstate == W_IDLE) {
-		struct at_fd *e = at_fd_entry(c->fd);
-		if (!e || !same_socket(c->fd, e)) {
-			c->wstate = W_DEAD;
-		} else {
-			at_http_parser_init(&c->out, AT_HTTP_REQUEST,
-			                    AT_HTTP_F_STOP_BLANK | AT_HTTP_F_STRICT, c->vout,
-			                    sizeof c->vout, on_client_header, c);
-			c->t0 = at_now_ns();
-			c->app_prop = 0;
-			c->pend_built = 0;
-			c->pend_off = c->pend_len = 0;
-			c->host_len = 0;
-			c->host[0] = 0;
-			c->wstate = W_HEAD;
-		}
+		at_http_parser_init(&c->out, AT_HTTP_REQUEST,
+		                    AT_HTTP_F_STOP_BLANK | AT_HTTP_F_STRICT, c->vout,
+		                    sizeof c->vout, on_client_header, CLIENT_HEADERS, c);
+		c->t0 = at_now_ns();
+		c->app_prop = 0;
+		c->pend_built = 0;
+		c->pend_off = c->pend_len = 0;
+		c->host_len = 0;
+		c->host[0] = 0;
+		c->wstate = W_HEAD;
 	}
 	if (c->wstate != W_HEAD)
 		return raw_out(k, k->iov, k->iovcnt);
 
-	/* dry run on a copy: does the header section end in these bytes? */
-	struct at_http_parser tmp = c->out;
-	char tv[AT_SMALL_VAL];
-	memcpy(tv, c->vout, tmp.value_len);
-	tmp.vbuf = tv;
+	/* dry run, in place: does the header section end in these bytes? The
+	 * snapshot is where to go back to when fewer of them go out. */
+	struct out_snap sn;
+	snap_take(&sn, c);
 	size_t kpos = 0;
-	int ev =
-	    parse_iov(&tmp, k->iov, k->iovcnt, 0, total, &kpos, AT_HTTP_HEAD_END | AT_HTTP_ERROR);
+	int ev = parse_iov(&c->out, k->iov, k->iovcnt, 0, total, &kpos,
+	                   AT_HTTP_HEAD_END | AT_HTTP_ERROR);
 	if (ev & AT_HTTP_ERROR) { /* not HTTP/1.x: we changed nothing, we never will */
 		c->wstate = W_DEAD;
 		return raw_out(k, k->iov, k->iovcnt);
 	}
 	if (!(ev & AT_HTTP_HEAD_END)) {
 		ssize_t r = raw_out(k, k->iov, k->iovcnt);
-		if (r > 0) {
-			int err = errno;
-			commit(c, &tmp, tv, k, (size_t)r, total);
-			errno = err;
-		}
+		int err = errno;
+		commit(c, &sn, k, r, total);
+		errno = err;
 		return r;
 	}
 	/* The header section ends at kpos. The application's bytes before it,
@@ -512,7 +635,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	 * request in the pieces the application wrote it in (a server that
 	 * reads once still gets the whole head). */
 	if (!c->pend_built) {
-		client_start(c, &tmp, k->caller);
+		client_start(c, &c->out, k->caller);
 		c->pend_built = 1;
 	}
 	struct iovec v[2 * IOV_MAX_OURS + 1];
@@ -521,11 +644,9 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	ssize_t r;
 	if (iov_total(v, n) < kpos) { /* too many pieces: a short write up to there */
 		r = raw_out(k, v, n);
-		if (r > 0) {
-			int err = errno;
-			commit(c, &tmp, tv, k, (size_t)r, kpos);
-			errno = err;
-		}
+		int err = errno;
+		commit(c, &sn, k, r, kpos);
+		errno = err;
 		return r;
 	}
 	v[n].iov_base = c->pend + c->pend_off;
@@ -533,16 +654,22 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	n++;
 	n += iov_slice(k->iov, k->iovcnt, kpos, total - kpos, v + n, IOV_MAX_OURS);
 	r = raw_msg(k, v, n);
-	if (r < 0)
-		return -1;
 	int err = errno;
+	if (r < 0 && err == ENOTSOCK) {
+		not_a_socket(c);
+		errno = err;
+		return raw_out(k, k->iov, k->iovcnt);
+	}
+	if (r < 0) {
+		commit(c, &sn, k, r, kpos);
+		errno = err;
+		return -1;
+	}
 	if ((size_t)r < kpos) {
-		if (r > 0)
-			commit(c, &tmp, tv, k, (size_t)r, kpos);
+		commit(c, &sn, k, r, kpos);
 		errno = err;
 		return r;
 	}
-	commit(c, &tmp, tv, k, kpos, kpos);
 	c->wstate = W_BODY;
 	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
 	c->pend_off = (uint16_t)(c->pend_off + sent);
@@ -596,44 +723,54 @@ static void client_eof(struct at_conn *c)
 
 /* ---- server side ---- */
 
-static void on_server_header(struct at_http_parser *p, const char *n, size_t nl, const char *v,
-                             size_t vl, int complete)
+/* the headers a server request is parsed for: the caller's context
+ * (at_carrier_add), Host and User-Agent */
+#define SERVER_HEADERS                                                                             \
+	(AT_HTTP_REPORT_CARRIER | AT_HTTP_H_BIT(AT_HTTP_H_HOST) |                                  \
+	 AT_HTTP_H_BIT(AT_HTTP_H_USER_AGENT))
+
+static void on_server_header(struct at_http_parser *p, int id, const char *n, size_t nl,
+                             const char *v, size_t vl, int complete)
 {
 	struct at_conn *c = p->ctx;
-	at_carrier_add(&c->carrier, n, nl, v, vl, complete);
-	if (is_name(n, nl, "host", 4)) {
-		if (vl >= sizeof c->host)
-			vl = sizeof c->host - 1;
-		memcpy(c->host, v, vl);
-		c->host[vl] = 0;
-		c->host_len = (uint16_t)vl;
-	} else if (is_name(n, nl, "user-agent", 10)) {
+	if (id == AT_HTTP_H_HOST) {
+		keep_host(c, v, vl);
+	} else if (id == AT_HTTP_H_USER_AGENT) {
 		if (vl >= sizeof c->ua)
 			vl = sizeof c->ua - 1;
 		memcpy(c->ua, v, vl);
 		c->ua_len = (uint16_t)vl;
+	} else {
+		at_carrier_add(&c->carrier, n, nl, v, vl, complete);
 	}
 }
 
 static void server_attrs(struct at_conn *c)
 {
 	struct at_span *s = &c->span;
-	at_span_set_str(s, "http.request.method", c->in.method);
+	at_span_set_strn(s, "http.request.method", c->in.method, c->in.method_len);
 	const char *t = c->in.target;
+	size_t len = c->in.target_len;
 	/* absolute form: drop scheme and authority */
-	if (!strncmp(t, "http://", 7) || !strncmp(t, "https://", 8)) {
+	if ((len >= 7 && !memcmp(t, "http://", 7)) || (len >= 8 && !memcmp(t, "https://", 8))) {
 		const char *p = strchr(strstr(t, "://") + 3, '/');
-		t = p ? p : "/";
+		if (p) {
+			len -= (size_t)(p - t);
+			t = p;
+		} else {
+			t = "/";
+			len = 1;
+		}
 	}
-	size_t tl = strcspn(t, "#");
-	size_t pl = strcspn(t, "?");
-	if (pl > tl)
-		pl = tl;
+	const char *hash = memchr(t, '#', len);
+	size_t tl = hash ? (size_t)(hash - t) : len;
+	const char *q = memchr(t, '?', tl);
+	size_t pl = q ? (size_t)(q - t) : tl;
 	at_span_set_strn(s, "url.path", t, pl);
 	if (pl < tl)
 		at_span_set_strn(s, "url.query", t + pl + 1, tl - pl - 1);
-	at_span_set_str(s, "url.scheme", "http");
-	at_span_set_str(s, "network.protocol.version", c->in.version_minor ? "1.1" : "1.0");
+	at_span_set_strn(s, "url.scheme", "http", 4);
+	at_span_set_strn(s, "network.protocol.version", c->in.version_minor ? "1.1" : "1.0", 3);
 	if (c->host_len) {
 		size_t hl = c->host_len;
 		const char *h = c->host;
@@ -647,16 +784,23 @@ static void server_attrs(struct at_conn *c)
 		}
 	}
 	if (!c->addrs_known) { /* a connection's addresses do not change */
-		socklen_t sl = sizeof c->local;
-		if (getsockname(c->fd, (struct sockaddr *)&c->local, &sl))
-			c->local.ss_family = AF_UNSPEC;
-		sl = sizeof c->peer;
-		if (getpeername(c->fd, (struct sockaddr *)&c->peer, &sl))
-			c->peer.ss_family = AF_UNSPEC;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		char ip[INET6_ADDRSTRLEN];
+		int port;
+		c->local_port = -1;
+		if (!getsockname(c->fd, (struct sockaddr *)&ss, &sl) && fmt_addr(&ss, ip, &port))
+			c->local_port = port;
+		sl = sizeof ss;
+		c->peer_len = 0;
+		if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+			c->peer_len = (uint8_t)fmt_addr(&ss, c->peer, &port);
 		c->addrs_known = 1;
 	}
-	set_addr(s, NULL, "server.port", &c->local);
-	set_addr(s, "client.address", NULL, &c->peer);
+	if (c->local_port >= 0)
+		at_span_set_int(s, "server.port", c->local_port);
+	if (c->peer_len)
+		at_span_set_strn(s, "client.address", c->peer, c->peer_len);
 	if (c->ua_len)
 		at_span_set_strn(s, "user_agent.original", c->ua, c->ua_len);
 }
@@ -687,9 +831,9 @@ static void server_start(struct at_conn *c, uintptr_t caller)
 	int hops;
 	at_tls.baggage = at_loop_server(&c->span, at_tls.baggage, c->carrier.baggage,
 	                                sizeof c->carrier.baggage, &hops);
-	at_http_parser_init(&c->out, AT_HTTP_RESPONSE,
-	                    !strcmp(c->in.method, "HEAD") ? AT_HTTP_F_HEAD : 0, c->vout,
-	                    sizeof c->vout, NULL, NULL);
+	int head = c->in.method_len == 4 && !memcmp(c->in.method, "HEAD", 4);
+	at_http_parser_init(&c->out, AT_HTTP_RESPONSE, head ? AT_HTTP_F_HEAD : 0, c->vout,
+	                    sizeof c->vout, NULL, 0, NULL);
 }
 
 static void server_finish(struct at_conn *c)
@@ -706,13 +850,8 @@ static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 	size_t pos = 0;
 	while (pos < r) {
 		if (c->rstate == R_IDLE) {
-			struct at_fd *e = at_fd_entry(c->fd);
-			if (!e || !same_socket(c->fd, e)) {
-				c->rstate = R_DEAD;
-				return;
-			}
 			at_http_parser_init(&c->in, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, c->vin,
-			                    sizeof c->vin, on_server_header, c);
+			                    sizeof c->vin, on_server_header, SERVER_HEADERS, c);
 			at_carrier_reset(&c->carrier);
 			c->host_len = c->ua_len = 0;
 			c->t0 = at_now_ns();
@@ -952,9 +1091,7 @@ static void mark(int fd, int kind)
 		goto out;
 	int type = 0;
 	socklen_t tl = sizeof type;
-	struct stat st;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM ||
-	    fstat(fd, &st))
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
 		goto out;
 	if (!atomic_load(&at_fds)) {
 		if (!at_fd_table())
@@ -964,7 +1101,6 @@ static void mark(int fd, int kind)
 	struct at_fd *e = at_fd_entry(fd);
 	if (!e)
 		goto out;
-	atomic_store(&e->ino, (uint64_t)st.st_ino);
 	atomic_store(&e->conn, NULL);
 	atomic_store_explicit(&e->kind, kind, memory_order_release);
 out:
@@ -1302,6 +1438,39 @@ AT_EXPORT int dup3(int old, int new, int flags)
 		errno = saved;
 	}
 	return real_dup3(old, new, flags);
+}
+
+/* A new descriptor on a number whose close went by unseen (a raw close
+ * system call, fclose of an fdopen'ed socket): the stale entry goes, so no
+ * header is ever added to what the application writes on the new one. */
+static void fresh(int fd)
+{
+	if (fd >= 0 && AT_UNLIKELY(at_fd_kind(fd))) {
+		int saved = errno;
+		forget(fd);
+		errno = saved;
+	}
+}
+
+AT_EXPORT int socket(int domain, int type, int proto)
+{
+	if (!NEED(socket))
+		return (int)syscall(SYS_socket, domain, type, proto);
+	int fd = real_socket(domain, type, proto);
+	fresh(fd);
+	return fd;
+}
+
+AT_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
+{
+	if (!NEED(socketpair))
+		return (int)syscall(SYS_socketpair, domain, type, proto, sv);
+	int rc = real_socketpair(domain, type, proto, sv);
+	if (rc == 0) {
+		fresh(sv[0]);
+		fresh(sv[1]);
+	}
+	return rc;
 }
 
 AT_EXPORT int close_range(unsigned first, unsigned last, int flags)

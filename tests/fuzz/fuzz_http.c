@@ -2,8 +2,9 @@
  * pieces cut where the input says) and every propagation header parser
  * (make fuzz). Beyond memory safety it checks what the hooks rely on:
  * the parser consumes every byte unless it reports an event, parsing in
- * pieces gives the same result as parsing at once, and a header accepted
- * as a context never has an all-zero id. */
+ * pieces gives the same result as parsing at once, asking for only some
+ * headers reports those the same and changes nothing else, and a header
+ * accepted as a context never has an all-zero id. */
 // SRCS: hooks/http_parse.c preload/propagation.c
 #include "../../hooks/http_parse.h"
 #include "../../preload/autotrace.h"
@@ -19,21 +20,38 @@ AT_TLS struct at_tls at_tls;
 
 static struct at_carrier carrier;
 
-static void on_header(struct at_http_parser *p, const char *n, size_t nl, const char *v, size_t vl,
-                      int complete)
+/* What the headers looked like, to compare runs: with every header
+ * reported, and with only some (the others must be skipped, not changed). */
+static uint64_t hsum;
+static uint32_t want;
+
+static void on_header(struct at_http_parser *p, int id, const char *n, size_t nl, const char *v,
+                      size_t vl, int complete)
 {
-	if (nl >= AT_HTTP_NAME_MAX || (complete && vl > 64))
+	if (nl >= AT_HTTP_NAME_MAX || (complete && vl > 64) || id != at_http_header_id(n, nl))
 		abort();
-	at_carrier_add(&carrier, n, nl, v, vl, complete);
+	if (!(p->report & AT_HTTP_H_BIT(id)))
+		abort();
+	if (want & AT_HTTP_H_BIT(id)) {
+		for (size_t i = 0; i < nl; i++)
+			hsum = hsum * 131 + (unsigned char)n[i];
+		for (size_t i = 0; i < vl; i++)
+			hsum = hsum * 137 + (unsigned char)v[i];
+		hsum = hsum * 3 + (uint64_t)complete;
+	}
+	if (p->report == AT_HTTP_REPORT_ALL)
+		at_carrier_add(&carrier, n, nl, v, vl, complete);
 }
 
 /* Feed data in pieces of the given size; returns the events seen, in
  * order, packed (and the final state's status). */
-static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_t piece)
+static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_t piece,
+                     uint32_t report)
 {
 	struct at_http_parser p;
 	char vbuf[64];
-	at_http_parser_init(&p, type, flags, vbuf, sizeof vbuf, on_header, NULL);
+	hsum = 0;
+	at_http_parser_init(&p, type, flags, vbuf, sizeof vbuf, on_header, report, NULL);
 	uint64_t trace = 0;
 	size_t i = 0;
 	while (i < n) {
@@ -54,7 +72,7 @@ static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_
 			break;
 		}
 	}
-	return trace * 1000 + p.status;
+	return (trace * 1000 + p.status) ^ hsum * 7;
 }
 
 static void check_ctx(const struct at_ctx *c)
@@ -71,11 +89,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	size_t piece = (d[0] & 15) + 1;
 	int type = (d[0] & 16) ? AT_HTTP_RESPONSE : AT_HTTP_REQUEST;
 	unsigned flags = (d[0] & 32) ? AT_HTTP_F_STRICT : 0;
+	/* the headers the second run asks for */
+	uint32_t some =
+	    (d[0] & 64) ? AT_HTTP_REPORT_CARRIER | AT_HTTP_H_BIT(AT_HTTP_H_HOST)
+	                : AT_HTTP_H_BIT(AT_HTTP_H_CONTENT_LENGTH) | AT_HTTP_H_BIT(AT_HTTP_H_OTHER);
 	d++, n--;
+	want = some;
 	at_carrier_reset(&carrier);
-	uint64_t whole = feed(type, flags, d, n, n ? n : 1);
-	at_carrier_reset(&carrier);
-	uint64_t pieces = feed(type, flags, d, n, piece);
+	uint64_t whole = feed(type, flags, d, n, n ? n : 1, AT_HTTP_REPORT_ALL);
+	uint64_t pieces = feed(type, flags, d, n, piece, some);
 	if (whole != pieces)
 		abort();
 

@@ -266,6 +266,116 @@ def test_fd_number_reused_by_a_file_after_unseen_close(tmp_path, collector, capt
     assert path.read_bytes() == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
+FD_REPLACED = r"""
+import ctypes, fcntl, os, socket, sys
+port, path, how = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.create_connection(("127.0.0.1", port))
+fd = s.detach()
+if how == "close":
+    os.close(fd)
+    f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    assert f == fd, (f, fd)
+elif how == "dup2":
+    f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(f, fd)
+    os.close(f)
+else:  # a close and a dup the shim never sees: a pipe takes the number
+    r, w = os.pipe()
+    libc.syscall(3, fd)
+    f = fcntl.fcntl(w, fcntl.F_DUPFD, fd)
+    assert f == fd, (f, fd)
+    os.close(w)
+data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+for i in range(len(data)):
+    os.write(fd, data[i:i + 1])
+os.close(fd)
+if how == "pipe":
+    open(path, "wb").write(os.read(r, 4096))
+"""
+
+
+@pytest.mark.parametrize("how", ["close", "dup2", "pipe"])
+def test_fd_number_taken_by_a_file_or_pipe(tmp_path, collector, capture, how):
+    """The socket's entry does not outlive the socket: after close or dup2
+    the number is a plain fd; after a close and a dup we never saw, our
+    header lines, which only go out through sendmsg/send, are refused by the
+    pipe (ENOTSOCK) and the application's write goes through as it was.
+    Never a byte added, never a span."""
+    path = tmp_path / "out"
+    r = run(["/usr/bin/python3", "-c", FD_REPLACED, str(capture.port), str(path), how],
+            shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert path.read_bytes() == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert collector.wait_for(1, timeout=1) == []
+
+
+STALE = r"""
+import ctypes, os, socket, sys
+port = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+a = socket.create_connection(("127.0.0.1", port))
+fd = a.detach()
+os.write(fd, b"GET /old HTTP/1.1\r\nHost: old\r\n")  # the parser is mid-header
+libc.syscall(3, fd)  # a close the shim never sees
+b = socket.create_connection(("127.0.0.1", port))
+assert b.fileno() == fd, (b.fileno(), fd)
+b.sendall(b"GET /new HTTP/1.1\r\nHost: new\r\n\r\n")
+while b.recv(4096):
+    pass
+"""
+
+
+def test_fd_number_reused_by_a_socket_after_unseen_close(collector, capture):
+    """A new connection on the number starts afresh: nothing of the old
+    connection's half-parsed request (its Host, its state) carries over."""
+    r = run(["/usr/bin/python3", "-c", STALE, str(capture.port)], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    conns = capture.wait(2)
+    old = [c for c in conns if b"/old" in c]
+    new = [c for c in conns if b"/new" in c]
+    assert old == [b"GET /old HTTP/1.1\r\nHost: old\r\n"]
+    assert len(new) == 1 and strip_injected(new[0]) == b"GET /new HTTP/1.1\r\nHost: new\r\n\r\n"
+    assert [k for k, _ in header_lines(new[0])].count("traceparent") == 1
+    s = one(collector.wait_for(1, pred=lambda s: s["kind"] == "CLIENT"), kind="CLIENT")
+    assert s["attributes"]["url.full"] == "http://new/new"
+    assert s["attributes"]["http.response.status_code"] == 200
+
+
+SOCKETPAIR = r"""
+import ctypes, os, socket, sys
+port = int(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+a = socket.create_connection(("127.0.0.1", port))
+fd = a.detach()
+libc.syscall(3, fd)  # a close the shim never sees
+x, y = socket.socketpair()
+assert fd in (x.fileno(), y.fileno()), (fd, x.fileno(), y.fileno())
+w, r = (x, y) if x.fileno() == fd else (y, x)
+data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+for i in range(len(data)):
+    w.send(data[i:i + 1])
+w.close()
+got = b""
+while True:
+    b = r.recv(4096)
+    if not b:
+        break
+    got += b
+sys.stdout.write(got.decode())
+"""
+
+
+def test_fd_number_reused_by_a_socketpair_after_unseen_close(collector, capture):
+    """A socketpair (neither connect nor accept) on the number of a traced
+    connection closed behind our back: it is a new descriptor, not the old
+    connection; the bytes go through as written, no header is added."""
+    r = run(["/usr/bin/python3", "-c", SOCKETPAIR, str(capture.port)], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert collector.wait_for(1, timeout=1) == []
+
+
 def test_connect_spans_only_when_asked(collector, capture):
     r = client(shim_env(collector, AUTOTRACE_NET_SPANS="1"), capture.port)
     assert r.returncode == 0, r.stderr

@@ -16,8 +16,8 @@ struct seen {
 	int complete[16];
 };
 
-static void on_header(struct at_http_parser *p, const char *n, size_t nl, const char *v, size_t vl,
-                      int complete)
+static void on_header(struct at_http_parser *p, int id, const char *n, size_t nl, const char *v,
+                      size_t vl, int complete)
 {
 	struct seen *s = p->ctx;
 	if (s->n >= 16)
@@ -62,7 +62,7 @@ static void request_with_headers_any_split(void **state)
 		char v[128];
 		long done;
 		at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, v, sizeof v, on_header,
-		                    &s);
+		                    AT_HTTP_REPORT_ALL, &s);
 		int ev = feed(&p, msg, piece, &done);
 		assert_true(ev & AT_HTTP_HEADERS);
 		assert_true(ev & AT_HTTP_DONE);
@@ -83,7 +83,7 @@ static void stop_before_blank_line(void **state)
 	const char *msg = "GET / HTTP/1.0\nHost: x\n\n";
 	struct at_http_parser p;
 	size_t used;
-	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STOP_BLANK, NULL, 0, NULL, NULL);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STOP_BLANK, NULL, 0, NULL, 0, NULL);
 	int ev = at_http_parse(&p, msg, strlen(msg), &used);
 	assert_int_equal(ev, AT_HTTP_HEAD_END);
 	assert_int_equal(used, strlen(msg) - 1); /* stopped before the empty line */
@@ -114,7 +114,7 @@ static void responses(void **state)
 		for (size_t piece = 1; piece < 8; piece++) {
 			struct at_http_parser p;
 			long done;
-			at_http_parser_init(&p, AT_HTTP_RESPONSE, cases[i].flags, NULL, 0, NULL,
+			at_http_parser_init(&p, AT_HTTP_RESPONSE, cases[i].flags, NULL, 0, NULL, 0,
 			                    NULL);
 			int ev = feed(&p, cases[i].msg, piece, &done);
 			assert_false(ev & AT_HTTP_ERROR);
@@ -147,7 +147,8 @@ static void not_http(void **state)
 		struct at_http_parser p;
 		char v[32];
 		size_t used;
-		at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, v, sizeof v, NULL, NULL);
+		at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, v, sizeof v, NULL, 0,
+		                    NULL);
 		size_t n = strlen(bad[i]);
 		if (i == sizeof bad / sizeof bad[0] - 1)
 			n = 24; /* includes the NUL */
@@ -158,9 +159,9 @@ static void not_http(void **state)
 	}
 	struct at_http_parser p;
 	size_t used;
-	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, NULL);
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
 	assert_true(at_http_parse(&p, "HTTP/1.1 2x0 OK\r\n", 17, &used) & AT_HTTP_ERROR);
-	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, NULL);
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
 	const char *bad_chunk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
 	assert_int_equal(at_http_parse(&p, bad_chunk, strlen(bad_chunk), &used), AT_HTTP_HEADERS);
 	assert_true(at_http_parse(&p, bad_chunk + used, strlen(bad_chunk) - used, &used) &
@@ -178,7 +179,7 @@ static void oversized_values_are_cut_and_flagged(void **state)
 	struct seen s = {0};
 	char v[100];
 	long done;
-	at_http_parser_init(&p, AT_HTTP_REQUEST, 0, v, sizeof v, on_header, &s);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, 0, v, sizeof v, on_header, AT_HTTP_REPORT_ALL, &s);
 	int ev = feed(&p, msg, 977, &done);
 	assert_true(ev & AT_HTTP_DONE);
 	assert_int_equal(s.n, 2);
@@ -194,7 +195,7 @@ static void keep_alive_reset(void **state)
 	const char *two = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
 	struct at_http_parser p;
 	size_t used;
-	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, NULL);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, 0, NULL);
 	int ev = at_http_parse(&p, two, strlen(two), &used);
 	assert_true(ev & AT_HTTP_DONE);
 	assert_string_equal(p.target, "/1");
@@ -202,6 +203,122 @@ static void keep_alive_reset(void **state)
 	ev = at_http_parse(&p, two + used, strlen(two) - used, &used);
 	assert_true(ev & AT_HTTP_DONE);
 	assert_string_equal(p.target, "/2");
+}
+
+static void only_asked_headers_are_reported(void **state)
+{
+	const char *msg = "POST / HTTP/1.1\r\nX-Other: 1\r\nHost: h:81\r\nUser-Agent: ua\r\n"
+	                  "Content-Length: 3\r\nTraceparent: tp\r\nUberctx-K: v\r\n"
+	                  "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+	for (size_t piece = 1; piece <= strlen(msg); piece++) {
+		struct at_http_parser p;
+		struct seen s = {0};
+		char v[64];
+		long done;
+		at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, v, sizeof v, on_header,
+		                    AT_HTTP_H_BIT(AT_HTTP_H_HOST) | AT_HTTP_REPORT_CARRIER, &s);
+		int ev = feed(&p, msg, piece, &done);
+		assert_false(ev & AT_HTTP_ERROR);
+		assert_int_equal(done, (long)strlen(msg));
+		/* framing read although not reported: chunked wins over the length */
+		assert_true(p.flags & AT_HTTP_F_CHUNKED);
+		assert_int_equal(p.content_length, 3);
+		assert_int_equal(s.n, 3);
+		assert_string_equal(s.names[0], "host");
+		assert_string_equal(s.values[0], "h:81");
+		assert_string_equal(s.names[1], "traceparent");
+		assert_string_equal(s.values[1], "tp");
+		assert_string_equal(s.names[2], "uberctx-k");
+		assert_string_equal(s.values[2], "v");
+	}
+}
+
+static void header_ids(void **state)
+{
+	static const struct {
+		const char *name;
+		int id;
+	} cases[] = {
+	    {"host", AT_HTTP_H_HOST},
+	    {"user-agent", AT_HTTP_H_USER_AGENT},
+	    {"content-length", AT_HTTP_H_CONTENT_LENGTH},
+	    {"transfer-encoding", AT_HTTP_H_TRANSFER_ENCODING},
+	    {"connection", AT_HTTP_H_CONNECTION},
+	    {"traceparent", AT_HTTP_H_TRACEPARENT},
+	    {"tracestate", AT_HTTP_H_TRACESTATE},
+	    {"baggage", AT_HTTP_H_BAGGAGE},
+	    {"b3", AT_HTTP_H_B3},
+	    {"x-b3-traceid", AT_HTTP_H_X_B3_TRACEID},
+	    {"x-b3-spanid", AT_HTTP_H_X_B3_SPANID},
+	    {"x-b3-sampled", AT_HTTP_H_X_B3_SAMPLED},
+	    {"x-b3-flags", AT_HTTP_H_X_B3_FLAGS},
+	    {"uber-trace-id", AT_HTTP_H_UBER_TRACE_ID},
+	    {"uberctx-x", AT_HTTP_H_UBERCTX},
+	    {"uberctx-", AT_HTTP_H_OTHER},
+	    /* names as they come, in any case */
+	    {"CONTENT-LENGTH", AT_HTTP_H_CONTENT_LENGTH},
+	    {"X-B3-TraceId", AT_HTTP_H_X_B3_TRACEID},
+	    {"UberCtx-Key", AT_HTTP_H_UBERCTX},
+	    {"hoSt", AT_HTTP_H_HOST},
+	    {"x_b3-traceid", AT_HTTP_H_OTHER},
+	    {"content_length", AT_HTTP_H_OTHER},
+	    {"h0st", AT_HTTP_H_OTHER},
+	    {"hos", AT_HTTP_H_OTHER},
+	    {"hosts", AT_HTTP_H_OTHER},
+	    {"b", AT_HTTP_H_OTHER},
+	    {"x-b3-parentspanid", AT_HTTP_H_OTHER},
+	    {"", AT_HTTP_H_OTHER},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_int_equal(at_http_header_id(cases[i].name, strlen(cases[i].name)),
+		                 cases[i].id);
+}
+
+/* Values and targets are scanned several bytes at a time: a forbidden byte
+ * must be found wherever it is, and a harmless control byte (a tab) must
+ * not end the value. */
+static void stop_bytes_at_every_offset(void **state)
+{
+	for (size_t off = 0; off < 40; off++) {
+		for (int k = 0; k < 4; k++) {
+			char msg[200];
+			char val[64];
+			memset(val, 'v', sizeof val);
+			val[off] = k == 0 ? '\0' : k == 1 ? '\r' : k == 2 ? '\t' : '\x7f';
+			int n = snprintf(msg, sizeof msg, "GET / HTTP/1.1\r\nX-A: ");
+			memcpy(msg + n, val, 48);
+			n += 48;
+			n += snprintf(msg + n, sizeof msg - (size_t)n, "\r\nHost: h\r\n\r\n");
+			struct at_http_parser p;
+			struct seen s = {0};
+			char v[128];
+			size_t used;
+			at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, v, sizeof v,
+			                    on_header, AT_HTTP_REPORT_ALL, &s);
+			int ev = at_http_parse(&p, msg, (size_t)n, &used);
+			if (k < 2) { /* NUL, or a CR not followed by LF */
+				assert_true(ev & AT_HTTP_ERROR);
+				assert_int_equal(used, 21 + off + (k == 1));
+			} else {
+				assert_int_equal(ev, AT_HTTP_HEADERS | AT_HTTP_DONE);
+				assert_int_equal(s.n, 2);
+				/* a tab first is leading whitespace */
+				assert_int_equal(strlen(s.values[0]), off == 0 && k == 2 ? 47 : 48);
+			}
+			/* the same byte in the target */
+			char req[100];
+			n = snprintf(req, sizeof req, "GET /");
+			memset(req + n, 'a', 48);
+			req[n + off] = val[off];
+			n += 48;
+			n += snprintf(req + n, sizeof req - (size_t)n, " HTTP/1.1\r\n\r\n");
+			at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, 0,
+			                    NULL);
+			ev = at_http_parse(&p, req, (size_t)n, &used);
+			assert_true(ev & AT_HTTP_ERROR);
+			assert_int_equal(used, 5 + off);
+		}
+	}
 }
 
 int main(void)
@@ -213,6 +330,9 @@ int main(void)
 	    cmocka_unit_test(not_http),
 	    cmocka_unit_test(oversized_values_are_cut_and_flagged),
 	    cmocka_unit_test(keep_alive_reset),
+	    cmocka_unit_test(only_asked_headers_are_reported),
+	    cmocka_unit_test(header_ids),
+	    cmocka_unit_test(stop_bytes_at_every_offset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
