@@ -1221,14 +1221,28 @@ AT_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 	return r;
 }
 
+static AT_NOINLINE ssize_t write_marked(int fd, const void *buf, size_t n, uintptr_t caller)
+{
+	struct iovec v = {(void *)buf, n};
+	struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1, .caller = caller};
+	return out_path(&k);
+}
+
 AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (!NEED(write))
 		return syscall(SYS_write, fd, buf, n);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_write(fd, buf, n);
+	return write_marked(fd, buf, n, CALLER());
+}
+
+static AT_NOINLINE ssize_t send_marked(int fd, const void *buf, size_t n, int flags,
+                                       uintptr_t caller)
+{
 	struct iovec v = {(void *)buf, n};
-	struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1, .caller = CALLER()};
+	struct out_call k = {
+	    .fd = fd, .op = OP_SEND, .flags = flags, .iov = &v, .iovcnt = 1, .caller = caller};
 	return out_path(&k);
 }
 
@@ -1238,10 +1252,7 @@ AT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 		return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_send(fd, buf, n, flags);
-	struct iovec v = {(void *)buf, n};
-	struct out_call k = {
-	    .fd = fd, .op = OP_SEND, .flags = flags, .iov = &v, .iovcnt = 1, .caller = CALLER()};
-	return out_path(&k);
+	return send_marked(fd, buf, n, flags, CALLER());
 }
 
 AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
@@ -1329,15 +1340,23 @@ AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 	return r;
 }
 
+static AT_NOINLINE ssize_t recv_marked(int fd, void *buf, size_t n, int flags, uintptr_t caller)
+{
+	ssize_t r = real_recv(fd, buf, n, flags);
+	int saved = errno;
+	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
+	in_done(fd, &v, 1, r, flags, caller);
+	errno = saved;
+	return r;
+}
+
 AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	if (!NEED(recv))
 		return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recv(fd, buf, n, flags);
-	ssize_t r = real_recv(fd, buf, n, flags);
-	IN_DONE(fd, buf, r, flags);
-	return r;
+	return recv_marked(fd, buf, n, flags, CALLER());
 }
 
 AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
@@ -1351,6 +1370,18 @@ AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 	return r;
 }
 
+static AT_NOINLINE ssize_t recvfrom_marked(int fd, void *buf, size_t n, int flags,
+                                           struct sockaddr *from, socklen_t *fromlen,
+                                           uintptr_t caller)
+{
+	ssize_t r = real_recvfrom(fd, buf, n, flags, from, fromlen);
+	int saved = errno;
+	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
+	in_done(fd, &v, 1, r, flags, caller);
+	errno = saved;
+	return r;
+}
+
 AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
                            socklen_t *fromlen)
 {
@@ -1358,9 +1389,7 @@ AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 		return syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recvfrom(fd, buf, n, flags, from, fromlen);
-	ssize_t r = real_recvfrom(fd, buf, n, flags, from, fromlen);
-	IN_DONE(fd, buf, r, flags);
-	return r;
+	return recvfrom_marked(fd, buf, n, flags, from, fromlen, CALLER());
 }
 
 AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
