@@ -154,11 +154,21 @@ void at_exporter_start(void)
 	errno = saved;
 }
 
+static uint64_t last_flush_ns; /* how long the last flush waited (info-level stats) */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void at_exporter_flush(long timeout_ms)
 {
 	if (!atomic_load(&started) || at_queue_length() == 0 || timeout_ms <= 0)
 		return;
 	int saved = errno;
+	uint64_t t0 = mono_ns();
 	uint64_t deadline = at_mono_ms() + (uint64_t)timeout_ms;
 	atomic_store(&flush_deadline, deadline);
 	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
@@ -174,6 +184,7 @@ void at_exporter_flush(long timeout_ms)
 		struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
 		syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
 	}
+	last_flush_ns = mono_ns() - t0;
 	errno = saved;
 }
 
@@ -190,7 +201,9 @@ void at_exporter_atfork_child(void)
 
 void at_exporter_print_stats(void)
 {
-	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu",
+	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu, "
+		"last flush %llu us",
 		(unsigned long long)at_queue_pushed(), (unsigned long long)atomic_load(&at_stat_exported),
-		(unsigned long long)atomic_load(&at_stat_dropped), at_queue_length());
+		(unsigned long long)atomic_load(&at_stat_dropped), at_queue_length(),
+		(unsigned long long)(last_flush_ns / 1000));
 }
