@@ -233,14 +233,16 @@ static void copy_str(char *dst, size_t cap, const char *src)
 }
 
 /* The statement as it goes into the span. Sanitizing it and finding its
- * operation and table is heavy: for a statement that fits the span whole,
- * the raw text is kept and that work runs on the exporter thread
- * (at_sql_render). A longer one (a bulk INSERT, a wide SELECT) must be cut,
- * and the cut could hide its FROM: it is described here, from up to 4 KiB of
- * sanitized text. Returns the text's length. */
+ * operation and table is heavy: a statement that fits the span whole goes in
+ * raw, as the caller's own text (no copy), and that work runs on the
+ * exporter thread (at_sql_render). A longer one (a bulk INSERT, a wide
+ * SELECT) must be cut, and the cut could hide its FROM: it is described
+ * here, from up to 4 KiB of sanitized text, into out. Returns the text to
+ * use (q or out) and its length in *len. */
 #define SQL_WORK 4096
 
-static uint16_t describe_query(const char *q, size_t n, char *out, struct at_sql_summary *sum)
+static const char *query_text(const char *q, size_t n, char *out, struct at_sql_summary *sum,
+                              uint16_t *len)
 {
 	sum->op[0] = sum->table[0] = 0;
 	sum->rendered = 0;
@@ -249,23 +251,35 @@ static uint16_t describe_query(const char *q, size_t n, char *out, struct at_sql
 		n = 0;
 	}
 	if (n < AT_SQL_MAX) {
-		memcpy(out, q, n);
-		out[n] = 0;
-		return (uint16_t)n;
+		*len = (uint16_t)n;
+		return q;
 	}
 	char work[SQL_WORK];
-	size_t len = at_sql_sanitize(q, n, work, sizeof work, NULL);
-	at_sql_summarize(work, len, sum);
+	size_t l = at_sql_sanitize(q, n, work, sizeof work, NULL);
+	at_sql_summarize(work, l, sum);
 	sum->rendered = 1;
 	const char *src = work;
 	if (keep_literals()) {
 		src = q;
-		len = n;
+		l = n;
 	}
-	len = at_utf8_cut(src, len, AT_SQL_MAX - 1);
-	memcpy(out, src, len);
-	out[len] = 0;
-	return (uint16_t)len;
+	l = at_utf8_cut(src, l, AT_SQL_MAX - 1);
+	memcpy(out, src, l);
+	out[l] = 0;
+	*len = (uint16_t)l;
+	return out;
+}
+
+/* The same, kept in out (AT_SQL_MAX bytes) for a span that ends later. */
+static uint16_t describe_query(const char *q, size_t n, char *out, struct at_sql_summary *sum)
+{
+	uint16_t len;
+	const char *t = query_text(q, n, out, sum, &len);
+	if (t != out) {
+		memcpy(out, t, len);
+		out[len] = 0;
+	}
+	return len;
 }
 
 /* The server's flavour (SYS_*): remembered per connection, else asked once
@@ -349,16 +363,8 @@ static void finish_text_query(struct at_span *s, MYSQL *m, const char *q, size_t
 {
 	char text[AT_SQL_MAX];
 	struct at_sql_summary sum;
-	const char *t = text;
-	size_t len;
-	if (q && n < AT_SQL_MAX) { /* the caller's text goes into the span as is */
-		sum.op[0] = sum.table[0] = 0;
-		sum.rendered = 0;
-		t = q;
-		len = n;
-	} else {
-		len = describe_query(q, n, text, &sum);
-	}
+	uint16_t len;
+	const char *t = query_text(q, n, text, &sum, &len);
 	const char *msg = NULL;
 	unsigned err = failed ? conn_error(m, &msg) : 0;
 	finish_span(s, m, 1, 0, &sum, t, len, err, msg);
@@ -769,11 +775,11 @@ AT_EXPORT int mysql_stmt_prepare(MYSQL_STMT *st, const char *q, unsigned long n)
 	if (rc != 0 && s.recording) {
 		char text[AT_SQL_MAX];
 		struct at_sql_summary sum;
-		uint16_t len = describe_query(q, n, text, &sum);
+		uint16_t len;
+		const char *t = query_text(q, n, text, &sum, &len);
 		const char *msg;
 		unsigned err = stmt_error(st, &msg);
-		finish_span(&s, e ? e->conn : NULL, 0, e ? e->system : 0, &sum, text, len, err,
-		            msg);
+		finish_span(&s, e ? e->conn : NULL, 0, e ? e->system : 0, &sum, t, len, err, msg);
 		at_span_end_detached(&s);
 	}
 	if (entered)

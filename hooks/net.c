@@ -1301,23 +1301,22 @@ AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return out_path(&k);
 }
 
-#define IN_DONE(fd, buf, r, flags)                                                                 \
-	do {                                                                                       \
-		int saved_ = errno;                                                                \
-		struct iovec v_ = {(buf), (r) > 0 ? (size_t)(r) : 0};                              \
-		in_done((fd), &v_, 1, (r), (flags), CALLER());                                     \
-		errno = saved_;                                                                    \
-	} while (0)
-
-/* Kept out of line so that the file path of read() stays a few instructions. */
-static __attribute__((noinline)) ssize_t read_marked(int fd, void *buf, size_t n, uintptr_t caller)
+/* What one buffer read from a marked fd brought (r: the real call's
+ * result, returned as is, errno kept). */
+static ssize_t in_one(int fd, void *buf, ssize_t r, int flags, uintptr_t caller)
 {
-	ssize_t r = real_read(fd, buf, n);
 	int saved = errno;
 	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
-	in_done(fd, &v, 1, r, 0, caller);
+	in_done(fd, &v, 1, r, flags, caller);
 	errno = saved;
 	return r;
+}
+
+/* The marked paths are out of line (with the real call inside) so that the
+ * pass-through of read() and recv() keeps no registers: a few instructions. */
+static AT_NOINLINE ssize_t read_marked(int fd, void *buf, size_t n, uintptr_t caller)
+{
+	return in_one(fd, buf, real_read(fd, buf, n), 0, caller);
 }
 
 AT_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -1335,19 +1334,12 @@ AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 		return syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___read_chk(fd, buf, n, buflen);
-	ssize_t r = real___read_chk(fd, buf, n, buflen);
-	IN_DONE(fd, buf, r, 0);
-	return r;
+	return in_one(fd, buf, real___read_chk(fd, buf, n, buflen), 0, CALLER());
 }
 
 static AT_NOINLINE ssize_t recv_marked(int fd, void *buf, size_t n, int flags, uintptr_t caller)
 {
-	ssize_t r = real_recv(fd, buf, n, flags);
-	int saved = errno;
-	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
-	in_done(fd, &v, 1, r, flags, caller);
-	errno = saved;
-	return r;
+	return in_one(fd, buf, real_recv(fd, buf, n, flags), flags, caller);
 }
 
 AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
@@ -1365,21 +1357,14 @@ AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recv_chk(fd, buf, n, buflen, flags);
-	ssize_t r = real___recv_chk(fd, buf, n, buflen, flags);
-	IN_DONE(fd, buf, r, flags);
-	return r;
+	return in_one(fd, buf, real___recv_chk(fd, buf, n, buflen, flags), flags, CALLER());
 }
 
 static AT_NOINLINE ssize_t recvfrom_marked(int fd, void *buf, size_t n, int flags,
                                            struct sockaddr *from, socklen_t *fromlen,
                                            uintptr_t caller)
 {
-	ssize_t r = real_recvfrom(fd, buf, n, flags, from, fromlen);
-	int saved = errno;
-	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
-	in_done(fd, &v, 1, r, flags, caller);
-	errno = saved;
-	return r;
+	return in_one(fd, buf, real_recvfrom(fd, buf, n, flags, from, fromlen), flags, caller);
 }
 
 AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
@@ -1400,9 +1385,8 @@ AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 		               fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
-	ssize_t r = real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
-	IN_DONE(fd, buf, r, flags);
-	return r;
+	return in_one(fd, buf, real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen), flags,
+	              CALLER());
 }
 
 AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)

@@ -419,13 +419,8 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
 		at_span_set_name(s, cmd->op, cmd->op_len);
 	}
 	at_span_set_lit(s, "db.system.name", "redis");
-	if (cmd->op_len) {
-		struct at_attr *op = at_span_slot(s, "db.operation.name");
-		if (op) {
-			op->type = AT_ATTR_STR;
-			op->v.s = s->name;
-		}
-	}
+	if (cmd->op_len)
+		at_span_set_ref(s, "db.operation.name", s->name);
 	if (e && e->addr[0]) {
 		at_span_set_strn(s, "server.address", e->addr, e->addr_len);
 		if (e->port > 0)

@@ -9,7 +9,7 @@
 /* Places str in the free part [*off, *off + *room) of the span's arena
  * region left by a shorter rendering, else at the arena's tail. */
 static struct at_str place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
-			   size_t n)
+                           size_t n)
 {
 	if (n <= *room) {
 		memcpy(s->arena + *off, str, n);
@@ -49,21 +49,13 @@ void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 	}
 	s->name = place(s, &off, &room, name, tn ? on + 1 + tn : on);
 	/* the attributes point into the name just written */
-	struct at_attr *op = NULL, *coll = NULL;
-	if (s->nattrs < AT_MAX_ATTRS)
-		op = &s->attrs[s->nattrs++];
-	if (tn && s->nattrs < AT_MAX_ATTRS)
-		coll = &s->attrs[s->nattrs++];
-	if (op) {
-		op->key = "db.operation.name";
-		op->type = AT_ATTR_STR;
-		op->v.s = (struct at_str){s->name.off, (uint16_t)(s->name.len < on ? s->name.len : on)};
-	}
-	if (coll) {
-		coll->key = "db.collection.name";
-		coll->type = AT_ATTR_STR;
-		coll->v.s = s->name.len == on + 1 + tn
-				    ? (struct at_str){(uint16_t)(s->name.off + on + 1), (uint16_t)tn}
-				    : place(s, &off, &room, sum.table, tn);
-	}
+	at_span_set_ref(
+	    s, "db.operation.name",
+	    (struct at_str){s->name.off, (uint16_t)(s->name.len < on ? s->name.len : on)});
+	if (tn)
+		at_span_set_ref(
+		    s, "db.collection.name",
+		    s->name.len == on + 1 + tn
+		        ? (struct at_str){(uint16_t)(s->name.off + on + 1), (uint16_t)tn}
+		        : place(s, &off, &room, sum.table, tn));
 }

@@ -29,7 +29,7 @@ struct at_tls {
 	struct at_span *cur;    /* innermost active span on this thread */
 	const char *tracestate; /* tracestate / baggage to propagate (incoming request) */
 	const char *baggage;
-	uint64_t rng[2];
+	uint64_t rng; /* id generator state (ids.h) */
 	unsigned rng_gen;
 	struct at_ctx inherited; /* parent context given to a new thread or process */
 };

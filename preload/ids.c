@@ -22,18 +22,14 @@ static uint64_t splitmix(uint64_t *x)
 
 void at_ids_seed(void)
 {
-	uint64_t s[2] = {0, 0};
-	if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+	uint64_t s = 0;
+	if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
 		/* very early boot or seccomp: mix what differs between threads */
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&s;
-		s[0] = splitmix(&x);
-		s[1] = splitmix(&x);
+		s = splitmix(&x);
 	}
-	if (!s[0] && !s[1])
-		s[1] = 1;
-	at_tls.rng[0] = s[0];
-	at_tls.rng[1] = s[1];
+	at_tls.rng = s; /* any value will do: wyrand has no bad state */
 	at_tls.rng_gen = atomic_load_explicit(&at_ids_generation, memory_order_relaxed);
 }

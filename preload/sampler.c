@@ -2,17 +2,10 @@
 #define _GNU_SOURCE
 #include "sampler.h"
 
+#include "clock.h"
 #include "config.h"
 
 #include <stdatomic.h>
-#include <time.h>
-
-static inline uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* JAEGER_SAMPLER_TYPE=ratelimiting: a token bucket holding max(rate, 1)
  * traces, kept as one atomic "theoretical arrival time" (GCRA) so that any
@@ -26,14 +19,14 @@ static int rate_limited(void)
 		return 0;
 	uint64_t interval = (uint64_t)(1e9 / rate);
 	uint64_t burst = (uint64_t)((rate < 1 ? 1 : rate) * (double)interval);
-	uint64_t now = mono_ns();
+	uint64_t now = at_mono_ns();
 	uint64_t tat = atomic_load_explicit(&rl_tat_ns, memory_order_relaxed);
 	for (;;) {
 		uint64_t next = (tat > now ? tat : now) + interval;
 		if (next - now > burst)
 			return 0;
-		if (atomic_compare_exchange_weak_explicit(&rl_tat_ns, &tat, next,
-							  memory_order_relaxed, memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+		        &rl_tat_ns, &tat, next, memory_order_relaxed, memory_order_relaxed))
 			return AT_FLAG_SAMPLED;
 	}
 }

@@ -161,6 +161,8 @@ static inline void at_span_set_lit(struct at_span *s, const char *key, const cha
 	}
 }
 
+/* Copy a string into the arena, truncated to the value length limit and to the
+ * room left. */
 struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
 
 /* at_span_intern's common case: the value fits whole, no cut to make. */
@@ -191,6 +193,18 @@ static inline struct at_attr *at_span_set_strn(struct at_span *s, const char *ke
 	return a;
 }
 
+/* A string already in this span's arena (the name, part of another value):
+ * one text, several attributes. */
+static inline struct at_attr *at_span_set_ref(struct at_span *s, const char *key, struct at_str v)
+{
+	struct at_attr *a = at_span_slot(s, key);
+	if (a) {
+		a->type = AT_ATTR_STR;
+		a->v.s = v;
+	}
+	return a;
+}
+
 void at_span_set_str(struct at_span *s, const char *key, const char *val);
 /* Raw text for key, to be rendered on the exporter thread by renderer
  * (which may also set the span's name and further attributes). */
@@ -199,10 +213,6 @@ void at_span_set_deferred(struct at_span *s, const char *key, int render, const 
 /* Add an event; returns its index or -1. Attributes go through at_event_set_*. */
 int at_span_add_event(struct at_span *s, const char *name);
 void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *val, size_t len);
-
-/* Copy a string into the arena, truncated to the value length limit and to the
- * room left. Exposed for encoders' tests. */
-struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
 
 /* On the exporter thread, before any encoder: AT_ATTR_LIT values become
  * arena strings like any other (reporter/finalize.c). */

@@ -46,7 +46,7 @@ static void setup_backends(void)
 		make[k++] = at_backend_otlp_new;
 	if (at_cfg.exporters & AT_EXP_JAEGER) /* JAEGER_ENDPOINT overrides the agent */
 		make[k++] = at_cfg.jaeger_endpoint[0] ? at_backend_jaeger_http_new
-						      : at_backend_jaeger_udp_new;
+		                                      : at_backend_jaeger_udp_new;
 	if (at_cfg.exporters & AT_EXP_ZIPKIN)
 		make[k++] = at_backend_zipkin_new;
 	if (at_cfg.exporters & AT_EXP_CONSOLE)
@@ -74,7 +74,7 @@ static void export_all(void)
 			if (fd && fd < deadline)
 				deadline = fd;
 		}
-		at_span_finalize(batch, n); /* deferred attributes: SQL sanitizing */
+		at_span_finalize(batch, n);     /* deferred attributes: SQL sanitizing */
 		at_callsite_annotate(batch, n); /* code.function.name, for every encoder */
 		size_t delivered = 0;
 		for (int i = 0; i < nbackends; i++) {
@@ -138,9 +138,8 @@ void at_exporter_start(void)
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	/* the new thread inherits this mask: every signal blocked */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = (batch && AT_RESOLVE(pthread_create))
-			 ? real_pthread_create(&t, &attr, run, NULL)
-			 : ENOMEM;
+	int rc = (batch && AT_RESOLVE(pthread_create)) ? real_pthread_create(&t, &attr, run, NULL)
+	                                               : ENOMEM;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (rc) {
@@ -156,19 +155,12 @@ void at_exporter_start(void)
 
 static uint64_t last_flush_ns; /* how long the last flush waited (info-level stats) */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void at_exporter_flush(long timeout_ms)
 {
 	if (!atomic_load(&started) || at_queue_length() == 0 || timeout_ms <= 0)
 		return;
 	int saved = errno;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = at_mono_ns();
 	uint64_t deadline = at_mono_ms() + (uint64_t)timeout_ms;
 	atomic_store(&flush_deadline, deadline);
 	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
@@ -184,7 +176,7 @@ void at_exporter_flush(long timeout_ms)
 		struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
 		syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
 	}
-	last_flush_ns = mono_ns() - t0;
+	last_flush_ns = at_mono_ns() - t0;
 	errno = saved;
 }
 
@@ -202,8 +194,9 @@ void at_exporter_atfork_child(void)
 void at_exporter_print_stats(void)
 {
 	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu, "
-		"last flush %llu us",
-		(unsigned long long)at_queue_pushed(), (unsigned long long)atomic_load(&at_stat_exported),
-		(unsigned long long)atomic_load(&at_stat_dropped), at_queue_length(),
-		(unsigned long long)(last_flush_ns / 1000));
+	        "last flush %llu us",
+	        (unsigned long long)at_queue_pushed(),
+	        (unsigned long long)atomic_load(&at_stat_exported),
+	        (unsigned long long)atomic_load(&at_stat_dropped), at_queue_length(),
+	        (unsigned long long)(last_flush_ns / 1000));
 }

@@ -58,9 +58,9 @@ int at_queue_init(size_t capacity, size_t wake_at)
 		char *a = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
 		if (a > p)
 			munmap(p, (size_t)(a - p));
-		size_t tail = (size_t)(p + map_len - (a + len));
-		if (tail)
-			munmap(a + len, tail);
+		size_t rest = (size_t)(p + map_len - (a + len));
+		if (rest)
+			munmap(a + len, rest);
 		p = a;
 		madvise(p, len, MADV_HUGEPAGE); /* a hint: refused (THP off) is fine */
 	}
