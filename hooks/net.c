@@ -938,11 +938,17 @@ static void desynced(struct at_conn *c)
 
 /* ---- the paths of a marked fd ---- */
 
+/* Bytes went by that we did not see (under an outer hook: a MySQL or Redis
+ * client library's socket): parsing can never resume on this connection.
+ * With nothing of ours on it yet, the fd is forgotten at once, so that its
+ * every read and write passes straight through. */
 static void mark_desync(struct at_fd *e)
 {
 	struct at_conn *c = atomic_load(&e->conn);
 	if (c)
 		atomic_store(&c->desync, 1);
+	else
+		atomic_store(&e->kind, AT_FD_NONE);
 }
 
 static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
@@ -957,6 +963,29 @@ static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 	if (atomic_load(&c->desync))
 		desynced(c);
 	return c;
+}
+
+static void release(struct at_conn *c);
+
+/* Whether a connection can never be traced again: a client's write side
+ * or a server's read side dead (not HTTP/1.x, upgraded, out of sync). */
+static int conn_dead(const struct at_conn *c)
+{
+	return !c->span_active &&
+	       (c->kind == AT_FD_CLIENT ? c->wstate == W_DEAD : c->rstate == R_DEAD);
+}
+
+/* Called unlocked, when conn_dead was true under the lock: the fd is
+ * forgotten (unless it was closed and marked again meanwhile), so that its
+ * later reads and writes pass straight through. */
+static void retire(struct at_fd *e, struct at_conn *c)
+{
+	struct at_conn *expect = c;
+	if (atomic_compare_exchange_strong(&e->conn, &expect, NULL)) {
+		atomic_store(&e->kind, AT_FD_NONE);
+		at_debug("fd %d: not HTTP/1.x or out of step: no longer watched", c->fd);
+		release(c);
+	}
 }
 
 static ssize_t out_path(struct out_call *k)
@@ -992,7 +1021,10 @@ static ssize_t out_path(struct out_call *k)
 		if (r > 0 && c->rstate != R_DEAD)
 			server_out(c, k, (size_t)r);
 	}
+	int dead = conn_dead(c);
 	at_conn_unlock(c);
+	if (dead)
+		retire(e, c);
 	at_leave();
 	errno = r < 0 ? err : saved;
 	return r;
@@ -1022,7 +1054,10 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 		} else if (r > 0 && c->rstate != R_DEAD) {
 			server_in(c, iov, cnt, (size_t)r, caller);
 		}
+		int dead = conn_dead(c);
 		at_conn_unlock(c);
+		if (dead)
+			retire(e, c);
 	}
 	at_leave();
 }
@@ -1050,7 +1085,8 @@ static void release(struct at_conn *c)
 static void forget(int fd)
 {
 	struct at_fd *e = at_fd_entry(fd);
-	if (!e || !atomic_load_explicit(&e->kind, memory_order_relaxed))
+	if (!e || (!atomic_load_explicit(&e->kind, memory_order_relaxed) &&
+	           !atomic_load_explicit(&e->conn, memory_order_relaxed)))
 		return;
 	if (getpid() != at_getpid_cached())
 		return;

@@ -380,14 +380,27 @@ struct src {
 	size_t resp_len;
 };
 
-/* What a command is, how it reads: formatted only when the span records
- * or when we must know its kind. Returns the kind. */
-static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd *cmd,
-                    const struct src *q)
+static int capture(struct at_redis_cap *cap, const struct src *q)
 {
-	int kind = AT_REDIS_PLAIN;
-	cmd->select_db = -1;
+	if (q->fmt)
+		return at_redis_cap_format(cap, q->fmt, *q->ap);
+	if (q->resp)
+		return at_redis_cap_resp(cap, q->resp, q->resp_len);
+	at_redis_cap_argv(cap, q->argc, q->argv, q->argvlen);
+	return 0;
+}
+
+/* What a command is: its kind (and a SELECT's database) always; when the
+ * span records, its arguments and the connection's facts copied raw into the
+ * span, for the exporter thread to write the name and attributes
+ * (hooks/redis_render.c). Returns the kind. */
+static int describe(struct at_span *s, const struct conn *e, long *select_db, const struct src *q)
+{
+	struct at_redis_cap cap;
+	char blob[AT_REDIS_CAP_MAX];
+	*select_db = -1;
 	if (!s->recording) { /* the kind only, from the command's name */
+		int kind = AT_REDIS_PLAIN;
 		if (q->fmt)
 			kind = at_redis_fmt_kind(q->fmt);
 		else if (q->resp)
@@ -397,36 +410,42 @@ static int describe(struct at_span *s, const struct conn *e, struct at_redis_cmd
 			                        q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
 		if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
 			return kind;
+		at_redis_cap_init(&cap, blob, sizeof blob, 0, NULL, 0, 0, -1);
+		capture(&cap, q);
+		*select_db = cap.select_db;
+		return cap.kind;
 	}
-	at_redis_cmd_init(cmd, show_args());
-	if (q->fmt)
-		at_redis_cmd_format(cmd, q->fmt, *q->ap);
-	else if (q->resp)
-		at_redis_cmd_resp(cmd, q->resp, q->resp_len);
+	int has_addr = e && e->addr[0];
+	struct at_attr *a = at_span_slot(s, "db.query.text");
+	size_t off = s->arena_used;
+	if (a && at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(),
+	                           has_addr ? e->addr : NULL, has_addr ? e->addr_len : 0,
+	                           has_addr ? e->port : 0, -1) == 0) {
+		capture(&cap, q);
+		a->type = AT_ATTR_DEFER;
+		a->render = AT_RENDER_REDIS;
+		a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};
+		s->arena_used = (uint16_t)(off + cap.len);
+		*select_db = cap.select_db;
+		return cap.kind;
+	}
+	/* no attribute allowed (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=0) or no room
+	 * left: the name at least, here */
+	if (a) {
+		a->type = AT_ATTR_STR;
+		a->v.s = (struct at_str){0, 0};
+	}
+	struct at_redis_cmd cmd;
+	struct at_redis_conninfo ci;
+	at_redis_cap_init(&cap, blob, sizeof blob, 0, NULL, 0, 0, -1);
+	capture(&cap, q);
+	at_redis_blob_read(&cmd, &ci, cap.buf, cap.len);
+	if (cmd.op_len)
+		at_span_set_name(s, cmd.op, cmd.op_len);
 	else
-		at_redis_cmd_argv(cmd, q->argc, q->argv, q->argvlen);
-	if (!s->recording)
-		return cmd->kind;
-	/* one copy: the text starts with the command's name (unless the name
-	 * had to be quoted), which is also the span's name and operation */
-	struct at_attr *text = at_span_set_strn(s, "db.query.text", cmd->text, cmd->text_len);
-	if (!cmd->op_len) {
 		at_span_set_name(s, "redis", 5);
-	} else if (text && text->v.s.len >= cmd->op_len &&
-	           !memcmp(cmd->text, cmd->op, cmd->op_len)) {
-		s->name = (struct at_str){text->v.s.off, (uint16_t)cmd->op_len};
-	} else {
-		at_span_set_name(s, cmd->op, cmd->op_len);
-	}
-	at_span_set_lit(s, "db.system.name", "redis");
-	if (cmd->op_len)
-		at_span_set_ref(s, "db.operation.name", s->name);
-	if (e && e->addr[0]) {
-		at_span_set_strn(s, "server.address", e->addr, e->addr_len);
-		if (e->port > 0)
-			at_span_set_int(s, "server.port", e->port);
-	}
-	return cmd->kind;
+	*select_db = cap.select_db;
+	return cap.kind;
 }
 
 static const char *err_name(int err)
@@ -486,14 +505,14 @@ static void finish(struct at_span *s, const void *c, struct conn *e, const void 
 		if (e)
 			e->db = db;
 	}
-	if (s->recording && db >= 0 && (e || select_db >= 0)) {
-		char buf[24]; /* digits from the end; snprintf costs ~1000 instructions */
-		char *p = buf + sizeof buf;
-		do
-			*--p = (char)('0' + db % 10);
-		while ((db /= 10) > 0);
-		at_span_set_strn(s, "db.namespace", p, (size_t)(buf + sizeof buf - p));
-	}
+	if (!s->recording || db < 0 || !(e || select_db >= 0))
+		return;
+	/* db.namespace: into the captured blob (see describe) */
+	for (int i = 0; i < s->nattrs; i++)
+		if (s->attrs[i].type == AT_ATTR_DEFER && s->attrs[i].render == AT_RENDER_REDIS) {
+			at_redis_cap_set_db(s->arena + s->attrs[i].v.s.off, db);
+			break;
+		}
 }
 
 /* ---- synchronous commands ---- */
@@ -504,10 +523,10 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 	abi(q->fmt ? (void *)real_redisvCommand : (void *)real_redisCommandArgv);
 	struct conn *e = conn_lookup(c);
 	struct at_span s;
-	struct at_redis_cmd cmd;
+	long select_db;
 	at_span_start(&s, NULL, AT_KIND_CLIENT);
 	s.caller = caller;
-	describe(&s, e, &cmd, q);
+	describe(&s, e, &select_db, q);
 	long db = e ? e->db : -1;
 	if (e)
 		e->appended++;
@@ -517,7 +536,7 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 	saved = errno;
 	if (e && r && e->replied != e->appended)
 		e->replied++;
-	finish(&s, c, e, r, cmd.select_db, db);
+	finish(&s, c, e, r, select_db, db);
 	at_span_end(&s);
 	errno = saved;
 	return r;
@@ -604,11 +623,9 @@ static int append_command(void *c, const struct src *q, void *sym, uintptr_t cal
 	struct conn *e = conn_lookup(c);
 	struct rec *r = e && e->count < RING ? rec_get() : NULL;
 	if (r) {
-		struct at_redis_cmd cmd;
 		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
 		r->span.caller = caller;
-		int kind = describe(&r->span, e, &cmd, q);
-		r->select_db = cmd.select_db;
+		int kind = describe(&r->span, e, &r->select_db, q);
 		if (!r->span.recording && kind != AT_REDIS_SELECT) {
 			rec_put(r); /* nothing to record: only keep the count */
 			r = NULL;
@@ -810,12 +827,10 @@ static int async_command(void *ac, redis_cb *fn, void *pd, const struct src *q, 
 	struct conn *e = conn_lookup(ac);
 	struct rec *r = rec_get();
 	if (r) {
-		struct at_redis_cmd cmd;
 		/* the parent: what is current where the command is issued */
 		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
 		r->span.caller = caller;
-		int kind = describe(&r->span, e, &cmd, q);
-		r->select_db = cmd.select_db;
+		int kind = describe(&r->span, e, &r->select_db, q);
 		r->fn = fn;
 		r->privdata = pd;
 		/* subscriptions and MONITOR call back once per message: not ours */

@@ -1,9 +1,11 @@
-/* Building a Redis command's db.query.text from hiredis's argv or format.
+/* A Redis command's db.query.text from hiredis's argv or format, in two
+ * steps: the capture (application thread) copies what the text can show of
+ * the arguments into a blob, the rendering (exporter thread) writes the text.
  * Argument 0 is the command (upper-cased), argument 1 is shown as is (the
  * key, for almost every command); later ones are replaced by "?" unless
  * AUTOTRACE_REDIS_ARGS asks for them. Arguments of AUTH and HELLO are
- * secrets and never shown. Bytes outside printable ASCII are escaped, so the
- * text is valid UTF-8 whatever the values hold. */
+ * secrets: never shown, never copied. Bytes outside printable ASCII are
+ * escaped, so the text is valid UTF-8 whatever the values hold. */
 #define _GNU_SOURCE
 #include "redis_cmd.h"
 
@@ -12,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#define AT_INLINE inline __attribute__((always_inline))
+#define AT_LIKELY(x) __builtin_expect(!!(x), 1)
 
 void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 {
@@ -28,54 +33,47 @@ void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 	c->arg_cut = 0;
 }
 
-int at_redis_kind_of(const char *name, size_t len)
+/* Only names whose first letter and length match one of kind_names: a bit
+ * per length, per letter. */
+static const uint16_t kind_lens['z' - 'a' + 1] = {
+    ['a' - 'a'] = 1 << 4,
+    ['h' - 'a'] = 1 << 5,
+    ['m' - 'a'] = 1 << 7,
+    ['p' - 'a'] = 1 << 10 | 1 << 12,
+    ['s' - 'a'] = 1 << 6 | 1 << 9 | 1 << 10 | 1 << 12,
+    ['u' - 'a'] = 1 << 11,
+};
+
+static int kind_lookup(const char *name, size_t len)
 {
-	/* every command runs through here: the length picks the candidates */
 	static const struct {
 		const char *name;
 		int kind;
-	} * k,
-	    by4[] = {{"auth", AT_REDIS_AUTH}, {NULL, 0}},
-	    by5[] = {{"hello", AT_REDIS_AUTH}, {NULL, 0}},
-	    by6[] = {{"select", AT_REDIS_SELECT}, {NULL, 0}},
-	    by7[] = {{"monitor", AT_REDIS_PUBSUB}, {NULL, 0}},
-	    by9[] = {{"subscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	    by10[] = {{"psubscribe", AT_REDIS_PUBSUB}, {"ssubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	    by11[] = {{"unsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}},
-	    by12[] = {
-	        {"punsubscribe", AT_REDIS_PUBSUB}, {"sunsubscribe", AT_REDIS_PUBSUB}, {NULL, 0}};
-	switch (len) {
-	case 4:
-		k = by4;
-		break;
-	case 5:
-		k = by5;
-		break;
-	case 6:
-		k = by6;
-		break;
-	case 7:
-		k = by7;
-		break;
-	case 9:
-		k = by9;
-		break;
-	case 10:
-		k = by10;
-		break;
-	case 11:
-		k = by11;
-		break;
-	case 12:
-		k = by12;
-		break;
-	default:
-		return AT_REDIS_PLAIN;
-	}
-	for (; k->name; k++)
-		if ((name[0] | 0x20) == k->name[0] && !strncasecmp(name, k->name, len))
-			return k->kind;
+	} names[] = {
+	    {"auth", AT_REDIS_AUTH},           {"hello", AT_REDIS_AUTH},
+	    {"select", AT_REDIS_SELECT},       {"monitor", AT_REDIS_PUBSUB},
+	    {"subscribe", AT_REDIS_PUBSUB},    {"psubscribe", AT_REDIS_PUBSUB},
+	    {"ssubscribe", AT_REDIS_PUBSUB},   {"unsubscribe", AT_REDIS_PUBSUB},
+	    {"punsubscribe", AT_REDIS_PUBSUB}, {"sunsubscribe", AT_REDIS_PUBSUB},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i].name) == len && !strncasecmp(name, names[i].name, len))
+			return names[i].kind;
 	return AT_REDIS_PLAIN;
+}
+
+/* every command runs through here: almost all are plain at the first test */
+static inline int kind_of(const char *name, size_t len)
+{
+	unsigned c = (unsigned char)(name[0] | 0x20) - 'a';
+	if (AT_LIKELY(len > 12 || c > 'z' - 'a' || !(kind_lens[c] >> len & 1)))
+		return AT_REDIS_PLAIN;
+	return kind_lookup(name, len);
+}
+
+int at_redis_kind_of(const char *name, size_t len)
+{
+	return len ? kind_of(name, len) : AT_REDIS_PLAIN;
 }
 
 int at_redis_fmt_kind(const char *fmt)
@@ -190,21 +188,166 @@ static void arg_end(struct at_redis_cmd *c)
 		text_put(c, "...", 3);
 }
 
-void at_redis_cmd_argv(struct at_redis_cmd *c, int argc, const char *const *argv,
+/* ---- capture ----
+ *
+ * The blob: AT_REDIS_CAP_HEAD bytes (flags, address length, port as 16 bits,
+ * database as 32 bits, little-endian), the address, then one entry per
+ * argument: a flags byte, a 16-bit length and that many bytes; a run of
+ * hidden arguments is one entry whose length is their count. */
+
+enum { CAP_SHOW_ARGS = 1, CAP_CUT = 2 };            /* blob flags */
+enum { ENT_CUT = 1, ENT_HIDDEN = 2, ENT_HEAD = 3 }; /* entry flags; entry header size */
+
+static void put16(char *p, size_t v)
+{
+	p[0] = (char)(v & 0xff);
+	p[1] = (char)(v >> 8 & 0xff);
+}
+
+static size_t get16(const char *p)
+{
+	return (size_t)(unsigned char)p[0] | (size_t)(unsigned char)p[1] << 8;
+}
+
+void at_redis_cap_set_db(char *blob, long db)
+{
+	uint32_t v = (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
+	for (int i = 0; i < 4; i++)
+		blob[4 + i] = (char)(v >> (8 * i) & 0xff);
+}
+
+int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
+                      const char *addr, size_t addr_len, int port, long db)
+{
+	if (addr_len > 255 || room < AT_REDIS_CAP_HEAD + addr_len)
+		return -1;
+	c->buf = buf;
+	c->room = room < AT_REDIS_CAP_MAX ? room : AT_REDIS_CAP_MAX;
+	c->argc = 0;
+	c->kind = AT_REDIS_PLAIN;
+	c->select_db = -1;
+	c->show_args = show_args;
+	c->in_arg = c->skip = c->full = c->hidden_run = 0;
+	c->text = 0;
+	c->arg = 0;
+	/* the head in one store */
+	uint32_t v = (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
+	uint64_t h = (uint64_t)(show_args ? CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
+	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 | (uint64_t)v << 32;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(buf, &h, sizeof h);
+#else
+	for (int i = 0; i < AT_REDIS_CAP_HEAD; i++)
+		buf[i] = (char)(h >> (8 * i) & 0xff);
+#endif
+	if (addr_len)
+		memcpy(buf + AT_REDIS_CAP_HEAD, addr, addr_len);
+	c->len = AT_REDIS_CAP_HEAD + addr_len;
+	return 0;
+}
+
+/* Out of room: the rendering ends the text with "..." */
+static void cap_cut(struct at_redis_cap *c)
+{
+	c->buf[0] = (char)(c->buf[0] | CAP_CUT);
+	c->full = 1;
+}
+
+static AT_INLINE void cap_begin(struct at_redis_cap *c)
+{
+	int i = c->argc++;
+	c->in_arg = 1;
+	c->skip = c->full || (i >= 2 && !c->show_args) || (i >= 1 && c->kind == AT_REDIS_AUTH);
+	if (c->full)
+		return;
+	if (c->skip) {
+		c->text += 2; /* " ?" */
+		if (c->text > AT_REDIS_TEXT_MAX)
+			c->full = 1;
+		/* a run of hidden arguments: one entry, counted */
+		size_t n = c->hidden_run ? get16(c->buf + c->arg + 1) : 0xffff;
+		if (n < 0xffff) {
+			put16(c->buf + c->arg + 1, n + 1);
+			return;
+		}
+		if (c->room - c->len < ENT_HEAD) {
+			cap_cut(c);
+			return;
+		}
+		c->arg = c->len;
+		c->buf[c->len] = ENT_HIDDEN;
+		put16(c->buf + c->len + 1, 1);
+		c->len += ENT_HEAD;
+		c->hidden_run = 1;
+		return;
+	}
+	c->hidden_run = 0;
+	if (c->room - c->len < ENT_HEAD) {
+		cap_cut(c);
+		c->skip = 1;
+		return;
+	}
+	c->arg = c->len;
+	c->buf[c->len] = 0;
+	c->len += ENT_HEAD;
+}
+
+static AT_INLINE void cap_put(struct at_redis_cap *c, const char *s, size_t n)
+{
+	if (c->skip || c->full)
+		return;
+	size_t have = c->len - c->arg - ENT_HEAD;
+	size_t keep = AT_REDIS_TEXT_MAX - have; /* an argument's bytes the text could show */
+	if (n > keep) {
+		n = keep;
+		c->buf[c->arg] = (char)(c->buf[c->arg] | ENT_CUT);
+	}
+	if (n > c->room - c->len) {
+		n = c->room - c->len;
+		cap_cut(c);
+	}
+	memcpy(c->buf + c->len, s, n);
+	c->len += n;
+}
+
+static AT_INLINE void cap_end(struct at_redis_cap *c)
+{
+	c->in_arg = 0;
+	if (c->skip)
+		return;
+	const char *a = c->buf + c->arg + ENT_HEAD;
+	size_t n = c->len - c->arg - ENT_HEAD;
+	put16(c->buf + c->arg + 1, n);
+	if (c->argc == 1) {
+		c->kind = n ? kind_of(a, n) : AT_REDIS_PLAIN;
+	} else if (c->argc == 2 && c->kind == AT_REDIS_SELECT && n && n < 12) {
+		long v = 0;
+		size_t k = 0;
+		while (k < n && a[k] >= '0' && a[k] <= '9')
+			v = v * 10 + (a[k++] - '0');
+		if (k == n)
+			c->select_db = v;
+	}
+	c->text += (c->argc > 1) + (n ? n : 2);
+	if (c->text > AT_REDIS_TEXT_MAX)
+		c->full = 1; /* the text is cut before what follows */
+}
+
+void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
                        const size_t *argvlen)
 {
 	for (int i = 0; i < argc && !c->full; i++) {
-		arg_begin(c);
-		if (argv[i])
-			arg_put(c, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
-		arg_end(c);
+		cap_begin(c);
+		if (argv[i] && !c->skip)
+			cap_put(c, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+		cap_end(c);
 	}
 }
 
 /* One printf conversion after '%' at *pp, as hiredis accepts them: flags,
- * width, precision, then an integer (hh, h, l, ll) or a double. Formats it
- * into out and consumes its argument; returns 0, or -1 when hiredis would
- * reject the format. */
+ * width, precision, then an integer (hh, h, l, ll) or a double. Consumes its
+ * argument and, when out is not NULL, formats it there; returns 0, or -1 when
+ * hiredis would reject the format. */
 static int conversion(const char **pp, va_list *ap, char *out, size_t outlen)
 {
 	const char *start = *pp - 1; /* the '%' */
@@ -239,15 +382,17 @@ static int conversion(const char **pp, va_list *ap, char *out, size_t outlen)
 		return -1;
 	char spec[16];
 	size_t n = (size_t)(q + 1 - start);
-	out[0] = 0;
-	va_list cp;
-	va_copy(cp, *ap);
-	if (n < sizeof spec - 2) { /* hiredis skips longer ones, consuming the value */
-		memcpy(spec, start, n);
-		spec[n] = 0;
-		vsnprintf(out, outlen, spec, cp);
+	if (out) {
+		out[0] = 0;
+		va_list cp;
+		va_copy(cp, *ap);
+		if (n < sizeof spec - 2) { /* hiredis skips longer ones, consuming the value */
+			memcpy(spec, start, n);
+			spec[n] = 0;
+			vsnprintf(out, outlen, spec, cp);
+		}
+		va_end(cp);
 	}
-	va_end(cp);
 	switch (type) {
 	case T_INT:
 		(void)va_arg(*ap, int);
@@ -266,57 +411,64 @@ static int conversion(const char **pp, va_list *ap, char *out, size_t outlen)
 	return 0;
 }
 
-static int format(struct at_redis_cmd *c, const char *fmt, va_list *ap)
+static int cap_fmt(struct at_redis_cap *c, const char *fmt, va_list *ap)
 {
-	int in_arg = 0;
-	for (const char *p = fmt; *p && !c->full; p++) {
+	for (const char *p = fmt; *p; p++) {
 		if (*p == ' ') {
-			if (in_arg)
-				arg_end(c);
-			in_arg = 0;
+			if (c->in_arg)
+				cap_end(c);
+			if (c->full && c->argc >= 2)
+				return 0; /* kind and database known; nothing more shows */
 			continue;
 		}
-		if (!in_arg)
-			arg_begin(c);
-		in_arg = 1;
+		if (!c->in_arg)
+			cap_begin(c);
 		if (*p != '%' || !p[1]) {
 			/* a run of literal bytes in one copy */
 			const char *q = p + 1;
 			while (*q && *q != ' ' && *q != '%')
 				q++;
-			arg_put(c, p, (size_t)(q - p));
+			cap_put(c, p, (size_t)(q - p));
 			p = q - 1;
 			continue;
 		}
 		p++;
 		if (*p == 's') {
 			const char *s = va_arg(*ap, const char *);
-			arg_put(c, s, strlen(s));
+			if (!c->skip)
+				cap_put(c, s, strlen(s));
 		} else if (*p == 'b') {
 			const char *s = va_arg(*ap, const char *);
 			size_t n = va_arg(*ap, size_t);
-			arg_put(c, s, n);
+			cap_put(c, s, n);
 		} else if (*p == '%') {
-			arg_put(c, "%", 1);
+			cap_put(c, "%", 1);
 		} else {
 			char num[64];
-			if (conversion(&p, ap, num, sizeof num))
+			if (conversion(&p, ap, c->skip ? NULL : num, sizeof num)) {
+				if (!c->skip && !c->full)
+					c->len = c->arg; /* the argument never completes */
+				else if (c->hidden_run && !c->full)
+					put16(c->buf + c->arg + 1, get16(c->buf + c->arg + 1) - 1);
+				c->in_arg = 0;
 				return -1;
-			arg_put(c, num, strlen(num));
+			}
+			if (!c->skip)
+				cap_put(c, num, strlen(num));
 		}
 	}
-	if (in_arg && !c->full)
-		arg_end(c);
+	if (c->in_arg)
+		cap_end(c);
 	return 0;
 }
 
-int at_redis_cmd_format(struct at_redis_cmd *c, const char *fmt, va_list ap)
+int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap)
 {
 	/* through a pointer: va_list may be an array type, and va_arg in a
 	 * callee must advance the caller's position */
 	va_list cp;
 	va_copy(cp, ap);
-	int rc = format(c, fmt, &cp);
+	int rc = cap_fmt(c, fmt, &cp);
 	va_end(cp);
 	return rc;
 }
@@ -336,7 +488,7 @@ static long resp_num(const char **p, const char *end)
 	return v;
 }
 
-int at_redis_cmd_resp(struct at_redis_cmd *c, const char *buf, size_t len)
+int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len;
 	if (!len || *p++ != '*')
@@ -350,10 +502,92 @@ int at_redis_cmd_resp(struct at_redis_cmd *c, const char *buf, size_t len)
 		long l = resp_num(&p, end);
 		if (l < 0 || end - p < l + 2)
 			return -1;
-		arg_begin(c);
-		arg_put(c, p, (size_t)l);
-		arg_end(c);
+		cap_begin(c);
+		cap_put(c, p, (size_t)l);
+		cap_end(c);
 		p += l + 2;
 	}
 	return 0;
+}
+
+/* ---- rendering ---- */
+
+int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, const char *blob,
+                       size_t len)
+{
+	if (len < AT_REDIS_CAP_HEAD)
+		return -1;
+	unsigned flags = (unsigned char)blob[0];
+	size_t alen = (unsigned char)blob[1];
+	uint32_t db = 0;
+	for (int i = 0; i < 4; i++)
+		db |= (uint32_t)(unsigned char)blob[4 + i] << (8 * i);
+	if (len < AT_REDIS_CAP_HEAD + alen)
+		return -1;
+	ci->addr = blob + AT_REDIS_CAP_HEAD;
+	ci->addr_len = alen;
+	ci->port = (int)get16(blob + 2);
+	ci->db = db == UINT32_MAX ? -1 : (long)db;
+	at_redis_cmd_init(c, flags & CAP_SHOW_ARGS);
+	const char *p = blob + AT_REDIS_CAP_HEAD + alen, *end = blob + len;
+	while (end - p >= ENT_HEAD && !c->full) {
+		unsigned f = (unsigned char)p[0];
+		size_t n = get16(p + 1);
+		p += ENT_HEAD;
+		if (f & ENT_HIDDEN) {
+			for (size_t k = 0; k < n && !c->full; k++) {
+				arg_begin(c);
+				arg_end(c); /* shows "?" */
+			}
+			continue;
+		}
+		if ((size_t)(end - p) < n)
+			return -1;
+		arg_begin(c);
+		arg_put(c, p, n);
+		c->arg_cut |= f & ENT_CUT;
+		arg_end(c);
+		p += n;
+	}
+	if (p != end && !c->full)
+		return -1;
+	if ((flags & CAP_CUT) && !c->full)
+		text_put(c, "...", 3);
+	return 0;
+}
+
+/* Capture, then render: what the two threads do, in one call. */
+static int cap_render(struct at_redis_cmd *c, struct at_redis_cap *cap, int rc)
+{
+	struct at_redis_conninfo ci;
+	at_redis_blob_read(c, &ci, cap->buf, cap->len);
+	c->kind = cap->kind;
+	c->select_db = cap->select_db;
+	return rc;
+}
+
+void at_redis_cmd_argv(struct at_redis_cmd *c, int argc, const char *const *argv,
+                       const size_t *argvlen)
+{
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	at_redis_cap_init(&cap, blob, sizeof blob, c->show_args, NULL, 0, 0, -1);
+	at_redis_cap_argv(&cap, argc, argv, argvlen);
+	cap_render(c, &cap, 0);
+}
+
+int at_redis_cmd_format(struct at_redis_cmd *c, const char *fmt, va_list ap)
+{
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	at_redis_cap_init(&cap, blob, sizeof blob, c->show_args, NULL, 0, 0, -1);
+	return cap_render(c, &cap, at_redis_cap_format(&cap, fmt, ap));
+}
+
+int at_redis_cmd_resp(struct at_redis_cmd *c, const char *buf, size_t len)
+{
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	at_redis_cap_init(&cap, blob, sizeof blob, c->show_args, NULL, 0, 0, -1);
+	return cap_render(c, &cap, at_redis_cap_resp(&cap, buf, len));
 }

@@ -55,4 +55,56 @@ int at_redis_kind_of(const char *name, size_t len);
  * when that word is interpolated. */
 int at_redis_fmt_kind(const char *fmt);
 
+/* ---- capture on the application thread, text on the exporter's ----
+ *
+ * The hook does not build the text: it copies the command's arguments as
+ * they are (what the text can show of them: the name, the key, the values
+ * only when AUTOTRACE_REDIS_ARGS asks, no secrets) and the connection's
+ * facts into a blob in the span's arena; reporter/finalize.c renders it
+ * (at_redis_render). The at_redis_cmd_* functions above are capture and
+ * rendering one after the other. */
+
+#define AT_REDIS_CAP_MAX 640 /* a blob's bytes at most */
+#define AT_REDIS_CAP_HEAD 8  /* flags, address length, port, database */
+
+struct at_redis_cap {
+	char *buf; /* the blob */
+	size_t room, len;
+	size_t arg; /* offset of the open argument's entry */
+	int argc;   /* arguments begun */
+	int kind;   /* enum at_redis_kind, known once argument 0 ends */
+	long select_db;
+	int show_args, in_arg, skip, full;
+	int hidden_run; /* the last entry is a run of hidden arguments */
+	size_t text;    /* what the text will hold at least: past the limit nothing shows */
+};
+
+/* Starts a blob in buf (room bytes, at least AT_REDIS_CAP_HEAD + addr_len,
+ * else returns -1): the connection's server address (addr_len 0: none), port
+ * (0: none) and database (-1: none). */
+int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
+                      const char *addr, size_t addr_len, int port, long db);
+void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
+                       const size_t *argvlen);
+int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap);
+int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len);
+/* The database once the reply is in (a SELECT changes it; -1: none). */
+void at_redis_cap_set_db(char *blob, long db);
+
+/* The exporter's side: the text into c, the connection's facts out.
+ * Returns -1 on a blob it cannot read. */
+struct at_redis_conninfo {
+	const char *addr;
+	size_t addr_len;
+	int port;
+	long db;
+};
+int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, const char *blob,
+                       size_t len);
+
+/* The span's AT_RENDER_REDIS attribute a (hooks/redis_render.c). */
+struct at_span;
+struct at_attr;
+void at_redis_render(struct at_span *s, struct at_attr *a);
+
 #endif

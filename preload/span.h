@@ -33,7 +33,12 @@ enum at_attr_type {
 
 /* Renderers of deferred attributes (reporter/finalize.c): heavy formatting
  * such as SQL sanitising runs on the exporter thread, not the app's. */
-enum at_render { AT_RENDER_NONE = 0, AT_RENDER_SQL = 1, AT_RENDER_SQL_RAW = 2 };
+enum at_render {
+	AT_RENDER_NONE = 0,
+	AT_RENDER_SQL = 1,
+	AT_RENDER_SQL_RAW = 2,
+	AT_RENDER_REDIS = 3, /* a Redis command captured raw (hooks/redis_cmd.h) */
+};
 
 #define AT_MAX_ATTRS 24
 #define AT_MAX_EVENTS 2

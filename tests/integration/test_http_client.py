@@ -212,6 +212,43 @@ def test_non_http_traffic_is_never_modified(collector, kind):
         cap.close()
 
 
+RETIRE = r"""
+import socket, sys
+raw, http = int(sys.argv[1]), int(sys.argv[2])
+a = socket.create_connection(("127.0.0.1", raw))
+fd = a.fileno()
+a.sendall(bytes.fromhex(sys.argv[3]))
+a.sendall(b"GET /late HTTP/1.1\r\nHost: late\r\n\r\n")  # HTTP after the fact
+a.close()
+b = socket.create_connection(("127.0.0.1", http))
+assert b.fileno() == fd, (b.fileno(), fd)
+b.sendall(b"GET /new HTTP/1.1\r\nHost: new\r\n\r\n")
+while b.recv(4096):
+    pass
+"""
+
+
+def test_non_http_connection_no_longer_watched(collector, capture):
+    """A connection whose first bytes are not HTTP/1.x can never be traced:
+    its fd is forgotten (every later read and write passes straight through),
+    HTTP written on it later is left alone, and a new connection on the same
+    number is traced afresh."""
+    cap = CaptureServer(http=False)
+    try:
+        payload = NON_HTTP["redis"]
+        r = run(["/usr/bin/python3", "-c", RETIRE, str(cap.port), str(capture.port),
+                 payload.hex()], shim_env(collector, AUTOTRACE_LOG_LEVEL="debug"))
+        assert r.returncode == 0, r.stderr
+        assert cap.wait(1) == [payload + b"GET /late HTTP/1.1\r\nHost: late\r\n\r\n"]
+        assert b"not HTTP/1.x or out of step: no longer watched" in r.stderr
+        new = capture.wait(1)
+        assert len(new) == 1 and strip_injected(new[0]) == b"GET /new HTTP/1.1\r\nHost: new\r\n\r\n"
+        s = one(collector.wait_for(1, pred=lambda s: s["kind"] == "CLIENT"), kind="CLIENT")
+        assert s["attributes"]["url.full"] == "http://new/new"
+    finally:
+        cap.close()
+
+
 def test_disabled_shim_leaves_the_wire_byte_identical(capture):
     opts = ["-b", "-H", "X-A: 1"]
     r1 = client(plain_env(), capture.port, *opts)

@@ -171,6 +171,38 @@ def test_sync_args_shown_on_request(collector, redis):
     assert all(s["parent_span_id"] == "" for s in spans)  # no TRACEPARENT: roots
 
 
+def test_attribute_count_limit_zero(collector, redis):
+    """The command is captured on the application thread and rendered on the
+    exporter's: the span's name must survive a count limit of 0 (no room for
+    the capture), and the count and length limits apply to what is rendered."""
+    r = run([program("redis_sync"), "basic", "127.0.0.1", str(redis.port)],
+            shim_env(collector, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="0"))
+    assert r.returncode == 0, r.stderr
+    spans = by_start(collector.wait_for(9))
+    assert [s["name"] for s in spans] == ["SET", "GET", "INCRBY", "HSET", "INCR", "LPUSH",
+                                          "NOSUCHCOMMAND", "SELECT", "SET"]
+    assert all(s["attributes"] == {} for s in spans)
+    assert all(s["dropped_attributes"] > 0 for s in spans)
+
+
+def test_attribute_limits_apply_to_rendered(collector, redis):
+    r = run([program("redis_sync"), "basic", "127.0.0.1", str(redis.port)],
+            shim_env(collector, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="3",
+                     OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="6", AUTOTRACE_REDIS_ARGS="1"))
+    assert r.returncode == 0, r.stderr
+    spans = by_start(collector.wait_for(9))
+    assert [s["name"] for s in spans][:2] == ["SET", "GET"]
+    for i, s in enumerate(spans):
+        a = s["attributes"]
+        assert len(a) == 3 and s["dropped_attributes"] >= 3
+        assert "db.query.text" in a and len(a["db.query.text"]) <= 6
+        if i in (4, 5, 6):  # failed: the error's attributes come first
+            assert {"error.type", "db.response.status_code"} < set(a)
+        else:
+            assert set(a) == {"db.query.text", "db.system.name", "db.operation.name"}
+    assert spans[0]["attributes"]["db.query.text"] == "SET us"
+
+
 def test_unix_socket_address(collector, redis):
     r = run([program("redis_sync"), "unix", redis.sock], shim_env(collector))
     assert r.returncode == 0, r.stderr

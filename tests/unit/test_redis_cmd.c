@@ -1,4 +1,6 @@
-/* db.query.text for Redis commands: argv and hiredis formats. */
+/* db.query.text for Redis commands: argv and hiredis formats, captured
+ * (application thread) then rendered (exporter thread). */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +143,94 @@ static void resp_formatted(void **state)
 	assert_int_equal(at_redis_cmd_resp(&c, "*1\r\n$99\r\nGET\r\n", 15), -1);
 }
 
+/* The capture keeps what the text can show: a run of hidden values is one
+ * counted entry, a secret never reaches the blob. */
+static void capture_hides_values(void **state)
+{
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	struct at_redis_cmd c;
+	struct at_redis_conninfo ci;
+	const char *argv[1000];
+	for (int i = 0; i < 1000; i++)
+		argv[i] = "a-long-value-that-is-never-shown";
+	argv[0] = "rpush";
+	argv[1] = "list:1";
+	assert_int_equal(at_redis_cap_init(&cap, blob, sizeof blob, 0, "db.local", 8, 6380, 4), 0);
+	at_redis_cap_argv(&cap, 1000, argv, NULL);
+	assert_true(cap.len < 64); /* head, address, two arguments and one run */
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+	assert_memory_equal(c.text, "RPUSH list:1 ? ? ?", 18);
+	assert_true(c.full);
+	assert_int_equal(c.text_len, AT_REDIS_TEXT_MAX - 1);
+	assert_memory_equal(c.text + c.text_len - 3, "...", 3);
+	assert_int_equal(ci.addr_len, 8);
+	assert_memory_equal(ci.addr, "db.local", 8);
+	assert_int_equal(ci.port, 6380);
+	assert_int_equal(ci.db, 4);
+	at_redis_cap_set_db(blob, 11);
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+	assert_int_equal(ci.db, 11);
+	at_redis_cap_set_db(blob, -1);
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+	assert_int_equal(ci.db, -1);
+
+	/* AUTH's arguments are not copied, whatever AUTOTRACE_REDIS_ARGS says */
+	const char *auth[] = {"AUTH", "admin", "hunter2"};
+	at_redis_cap_init(&cap, blob, sizeof blob, 1, NULL, 0, 0, -1);
+	at_redis_cap_argv(&cap, 3, auth, NULL);
+	assert_null(memmem(blob, cap.len, "hunter2", 7));
+	assert_null(memmem(blob, cap.len, "admin", 5));
+	assert_int_equal(cap.kind, AT_REDIS_AUTH);
+	at_redis_blob_read(&c, &ci, blob, cap.len);
+	assert_string_equal(c.text, "AUTH ? ?");
+	assert_int_equal(ci.addr_len, 0);
+	assert_int_equal(ci.port, 0);
+}
+
+/* A blob with little room (the span's arena nearly full) is cut, marked so,
+ * and the text says so; nothing is written past the room. */
+static void capture_in_little_room(void **state)
+{
+	char blob[64];
+	struct at_redis_cap cap;
+	struct at_redis_cmd c;
+	struct at_redis_conninfo ci;
+	memset(blob, 0x5a, sizeof blob);
+	const char *argv[] = {"SET", "a-key-longer-than-the-room-left-for-it", "v"};
+	assert_int_equal(at_redis_cap_init(&cap, blob, 30, 1, "h", 1, 1, -1), 0);
+	at_redis_cap_argv(&cap, 3, argv, NULL);
+	assert_true(cap.len <= 30);
+	for (size_t i = 30; i < sizeof blob; i++)
+		assert_int_equal(blob[i], 0x5a);
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+	assert_memory_equal(c.text, "SET a-key", 9);
+	assert_memory_equal(c.text + c.text_len - 3, "...", 3);
+	/* no room even for the head and the address */
+	assert_int_equal(at_redis_cap_init(&cap, blob, 9, 0, "host", 4, 1, -1), -1);
+}
+
+/* The exporter reads blobs it did not write only if they are well formed. */
+static void corrupt_blob_rejected(void **state)
+{
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	struct at_redis_cmd c;
+	struct at_redis_conninfo ci;
+	const char *argv[] = {"GET", "k"};
+	at_redis_cap_init(&cap, blob, sizeof blob, 0, "host", 4, 1, -1);
+	at_redis_cap_argv(&cap, 2, argv, NULL);
+	for (size_t n = 0; n < cap.len; n++) {
+		int rc = at_redis_blob_read(&c, &ci, blob, n);
+		if (rc == 0) /* only cuts between whole entries read */
+			assert_true(n == AT_REDIS_CAP_HEAD + 4 || n == AT_REDIS_CAP_HEAD + 4 + 6);
+	}
+	blob[AT_REDIS_CAP_HEAD + 4 + 1] = 100; /* an entry longer than the blob */
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), -1);
+	blob[1] = (char)200; /* an address longer than the blob */
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +241,9 @@ int main(void)
 	    cmocka_unit_test(secrets_and_kinds),
 	    cmocka_unit_test(long_text_truncated),
 	    cmocka_unit_test(resp_formatted),
+	    cmocka_unit_test(capture_hides_values),
+	    cmocka_unit_test(capture_in_little_room),
+	    cmocka_unit_test(corrupt_blob_rejected),
 	};
 	return cmocka_run_group_tests_name("redis_cmd", tests, NULL, NULL);
 }
