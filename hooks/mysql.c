@@ -28,6 +28,7 @@
 #include "../preload/errors.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "mysql_render.h"
 #include "sql_sanitize.h"
 #include "../preload/utf8.h"
 
@@ -168,6 +169,7 @@ struct conn {
 	int port;       /* 0: none (unix socket) */
 	char addr[128]; /* server.address: host name or socket path */
 	char db[64];    /* db.namespace; "" for none */
+	uint8_t addr_len, db_len;
 };
 
 #define CONN_MAX 1024
@@ -225,11 +227,12 @@ static void pending_release(struct pending *p)
 	atomic_store(&p->key, NULL);
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+static uint8_t copy_str(char *dst, size_t cap, const char *src)
 {
 	size_t n = src ? strnlen(src, cap - 1) : 0;
 	memcpy(dst, src ? src : "", n);
 	dst[n] = 0;
+	return (uint8_t)n;
 }
 
 /* The statement as it goes into the span. Sanitizing it and finding its
@@ -304,13 +307,68 @@ static int server_system(MYSQL *m, struct conn *c, int live)
 /* Everything but timing: called when the span is recording. err != 0 is
  * the failed call's error number, msg its message. The query text goes
  * last: it may fill the span's arena, and is what can best be cut. */
+static void set_error(struct at_span *s, unsigned err, const char *msg)
+{
+	char code[16];
+	int n = snprintf(code, sizeof code, "%u", err);
+	at_span_set_strn(s, "db.response.status_code", code, (size_t)n);
+	size_t ml = msg ? strnlen(msg, 256) : 0;
+	at_span_fail(s, code, (size_t)n, ml ? msg : code, ml ? ml : (size_t)n);
+}
+
+/* The common case, cheap: a statement short enough to go in raw. It and
+ * the connection's facts are copied into one attribute, rendered on the
+ * exporter thread (hooks/mysql_render.c). Returns 0 when it does not fit
+ * (the attribute count limit, the arena's room): the caller does it here. */
+static int defer_all(struct at_span *s, const struct conn *c, int sysn, const char *text,
+                     size_t len)
+{
+	if (at_cfg.attr_value_limit && len > (size_t)at_cfg.attr_value_limit)
+		return 0;
+	size_t dlen = c ? c->db_len : 0, alen = c ? c->addr_len : 0;
+	size_t need = AT_MYSQL_HEAD + dlen + alen + len, off = s->arena_used;
+	if (need > AT_ARENA_SIZE - off || s->nattrs >= s->attr_cap)
+		return 0;
+	struct at_attr *a = at_span_slot(s, "db.query.text");
+	if (!a)
+		return 0;
+	char *b = s->arena + off;
+	int port = c ? c->port : 0;
+	b[0] = (char)(sysn == SYS_MARIADB ? AT_MYSQL_SYS_MARIADB : AT_MYSQL_SYS_MYSQL);
+	b[1] = (char)keep_literals();
+	b[2] = (char)(port & 0xff);
+	b[3] = (char)(port >> 8 & 0xff);
+	b[4] = (char)dlen;
+	b[5] = (char)alen;
+	b[6] = b[7] = 0;
+	if (dlen)
+		memcpy(b + AT_MYSQL_HEAD, c->db, dlen);
+	if (alen)
+		memcpy(b + AT_MYSQL_HEAD + dlen, c->addr, alen);
+	memcpy(b + AT_MYSQL_HEAD + dlen + alen, text, len);
+	a->type = AT_ATTR_DEFER;
+	a->render = AT_RENDER_MYSQL;
+	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)need};
+	s->arena_used = (uint16_t)(off + need);
+	return 1;
+}
+
+/* Everything but timing: called when the span is recording. err != 0 is
+ * the failed call's error number, msg its message. The query text goes
+ * last: it may fill the span's arena, and is what can best be cut. */
 static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
                         const struct at_sql_summary *sum, const char *text, size_t len,
                         unsigned err, const char *msg)
 {
 	struct conn *c = m ? lookup(&conn_table, m) : NULL;
 	int sysn = server_system(m, c, live);
-	const char *sys = (sysn ? sysn : sys_hint) == SYS_MARIADB ? "mariadb" : "mysql";
+	if (!sysn)
+		sysn = sys_hint;
+	if (err)
+		set_error(s, err, msg);
+	if (len && !sum->rendered && defer_all(s, c, sysn, text, len))
+		return;
+	const char *sys = sysn == SYS_MARIADB ? "mariadb" : "mysql";
 	at_span_set_lit(s, "db.system.name", sys);
 	char name[sizeof sum->op + sizeof sum->table + 1];
 	if (sum->op[0]) {
@@ -330,18 +388,11 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 		at_span_set_str(s, "db.collection.name", sum->table);
 	if (c) {
 		if (c->db[0])
-			at_span_set_str(s, "db.namespace", c->db);
+			at_span_set_strn(s, "db.namespace", c->db, c->db_len);
 		if (c->addr[0])
-			at_span_set_str(s, "server.address", c->addr);
+			at_span_set_strn(s, "server.address", c->addr, c->addr_len);
 		if (c->port)
 			at_span_set_int(s, "server.port", c->port);
-	}
-	if (err) {
-		char code[16];
-		int n = snprintf(code, sizeof code, "%u", err);
-		at_span_set_strn(s, "db.response.status_code", code, (size_t)n);
-		size_t ml = msg ? strnlen(msg, 256) : 0;
-		at_span_fail(s, code, (size_t)n, ml ? msg : code, ml ? ml : (size_t)n);
 	}
 	if (len && sum->rendered)
 		at_span_set_strn(s, "db.query.text", text, len);
@@ -387,16 +438,16 @@ AT_EXPORT MYSQL *mysql_real_connect(MYSQL *m, const char *host, const char *user
 		/* no host, or "localhost": the client library uses a unix socket */
 		int local = !host || !strcmp(host, "localhost");
 		if (sock && *sock && local) {
-			copy_str(c->addr, sizeof c->addr, sock);
+			c->addr_len = copy_str(c->addr, sizeof c->addr, sock);
 			c->port = 0;
 		} else if (local) {
-			copy_str(c->addr, sizeof c->addr, "localhost");
+			c->addr_len = copy_str(c->addr, sizeof c->addr, "localhost");
 			c->port = 0;
 		} else {
-			copy_str(c->addr, sizeof c->addr, host);
+			c->addr_len = copy_str(c->addr, sizeof c->addr, host);
 			c->port = port ? (int)port : 3306;
 		}
-		copy_str(c->db, sizeof c->db, db);
+		c->db_len = copy_str(c->db, sizeof c->db, db);
 	}
 	errno = saved;
 	return r;
@@ -411,7 +462,7 @@ AT_EXPORT int mysql_select_db(MYSQL *m, const char *db)
 	int fresh;
 	struct conn *c = rc == 0 && at_on() ? lookup_or_add(&conn_table, m, &fresh) : NULL;
 	if (c)
-		copy_str(c->db, sizeof c->db, db);
+		c->db_len = copy_str(c->db, sizeof c->db, db);
 	errno = saved;
 	return rc;
 }
@@ -424,7 +475,7 @@ AT_EXPORT my_bool mysql_change_user(MYSQL *m, const char *user, const char *pass
 	int saved = errno;
 	struct conn *c = rc == 0 && at_on() ? lookup(&conn_table, m) : NULL;
 	if (c)
-		copy_str(c->db, sizeof c->db, db);
+		c->db_len = copy_str(c->db, sizeof c->db, db);
 	errno = saved;
 	return rc;
 }

@@ -38,6 +38,7 @@ enum at_render {
 	AT_RENDER_SQL = 1,
 	AT_RENDER_SQL_RAW = 2,
 	AT_RENDER_REDIS = 3, /* a Redis command captured raw (hooks/redis_cmd.h) */
+	AT_RENDER_MYSQL = 4, /* a statement and its connection (hooks/mysql_render.h) */
 };
 
 #define AT_MAX_ATTRS 24

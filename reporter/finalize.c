@@ -1,10 +1,11 @@
 /* Deferred attributes: hooks store raw text cheaply (a copy into the span,
  * or only a pointer to a literal) and the exporter thread does the expensive
- * part (SQL sanitizing, a Redis command's text and attributes). Whatever the
- * renderer, no AT_ATTR_DEFER or AT_ATTR_LIT reaches an encoder: an unknown
- * renderer gives "". */
+ * part (SQL sanitizing, a MySQL connection's facts, a Redis command's text
+ * and attributes). Whatever the renderer, no AT_ATTR_DEFER or AT_ATTR_LIT
+ * reaches an encoder: an unknown renderer gives "". */
 #include "finalize.h"
 
+#include "../hooks/mysql_render.h"
 #include "../hooks/redis_cmd.h"
 #include "../hooks/sql_sanitize.h"
 
@@ -24,6 +25,9 @@ void at_span_finalize(struct at_span *const *spans, size_t n)
 			case AT_RENDER_SQL:
 			case AT_RENDER_SQL_RAW:
 				at_sql_render(s, a, a->render == AT_RENDER_SQL_RAW);
+				break;
+			case AT_RENDER_MYSQL:
+				at_mysql_render(s, a);
 				break;
 			case AT_RENDER_REDIS:
 				at_redis_render(s, a);

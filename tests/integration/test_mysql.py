@@ -146,6 +146,25 @@ def test_text_queries_over_tcp(collector, mariadb):
         assert "it''s" not in str(s) and "-7" not in str(s)
 
 
+def test_attribute_limits(collector, mariadb):
+    """The statement and the connection's facts are copied raw and rendered
+    on the exporter thread: the count and length limits still hold, and a
+    statement longer than the length limit is cut, never left raw."""
+    env = env_tcp(collector, mariadb, OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="4",
+                  OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="40")
+    client(["q:SELECT name FROM users WHERE id = 1",
+            "q:SELECT 'a-secret-literal-long-enough-to-be-cut' FROM users"], env, ["ok", "ok"])
+    spans = exactly(collector, 2)
+    for s in spans:
+        a = s["attributes"]
+        assert len(a) == 4 and s["dropped_attributes"] >= 1, a
+        assert all(len(v) <= 40 for v in a.values() if isinstance(v, str)), a
+        assert "secret" not in str(s)
+    short = [s for s in spans if "db.query.text" in s["attributes"]]
+    assert len(short) == 1 and short[0]["name"] == "SELECT users"
+    assert short[0]["attributes"]["db.query.text"] == "SELECT name FROM users WHERE id = ?"
+
+
 def test_unix_socket_and_namespace_changes(collector, mariadb):
     env = shim_env(collector, MYSQL_TEST_SOCKET=mariadb.socket, MYSQL_TEST_DB="")
     client(["q:SELECT 1", "u:other", "q:SELECT 2", "c:app", "q:SELECT 3"],

@@ -1,0 +1,38 @@
+/* On the exporter thread (reporter/finalize.c): see mysql_render.h. */
+#include "mysql_render.h"
+
+#include "sql_sanitize.h"
+
+#include <string.h>
+
+void at_mysql_render(struct at_span *s, struct at_attr *a)
+{
+	const unsigned char *b = (const unsigned char *)at_span_str(s, a->v.s);
+	size_t n = a->v.s.len;
+	a->type = AT_ATTR_STR;
+	if (n < AT_MYSQL_HEAD || n < AT_MYSQL_HEAD + (size_t)b[4] + b[5]) {
+		a->v.s.len = 0;
+		return;
+	}
+	const char *sys = b[0] == AT_MYSQL_SYS_MARIADB ? "mariadb" : "mysql";
+	int keep = b[1];
+	int port = b[2] | b[3] << 8;
+	size_t dlen = b[4], alen = b[5];
+	/* read out before the statement's rendering may write over the arena */
+	char db[256], addr[256];
+	memcpy(db, b + AT_MYSQL_HEAD, dlen);
+	memcpy(addr, b + AT_MYSQL_HEAD + dlen, alen);
+	size_t skip = AT_MYSQL_HEAD + dlen + alen;
+	a->v.s.off = (uint16_t)(a->v.s.off + skip);
+	a->v.s.len = (uint16_t)(n - skip);
+	s->name = at_span_intern(s, sys, strlen(sys));
+	at_span_set_strn(s, "db.system.name", sys, strlen(sys));
+	if (dlen)
+		at_span_set_strn(s, "db.namespace", db, dlen);
+	if (alen)
+		at_span_set_strn(s, "server.address", addr, alen);
+	if (port)
+		at_span_set_int(s, "server.port", port);
+	if (a->v.s.len)
+		at_sql_render(s, a, keep);
+}
