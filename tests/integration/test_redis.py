@@ -203,6 +203,25 @@ def test_attribute_limits_apply_to_rendered(collector, redis):
     assert spans[0]["attributes"]["db.query.text"] == "SET us"
 
 
+def test_variadic_arguments_passed_on(collector, redis):
+    """redisCommand is variadic: the hook passes its arguments on as a
+    va_list. Integers, long longs, doubles (in vector registers), %b and %%
+    reach hiredis untouched: the program prints the same with no shim, a
+    disabled shim and a tracing one."""
+    argv = [program("redis_sync"), "varargs", "127.0.0.1", str(redis.port)]
+    bare = shim_env(collector)
+    del bare["LD_PRELOAD"]
+    outs = [run(argv, env).stdout.decode() for env in
+            (bare, shim_env(collector, AUTOTRACE_ENABLED="0"), shim_env(collector))]
+    assert outs[0].splitlines()[:2] == ["set: OK", "get: 2.500|str|b-i|%|-3"]
+    assert "get1: 0.125000" in outs[0] and "get2: 1.000000e+10" in outs[0]
+    assert "get3: -3.75" in outs[0] and outs[0].endswith("done\n")
+    assert outs[1] == outs[0] and outs[2] == outs[0]
+    spans = collector.wait_for(7)
+    assert len(spans) == 7  # only the tracing run made spans
+    assert {s["name"] for s in spans} == {"SET", "GET", "MSET", "MGET"}
+
+
 def test_unix_socket_address(collector, redis):
     r = run([program("redis_sync"), "unix", redis.sock], shim_env(collector))
     assert r.returncode == 0, r.stderr

@@ -4,6 +4,9 @@
  *   redis_sync loop HOST PORT N MS   N PINGs MS apart, going on after errors
  *   redis_sync unix PATH             two commands over a unix socket
  *   redis_sync threads HOST PORT T N T threads, each its own context, N INCRs each
+ *   redis_sync varargs HOST PORT     many argument kinds: ints, long longs, doubles
+ *                                    (vector registers), %b, %% (the shim's variadic
+ *                                    redisCommand must pass them all on untouched)
  * Prints one line per command: "<command>: <reply>" or "<command>: NULL <errstr>". */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -103,6 +106,16 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "basic")) {
 		basic();
+	} else if (!strcmp(argv[1], "varargs")) {
+		show("set", redisCommand(c, "SET va:%d:%lld %.3f|%s|%b|%%|%hd", 7, -12345678901LL,
+		                         2.5, "str", "b-in", (size_t)3, (short)-3));
+		show("get", redisCommand(c, "GET va:%d:%lld", 7, -12345678901LL));
+		show("mset", redisCommand(c, "MSET %s %f %s %e %s %g %s %d", "d1", 0.125, "d2",
+		                          1e10, "d3", -3.75, "i", 42));
+		show("mget", redisCommand(c, "MGET d1 d2 d3 i"));
+		show("get1", redisCommand(c, "GET d1"));
+		show("get2", redisCommand(c, "GET d2"));
+		show("get3", redisCommand(c, "GET d3"));
 	} else if (!strcmp(argv[1], "unix")) {
 		show("set", redisCommand(c, "SET %s %s", "u", "1"));
 		show("get", redisCommand(c, "GET u"));
