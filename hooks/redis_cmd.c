@@ -29,8 +29,6 @@ void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 	c->select_db = -1;
 	c->show_args = show_args;
 	c->full = 0;
-	c->arg_len = 0;
-	c->arg_cut = 0;
 }
 
 /* Only names whose first letter and length match one of kind_names: a bit
@@ -133,58 +131,30 @@ static void text_put_quoted(struct at_redis_cmd *c, const unsigned char *s, size
 	text_put(c, "\"", 1);
 }
 
-static void arg_begin(struct at_redis_cmd *c)
-{
-	c->arg_len = 0;
-	c->arg_cut = 0;
-}
-
-static void arg_put(struct at_redis_cmd *c, const char *s, size_t n)
-{
-	size_t room = sizeof c->arg - c->arg_len;
-	if (n > room) {
-		n = room;
-		c->arg_cut = 1;
-	}
-	memcpy(c->arg + c->arg_len, s, n);
-	c->arg_len += n;
-}
-
-static void arg_end(struct at_redis_cmd *c)
+/* Argument i (0: the command) into the text, as the capture kept it. */
+static void render_arg(struct at_redis_cmd *c, const char *a, size_t n, int cut)
 {
 	int i = c->argc++;
 	if (i == 0) {
-		size_t n = c->arg_len < AT_REDIS_OP_MAX - 1 ? c->arg_len : AT_REDIS_OP_MAX - 1;
-		for (size_t k = 0; k < n; k++) {
-			char ch = c->arg[k];
+		size_t k, m = n < AT_REDIS_OP_MAX - 1 ? n : AT_REDIS_OP_MAX - 1;
+		for (k = 0; k < m; k++) {
+			char ch = a[k];
 			c->op[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
 		}
-		c->op[n] = 0;
-		c->op_len = n;
-		c->kind = at_redis_kind_of(c->arg, c->arg_len);
-		if (needs_quotes((const unsigned char *)c->op, n))
-			text_put_quoted(c, (const unsigned char *)c->op, n);
+		c->op[m] = 0;
+		c->op_len = m;
+		if (needs_quotes((const unsigned char *)c->op, m))
+			text_put_quoted(c, (const unsigned char *)c->op, m);
 		else
-			text_put(c, c->op, n);
+			text_put(c, c->op, m);
 		return;
 	}
-	if (i == 1 && c->kind == AT_REDIS_SELECT && c->arg_len && c->arg_len < 12) {
-		long v = 0;
-		size_t k = 0;
-		while (k < c->arg_len && c->arg[k] >= '0' && c->arg[k] <= '9')
-			v = v * 10 + (c->arg[k++] - '0');
-		if (k == c->arg_len)
-			c->select_db = v;
-	}
 	text_put(c, " ", 1);
-	int shown = c->kind != AT_REDIS_AUTH && (i == 1 || c->show_args);
-	if (!shown)
-		text_put(c, "?", 1);
-	else if (needs_quotes((const unsigned char *)c->arg, c->arg_len))
-		text_put_quoted(c, (const unsigned char *)c->arg, c->arg_len);
+	if (needs_quotes((const unsigned char *)a, n))
+		text_put_quoted(c, (const unsigned char *)a, n);
 	else
-		text_put(c, c->arg, c->arg_len);
-	if (shown && c->arg_cut)
+		text_put(c, a, n);
+	if (cut)
 		text_put(c, "...", 3);
 }
 
@@ -534,19 +504,16 @@ int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, con
 		unsigned f = (unsigned char)p[0];
 		size_t n = get16(p + 1);
 		p += ENT_HEAD;
-		if (f & ENT_HIDDEN) {
+		if (f & ENT_HIDDEN) { /* never argument 0 */
 			for (size_t k = 0; k < n && !c->full; k++) {
-				arg_begin(c);
-				arg_end(c); /* shows "?" */
+				c->argc++;
+				text_put(c, " ?", 2);
 			}
 			continue;
 		}
 		if ((size_t)(end - p) < n)
 			return -1;
-		arg_begin(c);
-		arg_put(c, p, n);
-		c->arg_cut |= f & ENT_CUT;
-		arg_end(c);
+		render_arg(c, p, n, f & ENT_CUT);
 		p += n;
 	}
 	if (p != end && !c->full)

@@ -29,10 +29,6 @@ struct at_redis_cmd {
 	long select_db; /* SELECT n: n, else -1 */
 	int show_args;  /* AUTOTRACE_REDIS_ARGS: values beyond the key shown */
 	int full;       /* text cut: later arguments are ignored */
-	/* the argument being built */
-	char arg[AT_REDIS_TEXT_MAX];
-	size_t arg_len;
-	int arg_cut;
 };
 
 void at_redis_cmd_init(struct at_redis_cmd *c, int show_args);
