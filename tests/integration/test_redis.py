@@ -461,3 +461,18 @@ def test_event_loop_server(collector, redis, flavor):
         assert srv["trace_id"] == PARENT_TRACE and srv["parent_span_id"] == PARENT_SPAN
         assert g["trace_id"] == PARENT_TRACE
         assert g["parent_span_id"] == srv["span_id"]
+
+
+def test_capture_fuzz_short(tmp_path):
+    """A short libFuzzer run of the command capture and its rendering (make
+    fuzz runs longer)."""
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed")
+    r = subprocess.run(["make", "-s", "BUILD=" + BUILD, os.path.join(BUILD, "fuzz", "fuzz_redis")],
+                       cwd=ROOT, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    seeds = os.path.join(ROOT, "tests", "fuzz", "seeds", "fuzz_redis")
+    r = subprocess.run([os.path.join(BUILD, "fuzz", "fuzz_redis"), "-max_total_time=8",
+                        "-rss_limit_mb=1024", str(tmp_path), seeds], capture_output=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
