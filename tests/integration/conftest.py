@@ -1,6 +1,7 @@
 """Shared fixtures: the shim, a collector decoding with the official OTLP
 protos, an HTTP server that records what it received."""
 import http.server
+import shutil
 import os
 import socket
 import socketserver
@@ -111,3 +112,18 @@ def run(cmd, env, timeout=30, **kw):
 
 def program(name):
     return os.path.join(PROGRAMS, name)
+
+
+def fuzz_short(target, tmp_path, seconds=8):
+    """Builds a libFuzzer target of tests/fuzz and runs it briefly from its
+    seeds (make fuzz runs longer); skips without clang."""
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed")
+    r = subprocess.run(["make", "-s", "BUILD=" + BUILD, os.path.join(BUILD, "fuzz", target)],
+                       cwd=ROOT, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    seeds = os.path.join(ROOT, "tests", "fuzz", "seeds", target)
+    r = subprocess.run([os.path.join(BUILD, "fuzz", target), "-max_total_time=%d" % seconds,
+                        "-rss_limit_mb=1024", str(tmp_path), seeds], capture_output=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr.decode()[-3000:]

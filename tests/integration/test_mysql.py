@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, free_port, program, run, shim_env
+from conftest import fuzz_short, BUILD, ROOT, free_port, program, run, shim_env
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -401,13 +401,4 @@ def test_python_mysqldb(collector, mariadb, transport):
 
 def test_sanitizer_fuzz_short(tmp_path):
     """A short libFuzzer run of the sanitizer (make fuzz runs longer)."""
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    r = subprocess.run(["make", "-s", "BUILD=" + BUILD, os.path.join(BUILD, "fuzz", "fuzz_sql")],
-                       cwd=ROOT, capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr.decode()
-    seeds = os.path.join(ROOT, "tests", "fuzz", "seeds", "fuzz_sql")
-    r = subprocess.run([os.path.join(BUILD, "fuzz", "fuzz_sql"), "-max_total_time=8",
-                        "-rss_limit_mb=1024", str(tmp_path), seeds], capture_output=True,
-                       timeout=120, cwd=str(tmp_path))
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    fuzz_short("fuzz_sql", tmp_path)

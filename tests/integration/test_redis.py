@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, run, shim_env, program, free_port
+from conftest import fuzz_short, BUILD, ROOT, run, shim_env, program, free_port
 
 PARENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT_SPAN = "b7ad6b7169203331"
@@ -466,13 +466,4 @@ def test_event_loop_server(collector, redis, flavor):
 def test_capture_fuzz_short(tmp_path):
     """A short libFuzzer run of the command capture and its rendering (make
     fuzz runs longer)."""
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    r = subprocess.run(["make", "-s", "BUILD=" + BUILD, os.path.join(BUILD, "fuzz", "fuzz_redis")],
-                       cwd=ROOT, capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr.decode()
-    seeds = os.path.join(ROOT, "tests", "fuzz", "seeds", "fuzz_redis")
-    r = subprocess.run([os.path.join(BUILD, "fuzz", "fuzz_redis"), "-max_total_time=8",
-                        "-rss_limit_mb=1024", str(tmp_path), seeds], capture_output=True,
-                       timeout=120, cwd=str(tmp_path))
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    fuzz_short("fuzz_redis", tmp_path)
