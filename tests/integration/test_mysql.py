@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import fuzz_short, BUILD, ROOT, free_port, program, run, shim_env
+from conftest import fuzz_short, ROOT, free_port, program, run, shim_env
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db")

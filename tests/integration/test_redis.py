@@ -5,7 +5,6 @@ dlopen'ed) run against Debian's hiredis 0.14 and against hiredis 1.2.0 (the
 decoded them with the official OTLP protos."""
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -381,7 +380,7 @@ def test_async_subscribe_untouched(collector, redis, flavor):
     assert out[:4] == ["sub: subscribe - privdata=ok", "sub: message m0 privdata=ok",
                        "sub: message m1 privdata=ok", "sub: message m2 privdata=ok"]
     assert out[4] == "messages=3" and out[-1] == "done"
-    spans = collector.wait_for(3)
+    collector.wait_for(3)
     time.sleep(0.3)
     assert [s["name"] for s in collector.spans] == ["PUBLISH"] * 3
 
