@@ -89,10 +89,14 @@ def build_programs():
             libs = [CORE if x == "ATCORE" else x for x in libs] + at_libs()
         if name == "exporter_tput" and have_jaeger:
             extra = ["-DHAVE_JAEGER"]
+        out = os.path.join(BIN, name)
+        if re.search(r"^ \* BUILD: shared", text, re.M):  # a library to preload
+            extra = ["-shared", "-fPIC"]
+            out += ".so"
         argv = ["gcc", "-O2", "-g", "-Wall", "-Wextra", "-pthread"] + extra + \
-               ["-o", os.path.join(BIN, name), src] + libs
+               ["-o", out, src] + libs
         r = subprocess.run(argv, capture_output=True, text=True)
-        if r.returncode and extra:
+        if r.returncode and name == "exporter_tput" and extra:
             notes.append("exporter_tput did not build against reporter/jaeger.h (%s); "
                          "built without the Jaeger encoders" % r.stderr.strip().splitlines()[-1:])
             argv = [a for a in argv if a not in extra]
@@ -239,8 +243,22 @@ def base_env():
     return env
 
 
+IDLE = os.path.join(BIN, "idle_thread.so")
+
+
+def idle_preload():
+    """The path of idle_thread.so as LD_PRELOAD gives it, padded with
+    slashes to the length of the bare variant's BENCH_PAD_LD_PRELOAD entry,
+    so that "thread" and "bare" have environments of exactly the same size."""
+    want = len("BENCH_PAD_LD_PRELOAD") + len(LIB) - len("LD_PRELOAD")
+    d, b = os.path.split(IDLE)
+    return d + "/" * max(1, want - len(d) - len(b)) + b
+
+
 def variant_env(kind, sink_port):
-    """bare / shim / disabled, plus the shim's exporter aimed at the sink."""
+    """bare / shim / disabled / thread (bare + idle_thread.so: one idle
+    thread, so glibc's multi-threaded paths), plus the shim's exporter aimed
+    at the sink."""
     env = base_env()
     # Every variant has the same number of environment variables of the same
     # sizes: a host's getenv() (libcurl calls it on every transfer) scans the
@@ -251,6 +269,9 @@ def variant_env(kind, sink_port):
     if kind in ("shim", "disabled"):
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = LIB
+    if kind == "thread":
+        del extra["BENCH_PAD_LD_PRELOAD"]
+        extra["LD_PRELOAD"] = idle_preload()
     if kind == "disabled":
         del extra["BENCH_PAD_ENABLED"]
         extra["AUTOTRACE_ENABLED"] = "0"
@@ -284,6 +305,12 @@ def callgrind_total(argv, env, tag, toggle="bench_loop"):
         if ln.startswith("totals:"):
             total = int(ln.split()[1])
     return total, files[-1], r.stdout
+
+
+def multi_threaded(thread1_file):
+    """Whether the run whose thread-1 profile this is had a second thread:
+    --separate-threads=yes writes one file per thread (….PID-01, -02, …)."""
+    return len(glob.glob(thread1_file[:-len("01")] + "*")) > 1
 
 
 def top_added(bare_file, shim_file, n=6):
@@ -327,7 +354,7 @@ def section_callgrind(ctx):
     loops = ctx["loops"]
     for key, title, name, args, calls, hooked, variants in loops:
         if not hooked:
-            rows.append("| %s | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
+            rows.append("| %s | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
             continue
         log("callgrind: " + title)
         res = {}
@@ -367,9 +394,11 @@ def section_callgrind(ctx):
                     cmd = cmdline(["valgrind --tool=callgrind --toggle-collect=bench_loop "
                                    "--separate-threads=yes", "bench/" + name] + a, extra)
                 if v != "bare":
-                    commands.append(cmd.replace(LIB, "$BUILD/libautotrace.so"))
+                    commands.append(cmd.replace(LIB, "$BUILD/libautotrace.so")
+                                    .replace(BIN, "$BUILD/bench"))
         except Exception as e:  # a server that is not there, a crash: report it
-            rows.append("| %s | – | – | – | failed: %s |" % (title, str(e)[:200].replace("|", "/")))
+            rows.append("| %s | – | – | – | – | – | failed: %s |" % (
+                title, str(e)[:200].replace("|", "/")))
             continue
         n = res["bare"][2]
         base = res["bare"][0] / n
@@ -377,6 +406,23 @@ def section_callgrind(ctx):
         dis = ((res["disabled"][0] - res["bare"][0]) / n / calls) if "disabled" in res else None
         ctx["instr"][key] = shim
         ctx["instr_dis"][key] = dis
+        # what any second thread costs (glibc's multi-threaded paths), and
+        # what is left: the shim's own code
+        mt = ((res["thread"][0] - res["bare"][0]) / n / calls) if "thread" in res else None
+        mt_cell = "%.0f" % mt if mt is not None else "–"
+        # the shim starts its exporter thread at the first span: a loop that
+        # makes none (file, socketpair) stays single-threaded, and then none
+        # of the added instructions are the multi-threaded mode's
+        if mt is not None and not multi_threaded(res["shim"][1]):
+            mt_cell = "0 (no span, so no exporter thread; an idle thread alone: %+.0f)" % mt
+            mt = 0
+        if mt is not None:
+            ctx["instr_mt"][key] = mt
+            ctx["instr_own"][key] = shim - mt
+            mtt, _ = top_added(res["bare"][1], res["thread"][1], 3)
+            ctx["mt_tops"].append("%s: %s" % (title, ", ".join(
+                "`%s` %+.0f" % (k, d / n / calls) for d, k in mtt if d / n / calls >= 1) or
+                "none ≥ 1"))
         tops, objs = top_added(res["bare"][1], res["shim"][1])
         top = "by object: " + ", ".join("%s %+.0f" % (k.strip("[]"), d / n / calls)
                                         for d, k in objs if abs(d / n / calls) >= 1)
@@ -386,12 +432,29 @@ def section_callgrind(ctx):
             dt, _ = top_added(res["bare"][1], res["disabled"][1], 3)
             ctx["dis_tops"].append("%s: %s" % (title, ", ".join(
                 "`%s` %+.0f" % (k, d / n / calls) for d, k in dt)))
-        rows.append("| %s | %.0f | **%.0f** | %s | %s |" % (
-            title, base / calls, shim, "%.1f" % dis if dis is not None else "–", top))
-    md("| loop (per call) | instructions bare | added by the shim | added, disabled shim "
-       "(`AUTOTRACE_ENABLED=0`) | where the added instructions go (exclusive, per call) |",
-       "|---|---:|---:|---:|---|")
+        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s |" % (
+            title, base / calls, shim, mt_cell,
+            "**%.0f**" % (shim - mt) if mt is not None else "–",
+            "%.1f" % dis if dis is not None else "–", top))
+    md("| loop (per call) | instructions bare | added by the shim (shim − bare) | of which "
+       "libc's multi-threaded mode (bare + an idle thread − bare) | added over bare + idle "
+       "thread (the shim's own code) | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
+       "added instructions go (shim − bare, exclusive, per call) |",
+       "|---|---:|---:|---:|---:|---:|---|")
     md(*rows)
+    if ctx["mt_tops"]:
+        md("", "The shim starts an exporter thread, and a process with a second thread makes "
+           "glibc take its multi-threaded paths on the application thread (malloc's arena "
+           "locks, `calloc` without its single-thread shortcut, the cancellation "
+           "enable/disable around `read`/`write`/`send`/`recv`…), whoever started the thread. "
+           "The “bare + idle thread” variant preloads `bench/idle_thread.so`, whose "
+           "constructor starts one detached thread that sleeps in `pause()` and does nothing "
+           "else; the same environment size as bare. Any in-process exporter pays that "
+           "column; the next one is the shim's own code. The shim starts its thread at the "
+           "first span, so a loop that makes none (file, socketpair) stays single-threaded "
+           "and its column is 0 (the callgrind run of the shim wrote no second thread's "
+           "profile). Where the multi-threaded mode adds "
+           "(functions that grew most, per call): " + "; ".join(ctx["mt_tops"]) + ".")
     if ctx["dis_tops"]:
         md("", "Where a disabled shim's instructions go (functions that grew most, per call): " +
            "; ".join(ctx["dis_tops"]) + ".")
@@ -422,20 +485,26 @@ def section_e2e(ctx):
     md("## 2. End-to-end: client loops against real local servers", "",
        "Client and server pinned to CPU 0 (`taskset -c 0`), the exporter thread too (it "
        "inherits the affinity) and shipping to the bench sink. Each cell: median ns per "
-       "request over %d rounds run pairwise (bare, shim, strace, ltrace, uftrace, bare, "
-       "shim, …), min–max in brackets; ratio = variant / bare of the same round." % ROUNDS, "")
-    tools = ["bare", "shim"] + [t for t in ("strace", "ltrace", "uftrace") if shutil.which(t)]
+       "request over %d rounds run pairwise (bare, bare + idle thread, shim, strace, ltrace, "
+       "uftrace, bare, …), min–max in brackets; ratio = variant / bare of the same round. "
+       "“bare + idle thread” preloads `bench/idle_thread.so` (one thread that sleeps in "
+       "`pause()`, see section 1): the part of the shim's ratio that any in-process exporter "
+       "thread costs, through glibc's multi-threaded paths." % ROUNDS, "")
+    lead = ["bare", "thread", "shim"] if ctx.get("thread") else ["bare", "shim"]
+    tools = lead + [t for t in ("strace", "ltrace", "uftrace") if shutil.which(t)]
+    tracers = tools[len(lead):]
     for t in ("strace", "ltrace", "uftrace"):
         if not shutil.which(t):
             notes.append("%s is not installed: its end-to-end column is missing "
                          "(scripts/install-deps.sh installs it)" % t)
-    md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | shim ratio, fastest "
-       "runs | CPU µs/req, bare → shim | " + " | ".join("%s ratio" % t for t in tools[2:]) + " |",
-       "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tools[2:]))
+    md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | bare + idle thread "
+       "ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | " +
+       " | ".join("%s ratio" % t for t in tracers) + " |",
+       "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
     for key, title, name, args, hooked in ctx["e2e"]:
         if not hooked:
-            md("| %s | – | – | – | – | – | – | %s |" % (title, " | ".join(
-                ["skipped: " + ctx["why"][key]] + ["–"] * (len(tools) - 3))))
+            md("| %s | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
+                ["skipped: " + ctx["why"][key]] + ["–"] * (len(tracers) - 1))))
             continue
         log("end-to-end: " + title)
         res = {t: [] for t in tools}
@@ -443,7 +512,8 @@ def section_e2e(ctx):
         try:
             for r in range(ROUNDS):
                 for t in tools:
-                    env, extra = variant_env("shim" if t == "shim" else "bare", ctx["sink"])
+                    env, extra = variant_env(t if t in ("shim", "thread") else "bare",
+                                             ctx["sink"])
                     d = os.path.join(TMP, "e2e-%s-%d" % (t, r))
                     os.makedirs(d, exist_ok=True)
                     argv = PIN + tool_prefix(t, key, d) + [prog(name)] + [str(a) for a in args()]
@@ -464,14 +534,17 @@ def section_e2e(ctx):
         ctx["e2e_ns"][key] = diff
         if "uftrace" in ratios:
             ctx["e2e_uftrace"][key] = med(ratios["uftrace"])
+        if "thread" in ratios:
+            ctx["e2e_thread"][key] = med(ratios["thread"])
         fast = min(res["shim"]) / min(res["bare"])
         ctx["e2e_fast"][key] = fast
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
-        md("| %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s |" % (
+        md("| %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s |" % (
             title, fmt_mm(res["bare"]), fmt_mm(res["shim"]), fmt_mm(diff),
-            fmt_mm(ratios["shim"], "%.3f"), fast, med(cpu["bare"]), med(cpu["shim"]),
-            med(cpu["shim"]) - med(cpu["bare"]),
-            " | ".join(fmt_mm(ratios[t], "%.2f") for t in tools[2:])))
+            fmt_mm(ratios["shim"], "%.3f"),
+            fmt_mm(ratios["thread"], "%.3f") if "thread" in ratios else "–", fast,
+            med(cpu["bare"]), med(cpu["shim"]), med(cpu["shim"]) - med(cpu["bare"]),
+            " | ".join(fmt_mm(ratios[t], "%.2f") for t in tracers)))
     md("", "ltrace traces only the named call (`-e`); uftrace is `uftrace record --force` "
        "(library calls of a binary built without `-pg`). CPU µs/req: user + system time of "
        "the client process, all its threads (the exporter's included), from `wait4`, "
@@ -897,6 +970,17 @@ def close_note():
     return out
 
 
+def over_idle(ctx, key):
+    """Beside a figure against bare: the same over a bare process with one
+    idle thread, i.e. without glibc's multi-threaded paths, which any
+    in-process exporter thread brings (section 1)."""
+    mt = ctx["instr_mt"].get(key)
+    if not mt:  # not measured, or the shim started no thread
+        return ""
+    return "; %.0f over a bare process with one idle thread (%.0f of the %.0f are glibc's " \
+           "multi-threaded paths)" % (ctx["instr_own"][key], mt, ctx["instr"][key])
+
+
 def budgets(ctx):
     b = budget_rows
     for key, title in (("redis", "Redis"), ("mysql", "MySQL")):
@@ -907,8 +991,8 @@ def budgets(ctx):
                       "–"))
         else:
             b.append(("%s span: ≤ 100 ns, ≤ 400 instructions" % title,
-                      "%.0f instr (%.1f× the budget); %.0f ns (end-to-end shim − bare, "
-                      "noise ± µs)" % (ins, ins / 400, med(ns) if ns else -1),
+                      "%.0f instr (%.1f× the budget)%s; %.0f ns (end-to-end shim − bare, "
+                      "noise ± µs)" % (ins, ins / 400, over_idle(ctx, key), med(ns) if ns else -1),
                       verdict(ins <= 400) + " (on instructions)"))
     ins = ctx["instr"].get("span_db")
     if ins is not None:
@@ -919,8 +1003,9 @@ def budgets(ctx):
                   verdict(ins <= 400 and (not ns or med(ns) <= 100))))
     ins = ctx["instr"].get("curl")
     if ins is not None:
-        b.append(("libcurl span (no explicit budget; for scale)", "%.0f instr; %.0f ns" % (
-            ins, med(ctx["e2e_ns"]["curl"]) if "curl" in ctx["e2e_ns"] else -1), "–"))
+        b.append(("libcurl span (no explicit budget; for scale)", "%.0f instr%s; %.0f ns" % (
+            ins, over_idle(ctx, "curl"),
+            med(ctx["e2e_ns"]["curl"]) if "curl" in ctx["e2e_ns"] else -1), "–"))
     for key, title in (("file", "write/read on a file: ≤ 5 ns"),
                        ("unix", "write/read on an untraced socket (no explicit budget)")):
         m = ctx["micro_ns"].get(key)
@@ -928,8 +1013,8 @@ def budgets(ctx):
         if ins is None:
             b.append((title, "no write/read hook yet (0 by construction)", "–"))
             continue
-        b.append((title, "%.0f instr/call; %.1f ns/call (noise-bound, see §3)" % (
-            ins, med(m[0]) if m else float("nan")),
+        b.append((title, "%.0f instr/call%s; %.1f ns/call (noise-bound, see §3)" % (
+            ins, over_idle(ctx, key), med(m[0]) if m else float("nan")),
             (verdict(ins <= 20) + " (≤ 20 instr taken as ≤ 5 ns)") if key == "file" else "–"))
     dins = {k: v for k, v in ctx["instr_dis"].items() if v is not None}
     if "dis_ns" in ctx:
@@ -959,7 +1044,8 @@ def budgets(ctx):
                                 "until close/dup2 would remove them.")
             if ctx["instr"].get(key) is not None:
                 hint.append("%.0f instructions per request on the application thread "
-                            "(section 1 names the functions)." % ctx["instr"][key])
+                            "(section 1 names the functions)%s." % (ctx["instr"][key],
+                                                                    over_idle(ctx, key)))
             if hint:
                 row_hints["end-to-end %s" % title] = " ".join(hint)
             if spp is not None and spp < 50:
@@ -972,9 +1058,12 @@ def budgets(ctx):
                     "gave 512-span batches and took hiredis from 1.34× to 1.13× when measured "
                     "(9 pinned pairwise rounds)." % spp)
             c = ctx["e2e_cpu"].get(key)
+            th = ctx["e2e_thread"].get(key)
             b.append(("end-to-end %s ≤ 1.02×, never worse than uftrace" % title,
-                      "%.3f× (%.3f–%.3f); fastest runs %.3f×%s%s" % (
-                          r[0], r[1], r[2], ctx["e2e_fast"][key],
+                      "%.3f× (%.3f–%.3f)%s; fastest runs %.3f×%s%s" % (
+                          r[0], r[1], r[2],
+                          " (bare + an idle thread: %.3f×)" % th if th else "",
+                          ctx["e2e_fast"][key],
                           "; uftrace %.2f×" % u if u else "",
                           "; client CPU %.1f → %.1f µs/req (%.3f×)" % (c[0], c[1], c[1] / c[0])
                           if c and c[0] > 0 else ""),
@@ -1102,27 +1191,37 @@ def main():
     fpath = os.path.join(TMP, "file")
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
-           "instr": {}, "instr_dis": {}, "e2e_ratio": {}, "e2e_ns": {}, "e2e_uftrace": {},
+           "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
+           "e2e_thread": {}, "e2e_ratio": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
-    V3 = ("bare", "shim", "disabled")
     V2 = ("bare", "shim")
+    # "thread": bare + an idle thread, for the loops whose host is not
+    # linked against libatcore (the span_cost rows have no preload to add)
+    if os.path.exists(IDLE):
+        V3T = ("bare", "thread", "shim", "disabled")
+        V2T = ("bare", "thread", "shim")
+    else:
+        notes.append("bench/idle_thread.so was not built: the bare + idle thread variant "
+                     "is missing")
+        V3T, V2T = ("bare", "shim", "disabled"), V2
+    ctx["thread"] = os.path.exists(IDLE)
     ctx["loops"] = [
         ("curl", "libcurl keep-alive GET", "loop_curl", lambda: [q(2000, 300), url], 1,
-         hooks["curl"], V3),
+         hooks["curl"], V3T),
         ("http_client", "raw HTTP client (send/recv)", "loop_rawhttp", lambda: [q(3000, 300), web],
-         1, hooks["http_client"], V3),
+         1, hooks["http_client"], V3T),
         ("http_server", "raw HTTP server (recv/send)", "httpd", lambda: [q(3000, 300)], 1,
-         hooks["http_server"], V2),
+         hooks["http_server"], V2T),
         ("redis", "hiredis PING", "loop_redis", lambda: [q(3000, 300), redis_port], 1,
-         hooks["redis"], V3),
+         hooks["redis"], V3T),
         ("mysql", "mysql_query SELECT 1", "loop_mysql", lambda: [q(2000, 300), my_port], 1,
-         hooks["mysql"], V3),
+         hooks["mysql"], V3T),
         ("file", "write+read, regular file", "loop_fd", lambda: [q(20000, 2000), "file", fpath], 2,
-         hooks["file"], V3),
+         hooks["file"], V3T),
         ("unix", "write+read, AF_UNIX socketpair (untraced socket)", "loop_fd",
-         lambda: [q(20000, 2000), "unix"], 2, hooks["unix"], V2),
+         lambda: [q(20000, 2000), "unix"], 2, hooks["unix"], V2T),
         ("span_db", "synthetic DB span (`span_cost`)", "span_cost", lambda: [q(20000, 5000), 1, "db"],
          1, True, V2),
         ("span_min", "minimal span, no attributes (`span_cost`)", "span_cost",
