@@ -18,11 +18,30 @@
 struct at_ctx at_env_parent;          /* TRACEPARENT at start */
 extern struct at_span at_env_carrier; /* holds TRACESTATE; see init.c */
 
-static const struct at_ctx *parent_ctx(const struct at_span **pspan)
+#define AT_ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* at_copy_blocks rounds each array up to 64 bytes: that must stay inside the span. */
+#define AT_ROUND64(n) (((n) + 63) & ~(size_t)63)
+#define AT_BLOCKS_FIT(f)                                                                           \
+	_Static_assert(offsetof(struct at_span, f) +                                               \
+	                       AT_ROUND64(sizeof(((struct at_span *)0)->f)) <=                     \
+	                   sizeof(struct at_span),                                                 \
+	               #f " rounded up to 64 bytes must stay inside the span")
+AT_BLOCKS_FIT(events);
+AT_BLOCKS_FIT(attrs);
+AT_BLOCKS_FIT(arena);
+/* start writes the ids itself and clears the rest of the header from flags on */
+_Static_assert(offsetof(struct at_span, ctx) == 0 && offsetof(struct at_ctx, trace_id) == 0 &&
+                   offsetof(struct at_ctx, span_id) == 16 && offsetof(struct at_ctx, flags) == 24,
+               "the ids open the span");
+_Static_assert(AT_SPAN_HEADER >= 24 + 16, "a header to clear");
+
+static AT_ALWAYS_INLINE const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
-	*pspan = at_tls.cur;
-	if (at_tls.cur)
-		return &at_tls.cur->ctx;
+	const struct at_span *cur = at_tls.cur;
+	*pspan = cur;
+	if (cur)
+		return &cur->ctx;
 	if (at_tls.inherited.valid)
 		return &at_tls.inherited;
 	if (at_env_parent.valid) {
@@ -32,43 +51,81 @@ static const struct at_ctx *parent_ctx(const struct at_span **pspan)
 	return NULL;
 }
 
-static void start(struct at_span *s, const char *name, int kind, const struct at_ctx *parent,
-                  const struct at_span *pspan)
+/* The header after the ids, in 16-byte stores (the last one overlapping):
+ * cheaper than memset's dispatch, and the arrays are written before they are
+ * read. */
+static AT_ALWAYS_INLINE void clear_header(struct at_span *s)
 {
-	/* only the header is cleared: the arrays are written before they are read */
-	memset(s, 0, offsetof(struct at_span, events));
+	const at_v16 z = {0};
+	char *p = (char *)s;
+	size_t i = 24;
+#pragma GCC unroll 16
+	for (; i + 16 <= AT_SPAN_HEADER; i += 16)
+		*(at_v16 *)(p + i) = z;
+	if ((AT_SPAN_HEADER - 24) % 16)
+		*(at_v16 *)(p + AT_SPAN_HEADER - 16) = z;
+}
+
+/* A parent's tracestate goes with its children (rare: only with an
+ * incoming tracestate). */
+static AT_NOINLINE void inherit_tracestate(struct at_span *s, const struct at_span *pspan)
+{
+	s->tracestate =
+	    at_span_intern_fast(s, at_span_str(pspan, pspan->tracestate), pspan->tracestate.len);
+}
+
+/* The name, first in the empty arena (name.off is already 0). */
+static AT_ALWAYS_INLINE void set_first_name(struct at_span *s, const char *name)
+{
+	size_t len = strlen(name);
+	if (AT_LIKELY(len <= (size_t)(at_cfg.attr_value_limit - 1) && len <= AT_ARENA_SIZE)) {
+		at_copy_small(s->arena, name, len);
+		s->name.len = (uint16_t)len;
+		s->arena_used = (uint16_t)len;
+	} else {
+		s->name = at_span_intern(s, name, len);
+	}
+}
+
+/* Calls (strlen, the clock) come last, so that little is live across them. */
+static AT_ALWAYS_INLINE void start(struct at_span *s, const char *name, int kind,
+                                   const struct at_ctx *parent, const struct at_span *pspan,
+                                   struct at_span *prev)
+{
+	clear_header(s);
+	s->prev = prev;
 	if (parent && parent->valid) {
 		memcpy(s->ctx.trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
 		at_ids_new(NULL, s->ctx.span_id);
 	} else {
+		parent = NULL;
 		at_ids_new(s->ctx.trace_id, s->ctx.span_id);
 	}
+	int flags = at_sample_fast(parent, s->ctx.trace_id);
 	s->ctx.valid = 1;
-	s->ctx.flags = (uint8_t)at_sample(parent, s->ctx.trace_id);
-	s->recording = s->ctx.flags & AT_FLAG_SAMPLED;
+	s->ctx.flags = (uint8_t)flags;
+	s->recording = flags & AT_FLAG_SAMPLED;
 	s->kind = (uint8_t)kind;
-	if (!s->recording)
+	if (!(flags & AT_FLAG_SAMPLED))
 		return;
 	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
 	                                                     : AT_MAX_ATTRS;
 	/* a crash inside this span needs a thread to flush to, and a stack */
 	at_exporter_ensure();
 	at_crash_thread_ensure();
-	s->start_ns = at_now_ns();
 	if (name)
-		s->name = at_span_intern_fast(s, name, strlen(name));
-	if (pspan && pspan->tracestate.len)
-		s->tracestate = at_span_intern_fast(s, at_span_str(pspan, pspan->tracestate),
-		                                    pspan->tracestate.len);
+		set_first_name(s, name);
+	if (AT_UNLIKELY(pspan && pspan->tracestate.len))
+		inherit_tracestate(s, pspan);
+	s->start_ns = at_now_ns();
 }
 
 void at_span_start(struct at_span *s, const char *name, int kind)
 {
 	const struct at_span *pspan;
 	const struct at_ctx *parent = parent_ctx(&pspan);
-	start(s, name, kind, parent, pspan);
-	s->prev = at_tls.cur;
+	start(s, name, kind, parent, pspan, at_tls.cur);
 	at_tls.cur = s;
 }
 
@@ -78,11 +135,10 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
 	const struct at_span *pspan = NULL;
 	if (!parent)
 		parent = parent_ctx(&pspan);
-	start(s, name, kind, parent, pspan);
-	s->prev = NULL;
+	start(s, name, kind, parent, pspan, NULL);
 }
 
-void at_span_end_detached(struct at_span *s)
+static AT_ALWAYS_INLINE void end(struct at_span *s)
 {
 	if (!s->recording)
 		return;
@@ -91,20 +147,29 @@ void at_span_end_detached(struct at_span *s)
 	at_queue_push(s);
 }
 
+void at_span_end_detached(struct at_span *s)
+{
+	end(s);
+}
+
+/* An inner span leaked (a hook whose thread was cancelled): unwind past it
+ * rather than corrupt the chain. */
+static AT_NOINLINE void pop_past(struct at_span *s)
+{
+	for (struct at_span *p = at_tls.cur; p; p = p->prev)
+		if (p == s) {
+			at_tls.cur = s->prev;
+			break;
+		}
+}
+
 void at_span_end(struct at_span *s)
 {
-	/* pop: normally s is current; if an inner span leaked (a hook whose
-	 * thread was cancelled), unwind past it rather than corrupt the chain */
-	if (at_tls.cur == s)
+	if (AT_LIKELY(at_tls.cur == s))
 		at_tls.cur = s->prev;
-	else {
-		for (struct at_span *p = at_tls.cur; p; p = p->prev)
-			if (p == s) {
-				at_tls.cur = s->prev;
-				break;
-			}
-	}
-	at_span_end_detached(s);
+	else
+		pop_past(s);
+	end(s);
 }
 
 int at_current_ctx(struct at_ctx *out)
@@ -231,11 +296,7 @@ void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *v
 void at_span_copy(struct at_span *dst, const struct at_span *src)
 {
 	/* only what is used: a span without attributes copies ~100 bytes, not 2 KiB */
-	memcpy(dst, src, offsetof(struct at_span, events));
-	if (src->nevents)
-		memcpy(dst->events, src->events, src->nevents * sizeof src->events[0]);
-	memcpy(dst->attrs, src->attrs, src->nattrs * sizeof src->attrs[0]);
-	memcpy(dst->arena, src->arena, src->arena_used);
+	at_span_copy_inline(dst, src);
 }
 
 void at_span_lit_to_str(struct at_span *s, struct at_attr *a)

@@ -129,17 +129,24 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
 
 /* A key's bit in keymask: keys are literals, compared by address; literals
  * sit close together, so the address is hashed (multiplicative) first. */
+static inline unsigned at_span_keyhash(const char *key)
+{
+	return (unsigned)((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 59);
+}
+
 static inline uint32_t at_span_keybit(const char *key)
 {
-	return 1u << ((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 59);
+	return 1u << at_span_keyhash(key);
 }
 
 static inline struct at_attr *at_span_slot(struct at_span *s, const char *key)
 {
-	/* a key's bit set in keymask: it may be set already (the slow path looks) */
-	uint32_t bit = at_span_keybit(key);
-	if (__builtin_expect(s->nattrs < s->attr_cap && !(s->keymask & bit), 1)) {
-		s->keymask |= bit;
+	/* a key's bit set in keymask: it may be set already (the slow path
+	 * looks). Tested and set by number (bt/bts), not through a shifted 1. */
+	unsigned h = at_span_keyhash(key);
+	uint32_t mask = s->keymask;
+	if (__builtin_expect(s->nattrs < s->attr_cap && !((mask >> h) & 1), 1)) {
+		s->keymask = mask | (1u << h);
 		struct at_attr *a = &s->attrs[s->nattrs++];
 		a->key = key;
 		return a;
@@ -171,16 +178,53 @@ static inline void at_span_set_lit(struct at_span *s, const char *key, const cha
  * room left. */
 struct at_str at_span_intern(struct at_span *s, const char *val, size_t len);
 
-/* at_span_intern's common case: the value fits whole, no cut to make. */
+/* Unaligned 16-byte moves that the compiler keeps as such (SSE2: every x86-64). */
+typedef char at_v16 __attribute__((vector_size(16), aligned(1), may_alias));
+
+/* A copy of n bytes without a call when n is small, as most values are (an
+ * operation, an address, a port): two overlapping moves of the widest size
+ * that fits, exactly [0, n) read and written. memcpy past 32 bytes. */
+static inline void at_copy_small(char *d, const char *s, size_t n)
+{
+	if (n > 32) {
+		memcpy(d, s, n);
+	} else if (n >= 16) {
+		at_v16 a = *(const at_v16 *)s, b = *(const at_v16 *)(s + n - 16);
+		*(at_v16 *)d = a;
+		*(at_v16 *)(d + n - 16) = b;
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n) {
+		/* 1 to 3 bytes: first, middle, last */
+		char a = s[0], b = s[n / 2], c = s[n - 1];
+		d[0] = a;
+		d[n / 2] = b;
+		d[n - 1] = c;
+	}
+}
+
+/* at_span_intern's common case: the value fits whole, no cut to make. (The
+ * first bound on len keeps the sum from wrapping; with a constant len it
+ * folds away, and so does half of the second.) */
 static inline struct at_str at_span_intern_fast(struct at_span *s, const char *val, size_t len)
 {
-	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) &&
-	                         s->arena_used <= AT_ARENA_SIZE &&
-	                         len <= AT_ARENA_SIZE - (size_t)s->arena_used,
+	size_t used = s->arena_used;
+	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) && len <= AT_ARENA_SIZE &&
+	                         used + len <= AT_ARENA_SIZE,
 	                     1)) {
-		struct at_str r = {s->arena_used, (uint16_t)len};
-		memcpy(s->arena + s->arena_used, val, len);
-		s->arena_used = (uint16_t)(s->arena_used + len);
+		struct at_str r = {(uint16_t)used, (uint16_t)len};
+		at_copy_small(s->arena + used, val, len);
+		s->arena_used = (uint16_t)(used + len);
 		return r;
 	}
 	return at_span_intern(s, val, len);
@@ -230,5 +274,50 @@ int at_current_ctx(struct at_ctx *out);
 
 /* Copies what is used of src (header, attributes, events, arena text). */
 void at_span_copy(struct at_span *dst, const struct at_span *src);
+
+/* One 64-byte block in four 16-byte moves. */
+static inline void at_copy64(char *d, const char *s)
+{
+	at_v16 a = *(const at_v16 *)s, b = *(const at_v16 *)(s + 16);
+	at_v16 c = *(const at_v16 *)(s + 32), e = *(const at_v16 *)(s + 48);
+	*(at_v16 *)d = a;
+	*(at_v16 *)(d + 16) = b;
+	*(at_v16 *)(d + 32) = c;
+	*(at_v16 *)(d + 48) = e;
+}
+
+/* n bytes rounded up to whole 64-byte blocks, at least one: no call, no
+ * dispatch on the size, and the common case (a few attributes, a short
+ * text) is one block without a loop. Only for the arrays of a span, each of
+ * which stays inside the span when rounded up (asserted in span.c), so the
+ * bytes copied beyond n are the span's own. */
+static inline void at_copy_blocks(void *dst, const void *src, size_t n)
+{
+	char *d = dst;
+	const char *s = src;
+	at_copy64(d, s);
+	for (size_t i = 64; __builtin_expect(i < n, 0); i += 64)
+		at_copy64(d + i, s + i);
+}
+
+#define AT_SPAN_HEADER offsetof(struct at_span, events)
+
+/* at_span_copy inline, for the queue: the header (fixed size: unrolled),
+ * then the attributes, events and arena text in use. */
+static inline void at_span_copy_inline(struct at_span *dst, const struct at_span *src)
+{
+	char *d = (char *)dst;
+	const char *s = (const char *)src;
+	size_t i = 0;
+#pragma GCC unroll 16
+	for (; i + 16 <= AT_SPAN_HEADER; i += 16)
+		*(at_v16 *)(d + i) = *(const at_v16 *)(s + i);
+	if (AT_SPAN_HEADER % 16) /* the tail, overlapping the last move */
+		*(at_v16 *)(d + AT_SPAN_HEADER - 16) = *(const at_v16 *)(s + AT_SPAN_HEADER - 16);
+	if (__builtin_expect(src->nevents != 0, 0))
+		at_copy_blocks(dst->events, src->events, src->nevents * sizeof src->events[0]);
+	at_copy_blocks(dst->attrs, src->attrs, src->nattrs * sizeof src->attrs[0]);
+	at_copy_blocks(dst->arena, src->arena, src->arena_used);
+}
 
 #endif

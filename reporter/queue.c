@@ -72,13 +72,17 @@ int at_queue_init(size_t capacity, size_t wake_at)
 
 int at_queue_push(const struct at_span *s)
 {
+	/* locals: the copy's stores might alias the globals as far as the
+	 * compiler knows, and would make it read them again */
+	struct slot *base = slots;
+	size_t m = mask;
 	size_t pos = atomic_load_explicit(&head, memory_order_relaxed);
 	struct slot *sl;
 	for (;;) {
-		sl = &slots[pos & mask];
-		size_t seq = seq_get(pos & mask);
+		sl = &base[pos & m];
+		size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire) + (pos & m);
 		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
-		if (diff == 0) {
+		if (AT_LIKELY(diff == 0)) {
 			if (atomic_compare_exchange_weak_explicit(
 			        &head, &pos, pos + 1, memory_order_relaxed, memory_order_relaxed))
 				break;
@@ -89,9 +93,10 @@ int at_queue_push(const struct at_span *s)
 			pos = atomic_load_explicit(&head, memory_order_relaxed);
 		}
 	}
-	at_span_copy(&sl->span, s);
-	seq_set(pos & mask, pos + 1);
-	if (pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len)
+	at_span_copy_inline(&sl->span, s);
+	/* seq_set, on the slot at hand */
+	atomic_store_explicit(&sl->seq, pos + 1 - (pos & m), memory_order_release);
+	if (AT_UNLIKELY(pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len))
 		at_queue_wake();
 	return 0;
 }

@@ -248,6 +248,121 @@ static void ratio_sampler(void **state)
 	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
 }
 
+/* at_copy_small writes exactly [0, n) for every size it handles inline and
+ * beyond (memcpy past 32). */
+static void copy_small_exact(void **state)
+{
+	char src[80], buf[96];
+	for (int i = 0; i < (int)sizeof src; i++)
+		src[i] = (char)('a' + i % 26);
+	for (size_t n = 0; n <= 70; n++) {
+		memset(buf, 0x5a, sizeof buf);
+		at_copy_small(buf + 8, src, n);
+		assert_memory_equal(buf + 8, src, n);
+		for (size_t i = 0; i < 8; i++)
+			assert_int_equal((unsigned char)buf[i], 0x5a);
+		for (size_t i = 8 + n; i < sizeof buf; i++)
+			assert_int_equal((unsigned char)buf[i], 0x5a);
+	}
+}
+
+/* The queue's copy (whole 64-byte blocks): what is used arrives intact,
+ * with attributes and text past the first block and events. */
+static void copy_keeps_what_is_used(void **state)
+{
+	static char keys[12][8];
+	struct at_span s;
+	at_span_start(&s, "copied", AT_KIND_CLIENT);
+	AT_SPAN_CALLER(&s);
+	for (int i = 0; i < 12; i++) {
+		snprintf(keys[i], sizeof keys[i], "c%d", i);
+		char val[40];
+		int n = snprintf(val, sizeof val, "value %d of the copy test", i);
+		at_span_set_strn(&s, keys[i], val, (size_t)n);
+	}
+	int ev = at_span_add_event(&s, "e1");
+	at_event_set_strn(&s, ev, "k", "event text", 10);
+	at_span_add_event(&s, "e2");
+	assert_int_equal(s.nevents, 2);
+	assert_true(s.arena_used > 64 * 3);
+
+	static struct at_span d;
+	memset(&d, 0x5a, sizeof d);
+	at_span_copy(&d, &s);
+	assert_memory_equal(&d, &s, offsetof(struct at_span, events));
+	assert_memory_equal(d.events, s.events, s.nevents * sizeof s.events[0]);
+	assert_memory_equal(d.attrs, s.attrs, s.nattrs * sizeof s.attrs[0]);
+	assert_memory_equal(d.arena, s.arena, s.arena_used);
+	assert_memory_equal(at_span_str(&d, d.name), "copied", 6);
+	assert_memory_equal(at_span_str(&d, d.attrs[11].v.s), "value 11 of the copy test", 25);
+
+	/* and through the queue */
+	at_span_end(&s);
+	struct at_span *got[8];
+	size_t n = at_queue_peek(got, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(got[0]->nattrs, 12);
+	assert_int_equal(got[0]->arena_used, s.arena_used);
+	assert_memory_equal(got[0]->arena, s.arena, s.arena_used);
+	assert_memory_equal(got[0]->attrs, s.attrs, s.nattrs * sizeof s.attrs[0]);
+	assert_memory_equal(got[0]->events, s.events, s.nevents * sizeof s.events[0]);
+	at_queue_release(n);
+}
+
+/* The inline sampling at start: a parent-based sampler follows the parent
+ * span's decision; without parent-based, the root sampler decides. */
+static void child_follows_parent(void **state)
+{
+	struct at_span outer, inner;
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_OFF;
+	at_span_start(&outer, "outer", AT_KIND_SERVER);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+	assert_false(outer.recording);
+	at_cfg.parent_based = 1;
+	at_span_start(&inner, "inner", AT_KIND_CLIENT);
+	assert_false(inner.recording);
+	assert_memory_equal(inner.ctx.trace_id, outer.ctx.trace_id, 16);
+	assert_memory_equal(inner.parent_id, outer.ctx.span_id, 8);
+	at_span_end(&inner);
+	at_cfg.parent_based = 0;
+	at_span_start(&inner, "inner", AT_KIND_CLIENT);
+	assert_true(inner.recording);
+	assert_memory_equal(inner.parent_id, outer.ctx.span_id, 8);
+	at_span_end(&inner);
+	at_cfg.parent_based = 1;
+	at_span_end(&outer);
+	assert_null(at_tls.cur);
+	struct at_span *got[8];
+	assert_int_equal(at_queue_peek(got, 8), 1);
+	at_queue_release(1);
+}
+
+/* A root's header is cleared whatever the struct held before. */
+static void start_clears_header(void **state)
+{
+	struct at_span s;
+	memset(&s, 0xff, sizeof s);
+	at_span_start(&s, NULL, AT_KIND_CLIENT);
+	static const uint8_t zero[8];
+	assert_memory_equal(s.parent_id, zero, 8);
+	assert_int_equal(s.nattrs, 0);
+	assert_int_equal(s.nevents, 0);
+	assert_int_equal(s.arena_used, 0);
+	assert_int_equal(s.keymask, 0);
+	assert_int_equal(s.dropped_attrs, 0);
+	assert_int_equal(s.status, 0);
+	assert_int_equal(s.ctx.remote, 0);
+	assert_int_equal(s.name.len, 0);
+	assert_int_equal(s.tracestate.len, 0);
+	assert_int_equal(s.end_ns, 0);
+	assert_int_equal(s.caller, 0);
+	assert_null(s.prev);
+	assert_true(s.start_ns > 0);
+	at_span_end(&s);
+	struct at_span *got[8];
+	at_queue_release(at_queue_peek(got, 8));
+}
+
 int main(int argc, char **argv)
 {
 	/* the runtime reads its configuration in a constructor, before main:
@@ -261,17 +376,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(ids_distinct_nonzero),
-		cmocka_unit_test(nesting),
-		cmocka_unit_test(attributes_and_limits),
-		cmocka_unit_test(literal_attributes),
-		cmocka_unit_test(strn_returns_the_attribute),
-		cmocka_unit_test(count_limit_inline),
-		cmocka_unit_test(value_limit_inline),
-		cmocka_unit_test(arena_truncates_on_utf8_boundary),
-		cmocka_unit_test(queue_full_drops),
-		cmocka_unit_test(unsampled_costs_nothing),
-		cmocka_unit_test(ratio_sampler),
+	    cmocka_unit_test(ids_distinct_nonzero),
+	    cmocka_unit_test(nesting),
+	    cmocka_unit_test(attributes_and_limits),
+	    cmocka_unit_test(literal_attributes),
+	    cmocka_unit_test(strn_returns_the_attribute),
+	    cmocka_unit_test(count_limit_inline),
+	    cmocka_unit_test(value_limit_inline),
+	    cmocka_unit_test(arena_truncates_on_utf8_boundary),
+	    cmocka_unit_test(queue_full_drops),
+	    cmocka_unit_test(unsampled_costs_nothing),
+	    cmocka_unit_test(ratio_sampler),
+	    cmocka_unit_test(copy_small_exact),
+	    cmocka_unit_test(copy_keeps_what_is_used),
+	    cmocka_unit_test(child_follows_parent),
+	    cmocka_unit_test(start_clears_header),
 	};
 	return cmocka_run_group_tests_name("span", tests, setup, NULL);
 }
