@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	       total, nt, wall / (double)total, cpu / (double)total, (double)total / wall * 1e9,
 	       lat[LAT / 2], lat[LAT * 99 / 100], lat[LAT - 1],
 	       (unsigned long long)at_queue_pushed(),
-	       (unsigned long long)atomic_load(&at_stat_dropped),
+	       (unsigned long long)at_queue_dropped(),
 	       (unsigned long long)atomic_load(&at_stat_exported), rss0, bench_status_kb("VmRSS"),
 	       bench_status_kb("VmHWM"));
 	fflush(stdout);

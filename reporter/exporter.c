@@ -197,6 +197,6 @@ void at_exporter_print_stats(void)
 	        "last flush %llu us",
 	        (unsigned long long)at_queue_pushed(),
 	        (unsigned long long)atomic_load(&at_stat_exported),
-	        (unsigned long long)atomic_load(&at_stat_dropped), at_queue_length(),
+	        (unsigned long long)at_queue_dropped(), at_queue_length(),
 	        (unsigned long long)(last_flush_ns / 1000));
 }

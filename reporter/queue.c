@@ -24,7 +24,27 @@ static size_t mask, wake_len;
 static _Alignas(64) _Atomic size_t head; /* next position to reserve */
 static _Alignas(64) _Atomic size_t tail; /* next position to consume */
 static _Alignas(64) _Atomic uint32_t wakeword;
-_Atomic uint64_t at_stat_dropped;
+/* Drops are counted in shards, one cache line each, picked by the thread:
+ * producers that outrun the exporter all take the drop path at once, and one
+ * shared counter would bounce between the CPUs on every call. */
+#define DROP_SHARDS 8
+static struct {
+	_Alignas(64) _Atomic uint64_t n;
+} dropped[DROP_SHARDS];
+
+static inline size_t drop_shard(void)
+{
+	/* each thread's TLS block is at its own address */
+	return (size_t)((uint64_t)(uintptr_t)&at_tls * 0x9e3779b97f4a7c15ull >> 61);
+}
+
+uint64_t at_queue_dropped(void)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < DROP_SHARDS; i++)
+		t += atomic_load_explicit(&dropped[i].n, memory_order_relaxed);
+	return t;
+}
 
 /* Each slot's sequence number is stored minus its index, so that the
  * zero-filled memory of a fresh mapping already says "slot i is free for
@@ -87,7 +107,8 @@ int at_queue_push(const struct at_span *s)
 			        &head, &pos, pos + 1, memory_order_relaxed, memory_order_relaxed))
 				break;
 		} else if (diff < 0) {
-			atomic_fetch_add_explicit(&at_stat_dropped, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&dropped[drop_shard()].n, 1,
+			                          memory_order_relaxed);
 			return -1;
 		} else {
 			pos = atomic_load_explicit(&head, memory_order_relaxed);

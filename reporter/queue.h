@@ -23,7 +23,8 @@ void at_queue_forget(void);
 void at_queue_wait(long timeout_ms);
 void at_queue_wake(void);
 
-extern _Atomic uint64_t at_stat_dropped;
+/* Spans dropped because the queue was full, since start. */
+uint64_t at_queue_dropped(void);
 
 uint64_t at_queue_pushed(void);
 

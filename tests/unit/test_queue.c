@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,23 +39,55 @@ static void big_ring_keeps_order(void **state)
 		at_queue_release(n);
 	}
 	assert_int_equal(next_out, 5 * QSIZE);
-	assert_int_equal(atomic_load(&at_stat_dropped), 0);
+	assert_int_equal(at_queue_dropped(), 0);
 }
 
 static void full_big_ring_drops(void **state)
 {
 	struct at_span s, *got[512];
-	uint64_t before = atomic_load(&at_stat_dropped);
+	uint64_t before = at_queue_dropped();
 	for (int i = 0; i < QSIZE + 10; i++) {
 		at_span_start(&s, "q", AT_KIND_INTERNAL);
 		at_span_end(&s);
 	}
 	assert_int_equal(at_queue_length(), QSIZE);
-	assert_int_equal(atomic_load(&at_stat_dropped) - before, 10);
+	assert_int_equal(at_queue_dropped() - before, 10);
 	size_t n;
 	while ((n = at_queue_peek(got, 512)) > 0)
 		at_queue_release(n);
 	assert_int_equal(at_queue_length(), 0);
+}
+
+/* Producers dropping at once, on a full ring: every drop is counted (the
+ * count is kept in per-thread shards and summed). */
+static void *drop_many(void *arg)
+{
+	struct at_span s;
+	for (int i = 0; i < 5000; i++) {
+		at_span_start(&s, "q", AT_KIND_INTERNAL);
+		at_span_end(&s);
+	}
+	return arg;
+}
+
+static void concurrent_drops_all_counted(void **state)
+{
+	struct at_span s, *got[512];
+	for (int i = 0; i < QSIZE; i++) {
+		at_span_start(&s, "q", AT_KIND_INTERNAL);
+		at_span_end(&s);
+	}
+	assert_int_equal(at_queue_length(), QSIZE);
+	uint64_t before = at_queue_dropped();
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, drop_many, NULL), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(at_queue_dropped() - before, 8 * 5000);
+	size_t n;
+	while ((n = at_queue_peek(got, 512)) > 0)
+		at_queue_release(n);
 }
 
 int main(int argc, char **argv)
@@ -69,8 +102,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(big_ring_keeps_order),
-		cmocka_unit_test(full_big_ring_drops),
+	    cmocka_unit_test(big_ring_keeps_order),
+	    cmocka_unit_test(full_big_ring_drops),
+	    cmocka_unit_test(concurrent_drops_all_counted),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
