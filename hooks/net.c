@@ -965,8 +965,6 @@ static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 	return c;
 }
 
-static void release(struct at_conn *c);
-
 /* Whether a connection can never be traced again: a client's write side
  * or a server's read side dead (not HTTP/1.x, upgraded, out of sync). */
 static int conn_dead(const struct at_conn *c)
@@ -976,16 +974,15 @@ static int conn_dead(const struct at_conn *c)
 }
 
 /* Called unlocked, when conn_dead was true under the lock: the fd is
- * forgotten (unless it was closed and marked again meanwhile), so that its
- * later reads and writes pass straight through. */
+ * unmarked, so that its later reads and writes pass straight through. The
+ * connection's slot stays attached until the fd is closed or marked again
+ * (forget): another thread may be about to lock it (one reading, one
+ * writing the same socket), and a dead connection is safe to lock, a slot
+ * given to another fd is not. */
 static void retire(struct at_fd *e, struct at_conn *c)
 {
-	struct at_conn *expect = c;
-	if (atomic_compare_exchange_strong(&e->conn, &expect, NULL)) {
-		atomic_store(&e->kind, AT_FD_NONE);
+	if (atomic_load(&e->conn) == c && atomic_exchange(&e->kind, AT_FD_NONE) != AT_FD_NONE)
 		at_debug("fd %d: not HTTP/1.x or out of step: no longer watched", c->fd);
-		release(c);
-	}
 }
 
 static ssize_t out_path(struct out_call *k)
