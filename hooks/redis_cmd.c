@@ -9,14 +9,13 @@
 #define _GNU_SOURCE
 #include "redis_cmd.h"
 
+#include "../preload/autotrace.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#define AT_INLINE inline __attribute__((always_inline))
-#define AT_LIKELY(x) __builtin_expect(!!(x), 1)
 
 void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 {
@@ -31,8 +30,8 @@ void at_redis_cmd_init(struct at_redis_cmd *c, int show_args)
 	c->full = 0;
 }
 
-/* Only names whose first letter and length match one of kind_names: a bit
- * per length, per letter. */
+/* Only names whose first letter and length match one in kind_lookup's
+ * table need a look: a bit per length, per letter. */
 static const uint16_t kind_lens['z' - 'a' + 1] = {
     ['a' - 'a'] = 1 << 4,
     ['h' - 'a'] = 1 << 5,
@@ -179,9 +178,15 @@ static size_t get16(const char *p)
 	return (size_t)(unsigned char)p[0] | (size_t)(unsigned char)p[1] << 8;
 }
 
+/* The database as the head holds it: all ones for none. */
+static uint32_t db32(long db)
+{
+	return (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
+}
+
 void at_redis_cap_set_db(char *blob, long db)
 {
-	uint32_t v = (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
+	uint32_t v = db32(db);
 	for (int i = 0; i < 4; i++)
 		blob[4 + i] = (char)(v >> (8 * i) & 0xff);
 }
@@ -201,9 +206,9 @@ int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_a
 	c->text = 0;
 	c->arg = 0;
 	/* the head in one store */
-	uint32_t v = (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
 	uint64_t h = (uint64_t)(show_args ? CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
-	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 | (uint64_t)v << 32;
+	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 |
+	             (uint64_t)db32(db) << 32;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	memcpy(buf, &h, sizeof h);
 #else
@@ -223,7 +228,7 @@ static void cap_cut(struct at_redis_cap *c)
 	c->full = 1;
 }
 
-static AT_INLINE void cap_begin(struct at_redis_cap *c)
+static AT_ALWAYS_INLINE void cap_begin(struct at_redis_cap *c)
 {
 	int i = c->argc++;
 	c->in_arg = 1;
@@ -262,7 +267,7 @@ static AT_INLINE void cap_begin(struct at_redis_cap *c)
 	c->len += ENT_HEAD;
 }
 
-static AT_INLINE void cap_put(struct at_redis_cap *c, const char *s, size_t n)
+static AT_ALWAYS_INLINE void cap_put(struct at_redis_cap *c, const char *s, size_t n)
 {
 	if (c->skip || c->full)
 		return;
@@ -280,7 +285,7 @@ static AT_INLINE void cap_put(struct at_redis_cap *c, const char *s, size_t n)
 	c->len += n;
 }
 
-static AT_INLINE void cap_end(struct at_redis_cap *c)
+static AT_ALWAYS_INLINE void cap_end(struct at_redis_cap *c)
 {
 	c->in_arg = 0;
 	if (c->skip)

@@ -24,18 +24,15 @@ void at_redis_render(struct at_span *s, struct at_attr *a)
 	size_t n = cmd.text_len; /* ASCII: escaped where it was not */
 	if (at_cfg.attr_value_limit && n > (size_t)at_cfg.attr_value_limit)
 		n = (size_t)at_cfg.attr_value_limit;
-	if (n <= a->v.s.len) { /* in place, over the blob */
-		memcpy(s->arena + a->v.s.off, cmd.text, n);
-		a->v.s.len = (uint16_t)n;
-	} else {
-		a->v.s = at_span_intern(s, cmd.text, cmd.text_len);
-	}
+	/* the text over the blob, where it fits */
+	uint16_t off = a->v.s.off, room = a->v.s.len;
+	a->v.s = at_span_place(s, &off, &room, cmd.text, n);
 	if (!cmd.op_len)
-		s->name = at_span_intern(s, "redis", 5);
+		s->name = at_span_place(s, &off, &room, "redis", 5);
 	else if (a->v.s.len >= cmd.op_len && !memcmp(cmd.text, cmd.op, cmd.op_len))
 		s->name = (struct at_str){a->v.s.off, (uint16_t)cmd.op_len};
 	else
-		s->name = at_span_intern(s, cmd.op, cmd.op_len);
+		s->name = at_span_place(s, &off, &room, cmd.op, cmd.op_len);
 	at_span_set_strn(s, "db.system.name", "redis", 5);
 	if (cmd.op_len)
 		at_span_set_ref(s, "db.operation.name", s->name);

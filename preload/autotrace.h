@@ -11,6 +11,7 @@
 #define AT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define AT_NOINLINE __attribute__((noinline))
+#define AT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define AT_TLS __thread __attribute__((tls_model("initial-exec")))
 
 #define AT_SDK_NAME "autotrace"

@@ -18,8 +18,6 @@
 struct at_ctx at_env_parent;          /* TRACEPARENT at start */
 extern struct at_span at_env_carrier; /* holds TRACESTATE; see init.c */
 
-#define AT_ALWAYS_INLINE inline __attribute__((always_inline))
-
 /* at_copy_blocks rounds each array up to 64 bytes: that must stay inside the span. */
 #define AT_ROUND64(n) (((n) + 63) & ~(size_t)63)
 #define AT_BLOCKS_FIT(f)                                                                           \
@@ -194,6 +192,19 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len)
 	memcpy(s->arena + s->arena_used, val, len);
 	s->arena_used = (uint16_t)(s->arena_used + len);
 	return r;
+}
+
+struct at_str at_span_place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
+                            size_t n)
+{
+	if (n <= *room) {
+		memcpy(s->arena + *off, str, n);
+		struct at_str r = {*off, (uint16_t)n};
+		*off = (uint16_t)(*off + n);
+		*room = (uint16_t)(*room - n);
+		return r;
+	}
+	return at_span_intern(s, str, n);
 }
 
 struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)

@@ -213,6 +213,12 @@ static inline void at_copy_small(char *d, const char *s, size_t n)
 	}
 }
 
+/* On the exporter thread, a renderer that turns raw text into shorter text:
+ * str goes into the free part [*off, *off + *room) of the arena that the raw
+ * text held (advancing it), else at the arena's tail like at_span_intern. */
+struct at_str at_span_place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
+                            size_t n);
+
 /* at_span_intern's common case: the value fits whole, no cut to make. (The
  * first bound on len keeps the sum from wrapping; with a constant len it
  * folds away, and so does half of the second.) */
