@@ -19,6 +19,24 @@ static inline double bench_now(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* The calling thread's CPU time (user + system), ns. */
+static inline double bench_thread_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double bench_cpu0;
+
+/* The start of the measured loop: its wall clock (returned) and the calling
+ * thread's CPU time (for bench_report). */
+static inline double bench_begin(void)
+{
+	bench_cpu0 = bench_thread_cpu();
+	return bench_now();
+}
+
 static inline long bench_arg(int argc, char **argv, int i, long def)
 {
 	return argc > i ? atol(argv[i]) : def;
@@ -39,12 +57,15 @@ static inline long bench_status_kb(const char *key)
 	return v;
 }
 
-/* One line run.py parses: ns per iteration of the measured loop, and the
- * peak resident memory of the whole process. */
+/* One line run.py parses: ns per iteration of the measured loop, the CPU
+ * time per iteration of the thread that ran it (since bench_begin: the
+ * application thread alone, not the exporter's), and the peak resident
+ * memory of the whole process. */
 static inline void bench_report(long n, double t0, double t1)
 {
-	printf("iters=%ld ns_per_iter=%.1f hwm_kb=%ld\n", n, (t1 - t0) / (double)(n ? n : 1),
-	       bench_status_kb("VmHWM"));
+	double d = (double)(n ? n : 1);
+	printf("iters=%ld ns_per_iter=%.1f app_cpu_ns_per_iter=%.1f hwm_kb=%ld\n", n, (t1 - t0) / d,
+	       bench_cpu0 ? (bench_thread_cpu() - bench_cpu0) / d : -1.0, bench_status_kb("VmHWM"));
 	fflush(stdout);
 }
 

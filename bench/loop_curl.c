@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	for (int i = 0; i < 20; i++)
 		op();
-	double t0 = bench_now();
+	double t0 = bench_begin();
 	bench_loop(n);
 	bench_report(n, t0, bench_now());
 	curl_easy_cleanup(h);

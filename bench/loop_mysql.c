@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < 20; i++)
 		op();
-	double t0 = bench_now();
+	double t0 = bench_begin();
 	bench_loop(n);
 	bench_report(n, t0, bench_now());
 	mysql_close(m);

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	for (int i = 0; i < 20; i++)
 		op();
-	double t0 = bench_now();
+	double t0 = bench_begin();
 	bench_loop(n);
 	bench_report(n, t0, bench_now());
 	close(fd);

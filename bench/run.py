@@ -265,10 +265,13 @@ def variant_env(kind, sink_port):
     # whole environment, and a longer one is not the shim's cost.
     extra = {"BENCH_PAD_LD_PRELOAD": LIB,
              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink_port,
-             "BENCH_PAD_ENABLED": "1"}
+             "BENCH_PAD_ENABLED": "1", "BENCH_PAD_LOG_LEVEL": "info"}
     if kind in ("shim", "disabled"):
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = LIB
+        # info: the exit stats give the exporter thread's CPU time
+        del extra["BENCH_PAD_LOG_LEVEL"]
+        extra["AUTOTRACE_LOG_LEVEL"] = "info"
     if kind == "thread":
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = idle_preload()
@@ -498,17 +501,20 @@ def section_e2e(ctx):
             notes.append("%s is not installed: its end-to-end column is missing "
                          "(scripts/install-deps.sh installs it)" % t)
     md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | bare + idle thread "
-       "ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | " +
+       "ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
+       "thread, exporter thread | " +
        " | ".join("%s ratio" % t for t in tracers) + " |",
-       "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
+       "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
     for key, title, name, args, hooked in ctx["e2e"]:
         if not hooked:
-            md("| %s | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
+            md("| %s | – | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
                 ["skipped: " + ctx["why"][key]] + ["–"] * (len(tracers) - 1))))
             continue
         log("end-to-end: " + title)
         res = {t: [] for t in tools}
         cpu = {"bare": [], "shim": []}
+        app_cpu = {"bare": [], "shim": []}
+        exp_cpu = []
         try:
             for r in range(ROUNDS):
                 for t in tools:
@@ -521,6 +527,11 @@ def section_e2e(ctx):
                     res[t].append(float(out["ns_per_iter"]))
                     if t in cpu:
                         cpu[t].append(out["cpu_s"] * 1e6 / int(args()[0]))
+                        app_cpu[t].append(float(out.get("app_cpu_ns_per_iter", -1000)) / 1000)
+                    if t == "shim":
+                        m = re.findall(r"exporter thread CPU (\d+) us", out["stderr"])
+                        if m:
+                            exp_cpu.append(int(m[-1]) / int(args()[0]))
                     shutil.rmtree(d, ignore_errors=True)
                     if r == 0 and t != "bare":
                         commands.append(cmdline(argv, extra).replace(LIB, "$BUILD/libautotrace.so")
@@ -539,18 +550,27 @@ def section_e2e(ctx):
         fast = min(res["shim"]) / min(res["bare"])
         ctx["e2e_fast"][key] = fast
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
-        md("| %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s |" % (
+        app = [x - b for x, b in zip(app_cpu["shim"], app_cpu["bare"])]
+        ctx["e2e_split"][key] = (med(app) if app else None, med(exp_cpu) if exp_cpu else None)
+        sp = ctx["e2e_split"][key]
+        md("| %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
             title, fmt_mm(res["bare"]), fmt_mm(res["shim"]), fmt_mm(diff),
             fmt_mm(ratios["shim"], "%.3f"),
             fmt_mm(ratios["thread"], "%.3f") if "thread" in ratios else "–", fast,
             med(cpu["bare"]), med(cpu["shim"]), med(cpu["shim"]) - med(cpu["bare"]),
+            "%+.2f" % sp[0] if sp[0] is not None else "?",
+            "%.2f" % sp[1] if sp[1] is not None else "?",
             " | ".join(fmt_mm(ratios[t], "%.2f") for t in tracers)))
     md("", "ltrace traces only the named call (`-e`); uftrace is `uftrace record --force` "
        "(library calls of a binary built without `-pg`). CPU µs/req: user + system time of "
        "the client process, all its threads (the exporter's included), from `wait4`, "
        "divided by the loop's iterations (start-up and warm-up included), median of the "
        "rounds: the shim's whole CPU cost to the host, less sensitive to the machine's "
-       "scheduling noise than wall time.", "")
+       "scheduling noise than wall time. Added CPU, split: the application thread's CPU "
+       "time over the measured loop only (`CLOCK_THREAD_CPUTIME_ID`, shim − bare of the "
+       "same round, median), and the exporter thread's whole CPU time (the shim's own "
+       "figure, printed at exit by `AUTOTRACE_LOG_LEVEL=info` as `exporter thread CPU N us`; "
+       "warm-up spans and its start included) per request of the loop.", "")
     if shutil.which("strace"):
         syscalls_per_request(ctx)
 
@@ -997,6 +1017,13 @@ def over_idle(ctx, key):
            "multi-threaded paths)" % (ctx["instr_own"][key], mt, ctx["instr"][key])
 
 
+def split_text(ctx, key):
+    sp = ctx["e2e_split"].get(key)
+    if not sp or sp[0] is None or sp[1] is None:
+        return ""
+    return ", of which the app thread %+.2f and the exporter thread %.2f" % sp
+
+
 def budgets(ctx):
     b = budget_rows
     for key, title in (("redis", "Redis"), ("mysql", "MySQL")):
@@ -1081,7 +1108,8 @@ def budgets(ctx):
                           " (bare + an idle thread: %.3f×)" % th if th else "",
                           ctx["e2e_fast"][key],
                           "; uftrace %.2f×" % u if u else "",
-                          "; client CPU %.1f → %.1f µs/req (%.3f×)" % (c[0], c[1], c[1] / c[0])
+                          "; client CPU %.1f → %.1f µs/req (%.3f×)%s" % (
+                              c[0], c[1], c[1] / c[0], split_text(ctx, key))
                           if c and c[0] > 0 else ""),
                       e2e_verdict(r, ctx["e2e_fast"][key], c, u)))
     t = ctx["tput"].get("otlp_proto")
@@ -1209,7 +1237,7 @@ def main():
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_ratio": {}, "e2e_ns": {}, "e2e_uftrace": {},
-           "e2e_fast": {}, "e2e_cpu": {}, "batching": {}, "sys_diff": {},
+           "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
     V2 = ("bare", "shim")

@@ -315,6 +315,9 @@ def test_exit_stats_with_log_level(collector, http_server):
     r = run(["curl", "-s", http_server.url], shim_env(collector, AUTOTRACE_LOG_LEVEL="info"))
     assert r.returncode == 0
     assert re.search(rb"spans queued 1, exported 1, dropped 0", r.stderr), r.stderr
+    # the exporter thread's CPU time: it ran (connected, encoded, posted), briefly
+    m = re.search(rb"exporter thread CPU (\d+) us", r.stderr)
+    assert m and 0 < int(m.group(1)) < 2_000_000, r.stderr
 
 
 def _build_so(tmp_path, name, src, libs=""):
