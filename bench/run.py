@@ -292,22 +292,33 @@ def fmt_mm(xs, f="%.0f"):
 
 # ---------------------------------------------------------------- 1. callgrind
 
+def cg_totals(path):
+    for ln in open(path):
+        if ln.startswith("totals:"):
+            return int(ln.split()[1])
+    return 0
+
+
 def callgrind_total(argv, env, tag, toggle="bench_loop"):
     """Instructions executed by the main thread inside `toggle` (and what it
     calls). --separate-threads=yes writes one profile per thread; only
-    thread 1's is read, so the exporter thread never counts."""
+    thread 1's is read, so the exporter thread never counts there. The
+    exporter's own work is collected too (--toggle-collect=export_all: every
+    batch it finalizes, encodes and posts) in the other threads' profiles,
+    returned apart with the spans it exported (the info-level exit stats)."""
     out = os.path.join(TMP, "cg-" + tag)
-    vg = ["valgrind", "--tool=callgrind", "--toggle-collect=" + toggle, "--separate-threads=yes",
+    vg = ["valgrind", "--tool=callgrind", "--toggle-collect=" + toggle,
+          "--toggle-collect=export_all", "--separate-threads=yes",
           "--callgrind-out-file=" + out + ".%p"]
     r = subprocess.run(vg + argv, env=env, capture_output=True, text=True, timeout=600)
     if r.returncode:
         raise RuntimeError("callgrind %s: %s" % (tag, r.stderr[-600:]))
     files = sorted(glob.glob(out + ".*-01"))
-    total = 0
-    for ln in open(files[-1]):
-        if ln.startswith("totals:"):
-            total = int(ln.split()[1])
-    return total, files[-1], r.stdout
+    total = cg_totals(files[-1])
+    others = [f for f in glob.glob(files[-1][:-len("01")] + "*") if f != files[-1]]
+    exported = re.findall(r"exported (\d+),", r.stderr)
+    exp = (sum(cg_totals(f) for f in others), int(exported[-1])) if exported else None
+    return total, files[-1], r.stdout, exp
 
 
 def multi_threaded(thread1_file):
@@ -389,11 +400,13 @@ def section_callgrind(ctx):
                     # libcurl's own path varies by ±1,500 instructions per request from
                     # one run to the next (its poll loop): three runs, the median
                     runs = sorted((callgrind_total([prog(name)] + a, env,
-                                                   "%s-%s-%d" % (key, v, i))[:2]
+                                                   "%s-%s-%d" % (key, v, i))
                                    for i in range(3 if key == "curl" else 1)),
                                   key=lambda t: t[0])
-                    tot, f = runs[len(runs) // 2]
+                    tot, f, _, exp = runs[len(runs) // 2]
                     res[v] = (tot, f, int(a[0]))
+                    if v == "shim" and exp and exp[1] > 0 and name != "span_cost":
+                        ctx["exp_instr"][key] = (exp[0] / exp[1], exp[1])
                     cmd = cmdline(["valgrind --tool=callgrind --toggle-collect=bench_loop "
                                    "--separate-threads=yes", "bench/" + name] + a, extra)
                 if v != "bare":
@@ -445,6 +458,15 @@ def section_callgrind(ctx):
        "added instructions go (shim − bare, exclusive, per call) |",
        "|---|---:|---:|---:|---:|---:|---|")
     md(*rows)
+    if ctx["exp_instr"]:
+        md("", "The exporter thread's instructions per span, from the same shim runs "
+           "(`--toggle-collect=export_all`: every batch it renders, symbolizes, encodes as "
+           "OTLP protobuf and POSTs to the bench sink, the exit flush included; total over "
+           "the spans it exported, warm-up included): " + "; ".join(
+               "%s %.0f (%d spans)" % (t, ctx["exp_instr"][k][0], ctx["exp_instr"][k][1])
+               for k, t, *_ in loops if k in ctx["exp_instr"]) +
+           ". With client, server and exporter pinned to one CPU (section 2) these are "
+           "host time too.")
     if ctx["mt_tops"]:
         md("", "The shim starts an exporter thread, and a process with a second thread makes "
            "glibc take its multi-threaded paths on the application thread (malloc's arena "
@@ -1237,7 +1259,7 @@ def main():
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_ratio": {}, "e2e_ns": {}, "e2e_uftrace": {},
-           "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "batching": {}, "sys_diff": {},
+           "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
     V2 = ("bare", "shim")
