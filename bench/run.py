@@ -1111,6 +1111,16 @@ def budgets(ctx):
                 hint.append("%.0f instructions per request on the application thread "
                             "(section 1 names the functions)%s." % (ctx["instr"][key],
                                                                     over_idle(ctx, key)))
+            if ctx["exp_instr"].get(key):
+                hint.append("The exporter thread adds %.0f instructions per span (rendering, "
+                            "symbolizing, encoding, posting; section 1), on the same CPU here."
+                            % ctx["exp_instr"][key][0])
+            sp = ctx["e2e_split"].get(key)
+            if sp and sp[0] is not None and sp[1] is not None:
+                c = ctx["e2e_cpu"].get(key)
+                hint.append("Of the client's CPU per request, the application thread added "
+                            "%+.2f µs and the exporter thread took %.2f µs; ≤ 1.02× leaves "
+                            "%.2f µs for both." % (sp[0], sp[1], 0.02 * c[0] if c else 0))
             if hint:
                 row_hints["end-to-end %s" % title] = " ".join(hint)
             if spp is not None and spp < 50:
