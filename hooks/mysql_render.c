@@ -14,19 +14,21 @@ void at_mysql_render(struct at_span *s, struct at_attr *a)
 		a->v.s.len = 0;
 		return;
 	}
-	const char *sys = b[0] == AT_MYSQL_SYS_MARIADB ? "mariadb" : "mysql";
+	int maria = b[0] == AT_MYSQL_SYS_MARIADB;
+	const char *sys = maria ? "mariadb" : "mysql";
+	size_t sn = maria ? 7 : 5;
 	int keep = b[1];
 	int port = b[2] | b[3] << 8;
 	size_t dlen = b[4], alen = b[5];
-	/* read out before the statement's rendering may write over the arena */
-	char db[256], addr[256];
-	memcpy(db, b + AT_MYSQL_HEAD, dlen);
-	memcpy(addr, b + AT_MYSQL_HEAD + dlen, alen);
+	/* the database and the address are copied straight from the blob: to
+	 * the arena's end, past it, and before the statement's rendering (which
+	 * writes over the statement only) */
+	const char *db = (const char *)b + AT_MYSQL_HEAD, *addr = db + dlen;
 	size_t skip = AT_MYSQL_HEAD + dlen + alen;
 	a->v.s.off = (uint16_t)(a->v.s.off + skip);
 	a->v.s.len = (uint16_t)(n - skip);
-	s->name = at_span_intern(s, sys, strlen(sys));
-	at_span_set_strn(s, "db.system.name", sys, strlen(sys));
+	s->name = at_span_intern_fast(s, sys, sn);
+	at_span_set_strn(s, "db.system.name", sys, sn);
 	if (dlen)
 		at_span_set_strn(s, "db.namespace", db, dlen);
 	if (alen)

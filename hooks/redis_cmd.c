@@ -102,14 +102,20 @@ static void text_put(struct at_redis_cmd *c, const char *s, size_t n)
 	c->text[c->text_len] = 0;
 }
 
+/* Bytes the text shows escaped, inside quotes: 1. */
+static const unsigned char quoted_byte[256] = {
+    [0 ... ' '] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x7f ... 0xff] = 1,
+};
+
 static int needs_quotes(const unsigned char *s, size_t n)
 {
-	if (!n)
-		return 1;
+	unsigned q = !n;
 	for (size_t i = 0; i < n; i++)
-		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
-			return 1;
-	return 0;
+		q |= quoted_byte[s[i]];
+	return (int)q;
 }
 
 static void text_put_quoted(struct at_redis_cmd *c, const unsigned char *s, size_t n)
@@ -130,23 +136,90 @@ static void text_put_quoted(struct at_redis_cmd *c, const unsigned char *s, size
 	text_put(c, "\"", 1);
 }
 
+#define EACH_BYTE(x) (0x0101010101010101ull * (x))
+
+/* 8 bytes of a command's name at once: those in a-z upper-cased; bit 7 of
+ * a byte of *q set if that byte needs quotes. The sums work on each byte's
+ * low 7 bits (t), so no carry crosses into the next byte. */
+static inline uint64_t upper8(uint64_t w, uint64_t *q)
+{
+	uint64_t t = w & ~EACH_BYTE(0x80);
+	uint64_t lower =
+	    ((t + EACH_BYTE(0x80 - 'a')) ^ (t + EACH_BYTE(0x80 - 'z' - 1))) & ~w & EACH_BYTE(0x80);
+	*q |= (w | (t + EACH_BYTE(1)) | ~(t + EACH_BYTE(0x80 - '!')) |
+	       ~((t ^ EACH_BYTE('"')) + EACH_BYTE(0x7f)) |
+	       ~((t ^ EACH_BYTE('\\')) + EACH_BYTE(0x7f))) &
+	      EACH_BYTE(0x80);
+	return w ^ lower >> 2;
+}
+
+/* Argument 0, the first thing in the text: upper-cased into op and, in the
+ * same pass, into the text, where it stays unless it needs quotes. Read 8
+ * bytes at a time: a last piece of r < 8 bytes is read as the 8 ending with
+ * it, which are still in the blob (the head and the entry's own header come
+ * before the name); written 8 at a time too (op and text have room). */
+static void render_op(struct at_redis_cmd *c, const char *a, size_t n)
+{
+	size_t m = n < AT_REDIS_OP_MAX - 1 ? n : AT_REDIS_OP_MAX - 1;
+	uint64_t q = !m;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (size_t k = 0; k < m; k += 8) {
+		uint64_t w, bad = 0;
+		size_t r = m - k;
+		if (r >= 8) {
+			memcpy(&w, a + k, 8);
+			w = upper8(w, &bad);
+		} else {
+			memcpy(&w, a + m - 8, 8);
+			w = upper8(w >> (8 * (8 - r)), &bad);
+			bad &= ~0ull >> (8 * (8 - r));
+		}
+		q |= bad;
+		memcpy(c->op + k, &w, 8);
+		memcpy(c->text + k, &w, 8);
+	}
+#else
+	for (size_t k = 0; k < m; k++) {
+		unsigned char ch = (unsigned char)a[k];
+		q |= quoted_byte[ch];
+		c->op[k] = c->text[k] = (char)(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
+	}
+#endif
+	c->op[m] = 0;
+	c->op_len = m;
+	if (q) { /* rewritten from the start */
+		text_put_quoted(c, (const unsigned char *)c->op, m);
+		return;
+	}
+	c->text[m] = 0;
+	c->text_len = m;
+}
+
 /* Argument i (0: the command) into the text, as the capture kept it. */
 static void render_arg(struct at_redis_cmd *c, const char *a, size_t n, int cut)
 {
 	int i = c->argc++;
-	if (i == 0) {
-		size_t k, m = n < AT_REDIS_OP_MAX - 1 ? n : AT_REDIS_OP_MAX - 1;
-		for (k = 0; k < m; k++) {
-			char ch = a[k];
-			c->op[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
-		}
-		c->op[m] = 0;
-		c->op_len = m;
-		if (needs_quotes((const unsigned char *)c->op, m))
-			text_put_quoted(c, (const unsigned char *)c->op, m);
-		else
-			text_put(c, c->op, m);
+	if (i == 0) { /* the text is still empty */
+		render_op(c, a, n);
 		return;
+	}
+	size_t at = c->text_len;
+	if (!c->full && n && n < AT_REDIS_TEXT_MAX - 4 - at) {
+		/* " " and the argument fit: copied, checked on the way */
+		unsigned q = 0;
+		char *t = c->text + at;
+		*t++ = ' ';
+		for (size_t k = 0; k < n; k++) {
+			q |= quoted_byte[(unsigned char)a[k]];
+			t[k] = a[k];
+		}
+		if (!q) {
+			c->text_len = at + 1 + n;
+			c->text[c->text_len] = 0;
+			if (cut)
+				text_put(c, "...", 3);
+			return;
+		}
 	}
 	text_put(c, " ", 1);
 	if (needs_quotes((const unsigned char *)a, n))
@@ -495,8 +568,12 @@ int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, con
 	unsigned flags = (unsigned char)blob[0];
 	size_t alen = (unsigned char)blob[1];
 	uint32_t db = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(&db, blob + 4, 4);
+#else
 	for (int i = 0; i < 4; i++)
 		db |= (uint32_t)(unsigned char)blob[4 + i] << (8 * i);
+#endif
 	if (len < AT_REDIS_CAP_HEAD + alen)
 		return -1;
 	ci->addr = blob + AT_REDIS_CAP_HEAD;

@@ -8,6 +8,15 @@
 
 #include <string.h>
 
+/* memcmp's answer without the call: op is a few bytes. */
+static inline int starts_with(const char *text, const char *op, size_t n)
+{
+	size_t i = 0;
+	while (i < n && text[i] == op[i])
+		i++;
+	return i == n;
+}
+
 void at_redis_render(struct at_span *s, struct at_attr *a)
 {
 	struct at_redis_cmd cmd;
@@ -20,7 +29,7 @@ void at_redis_render(struct at_span *s, struct at_attr *a)
 	}
 	/* the facts are read out of the blob before the text may overwrite it */
 	char addr[256];
-	memcpy(addr, ci.addr, ci.addr_len);
+	at_copy_small(addr, ci.addr, ci.addr_len);
 	size_t n = cmd.text_len; /* ASCII: escaped where it was not */
 	if (at_cfg.attr_value_limit && n > (size_t)at_cfg.attr_value_limit)
 		n = (size_t)at_cfg.attr_value_limit;
@@ -29,7 +38,7 @@ void at_redis_render(struct at_span *s, struct at_attr *a)
 	a->v.s = at_span_place(s, &off, &room, cmd.text, n);
 	if (!cmd.op_len)
 		s->name = at_span_place(s, &off, &room, "redis", 5);
-	else if (a->v.s.len >= cmd.op_len && !memcmp(cmd.text, cmd.op, cmd.op_len))
+	else if (a->v.s.len >= cmd.op_len && starts_with(cmd.text, cmd.op, cmd.op_len))
 		s->name = (struct at_str){a->v.s.off, (uint16_t)cmd.op_len};
 	else
 		s->name = at_span_place(s, &off, &room, cmd.op, cmd.op_len);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "callsite.h"
 
+#include "autotrace.h"
 #include "config.h"
 #include "dwarf_line.h"
 
@@ -29,8 +30,9 @@
 
 struct entry {
 	uintptr_t addr;
-	char name[NAME_MAX_LEN]; /* "" when unknown */
-	char file[FILE_MAX_LEN]; /* "" when unknown */
+	/* the function's name then the file's path, side by side (one copy
+	 * into a span for both); each "" when unknown */
+	char text[NAME_MAX_LEN + FILE_MAX_LEN];
 	unsigned line;
 	uint16_t name_len, file_len;
 };
@@ -224,6 +226,20 @@ int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line)
 	return at_dwarf_line(&m->dw, addr - 1 - m->bias, file, len, line) && file[0];
 }
 
+/* A new address: symbolized, its text side by side in the entry. */
+static AT_NOINLINE void fill(struct entry *e, uintptr_t a)
+{
+	char name[NAME_MAX_LEN], file[FILE_MAX_LEN];
+	at_callsite_symbolize(a, name, sizeof name);
+	at_callsite_line(a, file, sizeof file, &e->line);
+	size_t nl = strlen(name), fl = strlen(file);
+	memcpy(e->text, name, nl);
+	memcpy(e->text + nl, file, fl);
+	e->name_len = (uint16_t)nl;
+	e->file_len = (uint16_t)fl;
+	e->addr = a;
+}
+
 void at_callsite_annotate(struct at_span *const *spans, size_t n)
 {
 	if (!at_cfg.callsite)
@@ -236,17 +252,25 @@ void at_callsite_annotate(struct at_span *const *spans, size_t n)
 			continue;
 		uintptr_t a = s->caller;
 		struct entry *e = &cache[((a >> 4) ^ (a >> 14)) & (CACHE_SIZE - 1)];
-		if (e->addr != a) {
-			at_callsite_symbolize(a, e->name, sizeof e->name);
-			at_callsite_line(a, e->file, sizeof e->file, &e->line);
-			e->name_len = (uint16_t)strlen(e->name);
-			e->file_len = (uint16_t)strlen(e->file);
-			e->addr = a;
+		if (e->addr != a)
+			fill(e, a);
+		size_t nl = e->name_len, fl = e->file_len;
+		if (nl && fl && nl + fl <= (size_t)(AT_ARENA_SIZE - s->arena_used) &&
+		    (!at_cfg.attr_value_limit || nl + fl < (size_t)at_cfg.attr_value_limit)) {
+			/* both fit whole, as at_span_set_strn would copy them one
+			 * after the other: one copy, two references into it */
+			struct at_str t = at_span_intern_fast(s, e->text, nl + fl);
+			at_span_set_ref(s, "code.function.name",
+			                (struct at_str){t.off, (uint16_t)nl});
+			at_span_set_ref(s, "code.file.path",
+			                (struct at_str){(uint16_t)(t.off + nl), (uint16_t)fl});
+			at_span_set_int(s, "code.line.number", e->line);
+			continue;
 		}
-		if (e->name_len)
-			at_span_set_strn(s, "code.function.name", e->name, e->name_len);
-		if (e->file_len) {
-			at_span_set_strn(s, "code.file.path", e->file, e->file_len);
+		if (nl)
+			at_span_set_strn(s, "code.function.name", e->text, nl);
+		if (fl) {
+			at_span_set_strn(s, "code.file.path", e->text + nl, fl);
 			at_span_set_int(s, "code.line.number", e->line);
 		}
 	}

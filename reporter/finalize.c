@@ -9,12 +9,21 @@
 #include "../hooks/redis_cmd.h"
 #include "../hooks/sql_sanitize.h"
 
+/* the two types to act on come last */
+_Static_assert(AT_ATTR_STR < AT_ATTR_DEFER && AT_ATTR_INT < AT_ATTR_DEFER &&
+                   AT_ATTR_DOUBLE < AT_ATTR_DEFER && AT_ATTR_BOOL < AT_ATTR_DEFER &&
+                   AT_ATTR_LIT > AT_ATTR_DEFER,
+               "enum at_attr_type: plain values first");
+
 void at_span_finalize(struct at_span *const *spans, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct at_span *s = spans[i];
 		for (int k = 0; k < s->nattrs; k++) {
 			struct at_attr *a = &s->attrs[k];
+			/* most are plain values: one test */
+			if (a->type < AT_ATTR_DEFER)
+				continue;
 			if (a->type == AT_ATTR_LIT) {
 				at_span_lit_to_str(s, a);
 				continue;

@@ -7,6 +7,10 @@
 #include "../preload/resource.h"
 #include "pb.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 void pb_string(struct at_buf *b, unsigned field, const char *s, size_t n)
 {
 	size_t ok = at_utf8_valid_prefix(s, n);
@@ -123,10 +127,171 @@ static void kv(struct at_buf *b, unsigned char tag, const char *k, unsigned char
 		kv_slow(b, tag >> 3, k, vkey, v, vn, u);
 }
 
-/* kv_fast is inlined per value type, so each copy is straight-line code;
- * and into the span's loop over its attributes. */
-static inline __attribute__((always_inline)) void
-attr_inline(struct at_buf *b, unsigned char tag, const struct at_span *s, const struct at_attr *a)
+/* ---- keys: the encoded key field, cached by the key's address ----
+ *
+ * An attribute's key is a literal (or a string that lives forever), compared
+ * by address: its field (tag, length, bytes) is the same in every span, so it
+ * is written once into a small direct-mapped cache and then copied, without
+ * strlen or a UTF-8 check per attribute. Only the exporter thread encodes
+ * (like callsite.c's cache, no lock). A key that is long or not valid UTF-8
+ * is never cached: it goes the uncached way every time. */
+
+#define KEY_CACHE 256
+#define KEY_ENC_MAX 48 /* copied whole: three 16-byte moves */
+
+struct key_enc {
+	char enc[KEY_ENC_MAX]; /* PB_KEY(1, PB_LEN), the length (< 128), the key */
+	const char *key;       /* NULL: empty */
+	size_t n;              /* bytes of enc in use */
+};
+
+static struct key_enc key_cache[KEY_CACHE];
+
+/* Literals sit close together: a multiplicative hash spreads them. */
+static inline struct key_enc *key_slot(const char *k)
+{
+	return &key_cache[(uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ull >> 56];
+}
+
+static __attribute__((noinline)) const struct key_enc *key_fill(struct key_enc *e, const char *k)
+{
+	size_t n = strlen(k);
+	if (n > KEY_ENC_MAX - 2 || at_utf8_valid_prefix(k, n) != n)
+		return NULL;
+	e->enc[0] = (char)PB_KEY(1, PB_LEN);
+	e->enc[1] = (char)n;
+	memcpy(e->enc + 2, k, n);
+	e->n = n + 2;
+	e->key = k;
+	return e;
+}
+
+/* The key's cached field, or NULL when it cannot be cached. */
+static inline const struct key_enc *key_enc(const char *k)
+{
+	struct key_enc *e = key_slot(k);
+	if (__builtin_expect(e->key == k, 1))
+		return e;
+	return key_fill(e, k);
+}
+
+/* ---- values: most are short ASCII in the span's arena ----
+ *
+ * A value of at most 32 (64) bytes whose 32 (64) bytes from its start are
+ * still in the arena is copied in two (four) 16-byte moves, the high bits of
+ * its own bytes checked at once: up to 32 bytes past its end are written too
+ * (the caller has reserved VAL_COPY). Returns 0 when it was ASCII; else
+ * (longer, near the arena's end, not ASCII) at_utf8_copy decides, 0 when
+ * valid. */
+#define VAL_COPY 64
+
+static inline int arena_copy(unsigned char *d, const struct at_span *s, struct at_str r)
+{
+	const char *v = at_span_str(s, r);
+	size_t n = r.len;
+#ifdef __SSE2__
+	if (__builtin_expect(n <= 32 && r.off <= AT_ARENA_SIZE - 32, 1)) {
+		__m128i a = _mm_loadu_si128((const __m128i *)v);
+		__m128i z = _mm_loadu_si128((const __m128i *)(v + 16));
+		uint32_t hi = (uint32_t)_mm_movemask_epi8(a) | (uint32_t)_mm_movemask_epi8(z) << 16;
+		if (__builtin_expect(!(hi & (uint32_t)((1ull << n) - 1)), 1)) {
+			_mm_storeu_si128((__m128i *)d, a);
+			_mm_storeu_si128((__m128i *)(d + 16), z);
+			return 0;
+		}
+	} else if (n <= 64 && r.off <= AT_ARENA_SIZE - 64) {
+		__m128i a = _mm_loadu_si128((const __m128i *)v);
+		__m128i b = _mm_loadu_si128((const __m128i *)(v + 16));
+		__m128i c = _mm_loadu_si128((const __m128i *)(v + 32));
+		__m128i z = _mm_loadu_si128((const __m128i *)(v + 48));
+		uint64_t lo = (uint32_t)_mm_movemask_epi8(a) | (uint32_t)_mm_movemask_epi8(b) << 16;
+		uint64_t hi = (uint32_t)_mm_movemask_epi8(c) | (uint32_t)_mm_movemask_epi8(z) << 16;
+		if (!((lo | hi << 32) & (~0ull >> (64 - n)))) { /* n > 32 here */
+			_mm_storeu_si128((__m128i *)d, a);
+			_mm_storeu_si128((__m128i *)(d + 16), b);
+			_mm_storeu_si128((__m128i *)(d + 32), c);
+			_mm_storeu_si128((__m128i *)(d + 48), z);
+			return 0;
+		}
+	}
+#endif
+	return at_utf8_copy((char *)d, v, n);
+}
+
+/* ---- a span's attributes ----
+ *
+ * The common attribute (a cached key; a number, or a string whose KeyValue
+ * is under 128 bytes so that every length takes one byte, valid UTF-8) is
+ * written through a local pointer, with one reserve for all of the span's
+ * attributes: ATTR_FAST bytes each covers the 2 + 127 bytes written and the
+ * whole moves past them (the key's 48 bytes from its third byte, the value's
+ * up to 32 past its end). Any other goes to attr_general. */
+#define ATTR_FAST (2 + 127 + 32)
+
+static inline unsigned char *key_copy(unsigned char *p, const struct key_enc *e)
+{
+	memcpy(p, e->enc, KEY_ENC_MAX);
+	return p + e->n;
+}
+
+/* Writes the attribute at p and returns its end, or NULL (nothing that
+ * counts written) when it is not the common case. */
+static inline __attribute__((always_inline)) unsigned char *
+attr_fast(unsigned char *p, unsigned char tag, const struct at_span *s, const struct at_attr *a)
+{
+	const struct key_enc *e = key_enc(a->key);
+	if (__builtin_expect(!e, 0))
+		return NULL;
+	uint64_t u;
+	unsigned char vkey;
+	size_t any;
+	if (__builtin_expect(a->type == AT_ATTR_STR, 1)) {
+		struct at_str r = a->v.s;
+		size_t kv = e->n + 4 + r.len;
+		if (__builtin_expect(kv >= 0x80, 0))
+			return NULL;
+		/* tag, length; the key; AnyValue's tag and length, its string's
+		 * tag and length: little-endian stores of 2 and 4 bytes */
+		uint16_t h = (uint16_t)(tag | kv << 8);
+		uint32_t v = PB_KEY(2, PB_LEN) | (uint32_t)(r.len + 2) << 8 |
+		             (uint32_t)ANY_STR << 16 | (uint32_t)r.len << 24;
+		memcpy(p, &h, 2);
+		p = key_copy(p + 2, e);
+		memcpy(p, &v, 4);
+		if (__builtin_expect(arena_copy(p + 4, s, r), 0))
+			return NULL;
+		return p + 4 + r.len;
+	}
+	switch (a->type) {
+	case AT_ATTR_INT:
+	case AT_ATTR_BOOL:
+		u = (uint64_t)a->v.i;
+		vkey = a->type == AT_ATTR_INT ? ANY_INT : ANY_BOOL;
+		any = 1 + pb_varint_len(u);
+		break;
+	case AT_ATTR_DOUBLE:
+		memcpy(&u, &a->v.d, 8);
+		vkey = ANY_DOUBLE;
+		any = 9;
+		break;
+	default:
+		return NULL;
+	}
+	/* at most 2 + 48 + 2 + 11 bytes: every length takes one byte */
+	p[0] = tag;
+	p[1] = (unsigned char)(e->n + 2 + any);
+	p = key_copy(p + 2, e);
+	p[0] = PB_KEY(2, PB_LEN);
+	p[1] = (unsigned char)any;
+	p[2] = vkey;
+	if (vkey == ANY_DOUBLE)
+		return pb_put_fixed64(p + 3, u);
+	return pb_put_varint(p + 3, u);
+}
+
+/* Any attribute: the key measured and checked, the value checked. */
+static __attribute__((noinline)) void attr_general(struct at_buf *b, unsigned char tag,
+                                                   const struct at_span *s, const struct at_attr *a)
 {
 	const char *k = a->key;
 	size_t kn = strlen(k);
@@ -138,18 +303,15 @@ attr_inline(struct at_buf *b, unsigned char tag, const struct at_span *s, const 
 		break;
 	}
 	case AT_ATTR_INT:
-		if (kv_fast(b, tag, k, kn, ANY_INT, NULL, 0, (uint64_t)a->v.i))
-			kv_slow(b, tag >> 3, k, ANY_INT, NULL, 0, (uint64_t)a->v.i);
+		kv(b, tag, k, ANY_INT, NULL, 0, (uint64_t)a->v.i);
 		break;
 	case AT_ATTR_BOOL:
-		if (kv_fast(b, tag, k, kn, ANY_BOOL, NULL, 0, (uint64_t)a->v.i))
-			kv_slow(b, tag >> 3, k, ANY_BOOL, NULL, 0, (uint64_t)a->v.i);
+		kv(b, tag, k, ANY_BOOL, NULL, 0, (uint64_t)a->v.i);
 		break;
 	case AT_ATTR_DOUBLE: {
 		uint64_t u;
 		memcpy(&u, &a->v.d, 8);
-		if (kv_fast(b, tag, k, kn, ANY_DOUBLE, NULL, 0, u))
-			kv_slow(b, tag >> 3, k, ANY_DOUBLE, NULL, 0, u);
+		kv(b, tag, k, ANY_DOUBLE, NULL, 0, u);
 		break;
 	}
 	default: /* not rendered: an empty value */
@@ -157,19 +319,72 @@ attr_inline(struct at_buf *b, unsigned char tag, const struct at_span *s, const 
 	}
 }
 
-/* Events' attributes (rare): one out-of-line copy. */
-static __attribute__((noinline)) void attr(struct at_buf *b, unsigned char tag,
-                                           const struct at_span *s, const struct at_attr *a)
+/* n attributes, each a field tag (Span.attributes, Event.attributes), at
+ * p with n * ATTR_FAST bytes reserved there; returns the end (b->len not
+ * updated), NULL when out of memory. */
+static unsigned char *attrs_at(struct at_buf *b, unsigned char *p, unsigned char tag,
+                               const struct at_span *s, const struct at_attr *as, int n)
 {
-	attr_inline(b, tag, s, a);
+	for (int i = 0; i < n; i++) {
+		unsigned char *q = attr_fast(p, tag, s, &as[i]);
+		if (__builtin_expect(q != NULL, 1)) {
+			p = q;
+			continue;
+		}
+		b->len = (size_t)((char *)p - b->data);
+		attr_general(b, tag, s, &as[i]);
+		if (at_buf_reserve(b, (size_t)(n - i - 1) * ATTR_FAST))
+			return NULL;
+		p = (unsigned char *)b->data + b->len;
+	}
+	return p;
+}
+
+/* A string field from the arena (the tracestate, the name) at p, where
+ * 11 + r.len + VAL_COPY bytes are reserved; returns the end. Not valid
+ * UTF-8: written by pb_string, then more bytes reserved again (NULL when
+ * out of memory). */
+static unsigned char *arena_field(struct at_buf *b, unsigned char *p, unsigned char tag,
+                                  const struct at_span *s, struct at_str r, size_t more)
+{
+	unsigned char *q = pb_put_varint(p + 1, r.len);
+	*p = tag;
+	if (__builtin_expect(!arena_copy(q, s, r), 1))
+		return q + r.len;
+	b->len = (size_t)((char *)p - b->data);
+	pb_string(b, tag >> 3, at_span_str(s, r), r.len);
+	if (at_buf_reserve(b, more))
+		return NULL;
+	return (unsigned char *)b->data + b->len;
+}
+
+/* A string field from the arena (the status message): pb_string_fast with
+ * arena_copy. */
+static void arena_string(struct at_buf *b, unsigned char tag, const struct at_span *s,
+                         struct at_str r)
+{
+	if (at_buf_reserve(b, 11 + r.len + VAL_COPY))
+		return;
+	unsigned char *p = (unsigned char *)b->data + b->len;
+	p = arena_field(b, p, tag, s, r, 0);
+	if (p)
+		b->len = (size_t)((char *)p - b->data);
 }
 
 static void span(struct at_buf *b, const struct at_span *s)
 {
-	size_t sp = pb_open_n(b, 2, 2); /* ScopeSpans.spans; most take 128 B to 16 KiB */
-	if (at_buf_reserve(b, 28))
+	/* the head up to the attributes and the common attributes with one
+	 * reserve, written through p: ScopeSpans.spans with a 2-byte length
+	 * (most spans take 128 B to 16 KiB), ids, tracestate, parent, name,
+	 * kind, times */
+	size_t need = 3 + 28 + 2 * (11 + VAL_COPY) + s->tracestate.len + 10 + s->name.len + 29 +
+	              (size_t)s->nattrs * ATTR_FAST;
+	if (at_buf_reserve(b, need))
 		return;
 	unsigned char *p = (unsigned char *)b->data + b->len;
+	*p++ = PB_KEY(2, PB_LEN);
+	p += 2;
+	size_t sp = (size_t)((char *)p - b->data);
 	*p++ = PB_KEY(1, PB_LEN);
 	*p++ = 16;
 	memcpy(p, s->ctx.trace_id, 16);
@@ -178,27 +393,28 @@ static void span(struct at_buf *b, const struct at_span *s)
 	*p++ = 8;
 	memcpy(p, s->ctx.span_id, 8);
 	p += 8;
-	b->len = (size_t)((char *)p - b->data);
-	if (s->tracestate.len)
-		pb_string_fast(b, PB_KEY(3, PB_LEN), at_span_str(s, s->tracestate),
-		               s->tracestate.len);
+	if (s->tracestate.len &&
+	    !(p = arena_field(b, p, PB_KEY(3, PB_LEN), s, s->tracestate, need)))
+		return;
 	uint64_t parent;
 	memcpy(&parent, s->parent_id, 8);
-	if (parent)
-		pb_bytes(b, 4, s->parent_id, 8);
-	pb_string_fast(b, PB_KEY(5, PB_LEN), at_span_str(s, s->name), s->name.len);
-	if (at_buf_reserve(b, 29))
+	if (parent) {
+		*p++ = PB_KEY(4, PB_LEN);
+		*p++ = 8;
+		memcpy(p, &parent, 8);
+		p += 8;
+	}
+	if (!(p = arena_field(b, p, PB_KEY(5, PB_LEN), s, s->name, need)))
 		return;
-	p = (unsigned char *)b->data + b->len;
 	*p++ = PB_KEY(6, PB_VARINT);
 	p = pb_put_varint(p, s->kind);
 	*p++ = PB_KEY(7, PB_I64);
 	p = pb_put_fixed64(p, s->start_ns);
 	*p++ = PB_KEY(8, PB_I64);
 	p = pb_put_fixed64(p, s->end_ns);
+	if (!(p = attrs_at(b, p, PB_KEY(9, PB_LEN), s, s->attrs, s->nattrs)))
+		return;
 	b->len = (size_t)((char *)p - b->data);
-	for (int i = 0; i < s->nattrs; i++)
-		attr_inline(b, PB_KEY(9, PB_LEN), s, &s->attrs[i]);
 	if (s->dropped_attrs) {
 		pb_tag(b, 10, PB_VARINT);
 		pb_varint(b, s->dropped_attrs);
@@ -208,8 +424,13 @@ static void span(struct at_buf *b, const struct at_span *s)
 		size_t em = pb_open_n(b, 11, 2);
 		pb_fixed64(b, 1, ev->time_ns);
 		pb_string_fast(b, PB_KEY(2, PB_LEN), ev->name, strlen(ev->name));
-		for (int i = 0; i < ev->nattrs; i++)
-			attr(b, PB_KEY(3, PB_LEN), s, &ev->attrs[i]);
+		if (at_buf_reserve(b, (size_t)ev->nattrs * ATTR_FAST))
+			return;
+		p = attrs_at(b, (unsigned char *)b->data + b->len, PB_KEY(3, PB_LEN), s, ev->attrs,
+		             ev->nattrs);
+		if (!p)
+			return;
+		b->len = (size_t)((char *)p - b->data);
 		pb_close_n(b, em, 2);
 	}
 	if (s->dropped_events) {
@@ -219,8 +440,7 @@ static void span(struct at_buf *b, const struct at_span *s)
 	if (s->status) {
 		size_t st = pb_open(b, 15);
 		if (s->status == AT_STATUS_ERROR && s->status_msg.len)
-			pb_string_fast(b, PB_KEY(2, PB_LEN), at_span_str(s, s->status_msg),
-			               s->status_msg.len);
+			arena_string(b, PB_KEY(2, PB_LEN), s, s->status_msg);
 		pb_tag(b, 3, PB_VARINT);
 		pb_varint(b, s->status);
 		pb_close(b, st);
@@ -235,6 +455,8 @@ int at_otlp_encode_proto(struct at_buf *b, struct at_span *const *spans, size_t 
 	size_t k = pb_varint_len((uint64_t)n * 300 + 512);
 	size_t rs = pb_open_n(b, 1, k);  /* ExportTraceServiceRequest.resource_spans */
 	size_t res = pb_open_n(b, 1, 2); /* ResourceSpans.resource */
+	/* kv, not the key cache: resource keys may live on the heap
+	 * (OTEL_RESOURCE_ATTRIBUTES, decoded), and there are few */
 	for (int i = 0; i < at_resource_n; i++) {
 		const struct at_kv *r = &at_resource[i];
 		if (r->str)

@@ -518,6 +518,88 @@ static void utf8_words(void **state)
 	assert_int_equal(pb_varint_len(16384), 3);
 }
 
+/* The encoder's cache of encoded keys (by address, 256 slots): a key twice
+ * in a span and again in later batches; keys never cached (not valid
+ * UTF-8, longer than 46 bytes) at every use; 2048 keys that evict one
+ * another; one text at two addresses. Always the reference's bytes. */
+static char many_keys[2048][32];
+
+static void key_cache(void **state)
+{
+	static const char bad_key[] = "bad\xff.key";
+	static const char twin_a[] = "twin.key", twin_b[] = "twin.key";
+	static char edge[4][64];
+	for (int i = 0; i < 4; i++) { /* 45 to 48 bytes: the last two are not cached */
+		memset(edge[i], 'e', 45 + (size_t)i);
+		edge[i][45 + i] = 0;
+	}
+	for (int k = 0; k < 2048; k++)
+		snprintf(many_keys[k], sizeof many_keys[k], "key.%d.%.*s", k, k % 13,
+		         "abcdefghijklm");
+	for (int round = 0; round < 400; round++) {
+		init_span(&spans[0], "k", 1);
+		add_str(&spans[0], "dup", "one", 3);
+		add_str(&spans[0], "dup", "two", 3);
+		add_str(&spans[0], bad_key, "v", 1);
+		add_int(&spans[0], bad_key, AT_ATTR_INT, round);
+		add_str(&spans[0], edge[round % 4], "v", 1);
+		add_int(&spans[0], edge[(round + 1) % 4], AT_ATTR_BOOL, 1);
+		add_str(&spans[0], (const char *)twin_a, "a", 1);
+		add_str(&spans[0], (const char *)twin_b, "b", 1);
+		while (spans[0].nattrs < AT_MAX_ATTRS) {
+			const char *k = many_keys[rnd(round < 200 ? 300 : 2048)];
+			if (rnd(2))
+				add_int(&spans[0], k, AT_ATTR_INT,
+				        (int64_t)rnd(1u << 31) << rnd(32));
+			else
+				add_str(&spans[0], k, "value", rnd(6));
+		}
+		check(ptrs, 1);
+	}
+}
+
+/* Values copied in whole 16-byte moves and checked by a mask: the bytes
+ * after a value in the arena (not ASCII here) do not count; a value that
+ * ends at the arena's end or near it; lengths 0 to 80. */
+static void value_blocks(void **state)
+{
+	char v[96], junk[96];
+	memset(junk, 0xff, sizeof junk);
+	for (size_t n = 0; n <= 80; n++) {
+		for (int kind = 0; kind < 3; kind++) {
+			for (size_t i = 0; i < n; i++)
+				v[i] = (char)('a' + (i % 26));
+			if (kind == 1 && n)
+				v[n - 1] = (char)0x80; /* invalid, last */
+			if (kind == 2 && n >= 2)
+				memcpy(v + n - 2, "\xc3\xa9", 2); /* valid, last */
+			/* followed by junk */
+			init_span(&spans[0], "x", 1);
+			add_str(&spans[0], "k", v, n);
+			put(&spans[0], junk, sizeof junk);
+			add_str(&spans[0], "k2", v, n);
+			put(&spans[0], junk, sizeof junk);
+			check(ptrs, 1);
+			/* at the arena's end, and 1 to 70 bytes before it */
+			for (size_t gap = 0; gap <= 70; gap += 5) {
+				init_span(&spans[0], v, n);
+				size_t fill = AT_ARENA_SIZE - spans[0].arena_used - n - gap;
+				while (fill) {
+					size_t f = fill < sizeof junk ? fill : sizeof junk;
+					put(&spans[0], junk, f);
+					fill -= f;
+				}
+				add_str(&spans[0], "end", v, n);
+				spans[0].name = (struct at_str){(uint16_t)(AT_ARENA_SIZE - gap - n),
+				                                (uint16_t)n};
+				spans[0].status = AT_STATUS_ERROR;
+				spans[0].status_msg = spans[0].name;
+				check(ptrs, 1);
+			}
+		}
+	}
+}
+
 /* Out of memory on the way: the encoder fails, it does not crash. */
 static void buf_oom(void **state)
 {
@@ -542,7 +624,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(utf8_words),     cmocka_unit_test(length_edges),
 	    cmocka_unit_test(resource_edges), cmocka_unit_test(random_batches),
-	    cmocka_unit_test(buf_oom),
+	    cmocka_unit_test(buf_oom),        cmocka_unit_test(key_cache),
+	    cmocka_unit_test(value_blocks),
 	};
 	int rc = cmocka_run_group_tests_name("otlp_proto", tests, NULL, NULL);
 	at_buf_free(&out);

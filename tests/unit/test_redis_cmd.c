@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../hooks/redis_cmd.h"
@@ -231,6 +232,133 @@ static void corrupt_blob_rejected(void **state)
 	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), -1);
 }
 
+/* ---- the rendering against a plain reference: byte by byte, every piece
+ * through one bounded append (what the text shows when cut) ---- */
+
+struct ref_text {
+	char t[AT_REDIS_TEXT_MAX];
+	size_t n;
+	int full;
+};
+
+static void ref_put(struct ref_text *r, const char *s, size_t n)
+{
+	if (r->full)
+		return;
+	size_t room = AT_REDIS_TEXT_MAX - 4 - r->n;
+	if (n > room) {
+		memcpy(r->t + r->n, s, room);
+		memcpy(r->t + r->n + room, "...", 3);
+		r->n += room + 3;
+		r->full = 1;
+		return;
+	}
+	memcpy(r->t + r->n, s, n);
+	r->n += n;
+}
+
+static void ref_arg(struct ref_text *r, const unsigned char *a, size_t n)
+{
+	int quote = !n;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] <= ' ' || a[i] >= 0x7f || a[i] == '"' || a[i] == '\\')
+			quote = 1;
+	if (!quote) {
+		ref_put(r, (const char *)a, n);
+		return;
+	}
+	ref_put(r, "\"", 1);
+	for (size_t i = 0; i < n && !r->full; i++) {
+		char e[8];
+		if (a[i] == '"' || a[i] == '\\')
+			snprintf(e, sizeof e, "\\%c", a[i]);
+		else if (a[i] < ' ' || a[i] >= 0x7f)
+			snprintf(e, sizeof e, "\\x%02x", a[i]);
+		else
+			snprintf(e, sizeof e, "%c", a[i]);
+		ref_put(r, e, strlen(e));
+	}
+	ref_put(r, "\"", 1);
+}
+
+static uint64_t seed = 0x2545f4914f6cdd1dull;
+
+static unsigned rnd(unsigned n)
+{
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	return (unsigned)(seed % n);
+}
+
+/* Random commands with every argument shown, read back from their blob:
+ * names in any case with bytes that need quotes, arguments with and
+ * without, lengths up to and past what the text holds. */
+static void render_matches_reference(void **state)
+{
+	static const char pool[] = "abcxyzABCXYZ019:_-.\" \\\x01\x7f\x80\xff";
+	for (int round = 0; round < 20000; round++) {
+		char args[6][300];
+		const char *argv[6];
+		size_t len[6];
+		int argc = 1 + (int)rnd(5);
+		for (int i = 0; i < argc; i++) {
+			size_t n = rnd(4) ? rnd(12) : rnd(i ? 300 : 40);
+			int plain = rnd(3) != 0;
+			for (size_t k = 0; k < n; k++)
+				args[i][k] = plain ? pool[rnd(12)] : pool[rnd(sizeof pool - 1)];
+			argv[i] = args[i];
+			len[i] = n;
+		}
+		if (argc && len[0] && !rnd(8))
+			memcpy(args[0], "auth", len[0] < 4 ? len[0] : 4);
+		char blob[AT_REDIS_CAP_MAX];
+		struct at_redis_cap cap;
+		at_redis_cap_init(&cap, blob, sizeof blob, 1, "host", 4, 6379, 0);
+		at_redis_cap_argv(&cap, argc, argv, len);
+		struct at_redis_cmd c;
+		struct at_redis_conninfo ci;
+		assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+		/* the reference reads the same blob's entries */
+		struct ref_text r = {{0}, 0, 0};
+		char op[AT_REDIS_OP_MAX];
+		size_t opn = 0;
+		const char *p = blob + AT_REDIS_CAP_HEAD + 4, *end = blob + cap.len;
+		for (int i = 0; end - p >= 3 && !r.full; i++) {
+			unsigned f = (unsigned char)p[0];
+			size_t n = (size_t)(unsigned char)p[1] | (size_t)(unsigned char)p[2] << 8;
+			p += 3;
+			if (f & 2) { /* hidden: n of them */
+				for (size_t k = 0; k < n && !r.full; k++)
+					ref_put(&r, " ?", 2);
+				continue;
+			}
+			if (i == 0) {
+				opn = n < AT_REDIS_OP_MAX - 1 ? n : AT_REDIS_OP_MAX - 1;
+				for (size_t k = 0; k < opn; k++)
+					op[k] =
+					    p[k] >= 'a' && p[k] <= 'z' ? (char)(p[k] - 32) : p[k];
+				ref_arg(&r, (const unsigned char *)op, opn);
+			} else {
+				ref_put(&r, " ", 1);
+				ref_arg(&r, (const unsigned char *)p, n);
+				if (f & 1)
+					ref_put(&r, "...", 3);
+			}
+			p += n;
+		}
+		if ((blob[0] & 2) && !r.full)
+			ref_put(&r, "...", 3);
+		assert_int_equal(c.op_len, opn);
+		assert_memory_equal(c.op, op, opn);
+		assert_int_equal(c.op[opn], 0);
+		assert_int_equal(c.text_len, r.n);
+		assert_memory_equal(c.text, r.t, r.n);
+		assert_int_equal(c.text[c.text_len], 0);
+		assert_int_equal(c.full, r.full);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +372,7 @@ int main(void)
 	    cmocka_unit_test(capture_hides_values),
 	    cmocka_unit_test(capture_in_little_room),
 	    cmocka_unit_test(corrupt_blob_rejected),
+	    cmocka_unit_test(render_matches_reference),
 	};
 	return cmocka_run_group_tests_name("redis_cmd", tests, NULL, NULL);
 }
