@@ -391,8 +391,7 @@ def section_callgrind(ctx):
                     run([prog("loop_rawhttp"), str(n), str(port)], base_env())
                     srv.wait(120)
                     f = sorted(glob.glob("%s/cg-srv-%s.*-01" % (TMP, v)))[-1]
-                    tot = [int(ln.split()[1]) for ln in open(f) if ln.startswith("totals:")][0]
-                    res[v] = (tot, f, n + 20)
+                    res[v] = (cg_totals(f), f, n + 20)
                     cmd = cmdline(["valgrind --tool=callgrind --toggle-collect=handle_request "
                                    "--separate-threads=yes", "bench/httpd 0", str(n + 20)], extra)
                 else:

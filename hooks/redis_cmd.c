@@ -136,55 +136,17 @@ static void text_put_quoted(struct at_redis_cmd *c, const unsigned char *s, size
 	text_put(c, "\"", 1);
 }
 
-#define EACH_BYTE(x) (0x0101010101010101ull * (x))
-
-/* 8 bytes of a command's name at once: those in a-z upper-cased; bit 7 of
- * a byte of *q set if that byte needs quotes. The sums work on each byte's
- * low 7 bits (t), so no carry crosses into the next byte. */
-static inline uint64_t upper8(uint64_t w, uint64_t *q)
-{
-	uint64_t t = w & ~EACH_BYTE(0x80);
-	uint64_t lower =
-	    ((t + EACH_BYTE(0x80 - 'a')) ^ (t + EACH_BYTE(0x80 - 'z' - 1))) & ~w & EACH_BYTE(0x80);
-	*q |= (w | (t + EACH_BYTE(1)) | ~(t + EACH_BYTE(0x80 - '!')) |
-	       ~((t ^ EACH_BYTE('"')) + EACH_BYTE(0x7f)) |
-	       ~((t ^ EACH_BYTE('\\')) + EACH_BYTE(0x7f))) &
-	      EACH_BYTE(0x80);
-	return w ^ lower >> 2;
-}
-
 /* Argument 0, the first thing in the text: upper-cased into op and, in the
- * same pass, into the text, where it stays unless it needs quotes. Read 8
- * bytes at a time: a last piece of r < 8 bytes is read as the 8 ending with
- * it, which are still in the blob (the head and the entry's own header come
- * before the name); written 8 at a time too (op and text have room). */
+ * same pass, into the text, where it stays unless it needs quotes. */
 static void render_op(struct at_redis_cmd *c, const char *a, size_t n)
 {
 	size_t m = n < AT_REDIS_OP_MAX - 1 ? n : AT_REDIS_OP_MAX - 1;
-	uint64_t q = !m;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	for (size_t k = 0; k < m; k += 8) {
-		uint64_t w, bad = 0;
-		size_t r = m - k;
-		if (r >= 8) {
-			memcpy(&w, a + k, 8);
-			w = upper8(w, &bad);
-		} else {
-			memcpy(&w, a + m - 8, 8);
-			w = upper8(w >> (8 * (8 - r)), &bad);
-			bad &= ~0ull >> (8 * (8 - r));
-		}
-		q |= bad;
-		memcpy(c->op + k, &w, 8);
-		memcpy(c->text + k, &w, 8);
-	}
-#else
+	unsigned q = !m;
 	for (size_t k = 0; k < m; k++) {
 		unsigned char ch = (unsigned char)a[k];
 		q |= quoted_byte[ch];
 		c->op[k] = c->text[k] = (char)(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch);
 	}
-#endif
 	c->op[m] = 0;
 	c->op_len = m;
 	if (q) { /* rewritten from the start */

@@ -6,16 +6,6 @@
 
 #include <string.h>
 
-/* at_span_place, with at_span_intern's common case (no room left over the
- * raw text: the whole name at the arena's end) inline. */
-static inline struct at_str place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
-                                  size_t n)
-{
-	if (n > *room)
-		return at_span_intern_fast(s, str, n);
-	return at_span_place(s, off, room, str, n);
-}
-
 void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 {
 	char work[4096];
@@ -42,7 +32,7 @@ void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 		name[on] = ' ';
 		memcpy(name + on + 1, sum.table, tn);
 	}
-	s->name = place(s, &off, &room, name, tn ? on + 1 + tn : on);
+	s->name = at_span_place(s, &off, &room, name, tn ? on + 1 + tn : on);
 	/* the attributes point into the name just written */
 	at_span_set_ref(
 	    s, "db.operation.name",
@@ -52,5 +42,5 @@ void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 		    s, "db.collection.name",
 		    s->name.len == on + 1 + tn
 		        ? (struct at_str){(uint16_t)(s->name.off + on + 1), (uint16_t)tn}
-		        : place(s, &off, &room, sum.table, tn));
+		        : at_span_place(s, &off, &room, sum.table, tn));
 }

@@ -255,8 +255,7 @@ void at_callsite_annotate(struct at_span *const *spans, size_t n)
 		if (e->addr != a)
 			fill(e, a);
 		size_t nl = e->name_len, fl = e->file_len;
-		if (nl && fl && nl + fl <= (size_t)(AT_ARENA_SIZE - s->arena_used) &&
-		    (!at_cfg.attr_value_limit || nl + fl < (size_t)at_cfg.attr_value_limit)) {
+		if (nl && fl && AT_SPAN_FITS((size_t)s->arena_used, nl + fl)) {
 			/* both fit whole, as at_span_set_strn would copy them one
 			 * after the other: one copy, two references into it */
 			struct at_str t = at_span_intern_fast(s, e->text, nl + fl);

@@ -76,7 +76,7 @@ static AT_NOINLINE void inherit_tracestate(struct at_span *s, const struct at_sp
 static AT_ALWAYS_INLINE void set_first_name(struct at_span *s, const char *name)
 {
 	size_t len = strlen(name);
-	if (AT_LIKELY(len <= (size_t)(at_cfg.attr_value_limit - 1) && len <= AT_ARENA_SIZE)) {
+	if (AT_LIKELY(AT_SPAN_FITS(0, len))) {
 		at_copy_small(s->arena, name, len);
 		s->name.len = (uint16_t)len;
 		s->arena_used = (uint16_t)len;
@@ -192,19 +192,6 @@ struct at_str at_span_intern(struct at_span *s, const char *val, size_t len)
 	memcpy(s->arena + s->arena_used, val, len);
 	s->arena_used = (uint16_t)(s->arena_used + len);
 	return r;
-}
-
-struct at_str at_span_place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
-                            size_t n)
-{
-	if (n <= *room) {
-		memcpy(s->arena + *off, str, n);
-		struct at_str r = {*off, (uint16_t)n};
-		*off = (uint16_t)(*off + n);
-		*room = (uint16_t)(*room - n);
-		return r;
-	}
-	return at_span_intern(s, str, n);
 }
 
 struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)

@@ -213,27 +213,43 @@ static inline void at_copy_small(char *d, const char *s, size_t n)
 	}
 }
 
-/* On the exporter thread, a renderer that turns raw text into shorter text:
- * str goes into the free part [*off, *off + *room) of the arena that the raw
- * text held (advancing it), else at the arena's tail like at_span_intern. */
-struct at_str at_span_place(struct at_span *s, uint16_t *off, uint16_t *room, const char *str,
-                            size_t n);
 
-/* at_span_intern's common case: the value fits whole, no cut to make. (The
- * first bound on len keeps the sum from wrapping; with a constant len it
- * folds away, and so does half of the second.) */
+/* Whether len bytes go whole into an arena of which used bytes are taken:
+ * under the value length limit and within the room, no cut to make. (The
+ * bound on len alone keeps the sum from wrapping; with a constant len or
+ * used it folds away.) A macro: as a function, the branches it feeds come
+ * out longer in every inline setter. */
+#define AT_SPAN_FITS(used, len)                                                                    \
+	((len) <= (size_t)(at_cfg.attr_value_limit - 1) && (len) <= AT_ARENA_SIZE &&                \
+	 (used) + (len) <= AT_ARENA_SIZE)
+
+/* at_span_intern's common case: the value fits whole. */
 static inline struct at_str at_span_intern_fast(struct at_span *s, const char *val, size_t len)
 {
 	size_t used = s->arena_used;
-	if (__builtin_expect(len <= (size_t)(at_cfg.attr_value_limit - 1) && len <= AT_ARENA_SIZE &&
-	                         used + len <= AT_ARENA_SIZE,
-	                     1)) {
+	if (__builtin_expect(AT_SPAN_FITS(used, len), 1)) {
 		struct at_str r = {(uint16_t)used, (uint16_t)len};
 		at_copy_small(s->arena + used, val, len);
 		s->arena_used = (uint16_t)(used + len);
 		return r;
 	}
 	return at_span_intern(s, val, len);
+}
+
+/* On the exporter thread, a renderer that turns raw text into shorter text:
+ * str goes into the free part [*off, *off + *room) of the arena that the raw
+ * text held (advancing it), else at the arena's tail like at_span_intern.
+ * Inline: renderers call it for every name and value they write. */
+static inline struct at_str at_span_place(struct at_span *s, uint16_t *off, uint16_t *room,
+                                          const char *str, size_t n)
+{
+	if (n > *room)
+		return at_span_intern_fast(s, str, n);
+	memcpy(s->arena + *off, str, n);
+	struct at_str r = {*off, (uint16_t)n};
+	*off = (uint16_t)(*off + n);
+	*room = (uint16_t)(*room - n);
+	return r;
 }
 
 /* Returns the attribute (NULL when not recorded): a hook may point other
