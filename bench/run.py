@@ -523,7 +523,7 @@ def section_e2e(ctx):
                          "(scripts/install-deps.sh installs it)" % t)
     md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | bare + idle thread "
        "ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
-       "thread, exporter thread | " +
+       "thread, exporter thread (render, encode, send) | " +
        " | ".join("%s ratio" % t for t in tracers) + " |",
        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
     for key, title, name, args, hooked in ctx["e2e"]:
@@ -536,6 +536,7 @@ def section_e2e(ctx):
         cpu = {"bare": [], "shim": []}
         app_cpu = {"bare": [], "shim": []}
         exp_cpu = []
+        exp_parts = []  # the exporter's render, encode, send per request
         try:
             for r in range(ROUNDS):
                 for t in tools:
@@ -550,9 +551,11 @@ def section_e2e(ctx):
                         cpu[t].append(out["cpu_s"] * 1e6 / int(args()[0]))
                         app_cpu[t].append(float(out.get("app_cpu_ns_per_iter", -1000)) / 1000)
                     if t == "shim":
-                        m = re.findall(r"exporter thread CPU (\d+) us", out["stderr"])
+                        m = re.findall(r"exporter thread CPU (\d+) us \(render (\d+), "
+                                       r"encode (\d+), send (\d+)\)", out["stderr"])
                         if m:
-                            exp_cpu.append(int(m[-1]) / int(args()[0]))
+                            exp_cpu.append(int(m[-1][0]) / int(args()[0]))
+                            exp_parts.append([int(x) / int(args()[0]) for x in m[-1][1:]])
                     shutil.rmtree(d, ignore_errors=True)
                     if r == 0 and t != "bare":
                         commands.append(cmdline(argv, extra).replace(LIB, "$BUILD/libautotrace.so")
@@ -573,14 +576,18 @@ def section_e2e(ctx):
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
         app = [x - b for x, b in zip(app_cpu["shim"], app_cpu["bare"])]
         ctx["e2e_split"][key] = (med(app) if app else None, med(exp_cpu) if exp_cpu else None)
+        if exp_parts:
+            ctx["e2e_exp_parts"][key] = tuple(med([p[i] for p in exp_parts]) for i in range(3))
         sp = ctx["e2e_split"][key]
+        parts = ctx["e2e_exp_parts"].get(key)
         md("| %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
             title, fmt_mm(res["bare"]), fmt_mm(res["shim"]), fmt_mm(diff),
             fmt_mm(ratios["shim"], "%.3f"),
             fmt_mm(ratios["thread"], "%.3f") if "thread" in ratios else "–", fast,
             med(cpu["bare"]), med(cpu["shim"]), med(cpu["shim"]) - med(cpu["bare"]),
             "%+.2f" % sp[0] if sp[0] is not None else "?",
-            "%.2f" % sp[1] if sp[1] is not None else "?",
+            ("%.2f" % sp[1] if sp[1] is not None else "?") +
+            (" (%.2f, %.2f, %.2f)" % parts if parts else ""),
             " | ".join(fmt_mm(ratios[t], "%.2f") for t in tracers)))
     md("", "ltrace traces only the named call (`-e`); uftrace is `uftrace record --force` "
        "(library calls of a binary built without `-pg`). CPU µs/req: user + system time of "
@@ -590,8 +597,12 @@ def section_e2e(ctx):
        "scheduling noise than wall time. Added CPU, split: the application thread's CPU "
        "time over the measured loop only (`CLOCK_THREAD_CPUTIME_ID`, shim − bare of the "
        "same round, median), and the exporter thread's whole CPU time (the shim's own "
-       "figure, printed at exit by `AUTOTRACE_LOG_LEVEL=info` as `exporter thread CPU N us`; "
-       "warm-up spans and its start included) per request of the loop.", "")
+       "figure, printed at exit by `AUTOTRACE_LOG_LEVEL=info` as `exporter thread CPU N us "
+       "(render N, encode N, send N)`; warm-up spans and its start included) per request of "
+       "the loop; in brackets, the parts of it: rendering deferred attributes and call sites, "
+       "encoding OTLP protobuf, and sending (the POST's system calls, where the kernel's "
+       "loopback TCP carries the bytes to the sink and wakes it). The rest is the thread's "
+       "wake-ups.", "")
     if shutil.which("strace"):
         syscalls_per_request(ctx)
 
@@ -1120,6 +1131,12 @@ def budgets(ctx):
                 hint.append("Of the client's CPU per request, the application thread added "
                             "%+.2f µs and the exporter thread took %.2f µs; ≤ 1.02× leaves "
                             "%.2f µs for both." % (sp[0], sp[1], 0.02 * c[0] if c else 0))
+                parts = ctx["e2e_exp_parts"].get(key)
+                if parts:
+                    hint.append("The exporter's part: rendering %.2f µs, encoding %.2f µs, "
+                                "sending %.2f µs per request; the sending is the kernel's work "
+                                "(loopback TCP to the sink), which no change in the shim's "
+                                "code removes, only fewer bytes per span." % parts)
             if hint:
                 row_hints["end-to-end %s" % title] = " ".join(hint)
             if spp is not None and spp < 50:
@@ -1268,7 +1285,7 @@ def main():
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_ratio": {}, "e2e_ns": {}, "e2e_uftrace": {},
-           "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
+           "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
     V2 = ("bare", "shim")
@@ -1336,7 +1353,10 @@ def main():
     finally:
         for p in procs[::-1]:
             stop(p)
-        shutil.rmtree(TMP, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP") == "1":
+            print("bench: profiles kept in " + TMP, file=sys.stderr)
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
     try:
         budgets(ctx)
     except Exception as e:

@@ -36,8 +36,11 @@ static _Atomic uint32_t flush_req, flush_done;
 static _Atomic uint64_t flush_deadline;
 _Atomic uint64_t at_stat_exported;
 /* The exporter thread's own CPU time, as of its last batch: what tracing
- * costs the host beyond the hooks (info-level stats, the bench). */
-static _Atomic uint64_t cpu_ns;
+ * costs the host beyond the hooks (info-level stats, the bench), and of it
+ * the rendering of deferred attributes and call sites, and the encoding
+ * (the rest of the backends' time is the sending: system calls). */
+static _Atomic uint64_t cpu_ns, render_ns, backends_ns;
+_Atomic uint64_t at_stat_encode_ns;
 
 AT_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
 
@@ -80,14 +83,18 @@ static AT_NOINLINE void export_all(void)
 			if (fd && fd < deadline)
 				deadline = fd;
 		}
+		uint64_t t0 = at_thread_cpu_ns();
 		at_span_finalize(batch, n);     /* deferred attributes: SQL sanitizing */
 		at_callsite_annotate(batch, n); /* code.function.name, for every encoder */
+		uint64_t t1 = at_thread_cpu_ns();
 		size_t delivered = 0;
 		for (int i = 0; i < nbackends; i++) {
 			size_t d = backends[i]->export_batch(backends[i], batch, n, deadline);
 			if (d > delivered)
 				delivered = d;
 		}
+		atomic_fetch_add_explicit(&render_ns, t1 - t0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&backends_ns, at_thread_cpu_ns() - t1, memory_order_relaxed);
 		at_queue_release(n);
 		atomic_fetch_add(&at_stat_exported, delivered);
 		/* a remainder smaller than a batch waits for the schedule delay
@@ -119,10 +126,7 @@ static void *run(void *arg)
 		}
 		uint32_t req = atomic_load(&flush_req);
 		export_all();
-		struct timespec ts;
-		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
-			atomic_store_explicit(&cpu_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
-			                      memory_order_relaxed);
+		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
 		if (req != atomic_load(&flush_done)) {
 			atomic_store(&flush_done, req);
 			syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, 64, NULL, NULL, 0);
@@ -203,11 +207,15 @@ void at_exporter_atfork_child(void)
 
 void at_exporter_print_stats(void)
 {
+	uint64_t enc = atomic_load(&at_stat_encode_ns), be = atomic_load(&backends_ns);
 	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu, "
-	        "last flush %llu us, exporter thread CPU %llu us",
+	        "last flush %llu us, exporter thread CPU %llu us (render %llu, encode %llu, "
+	        "send %llu)",
 	        (unsigned long long)at_queue_pushed(),
 	        (unsigned long long)atomic_load(&at_stat_exported),
 	        (unsigned long long)at_queue_dropped(), at_queue_length(),
 	        (unsigned long long)(last_flush_ns / 1000),
-	        (unsigned long long)(atomic_load(&cpu_ns) / 1000));
+	        (unsigned long long)(atomic_load(&cpu_ns) / 1000),
+	        (unsigned long long)(atomic_load(&render_ns) / 1000), (unsigned long long)(enc / 1000),
+	        (unsigned long long)((be > enc ? be - enc : 0) / 1000));
 }

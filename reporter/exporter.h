@@ -27,5 +27,9 @@ void at_exporter_atfork_child(void);
 void at_exporter_print_stats(void);
 
 extern _Atomic uint64_t at_stat_exported;
+/* The exporter thread's CPU time spent encoding (backends that encode a
+ * whole batch before sending it add theirs): the stats split it from the
+ * sending. */
+extern _Atomic uint64_t at_stat_encode_ns;
 
 #endif

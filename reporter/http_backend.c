@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include "http_backend.h"
 
+#include "../preload/clock.h"
 #include "../preload/log.h"
+#include "exporter.h"
 #include "gzip.h"
 #include "http_client.h"
 
@@ -23,6 +25,7 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 			  uint64_t deadline_ms)
 {
 	struct http_backend *h = (struct http_backend *)b;
+	uint64_t t0 = at_thread_cpu_ns();
 	at_buf_reset(&h->buf);
 	if (h->spec.encode(&h->buf, spans, n)) {
 		at_error("%s: out of memory encoding %zu spans", h->spec.name, n);
@@ -36,6 +39,7 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 		}
 		body = &h->gz;
 	}
+	atomic_fetch_add_explicit(&at_stat_encode_ns, at_thread_cpu_ns() - t0, memory_order_relaxed);
 	int status = at_http_post_retry(&h->http, h->spec.content_type, h->headers, body->data,
 					body->len, deadline_ms);
 	if (status >= 200 && status < 300) {
