@@ -27,9 +27,32 @@ static const char hexpair[256][2] = {
 #undef P64
 };
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* 8 bytes (the low half of v) to 16 digits: each byte's high and low
+ * nibbles interleaved, then '0' + d, plus 'a' - '0' - 10 where d > 9. */
+static inline __m128i hex16(__m128i v)
+{
+	const __m128i m = _mm_set1_epi8(0x0f);
+	__m128i d = _mm_unpacklo_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+	__m128i gt9 = _mm_cmpgt_epi8(d, _mm_set1_epi8(9));
+	return _mm_add_epi8(_mm_add_epi8(d, _mm_set1_epi8('0')),
+	                    _mm_and_si128(gt9, _mm_set1_epi8('a' - '0' - 10)));
+}
+#endif
+
 void at_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+#ifdef __SSE2__
+	/* ids are 8 or 16 bytes, encoded on every outgoing request: 8 at a
+	 * time in a dozen instructions instead of a table load per byte */
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(out + 2 * i),
+		                 hex16(_mm_loadl_epi64((const __m128i *)(in + i))));
+#endif
+	for (; i < n; i++)
 		memcpy(out + 2 * i, hexpair[in[i]], 2);
 }
 
@@ -194,9 +217,15 @@ int at_inject_build(struct at_inject *inj, const struct at_ctx *c, const char *t
 	if (!c->valid)
 		return 0;
 	if (at_cfg.propagators & AT_PROP_TRACECONTEXT) {
-		char tp[AT_TRACEPARENT_LEN + 1];
-		at_traceparent_format(c, tp);
-		add(inj, &used, "traceparent", tp, AT_TRACEPARENT_LEN);
+		/* the first line, formatted in place (buf has room for it) */
+		static const char name[] = "traceparent: ";
+		_Static_assert(sizeof name + AT_TRACEPARENT_LEN <= sizeof inj->buf, "room");
+		memcpy(inj->buf, name, sizeof name - 1);
+		at_traceparent_format(c, inj->buf + sizeof name - 1);
+		inj->lines[0] = inj->buf;
+		inj->lens[0] = sizeof name - 1 + AT_TRACEPARENT_LEN;
+		inj->n = 1;
+		used = inj->lens[0] + 1;
 		if (tracestate && tslen)
 			add(inj, &used, "tracestate", tracestate, tslen);
 	}

@@ -106,12 +106,34 @@ static void hex(void **state)
 	assert_string_equal(out, "00ff7a10");
 }
 
+/* Every byte value, at every position of the 8-byte blocks and the tail,
+ * for every length up to 40: the digits printf gives, and not one byte
+ * written past 2n. */
+static void hex_encode_all(void **state)
+{
+	uint8_t in[40];
+	char out[96], want[96];
+	for (int round = 0; round < 256; round++) {
+		for (int i = 0; i < 40; i++)
+			in[i] = (uint8_t)(round + i * 37);
+		for (size_t n = 0; n <= 40; n++) {
+			memset(out, '#', sizeof out);
+			at_hex_encode(in, n, out);
+			for (size_t i = 0; i < n; i++)
+				snprintf(want + 2 * i, 3, "%02x", in[i]);
+			assert_memory_equal(out, want, 2 * n);
+			for (size_t i = 2 * n; i < sizeof out; i++)
+				assert_int_equal(out[i], '#');
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(valid_traceparent), cmocka_unit_test(invalid_traceparent),
 		cmocka_unit_test(future_version),    cmocka_unit_test(tracestate),
-		cmocka_unit_test(baggage),           cmocka_unit_test(hex),
+		cmocka_unit_test(baggage),           cmocka_unit_test(hex), cmocka_unit_test(hex_encode_all),
 	};
 	return cmocka_run_group_tests_name("propagation", tests, NULL, NULL);
 }
