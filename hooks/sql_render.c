@@ -25,7 +25,7 @@ void at_sql_render(struct at_span *s, struct at_attr *a, int keep_literals)
 	}
 	if (!sum.op[0])
 		return; /* the hook named the span by the system */
-	size_t on = strlen(sum.op), tn = strlen(sum.table);
+	size_t on = sum.op_len, tn = sum.table_len;
 	char name[sizeof sum.op + sizeof sum.table + 1];
 	memcpy(name, sum.op, on);
 	if (tn) {

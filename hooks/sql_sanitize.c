@@ -27,31 +27,74 @@ static void put(struct out *w, char c)
 
 static void put_n(struct out *w, const char *s, size_t n)
 {
+	/* most tokens are short words that fit: one copy, no test per byte */
+	if (w->o <= w->cap && n <= w->cap - w->o) {
+		at_copy_small(w->buf + w->o, s, n);
+		w->o += n;
+		return;
+	}
 	for (size_t k = 0; k < n; k++)
 		put(w, s[k]);
 }
 
-static int is_space(unsigned char c)
+/* Character classes, one table lookup each: the predicates run on every
+ * byte of a statement (twice: sanitizing, then summarizing). */
+enum {
+	C_SPACE = 1,
+	C_DIGIT = 2,
+	C_HEX = 4,
+	C_IDENT = 8, /* an unquoted identifier's characters */
+	C_WORD = 16, /* a word goes on over these: C_IDENT, '.' and '@' */
+	C_OP = 32,   /* a statement's first keyword: letters and '_' */
+};
+
+#define C_ID (C_IDENT | C_WORD)
+#define C_LETTER (C_ID | C_OP)
+
+/* MySQL allows identifiers to start with a digit, and any non-ASCII character. */
+static const unsigned char cclass[256] = {
+    [' '] = C_SPACE,
+    ['\t'] = C_SPACE,
+    ['\n'] = C_SPACE,
+    ['\r'] = C_SPACE,
+    ['\f'] = C_SPACE,
+    ['\v'] = C_SPACE,
+    ['0' ... '9'] = C_DIGIT | C_HEX | C_ID,
+    ['a' ... 'f'] = C_HEX | C_LETTER,
+    ['g' ... 'z'] = C_LETTER,
+    ['A' ... 'F'] = C_HEX | C_LETTER,
+    ['G' ... 'Z'] = C_LETTER,
+    ['_'] = C_LETTER,
+    ['$'] = C_ID,
+    ['.'] = C_WORD,
+    ['@'] = C_WORD,
+    [0x80 ... 0xff] = C_ID,
+};
+
+static inline int is_space(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	return cclass[c] & C_SPACE;
 }
 
-static int is_digit(unsigned char c)
+static inline int is_digit(unsigned char c)
 {
-	return c >= '0' && c <= '9';
+	return cclass[c] & C_DIGIT;
 }
 
-static int is_hex(unsigned char c)
+static inline int is_hex(unsigned char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return cclass[c] & C_HEX;
 }
 
-/* Characters of an unquoted identifier; MySQL allows them to start with a
- * digit, and any non-ASCII character. */
-static int is_ident(unsigned char c)
+static inline int is_ident(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
-	       c == '$' || c >= 0x80;
+	return cclass[c] & C_IDENT;
+}
+
+/* An identifier character, '.' or '@': what a word is made of. */
+static inline int is_word(unsigned char c)
+{
+	return cclass[c] & C_WORD;
 }
 
 /* w[0..n) is the keyword kw (upper case), in any case. Hot: most words
@@ -239,8 +282,7 @@ size_t at_sql_sanitize(const char *q, size_t n, char *out, size_t cap, int *trun
 			}
 		} else if (is_ident(c) || c == '@' || (c == '.' && prev == PREV_WORD)) {
 			end = i + 1;
-			while (end < n &&
-			       (is_ident((unsigned char)q[end]) || q[end] == '.' || q[end] == '@'))
+			while (end < n && is_word((unsigned char)q[end]))
 				end++;
 			kind = PREV_WORD;
 			/* X'..', B'..', N'..', _utf8mb4'..': the prefix belongs to the literal */
@@ -290,7 +332,7 @@ size_t at_sql_sanitize(const char *q, size_t n, char *out, size_t cap, int *trun
 			put_n(&w, q + start, end - start);
 		}
 
-		after_in = kind == PREV_WORD && word_is(q + start, end - start, "IN");
+		after_in = kind == PREV_WORD && end - start == 2 && word_is(q + start, 2, "IN");
 		if (kind == PREV_WORD) {
 			word_at = start;
 			word_n = end - start;
@@ -344,10 +386,10 @@ static int lex_next(struct lex *l)
 	if (is_ident(c) || c == '`' || c == '@') {
 		while (j < l->n) {
 			unsigned char d = (unsigned char)l->s[j];
-			if (d == '`')
-				j = skip_quoted(l->s, l->n, j, '`', 0);
-			else if (is_ident(d) || d == '.' || d == '@')
+			if (is_word(d))
 				j++;
+			else if (d == '`')
+				j = skip_quoted(l->s, l->n, j, '`', 0);
 			else
 				break;
 		}
@@ -412,6 +454,8 @@ static void set_table(struct at_sql_summary *sum, const struct lex *l)
 		return;
 	memcpy(sum->table, l->t, l->tn);
 	sum->table[l->tn] = 0;
+	/* a `quoted` name may hold a NUL: the length is the string's */
+	sum->table_len = (unsigned char)strnlen(sum->table, l->tn);
 }
 
 /* The table at the current token, unless others follow (a join, a list). */
@@ -431,31 +475,37 @@ static void single_table(struct at_sql_summary *sum, struct lex *l)
 	set_table(sum, &t);
 }
 
+/* The operation is op[0..n) exactly: a length and one compare, no strcmp. */
+static inline int op_is(const struct at_sql_summary *sum, const char *kw, size_t n)
+{
+	return sum->op_len == n && !memcmp(sum->op, kw, n);
+}
+
 void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 {
 	sum->op[0] = 0;
 	sum->table[0] = 0;
+	sum->op_len = sum->table_len = 0;
 	struct lex l = {s, n, 0, NULL, 0, 0, 0};
 	while (lex_next(&l) && !l.word && l.t[0] == '(')
 		;
-	if (!l.tn || !l.word)
+	if (!l.tn || !l.word || l.tn >= sizeof sum->op)
 		return;
-	size_t k = 0;
-	for (; k < l.tn && k + 1 < sizeof sum->op; k++) {
-		char c = l.t[k];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'))
-			break;
-		sum->op[k] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+	/* a keyword is letters and '_' only; clearing 0x20 makes letters
+	 * upper case and leaves '_' as it is */
+	for (size_t k = 0; k < l.tn; k++) {
+		unsigned char c = (unsigned char)l.t[k];
+		if (!(cclass[c] & C_OP)) {
+			sum->op[0] = 0;
+			return;
+		}
+		sum->op[k] = (char)(c & ~0x20);
 	}
-	if (k < l.tn) { /* not a keyword */
-		sum->op[0] = 0;
-		return;
-	}
-	sum->op[k] = 0;
-	const char *op = sum->op;
+	sum->op[l.tn] = 0;
+	sum->op_len = (unsigned char)l.tn;
 	int base = l.depth;
 
-	if (!strcmp(op, "SELECT")) {
+	if (op_is(sum, "SELECT", 6)) {
 		while (lex_next(&l)) {
 			if (!l.word && l.t[0] == ';')
 				return;
@@ -465,7 +515,7 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 				return;
 			}
 		}
-	} else if (!strcmp(op, "INSERT") || !strcmp(op, "REPLACE")) {
+	} else if (op_is(sum, "INSERT", 6) || op_is(sum, "REPLACE", 7)) {
 		static const char *const kw[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY",
 		                                 "IGNORE",       "INTO",    NULL};
 		if (lex_next(&l)) {
@@ -473,21 +523,21 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 			if (!is_clause_word(&l))
 				set_table(sum, &l);
 		}
-	} else if (!strcmp(op, "UPDATE")) {
+	} else if (op_is(sum, "UPDATE", 6)) {
 		static const char *const kw[] = {"LOW_PRIORITY", "IGNORE", NULL};
 		if (lex_next(&l)) {
 			skip_words(&l, kw);
 			single_table(sum, &l);
 		}
-	} else if (!strcmp(op, "DELETE")) {
+	} else if (op_is(sum, "DELETE", 6)) {
 		static const char *const kw[] = {"LOW_PRIORITY", "QUICK", "IGNORE", NULL};
 		if (lex_next(&l)) {
 			skip_words(&l, kw);
 			if (tok_is(&l, "FROM") && lex_next(&l))
 				single_table(sum, &l);
 		}
-	} else if (!strcmp(op, "CREATE") || !strcmp(op, "DROP") || !strcmp(op, "ALTER") ||
-	           !strcmp(op, "TRUNCATE") || !strcmp(op, "RENAME")) {
+	} else if (op_is(sum, "CREATE", 6) || op_is(sum, "DROP", 4) || op_is(sum, "ALTER", 5) ||
+	           op_is(sum, "TRUNCATE", 8) || op_is(sum, "RENAME", 6)) {
 		static const char *const pre[] = {"TEMPORARY", "OR",      "REPLACE", "IGNORE",
 		                                  "ONLINE",    "OFFLINE", NULL};
 		static const char *const cond[] = {"IF", "NOT", "EXISTS", NULL};
@@ -497,11 +547,10 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 		if (tok_is(&l, "TABLE")) {
 			if (!lex_next(&l))
 				return;
-		} else if (strcmp(op, "TRUNCATE")) {
+		} else if (!op_is(sum, "TRUNCATE", 8)) {
 			return;
 		}
 		skip_words(&l, cond);
 		set_table(sum, &l);
 	}
 }
-

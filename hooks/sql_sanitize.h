@@ -25,10 +25,12 @@ size_t at_sql_sanitize(const char *q, size_t n, char *out, size_t cap, int *trun
 struct at_sql_summary {
 	char op[24];    /* first keyword, upper case: "SELECT"; "" if none */
 	char table[96]; /* the one table the statement targets, as written; "" if not clear */
-	int rendered;   /* the text was sanitized by the hook itself (not deferred) */
+	unsigned char op_len, table_len; /* strlen(op), strlen(table) */
+	int rendered; /* the text was sanitized by the hook itself (not deferred) */
 };
 
-/* First keyword and target table of sanitized text (comments already gone). */
+/* First keyword and target table of sanitized text (comments already gone),
+ * with their lengths (no strlen needed). */
 void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum);
 
 #include "../preload/span.h"

@@ -33,6 +33,9 @@ _Static_assert(offsetof(struct at_span, ctx) == 0 && offsetof(struct at_ctx, tra
                    offsetof(struct at_ctx, span_id) == 16 && offsetof(struct at_ctx, flags) == 24,
                "the ids open the span");
 _Static_assert(AT_SPAN_HEADER >= 24 + 16, "a header to clear");
+/* the header is cleared and copied in 16-byte moves: the 64-bit keymask took
+ * the padding after tracestate, not another move */
+_Static_assert(AT_SPAN_HEADER == 104, "the header's size");
 
 static AT_ALWAYS_INLINE const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
@@ -200,7 +203,7 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key)
 		return NULL;
 	/* setting a key twice replaces it: scanned for only when the key's
 	 * bit is already set */
-	uint32_t bit = at_span_keybit(key);
+	uint64_t bit = at_span_keybit(key);
 	if (s->keymask & bit) {
 		for (int i = 0; i < s->nattrs; i++)
 			if (s->attrs[i].key == key)

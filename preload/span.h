@@ -86,9 +86,9 @@ struct at_span {
 	uint8_t attr_cap; /* attributes that may still be added: 0 when not recording */
 	uint16_t arena_used;
 	uint32_t dropped_attrs, dropped_events;
-	uint32_t keymask; /* a bit per key pointer set: most keys are new, no scan */
+	struct at_str name, status_msg, tracestate; /* here: no padding before keymask */
+	uint64_t keymask; /* a bit per key pointer set: most keys are new, no scan */
 	uint64_t start_ns, end_ns;
-	struct at_str name, status_msg, tracestate;
 	struct at_span *prev; /* the span that was current before this one */
 	uintptr_t caller;     /* return address into the code that called the hook */
 	struct at_event events[AT_MAX_EVENTS];
@@ -131,12 +131,12 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
  * sit close together, so the address is hashed (multiplicative) first. */
 static inline unsigned at_span_keyhash(const char *key)
 {
-	return (unsigned)((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 59);
+	return (unsigned)((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 58);
 }
 
-static inline uint32_t at_span_keybit(const char *key)
+static inline uint64_t at_span_keybit(const char *key)
 {
-	return 1u << at_span_keyhash(key);
+	return 1ull << at_span_keyhash(key);
 }
 
 static inline struct at_attr *at_span_slot(struct at_span *s, const char *key)
@@ -144,9 +144,9 @@ static inline struct at_attr *at_span_slot(struct at_span *s, const char *key)
 	/* a key's bit set in keymask: it may be set already (the slow path
 	 * looks). Tested and set by number (bt/bts), not through a shifted 1. */
 	unsigned h = at_span_keyhash(key);
-	uint32_t mask = s->keymask;
+	uint64_t mask = s->keymask;
 	if (__builtin_expect(s->nattrs < s->attr_cap && !((mask >> h) & 1), 1)) {
-		s->keymask = mask | (1u << h);
+		s->keymask = mask | (1ull << h);
 		struct at_attr *a = &s->attrs[s->nattrs++];
 		a->key = key;
 		return a;

@@ -147,6 +147,56 @@ static void summarize_corpus(void **state)
 	}
 }
 
+/* The lengths the summary returns (at_sql_render names the span with them,
+ * no strlen): the strings' own, on the sanitized text of statements with
+ * comments, quotes, several statements, or nothing at all. */
+struct length_case {
+	const char *sql;
+	size_t len; /* 0: strlen(sql) */
+	const char *op, *table;
+};
+
+static const struct length_case lengths[] = {
+    {"SELECT 1", 0, "SELECT", ""},
+    {"select * from `db`.`t 1` /* c */ where a = 'x'", 0, "SELECT", "`db`.`t 1`"},
+    {"/* lead */ -- dash\n# hash\nDELETE FROM sessions WHERE k = 'it''s'", 0, "DELETE", "sessions"},
+    {"INSERT INTO a VALUES (1); SELECT 'x' FROM b;", 0, "INSERT", "a"},
+    {"((select a from t1)) union select b from t2", 0, "SELECT", "t1"},
+    {"update LOW_PRIORITY ignore `acc``ounts` set x = ?", 0, "UPDATE", "`acc``ounts`"},
+    {"CREATE TABLE IF NOT EXISTS very_long_table_name_that_still_fits (a INT)", 0, "CREATE",
+     "very_long_table_name_that_still_fits"},
+    {"TRUNCATE t", 0, "TRUNCATE", "t"},
+    {"Select_Something_Longer x", 0, "SELECT_SOMETHING_LONGER", ""}, /* 23: the most */
+    {"Select_Something_Longerx y", 0, "", ""}, /* 24 letters: no room for the NUL */
+    {"SELECT1 FROM t", 0, "", ""},
+    {"", 0, "", ""},
+    {"   ", 0, "", ""},
+    {";", 0, "", ""},
+    /* a NUL inside a quoted name (the statement's length is given): the
+     * table's length stops at it, as strlen does */
+    {"DELETE FROM `a\0b` WHERE x", 25, "DELETE", "`a"},
+};
+
+static void summary_lengths(void **state)
+{
+	char out[AT_SQL_MAX];
+	for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+		const struct length_case *c = &lengths[k];
+		size_t n = c->len ? c->len : strlen(c->sql);
+		n = at_sql_sanitize(c->sql, n, out, sizeof out, NULL); /* as at_sql_render does */
+		struct at_sql_summary s;
+		memset(&s, 0x5a, sizeof s);
+		at_sql_summarize(out, n, &s);
+		if (strcmp(s.op, c->op) || strcmp(s.table, c->table) || s.op_len != strlen(c->op) ||
+		    s.table_len != strlen(c->table)) {
+			print_error("sql: %s\nwant: %s|%s %zu|%zu\ngot:  %s|%s %u|%u\n", c->sql,
+			            c->op, c->table, strlen(c->op), strlen(c->table), s.op, s.table,
+			            s.op_len, s.table_len);
+			fail();
+		}
+	}
+}
+
 /* A huge IN list collapses even though it is far longer than the output. */
 static void long_in_list(void **state)
 {
@@ -214,7 +264,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(sanitize_corpus),  cmocka_unit_test(summarize_corpus),
 	    cmocka_unit_test(long_in_list),     cmocka_unit_test(truncation),
-	    cmocka_unit_test(no_literal_leaks),
+	    cmocka_unit_test(no_literal_leaks), cmocka_unit_test(summary_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
