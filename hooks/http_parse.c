@@ -1,7 +1,10 @@
 /* Incremental HTTP/1.x parser: a state machine that takes bytes in runs. A
- * state scans as far as its bytes go (header values and targets eight bytes
- * at a time, bodies in bulk), so the cost is a few instructions a byte
- * whatever the pieces the bytes come in. Strict where being wrong would
+ * state scans as far as its bytes go (names, values and targets sixteen or
+ * eight bytes at a time, bodies in bulk), so the cost is a few instructions
+ * a byte whatever the pieces the bytes come in. A header line that is all
+ * in the buffer (the common case) is taken in one go, from its first byte
+ * to its LF, with no state written on the way; any other is taken a state
+ * at a time, which finds the same errors at the same bytes. Strict where being wrong would
  * matter (the start line, header names, framing) and silent otherwise: an
  * error only means the connection is no longer looked at. Header values
  * are copied only for the headers the owner asked for and the framing
@@ -10,6 +13,9 @@
 #include "http_parse.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum {
 	S_METHOD = 1,
@@ -69,6 +75,28 @@ static const unsigned char nontok[256] = {
 };
 // clang-format on
 
+/* nontok[c] << k in column k (see token_run) */
+#define NT_ROW(c)                                                                                  \
+	{                                                                                          \
+		NT(c) << 0, NT(c) << 1, NT(c) << 2, NT(c) << 3, NT(c) << 4, NT(c) << 5,            \
+		    NT(c) << 6, NT(c) << 7                                                         \
+	}
+/* 1 when c (0..255) is not a token character, as a constant expression */
+#define NT(c)                                                                                      \
+	(!(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') ||                             \
+	   ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' ||   \
+	   (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' ||    \
+	   (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~'))
+#define NT_R4(c) NT_ROW(c), NT_ROW((c) + 1), NT_ROW((c) + 2), NT_ROW((c) + 3)
+#define NT_R16(c) NT_R4(c), NT_R4((c) + 4), NT_R4((c) + 8), NT_R4((c) + 12)
+#define NT_R64(c) NT_R16(c), NT_R16((c) + 16), NT_R16((c) + 32), NT_R16((c) + 48)
+static const unsigned char ntbit[256][8] = {NT_R64(0), NT_R64(64), NT_R64(128), NT_R64(192)};
+#undef NT_R64
+#undef NT_R16
+#undef NT_R4
+#undef NT_ROW
+#undef NT
+
 /* ---- scanning runs of bytes ---- */
 
 #define ONES 0x0101010101010101ull
@@ -97,11 +125,28 @@ static inline int value_stop(unsigned char c)
 	return c == '\n' || c == '\r' || c == 0;
 }
 
-/* The length of the run before the first NUL, CR or LF (or n): eight bytes
- * at a time, looking closer only at bytes below 0x0e. */
-static inline size_t value_run(const unsigned char *s, size_t n)
+/* The length of the run before the first NUL, CR or LF (or n): sixteen or
+ * eight bytes at a time, looking closer only at bytes below 0x0e. */
+static inline __attribute__((always_inline)) size_t value_run(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
+#ifdef __SSE2__
+	/* sixteen at a time: the bytes up to 0x0d are those equal to their
+	 * unsigned minimum with 0x0d */
+	while (i + 16 <= n) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x0d)), x));
+		if (!m) {
+			i += 16;
+			continue;
+		}
+		i += (size_t)__builtin_ctz(m);
+		if (value_stop(s[i]))
+			return i;
+		i++;
+	}
+#endif
 #ifdef FIRST
 	while (i + 8 <= n) {
 		uint64_t m = has_less(load8(s + i), 0x0e);
@@ -126,9 +171,19 @@ static inline int target_stop(unsigned char c)
 	return c <= 0x20 || c == 0x7f;
 }
 
-static inline size_t target_run(const unsigned char *s, size_t n)
+static inline __attribute__((always_inline)) size_t target_run(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
+#ifdef __SSE2__
+	for (; i + 16 <= n; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x),
+		                            _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+		unsigned m = (unsigned)_mm_movemask_epi8(stop);
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
 #ifdef FIRST
 	for (; i + 8 <= n; i += 8) {
 		uint64_t x = load8(s + i);
@@ -142,13 +197,46 @@ static inline size_t target_run(const unsigned char *s, size_t n)
 	return i;
 }
 
-/* The length of the run of token characters, four at a time. */
-static inline size_t token_run(const unsigned char *s, size_t n)
+/* The length of the run of token characters. Without SSE2, or near the
+ * end, eight bytes at a time: the row of a byte in ntbit has bit k set in
+ * column k when the byte is not a token character, so OR-ing one column per
+ * byte gives a mask whose lowest set bit is the first byte that ends the
+ * run, with two instructions a byte and no second look. */
+static inline __attribute__((always_inline)) size_t token_run(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
-	while (i + 4 <= n &&
-	       !(nontok[s[i]] | nontok[s[i + 1]] | nontok[s[i + 2]] | nontok[s[i + 3]]))
-		i += 4;
+#ifdef __SSE2__
+	/* sixteen at a time, looking closer (at the table) only at bytes that
+	 * are not a letter, a digit or '-'. The compares are signed: bytes from
+	 * 0x80 up are below every bound. */
+	while (i + 16 <= n) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i y = _mm_or_si128(x, _mm_set1_epi8(0x20));
+		__m128i letter = _mm_and_si128(_mm_cmpgt_epi8(y, _mm_set1_epi8(0x60)),
+		                               _mm_cmplt_epi8(y, _mm_set1_epi8(0x7b)));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(0x2f)),
+		                              _mm_cmplt_epi8(x, _mm_set1_epi8(0x3a)));
+		__m128i ok = _mm_or_si128(_mm_or_si128(letter, digit),
+		                          _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+		unsigned m = ~(unsigned)_mm_movemask_epi8(ok) & 0xffff;
+		if (!m) {
+			i += 16;
+			continue;
+		}
+		i += (size_t)__builtin_ctz(m);
+		if (nontok[s[i]])
+			return i;
+		i++; /* '.', '_', '!'…: still a token character */
+	}
+#endif
+	while (i + 8 <= n) {
+		unsigned m = ntbit[s[i]][0] | ntbit[s[i + 1]][1] | ntbit[s[i + 2]][2] |
+		             ntbit[s[i + 3]][3] | ntbit[s[i + 4]][4] | ntbit[s[i + 5]][5] |
+		             ntbit[s[i + 6]][6] | ntbit[s[i + 7]][7];
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 8;
+	}
 	while (i < n && !nontok[s[i]])
 		i++;
 	return i;
@@ -170,7 +258,8 @@ static int hexval(unsigned char c)
 /* s (token characters, any case) equals lit (lowercase letters, digits and
  * '-'). Setting bit 5 of every byte is an exact case fold here: of the
  * token characters, only 'A'-'Z' and 'a'-'z' end up on a letter, and only
- * '-' and the digits on themselves. */
+ * '-' and the digits on themselves. Whole words, the last one overlapping
+ * the one before: no byte past either string is read. */
 static inline int tok_eq(const unsigned char *s, const char *lit, size_t len)
 {
 	const unsigned char *l = (const unsigned char *)lit;
@@ -180,66 +269,91 @@ static inline int tok_eq(const unsigned char *s, const char *lit, size_t len)
 				return 0;
 		return (load8(s + len - 8) | ONES * 0x20) == load8(l + len - 8);
 	}
+	if (len >= 4) {
+		uint32_t x, y, u, v;
+		memcpy(&x, s, 4);
+		memcpy(&y, s + len - 4, 4);
+		memcpy(&u, l, 4);
+		memcpy(&v, l + len - 4, 4);
+		return ((x | 0x20202020u) == u) & ((y | 0x20202020u) == v);
+	}
 	for (size_t i = 0; i < len; i++)
 		if ((s[i] | 0x20) != l[i])
 			return 0;
 	return 1;
 }
 
-#define IS(lit) (len == sizeof lit - 1 && tok_eq(s, lit, sizeof lit - 1))
+/* The names the parser knows, by a hash of their length, first and last
+ * but one bytes (case folded as in tok_eq) that no two of them share: one
+ * compare tells a known name from any other. Each name is padded with NULs
+ * (to 30 bytes: an entry is 32), so that it is copied as three words. */
+#define HASH3(c0, c2, len) ((((c0) | 0x20) + ((c2) | 0x20) + 9 * (len)) & 31)
+#define NAME_HASH(s, len) HASH3((s)[0], (s)[(len)-2], len)
+struct known_name {
+	char lit[30];
+	uint8_t len, id;
+};
+/* (the first and last but one letters spelled out: a constant expression) */
+#define KN(lit, c0, c2, id) [HASH3(c0, c2, sizeof lit - 1)] = {lit, sizeof lit - 1, id}
+static const struct known_name known[32] = {
+    KN("b3", 'b', 'b', AT_HTTP_H_B3),
+    KN("host", 'h', 's', AT_HTTP_H_HOST),
+    KN("baggage", 'b', 'g', AT_HTTP_H_BAGGAGE),
+    KN("user-agent", 'u', 'n', AT_HTTP_H_USER_AGENT),
+    KN("connection", 'c', 'o', AT_HTTP_H_CONNECTION),
+    KN("tracestate", 't', 't', AT_HTTP_H_TRACESTATE),
+    KN("x-b3-flags", 'x', 'g', AT_HTTP_H_X_B3_FLAGS),
+    KN("traceparent", 't', 'n', AT_HTTP_H_TRACEPARENT),
+    KN("x-b3-spanid", 'x', 'i', AT_HTTP_H_X_B3_SPANID),
+    KN("x-b3-traceid", 'x', 'i', AT_HTTP_H_X_B3_TRACEID),
+    KN("x-b3-sampled", 'x', 'e', AT_HTTP_H_X_B3_SAMPLED),
+    KN("uber-trace-id", 'u', 'i', AT_HTTP_H_UBER_TRACE_ID),
+    KN("content-length", 'c', 't', AT_HTTP_H_CONTENT_LENGTH),
+    KN("transfer-encoding", 't', 'n', AT_HTTP_H_TRANSFER_ENCODING),
+};
+#undef KN
 
-/* By first letter and length before any compare; s may be in any case. */
-static int header_id(const unsigned char *s, size_t len)
+/* the lengths of the known names */
+#define KNOWN_LENS                                                                                 \
+	((1ull << 2) | (1ull << 4) | (1ull << 7) | (1ull << 10) | (1ull << 11) | (1ull << 12) |    \
+	 (1ull << 13) | (1ull << 14) | (1ull << 17))
+
+/* The known name s[0..len) is (token characters, any case), or NULL: most
+ * names are ruled out by their length alone. */
+static inline __attribute__((always_inline)) const struct known_name *
+known_name(const unsigned char *s, size_t len)
 {
-	if (!len)
-		return AT_HTTP_H_OTHER;
-	switch (lctok[s[0]]) {
-	case 'b':
-		if (IS("b3"))
-			return AT_HTTP_H_B3;
-		if (IS("baggage"))
-			return AT_HTTP_H_BAGGAGE;
-		break;
-	case 'c':
-		if (IS("content-length"))
-			return AT_HTTP_H_CONTENT_LENGTH;
-		if (IS("connection"))
-			return AT_HTTP_H_CONNECTION;
-		break;
-	case 'h':
-		if (IS("host"))
-			return AT_HTTP_H_HOST;
-		break;
-	case 't':
-		if (IS("traceparent"))
-			return AT_HTTP_H_TRACEPARENT;
-		if (IS("tracestate"))
-			return AT_HTTP_H_TRACESTATE;
-		if (IS("transfer-encoding"))
-			return AT_HTTP_H_TRANSFER_ENCODING;
-		break;
-	case 'u':
-		if (IS("user-agent"))
-			return AT_HTTP_H_USER_AGENT;
-		if (IS("uber-trace-id"))
-			return AT_HTTP_H_UBER_TRACE_ID;
-		if (len > 8 && tok_eq(s, "uberctx-", 8))
-			return AT_HTTP_H_UBERCTX;
-		break;
-	case 'x':
-		if (len < 10 || !tok_eq(s, "x-b3-", 5))
-			break;
-		if (IS("x-b3-traceid"))
-			return AT_HTTP_H_X_B3_TRACEID;
-		if (IS("x-b3-spanid"))
-			return AT_HTTP_H_X_B3_SPANID;
-		if (IS("x-b3-sampled"))
-			return AT_HTTP_H_X_B3_SAMPLED;
-		if (IS("x-b3-flags"))
-			return AT_HTTP_H_X_B3_FLAGS;
-		break;
+	if (len >= 64 || !((KNOWN_LENS >> len) & 1))
+		return NULL;
+	const struct known_name *k = &known[NAME_HASH(s, len)];
+	if (k->len != len)
+		return NULL;
+	/* tok_eq, in straight lines: no known name is longer than 24 */
+	const unsigned char *l = (const unsigned char *)k->lit;
+	if (len >= 8) {
+		uint64_t d = ((load8(s) | ONES * 0x20) ^ load8(l)) |
+		             ((load8(s + len - 8) | ONES * 0x20) ^ load8(l + len - 8));
+		if (len > 16)
+			d |= (load8(s + 8) | ONES * 0x20) ^ load8(l + 8);
+		return d ? NULL : k;
 	}
+	return tok_eq(s, k->lit, len) ? k : NULL;
+}
+
+/* The id of s[0..len), k being known_name(s, len). */
+static inline __attribute__((always_inline)) int name_id(const unsigned char *s, size_t len,
+                                                         const struct known_name *k)
+{
+	if (k)
+		return k->id;
+	if (len > 8 && (s[0] | 0x20) == 'u' && tok_eq(s, "uberctx-", 8))
+		return AT_HTTP_H_UBERCTX;
 	return AT_HTTP_H_OTHER;
+}
+
+static inline __attribute__((always_inline)) int header_id(const unsigned char *s, size_t len)
+{
+	return name_id(s, len, known_name(s, len));
 }
 
 int at_http_header_id(const char *name, size_t len)
@@ -247,7 +361,9 @@ int at_http_header_id(const char *name, size_t len)
 	return header_id((const unsigned char *)name, len);
 }
 
-#undef IS
+#define FRAMING                                                                                    \
+	(AT_HTTP_H_BIT(AT_HTTP_H_CONTENT_LENGTH) | AT_HTTP_H_BIT(AT_HTTP_H_TRANSFER_ENCODING) |    \
+	 AT_HTTP_H_BIT(AT_HTTP_H_CONNECTION))
 
 static inline int is_framing(int id)
 {
@@ -312,12 +428,30 @@ static int ieq(const char *a, size_t n, const char *lit)
 static void header_begin(struct at_http_parser *p, int id)
 {
 	p->hid = (uint8_t)id;
-	p->collect = is_framing(id) || (p->report & AT_HTTP_H_BIT(id));
+	p->collect = (uint8_t)(((p->report | FRAMING) >> id) & 1);
 	p->value_len = p->value_total = 0;
 }
 
-/* A name that came whole in one piece, s[0..len) (token characters): the
- * lowercase copy is made only when the owner will see it. */
+/* A name that came whole in one piece, s[0..len) (token characters, len <
+ * AT_HTTP_NAME_MAX), with its id and known_name(): the lowercase copy is
+ * made only when the owner will see it. */
+static inline void header_begin_id(struct at_http_parser *p, const unsigned char *s, size_t len,
+                                   int id, const struct known_name *k)
+{
+	p->name_len = (uint8_t)len;
+	if (p->report & AT_HTTP_H_BIT(id)) {
+		if (k) { /* a known name: its lowercase form is the table's */
+			memcpy(p->name, k->lit, 24); /* (the longest is 17) */
+		} else {
+			for (size_t i = 0; i < len; i++)
+				p->name[i] = (char)lctok[s[i]];
+			p->name[len] = 0;
+		}
+	}
+	header_begin(p, id);
+}
+
+/* The same, of any length */
 static void header_begin_at(struct at_http_parser *p, const unsigned char *s, size_t len)
 {
 	if (len >= AT_HTTP_NAME_MAX) {
@@ -326,14 +460,8 @@ static void header_begin_at(struct at_http_parser *p, const unsigned char *s, si
 		header_begin(p, AT_HTTP_H_SKIP);
 		return;
 	}
-	int id = header_id(s, len);
-	p->name_len = (uint8_t)len;
-	if (p->report & AT_HTTP_H_BIT(id)) {
-		for (size_t i = 0; i < len; i++)
-			p->name[i] = (char)lctok[s[i]];
-		p->name[len] = 0;
-	}
-	header_begin(p, id);
+	const struct known_name *k = known_name(s, len);
+	header_begin_id(p, s, len, name_id(s, len, k), k);
 }
 
 /* n more bytes of a value that is kept */
@@ -430,6 +558,56 @@ static int header_done(struct at_http_parser *p)
 	return header_value(p, p->vbuf, p->value_len, p->value_total, fb, fl);
 }
 
+/* A header line from its colon, at j: the index of the LF that ends it
+ * when it is all in b[0..n) and ends as a line should (CR LF or LF, no NUL
+ * or bare CR), with its value at b[*vs..*ve); else 0, and the state
+ * machine takes it a state at a time (and finds the error where it is). */
+static inline size_t line_end(const unsigned char *b, size_t j, size_t n, size_t *vs, size_t *ve)
+{
+	if (j + 1 < n && b[j] == ' ' && b[j + 1] > ' ') /* the usual single space */
+		j++;
+	else
+		while (j < n && (b[j] == ' ' || b[j] == '\t'))
+			j++;
+	if (j == n)
+		return 0;
+	*vs = j;
+	size_t m = value_run(b + j, n - j);
+	if (m > UINT32_MAX)
+		return 0;
+	j += m;
+	if (j == n)
+		return 0;
+	*ve = j;
+	if (b[j] == '\n')
+		return j;
+	if (b[j] == '\r' && j + 1 < n && b[j + 1] == '\n')
+		return j + 1;
+	return 0;
+}
+
+/* A whole header line, name s[0..len) (token characters), value v[0..vl):
+ * what header_begin_at, the value's bytes and header_value do for it a
+ * state at a time, in one go, and nothing at all for a header that is
+ * neither framing nor asked for. Returns 0 or AT_HTTP_ERROR. */
+static inline int whole_line(struct at_http_parser *p, const unsigned char *s, size_t len,
+                             const unsigned char *v, size_t vl)
+{
+	if (len >= AT_HTTP_NAME_MAX) {
+		p->name_len = 0; /* not reported (as header_value's AT_HTTP_H_SKIP) */
+		p->name_long = 0;
+		return 0;
+	}
+	const struct known_name *k = known_name(s, len);
+	int id = name_id(s, len, k);
+	if (!(((p->report | FRAMING) >> id) & 1))
+		return 0; /* nothing to look at */
+	header_begin_id(p, s, len, id, k);
+	size_t fl = vl < sizeof p->tail ? vl : sizeof p->tail;
+	return header_value(p, p->vbuf ? (const char *)v : NULL, vl < p->vcap ? vl : p->vcap, vl,
+	                    (const char *)v + vl - fl, fl);
+}
+
 /* The header section is complete: decide how the body is framed. */
 static int headers_end(struct at_http_parser *p)
 {
@@ -478,7 +656,7 @@ static int headers_end(struct at_http_parser *p)
 int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *used)
 {
 	const unsigned char *b = (const unsigned char *)buf;
-	size_t i = 0, m;
+	size_t i = 0, m, lf, vs, ve;
 	int ev = 0;
 	unsigned char c;
 	if (p->state == S_ERROR) {
@@ -489,6 +667,25 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 		c = b[i];
 		switch (p->state) {
 		case S_METHOD:
+			if (!p->method_len && n - i >= AT_HTTP_METHOD_MAX) {
+				/* the whole method and its space: copied in one go (the
+				 * loop below takes any other case, and finds the error) */
+				size_t k = 0;
+				if (p->flags & AT_HTTP_F_STRICT)
+					while (k < AT_HTTP_METHOD_MAX - 1 &&
+					       (unsigned)(b[i + k] - 'A') < 26)
+						k++;
+				else
+					while (k < AT_HTTP_METHOD_MAX - 1 && !nontok[b[i + k]])
+						k++;
+				if (k && b[i + k] == ' ') {
+					memcpy(p->method, b + i, AT_HTTP_METHOD_MAX);
+					p->method[k] = 0;
+					p->method_len = (uint8_t)k;
+					i += k;
+					c = ' ';
+				}
+			}
 			while (!(c == ' ' && p->method_len)) {
 				if ((p->flags & AT_HTTP_F_STRICT) ? !(c >= 'A' && c <= 'Z')
 				                                  : nontok[c])
@@ -515,7 +712,10 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 			if (m) {
 				size_t room = AT_HTTP_TARGET_MAX - 1 - p->target_len;
 				size_t k = m < room ? m : room;
-				memcpy(p->target + p->target_len, b + i, k);
+				if (k <= 16 && n - i >= 16 && room >= 16) /* a short one: inline */
+					memcpy(p->target + p->target_len, b + i, 16);
+				else
+					memcpy(p->target + p->target_len, b + i, k);
 				p->target_len = (uint16_t)(p->target_len + k);
 				p->target[p->target_len] = 0;
 				p->target_total = m < UINT32_MAX - p->target_total
@@ -667,10 +867,10 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 				c = b[i];
 				goto hend_lf;
 			}
-			if (nontok[c]) /* also rejects obsolete line folding */
+			m = token_run(b + i, n - i);
+			if (!m) /* also rejects obsolete line folding */
 				return *used = i, fail(p);
 			p->name_long = 0;
-			m = 1 + token_run(b + i + 1, n - i - 1);
 			if (i + m == n) { /* the name goes on in the next piece */
 				p->name_len = 0;
 				p->state = S_HNAME;
@@ -678,6 +878,14 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 			}
 			if (b[i + m] != ':')
 				return *used = i + m, fail(p);
+			/* the common case: the whole line is here, and well formed */
+			if ((lf = line_end(b, i + m + 1, n, &vs, &ve))) {
+				int r = whole_line(p, b + i, m, b + vs, ve - vs);
+				if (r)
+					return *used = lf, r;
+				i = lf;
+				goto next_line;
+			}
 			header_begin_at(p, b + i, m);
 			i += m;
 			goto colon;

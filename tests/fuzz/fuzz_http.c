@@ -43,10 +43,14 @@ static void on_header(struct at_http_parser *p, int id, const char *n, size_t nl
 		at_carrier_add(&carrier, n, nl, v, vl, complete);
 }
 
-/* Feed data in pieces of the given size; returns the events seen, in
- * order, packed (and the final state's status). */
+/* Feed data in pieces of the given size, the first one `first` bytes long
+ * when that is not 0; returns the events seen, in order, with where each
+ * happened, packed (and the final state's status). A first piece that ends
+ * anywhere, then all the rest at once, puts every line end both at a
+ * buffer's end and inside a buffer: the line-at-once paths against the
+ * state-at-a-time ones. */
 static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_t piece,
-                     uint32_t report)
+                     size_t first, uint32_t report)
 {
 	struct at_http_parser p;
 	char vbuf[64];
@@ -55,7 +59,8 @@ static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_
 	uint64_t trace = 0;
 	size_t i = 0;
 	while (i < n) {
-		size_t k = n - i < piece ? n - i : piece, used = 0;
+		size_t want = i < first ? first - i : piece;
+		size_t k = n - i < want ? n - i : want, used = 0;
 		int ev = at_http_parse(&p, (const char *)d + i, k, &used);
 		if (used > k)
 			abort();
@@ -63,7 +68,7 @@ static uint64_t feed(int type, unsigned flags, const uint8_t *d, size_t n, size_
 			abort(); /* no event: everything must be consumed */
 		i += used;
 		if (ev) {
-			trace = trace * 31 + (uint64_t)ev;
+			trace = (trace * 31 + (uint64_t)ev) * 1000003 + i;
 			if (ev & AT_HTTP_ERROR)
 				break;
 			if (ev & AT_HTTP_DONE)
@@ -96,10 +101,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	d++, n--;
 	want = some;
 	at_carrier_reset(&carrier);
-	uint64_t whole = feed(type, flags, d, n, n ? n : 1, AT_HTTP_REPORT_ALL);
-	uint64_t pieces = feed(type, flags, d, n, piece, some);
+	uint64_t whole = feed(type, flags, d, n, n ? n : 1, 0, AT_HTTP_REPORT_ALL);
+	uint64_t pieces = feed(type, flags, d, n, piece, 0, some);
 	if (whole != pieces)
 		abort();
+	/* cut once, where the input's bytes say */
+	if (n > 1) {
+		size_t cut = 1 + (size_t)((d[n - 1] * 131u + d[n / 2]) % (n - 1));
+		if (feed(type, flags, d, n, n, cut, some) != whole)
+			abort();
+	}
 
 	/* the header parsers, on the raw input */
 	struct at_ctx c;

@@ -321,6 +321,280 @@ static void stop_bytes_at_every_offset(void **state)
 	}
 }
 
+/* ---- whole buffers against pieces ---- */
+
+/* Everything a run shows the owner: events with where they happened, the
+ * headers reported, and what the parser kept. */
+struct outcome {
+	int nev;
+	int ev[8];
+	size_t at[8];
+	struct seen seen;
+	char method[AT_HTTP_METHOD_MAX];
+	char target[64];
+	int status, flags, minor;
+	unsigned long long clen;
+};
+
+/* Feeds msg[0..n) cut at the offsets in cuts (ascending, then 0), as the
+ * hooks do: after an event the rest is offered again (HEAD_END), or the
+ * parser is reset (DONE), or the run stops (ERROR). */
+static void run_cut(const char *msg, size_t n, int type, unsigned flags, uint32_t report,
+                    size_t vcap, const size_t *cuts, struct outcome *o)
+{
+	struct at_http_parser p;
+	char v[256];
+	memset(o, 0, sizeof *o);
+	memset(&p, 0, sizeof p); /* the method and target are not cleared by init */
+	at_http_parser_init(&p, type, flags, v, vcap, on_header, report, &o->seen);
+	size_t pos = 0, end;
+	for (int c = 0; pos < n; c++) {
+		end = cuts[c] && cuts[c] < n ? cuts[c] : n;
+		while (pos < end) {
+			size_t used = 99999;
+			int ev = at_http_parse(&p, msg + pos, end - pos, &used);
+			assert_true(used <= end - pos);
+			pos += used;
+			if (!ev) {
+				assert_int_equal(used, end - pos + used); /* all consumed */
+				continue;
+			}
+			if (o->nev < 8) {
+				o->ev[o->nev] = ev;
+				o->at[o->nev++] = pos;
+			}
+			if (ev & AT_HTTP_ERROR)
+				goto out;
+			if (ev & AT_HTTP_DONE) {
+				snprintf(o->target, sizeof o->target, "%.63s", p.target);
+				at_http_parser_reset(&p, flags);
+			}
+		}
+	}
+out:
+	memcpy(o->method, p.method, sizeof o->method);
+	if (!o->target[0])
+		snprintf(o->target, sizeof o->target, "%.63s", p.target);
+	o->status = p.status;
+	o->flags = p.flags;
+	o->minor = p.version_minor;
+	o->clen = p.content_length;
+}
+
+static void same_outcome(const struct outcome *a, const struct outcome *b)
+{
+	assert_int_equal(a->nev, b->nev);
+	for (int i = 0; i < a->nev; i++) {
+		assert_int_equal(a->ev[i], b->ev[i]);
+		assert_int_equal(a->at[i], b->at[i]);
+	}
+	assert_int_equal(a->seen.n, b->seen.n);
+	for (int i = 0; i < a->seen.n && i < 16; i++) {
+		assert_string_equal(a->seen.names[i], b->seen.names[i]);
+		assert_string_equal(a->seen.values[i], b->seen.values[i]);
+		assert_int_equal(a->seen.complete[i], b->seen.complete[i]);
+	}
+	assert_string_equal(a->method, b->method);
+	assert_string_equal(a->target, b->target);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->minor, b->minor);
+	assert_int_equal(a->clen, b->clen);
+}
+
+/* The whole message in one buffer (the line-at-once paths) against every
+ * cut in two, every cut in three around each line end, and one byte at a
+ * time (the state-at-a-time paths). */
+static void whole_equals_pieces(const char *msg, size_t n, int type, unsigned flags,
+                                uint32_t report, size_t vcap, struct outcome *whole)
+{
+	static const size_t none[] = {0};
+	struct outcome o;
+	run_cut(msg, n, type, flags, report, vcap, none, whole);
+	for (size_t k = 1; k < n; k++) {
+		size_t cuts[] = {k, 0};
+		run_cut(msg, n, type, flags, report, vcap, cuts, &o);
+		same_outcome(whole, &o);
+		size_t cuts3[] = {k, k + 1, 0};
+		run_cut(msg, n, type, flags, report, vcap, cuts3, &o);
+		same_outcome(whole, &o);
+	}
+	size_t ones[600];
+	size_t m = n < 599 ? n : 599;
+	for (size_t k = 0; k < m; k++)
+		ones[k] = k + 1;
+	ones[m] = 0;
+	run_cut(msg, n, type, flags, report, vcap, ones, &o);
+	same_outcome(whole, &o);
+}
+
+#define NAME63 "X-Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static void split_at_every_offset_as_whole(void **state)
+{
+	static const struct {
+		const char *msg;
+		int type;
+		unsigned flags;
+		int nev;      /* events in the whole run */
+		int last;     /* the last of them */
+		int reported; /* headers reported (REPORT_ALL, 16-byte values) */
+	} cases[] = {
+	    /* request line and headers, every kind of line end */
+	    {"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\n\r\n", AT_HTTP_REQUEST,
+	     AT_HTTP_F_STRICT, 1, AT_HTTP_HEADERS | AT_HTTP_DONE, 2},
+	    {"GET / HTTP/1.1\nHost: h\nX-B3-TraceId:\t 1 \t\nContent-Length: 2\n\nokPUT /x "
+	     "HTTP/1.0\n\n",
+	     AT_HTTP_REQUEST, 0, 3, AT_HTTP_HEADERS | AT_HTTP_DONE, 3},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", AT_HTTP_REQUEST,
+	     AT_HTTP_F_STRICT | AT_HTTP_F_STOP_BLANK, 2, AT_HTTP_HEADERS | AT_HTTP_DONE, 1},
+	    /* names at the limit: 63 bytes are reported, 64 are not */
+	    {"GET / HTTP/1.1\r\n" NAME63 ": v\r\n" NAME63 "b: w\r\nB3: x\r\n\r\n", AT_HTTP_REQUEST,
+	     0, 1, AT_HTTP_HEADERS | AT_HTTP_DONE, 2},
+	    /* values at the value buffer's size (16), and one byte over */
+	    {"GET / HTTP/1.1\r\nA: 0123456789abcdef\r\nB: 0123456789abcdefg\r\n"
+	     "C: 0123456789abcdef   \r\n\r\n",
+	     AT_HTTP_REQUEST, 0, 1, AT_HTTP_HEADERS | AT_HTTP_DONE, 3},
+	    /* tokens other than letters, digits and '-' */
+	    {"GET / HTTP/1.1\r\nX_y.z!#$%&'*+^`|~: 1\r\nUBERCTX-k_1: 2\r\n\r\n", AT_HTTP_REQUEST, 0,
+	     1, AT_HTTP_HEADERS | AT_HTTP_DONE, 2},
+	    /* responses: an interim one, chunked, trailers */
+	    {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	     "Connection: close\r\n\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+	     AT_HTTP_RESPONSE, 0, 2, AT_HTTP_DONE, 2},
+	    {"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+	     AT_HTTP_RESPONSE, 0, 2, AT_HTTP_DONE, 2},
+	    /* errors, found at the same byte however the bytes come */
+	    {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR,
+	     1},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n\tfolded\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR,
+	     1},
+	    {"GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"GET / HTTP/1.1\r\nHost: h\0\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"GET / HTTP/1.1\r\nHo\0st: h\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"GET / HTTP/1.1\r\nHost h\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"GET / HTTP/1.1\r\n: h\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"GET / HTTP/1.1\r\nContent-Length: 2 \r\ncontent-length: 3\r\n\r\n", AT_HTTP_REQUEST,
+	     0, 1, AT_HTTP_ERROR, 1},
+	    {"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", AT_HTTP_REQUEST, 0, 1,
+	     AT_HTTP_ERROR, 0},
+	    {"GETS\0 / HTTP/1.1\r\n\r\n", AT_HTTP_REQUEST, 0, 1, AT_HTTP_ERROR, 0},
+	    {"ABCDEFGHIJKLMNO / HTTP/1.1\r\n\r\n", AT_HTTP_REQUEST, AT_HTTP_F_STRICT, 1,
+	     AT_HTTP_HEADERS | AT_HTTP_DONE, 0},
+	    {"ABCDEFGHIJKLMNOP / HTTP/1.1\r\n\r\n", AT_HTTP_REQUEST, AT_HTTP_F_STRICT, 1,
+	     AT_HTTP_ERROR, 0},
+	    {"GeT / HTTP/1.1\r\n\r\n", AT_HTTP_REQUEST, AT_HTTP_F_STRICT, 1, AT_HTTP_ERROR, 0},
+	};
+	/* the sizes of the C strings above: some hold NULs */
+	static const size_t len[] = {0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0,
+	                             25, 18, 0, 0, 0, 0, 5, 0, 0, 0};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].msg);
+		if (len[i]) { /* the message goes on after its NUL */
+			n = len[i] + 1 + strlen(cases[i].msg + len[i] + 1);
+		}
+		struct outcome whole;
+		whole_equals_pieces(cases[i].msg, n, cases[i].type, cases[i].flags,
+		                    AT_HTTP_REPORT_ALL, 16, &whole);
+		assert_int_equal(whole.nev, cases[i].nev);
+		assert_int_equal(whole.ev[whole.nev - 1], cases[i].last);
+		assert_int_equal(whole.seen.n, cases[i].reported);
+		/* and with only some headers asked for, and no value buffer */
+		whole_equals_pieces(cases[i].msg, n, cases[i].type, cases[i].flags,
+		                    AT_HTTP_REPORT_CARRIER | AT_HTTP_H_BIT(AT_HTTP_H_HOST), 16,
+		                    &whole);
+		whole_equals_pieces(cases[i].msg, n, cases[i].type, cases[i].flags,
+		                    AT_HTTP_H_BIT(AT_HTTP_H_OTHER), 0, &whole);
+	}
+}
+
+/* What the line-at-once paths must give, spelled out. */
+static void whole_line_edges(void **state)
+{
+	struct outcome o;
+	static const size_t none[] = {0};
+	/* names at the limit: 63 bytes reported whole and lowercased; 64 not */
+	const char *lim = "GET / HTTP/1.1\r\n" NAME63 ": v\r\n" NAME63 "b: w\r\nB3: x\r\n\r\n";
+	run_cut(lim, strlen(lim), AT_HTTP_REQUEST, 0, AT_HTTP_REPORT_ALL, 16, none, &o);
+	assert_int_equal(o.seen.n, 2);
+	assert_int_equal(strlen(o.seen.names[0]), 63);
+	assert_memory_equal(o.seen.names[0], "x-aaaa", 6);
+	assert_string_equal(o.seen.values[0], "v");
+	assert_string_equal(o.seen.names[1], "b3");
+	assert_string_equal(o.seen.values[1], "x");
+	/* values at the buffer's size are complete; one more byte is cut */
+	const char *val = "GET / HTTP/1.1\r\nA: 0123456789abcdef\r\nB: 0123456789abcdefg\r\n"
+	                  "C: 0123456789abcdef   \r\n\r\n";
+	run_cut(val, strlen(val), AT_HTTP_REQUEST, 0, AT_HTTP_REPORT_ALL, 16, none, &o);
+	assert_int_equal(o.seen.n, 3);
+	assert_string_equal(o.seen.values[0], "0123456789abcdef");
+	assert_int_equal(o.seen.complete[0], 1);
+	assert_string_equal(o.seen.values[1], "0123456789abcdef");
+	assert_int_equal(o.seen.complete[1], 0);
+	/* trailing whitespace beyond the buffer: cut, not complete */
+	assert_string_equal(o.seen.values[2], "0123456789abcdef");
+	assert_int_equal(o.seen.complete[2], 0);
+	/* known names come lowercased whatever their case */
+	const char *kn = "GET / HTTP/1.1\r\nHOST: a\r\nX-B3-TRACEID: b\r\nUber-Trace-Id: c\r\n"
+	                 "UberCtx-Key: d\r\nAccept: e\r\n\r\n";
+	run_cut(kn, strlen(kn), AT_HTTP_REQUEST, 0, AT_HTTP_REPORT_ALL, 16, none, &o);
+	assert_int_equal(o.seen.n, 5);
+	assert_string_equal(o.seen.names[0], "host");
+	assert_string_equal(o.seen.names[1], "x-b3-traceid");
+	assert_string_equal(o.seen.names[2], "uber-trace-id");
+	assert_string_equal(o.seen.names[3], "uberctx-key");
+	assert_string_equal(o.seen.names[4], "accept");
+	assert_string_equal(o.seen.values[4], "e");
+	/* a line that ends exactly at the buffer's end, then the blank line */
+	struct at_http_parser p;
+	struct seen s = {0};
+	char v[16];
+	size_t used;
+	const char *head = "GET / HTTP/1.1\r\nHost: h\r\n";
+	at_http_parser_init(&p, AT_HTTP_REQUEST, 0, v, sizeof v, on_header, AT_HTTP_REPORT_ALL, &s);
+	assert_int_equal(at_http_parse(&p, head, strlen(head), &used), 0);
+	assert_int_equal(used, strlen(head));
+	assert_int_equal(s.n, 1);
+	assert_int_equal(at_http_parse(&p, "\r\n", 2, &used), AT_HTTP_HEADERS | AT_HTTP_DONE);
+	/* CR at the end of one piece, LF at the start of the next */
+	memset(&s, 0, sizeof s);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, 0, v, sizeof v, on_header, AT_HTTP_REPORT_ALL, &s);
+	head = "GET / HTTP/1.1\r\nHost: h\r";
+	assert_int_equal(at_http_parse(&p, head, strlen(head), &used), 0);
+	assert_int_equal(used, strlen(head));
+	assert_int_equal(s.n, 0); /* not yet: the line has not ended */
+	head = "\nX: 1\r\n\r\n";
+	assert_int_equal(at_http_parse(&p, head, strlen(head), &used),
+	                 AT_HTTP_HEADERS | AT_HTTP_DONE);
+	assert_int_equal(used, strlen(head));
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.values[0], "h");
+	assert_string_equal(s.names[1], "x");
+	/* errors: where */
+	static const struct {
+		const char *msg;
+		size_t n, at;
+	} bad[] = {
+	    {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 36, 25}, /* obs-fold */
+	    {"GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n", 32, 24},      /* bare CR */
+	    {"GET / HTTP/1.1\r\nHost: h\0\r\n\r\n", 27, 23},          /* NUL in a value */
+	    {"GET / HTTP/1.1\r\nHo\0st: h\r\n\r\n", 27, 18},          /* NUL in a name */
+	    {"GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 38, 35}, /* at the LF */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		at_http_parser_init(&p, AT_HTTP_REQUEST, 0, v, sizeof v, NULL, 0, NULL);
+		assert_int_equal(at_http_parse(&p, bad[i].msg, bad[i].n, &used), AT_HTTP_ERROR);
+		assert_int_equal(used, bad[i].at);
+	}
+	/* bare LF line ends are accepted */
+	const char *lf = "GET / HTTP/1.1\nHost: h\nX: 1\n\n";
+	run_cut(lf, strlen(lf), AT_HTTP_REQUEST, 0, AT_HTTP_REPORT_ALL, 16, none, &o);
+	assert_int_equal(o.nev, 1);
+	assert_int_equal(o.ev[0], AT_HTTP_HEADERS | AT_HTTP_DONE);
+	assert_int_equal(o.seen.n, 2);
+	assert_string_equal(o.seen.values[1], "1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +607,8 @@ int main(void)
 	    cmocka_unit_test(only_asked_headers_are_reported),
 	    cmocka_unit_test(header_ids),
 	    cmocka_unit_test(stop_bytes_at_every_offset),
+	    cmocka_unit_test(split_at_every_offset_as_whole),
+	    cmocka_unit_test(whole_line_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
