@@ -1039,11 +1039,10 @@ CLOSE = {
     "~250 page faults for the queue and the exporter at ~3 µs each on this VM, the exit "
     "flush) spread over the loop, and any system call it adds (section 2's table). The "
     "client CPU column gives the whole of it; wall-time ratios on this shared 2-CPU machine "
-    "move by ±10% from round to round. For libcurl, the traceparent line is written into "
-    "the request head on the socket (docs/http.md) rather than through CURLOPT_HTTPHEADER, "
-    "which libcurl formats a byte at a time with its own printf (~6.5k instructions a "
-    "request); what remains is the socket hooks following the request and the response "
-    "on curl's connection (the HTTP parser's share in section 1).",
+    "move by ±10% from round to round. For libcurl, ~6.2k instructions per request are the "
+    "one traceparent line going through CURLOPT_HTTPHEADER: libcurl formats custom headers "
+    "with its own printf, a byte at a time; injecting at the socket instead would need "
+    "net.c to follow the request and response on curl's socket inside the curl hook.",
     "exit flush, live": "the flush itself is the POST of the queued spans; a slow collector "
     "(the Python one decodes with protobuf in Python) is its own cost.",
     "exit flush, dead": "on a refused connection at_http_post_retry backs off 100 + 200 ms "
