@@ -44,14 +44,6 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 	if (opt < CURLOPTTYPE_OBJECTPOINT) {
 		long v = va_arg(ap, long);
 		rc = real_curl_easy_setopt(h, opt, v);
-		if (rc == CURLE_OK &&
-		    (opt == CURLOPT_FOLLOWLOCATION || opt == CURLOPT_HTTP_VERSION ||
-		     opt == CURLOPT_TCP_FASTOPEN || opt == CURLOPT_CONNECT_ONLY) &&
-		    at_on()) {
-			int saved = errno;
-			at_curl_note_wire(h, opt, v, NULL);
-			errno = saved;
-		}
 	} else if (opt < CURLOPTTYPE_FUNCTIONPOINT) {
 		void *v = va_arg(ap, void *);
 		int saved = errno;
@@ -63,8 +55,6 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 			else if (e)
 				atomic_store(&e->url, at_curl_url_kind(v));
 		}
-		if (rc == CURLE_OK && opt != CURLOPT_HTTPHEADER && at_on())
-			at_curl_note_wire(h, opt, 0, v);
 		errno = saved;
 	} else if (opt < CURLOPTTYPE_OFF_T) {
 		void (*v)(void) = va_arg(ap, void (*)(void));
@@ -90,7 +80,6 @@ AT_EXPORT void curl_easy_reset(CURL *h)
 	if (e) {
 		atomic_store(&e->headers, NULL);
 		atomic_store(&e->url, URL_UNKNOWN);
-		atomic_store(&e->nowire, NOWIRE_SCHEME);
 	}
 	errno = saved;
 }
@@ -107,7 +96,6 @@ AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
 		if (n) {
 			atomic_store(&n->headers, atomic_load(&e->headers));
 			atomic_store(&n->url, atomic_load(&e->url));
-			atomic_store(&n->nowire, atomic_load(&e->nowire));
 		}
 	}
 	errno = saved;
@@ -239,50 +227,12 @@ void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
 	}
 }
 
-/* A proxy from the environment (curl reads these itself): the request head
- * may not be plain text on the socket (socks, https proxies). */
-static int env_proxy(void)
-{
-	static _Atomic int v = -1;
-	int x = atomic_load_explicit(&v, memory_order_relaxed);
-	if (AT_UNLIKELY(x < 0)) {
-		static const char *const names[] = {"http_proxy", "HTTP_PROXY", "all_proxy",
-		                                    "ALL_PROXY"};
-		x = 0;
-		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-			const char *p = at_getenv(names[i]);
-			x |= p && *p;
-		}
-		atomic_store(&v, x);
-	}
-	return x;
-}
-
-/* Our lines through the socket hooks rather than the header list (see
- * NOWIRE_* in curl_internal.h). */
-static int wire_ok(const struct at_curl_handle *e, int url)
-{
-	return e && url == URL_HTTP && !atomic_load_explicit(&e->nowire, memory_order_relaxed) &&
-	       at_cfg.propagators && !env_proxy();
-}
-
-/* Untraced (an inner call, the shim off): an outer transfer's context must
- * not reach this one's requests. */
-static AT_NOINLINE CURLcode perform_untraced(CURL *h)
-{
-	const struct at_span *w = at_tls.wire;
-	at_tls.wire = NULL;
-	CURLcode rc = real_curl_easy_perform(h);
-	at_tls.wire = w;
-	return rc;
-}
-
 AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 {
 	if (!AT_RESOLVE_IN(curl_easy_perform, at_curl_sonames))
 		return CURLE_FAILED_INIT;
 	if (!at_enter())
-		return at_tls.wire ? perform_untraced(h) : real_curl_easy_perform(h);
+		return real_curl_easy_perform(h);
 	int saved = errno;
 	if (!AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames) ||
 	    !AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames)) {
@@ -302,31 +252,12 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	at_span_start(&s, "GET", AT_KIND_CLIENT);
 	AT_SPAN_CALLER(&s);
 	struct at_curl_inject ci;
-	int wire = wire_ok(e, url);
-	if (wire) {
-		ci.injected = 0;
-		at_tls.wire = &s;
-		at_tls.wire_heads = 0;
-	} else {
-		at_curl_inject(h, e, &s, &ci);
-	}
+	at_curl_inject(h, e, &s, &ci);
 
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);
 	saved = errno;
 
-	if (wire) {
-		at_tls.wire = NULL;
-		/* a complete transfer whose request the socket hooks never saw
-		 * (TCP Fast Open's sendto without connect, a socket of the
-		 * application's own making...): this handle keeps the header list */
-		if (rc == CURLE_OK && !at_tls.wire_heads) {
-			atomic_fetch_or(&e->nowire, NOWIRE_MISSED);
-			at_debug("curl: a request of handle %p went by the socket hooks unseen; "
-			         "trace headers go through CURLOPT_HTTPHEADER from now on",
-			         (void *)h);
-		}
-	}
 	at_curl_uninject(h, &ci);
 	if (s.recording)
 		at_curl_finish_span(&s, h, rc);

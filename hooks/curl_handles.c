@@ -49,7 +49,6 @@ struct at_curl_handle *at_curl_lookup_or_add(void *h)
 		    atomic_compare_exchange_strong(&table[i].key, &k, h)) {
 			atomic_store(&table[i].headers, NULL);
 			atomic_store(&table[i].url, URL_UNKNOWN);
-			atomic_store(&table[i].nowire, NOWIRE_SCHEME);
 			atomic_store(&table[i].xfer, NULL);
 			return &table[i];
 		}
@@ -83,62 +82,3 @@ int at_curl_url_kind(const char *url)
 	return URL_OTHER;
 }
 
-int at_curl_url_plain(const char *url)
-{
-	const char *p = url ? strstr(url, "://") : NULL;
-	if (!url)
-		return 0;
-	return !p || (p - url == 4 && !strncasecmp(url, "http", 4));
-}
-
-static void wire_bit(struct at_curl_handle *e, int bit, int on)
-{
-	if (on)
-		atomic_fetch_or(&e->nowire, bit);
-	else
-		atomic_fetch_and(&e->nowire, ~bit);
-}
-
-int at_curl_note_wire(CURL *h, CURLoption opt, long lv, const void *pv)
-{
-	int bit;
-	int on;
-	switch (opt) {
-	case CURLOPT_URL:
-		bit = NOWIRE_SCHEME;
-		on = !at_curl_url_plain(pv);
-		break;
-	case CURLOPT_PROXY:
-	case CURLOPT_PRE_PROXY:
-		bit = opt == CURLOPT_PROXY ? NOWIRE_PROXY : NOWIRE_PREPROXY;
-		on = pv && *(const char *)pv;
-		break;
-	case CURLOPT_UNIX_SOCKET_PATH:
-	case CURLOPT_ABSTRACT_UNIX_SOCKET:
-		bit = opt == CURLOPT_UNIX_SOCKET_PATH ? NOWIRE_UNIX : NOWIRE_ABSTRACT;
-		on = pv != NULL;
-		break;
-	case CURLOPT_FOLLOWLOCATION:
-		bit = NOWIRE_FOLLOW;
-		on = lv != 0;
-		break;
-	case CURLOPT_TCP_FASTOPEN:
-	case CURLOPT_CONNECT_ONLY:
-		bit = opt == CURLOPT_TCP_FASTOPEN ? NOWIRE_FASTOPEN : NOWIRE_CONNECT_ONLY;
-		on = lv != 0;
-		break;
-	case CURLOPT_HTTP_VERSION:
-		bit = NOWIRE_VERSION;
-		/* 2TLS (the curl tool's default): HTTP/2 only over TLS, so 1.1
-		 * for http://; 2_0 upgrades, prior knowledge speaks h2c */
-		on = lv != CURL_HTTP_VERSION_NONE && lv != CURL_HTTP_VERSION_1_0 &&
-		     lv != CURL_HTTP_VERSION_1_1 && lv != CURL_HTTP_VERSION_2TLS;
-		break;
-	default:
-		return 0;
-	}
-	struct at_curl_handle *e = at_curl_lookup_or_add(h);
-	if (e)
-		wire_bit(e, bit, on);
-	return 1;
-}

@@ -16,33 +16,8 @@ struct at_curl_handle {
 	_Atomic(void *) key;
 	_Atomic(struct curl_slist *) headers; /* the application's list */
 	_Atomic int url;
-	_Atomic int nowire; /* why our lines cannot go on the wire (NOWIRE_*): 0 = they can */
 	_Atomic(struct at_curl_xfer *) xfer; /* a multi transfer in flight */
 };
-
-/* An easy transfer whose request is plain HTTP/1.x on a TCP connection of
- * its own gets our lines written into its request head by the socket hooks
- * (hooks/net.c, at_tls.wire): libcurl formats a CURLOPT_HTTPHEADER line
- * byte by byte through its printf (~90 instructions a byte, ~6,500 per
- * request for a traceparent). Anything that would keep the request head
- * from the socket in plain text, or send the transfer's requests where the
- * socket hooks do not see them, keeps the header list instead: */
-enum {
-	NOWIRE_SCHEME = 1,   /* the URL is not http:// (https, unknown) */
-	NOWIRE_PROXY = 2,    /* a proxy (socks, https: the head is not plain on the socket) */
-	NOWIRE_FOLLOW = 4,   /* redirects: a later hop may be https */
-	NOWIRE_VERSION = 8,  /* HTTP/2 or 3 asked for */
-	NOWIRE_UNIX = 16,    /* a unix socket: connect is not a TCP client's */
-	NOWIRE_MISSED = 32,  /* a transfer on this handle went by without our lines */
-	NOWIRE_PREPROXY = 64,
-	NOWIRE_ABSTRACT = 128, /* an abstract unix socket */
-	NOWIRE_FASTOPEN = 256, /* TCP Fast Open: sendto without connect */
-	NOWIRE_CONNECT_ONLY = 512, /* no request: the application's own bytes follow */
-};
-/* Whether url's scheme is http (or none: curl guesses http). */
-int at_curl_url_plain(const char *url);
-/* Notes an option that decides NOWIRE_*; returns 1 when opt is one. */
-int at_curl_note_wire(CURL *h, CURLoption opt, long lv, const void *pv);
 
 extern const char *const at_curl_sonames[];
 /* 1 once a handle could not be recorded: from then on a handle without an

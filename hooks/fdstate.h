@@ -76,10 +76,6 @@ struct at_conn {
 	int fd, kind, pid;
 	uint8_t wstate, rstate;
 	uint8_t span_active, app_prop, pipelined, pend_built, addrs_known;
-	/* client: written by libcurl (at_tls.wire): no span of ours, our lines
-	 * from its transfer's; wire_req: a request of it out, its response
-	 * followed to know where the next request starts */
-	uint8_t wire, wire_req;
 	uint16_t pend_off, pend_len;
 	uint16_t host_len, ua_len;
 	uint64_t t0;

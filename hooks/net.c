@@ -482,20 +482,13 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 /* req: the request as parsed up to the end of its header section */
 static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
-	const struct at_span *from = &c->span; /* whose context goes out */
-	if (c->wire) { /* libcurl's request: the span is the curl hook's */
-		from = at_tls.wire;
-		c->wire_req = 1;
-		at_tls.wire_heads++;
-	} else {
-		at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
-		c->span.caller = caller;
-		c->span_active = 1;
-		c->pid = at_getpid_cached();
-		if (c->span.recording) {
-			c->span.start_ns = c->t0;
-			client_attrs(c, req);
-		}
+	at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
+	c->span.caller = caller;
+	c->span_active = 1;
+	c->pid = at_getpid_cached();
+	if (c->span.recording) {
+		c->span.start_ns = c->t0;
+		client_attrs(c, req);
 	}
 	unsigned rf = 0;
 	if (req->method_len == 4 && !memcmp(req->method, "HEAD", 4))
@@ -507,8 +500,8 @@ static void client_start(struct at_conn *c, const struct at_http_parser *req, ui
 	if (c->app_prop)
 		return;
 	struct at_inject inj;
-	if (at_inject_build(&inj, &from->ctx, at_span_str(from, from->tracestate),
-	                    from->tracestate.len) <= 0)
+	if (at_inject_build(&inj, &c->span.ctx, at_span_str(&c->span, c->span.tracestate),
+	                    c->span.tracestate.len) <= 0)
 		return;
 	size_t used = 0;
 	for (int i = 0; i < inj.n; i++) {
@@ -694,7 +687,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 
 static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
 {
-	if (c->wstate != W_BODY || !(c->span_active || c->wire_req))
+	if (c->wstate != W_BODY || !c->span_active)
 		return; /* nothing asked: a greeting, or bytes after the response */
 	size_t pos = 0;
 	while (pos < r) {
@@ -704,13 +697,11 @@ static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 		pos += used;
 		if (ev & AT_HTTP_ERROR) {
 			client_finish(c, NULL);
-			c->wire_req = 0;
 			c->wstate = W_DEAD;
 			return;
 		}
 		if (ev & AT_HTTP_DONE) {
 			client_finish(c, NULL);
-			c->wire_req = 0;
 			c->wstate = (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
 			return;
 		}
@@ -960,18 +951,6 @@ static void mark_desync(struct at_fd *e)
 		atomic_store(&e->kind, AT_FD_NONE);
 }
 
-/* A connection passes between the application's own requests and
- * libcurl's (wire) only between requests: else it is out of step. */
-static int wire_switch(struct at_conn *c, int wire)
-{
-	if (c->wire == wire)
-		return 1;
-	if (c->wstate != W_IDLE || c->span_active || c->wire_req)
-		return 0;
-	c->wire = (uint8_t)wire;
-	return 1;
-}
-
 static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 {
 	struct at_conn *c = conn_get(fd, e, kind);
@@ -1006,22 +985,23 @@ static void retire(struct at_fd *e, struct at_conn *c)
 		at_debug("fd %d: not HTTP/1.x or out of step: no longer watched", c->fd);
 }
 
-/* The write of an entered hook (wire = 0), or of libcurl inside a traced
- * easy transfer (wire = 1, at_tls.wire set). */
-static ssize_t traced_out(struct out_call *k, struct at_fd *e, int kind, int saved, int wire)
+static ssize_t out_path(struct out_call *k)
 {
+	int saved = errno;
+	struct at_fd *e = at_fd_entry(k->fd);
+	int kind = e ? atomic_load(&e->kind) : 0;
+	if (!kind || !at_enter()) {
+		if (kind)
+			mark_desync(e);
+		return raw_out(k, k->iov, k->iovcnt);
+	}
 	struct at_conn *c;
 	size_t total = iov_total(k->iov, k->iovcnt);
 	if (!total || (k->op == OP_SENDMSG && k->msg->msg_controllen) || (k->flags & MSG_OOB) ||
 	    !(c = lock_conn(k->fd, e, kind))) {
 		if (total)
 			mark_desync(e);
-		errno = saved;
-		return raw_out(k, k->iov, k->iovcnt);
-	}
-	if (!wire_switch(c, wire)) {
-		at_conn_unlock(c);
-		mark_desync(e);
+		at_leave();
 		errno = saved;
 		return raw_out(k, k->iov, k->iovcnt);
 	}
@@ -1042,28 +1022,9 @@ static ssize_t traced_out(struct out_call *k, struct at_fd *e, int kind, int sav
 	at_conn_unlock(c);
 	if (dead)
 		retire(e, c);
+	at_leave();
 	errno = r < 0 ? err : saved;
 	return r;
-}
-
-static ssize_t out_path(struct out_call *k)
-{
-	int saved = errno;
-	struct at_fd *e = at_fd_entry(k->fd);
-	int kind = e ? atomic_load(&e->kind) : 0;
-	if (!kind)
-		return raw_out(k, k->iov, k->iovcnt);
-	if (at_enter()) {
-		ssize_t r = traced_out(k, e, kind, saved, 0);
-		int err = errno;
-		at_leave();
-		errno = err;
-		return r;
-	}
-	if (kind == AT_FD_CLIENT && at_tls.wire)
-		return traced_out(k, e, kind, saved, 1);
-	mark_desync(e);
-	return raw_out(k, k->iov, k->iovcnt);
 }
 
 /* After a read-family call returned r. */
@@ -1076,17 +1037,11 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 	int kind = e ? atomic_load(&e->kind) : 0;
 	if (!kind)
 		return;
-	int entered = !(flags & MSG_TRUNC) && at_enter(); /* TRUNC on TCP: discarded, unseen */
-	if (!entered && ((flags & MSG_TRUNC) || kind != AT_FD_CLIENT || !at_tls.wire)) {
+	if ((flags & MSG_TRUNC) || !at_enter()) { /* TRUNC on TCP: discarded, unseen */
 		mark_desync(e);
 		return;
 	}
 	struct at_conn *c = lock_conn(fd, e, kind);
-	if (c && !wire_switch(c, !entered)) {
-		at_conn_unlock(c);
-		mark_desync(e);
-		c = NULL;
-	}
 	if (c) {
 		if (kind == AT_FD_CLIENT) {
 			if (r == 0)
@@ -1101,8 +1056,7 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 		if (dead)
 			retire(e, c);
 	}
-	if (entered)
-		at_leave();
+	at_leave();
 }
 
 /* ---- marking and forgetting fds ---- */
@@ -1166,8 +1120,7 @@ static void mark(int fd, int kind)
 {
 	int saved = errno;
 	forget(fd); /* a stale entry: its close went by unseen */
-	/* inside another hook, only libcurl's connection of a wire transfer */
-	if (!at_on() || (at_tls.depth && !(kind == AT_FD_CLIENT && at_tls.wire)))
+	if (!at_on() || at_tls.depth)
 		goto out;
 	int type = 0;
 	socklen_t tl = sizeof type;

@@ -33,11 +33,6 @@ struct at_tls {
 	uint64_t rng; /* id generator state (ids.h) */
 	unsigned rng_gen;
 	struct at_ctx inherited; /* parent context given to a new thread or process */
-	/* A libcurl easy transfer in progress on this thread whose request heads
-	 * get its context from the socket hooks (hooks/curl.c, hooks/net.c), and
-	 * how many request heads they saw for it. */
-	const struct at_span *wire;
-	unsigned wire_heads;
 };
 extern AT_TLS struct at_tls at_tls;
 

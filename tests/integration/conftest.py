@@ -46,7 +46,6 @@ class RecordingServer:
         self.requests = []
         self.status = 200
         self.body = b"hello\n"
-        self.redirects = {}  # path -> Location: answered 302
         rec = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -59,15 +58,9 @@ class RecordingServer:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 rec.requests.append({"method": self.command, "path": self.path,
-                                     "headers": list(self.headers.items()), "body": body,
-                                     "peer": self.client_address})
+                                     "headers": list(self.headers.items()), "body": body})
                 status = rec.status
-                loc = rec.redirects.get(self.path)
-                if loc:
-                    status = 302
                 self.send_response(status)
-                if loc:
-                    self.send_header("Location", loc)
                 self.send_header("Content-Length", str(len(rec.body)))
                 self.end_headers()
                 if self.command != "HEAD":
