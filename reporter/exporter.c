@@ -203,6 +203,12 @@ void at_exporter_atfork_child(void)
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	atomic_store(&started, 0);
+	/* the parent's counts and its thread's CPU time are not this process's */
+	atomic_store(&at_stat_exported, 0);
+	atomic_store(&cpu_ns, 0);
+	atomic_store(&render_ns, 0);
+	atomic_store(&backends_ns, 0);
+	atomic_store(&at_stat_encode_ns, 0);
 }
 
 void at_exporter_print_stats(void)

@@ -148,19 +148,26 @@ size_t at_queue_length(void)
 	return atomic_load(&head) - atomic_load(&tail);
 }
 
+/* Where this process's count of pushes starts: a fork child's stats are
+ * its own, not its parent's. */
+static size_t pushed_base;
+
 uint64_t at_queue_pushed(void)
 {
-	return atomic_load(&head);
+	return atomic_load(&head) - pushed_base;
 }
 
 void at_queue_forget(void)
 {
+	for (int i = 0; i < DROP_SHARDS; i++)
+		atomic_store_explicit(&dropped[i].n, 0, memory_order_relaxed);
 	if (!slots)
 		return;
 	size_t h = atomic_load(&head);
 	for (size_t t = atomic_load(&tail); t != h; t++)
 		seq_set(t & mask, t + mask + 1);
 	atomic_store(&tail, h);
+	pushed_base = h;
 }
 
 void at_queue_wait(long timeout_ms)

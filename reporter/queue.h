@@ -16,7 +16,7 @@ size_t at_queue_peek(struct at_span **out, size_t max);
 void at_queue_release(size_t n);
 size_t at_queue_length(void);
 /* In a fork child: forget what the parent had queued (and any slot a
- * parent's thread had reserved but not filled). */
+ * parent's thread had reserved but not filled), and its counts. */
 void at_queue_forget(void);
 
 /* Exporter thread waits here; producers wake it when a batch is ready. */

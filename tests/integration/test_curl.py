@@ -328,6 +328,38 @@ def test_exit_stats_with_log_level(collector, http_server):
     assert send > 0, r.stderr
 
 
+FORK_STATS = r"""
+import os, sys, time, urllib.request
+url = sys.argv[1]
+for i in range(60):
+    urllib.request.urlopen(url + "/parent").read()
+time.sleep(0.5)  # the parent's exporter has shipped them (schedule delay 50 ms)
+pid = os.fork()
+if pid == 0:
+    urllib.request.urlopen(url + "/child").read()
+    sys.exit(0)  # a normal exit: the child's stats
+os.waitpid(pid, 0)
+"""
+
+
+def test_exit_stats_of_a_fork_child_are_its_own(collector, http_server, tmp_path):
+    """The CPU split counts the child's exporter thread only, not what the
+    parent's had done before the fork."""
+    script = tmp_path / "fork_stats.py"
+    script.write_text(FORK_STATS)
+    r = run(["/usr/bin/python3", str(script), http_server.url],
+            shim_env(collector, AUTOTRACE_LOG_LEVEL="info", OTEL_BSP_SCHEDULE_DELAY="50"))
+    assert r.returncode == 0, r.stderr
+    stats = re.findall(rb"autotrace\[(\d+)\]: spans queued (\d+), exported (\d+).*exporter "
+                       rb"thread CPU (\d+) us \(render (\d+), encode (\d+), send (\d+)\)",
+                       r.stderr)
+    assert len(stats) == 2, r.stderr
+    for pid, queued, exported, total, render, encode, send in stats:
+        total, parts = int(total), int(render) + int(encode) + int(send)
+        assert parts <= total, r.stderr
+    assert sorted(int(s[2]) for s in stats) == [1, 60], r.stderr
+
+
 def _build_so(tmp_path, name, src, libs=""):
     c = tmp_path / (name + ".c")
     c.write_text(src)
