@@ -247,7 +247,7 @@ static uint8_t copy_str(char *dst, size_t cap, const char *src)
 static const char *query_text(const char *q, size_t n, char *out, struct at_sql_summary *sum,
                               uint16_t *len)
 {
-	sum->op[0] = sum->table[0] = 0;
+	at_sql_summary_clear(sum);
 	sum->rendered = 0;
 	if (!q) {
 		q = "";
@@ -372,7 +372,7 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 	at_span_set_lit(s, "db.system.name", sys);
 	char name[sizeof sum->op + sizeof sum->table + 1];
 	if (sum->op[0]) {
-		size_t on = strlen(sum->op), tn = strlen(sum->table);
+		size_t on = sum->op_len, tn = sum->table_len;
 		memcpy(name, sum->op, on);
 		if (tn) {
 			name[on] = ' ';
@@ -380,12 +380,12 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 			on += tn + 1;
 		}
 		at_span_set_name(s, name, on);
-		at_span_set_str(s, "db.operation.name", sum->op);
+		at_span_set_strn(s, "db.operation.name", sum->op, sum->op_len);
 	} else {
 		at_span_set_name(s, sys, strlen(sys));
 	}
 	if (sum->table[0])
-		at_span_set_str(s, "db.collection.name", sum->table);
+		at_span_set_strn(s, "db.collection.name", sum->table, sum->table_len);
 	if (c) {
 		if (c->db[0])
 			at_span_set_strn(s, "db.namespace", c->db, c->db_len);
@@ -775,8 +775,7 @@ AT_EXPORT MYSQL_STMT *mysql_stmt_init(MYSQL *m)
 		e->conn = m;
 		e->system = SYS_UNKNOWN;
 		e->len = 0;
-		e->sum.op[0] = 0;
-		e->sum.table[0] = 0;
+		at_sql_summary_clear(&e->sum);
 	}
 	errno = saved;
 	return st;
@@ -816,7 +815,7 @@ AT_EXPORT int mysql_stmt_prepare(MYSQL_STMT *st, const char *q, unsigned long n)
 			e->system = SYS_UNKNOWN;
 		}
 		e->len = 0;
-		e->sum.op[0] = e->sum.table[0] = 0;
+		at_sql_summary_clear(&e->sum);
 		if (rc == 0) {
 			e->len = describe_query(q, n, e->text, &e->sum);
 			if (e->conn)

@@ -475,17 +475,13 @@ static void single_table(struct at_sql_summary *sum, struct lex *l)
 	set_table(sum, &t);
 }
 
-/* The operation is op[0..n) exactly: a length and one compare, no strcmp. */
-static inline int op_is(const struct at_sql_summary *sum, const char *kw, size_t n)
-{
-	return sum->op_len == n && !memcmp(sum->op, kw, n);
-}
+/* The operation is the keyword kw (a literal) exactly: a length and one
+ * compare, no strcmp. */
+#define OP_IS(sum, kw) ((sum)->op_len == sizeof kw - 1 && !memcmp((sum)->op, kw, sizeof kw - 1))
 
 void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 {
-	sum->op[0] = 0;
-	sum->table[0] = 0;
-	sum->op_len = sum->table_len = 0;
+	at_sql_summary_clear(sum);
 	struct lex l = {s, n, 0, NULL, 0, 0, 0};
 	while (lex_next(&l) && !l.word && l.t[0] == '(')
 		;
@@ -505,7 +501,7 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 	sum->op_len = (unsigned char)l.tn;
 	int base = l.depth;
 
-	if (op_is(sum, "SELECT", 6)) {
+	if (OP_IS(sum, "SELECT")) {
 		while (lex_next(&l)) {
 			if (!l.word && l.t[0] == ';')
 				return;
@@ -515,7 +511,7 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 				return;
 			}
 		}
-	} else if (op_is(sum, "INSERT", 6) || op_is(sum, "REPLACE", 7)) {
+	} else if (OP_IS(sum, "INSERT") || OP_IS(sum, "REPLACE")) {
 		static const char *const kw[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY",
 		                                 "IGNORE",       "INTO",    NULL};
 		if (lex_next(&l)) {
@@ -523,21 +519,21 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 			if (!is_clause_word(&l))
 				set_table(sum, &l);
 		}
-	} else if (op_is(sum, "UPDATE", 6)) {
+	} else if (OP_IS(sum, "UPDATE")) {
 		static const char *const kw[] = {"LOW_PRIORITY", "IGNORE", NULL};
 		if (lex_next(&l)) {
 			skip_words(&l, kw);
 			single_table(sum, &l);
 		}
-	} else if (op_is(sum, "DELETE", 6)) {
+	} else if (OP_IS(sum, "DELETE")) {
 		static const char *const kw[] = {"LOW_PRIORITY", "QUICK", "IGNORE", NULL};
 		if (lex_next(&l)) {
 			skip_words(&l, kw);
 			if (tok_is(&l, "FROM") && lex_next(&l))
 				single_table(sum, &l);
 		}
-	} else if (op_is(sum, "CREATE", 6) || op_is(sum, "DROP", 4) || op_is(sum, "ALTER", 5) ||
-	           op_is(sum, "TRUNCATE", 8) || op_is(sum, "RENAME", 6)) {
+	} else if (OP_IS(sum, "CREATE") || OP_IS(sum, "DROP") || OP_IS(sum, "ALTER") ||
+	           OP_IS(sum, "TRUNCATE") || OP_IS(sum, "RENAME")) {
 		static const char *const pre[] = {"TEMPORARY", "OR",      "REPLACE", "IGNORE",
 		                                  "ONLINE",    "OFFLINE", NULL};
 		static const char *const cond[] = {"IF", "NOT", "EXISTS", NULL};
@@ -547,7 +543,7 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 		if (tok_is(&l, "TABLE")) {
 			if (!lex_next(&l))
 				return;
-		} else if (!op_is(sum, "TRUNCATE", 8)) {
+		} else if (!OP_IS(sum, "TRUNCATE")) {
 			return;
 		}
 		skip_words(&l, cond);

@@ -33,6 +33,13 @@ struct at_sql_summary {
  * with their lengths (no strlen needed). */
 void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum);
 
+/* No operation, no table (the strings and their lengths together). */
+static inline void at_sql_summary_clear(struct at_sql_summary *sum)
+{
+	sum->op[0] = sum->table[0] = 0;
+	sum->op_len = sum->table_len = 0;
+}
+
 #include "../preload/span.h"
 
 /* Renders a deferred db.query.text (raw statement in a) on the exporter

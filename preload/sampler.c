@@ -55,7 +55,5 @@ int at_sample_root(const uint8_t trace_id[16])
 
 int at_sample(const struct at_ctx *parent, const uint8_t trace_id[16])
 {
-	if (parent && parent->valid && at_cfg.parent_based)
-		return parent->flags & AT_FLAG_SAMPLED;
-	return at_sample_root(trace_id);
+	return at_sample_fast(parent, trace_id);
 }

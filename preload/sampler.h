@@ -9,8 +9,9 @@ int at_sample(const struct at_ctx *parent, const uint8_t trace_id[16]);
 /* The decision for a root (no valid parent, or a sampler not parent-based). */
 int at_sample_root(const uint8_t trace_id[16]);
 
-/* at_sample for span starts: the common cases (a parent-based sampler with a
- * parent, always_on) inline, without a call. */
+/* at_sample inline (the rule itself; at_sample is this out of line): the
+ * common cases (a parent-based sampler with a parent, always_on) without a
+ * call. */
 static inline int at_sample_fast(const struct at_ctx *parent, const uint8_t trace_id[16])
 {
 	if (parent && parent->valid && at_cfg.parent_based)
