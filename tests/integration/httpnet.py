@@ -45,7 +45,7 @@ class CaptureServer:
                 n = int(v.strip())
         return len(data) >= end + 4 + n
 
-    def _serve(self, c):
+    def _serve(self, c, i):
         c.settimeout(10)
         if self.delay:
             time.sleep(self.delay)
@@ -63,7 +63,7 @@ class CaptureServer:
         finally:
             c.close()
         with self.lock:
-            self.conns.append(data)
+            self.conns[i] = data
             self.lock.notify_all()
 
     def _loop(self):
@@ -72,14 +72,25 @@ class CaptureServer:
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+            # in the order of accept: a later connection's thread may finish
+            # first (the client saw our response before we recorded its bytes)
+            with self.lock:
+                self.conns.append(None)
+                i = len(self.conns) - 1
+            threading.Thread(target=self._serve, args=(c, i), daemon=True).start()
+
+    def _done(self):
+        n = 0
+        while n < len(self.conns) and self.conns[n] is not None:
+            n += 1
+        return self.conns[:n]
 
     def wait(self, n=1, timeout=15):
         end = time.time() + timeout
         with self.lock:
-            while len(self.conns) < n and time.time() < end:
+            while len(self._done()) < n and time.time() < end:
                 self.lock.wait(0.1)
-            return list(self.conns)
+            return self._done()
 
     def close(self):
         self.stop = True
