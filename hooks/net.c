@@ -601,7 +601,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		at_http_parser_init(&c->out, AT_HTTP_REQUEST,
 		                    AT_HTTP_F_STOP_BLANK | AT_HTTP_F_STRICT, c->vout,
 		                    sizeof c->vout, on_client_header, CLIENT_HEADERS, c);
-		c->t0 = at_now_ns();
+		c->t0 = at_stamp();
 		c->app_prop = 0;
 		c->pend_built = 0;
 		c->pend_off = c->pend_len = 0;
@@ -854,7 +854,7 @@ static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 			                    sizeof c->vin, on_server_header, SERVER_HEADERS, c);
 			at_carrier_reset(&c->carrier);
 			c->host_len = c->ua_len = 0;
-			c->t0 = at_now_ns();
+			c->t0 = at_stamp();
 			c->rstate = R_HEAD;
 		}
 		if (c->rstate == R_HANDLING) { /* the next request before our response */

@@ -3,6 +3,9 @@
 
 #include <stdint.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 /* Wall-clock nanoseconds since the epoch (vDSO, no syscall). */
 static inline uint64_t at_now_ns(void)
@@ -23,6 +26,59 @@ static inline uint64_t at_mono_ms(void)
 {
 	return at_mono_ns() / 1000000ull;
 }
+
+/* ---- span timestamps ----
+ *
+ * A span's start and end and its events' times are stamps: on x86-64, when
+ * the kernel itself keeps time with the TSC (its clocksource is "tsc"), the
+ * raw counter (rdtsc: ~12 ns and a few instructions on the app thread, where
+ * the vDSO's clock_gettime takes ~30 ns); else wall-clock nanoseconds. The
+ * exporter thread turns stamps into wall-clock nanoseconds before anything
+ * reads them (at_clock_map, at_clock_apply, in reporter/finalize.c): a
+ * span's duration is then the counter's, monotonic, and its start is
+ * anchored to CLOCK_REALTIME read at most a batch before. The choice is made
+ * once, at start-up, before any span (at_clock_init; AUTOTRACE_CLOCK=system
+ * turns it off). */
+extern int at_clock_tsc;
+
+static inline uint64_t at_stamp(void)
+{
+#if defined(__x86_64__)
+	if (__builtin_expect(at_clock_tsc, 1))
+		return __rdtsc();
+#endif
+	return at_now_ns();
+}
+
+/* From stamps to wall-clock ns: ns = real + (stamp - tsc) * mult / 2^32
+ * (mult: ns per tick in 32.32 fixed point); the identity when stamps are
+ * already ns (mult 0). */
+struct at_clock_map {
+	uint64_t tsc, real, mult;
+};
+
+static inline uint64_t at_clock_apply(const struct at_clock_map *m, uint64_t stamp)
+{
+	if (!m->mult)
+		return stamp;
+	__int128 d = (__int128)(int64_t)(stamp - m->tsc) * (__int128)m->mult;
+	return m->real + (uint64_t)(int64_t)(d >> 32);
+}
+
+/* At start-up: whether stamps are TSC ticks (AUTOTRACE_CLOCK, the kernel's
+ * clocksource) and the first anchor. */
+void at_clock_init(void);
+/* A fresh anchor and rate, for the stamps of spans ended so far; any thread
+ * (the exporter's, or one flushing at exit). */
+void at_clock_map(struct at_clock_map *m);
+/* The map from two anchors (exposed for the unit test): the rate from
+ * CLOCK_MONOTONIC between first and now, the offset from now's REALTIME. */
+struct at_clock_anchor {
+	uint64_t tsc_mono, mono; /* the counter at the CLOCK_MONOTONIC read */
+	uint64_t tsc_real, real; /* and at the CLOCK_REALTIME read */
+};
+void at_clock_map_from(struct at_clock_map *m, const struct at_clock_anchor *first,
+                       const struct at_clock_anchor *now);
 
 /* CPU time of the calling thread (a system call, not the vDSO: for
  * counting per batch, never per span). */

@@ -359,7 +359,7 @@ static void end_crashed(struct at_span *s, const char *type, const char *msg, si
 	}
 	if (tlen)
 		at_event_set_strn(s, ev, "exception.stacktrace", trace, tlen);
-	s->end_ns = at_now_ns();
+	s->end_ns = at_stamp();
 }
 
 static void record(int sig, siginfo_t *si, const void *uc)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "autotrace.h"
 
+#include "clock.h"
 #include "config.h"
 #include "crash.h"
 #include "ids.h"
@@ -75,6 +76,7 @@ static void do_init(void)
 		atomic_store(&at_state, AT_OFF);
 		return;
 	}
+	at_clock_init();
 	at_resource_init();
 	load_env_parent();
 	if (at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {

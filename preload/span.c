@@ -119,7 +119,7 @@ static AT_ALWAYS_INLINE void start(struct at_span *s, const char *name, int kind
 		set_first_name(s, name);
 	if (AT_UNLIKELY(pspan && pspan->tracestate.len))
 		inherit_tracestate(s, pspan);
-	s->start_ns = at_now_ns();
+	s->start_ns = at_stamp();
 }
 
 void at_span_start(struct at_span *s, const char *name, int kind)
@@ -143,7 +143,7 @@ static AT_ALWAYS_INLINE void end(struct at_span *s)
 {
 	if (!s->recording)
 		return;
-	s->end_ns = at_now_ns();
+	s->end_ns = at_stamp();
 	at_exporter_ensure();
 	at_queue_push(s);
 }
@@ -276,7 +276,7 @@ int at_span_add_event(struct at_span *s, const char *name)
 	}
 	struct at_event *e = &s->events[s->nevents];
 	e->name = name;
-	e->time_ns = at_now_ns();
+	e->time_ns = at_stamp();
 	e->nattrs = 0;
 	return s->nevents++;
 }

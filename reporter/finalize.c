@@ -1,9 +1,14 @@
-/* Deferred attributes: hooks store raw text cheaply (a copy into the span,
+/* Before any encoder reads a span: its stamps become wall-clock
+ * nanoseconds (preload/clock.h), and its deferred attributes are rendered.
+ *
+ * Deferred attributes: hooks store raw text cheaply (a copy into the span,
  * or only a pointer to a literal) and the exporter thread does the expensive
  * part (SQL sanitizing, a MySQL connection's facts, a Redis command's text
  * and attributes). Whatever the renderer, no AT_ATTR_DEFER or AT_ATTR_LIT
  * reaches an encoder: an unknown renderer gives "". */
 #include "finalize.h"
+
+#include "../preload/clock.h"
 
 #include "../hooks/mysql_render.h"
 #include "../hooks/redis_cmd.h"
@@ -17,8 +22,16 @@ _Static_assert(AT_ATTR_STR < AT_ATTR_DEFER && AT_ATTR_INT < AT_ATTR_DEFER &&
 
 void at_span_finalize(struct at_span *const *spans, size_t n)
 {
+	struct at_clock_map clk;
+	at_clock_map(&clk); /* one anchor for the batch: every span ended before it */
 	for (size_t i = 0; i < n; i++) {
 		struct at_span *s = spans[i];
+		if (clk.mult) {
+			s->start_ns = at_clock_apply(&clk, s->start_ns);
+			s->end_ns = at_clock_apply(&clk, s->end_ns);
+			for (int k = 0; k < s->nevents; k++)
+				s->events[k].time_ns = at_clock_apply(&clk, s->events[k].time_ns);
+		}
 		for (int k = 0; k < s->nattrs; k++) {
 			struct at_attr *a = &s->attrs[k];
 			/* most are plain values: one test */

@@ -1,0 +1,98 @@
+/* Span timestamps: whether they are TSC ticks, and how the exporter turns
+ * them into wall-clock nanoseconds (see clock.h). */
+#define _GNU_SOURCE
+#include "clock.h"
+
+#include "config.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int at_clock_tsc;
+static struct at_clock_anchor first;
+
+#if defined(__x86_64__)
+/* A clock read bracketed by two of the counter: the counter at its middle. */
+static uint64_t read_at(clockid_t id, uint64_t *tsc)
+{
+	struct timespec ts;
+	uint64_t a = __rdtsc();
+	clock_gettime(id, &ts);
+	uint64_t b = __rdtsc();
+	*tsc = a + (b - a) / 2;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void anchor(struct at_clock_anchor *a)
+{
+	a->mono = read_at(CLOCK_MONOTONIC, &a->tsc_mono);
+	a->real = read_at(CLOCK_REALTIME, &a->tsc_real);
+}
+
+/* The kernel keeps time with the TSC: it found it invariant and in step on
+ * every CPU (else it would have picked another clocksource). */
+static int kernel_uses_tsc(void)
+{
+	char buf[32];
+	int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+	              O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	return n == 4 && !memcmp(buf, "tsc\n", 4);
+}
+#endif
+
+void at_clock_init(void)
+{
+	const char *v = at_getenv("AUTOTRACE_CLOCK");
+	int want = -1; /* auto */
+	if (v && !strcmp(v, "system"))
+		want = 0;
+	else if (v && !strcmp(v, "tsc"))
+		want = 1;
+	else if (v && *v && strcmp(v, "auto"))
+		at_warn("AUTOTRACE_CLOCK=\"%.32s\" is not auto, tsc or system; using auto", v);
+#if defined(__x86_64__)
+	at_clock_tsc = want < 0 ? kernel_uses_tsc() : want;
+	if (at_clock_tsc)
+		anchor(&first);
+#else
+	if (want > 0)
+		at_warn("AUTOTRACE_CLOCK=tsc: no TSC on this machine; using the system clock");
+	at_clock_tsc = 0;
+#endif
+	at_debug("span timestamps: %s", at_clock_tsc ? "TSC" : "system clock");
+}
+
+void at_clock_map_from(struct at_clock_map *m, const struct at_clock_anchor *f,
+                       const struct at_clock_anchor *now)
+{
+	uint64_t ticks = now->tsc_mono - f->tsc_mono;
+	double rate = ticks ? (double)(now->mono - f->mono) / (double)ticks : 0;
+	m->tsc = now->tsc_real;
+	m->real = now->real;
+	m->mult = rate > 0 && rate < 1e6 ? (uint64_t)(rate * 4294967296.0 + 0.5) : 0;
+	if (!m->mult) /* a counter that did not move, or ran backwards: never the identity */
+		m->mult = 1;
+}
+
+void at_clock_map(struct at_clock_map *m)
+{
+	if (!at_clock_tsc) {
+		*m = (struct at_clock_map){0, 0, 0};
+		return;
+	}
+#if defined(__x86_64__)
+	/* the rate over at least 100 us: the reads' own jitter (tens of ns)
+	 * then moves it by less than 1e-3 (once, in a process this young) */
+	struct at_clock_anchor now;
+	do
+		anchor(&now);
+	while (now.mono - first.mono < 100000);
+	at_clock_map_from(m, &first, &now);
+#endif
+}
