@@ -7,11 +7,22 @@
 #include "log.h"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
+
 int at_clock_tsc;
+int at_clock_emul;
+int at_clock_sys;
 static struct at_clock_anchor first;
+/* emulation: ticks = tsc + (CLOCK_MONOTONIC - mono) * ticks_per_ns */
+static struct {
+	uint64_t tsc, mono, mult;
+	double ticks_per_ns;
+} emul;
 
 #if defined(__x86_64__)
 /* A clock read bracketed by two of the counter: the counter at its middle. */
@@ -44,6 +55,24 @@ static int kernel_uses_tsc(void)
 	close(fd);
 	return n == 4 && !memcmp(buf, "tsc\n", 4);
 }
+
+/* rdtsc would raise SIGSEGV in this process (set by prctl, inherited
+ * through fork and exec). */
+static int tsc_forbidden(void)
+{
+	int v = 0;
+	return prctl(PR_GET_TSC, &v, 0, 0, 0) == 0 && v == PR_TSC_SIGSEGV;
+}
+
+/* An anchor at least 100 us after the first: the reads' own jitter (tens
+ * of ns) then moves the rate by less than 1e-3 (a wait only in a process
+ * this young). */
+static void anchor_later(struct at_clock_anchor *now)
+{
+	do
+		anchor(now);
+	while (now->mono - first.mono < 100000);
+}
 #endif
 
 void at_clock_init(void)
@@ -58,6 +87,14 @@ void at_clock_init(void)
 		at_warn("AUTOTRACE_CLOCK=\"%.32s\" is not auto, tsc or system; using auto", v);
 #if defined(__x86_64__)
 	at_clock_tsc = want < 0 ? kernel_uses_tsc() : want;
+	at_clock_emul = 0;
+	at_clock_sys = tsc_forbidden();
+	if (at_clock_sys) {
+		if (want > 0)
+			at_warn("AUTOTRACE_CLOCK=tsc: this process may not read the TSC (prctl "
+			        "PR_SET_TSC); using the system clock");
+		at_clock_tsc = 0;
+	}
 	if (at_clock_tsc)
 		anchor(&first);
 #else
@@ -82,17 +119,55 @@ void at_clock_map_from(struct at_clock_map *m, const struct at_clock_anchor *f,
 
 void at_clock_map(struct at_clock_map *m)
 {
-	if (!at_clock_tsc) {
-		*m = (struct at_clock_map){0, 0, 0};
+#if defined(__x86_64__)
+	if (atomic_load_explicit((_Atomic int *)&at_clock_emul, memory_order_acquire)) {
+		/* no rdtsc here: this thread may be one that lost it */
+		m->real = at_now_ns();
+		m->tsc = at_clock_emulated();
+		m->mult = emul.mult;
 		return;
 	}
+	if (at_clock_tsc) {
+		struct at_clock_anchor now;
+		anchor_later(&now);
+		at_clock_map_from(m, &first, &now);
+		return;
+	}
+#endif
+	*m = (struct at_clock_map){0, 0, 0};
+}
+
+uint64_t at_clock_syscall(clockid_t id)
+{
+	struct timespec ts;
+	if (syscall(SYS_clock_gettime, id, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t at_clock_emulated(void)
+{
+	double d = (double)(int64_t)(at_mono_ns() - emul.mono) * emul.ticks_per_ns;
+	return emul.tsc + (uint64_t)(int64_t)d;
+}
+
+void at_clock_forbid_tsc(void)
+{
 #if defined(__x86_64__)
-	/* the rate over at least 100 us: the reads' own jitter (tens of ns)
-	 * then moves it by less than 1e-3 (once, in a process this young) */
-	struct at_clock_anchor now;
-	do
-		anchor(&now);
-	while (now.mono - first.mono < 100000);
-	at_clock_map_from(m, &first, &now);
+	if (at_clock_tsc) {
+		/* the last reads of the counter: the rate for the ticks to come */
+		struct at_clock_anchor now;
+		anchor_later(&now);
+		struct at_clock_map m;
+		at_clock_map_from(&m, &first, &now);
+		emul.tsc = now.tsc_mono;
+		emul.mono = now.mono;
+		emul.mult = m.mult;
+		emul.ticks_per_ns = 4294967296.0 / (double)m.mult;
+		atomic_store_explicit((_Atomic int *)&at_clock_emul, 1, memory_order_release);
+	}
+	atomic_store_explicit((_Atomic int *)&at_clock_sys, 1, memory_order_release);
+	atomic_store_explicit((_Atomic int *)&at_clock_tsc, 0, memory_order_release);
+	at_debug("span timestamps: the TSC is forbidden from now on; the clocks by system call");
 #endif
 }

@@ -7,19 +7,30 @@
 #include <x86intrin.h>
 #endif
 
+/* The clocks through a system call, never the vDSO: the vDSO reads the TSC
+ * itself, which a process that forbade it (prctl PR_SET_TSC, inherited
+ * through fork and exec) must not. Set once that is known (clock.c). */
+extern int at_clock_sys;
+uint64_t at_clock_syscall(clockid_t id);
+
+static inline uint64_t at_clock_read(clockid_t id)
+{
+	if (__builtin_expect(at_clock_sys, 0))
+		return at_clock_syscall(id);
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Wall-clock nanoseconds since the epoch (vDSO, no syscall). */
 static inline uint64_t at_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return at_clock_read(CLOCK_REALTIME);
 }
 
 static inline uint64_t at_mono_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return at_clock_read(CLOCK_MONOTONIC);
 }
 
 static inline uint64_t at_mono_ms(void)
@@ -40,15 +51,26 @@ static inline uint64_t at_mono_ms(void)
  * once, at start-up, before any span (at_clock_init; AUTOTRACE_CLOCK=system
  * turns it off). */
 extern int at_clock_tsc;
+/* The application forbade rdtsc after stamps were taken with it (prctl
+ * PR_SET_TSC, PR_TSC_SIGSEGV: the instruction would kill it): stamps stay
+ * ticks, computed from CLOCK_MONOTONIC at the rate measured until then. */
+extern int at_clock_emul;
+uint64_t at_clock_emulated(void);
 
 static inline uint64_t at_stamp(void)
 {
 #if defined(__x86_64__)
 	if (__builtin_expect(at_clock_tsc, 1))
 		return __rdtsc();
+	if (__builtin_expect(at_clock_emul, 0))
+		return at_clock_emulated();
 #endif
 	return at_now_ns();
 }
+
+/* Before the calling thread loses rdtsc (hooks/prctl.c): every stamp from
+ * now on is emulated. */
+void at_clock_forbid_tsc(void);
 
 /* From stamps to wall-clock ns: ns = real + (stamp - tsc) * mult / 2^32
  * (mult: ns per tick in 32.32 fixed point); the identity when stamps are

@@ -2,6 +2,7 @@
  * but unpredictable across processes and threads. */
 #define _GNU_SOURCE
 #include "ids.h"
+#include "clock.h"
 
 #include "autotrace.h"
 
@@ -25,9 +26,7 @@ void at_ids_seed(void)
 	uint64_t s = 0;
 	if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
 		/* very early boot or seccomp: mix what differs between threads */
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&s;
+		uint64_t x = at_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&s;
 		s = splitmix(&x);
 	}
 	at_tls.rng = s; /* any value will do: wyrand has no bad state */

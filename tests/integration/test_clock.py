@@ -92,3 +92,31 @@ def test_unknown_clock_warns_and_traces(collector, http_server):
     assert b"AUTOTRACE_CLOCK" in r.stderr and b"sundial" in r.stderr
     [s] = collector.wait_for(1)
     assert before <= s["start"] < s["end"] <= after
+
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the TSC is x86's")
+@pytest.mark.parametrize("when", ["midway", "before"])
+def test_application_forbids_the_tsc(collector, when):
+    """prctl(PR_SET_TSC, PR_TSC_SIGSEGV): rdtsc, and the vDSO's clocks with
+    it, would kill the thread that reads them. The application forbids it
+    after spans were stamped with the TSC (midway) or before any (before):
+    it and the thread it starts live on, and every span is on the wall clock,
+    in the order of the requests."""
+    srv = CaptureServer()
+    try:
+        args = [program("notsc_client"), str(srv.port)] + (["before"] if when == "before" else [])
+        bare = run(args, shim_env(None, LD_PRELOAD=""))
+        assert bare.returncode == 0 and bare.stdout == b"ok 0\nok 1\nok 2\n", bare.stderr
+        r, before, after = timed_run(args, shim_env(collector, AUTOTRACE_LOG_LEVEL="debug"))
+        assert r.stdout == bare.stdout
+        assert b"TSC is forbidden" in r.stderr
+        spans = sorted(collector.wait_for(3), key=lambda s: s["start"])
+        assert [s["attributes"]["url.full"].rsplit("/", 1)[1] for s in spans] == \
+            ["t0", "t1", "t2"]
+        assert before <= spans[0]["start"] and spans[-1]["end"] <= after
+        for a, b in zip(spans, spans[1:]):
+            assert a["start"] < a["end"] <= b["start"] < b["end"]
+    finally:
+        srv.close()
+

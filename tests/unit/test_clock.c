@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../preload/clock.h"
 
@@ -22,10 +25,10 @@ static uint64_t realtime(void)
  * later one's REALTIME, stamps on either side of it. */
 static void map_by_hand(void **state)
 {
-	struct at_clock_anchor first = {.tsc_mono = 1000, .mono = 10000, .tsc_real = 1000,
-	                                .real = 77};
-	struct at_clock_anchor now = {.tsc_mono = 3000, .mono = 11000, .tsc_real = 3010,
-	                              .real = 5000000};
+	struct at_clock_anchor first = {
+	    .tsc_mono = 1000, .mono = 10000, .tsc_real = 1000, .real = 77};
+	struct at_clock_anchor now = {
+	    .tsc_mono = 3000, .mono = 11000, .tsc_real = 3010, .real = 5000000};
 	struct at_clock_map m;
 	at_clock_map_from(&m, &first, &now);
 	assert_int_equal(m.mult, 1ull << 31); /* 0.5 ns a tick */
@@ -78,6 +81,38 @@ static void tsc_stamps_map_to_the_wall_clock(void **state)
 #endif
 }
 
+/* A process that may not read the TSC (PR_TSC_SIGSEGV, inherited through
+ * fork and exec) at start-up: no rdtsc and no vDSO clock, whatever
+ * AUTOTRACE_CLOCK asks; stamps are still the wall clock. In a child: the
+ * flag cannot be cleared. */
+static void forbidden_tsc_at_start(void **state)
+{
+#if defined(__x86_64__)
+	uint64_t r0 = realtime();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
+			_exit(3);
+		setenv("AUTOTRACE_CLOCK", "tsc", 1);
+		at_clock_init();
+		if (at_clock_tsc || !at_clock_sys)
+			_exit(4);
+		uint64_t a = at_stamp();
+		struct at_clock_map m;
+		at_clock_map(&m);
+		uint64_t an = at_clock_apply(&m, a);
+		_exit(an >= r0 && an - r0 < 10000000000ull ? 0 : 5);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st)); /* not killed by SIGSEGV */
+	assert_int_equal(WEXITSTATUS(st), 0);
+#else
+	skip();
+#endif
+}
+
 static void unknown_value_is_auto(void **state)
 {
 	setenv("AUTOTRACE_CLOCK", "sundial", 1);
@@ -96,6 +131,7 @@ int main(void)
 	    cmocka_unit_test(map_by_hand),
 	    cmocka_unit_test(system_clock_is_identity),
 	    cmocka_unit_test(tsc_stamps_map_to_the_wall_clock),
+	    cmocka_unit_test(forbidden_tsc_at_start),
 	    cmocka_unit_test(unknown_value_is_auto),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
