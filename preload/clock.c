@@ -25,15 +25,26 @@ static struct {
 } emul;
 
 #if defined(__x86_64__)
-/* A clock read bracketed by two of the counter: the counter at its middle. */
+/* A clock read bracketed by two of the counter: the counter at its middle.
+ * The narrowest bracket of a few tries: a read that was preempted or
+ * interrupted between the counter and the clock (milliseconds on a busy
+ * machine) would put the anchor, and every span of the batch, that far
+ * off. */
 static uint64_t read_at(clockid_t id, uint64_t *tsc)
 {
-	struct timespec ts;
-	uint64_t a = __rdtsc();
-	clock_gettime(id, &ts);
-	uint64_t b = __rdtsc();
-	*tsc = a + (b - a) / 2;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	uint64_t best = UINT64_MAX, ns = 0;
+	for (int i = 0; i < 5; i++) {
+		struct timespec ts;
+		uint64_t a = __rdtsc();
+		clock_gettime(id, &ts);
+		uint64_t b = __rdtsc();
+		if (b - a < best) {
+			best = b - a;
+			*tsc = a + (b - a) / 2;
+			ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
+	}
+	return ns;
 }
 
 static void anchor(struct at_clock_anchor *a)
