@@ -7,12 +7,11 @@
 #include "log.h"
 
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <unistd.h>
-
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int at_clock_tsc;
 int at_clock_emul;

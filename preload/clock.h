@@ -22,7 +22,8 @@ static inline uint64_t at_clock_read(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Wall-clock nanoseconds since the epoch (vDSO, no syscall). */
+/* Wall-clock nanoseconds since the epoch (the vDSO; a system call once the
+ * TSC is forbidden). */
 static inline uint64_t at_now_ns(void)
 {
 	return at_clock_read(CLOCK_REALTIME);
@@ -48,8 +49,9 @@ static inline uint64_t at_mono_ms(void)
  * reads them (at_clock_map, at_clock_apply, in reporter/finalize.c): a
  * span's duration is then the counter's, monotonic, and its start is
  * anchored to CLOCK_REALTIME read at most a batch before. The choice is made
- * once, at start-up, before any span (at_clock_init; AUTOTRACE_CLOCK=system
- * turns it off). */
+ * at start-up, before any span (at_clock_init; AUTOTRACE_CLOCK=system turns
+ * it off), and changes only when the application forbids the TSC
+ * (at_clock_forbid_tsc). */
 extern int at_clock_tsc;
 /* The application forbade rdtsc after stamps were taken with it (prctl
  * PR_SET_TSC, PR_TSC_SIGSEGV: the instruction would kill it): stamps stay
