@@ -13,9 +13,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int at_clock_tsc;
-int at_clock_emul;
-int at_clock_sys;
+_Atomic int at_clock_tsc;
+_Atomic int at_clock_emul;
+_Atomic int at_clock_sys;
 static struct at_clock_anchor first;
 /* emulation: ticks = tsc + (CLOCK_MONOTONIC - mono) * ticks_per_ns */
 static struct {
@@ -40,7 +40,7 @@ static uint64_t read_at(clockid_t id, uint64_t *tsc)
 		if (b - a < best) {
 			best = b - a;
 			*tsc = a + (b - a) / 2;
-			ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+			ns = at_ts_ns(&ts);
 		}
 	}
 	return ns;
@@ -130,14 +130,14 @@ void at_clock_map_from(struct at_clock_map *m, const struct at_clock_anchor *f,
 void at_clock_map(struct at_clock_map *m)
 {
 #if defined(__x86_64__)
-	if (atomic_load_explicit((_Atomic int *)&at_clock_emul, memory_order_acquire)) {
+	if (atomic_load_explicit(&at_clock_emul, memory_order_acquire)) {
 		/* no rdtsc here: this thread may be one that lost it */
 		m->real = at_now_ns();
 		m->tsc = at_clock_emulated();
 		m->mult = emul.mult;
 		return;
 	}
-	if (at_clock_tsc) {
+	if (AT_CLOCK_FLAG(at_clock_tsc)) {
 		struct at_clock_anchor now;
 		anchor_later(&now);
 		at_clock_map_from(m, &first, &now);
@@ -152,7 +152,7 @@ uint64_t at_clock_syscall(clockid_t id)
 	struct timespec ts;
 	if (syscall(SYS_clock_gettime, id, &ts))
 		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return at_ts_ns(&ts);
 }
 
 uint64_t at_clock_emulated(void)
@@ -174,10 +174,10 @@ void at_clock_forbid_tsc(void)
 		emul.mono = now.mono;
 		emul.mult = m.mult;
 		emul.ticks_per_ns = 4294967296.0 / (double)m.mult;
-		atomic_store_explicit((_Atomic int *)&at_clock_emul, 1, memory_order_release);
+		atomic_store_explicit(&at_clock_emul, 1, memory_order_release);
 	}
-	atomic_store_explicit((_Atomic int *)&at_clock_sys, 1, memory_order_release);
-	atomic_store_explicit((_Atomic int *)&at_clock_tsc, 0, memory_order_release);
+	atomic_store_explicit(&at_clock_sys, 1, memory_order_release);
+	atomic_store_explicit(&at_clock_tsc, 0, memory_order_release);
 	at_debug("span timestamps: the TSC is forbidden from now on; the clocks by system call");
 #endif
 }

@@ -1,6 +1,7 @@
 #ifndef AT_CLOCK_H
 #define AT_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -10,16 +11,25 @@
 /* The clocks through a system call, never the vDSO: the vDSO reads the TSC
  * itself, which a process that forbade it (prctl PR_SET_TSC, inherited
  * through fork and exec) must not. Set once that is known (clock.c). */
-extern int at_clock_sys;
+extern _Atomic int at_clock_sys;
 uint64_t at_clock_syscall(clockid_t id);
+
+/* A relaxed read of one of the clock flags (a plain load: they are set once,
+ * or once more when the TSC is forbidden). */
+#define AT_CLOCK_FLAG(f) atomic_load_explicit(&(f), memory_order_relaxed)
+
+static inline uint64_t at_ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
 
 static inline uint64_t at_clock_read(clockid_t id)
 {
-	if (__builtin_expect(at_clock_sys, 0))
+	if (__builtin_expect(AT_CLOCK_FLAG(at_clock_sys), 0))
 		return at_clock_syscall(id);
 	struct timespec ts;
 	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return at_ts_ns(&ts);
 }
 
 /* Wall-clock nanoseconds since the epoch (the vDSO; a system call once the
@@ -52,19 +62,19 @@ static inline uint64_t at_mono_ms(void)
  * at start-up, before any span (at_clock_init; AUTOTRACE_CLOCK=system turns
  * it off), and changes only when the application forbids the TSC
  * (at_clock_forbid_tsc). */
-extern int at_clock_tsc;
+extern _Atomic int at_clock_tsc;
 /* The application forbade rdtsc after stamps were taken with it (prctl
  * PR_SET_TSC, PR_TSC_SIGSEGV: the instruction would kill it): stamps stay
  * ticks, computed from CLOCK_MONOTONIC at the rate measured until then. */
-extern int at_clock_emul;
+extern _Atomic int at_clock_emul;
 uint64_t at_clock_emulated(void);
 
 static inline uint64_t at_stamp(void)
 {
 #if defined(__x86_64__)
-	if (__builtin_expect(at_clock_tsc, 1))
+	if (__builtin_expect(AT_CLOCK_FLAG(at_clock_tsc), 1))
 		return __rdtsc();
-	if (__builtin_expect(at_clock_emul, 0))
+	if (__builtin_expect(AT_CLOCK_FLAG(at_clock_emul), 0))
 		return at_clock_emulated();
 #endif
 	return at_now_ns();
@@ -111,7 +121,7 @@ static inline uint64_t at_thread_cpu_ns(void)
 	struct timespec ts;
 	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
 		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return at_ts_ns(&ts);
 }
 
 #endif
