@@ -55,10 +55,18 @@ $(BUILD)/programs/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -o $@ $< $$(sed -n 's,^// LIBS: *,,p' $<) -lpthread
 
+# Test-only interposers, preloaded beside the shim by the integration tests.
+PRELOAD_SRCS := $(wildcard tests/preloads/*.c)
+PRELOAD_LIBS := $(patsubst tests/preloads/%.c,$(BUILD)/preloads/%.so,$(PRELOAD_SRCS))
+
+$(BUILD)/preloads/%.so: tests/preloads/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -fPIC -shared -o $@ $< -ldl
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-programs: $(PROG_BINS)
+programs: $(PROG_BINS) $(PRELOAD_LIBS)
 
 # `make test` installs what it needs (Debian packages, the official IDL from
 # npm) and then runs everything; `make check` only runs.

@@ -271,7 +271,8 @@ static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 	return c;
 }
 
-static void end_span(struct at_conn *c)
+/* stamp: when the span ended (at_stamp), or 0 for now */
+static void end_span(struct at_conn *c, uint64_t stamp)
 {
 	if (!c->span_active)
 		return;
@@ -282,7 +283,7 @@ static void end_span(struct at_conn *c)
 		at_tls.baggage = NULL;
 	/* a span started before a fork belongs to the parent */
 	if (c->pid == at_getpid_cached())
-		at_span_end_detached(&c->span);
+		at_span_end_detached_at(&c->span, stamp);
 	/* another thread that still has it as its current span gets no parent
 	 * from it rather than a stale one */
 	c->span.ctx.valid = 0;
@@ -522,7 +523,7 @@ static void client_finish(struct at_conn *c, const char *err)
 	if (err && !(at_http_headers_done(&c->in) && c->in.status)) {
 		at_span_fail(&c->span, "connection_closed", 17, err, strlen(err));
 	}
-	end_span(c);
+	end_span(c, 0);
 }
 
 /* Send what is left of our header lines; 0 when all went out. */
@@ -836,12 +837,13 @@ static void server_start(struct at_conn *c, uintptr_t caller)
 	                    sizeof c->vout, NULL, 0, NULL);
 }
 
-static void server_finish(struct at_conn *c)
+/* stamp as for end_span */
+static void server_finish(struct at_conn *c, uint64_t stamp)
 {
 	if (!c->span_active)
 		return;
 	set_status(c, &c->out, 0);
-	end_span(c);
+	end_span(c, stamp);
 }
 
 static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r,
@@ -868,7 +870,7 @@ static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 		                   AT_HTTP_HEADERS | AT_HTTP_DONE | AT_HTTP_ERROR);
 		pos += used;
 		if (ev & AT_HTTP_ERROR) {
-			server_finish(c);
+			server_finish(c, 0);
 			c->rstate = R_DEAD;
 			return;
 		}
@@ -883,7 +885,10 @@ static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 	}
 }
 
-static void server_out(struct at_conn *c, const struct out_call *k, size_t r)
+/* t0: when the write of these r bytes began, the end of the span if they
+ * complete the response: the client can have read them, and ended its own
+ * span, before this thread runs again. */
+static void server_out(struct at_conn *c, const struct out_call *k, size_t r, uint64_t t0)
 {
 	if (!c->span_active) {
 		/* writing first, or before the request is complete: not ours */
@@ -897,12 +902,12 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r)
 		                   AT_HTTP_DONE | AT_HTTP_ERROR);
 		pos += used;
 		if (ev & AT_HTTP_ERROR) {
-			server_finish(c);
+			server_finish(c, 0);
 			c->rstate = R_DEAD;
 			return;
 		}
 		if (ev & AT_HTTP_DONE) {
-			server_finish(c);
+			server_finish(c, t0);
 			int again = c->rstate == R_HANDLING && !c->pipelined &&
 			            !(c->out.flags & AT_HTTP_F_UPGRADED);
 			c->rstate = again ? R_IDLE : R_DEAD;
@@ -922,7 +927,7 @@ static void conn_finish(struct at_conn *c)
 		client_eof(c);
 	} else {
 		at_http_parse_eof(&c->out); /* a response without length ends here */
-		server_finish(c);
+		server_finish(c, 0);
 	}
 }
 
@@ -931,7 +936,7 @@ static void desynced(struct at_conn *c)
 	if (c->kind == AT_FD_CLIENT)
 		client_finish(c, NULL);
 	else
-		server_finish(c);
+		server_finish(c, 0);
 	c->wstate = W_DEAD;
 	c->rstate = R_DEAD;
 }
@@ -1012,11 +1017,12 @@ static ssize_t out_path(struct out_call *k)
 		r = client_out(c, k, total);
 		err = errno;
 	} else {
+		uint64_t t0 = c->span_active ? at_stamp() : 0;
 		errno = saved;
 		r = raw_out(k, k->iov, k->iovcnt);
 		err = errno;
 		if (r > 0 && c->rstate != R_DEAD)
-			server_out(c, k, (size_t)r);
+			server_out(c, k, (size_t)r, t0);
 	}
 	int dead = conn_dead(c);
 	at_conn_unlock(c);

@@ -139,18 +139,24 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
 	start(s, name, kind, parent, pspan, NULL);
 }
 
-static AT_ALWAYS_INLINE void end(struct at_span *s)
+static AT_ALWAYS_INLINE void end_at(struct at_span *s, uint64_t stamp)
 {
 	if (!s->recording)
 		return;
-	s->end_ns = at_stamp();
+	s->end_ns = stamp ? stamp : at_stamp();
 	at_exporter_ensure();
 	at_queue_push(s);
 }
 
+
 void at_span_end_detached(struct at_span *s)
 {
-	end(s);
+	end_at(s, 0);
+}
+
+void at_span_end_detached_at(struct at_span *s, uint64_t stamp)
+{
+	end_at(s, stamp);
 }
 
 /* An inner span leaked (a hook whose thread was cancelled): unwind past it
@@ -170,7 +176,7 @@ void at_span_end(struct at_span *s)
 		at_tls.cur = s->prev;
 	else
 		pop_past(s);
-	end(s);
+	end_at(s, 0);
 }
 
 int at_current_ctx(struct at_ctx *out)

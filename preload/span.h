@@ -117,6 +117,10 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
  * was made current), and queue it for export when sampled. */
 void at_span_end(struct at_span *s);
 void at_span_end_detached(struct at_span *s);
+/* The same, ended at a stamp (at_stamp) taken earlier: a server's span ends
+ * when its response's last write began, not when that write returned (the
+ * client may have read the response, and ended its own span, in between). */
+void at_span_end_detached_at(struct at_span *s, uint64_t stamp);
 
 void at_span_set_name(struct at_span *s, const char *name, size_t len);
 void at_span_set_double(struct at_span *s, const char *key, double val);

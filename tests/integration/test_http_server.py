@@ -1,6 +1,7 @@
 """Issue 3, server side: accepted connections get a SERVER span continuing
 the caller's trace (or a new root for anything invalid), current while the
 request is handled; chains of services, threads and exec make one trace."""
+import os
 import socket
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run, shim_env, program
+from conftest import BUILD, LIB, run, shim_env, program
 from httpnet import CaptureServer, Server, header_lines, one, by_service
 
 TID = "0af7651916cd43dd8448eb211c80319c"
@@ -277,5 +278,28 @@ def test_fork_child_exiting_mid_response_keeps_its_span(collector):
         assert s["parent_span_id"] == SID
         assert s["attributes"]["http.response.status_code"] == 200
         assert s["resource"]["process.pid"] != srv.p.pid
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("framing", ["len", "chunked"])
+def test_server_span_ends_before_its_client_has_the_response(collector, framing):
+    """A server thread that runs again only long after its response left (a
+    preempted thread; here writes that return 200 ms late, from an
+    interposer beneath the shim) still ends its span inside the client's:
+    at the start of the response's last write, not when that write returned.
+    Jaeger would otherwise show the child outliving its parent."""
+    env = shim_env(collector, OTEL_SERVICE_NAME="srv", AT_TEST_LATE_RETURN_MS="200")
+    env["LD_PRELOAD"] = LIB + " " + os.path.join(BUILD, "preloads", "late_return.so")
+    srv = Server(env, "-m", "loop", "-r", framing)
+    try:
+        r = run(["curl", "-sS", "http://127.0.0.1:%d/late" % srv.port],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0, r.stderr
+        spans = collector.wait_for(2)
+        c = one(spans, kind="CLIENT")
+        s = one(spans, kind="SERVER")
+        assert s["parent_span_id"] == c["span_id"]
+        assert c["start"] <= s["start"] <= s["end"] <= c["end"]
     finally:
         srv.close()
