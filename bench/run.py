@@ -751,32 +751,24 @@ def section_micro(ctx):
     # the span floor, paced below the exporter's rate so that nothing is dropped
     log("micro: span floor")
     lat = {}
-    for mode in ("db", "minimal"):
+    # "cold": the DB span again, with a walk that evicts L1 and L2 before each
+    # call (what a client loop's span costs when the server's turn on the CPU
+    # has pushed the shim out of them)
+    for mode in ("db", "minimal", "cold"):
         for v in ("off", "on"):
             env = base_env()
             env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % ctx["sink"],
                         "BENCH_PACE_NS": "4000"})
+            if mode == "cold":
+                env["BENCH_EVICT_KB"] = str(EVICT_KB)
             if v == "off":
                 env["AUTOTRACE_ENABLED"] = "0"
             xs = []
             for r in range(ROUNDS):
-                o = run(PIN + [prog("span_cost"), str(q(100000, 20000)), "1", mode], env)
+                o = run(PIN + [prog("span_cost"), str(q(100000, 20000)), "1",
+                               "db" if mode == "cold" else mode], env)
                 xs.append(float(o["lat_p50"]))
             lat[(mode, v)] = (xs, o)
-    # the same span with cold caches: what a client loop's span costs when
-    # the server's turn on the CPU has pushed the shim out of L1 and L2
-    log("micro: span, cold caches")
-    for v in ("off", "on"):
-        env = base_env()
-        env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % ctx["sink"],
-                    "BENCH_PACE_NS": "4000", "BENCH_EVICT_KB": str(EVICT_KB)})
-        if v == "off":
-            env["AUTOTRACE_ENABLED"] = "0"
-        xs = []
-        for r in range(ROUNDS):
-            o = run(PIN + [prog("span_cost"), str(q(100000, 20000)), "1", "db"], env)
-            xs.append(float(o["lat_p50"]))
-        lat[("cold", v)] = (xs, o)
     for mode, title in (("db", "synthetic DB span, 5 attributes"), ("minimal", "minimal span"),
                         ("cold", "synthetic DB span, caches cold (a %d KiB walk before each "
                          "call)" % EVICT_KB)):

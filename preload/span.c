@@ -148,7 +148,6 @@ static AT_ALWAYS_INLINE void end_at(struct at_span *s, uint64_t stamp)
 	at_queue_push(s);
 }
 
-
 void at_span_end_detached(struct at_span *s)
 {
 	end_at(s, 0);
