@@ -8,11 +8,14 @@ DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 
 CFLAGS ?= -O2 -g
+# -falign-functions=64 and -fdata-sections with hot.ld: a traced call touches
+# fewer cache lines (each function starts on a line; the variables it reads
+# sit together). Measured by `make bench`, "Cache lines per request".
 AT_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
-	-pthread -fno-omit-frame-pointer
+	-pthread -fno-omit-frame-pointer -falign-functions=64 -fdata-sections
 LDFLAGS ?=
 AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z,nodelete \
-	-Wl,--as-needed
+	-Wl,--as-needed -Wl,-T,hot.ld
 # -lunwind: the nongnu libunwind.so.8 (crash stack traces), not LLVM's libunwind.so.1
 LIBS := -ldl -lpthread -lz -lunwind
 
@@ -27,7 +30,7 @@ CORE_OBJS := $(OBJS)
 
 all: $(LIB)
 
-$(LIB): $(OBJS) exports.map
+$(LIB): $(OBJS) exports.map hot.ld
 	$(CC) $(CFLAGS) $(AT_CFLAGS) $(AT_LDFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
 $(BUILD)/obj/%.o: %.c

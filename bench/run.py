@@ -43,6 +43,7 @@ ROUNDS = 3 if QUICK else 9
 # Run to run, one loop's time moves by ~10% on these machines: the median
 # ratio of 9 rounds cannot tell 1.02 from 1.10, of 25 it narrows to ~±3%.
 E2E_ROUNDS = 3 if QUICK else 25
+LINES_ITERS = 30 if QUICK else 60  # lackey: iterations per loop
 # The cold-cache span row: KiB walked before each call (L2 is 512 KiB a core
 # on these machines; L3, 32 MiB, is mostly kept).
 EVICT_KB = 2048
@@ -672,6 +673,8 @@ def section_e2e(ctx):
        "wake-ups.", "")
     if shutil.which("strace"):
         syscalls_per_request(ctx)
+    if shutil.which("valgrind"):
+        lines_per_request(ctx)
 
 
 def strace_counts(argv, env):
@@ -687,6 +690,91 @@ def strace_counts(argv, env):
             except ValueError:
                 pass
     return d
+
+# valgrind loads a position-independent main program at this address
+# (checked: the marker must be hit once per iteration, else the run fails)
+VG_PIE_BASE = 0x108000
+
+
+def op_address(path):
+    out = subprocess.run(["nm", path], capture_output=True, text=True).stdout
+    for ln in out.splitlines():
+        f = ln.split()
+        if len(f) == 3 and f[2] == "op":
+            return VG_PIE_BASE + int(f[0], 16)
+    raise RuntimeError("%s has no op()" % path)
+
+
+def lackey_lines(argv, env, iters, tag):
+    """Distinct 64-byte lines of code and of data that one iteration of the
+    loop touches: `valgrind --tool=lackey --trace-mem=yes` logs every
+    instruction fetch and data access, piped to bench/lackey_lines, which
+    cuts it where op() (the loop's body, one per iteration) begins. Median
+    over the iterations after the first ten (a segment where the exporter
+    thread ran is an outlier the median ignores)."""
+    marker = op_address(argv[0])
+    rd, wr = os.pipe()
+    count = subprocess.Popen([prog("lackey_lines"), "%x" % marker], stdin=rd,
+                             stdout=subprocess.PIPE, text=True)
+    os.close(rd)
+    try:
+        r = subprocess.run(["valgrind", "--tool=lackey", "--trace-mem=yes", "--log-fd=%d" % wr]
+                           + argv, env=env, capture_output=True, text=True, timeout=600,
+                           pass_fds=(wr,))
+    finally:
+        os.close(wr)
+    out = count.communicate(timeout=120)[0].split("\n")
+    if r.returncode or count.returncode:
+        raise RuntimeError("lackey %s: %s" % (tag, r.stderr[-400:]))
+    segs = [tuple(int(x) for x in ln.split()) for ln in out[1:] if ln]
+    if len(segs) < iters:
+        raise RuntimeError("lackey %s: op() began %d times, not %d: the program was not "
+                           "loaded at 0x%x" % (tag, len(segs) + 1, iters, VG_PIE_BASE))
+    segs = segs[10:]
+    return med([s[0] for s in segs]), med([s[1] for s in segs])
+
+
+def lines_per_request(ctx):
+    """The end-to-end cost is mostly not instructions: with client and server
+    on one CPU, the server's work between two requests evicts the client's
+    lines from L1 and L2, so every line a request touches is a miss. The
+    count of distinct lines per request is exact and stable."""
+    md("", "Cache lines per request (`valgrind --tool=lackey --trace-mem=yes`, all threads, "
+       "the log cut where each iteration's `op()` begins; distinct 64-byte lines of code and "
+       "of data touched in one iteration, median over %d iterations after a warm-up). With "
+       "client and server on one CPU, the server's work between two requests evicts most of "
+       "the client's lines from L1 and L2, so each line a request touches is a miss: the "
+       "lines the shim adds, not its instructions, are most of its end-to-end cost." % (
+           LINES_ITERS - 10), "",
+       "| loop | code lines bare | code lines shim | data lines bare | data lines shim | "
+       "added lines (code + data) |", "|---|---:|---:|---:|---:|---:|")
+    for key, title, name, args, hooked in ctx["e2e"]:
+        if not hooked:
+            continue
+        log("cache lines: " + title)
+        a = [str(x) for x in args()]
+        res = {}
+        try:
+            for v in ("bare", "shim"):
+                env, _ = variant_env(v, ctx["sink"])
+                res[v] = lackey_lines([prog(name), str(LINES_ITERS)] + a[1:], env,
+                                      LINES_ITERS, "%s-%s" % (key, v))
+        except Exception as e:
+            md("| %s | failed: %s |" % (title, str(e)[:200].replace("|", "/")))
+            continue
+        added = (res["shim"][0] - res["bare"][0], res["shim"][1] - res["bare"][1])
+        ctx["lines"][key] = added
+        md("| %s | %.0f | %.0f | %.0f | %.0f | **%+.0f** (%+.0f + %+.0f) |" % (
+            title, res["bare"][0], res["shim"][0], res["bare"][1], res["shim"][1],
+            added[0] + added[1], added[0], added[1]))
+    md("")
+
+
+def section_lines(ctx):
+    """BENCH_SECTIONS=lines: the cache-line count alone."""
+    md("## 2. Cache lines per request")
+    lines_per_request(ctx)
+
 
 
 def syscalls_per_request(ctx):
@@ -1384,7 +1472,7 @@ def main():
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
-           "e2e_thread": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
+           "e2e_thread": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
@@ -1447,6 +1535,8 @@ def main():
             guarded(section_callgrind, ctx)
         else:
             md("## 1. Per-call cost", "", "skipped: valgrind is not installed", "")
+        if SECTIONS == ["lines"]:
+            guarded(section_lines, ctx)
         for sec in (section_e2e, section_micro, section_exporter, section_scale, section_memory):
             if want(sec.__name__[len("section_"):]):
                 guarded(sec, ctx)

@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <sys/auxv.h>
 
-struct at_config at_cfg;
+_Alignas(64) struct at_config at_cfg; /* its first line: what a traced call reads */
 
 const char *at_getenv(const char *name)
 {

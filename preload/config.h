@@ -21,13 +21,20 @@ enum at_otlp_protocol { AT_OTLP_PROTOBUF, AT_OTLP_JSON };
 #define AT_EXP_FILE 0x10
 
 struct at_config {
+	/* first, in one cache line: what a traced call reads */
+	int sampler;              /* enum at_sampler for roots */
+	int parent_based;
+	unsigned propagators;     /* AT_PROP_* */
+	double ratio;
+	double sampler_rate;      /* ratelimiting: root traces per second */
+	long attr_value_limit;    /* 0 = none */
+	long attr_count_limit;
+	long event_count_limit;
+	long loop_depth;          /* AUTOTRACE_LOOP_DEPTH: hops before a span is marked */
+	/* the rest: read at start-up and by the exporter thread */
 	int enabled;
 	char service_name[128];
 	char *resource_attrs;     /* raw OTEL_RESOURCE_ATTRIBUTES, validated */
-	int sampler;              /* enum at_sampler for roots */
-	int parent_based;
-	double ratio;
-	unsigned propagators;     /* AT_PROP_* */
 	unsigned exporters;       /* AT_EXP_* */
 	int otlp_protocol;
 	char otlp_endpoint[512];  /* full URL including /v1/traces */
@@ -40,12 +47,7 @@ struct at_config {
 	long exit_timeout_ms;     /* AUTOTRACE_EXIT_TIMEOUT: bound on the exit flush */
 	int crash;                /* AUTOTRACE_CRASH: record crashes (crash.c) */
 	int callsite;             /* AUTOTRACE_CALLSITE: name the calling function */
-	long loop_depth;          /* AUTOTRACE_LOOP_DEPTH: hops before a span is marked */
-	long attr_value_limit;    /* 0 = none */
-	long attr_count_limit;
-	long event_count_limit;
 	/* destinations other than OTLP/HTTP: see config_export.c */
-	double sampler_rate;        /* ratelimiting: root traces per second */
 	int otlp_gzip;
 	char jaeger_agent_host[256];
 	int jaeger_agent_port;
