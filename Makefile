@@ -33,7 +33,15 @@ all: $(LIB)
 $(LIB): $(OBJS) exports.map hot.ld
 	$(CC) $(CFLAGS) $(AT_CFLAGS) $(AT_LDFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
-$(BUILD)/obj/%.o: %.c
+# The objects are rebuilt when the compiler flags change (the layout flags
+# above do nothing to objects built without them).
+FLAGS_STAMP := $(BUILD)/obj/flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(CFLAGS) $(AT_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(AT_CFLAGS)' > $@
+.PHONY: FORCE
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AT_CFLAGS) -MMD -MP -c -o $@ $<
 
