@@ -45,7 +45,7 @@ static void set_add(struct set *s, uint64_t line)
 			return;
 		i = (i + 1) & (SET_SIZE - 1);
 	}
-	if (s->n >= SET_SIZE / 2) /* never in practice: stop counting, stay correct */
+	if (s->n >= SET_SIZE / 2) /* never in practice: keep the probe loop finite (the count stops) */
 		return;
 	s->gen[i] = s->cur;
 	s->key[i] = line;
