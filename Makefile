@@ -36,9 +36,10 @@ $(LIB): $(OBJS) exports.map hot.ld
 # The objects are rebuilt when the compiler flags change (the layout flags
 # above do nothing to objects built without them).
 FLAGS_STAMP := $(BUILD)/obj/flags
+FLAGS_LINE = $(CC) $(CFLAGS) $(AT_CFLAGS)
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(CC) $(CFLAGS) $(AT_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(AT_CFLAGS)' > $@
+	@echo '$(FLAGS_LINE)' | cmp -s - $@ || echo '$(FLAGS_LINE)' > $@
 .PHONY: FORCE
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)

@@ -8,8 +8,8 @@ Nothing here asserts a timing: it reports, next to each budget.
 
 Environment: BUILD (the build directory, default build), BENCH_QUICK=1 (small
 counts, for trying the script), BENCH_OUT (where to write, default
-bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, micro,
-exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
+bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, lines,
+micro, exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
 keys: curl, http_client, http_server, redis, mysql, file, unix, span_db,
 span_min) for a partial run while working on one hook.
 """
@@ -673,8 +673,6 @@ def section_e2e(ctx):
        "wake-ups.", "")
     if shutil.which("strace"):
         syscalls_per_request(ctx)
-    if shutil.which("valgrind"):
-        lines_per_request(ctx)
 
 
 def strace_counts(argv, env):
@@ -690,6 +688,7 @@ def strace_counts(argv, env):
             except ValueError:
                 pass
     return d
+
 
 # valgrind loads a position-independent main program at this address
 # (checked: the marker must be hit once per iteration, else the run fails)
@@ -734,12 +733,17 @@ def lackey_lines(argv, env, iters, tag):
     return med([s[0] for s in segs]), med([s[1] for s in segs])
 
 
-def lines_per_request(ctx):
+def section_lines(ctx):
     """The end-to-end cost is mostly not instructions: with client and server
     on one CPU, the server's work between two requests evicts the client's
     lines from L1 and L2, so every line a request touches is a miss. The
-    count of distinct lines per request is exact and stable."""
-    md("", "Cache lines per request (`valgrind --tool=lackey --trace-mem=yes`, all threads, "
+    count of distinct lines per request is exact and stable. A part of
+    section 2, after its tables (BENCH_SECTIONS=lines: alone)."""
+    md("### Cache lines per request", "")
+    if not shutil.which("valgrind"):
+        md("skipped: valgrind is not installed", "")
+        return
+    md("Counted with `valgrind --tool=lackey --trace-mem=yes` (all threads, "
        "the log cut where each iteration's `op()` begins; distinct 64-byte lines of code and "
        "of data touched in one iteration, median over %d iterations after a warm-up). With "
        "client and server on one CPU, the server's work between two requests evicts most of "
@@ -763,18 +767,10 @@ def lines_per_request(ctx):
             md("| %s | failed: %s |" % (title, str(e)[:200].replace("|", "/")))
             continue
         added = (res["shim"][0] - res["bare"][0], res["shim"][1] - res["bare"][1])
-        ctx["lines"][key] = added
         md("| %s | %.0f | %.0f | %.0f | %.0f | **%+.0f** (%+.0f + %+.0f) |" % (
             title, res["bare"][0], res["shim"][0], res["bare"][1], res["shim"][1],
             added[0] + added[1], added[0], added[1]))
     md("")
-
-
-def section_lines(ctx):
-    """BENCH_SECTIONS=lines: the cache-line count alone."""
-    md("## 2. Cache lines per request")
-    lines_per_request(ctx)
-
 
 
 def syscalls_per_request(ctx):
@@ -1472,7 +1468,7 @@ def main():
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
-           "e2e_thread": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
+           "e2e_thread": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
@@ -1535,9 +1531,8 @@ def main():
             guarded(section_callgrind, ctx)
         else:
             md("## 1. Per-call cost", "", "skipped: valgrind is not installed", "")
-        if SECTIONS == ["lines"]:
-            guarded(section_lines, ctx)
-        for sec in (section_e2e, section_micro, section_exporter, section_scale, section_memory):
+        for sec in (section_e2e, section_lines, section_micro, section_exporter, section_scale,
+                    section_memory):
             if want(sec.__name__[len("section_"):]):
                 guarded(sec, ctx)
     finally:
