@@ -15,7 +15,9 @@ AT_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-para
 	-pthread -fno-omit-frame-pointer -falign-functions=64 -fdata-sections
 LDFLAGS ?=
 AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z,nodelete \
-	-Wl,--as-needed -Wl,-T,hot.ld
+	-Wl,--as-needed -Wl,-T,hot.ld -Wl,-e,at_helper_entry
+# -e: the library is also the program an exporter process runs
+# (AUTOTRACE_EXPORTER_MODE=process, reporter/helper.c).
 # -lunwind: the nongnu libunwind.so.8 (crash stack traces), not LLVM's libunwind.so.1
 LIBS := -ldl -lpthread -lz -lunwind
 
@@ -86,8 +88,13 @@ test:
 	./scripts/install-deps.sh
 	$(MAKE) check
 
+# The integration tests run twice: with the exporter thread (the default),
+# then with the exporter in a helper process (AUTOTRACE_EXPORTER_MODE=process).
 check: $(LIB) programs unit
 	AUTOTRACE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	@echo "== the integration tests again, exporter in a helper process"
+	AUTOTRACE_TEST_EXPORTER_MODE=process AUTOTRACE_BUILD=$(abspath $(BUILD)) \
+		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # ---- fuzzing (clang's libFuzzer): each tests/fuzz/fuzz_*.c names the
 # sources it needs in a "// SRCS:" line ----

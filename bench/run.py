@@ -267,16 +267,18 @@ def idle_preload():
 
 def variant_env(kind, sink_port):
     """bare / shim / disabled / thread (bare + idle_thread.so: one idle
-    thread, so glibc's multi-threaded paths), plus the shim's exporter aimed
-    at the sink."""
+    thread, so glibc's multi-threaded paths) / proc (the shim with its
+    exporter in a helper process, AUTOTRACE_EXPORTER_MODE=process), plus the
+    shim's exporter aimed at the sink."""
     env = base_env()
     # Every variant has the same number of environment variables of the same
     # sizes: a host's getenv() (libcurl calls it on every transfer) scans the
     # whole environment, and a longer one is not the shim's cost.
     extra = {"BENCH_PAD_LD_PRELOAD": LIB,
              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink_port,
-             "BENCH_PAD_ENABLED": "1", "BENCH_PAD_LOG_LEVEL": "info"}
-    if kind in ("shim", "disabled"):
+             "BENCH_PAD_ENABLED": "1", "BENCH_PAD_LOG_LEVEL": "info",
+             "BENCH_PAD_EXPORTER_MODE": "process"}
+    if kind in ("shim", "disabled", "proc"):
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = LIB
         # info: the exit stats give the exporter thread's CPU time
@@ -285,6 +287,9 @@ def variant_env(kind, sink_port):
     if kind == "thread":
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = idle_preload()
+    if kind == "proc":
+        del extra["BENCH_PAD_EXPORTER_MODE"]
+        extra["AUTOTRACE_EXPORTER_MODE"] = "process"
     if kind == "disabled":
         del extra["BENCH_PAD_ENABLED"]
         extra["AUTOTRACE_ENABLED"] = "0"
@@ -331,10 +336,16 @@ def callgrind_total(argv, env, tag, toggle="bench_loop"):
     vg = ["valgrind", "--tool=callgrind", "--toggle-collect=" + toggle,
           "--toggle-collect=export_all", "--separate-threads=yes",
           "--callgrind-out-file=" + out + ".%p"]
-    r = subprocess.run(vg + argv, env=env, capture_output=True, text=True, timeout=600)
+    p = subprocess.Popen(vg + argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    stdout, stderr = p.communicate(timeout=600)
+    r = subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr)
     if r.returncode:
         raise RuntimeError("callgrind %s: %s" % (tag, r.stderr[-600:]))
-    files = sorted(glob.glob(out + ".*-01"))
+    # the process's own profile: with the exporter in a process, the
+    # children that start it (valgrind follows them until they exec) write
+    # profiles of their own
+    files = ["%s.%d-01" % (out, p.pid)]
     total = cg_totals(files[-1])
     others = [f for f in glob.glob(files[-1][:-len("01")] + "*") if f != files[-1]]
     exported = re.findall(r"exported (\d+),", r.stderr)
@@ -428,7 +439,7 @@ def section_callgrind(ctx):
     loops = ctx["loops"]
     for key, title, name, args, calls, hooked, variants in loops:
         if not hooked:
-            rows.append("| %s | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
+            rows.append("| %s | – | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
             continue
         log("callgrind: " + title)
         res = {}
@@ -472,14 +483,20 @@ def section_callgrind(ctx):
                     commands.append(cmd.replace(LIB, "$BUILD/libautotrace.so")
                                     .replace(BIN, "$BUILD/bench"))
         except Exception as e:  # a server that is not there, a crash: report it
-            rows.append("| %s | – | – | – | – | – | failed: %s |" % (
+            rows.append("| %s | – | – | – | – | – | – | failed: %s |" % (
                 title, str(e)[:200].replace("|", "/")))
             continue
         n = res["bare"][2]
         base = res["bare"][0] / n
         shim = (res["shim"][0] - res["bare"][0]) / n / calls
         dis = ((res["disabled"][0] - res["bare"][0]) / n / calls) if "disabled" in res else None
+        proc = ((res["proc"][0] - res["bare"][0]) / n / calls) if "proc" in res else None
         ctx["instr"][key] = shim
+        if proc is not None:
+            ctx["instr_proc"][key] = proc
+            pt, _ = top_added(res["bare"][1], res["proc"][1], 3)
+            ctx["proc_tops"].append("%s: %s" % (title, ", ".join(
+                "`%s` %+.0f" % (k, d / n / calls) for d, k in pt)))
         ctx["instr_dis"][key] = dis
         if "disabled" in res:
             own, entries = cg_entries(res["disabled"][1])
@@ -511,16 +528,24 @@ def section_callgrind(ctx):
             dt, _ = top_added(res["bare"][1], res["disabled"][1], 3)
             ctx["dis_tops"].append("%s: %s" % (title, ", ".join(
                 "`%s` %+.0f" % (k, d / n / calls) for d, k in dt)))
-        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s |" % (
+        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s | %s |" % (
             title, base / calls, shim, mt_cell,
             "**%.0f**" % (shim - mt) if mt is not None else "–",
+            "**%.0f**" % proc if proc is not None else "–",
             "%.1f" % dis if dis is not None else "–", top))
     md("| loop (per call) | instructions bare | added by the shim (shim − bare) | of which "
        "libc's multi-threaded mode (bare + an idle thread − bare) | added over bare + idle "
-       "thread (the shim's own code) | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
+       "thread (the shim's own code) | added, exporter process (`AUTOTRACE_EXPORTER_MODE="
+       "process`) | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
        "added instructions go (shim − bare, exclusive, per call) |",
-       "|---|---:|---:|---:|---:|---:|---|")
+       "|---|---:|---:|---:|---:|---:|---:|---|")
     md(*rows)
+    if ctx["proc_tops"]:
+        md("", "With `AUTOTRACE_EXPORTER_MODE=process` the exporter runs in a helper process "
+           "fed through a shared ring (reporter/helper.c): the application stays "
+           "single-threaded, so glibc keeps its single-threaded paths, and the column should "
+           "come close to “added over bare + idle thread”. Where it adds (functions that "
+           "grew most, per call): " + "; ".join(ctx["proc_tops"]) + ".")
     if ctx["exp_instr"]:
         md("", "The exporter thread's instructions per span, from the same shim runs "
            "(`--toggle-collect=export_all`: every batch it renders, symbolizes, encodes as "
@@ -573,7 +598,9 @@ def section_e2e(ctx):
     md("## 2. End-to-end: client loops against real local servers", "",
        "Client and server pinned to CPU 0 (`taskset -c 0`), the exporter thread too (it "
        "inherits the affinity) and shipping to the bench sink. Each cell: median ns per "
-       "request over %d rounds run pairwise (bare, bare + idle thread, shim, strace, ltrace, "
+       "request over %d rounds run pairwise (bare, bare + idle thread, shim, shim with its "
+       "exporter in a process (`AUTOTRACE_EXPORTER_MODE=process`: not in the CPU columns, "
+       "which are the client process's), strace, ltrace, "
        "uftrace, bare, …; strace, ltrace and uftrace in the first %d rounds only), min–max in "
        "brackets; ratio = variant / bare of the same round. The shim's ratio is followed by "
        "the 95%% bootstrap interval of its median: a budget is judged met or not only when "
@@ -581,21 +608,21 @@ def section_e2e(ctx):
        "“bare + idle thread” preloads `bench/idle_thread.so` (one thread that sleeps in "
        "`pause()`, see section 1): the part of the shim's ratio that any in-process exporter "
        "thread costs, through glibc's multi-threaded paths." % (E2E_ROUNDS, ROUNDS), "")
-    lead = ["bare", "thread", "shim"] if ctx.get("thread") else ["bare", "shim"]
+    lead = (["bare", "thread", "shim"] if ctx.get("thread") else ["bare", "shim"]) + ["proc"]
     tools = lead + [t for t in ("strace", "ltrace", "uftrace") if shutil.which(t)]
     tracers = tools[len(lead):]
     for t in ("strace", "ltrace", "uftrace"):
         if not shutil.which(t):
             notes.append("%s is not installed: its end-to-end column is missing "
                          "(scripts/install-deps.sh installs it)" % t)
-    md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | bare + idle thread "
-       "ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
+    md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | shim ratio, exporter "
+       "process | bare + idle thread ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
        "thread, exporter thread (render, encode, send) | " +
        " | ".join("%s ratio" % t for t in tracers) + " |",
-       "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
+       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
     for key, title, name, args, hooked in ctx["e2e"]:
         if not hooked:
-            md("| %s | – | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
+            md("| %s | – | – | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
                 ["skipped: " + ctx["why"][key]] + ["–"] * (len(tracers) - 1))))
             continue
         log("end-to-end: " + title)
@@ -604,10 +631,11 @@ def section_e2e(ctx):
         app_cpu = {"bare": [], "shim": []}
         exp_cpu = []
         exp_parts = []  # the exporter's render, encode, send per request
+        proc_exp_cpu = []  # the exporter process's CPU per request (not in wait4's)
         try:
             for r in range(E2E_ROUNDS):
                 for t in (tools if r < ROUNDS else lead):
-                    env, extra = variant_env(t if t in ("shim", "thread") else "bare",
+                    env, extra = variant_env(t if t in ("shim", "thread", "proc") else "bare",
                                              ctx["sink"])
                     d = os.path.join(TMP, "e2e-%s-%d" % (t, r))
                     os.makedirs(d, exist_ok=True)
@@ -617,6 +645,10 @@ def section_e2e(ctx):
                     if t in cpu:
                         cpu[t].append(out["cpu_s"] * 1e6 / int(args()[0]))
                         app_cpu[t].append(float(out.get("app_cpu_ns_per_iter", -1000)) / 1000)
+                    if t == "proc":
+                        m = re.findall(r"exporter thread CPU (\d+) us", out["stderr"])
+                        if m:
+                            proc_exp_cpu.append(int(m[-1]) / int(args()[0]))
                     if t == "shim":
                         m = re.findall(r"exporter thread CPU (\d+) us \(render (\d+), "
                                        r"encode (\d+), send (\d+)\)", out["stderr"])
@@ -639,6 +671,9 @@ def section_e2e(ctx):
             ctx["e2e_uftrace"][key] = med(ratios["uftrace"])
         if "thread" in ratios:
             ctx["e2e_thread"][key] = med(ratios["thread"])
+        if ratios.get("proc"):
+            ctx["e2e_proc"][key] = (med(ratios["proc"]), median_ci(ratios["proc"]),
+                                    med(proc_exp_cpu) if proc_exp_cpu else None)
         fast = min(res["shim"]) / min(res["bare"])
         ctx["e2e_fast"][key] = fast
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
@@ -648,9 +683,13 @@ def section_e2e(ctx):
             ctx["e2e_exp_parts"][key] = tuple(med([p[i] for p in exp_parts]) for i in range(3))
         sp = ctx["e2e_split"][key]
         parts = ctx["e2e_exp_parts"].get(key)
-        md("| %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
+        pr = ctx["e2e_proc"].get(key)
+        md("| %s | %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
             title, fmt_mm(res["bare"]), fmt_mm(res["shim"]), fmt_mm(diff),
             fmt_mm(ratios["shim"], "%.3f") + " [%.3f–%.3f]" % ctx["e2e_ci"][key],
+            (fmt_mm(ratios["proc"], "%.3f") + " [%.3f–%.3f]" % pr[1] +
+             ("; its exporter process %.2f µs/req" % pr[2] if pr[2] is not None else ""))
+            if pr else "–",
             fmt_mm(ratios["thread"], "%.3f") if "thread" in ratios else "–", fast,
             med(cpu["bare"]), med(cpu["shim"]), med(cpu["shim"]) - med(cpu["bare"]),
             "%+.2f" % sp[0] if sp[0] is not None else "?",
@@ -751,7 +790,8 @@ def section_lines(ctx):
        "lines the shim adds, not its instructions, are most of its end-to-end cost." % (
            LINES_ITERS - 10), "",
        "| loop | code lines bare | code lines shim | data lines bare | data lines shim | "
-       "added lines (code + data) |", "|---|---:|---:|---:|---:|---:|")
+       "added lines (code + data) | added lines, exporter process (code + data) |",
+       "|---|---:|---:|---:|---:|---:|---:|")
     for key, title, name, args, hooked in ctx["e2e"]:
         if not hooked:
             continue
@@ -759,7 +799,7 @@ def section_lines(ctx):
         a = [str(x) for x in args()]
         res = {}
         try:
-            for v in ("bare", "shim"):
+            for v in ("bare", "shim", "proc"):
                 env, _ = variant_env(v, ctx["sink"])
                 res[v] = lackey_lines([prog(name), str(LINES_ITERS)] + a[1:], env,
                                       LINES_ITERS, "%s-%s" % (key, v))
@@ -767,9 +807,12 @@ def section_lines(ctx):
             md("| %s | failed: %s |" % (title, str(e)[:200].replace("|", "/")))
             continue
         added = (res["shim"][0] - res["bare"][0], res["shim"][1] - res["bare"][1])
-        md("| %s | %.0f | %.0f | %.0f | %.0f | **%+.0f** (%+.0f + %+.0f) |" % (
-            title, res["bare"][0], res["shim"][0], res["bare"][1], res["shim"][1],
-            added[0] + added[1], added[0], added[1]))
+        padd = (res["proc"][0] - res["bare"][0], res["proc"][1] - res["bare"][1])
+        ctx["lines"][key] = (added[0] + added[1], padd[0] + padd[1])
+        md("| %s | %.0f | %.0f | %.0f | %.0f | **%+.0f** (%+.0f + %+.0f) | **%+.0f** (%+.0f + "
+           "%+.0f) |" % (
+               title, res["bare"][0], res["shim"][0], res["bare"][1], res["shim"][1],
+               added[0] + added[1], added[0], added[1], padd[0] + padd[1], padd[0], padd[1]))
     md("")
 
 
@@ -1221,8 +1264,12 @@ def over_idle(ctx, key):
     mt = ctx["instr_mt"].get(key)
     if not mt:  # not measured, or the shim started no thread
         return ""
+    proc = ctx["instr_proc"].get(key)
     return "; %.0f over a bare process with one idle thread (%.0f of the %.0f are glibc's " \
-           "multi-threaded paths)" % (ctx["instr_own"][key], mt, ctx["instr"][key])
+           "multi-threaded paths)%s" % (
+               ctx["instr_own"][key], mt, ctx["instr"][key],
+               "; %.0f with the exporter in a process (`AUTOTRACE_EXPORTER_MODE=process`)" % proc
+               if proc is not None else "")
 
 
 def split_text(ctx, key):
@@ -1333,11 +1380,14 @@ def budgets(ctx):
                     "(9 pinned pairwise rounds)." % spp)
             c = ctx["e2e_cpu"].get(key)
             th = ctx["e2e_thread"].get(key)
+            pr = ctx["e2e_proc"].get(key)
             b.append(("end-to-end %s ≤ 1.02×, never worse than uftrace" % title,
-                      "%.3f× (%.3f–%.3f; median's 95%% interval %.3f–%.3f)%s; fastest runs "
+                      "%.3f× (%.3f–%.3f; median's 95%% interval %.3f–%.3f)%s%s; fastest runs "
                       "%.3f×%s%s" % (
                           r[0], r[1], r[2], *ctx["e2e_ci"][key],
                           " (bare + an idle thread: %.3f×)" % th if th else "",
+                          "; exporter in a process: %.3f× [%.3f–%.3f]" % (pr[0], *pr[1])
+                          if pr else "",
                           ctx["e2e_fast"][key],
                           "; uftrace %.2f×" % u if u else "",
                           "; client CPU %.1f → %.1f µs/req (%.3f×)%s" % (
@@ -1467,8 +1517,8 @@ def main():
     fpath = os.path.join(TMP, "file")
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
-           "instr": {}, "instr_dis": {}, "instr_mt": {}, "instr_own": {}, "mt_tops": [],
-           "e2e_thread": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
+           "instr": {}, "instr_dis": {}, "instr_proc": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
+           "e2e_thread": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
@@ -1477,23 +1527,25 @@ def main():
     # linked against libatcore (the span_cost rows have no preload to add)
     if os.path.exists(IDLE):
         V3T = ("bare", "thread", "shim", "disabled")
+        V4P = V3T + ("proc",)
         V2T = ("bare", "thread", "shim")
     else:
         notes.append("bench/idle_thread.so was not built: the bare + idle thread variant "
                      "is missing")
         V3T, V2T = ("bare", "shim", "disabled"), V2
+        V4P = V3T + ("proc",)
     ctx["thread"] = os.path.exists(IDLE)
     ctx["loops"] = [
         ("curl", "libcurl keep-alive GET", "loop_curl", lambda: [q(2000, 300), url], 1,
-         hooks["curl"], V3T),
+         hooks["curl"], V4P),
         ("http_client", "raw HTTP client (send/recv)", "loop_rawhttp", lambda: [q(3000, 300), web],
-         1, hooks["http_client"], V3T),
+         1, hooks["http_client"], V4P),
         ("http_server", "raw HTTP server (recv/send)", "httpd", lambda: [q(3000, 300)], 1,
          hooks["http_server"], V2T),
         ("redis", "hiredis PING", "loop_redis", lambda: [q(3000, 300), redis_port], 1,
-         hooks["redis"], V3T),
+         hooks["redis"], V4P),
         ("mysql", "mysql_query SELECT 1", "loop_mysql", lambda: [q(2000, 300), my_port], 1,
-         hooks["mysql"], V3T),
+         hooks["mysql"], V4P),
         ("file", "write+read, regular file", "loop_fd", lambda: [q(20000, 2000), "file", fpath], 2,
          hooks["file"], V3T),
         ("unix", "write+read, AF_UNIX socketpair (untraced socket)", "loop_fd",

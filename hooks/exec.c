@@ -11,6 +11,7 @@
 #include "../preload/autotrace.h"
 #include "../preload/propagation.h"
 #include "../preload/real.h"
+#include "../reporter/helper.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -94,6 +95,24 @@ static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 	return out;
 }
 
+/* A process-mode exporter (reporter/helper.c) is told that the ring may go:
+ * execve keeps the pid, so the exporter would otherwise wait for an app
+ * that no longer maps it. Not from a vfork child, whose exec is not the
+ * app's. */
+#define AT_EXEC(call)                                                                              \
+	do {                                                                                       \
+		int own_ = at_on() && getpid() == at_getpid_cached();                              \
+		if (own_)                                                                          \
+			at_helper_exec_begin();                                                    \
+		int r_ = call;                                                                     \
+		if (own_) {                                                                        \
+			int e_ = errno;                                                            \
+			at_helper_exec_failed();                                                   \
+			errno = e_;                                                                \
+		}                                                                                  \
+		return r_;                                                                         \
+	} while (0)
+
 AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	if (!AT_RESOLVE(execve)) {
@@ -102,7 +121,8 @@ AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	}
 	char *out[MAX_ENV + 3];
 	struct newenv ne;
-	return real_execve(path, argv, prepare(envp, out, &ne));
+	char *const *env = prepare(envp, out, &ne);
+	AT_EXEC(real_execve(path, argv, env));
 }
 
 AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -113,7 +133,8 @@ AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	}
 	char *out[MAX_ENV + 3];
 	struct newenv ne;
-	return real_execvpe(file, argv, prepare(envp, out, &ne));
+	char *const *env = prepare(envp, out, &ne);
+	AT_EXEC(real_execvpe(file, argv, env));
 }
 
 AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
@@ -124,7 +145,8 @@ AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	}
 	char *out[MAX_ENV + 3];
 	struct newenv ne;
-	return real_fexecve(fd, argv, prepare(envp, out, &ne));
+	char *const *env = prepare(envp, out, &ne);
+	AT_EXEC(real_fexecve(fd, argv, env));
 }
 
 AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
@@ -136,7 +158,8 @@ AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 	}
 	char *out[MAX_ENV + 3];
 	struct newenv ne;
-	return real_execveat(dirfd, path, argv, prepare(envp, out, &ne), flags);
+	char *const *env = prepare(envp, out, &ne);
+	AT_EXEC(real_execveat(dirfd, path, argv, env, flags));
 }
 
 AT_EXPORT int execv(const char *path, char *const argv[])

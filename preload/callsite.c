@@ -4,7 +4,10 @@
  * .symtab (mapped read-only from the file, once per object). Results are
  * cached by address: a program calls a hook from few places. File and line
  * come from the object's DWARF line table when it has one (dwarf_line.c:
- * no library; not from separate debug files, not compressed sections). */
+ * no library; not from separate debug files, not compressed sections).
+ * An exporter in a helper process symbolizes the app's addresses instead
+ * (at_callsite_set_remote): its objects come from /proc/<pid>/maps, and
+ * without dladdr the names come from .symtab or else .dynsym. */
 #define _GNU_SOURCE
 #include "callsite.h"
 
@@ -15,7 +18,10 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,7 +44,8 @@ struct entry {
 };
 
 struct module {
-	uintptr_t bias; /* load bias: symbol values + bias = addresses */
+	uintptr_t bias;   /* load bias: symbol values + bias = addresses */
+	uintptr_t lo, hi; /* remote only: the object's mappings, first to last */
 	const ElfW(Sym) * syms;
 	size_t nsyms;
 	const char *strs;
@@ -51,6 +58,8 @@ struct module {
 static struct entry *cache;
 static struct module mods[MAX_MODULES];
 static int nmods;
+static int remote_pid;        /* 0: this process */
+static uintptr_t remote_miss; /* the last address found in no object */
 
 /* ---- the ELF .symtab of a mapped object ---- */
 
@@ -88,9 +97,44 @@ static const void *section(const unsigned char *base, size_t len, const ElfW(Shd
 	return base + sh->sh_offset;
 }
 
-/* Maps the object's file and finds .symtab/.strtab and the DWARF line
- * sections; keeps the mapping only if there is any of them. */
-static void load_object(struct module *m, const char *path)
+/* One object in another process's /proc/<pid>/maps: the lines of its file
+ * in a row, the first one mapping its first PT_LOAD. */
+struct mapped {
+	uintptr_t lo, hi; /* first line's start, last line's end */
+	uint64_t off;     /* first line's file offset */
+	char path[PATH_MAX];
+};
+
+/* The load bias, what dl_iterate_phdr gives as dlpi_addr (0 for a non-PIE
+ * executable, the load base for a PIE or a library): the loader maps the
+ * PT_LOAD holding file offset off at page_down(bias + p_vaddr), off being
+ * page_down(p_offset), so bias = lo - (p_vaddr + (off - p_offset)). */
+static int load_bias(const unsigned char *base, size_t len, const struct mapped *o, uintptr_t *bias)
+{
+	const ElfW(Ehdr) *eh = (const void *)base;
+	if (eh->e_phentsize != sizeof(ElfW(Phdr)) || eh->e_phoff >= len ||
+	    eh->e_phnum > (len - eh->e_phoff) / sizeof(ElfW(Phdr)))
+		return 0;
+	const ElfW(Phdr) *ph = (const void *)(base + eh->e_phoff);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD || !ph[i].p_filesz)
+			continue;
+		/* the first match: segments may share a page of the file */
+		if (o->off >= (ph[i].p_offset & ~(page - 1)) &&
+		    (o->off < ph[i].p_offset || o->off - ph[i].p_offset < ph[i].p_filesz)) {
+			*bias = o->lo - (uintptr_t)(ph[i].p_vaddr + (o->off - ph[i].p_offset));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Maps the object's file and finds .symtab/.strtab (else .dynsym/.dynstr,
+ * for stripped objects when dladdr cannot be used) and the DWARF line
+ * sections; keeps the mapping only if there is any of them. o: where the
+ * object lies in another process, to compute the bias from. */
+static void load_object(struct module *m, const char *path, const struct mapped *o)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -110,6 +154,8 @@ static void load_object(struct module *m, const char *path)
 	    eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff >= len ||
 	    eh->e_shnum > (len - eh->e_shoff) / sizeof(ElfW(Shdr)) || eh->e_shstrndx >= eh->e_shnum)
 		goto fail;
+	if (o && !load_bias(base, len, o, &m->bias))
+		goto fail;
 	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
 	const char *names = section(base, len, &sh[eh->e_shstrndx]);
 	size_t names_len = sh[eh->e_shstrndx].sh_size;
@@ -117,7 +163,9 @@ static void load_object(struct module *m, const char *path)
 		const void *data = section(base, len, &sh[i]);
 		if (!data)
 			continue;
-		if (sh[i].sh_type == SHT_SYMTAB && sh[i].sh_link < eh->e_shnum) {
+		/* .symtab wins over .dynsym, wherever each is */
+		if ((sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !m->syms)) &&
+		    sh[i].sh_link < eh->e_shnum) {
 			const char *str = section(base, len, &sh[sh[i].sh_link]);
 			if (!str || !sh[sh[i].sh_link].sh_size)
 				continue;
@@ -150,8 +198,80 @@ fail:
 	munmap(map, len); /* stripped: nothing to keep */
 }
 
+/* Finds the object holding addr in /proc/<pid>/maps. Only files count
+ * (a path, not deleted): an object is the lines of one file in a row (a
+ * line that is no file, say in a gap between its segments, does not end
+ * it), and offset 0 starts another (a second copy of the same file). */
+static int maps_find(int pid, uintptr_t addr, struct mapped *o)
+{
+	char fn[32];
+	snprintf(fn, sizeof fn, "/proc/%d/maps", pid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned dmaj = 0, dmin = 0, gmaj = 0, gmin = 0;
+	unsigned long long ino = 0, gino = 0, off;
+	uintptr_t lo, hi;
+	int n, found = 0, group = 0;
+	while (getline(&line, &cap, f) > 0) {
+		n = 0;
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %llx %x:%x %llu %n", &lo, &hi, &off,
+		           &dmaj, &dmin, &ino, &n) < 6 ||
+		    !n)
+			continue;
+		char *path = line + n;
+		size_t pl = strcspn(path, "\n");
+		path[pl] = 0;
+		if (path[0] != '/' || (pl > 10 && !strcmp(path + pl - 10, " (deleted)")))
+			continue;
+		if (!group || off == 0 || ino != gino || dmaj != gmaj || dmin != gmin) {
+			if (found)
+				break; /* the object holding addr has ended */
+			group = 1;
+			gino = ino, gmaj = dmaj, gmin = dmin;
+			o->lo = lo;
+			o->off = off;
+		}
+		o->hi = hi;
+		if (!found && addr >= lo && addr < hi && pl < sizeof o->path) {
+			memcpy(o->path, path, pl + 1);
+			found = 1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static struct module *remote_module_for(uintptr_t addr)
+{
+	for (int i = 0; i < nmods; i++)
+		if (addr >= mods[i].lo && addr < mods[i].hi)
+			return &mods[i];
+	/* not in a known object: read the maps again (the app may have
+	 * dlopen'ed it since), once per such address; the caller's cache keeps
+	 * the answer, and remote_miss spares symbolize and line a second read */
+	if (addr == remote_miss || nmods == MAX_MODULES)
+		return NULL;
+	struct mapped o;
+	if (!maps_find(remote_pid, addr, &o)) {
+		remote_miss = addr;
+		return NULL;
+	}
+	struct module *m = &mods[nmods++];
+	memset(m, 0, sizeof *m);
+	m->lo = o.lo;
+	m->hi = o.hi;
+	load_object(m, o.path, &o); /* an unreadable file: known, nothing in it */
+	return m;
+}
+
 static struct module *module_for(uintptr_t addr)
 {
+	if (remote_pid)
+		return remote_module_for(addr);
 	struct find f = {addr, 0, NULL, 0};
 	dl_iterate_phdr(find_object, &f);
 	if (!f.found)
@@ -165,7 +285,7 @@ static struct module *module_for(uintptr_t addr)
 	memset(m, 0, sizeof *m);
 	m->bias = f.bias;
 	/* the main program has no name here; its file is /proc/self/exe */
-	load_object(m, f.name && f.name[0] ? f.name : "/proc/self/exe");
+	load_object(m, f.name && f.name[0] ? f.name : "/proc/self/exe", NULL);
 	return m;
 }
 
@@ -201,7 +321,7 @@ int at_callsite_symbolize(uintptr_t addr, char *name, size_t len)
 	 * last instruction is the call: look up the call itself */
 	uintptr_t at = addr - 1;
 	Dl_info di;
-	if (dladdr((void *)at, &di) && di.dli_sname && di.dli_sname[0]) {
+	if (!remote_pid && dladdr((void *)at, &di) && di.dli_sname && di.dli_sname[0]) {
 		size_t nl = strlen(di.dli_sname);
 		if (nl >= len)
 			nl = len - 1;
@@ -224,6 +344,20 @@ int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line)
 		return 0;
 	/* DWARF addresses are link-time addresses, like symbol values */
 	return at_dwarf_line(&m->dw, addr - 1 - m->bias, file, len, line) && file[0];
+}
+
+void at_callsite_set_remote(int pid)
+{
+	/* another address space: nothing known about this one holds there */
+	for (int i = 0; i < nmods; i++)
+		if (mods[i].map)
+			munmap(mods[i].map, mods[i].maplen);
+	memset(mods, 0, sizeof mods);
+	nmods = 0;
+	remote_miss = 0;
+	if (cache)
+		memset(cache, 0, CACHE_SIZE * sizeof *cache);
+	remote_pid = pid > 0 ? pid : 0;
 }
 
 /* A new address: symbolized, its text side by side in the entry. */

@@ -13,9 +13,15 @@
 /* Exporter thread only (not thread-safe). No-op when AUTOTRACE_CALLSITE=0. */
 void at_callsite_annotate(struct at_span *const *spans, size_t n);
 
+/* Symbolize addresses of process pid from now on (the exporter runs in a
+ * helper process): objects are found in /proc/<pid>/maps, not in this
+ * process; dladdr is not used. 0: this process (the default). Exporter
+ * thread only; forgets every object and cached address. */
+void at_callsite_set_remote(int pid);
+
 /* The name of the function containing addr, from the dynamic symbols
- * (dladdr) or else the object's ELF .symtab; 0 with "" when unknown.
- * Exposed for unit tests. */
+ * (dladdr, not when remote) or else the object's ELF .symtab, else its
+ * .dynsym; 0 with "" when unknown. Exposed for unit tests. */
 int at_callsite_symbolize(uintptr_t addr, char *name, size_t len);
 
 /* The source file and line of the call at return address addr, from the

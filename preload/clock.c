@@ -115,6 +115,19 @@ void at_clock_init(void)
 	at_debug("span timestamps: %s", at_clock_tsc ? "TSC" : "system clock");
 }
 
+void at_clock_init_as(int tsc)
+{
+	at_clock_emul = 0;
+	at_clock_sys = 0;
+#if defined(__x86_64__)
+	at_clock_tsc = tsc;
+	if (at_clock_tsc)
+		anchor(&first);
+#else
+	at_clock_tsc = 0;
+#endif
+}
+
 void at_clock_map_from(struct at_clock_map *m, const struct at_clock_anchor *f,
                        const struct at_clock_anchor *now)
 {

@@ -102,6 +102,9 @@ static inline uint64_t at_clock_apply(const struct at_clock_map *m, uint64_t sta
 /* At start-up: whether stamps are TSC ticks (AUTOTRACE_CLOCK, the kernel's
  * clocksource) and the first anchor. */
 void at_clock_init(void);
+/* An exporter process (reporter/helper.c): its app's choice, its own anchor
+ * (the counter is the machine's, the same in every process). */
+void at_clock_init_as(int tsc);
 /* A fresh anchor and rate, for the stamps of spans ended so far; any thread
  * (the exporter's, or one flushing at exit). */
 void at_clock_map(struct at_clock_map *m);

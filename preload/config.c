@@ -418,6 +418,13 @@ int at_config_load(void)
 	env_long("AUTOTRACE_EXIT_TIMEOUT", 0, 60000, &at_cfg.exit_timeout_ms);
 	at_cfg.crash = env_bool("AUTOTRACE_CRASH", 1);
 	at_cfg.callsite = env_bool("AUTOTRACE_CALLSITE", 1);
+	const char *mode = at_getenv("AUTOTRACE_EXPORTER_MODE");
+	at_cfg.exporter_process = 0;
+	if (mode && !strcasecmp(mode, "process"))
+		at_cfg.exporter_process = 1;
+	else if (mode && strcasecmp(mode, "thread"))
+		at_warn("AUTOTRACE_EXPORTER_MODE=\"%.32s\" is neither thread nor process; using thread",
+			mode);
 	at_cfg.loop_depth = 8;
 	env_long("AUTOTRACE_LOOP_DEPTH", 1, 1000000, &at_cfg.loop_depth);
 	env_long("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 0, 1 << 20, &at_cfg.attr_value_limit);

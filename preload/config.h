@@ -47,6 +47,7 @@ struct at_config {
 	long exit_timeout_ms;     /* AUTOTRACE_EXIT_TIMEOUT: bound on the exit flush */
 	int crash;                /* AUTOTRACE_CRASH: record crashes (crash.c) */
 	int callsite;             /* AUTOTRACE_CALLSITE: name the calling function */
+	int exporter_process;     /* AUTOTRACE_EXPORTER_MODE=process: export from a helper process */
 	/* destinations other than OTLP/HTTP: see config_export.c */
 	int otlp_gzip;
 	char jaeger_agent_host[256];

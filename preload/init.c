@@ -18,6 +18,7 @@
 #include "propagation.h"
 #include "resource.h"
 #include "../reporter/exporter.h"
+#include "../reporter/helper.h"
 #include "../reporter/queue.h"
 
 #include <errno.h>
@@ -79,7 +80,17 @@ static void do_init(void)
 	at_clock_init();
 	at_resource_init();
 	load_env_parent();
-	if (at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
+	/* process mode: the ring in shared memory, for the exporter process
+	 * started at the first span (reporter/helper.c); else, or if that
+	 * cannot be had, a private ring and an exporter thread */
+	if (at_cfg.exporter_process &&
+	    at_queue_init_shared((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size,
+	                         at_helper_extra_size())) {
+		at_warn("cannot share the span queue with an exporter process; using a thread");
+		at_cfg.exporter_process = 0;
+	}
+	if (!at_cfg.exporter_process &&
+	    at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
 		at_warn("cannot allocate the span queue; tracing is off");
 		atomic_store(&at_state, AT_OFF);
 		return;

@@ -60,6 +60,11 @@ void at_resource_set_pid(int pid)
 	set("process.pid", NULL, pid);
 }
 
+void at_resource_set_exe(const char *name)
+{
+	set("process.executable.name", name, 0);
+}
+
 void at_resource_init(void)
 {
 	extern char *program_invocation_short_name;

@@ -17,6 +17,8 @@ extern int at_resource_n;
 /* Built at init; rebuilt in a fork child (process.pid changes). */
 void at_resource_init(void);
 void at_resource_set_pid(int pid);
+/* process.executable.name, for an exporter process speaking for its app. */
+void at_resource_set_exe(const char *name);
 const char *at_resource_get(const char *key);
 
 #endif

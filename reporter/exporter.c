@@ -13,6 +13,7 @@
 #include "../preload/real.h"
 #include "backend.h"
 #include "finalize.h"
+#include "helper.h"
 #include "queue.h"
 
 #include <errno.h>
@@ -32,9 +33,18 @@ _Atomic int at_exporter_started;
 static struct at_backend *backends[MAX_BACKENDS];
 static int nbackends;
 static struct at_span **batch;
-static _Atomic uint32_t flush_req, flush_done;
-static _Atomic uint64_t flush_deadline;
+/* The flush handshake lives in the ring's control block: with the exporter
+ * in another process (helper.c), both sides see the same words. */
+#define flush_req (at_queue_ctl()->flush_req)
+#define flush_done (at_queue_ctl()->flush_done)
+#define flush_deadline (at_queue_ctl()->flush_deadline)
 _Atomic uint64_t at_stat_exported;
+/* This process exports for another (helper.c): pointers into the shim's
+ * image are moved, and the batch is drained whole when the app has gone. */
+static int serving, draining;
+/* Its app gone, an exporter process takes no longer than the app's own
+ * exit flush would have (AUTOTRACE_EXIT_TIMEOUT). */
+static uint64_t drain_deadline;
 /* The exporter thread's own CPU time, as of its last batch: what tracing
  * costs the host beyond the hooks (info-level stats, the bench), and of it
  * the rendering of deferred attributes and call sites, and the encoding
@@ -83,7 +93,11 @@ static AT_NOINLINE void export_all(void)
 			if (fd && fd < deadline)
 				deadline = fd;
 		}
+		if (draining && drain_deadline < deadline)
+			deadline = drain_deadline;
 		uint64_t t0 = at_thread_cpu_ns();
+		if (serving)
+			at_helper_relocate(batch, n);
 		at_span_finalize(batch, n);     /* deferred attributes: SQL sanitizing */
 		at_callsite_annotate(batch, n); /* code.function.name, for every encoder */
 		uint64_t t1 = at_thread_cpu_ns();
@@ -94,17 +108,34 @@ static AT_NOINLINE void export_all(void)
 				delivered = d;
 		}
 		atomic_fetch_add_explicit(&render_ns, t1 - t0, memory_order_relaxed);
-		atomic_fetch_add_explicit(&backends_ns, at_thread_cpu_ns() - t1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&backends_ns, at_thread_cpu_ns() - t1,
+		                          memory_order_relaxed);
 		at_queue_release(n);
 		atomic_fetch_add(&at_stat_exported, delivered);
 		/* a remainder smaller than a batch waits for the schedule delay
 		 * (or a flush): draining it at once degenerates, under a steady
 		 * trickle, into one POST per span or two */
-		if (atomic_load(&flush_req) == atomic_load(&flush_done) &&
+		if (!draining && atomic_load(&flush_req) == atomic_load(&flush_done) &&
 		    at_queue_length() < (size_t)at_cfg.bsp_batch_size)
 			break;
 	}
 }
+
+/* The counts an app prints at exit (info level), published in the shared
+ * control block by an exporter process. */
+static void publish_stats(void)
+{
+	struct at_queue_ctl *c = at_queue_ctl();
+	atomic_store_explicit(&c->exported, atomic_load(&at_stat_exported), memory_order_relaxed);
+	atomic_store_explicit(&c->cpu_ns, atomic_load(&cpu_ns), memory_order_relaxed);
+	atomic_store_explicit(&c->render_ns, atomic_load(&render_ns), memory_order_relaxed);
+	atomic_store_explicit(&c->backends_ns, atomic_load(&backends_ns), memory_order_relaxed);
+	atomic_store_explicit(&c->encode_ns, atomic_load(&at_stat_encode_ns), memory_order_relaxed);
+}
+
+/* An exporter process wakes at least this often to see whether its app is
+ * still there (helper.c): it ends soon after the app does. */
+#define HELPER_POLL_MS 200
 
 static void *run(void *arg)
 {
@@ -122,17 +153,44 @@ static void *run(void *arg)
 			uint64_t now = at_mono_ms();
 			if (now >= due)
 				break;
-			at_queue_wait((long)(due - now));
+			long wait = (long)(due - now);
+			if (serving) {
+				if (at_helper_app_gone()) {
+					draining = 1;
+					drain_deadline =
+					    at_mono_ms() + (uint64_t)at_cfg.exit_timeout_ms;
+					break;
+				}
+				if (wait > HELPER_POLL_MS)
+					wait = HELPER_POLL_MS;
+			}
+			at_queue_wait(wait);
 		}
 		uint32_t req = atomic_load(&flush_req);
 		export_all();
 		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
+		if (serving)
+			publish_stats();
 		if (req != atomic_load(&flush_done)) {
 			atomic_store(&flush_done, req);
-			syscall(SYS_futex, &flush_done, FUTEX_WAKE_PRIVATE, 64, NULL, NULL, 0);
+			syscall(SYS_futex, &flush_done, FUTEX_WAKE | at_queue_futex_private, 64,
+			        NULL, NULL, 0);
 		}
+		if (draining)
+			return NULL;
 	}
 	return NULL;
+}
+
+void at_exporter_serve(void)
+{
+	serving = 1;
+	if (!batch)
+		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);
+	if (!batch)
+		return;
+	atomic_store(&started, 1);
+	run(NULL);
 }
 
 void at_exporter_start(void)
@@ -141,6 +199,15 @@ void at_exporter_start(void)
 	if (!atomic_compare_exchange_strong(&started, &expect, 1))
 		return;
 	int saved = errno;
+	if (at_queue_shared_fd() >= 0) {
+		/* process mode: the exporter runs in a helper process; if it
+		 * cannot be started, in a thread after all */
+		if (!at_helper_spawn()) {
+			errno = saved;
+			return;
+		}
+		at_warn("cannot start the exporter process; exporting from a thread instead");
+	}
 	if (!batch)
 		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);
 	pthread_t t;
@@ -174,6 +241,10 @@ void at_exporter_flush(long timeout_ms)
 	if (!atomic_load(&started) || at_queue_length() == 0 || timeout_ms <= 0)
 		return;
 	int saved = errno;
+	if (at_helper_spawned() && at_helper_dead()) {
+		errno = saved;
+		return; /* its spans are lost; nobody would answer */
+	}
 	uint64_t t0 = at_mono_ns();
 	uint64_t deadline = at_mono_ms() + (uint64_t)timeout_ms;
 	atomic_store(&flush_deadline, deadline);
@@ -188,7 +259,8 @@ void at_exporter_flush(long timeout_ms)
 			break;
 		uint64_t left = deadline - now;
 		struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
-		syscall(SYS_futex, &flush_done, FUTEX_WAIT_PRIVATE, done, &ts, NULL, 0);
+		syscall(SYS_futex, &flush_done, FUTEX_WAIT | at_queue_futex_private, done, &ts,
+		        NULL, 0);
 	}
 	last_flush_ns = at_mono_ns() - t0;
 	errno = saved;
@@ -200,9 +272,21 @@ void at_exporter_atfork_child(void)
 	 * without touching them (a backend may have been mid-write at fork). */
 	nbackends = 0;
 	memset(backends, 0, sizeof backends);
+	atomic_store(&started, 0);
+	/* a process-mode parent's ring is shared with its exporter process:
+	 * the child gets a ring (and, at its first span, a helper) of its own */
+	if (at_queue_shared_fd() >= 0) {
+		at_helper_atfork_child();
+		at_queue_unmap();
+		if (at_queue_init_shared((size_t)at_cfg.bsp_queue_size,
+		                         (size_t)at_cfg.bsp_batch_size, at_helper_extra_size()) &&
+		    at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
+			at_disable("cannot allocate the span queue in a fork child");
+			return;
+		}
+	}
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
-	atomic_store(&started, 0);
 	/* the parent's counts and its thread's CPU time are not this process's */
 	atomic_store(&at_stat_exported, 0);
 	atomic_store(&cpu_ns, 0);
@@ -213,6 +297,15 @@ void at_exporter_atfork_child(void)
 
 void at_exporter_print_stats(void)
 {
+	if (at_helper_spawned()) {
+		/* the exporter process's counts */
+		struct at_queue_ctl *c = at_queue_ctl();
+		atomic_store(&at_stat_exported, atomic_load(&c->exported));
+		atomic_store(&cpu_ns, atomic_load(&c->cpu_ns));
+		atomic_store(&render_ns, atomic_load(&c->render_ns));
+		atomic_store(&backends_ns, atomic_load(&c->backends_ns));
+		atomic_store(&at_stat_encode_ns, atomic_load(&c->encode_ns));
+	}
 	uint64_t enc = atomic_load(&at_stat_encode_ns), be = atomic_load(&backends_ns);
 	at_info("spans queued %llu, exported %llu, dropped %llu (queue full), still queued %zu, "
 	        "last flush %llu us, exporter thread CPU %llu us (render %llu, encode %llu, "
@@ -222,6 +315,7 @@ void at_exporter_print_stats(void)
 	        (unsigned long long)at_queue_dropped(), at_queue_length(),
 	        (unsigned long long)(last_flush_ns / 1000),
 	        (unsigned long long)(atomic_load(&cpu_ns) / 1000),
-	        (unsigned long long)(atomic_load(&render_ns) / 1000), (unsigned long long)(enc / 1000),
+	        (unsigned long long)(atomic_load(&render_ns) / 1000),
+	        (unsigned long long)(enc / 1000),
 	        (unsigned long long)((be > enc ? be - enc : 0) / 1000));
 }

@@ -25,6 +25,9 @@ void at_exporter_flush(long timeout_ms);
 /* fork child: the parent's thread does not exist here. */
 void at_exporter_atfork_child(void);
 void at_exporter_print_stats(void);
+/* The exporter process's loop (helper.c): returns once its app has gone
+ * and what it queued is exported. */
+void at_exporter_serve(void);
 
 extern _Atomic uint64_t at_stat_exported;
 /* The exporter thread's CPU time spent encoding (backends that encode a

@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,9 +22,19 @@ struct slot {
 
 static struct slot *slots;
 static size_t mask, wake_len;
-static _Alignas(64) _Atomic size_t head; /* next position to reserve */
-static _Alignas(64) _Atomic size_t tail; /* next position to consume */
-static _Alignas(64) _Atomic uint32_t wakeword;
+/* The control block sits just before the slots, in the same mapping: a
+ * producer reaches head from the slots pointer it loads anyway, and in
+ * process mode (AUTOTRACE_EXPORTER_MODE=process) the exporter process sees
+ * the same positions, wake word and flush words through the shared file. */
+#define CTL_SIZE ((sizeof(struct at_queue_ctl) + 63) & ~(size_t)63)
+#define CTL(base) ((struct at_queue_ctl *)((char *)(base)-CTL_SIZE))
+int at_queue_futex_private = FUTEX_PRIVATE_FLAG;
+static int shared_fd = -1;
+static size_t map_total;
+/* Where this process's count of pushes starts: a fork child's stats are
+ * its own, not its parent's. */
+static size_t pushed_base; /* the whole mapping, control block and extra included */
+static char *map_start;
 /* Drops are counted in shards, one cache line each, picked by the thread:
  * producers that outrun the exporter all take the drop path at once, and one
  * shared counter would bounce between the CPUs on every call. */
@@ -60,16 +71,32 @@ static inline void seq_set(size_t i, size_t v)
 	atomic_store_explicit(&slots[i].seq, v - i, memory_order_release);
 }
 
-int at_queue_init(size_t capacity, size_t wake_at)
+static size_t ring_cap(size_t capacity)
 {
 	size_t cap = 2;
 	while (cap < capacity)
 		cap <<= 1;
+	return cap;
+}
+
+static void set_geometry(char *p, size_t cap, size_t wake_at)
+{
+	slots = (struct slot *)(p + CTL_SIZE);
+	mask = cap - 1;
+	wake_len = wake_at ? wake_at : 1;
+	struct at_queue_ctl *c = CTL(slots);
+	c->cap = cap;
+	c->wake_len = wake_len;
+}
+
+int at_queue_init(size_t capacity, size_t wake_at)
+{
+	size_t cap = ring_cap(capacity);
 	/* anonymous memory: pages cost RSS only once a span has been written
 	 * there. Faulting a 4 KiB page in costs microseconds on a virtual
 	 * machine, and the ring passes over all of them: ask for transparent
 	 * huge pages (one fault per 2 MiB) on a 2 MiB-aligned range. */
-	size_t len = cap * sizeof(struct slot), huge = (size_t)2 << 20;
+	size_t len = CTL_SIZE + cap * sizeof(struct slot), huge = (size_t)2 << 20;
 	size_t map_len = len >= huge ? len + huge : len;
 	char *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -84,10 +111,93 @@ int at_queue_init(size_t capacity, size_t wake_at)
 		p = a;
 		madvise(p, len, MADV_HUGEPAGE); /* a hint: refused (THP off) is fine */
 	}
-	slots = (struct slot *)p;
-	mask = cap - 1;
-	wake_len = wake_at ? wake_at : 1;
+	map_start = p;
+	map_total = len;
+	shared_fd = -1;
+	at_queue_futex_private = FUTEX_PRIVATE_FLAG;
+	set_geometry(p, cap, wake_at);
 	return 0;
+}
+
+int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
+{
+	size_t cap = ring_cap(capacity);
+	size_t len = CTL_SIZE + cap * sizeof(struct slot);
+	size_t total = len + ((extra + 4095) & ~(size_t)4095);
+	int fd = (int)syscall(SYS_memfd_create, "autotrace-queue", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char *p = MAP_FAILED;
+	if (!ftruncate(fd, (off_t)total))
+		p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	map_start = p;
+	map_total = total;
+	shared_fd = fd;
+	at_queue_futex_private = 0; /* two processes wait on these words */
+	set_geometry(p, cap, wake_at);
+	CTL(slots)->extra_off = len;
+	return 0;
+}
+
+int at_queue_attach(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) || st.st_size < (off_t)CTL_SIZE)
+		return -1;
+	size_t total = (size_t)st.st_size;
+	char *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	struct at_queue_ctl *c = (struct at_queue_ctl *)p;
+	size_t cap = c->cap;
+	if (!cap || (cap & (cap - 1)) || c->extra_off != CTL_SIZE + cap * sizeof(struct slot) ||
+	    c->extra_off > total) {
+		munmap(p, total);
+		return -1;
+	}
+	map_start = p;
+	map_total = total;
+	shared_fd = fd;
+	at_queue_futex_private = 0;
+	slots = (struct slot *)(p + CTL_SIZE);
+	mask = cap - 1;
+	wake_len = c->wake_len ? c->wake_len : 1;
+	return 0;
+}
+
+int at_queue_shared_fd(void)
+{
+	return shared_fd;
+}
+
+void *at_queue_extra(size_t *len)
+{
+	if (shared_fd < 0 || !slots)
+		return NULL;
+	size_t off = CTL(slots)->extra_off;
+	*len = map_total - off;
+	return map_start + off;
+}
+
+struct at_queue_ctl *at_queue_ctl(void)
+{
+	return slots ? CTL(slots) : NULL;
+}
+
+void at_queue_unmap(void)
+{
+	if (!slots)
+		return;
+	munmap(map_start, map_total);
+	if (shared_fd >= 0)
+		close(shared_fd);
+	shared_fd = -1;
+	slots = NULL;
+	map_start = NULL;
 }
 
 int at_queue_push(const struct at_span *s)
@@ -95,36 +205,38 @@ int at_queue_push(const struct at_span *s)
 	/* locals: the copy's stores might alias the globals as far as the
 	 * compiler knows, and would make it read them again */
 	struct slot *base = slots;
+	struct at_queue_ctl *c = CTL(base);
 	size_t m = mask;
-	size_t pos = atomic_load_explicit(&head, memory_order_relaxed);
+	size_t pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 	struct slot *sl;
 	for (;;) {
 		sl = &base[pos & m];
 		size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire) + (pos & m);
 		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
 		if (AT_LIKELY(diff == 0)) {
-			if (atomic_compare_exchange_weak_explicit(
-			        &head, &pos, pos + 1, memory_order_relaxed, memory_order_relaxed))
+			if (atomic_compare_exchange_weak_explicit(&c->head, &pos, pos + 1,
+			                                          memory_order_relaxed,
+			                                          memory_order_relaxed))
 				break;
 		} else if (diff < 0) {
 			atomic_fetch_add_explicit(&dropped[drop_shard()].n, 1,
 			                          memory_order_relaxed);
 			return -1;
 		} else {
-			pos = atomic_load_explicit(&head, memory_order_relaxed);
+			pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 		}
 	}
 	at_span_copy_inline(&sl->span, s);
 	/* seq_set, on the slot at hand */
 	atomic_store_explicit(&sl->seq, pos + 1 - (pos & m), memory_order_release);
-	if (AT_UNLIKELY(pos + 1 - atomic_load_explicit(&tail, memory_order_relaxed) == wake_len))
+	if (AT_UNLIKELY(pos + 1 - atomic_load_explicit(&c->tail, memory_order_relaxed) == wake_len))
 		at_queue_wake();
 	return 0;
 }
 
 size_t at_queue_peek(struct at_span **out, size_t max)
 {
-	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
+	size_t t = atomic_load_explicit(&CTL(slots)->tail, memory_order_relaxed);
 	size_t n = 0;
 	while (n < max) {
 		if (seq_get((t + n) & mask) != t + n + 1)
@@ -137,52 +249,57 @@ size_t at_queue_peek(struct at_span **out, size_t max)
 
 void at_queue_release(size_t n)
 {
-	size_t t = atomic_load_explicit(&tail, memory_order_relaxed);
+	size_t t = atomic_load_explicit(&CTL(slots)->tail, memory_order_relaxed);
 	for (size_t i = 0; i < n; i++)
 		seq_set((t + i) & mask, t + i + mask + 1);
-	atomic_store_explicit(&tail, t + n, memory_order_release);
+	atomic_store_explicit(&CTL(slots)->tail, t + n, memory_order_release);
 }
 
 size_t at_queue_length(void)
 {
-	return atomic_load(&head) - atomic_load(&tail);
+	if (!slots)
+		return 0;
+	return atomic_load(&CTL(slots)->head) - atomic_load(&CTL(slots)->tail);
 }
-
-/* Where this process's count of pushes starts: a fork child's stats are
- * its own, not its parent's. */
-static size_t pushed_base;
 
 uint64_t at_queue_pushed(void)
 {
-	return atomic_load(&head) - pushed_base;
+	if (!slots)
+		return 0;
+	return atomic_load(&CTL(slots)->head) - pushed_base;
 }
 
 void at_queue_forget(void)
 {
 	for (int i = 0; i < DROP_SHARDS; i++)
 		atomic_store_explicit(&dropped[i].n, 0, memory_order_relaxed);
-	if (!slots)
+	pushed_base = 0;
+	/* a shared ring is the parent's and its exporter process's: left as it
+	 * is (the child maps a ring of its own, exporter.c) */
+	if (!slots || shared_fd >= 0)
 		return;
-	size_t h = atomic_load(&head);
-	for (size_t t = atomic_load(&tail); t != h; t++)
+	size_t h = atomic_load(&CTL(slots)->head);
+	for (size_t t = atomic_load(&CTL(slots)->tail); t != h; t++)
 		seq_set(t & mask, t + mask + 1);
-	atomic_store(&tail, h);
+	atomic_store(&CTL(slots)->tail, h);
 	pushed_base = h;
 }
 
 void at_queue_wait(long timeout_ms)
 {
-	uint32_t w = atomic_load(&wakeword);
+	uint32_t w = atomic_load(&CTL(slots)->wakeword);
 	if (at_queue_length() >= wake_len)
 		return;
 	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-	syscall(SYS_futex, &wakeword, FUTEX_WAIT_PRIVATE, w, &ts, NULL, 0);
+	syscall(SYS_futex, &CTL(slots)->wakeword, FUTEX_WAIT | at_queue_futex_private, w, &ts, NULL,
+	        0);
 }
 
 void at_queue_wake(void)
 {
-	atomic_fetch_add(&wakeword, 1);
+	atomic_fetch_add(&CTL(slots)->wakeword, 1);
 	int saved = errno;
-	syscall(SYS_futex, &wakeword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	syscall(SYS_futex, &CTL(slots)->wakeword, FUTEX_WAKE | at_queue_futex_private, 1, NULL,
+	        NULL, 0);
 	errno = saved;
 }

@@ -7,9 +7,42 @@
 #include "../preload/span.h"
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 int at_queue_init(size_t capacity, size_t wake_at);
+
+/* What the producers and the consumer share besides the slots: at the start
+ * of the ring's mapping. In process mode (AUTOTRACE_EXPORTER_MODE=process)
+ * that mapping is a memfd shared with the exporter process, so the flush
+ * handshake and the exporter's counts live here too. */
+struct at_queue_ctl {
+	_Alignas(64) _Atomic size_t head; /* next position to reserve */
+	_Alignas(64) _Atomic size_t tail; /* next position to consume */
+	_Alignas(64) _Atomic uint32_t wakeword;
+	/* the rest: the flush handshake (exporter.c), the exporter's counts
+	 * for the stats, the geometry an exporter process attaches by */
+	_Alignas(64) _Atomic uint32_t flush_req, flush_done;
+	_Atomic uint64_t flush_deadline;
+	_Atomic uint32_t exec_pending; /* the app is in execve: its ring goes */
+	_Atomic uint32_t helper_state; /* enum at_helper_state (helper.c) */
+	_Atomic uint32_t helper_pid;
+	_Atomic uint64_t exported, cpu_ns, render_ns, backends_ns, encode_ns;
+	size_t cap, wake_len, extra_off;
+};
+
+/* The ring in a memfd (MAP_SHARED), with extra bytes after the slots for
+ * the hand-off to an exporter process; the fd is close-on-exec. */
+int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra);
+/* The exporter process: map the ring a parent made with init_shared. */
+int at_queue_attach(int fd);
+int at_queue_shared_fd(void); /* -1: a private ring */
+void *at_queue_extra(size_t *len);
+struct at_queue_ctl *at_queue_ctl(void);
+/* A fork child of a process-mode parent: the parent's ring is not ours. */
+void at_queue_unmap(void);
+/* FUTEX_PRIVATE_FLAG, or 0 when the ring is shared between processes. */
+extern int at_queue_futex_private;
 int at_queue_push(const struct at_span *s);
 /* Consumer side: pointers to up to max committed spans, oldest first. */
 size_t at_queue_peek(struct at_span **out, size_t max);

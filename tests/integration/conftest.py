@@ -100,6 +100,11 @@ def shim_env(collector=None, **extra):
             del env[k]
     env["LD_PRELOAD"] = LIB
     env["OTEL_BSP_SCHEDULE_DELAY"] = "100"
+    # AUTOTRACE_TEST_EXPORTER_MODE=process runs a test with the exporter in a
+    # helper process (the CI runs the cross-process tests both ways)
+    mode = os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE")
+    if mode:
+        env["AUTOTRACE_EXPORTER_MODE"] = mode
     if collector is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
     env.update({k: str(v) for k, v in extra.items()})

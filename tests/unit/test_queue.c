@@ -1,5 +1,6 @@
 /* The export queue at a size where its memory is mapped 2 MiB-aligned for
  * transparent huge pages: spans go through in order, many times round. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../preload/autotrace.h"
@@ -90,6 +94,74 @@ static void concurrent_drops_all_counted(void **state)
 		at_queue_release(n);
 }
 
+/* AUTOTRACE_EXPORTER_MODE=process: the ring in a memfd, spans pushed in
+ * this process and consumed in another that mapped it by its descriptor
+ * (as the exporter process does, reporter/helper.c), every one, in order.
+ * Last: it replaces the ring. */
+#define CROSS 3000
+
+static void shared_ring_between_processes(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init_shared(256, 16, 4096), 0);
+	size_t extra;
+	assert_non_null(at_queue_extra(&extra));
+	assert_true(extra >= 4096);
+	int fd = dup(at_queue_shared_fd());
+	assert_true(fd >= 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* the consumer: its own mapping of the same memory */
+		at_queue_unmap();
+		if (at_queue_attach(fd))
+			_exit(2);
+		struct at_span *got[64];
+		long next = 0;
+		while (next < CROSS) {
+			size_t n = at_queue_peek(got, 64);
+			if (!n) {
+				at_queue_wait(2000);
+				if (!at_queue_length() && !(n = at_queue_peek(got, 64)))
+					_exit(3); /* two seconds and nothing: no wake-up */
+				continue;
+			}
+			for (size_t k = 0; k < n; k++)
+				if (got[k]->attrs[0].v.i != next++)
+					_exit(4);
+			at_queue_release(n);
+		}
+		_exit(0);
+	}
+	close(fd);
+	static const char key[] = "i";
+	struct at_span s;
+	for (long i = 0; i < CROSS;) {
+		at_span_start(&s, "q", AT_KIND_INTERNAL);
+		at_span_set_int(&s, key, i);
+		at_span_end(&s); /* into the shared ring */
+		i++;
+		while (at_queue_length() > 200)
+			usleep(100); /* the other side drains */
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A descriptor that is not a ring is refused, not mapped and trusted. */
+static void attach_refuses_what_is_not_a_ring(void **state)
+{
+	int fd = (int)syscall(SYS_memfd_create, "not-a-ring", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 100), 0);
+	assert_int_equal(at_queue_attach(fd), -1);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0); /* zeros: capacity 0 */
+	assert_int_equal(at_queue_attach(fd), -1);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	/* the runtime reads its configuration in a constructor: set it, start again */
@@ -105,6 +177,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(big_ring_keeps_order),
 	    cmocka_unit_test(full_big_ring_drops),
 	    cmocka_unit_test(concurrent_drops_all_counted),
+	    cmocka_unit_test(attach_refuses_what_is_not_a_ring),
+	    cmocka_unit_test(shared_ring_between_processes),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

@@ -1,0 +1,289 @@
+"""AUTOTRACE_EXPORTER_MODE=process: the exporter runs in a helper process
+(this library run as a program, reporter/helper.c) fed through a shared
+memfd ring. Real python3 programs under the shim against the recording HTTP
+server; spans decoded by the collector with the official OTLP protos. What
+matters to the host: it stays single-threaded, it never sees the helper as
+a child (no SIGCHLD, wait() says ECHILD), the helper holds none of its
+descriptors, and fork, exec and a killed helper cost it nothing."""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import program, run, shim_env
+
+PY = "/usr/bin/python3"
+
+# What every script does first: one traced HTTP request (the first span
+# starts the exporter), then prints facts about itself as key=value lines.
+PRELUDE = textwrap.dedent("""
+    import http.client, os, signal, sys, time
+    def request(port):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/p%d" % os.getpid())
+        body = c.getresponse().read()
+        c.close()
+        return body
+    def threads():
+        for line in open("/proc/self/status"):
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    def helper_of(pid):
+        # "autotrace-exporter <pid>" in ps
+        want = b"autotrace-exporter\\0%d\\0" % pid
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    if open("/proc/%s/cmdline" % d, "rb").read() == want:
+                        return int(d)
+                except OSError:
+                    pass
+        return None
+    def out(**kw):
+        for k, v in kw.items():
+            print("%s=%s" % (k, v), flush=True)
+""")
+
+
+def script(body, port, env, timeout=30):
+    src = PRELUDE + "PORT = %d\n" % port + textwrap.dedent(body)
+    r = run([PY, "-c", src], env, timeout=timeout)
+    facts = {}
+    for line in r.stdout.decode().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            facts[k] = v
+    return r, facts
+
+
+def penv(collector, **kw):
+    return shim_env(collector, AUTOTRACE_EXPORTER_MODE="process", **kw)
+
+
+def client_spans(collector, n, timeout=10):
+    return collector.wait_for(n, timeout=timeout, pred=lambda s: s["kind"] == "CLIENT")
+
+
+def test_spans_arrive_and_the_app_stays_single_threaded(collector, http_server):
+    r, f = script("""
+        out(body=request(PORT).decode().strip(), threads=threads(), pid=os.getpid(),
+            helper=helper_of(os.getpid()))
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["body"] == "hello"
+    # no exporter thread in the app: glibc stays on its single-threaded paths
+    assert f["threads"] == "1"
+    assert f["helper"] != "None"
+    (s,) = client_spans(collector, 1)
+    assert s["attributes"]["url.full"].endswith("/p" + f["pid"])
+    # the resource is the app's, not the helper's
+    assert s["resource"]["process.pid"] == int(f["pid"])
+    assert s["resource"]["process.executable.name"] == "python3"
+
+
+def test_the_helper_names_the_apps_calling_function(collector, http_server):
+    # curl_client calls curl_easy_perform from its static function perform():
+    # the helper reads the app's maps and the executable's .symtab and DWARF
+    r = run([program("curl_client"), "get", http_server.url, "1"], penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    a = collector.wait_for(1)[0]["attributes"]
+    assert a["code.function.name"] == "perform"
+    assert a["code.file.path"].endswith("tests/programs/curl_client.c")
+
+
+def test_the_same_program_in_thread_mode_has_the_exporter_thread(collector, http_server):
+    # the test above could not fail if the span did not start an exporter
+    r, f = script("""
+        out(body=request(PORT).decode().strip(), threads=threads(),
+            helper=helper_of(os.getpid()))
+    """, http_server.port, shim_env(collector, AUTOTRACE_EXPORTER_MODE="thread"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["threads"] == "2"
+    assert f["helper"] == "None"
+    client_spans(collector, 1)
+
+
+def test_the_helper_is_not_the_apps_child(collector, http_server):
+    r, f = script("""
+        got = []
+        signal.signal(signal.SIGCHLD, lambda *a: got.append(1))
+        request(PORT)
+        time.sleep(0.3)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            w = "child"
+        except ChildProcessError:
+            w = "ECHILD"
+        h = helper_of(os.getpid())
+        out(wait=w, sigchld=len(got), helper=h, same_session=os.getsid(h) == os.getsid(0),
+            ppid=open("/proc/%d/stat" % h).read().rsplit(")", 1)[1].split()[1])
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["wait"] == "ECHILD"
+    assert f["sigchld"] == "0"
+    assert f["ppid"] != str(os.getpid())
+    # a session of its own: the terminal's ^C is not for it
+    assert f["same_session"] == "False"
+    client_spans(collector, 1)
+
+
+def test_the_helper_holds_none_of_the_apps_descriptors(collector, http_server):
+    r, f = script("""
+        import socket
+        rd, wr = os.pipe()
+        os.set_inheritable(rd, True)  # as a legacy C program's would be
+        os.set_inheritable(wr, True)
+        s = socket.socket()
+        s.set_inheritable(True)
+        request(PORT)
+        h = helper_of(os.getpid())
+        fds = {}
+        for fd in os.listdir("/proc/%d/fd" % h):
+            fds[fd] = os.readlink("/proc/%d/fd/%s" % (h, fd))
+        out(fds=repr(sorted(fds.items())), stderr=os.readlink("/proc/self/fd/2"))
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    fds = dict(eval(f["fds"]))
+    # stdin, stdout, the app's stderr, the ring, the app's pidfd: not the
+    # inheritable pipe and socket
+    assert sorted(fds) == ["0", "1", "2", "3", "4"], fds
+    assert fds["0"] == fds["1"] == "/dev/null"
+    assert fds["2"] == f["stderr"]
+    assert fds["3"].startswith("/memfd:autotrace-queue")
+    assert "pidfd" in fds["4"]
+    client_spans(collector, 1)
+
+
+def test_fork_child_gets_its_own_exporter(collector, http_server):
+    r, f = script("""
+        request(PORT)
+        pid = os.fork()
+        if pid == 0:
+            request(PORT)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            w = "child"
+        except ChildProcessError:
+            w = "ECHILD"
+        out(parent=os.getpid(), child=pid, wait=w)
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["wait"] == "ECHILD"
+    spans = client_spans(collector, 2)
+    assert len(spans) == 2
+    by_pid = {s["resource"]["process.pid"]: s for s in spans}
+    assert set(by_pid) == {int(f["parent"]), int(f["child"])}
+    assert by_pid[int(f["child"])]["attributes"]["url.full"].endswith("/p" + f["child"])
+
+
+def test_exec_ends_the_old_helper(collector, http_server):
+    env = penv(collector)
+    src = PRELUDE + "PORT = %d\n" % http_server.port + textwrap.dedent("""
+        request(PORT)
+        out(helper=helper_of(os.getpid()))
+        os.execv("/bin/sleep", ["sleep", "3"])
+    """)
+    p = subprocess.Popen([PY, "-c", src], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        line = p.stdout.readline().decode().strip()
+        assert line.startswith("helper=") and line != "helper=None", line
+        helper = int(line.split("=")[1])
+        spans = client_spans(collector, 1)  # exported before the exec
+        assert spans[0]["resource"]["process.pid"] == p.pid
+        # the app's pid lives on as sleep; the helper must not
+        end = time.time() + 2.5
+        state = None
+        while time.time() < end:
+            try:
+                stat = open("/proc/%d/stat" % helper).read()
+                state = stat.rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state in ("gone", "Z", "X"):
+                break
+            time.sleep(0.05)
+        assert state in ("gone", "Z", "X"), "helper still %s after the exec" % state
+        assert p.poll() is None  # and the app is still running (sleep 3)
+        assert open("/proc/%d/comm" % p.pid).read().strip() == "sleep"
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_a_killed_helper_costs_the_app_nothing(collector, http_server):
+    t0 = time.time()
+    r, f = script("""
+        a = request(PORT)
+        h = helper_of(os.getpid())
+        os.kill(h, signal.SIGKILL)
+        time.sleep(0.2)
+        b = request(PORT)  # queued; nobody will export it
+        out(a=a.decode().strip(), b=b.decode().strip())
+    """, http_server.port, penv(collector, AUTOTRACE_EXIT_TIMEOUT=3000))
+    took = time.time() - t0
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["a"] == "hello" and f["b"] == "hello"
+    # the exit flush sees the helper dead instead of waiting its 3 s bound
+    assert took < 2.5, took
+    assert b"exporter process has exited" in r.stderr
+    client_spans(collector, 1)
+
+
+def test_stats_at_exit_come_from_the_helper(collector, http_server):
+    r, f = script("""
+        for i in range(5):
+            request(PORT)
+    """, http_server.port, penv(collector, AUTOTRACE_LOG_LEVEL="info"))
+    assert r.returncode == 0, r.stderr.decode()
+    client_spans(collector, 5)
+    err = r.stderr.decode()
+    assert "spans queued 5, exported 5," in err, err
+
+
+def test_the_helper_lets_go_of_stderr_when_the_app_exits(tmp_path):
+    # a collector that accepts and never answers: the helper is still
+    # exporting (AUTOTRACE_EXIT_TIMEOUT after the app is gone) when the app
+    # exits; whoever reads the app's stderr pipe must see its end at once
+    import socket
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    port = hung.getsockname()[1]
+    try:
+        env = shim_env(None, AUTOTRACE_EXPORTER_MODE="process", AUTOTRACE_EXIT_TIMEOUT=300,
+                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
+                       OTEL_BSP_SCHEDULE_DELAY=1)
+        # OTEL_BSP_SCHEDULE_DELAY=1: the helper is already in a POST (stuck)
+        # when the app exits, so only its stderr thread can let go
+        env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "8000"
+        src = PRELUDE + textwrap.dedent("""
+            import socket
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+            c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+            c.sendall(b"GET /x HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n"); a.recv(100)
+            a.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n"); c.recv(100)
+            time.sleep(0.5)
+            out(helper=helper_of(os.getpid()))
+        """)
+        p = subprocess.Popen([PY, "-c", src], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        line = p.stdout.readline().decode().strip()
+        assert line.startswith("helper=") and line != "helper=None", line
+        helper = int(line.split("=")[1])
+        p.wait(20)
+        exited = time.time()
+        p.stderr.read()  # returns at end-of-file: when no process holds the pipe
+        eof = time.time() - exited
+        alive = os.path.exists("/proc/%d" % helper) and \
+            open("/proc/%d/stat" % helper).read().rsplit(")", 1)[1].split()[0] not in "ZX"
+        assert eof < 1.0, eof
+        # the test could not fail if the helper had already gone
+        assert alive, "the helper was not still exporting"
+    finally:
+        hung.close()
