@@ -30,6 +30,8 @@ static size_t mask, wake_len;
 #define CTL(base) ((struct at_queue_ctl *)((char *)(base)-CTL_SIZE))
 int at_queue_futex_private = FUTEX_PRIVATE_FLAG;
 static int shared_fd = -1;
+static dev_t shared_dev;
+static ino_t shared_ino;
 static size_t map_total;
 /* Where this process's count of pushes starts: a fork child's stats are
  * its own, not its parent's. */
@@ -134,6 +136,11 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 		close(fd);
 		return -1;
 	}
+	struct stat st;
+	if (!fstat(fd, &st)) {
+		shared_dev = st.st_dev;
+		shared_ino = st.st_ino;
+	}
 	map_start = p;
 	map_total = total;
 	shared_fd = fd;
@@ -172,6 +179,15 @@ int at_queue_attach(int fd)
 int at_queue_shared_fd(void)
 {
 	return shared_fd;
+}
+
+int at_queue_shared_fd_intact(void)
+{
+	/* an application that closes every descriptor, or dup2()s over ours,
+	 * leaves the number to something else: the file is checked */
+	struct stat st;
+	return shared_fd >= 0 && !fstat(shared_fd, &st) && st.st_dev == shared_dev &&
+	       st.st_ino == shared_ino;
 }
 
 void *at_queue_extra(size_t *len)

@@ -37,6 +37,8 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra);
 /* The exporter process: map the ring a parent made with init_shared. */
 int at_queue_attach(int fd);
 int at_queue_shared_fd(void); /* -1: a private ring */
+/* The descriptor is still the ring's (the application may have closed it). */
+int at_queue_shared_fd_intact(void);
 void *at_queue_extra(size_t *len);
 struct at_queue_ctl *at_queue_ctl(void);
 /* A fork child of a process-mode parent: the parent's ring is not ours. */

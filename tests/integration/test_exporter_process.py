@@ -287,3 +287,39 @@ def test_the_helper_lets_go_of_stderr_when_the_app_exits(tmp_path):
         assert alive, "the helper was not still exporting"
     finally:
         hung.close()
+
+
+def test_a_program_that_closed_the_rings_descriptor_falls_back_to_the_thread(
+        collector, http_server):
+    # a daemon that closes every descriptor at start-up: the number the
+    # shim's memfd had now belongs to the program's own socket, which must
+    # never become the helper's ring; the exporter is a thread instead
+    r, f = script("""
+        os.closerange(3, 4096)
+        out(body=request(PORT).decode().strip(), threads=threads(),
+            helper=helper_of(os.getpid()))
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["body"] == "hello"
+    assert f["helper"] == "None"
+    assert f["threads"] == "2"
+    assert b"cannot start the exporter process; exporting from a thread instead" in r.stderr
+    (s,) = client_spans(collector, 1)
+    assert s["resource"]["process.pid"] > 0
+
+
+def test_a_relative_ld_preload_and_a_new_working_directory(collector, http_server):
+    # LD_PRELOAD=build/libautotrace.so, then the program changes directory:
+    # the helper is started from the library's path in /proc/self/maps
+    from conftest import LIB, ROOT
+    env = penv(collector, LD_PRELOAD=os.path.relpath(LIB, ROOT))
+    src = PRELUDE + "PORT = %d\n" % http_server.port + textwrap.dedent("""
+        os.chdir("/")
+        out(body=request(PORT).decode().strip(), threads=threads(),
+            helper=helper_of(os.getpid()))
+    """)
+    r = run([PY, "-c", src], env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode()
+    assert "threads=1" in out and "helper=None" not in out, out + r.stderr.decode()
+    client_spans(collector, 1)
