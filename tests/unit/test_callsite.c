@@ -1,5 +1,6 @@
-/* Symbolizing another process's addresses (at_callsite_set_remote), as an
- * exporter in a helper process does: a fork child has this process's
+/* Symbolizing a span's caller: in this process (dladdr, the executable's
+ * .symtab, DWARF line tables), and in another (at_callsite_set_remote), as
+ * an exporter in a helper process does: a fork child has this process's
  * layout, so this process's addresses are valid in it. */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -42,6 +43,37 @@ __attribute__((noinline)) static uintptr_t call_site(void)
 	uintptr_t ra = local_function_here();
 	__asm__ volatile("" ::: "memory"); /* not a tail call */
 	return ra;
+}
+
+static void symbolize(void **state)
+{
+	char name[64];
+	/* a static function: only the executable's .symtab has it */
+	assert_true(at_callsite_symbolize(call_site(), name, sizeof name));
+	assert_string_equal(name, "call_site");
+	/* a libc function: dynamic symbols */
+	assert_true(at_callsite_symbolize((uintptr_t)getpid + 1, name, sizeof name));
+	assert_true(strstr(name, "getpid") != NULL);
+	assert_false(at_callsite_symbolize(0, name, sizeof name));
+	assert_string_equal(name, "");
+	/* truncated to the buffer */
+	assert_true(at_callsite_symbolize(call_site(), name, 5));
+	assert_string_equal(name, "call");
+}
+
+static void source_line(void **state)
+{
+	char file[256];
+	unsigned line;
+	/* this file is built with -g: its own DWARF line table */
+	assert_true(at_callsite_line(call_site(), file, sizeof file, &line));
+	assert_int_equal(line, call_line);
+	const char *tail = "tests/unit/test_callsite.c";
+	assert_true(strlen(file) >= strlen(tail));
+	assert_string_equal(file + strlen(file) - strlen(tail), tail);
+	/* libc has no line table here (no debug package): nothing */
+	assert_false(at_callsite_line((uintptr_t)getpid + 1, file, sizeof file, &line));
+	assert_string_equal(file, "");
 }
 
 struct child {
@@ -191,6 +223,8 @@ static void remote_dead_pid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(symbolize),
+	    cmocka_unit_test(source_line),
 	    cmocka_unit_test(remote_symbolize),
 	    cmocka_unit_test(remote_late_dlopen),
 	    cmocka_unit_test(remote_dead_pid),

@@ -9,10 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../../preload/autotrace.h"
-#include "../../preload/callsite.h"
 #include "../../preload/config.h"
 #include "../../preload/crash.h"
 #include "../../preload/loop.h"
@@ -126,52 +124,6 @@ static void describe(void **state)
 	assert_string_equal(at_crash_signame(SIGILL), "SIGILL");
 }
 
-__attribute__((noinline)) static uintptr_t local_function_here(void)
-{
-	return (uintptr_t)__builtin_return_address(0);
-}
-
-static int call_line;
-
-__attribute__((noinline)) static uintptr_t call_site(void)
-{
-	call_line = __LINE__ + 1;
-	uintptr_t ra = local_function_here();
-	__asm__ volatile("" ::: "memory"); /* not a tail call */
-	return ra;
-}
-
-static void symbolize(void **state)
-{
-	char name[64];
-	/* a static function: only the executable's .symtab has it */
-	assert_true(at_callsite_symbolize(call_site(), name, sizeof name));
-	assert_string_equal(name, "call_site");
-	/* a libc function: dynamic symbols */
-	assert_true(at_callsite_symbolize((uintptr_t)getpid + 1, name, sizeof name));
-	assert_true(strstr(name, "getpid") != NULL);
-	assert_false(at_callsite_symbolize(0, name, sizeof name));
-	assert_string_equal(name, "");
-	/* truncated to the buffer */
-	assert_true(at_callsite_symbolize(call_site(), name, 5));
-	assert_string_equal(name, "call");
-}
-
-static void source_line(void **state)
-{
-	char file[256];
-	unsigned line;
-	/* this file is built with -g: its own DWARF line table */
-	assert_true(at_callsite_line(call_site(), file, sizeof file, &line));
-	assert_int_equal(line, call_line);
-	const char *tail = "tests/unit/test_failures.c";
-	assert_true(strlen(file) >= strlen(tail));
-	assert_string_equal(file + strlen(file) - strlen(tail), tail);
-	/* libc has no line table here (no debug package): nothing */
-	assert_false(at_callsite_line((uintptr_t)getpid + 1, file, sizeof file, &line));
-	assert_string_equal(file, "");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,8 +131,6 @@ int main(void)
 	    cmocka_unit_test(hops_baggage),
 	    cmocka_unit_test(hops_server_marks_past_threshold),
 	    cmocka_unit_test(describe),
-	    cmocka_unit_test(symbolize),
-	    cmocka_unit_test(source_line),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
