@@ -1176,9 +1176,13 @@ CLOSE = {
     "(start, ids, sampler, copy into the queue: the minimal-span row) and the capture's "
     "walk of the format (~250 for PING, mostly call and copy overhead). To close: a span "
     "record written straight into the queue instead of built on the stack and copied, and "
-    "no exporter thread in the process (the ~250 of glibc's) — an exporter in another "
-    "process, fed through shared memory, would need neither.",
-    "MySQL span": "as for Redis: glibc's multi-threaded paths (~200-270), the span, and the "
+    "no exporter thread in the process (the ~250 of glibc's): `AUTOTRACE_EXPORTER_MODE="
+    "process` (an exporter in a helper process, fed through shared memory) takes those "
+    "out (its column in section 1), but not the end-to-end cost (section 2): on one pinned "
+    "CPU the helper's work and the switches between two address spaces cost the loop as "
+    "much as glibc's multi-threaded paths did.",
+    "MySQL span": "as for Redis: glibc's multi-threaded paths (~250-400; gone with the "
+    "exporter in a process), the span, and the "
     "statement and connection facts copied into one attribute (~150; rendered on the "
     "exporter thread, hooks/mysql_render.c). The MySQL socket now passes straight through "
     "(net.c forgets a connection that can never be HTTP: ~240 per query before).",
