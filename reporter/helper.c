@@ -172,8 +172,10 @@ static AT_NOINLINE __attribute__((noreturn)) void helper_main(void)
 		release_stderr(NULL); /* cannot watch: no stderr at all then */
 	pthread_attr_destroy(&attr);
 	struct stat st;
-	if (fstat(RING_FD, &st) || at_queue_attach(RING_FD))
+	if (fstat(RING_FD, &st) || at_queue_attach(RING_FD)) {
+		at_warn("exporter process: fd %d is not a span ring; nothing exported", RING_FD);
 		_exit(2);
+	}
 	ring_ino = st.st_ino;
 	size_t extra;
 	const struct handoff *h = at_queue_extra(&extra);
@@ -181,8 +183,13 @@ static AT_NOINLINE __attribute__((noreturn)) void helper_main(void)
 	size_t len;
 	if (!h || extra < sizeof *h || h->magic != HANDOFF_MAGIC || h->version != HANDOFF_VERSION ||
 	    h->cfg_size != sizeof(struct at_config) || h->span_size != sizeof(struct at_span) ||
-	    at_helper_own_image(&base, &len, NULL) || len != h->image_len)
-		_exit(3); /* not the same library as the app's */
+	    at_helper_own_image(&base, &len, NULL) || len != h->image_len) {
+		/* not the same library as the app's: said, so that the app's
+		 * exit flush does not wait for it */
+		at_warn("exporter process: not the library the program loaded; nothing exported");
+		atomic_store(&at_queue_ctl()->helper_state, HELPER_EXITED);
+		_exit(3);
+	}
 	app_pid = h->app_pid;
 	app_lo = h->app_base;
 	app_hi = h->app_base + h->image_len;

@@ -282,7 +282,7 @@ static int process_alive(pid_t pid)
 }
 
 /* The helper says when it ends (and when it started serving, with its pid);
- * a helper that died without saying is seen by kill(pid, 0). */
+ * one that died without saying is seen in /proc (gone, or a zombie). */
 int at_helper_dead(void)
 {
 	if (!helper_started)
