@@ -88,26 +88,30 @@ mariadb --no-defaults -uroot --socket="$TMP/mysqld.sock" -e "
 	INSERT INTO shop.users VALUES (1, 'alice'), (2, 'bob');"
 
 # ---- the services: unchanged binaries, only LD_PRELOAD ----
+# Run in a subshell, `( traced ... )`: the subshell becomes the program
+# (exec), so a service's $! is its own pid and cleanup's kill reaches it. A
+# subshell that waited for it instead would die alone and leave the service
+# running after the demo.
 traced() {
 	name=$1
 	shift
-	env LD_PRELOAD="$BUILD/libautotrace.so" OTEL_SERVICE_NAME="$name" \
+	exec env LD_PRELOAD="$BUILD/libautotrace.so" OTEL_SERVICE_NAME="$name" \
 		OTEL_EXPORTER_OTLP_ENDPOINT="$ENDPOINT" OTEL_BSP_SCHEDULE_DELAY=200 "$@"
 }
 say "starting backend (fork per connection) and frontend (thread per connection) under LD_PRELOAD"
 BPORT=$(free_port)
 FPORT=$(free_port)
-traced backend "$BUILD/programs/http_demo_backend" "$BPORT" "$RPORT" "$MPORT" \
+(traced backend "$BUILD/programs/http_demo_backend" "$BPORT" "$RPORT" "$MPORT") \
 	>"$TMP/backend.log" 2>&1 &
 PIDS="$PIDS $!"
-traced frontend "$BUILD/programs/http_demo_frontend" "$FPORT" "$BPORT" \
+(traced frontend "$BUILD/programs/http_demo_frontend" "$FPORT" "$BPORT") \
 	>"$TMP/frontend.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_port "$BPORT" backend
 wait_port "$FPORT" frontend
 
 say "curl http://127.0.0.1:$FPORT/checkout?user=1   (curl itself under LD_PRELOAD too)"
-traced client curl -sS "http://127.0.0.1:$FPORT/checkout?user=1"
+(traced client curl -sS "http://127.0.0.1:$FPORT/checkout?user=1")
 
 if [ "$OWN_COLLECTOR" = 0 ]; then
 	say "done: the trace is in the collector at 127.0.0.1:4318"

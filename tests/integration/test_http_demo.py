@@ -22,7 +22,23 @@ def _listening(port):
 @pytest.mark.skipif(_listening(4318), reason="a collector on 4318 would receive the demo's spans")
 @pytest.mark.skipif(not (shutil.which("redis-server") and shutil.which("mariadbd")),
                     reason="redis-server / mariadbd not installed")
+def demo_services():
+    """pids of this build's demo services (frontend, backend) now running"""
+    want = os.path.join(BUILD, "programs", "http_demo_").encode()
+    found = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if f.read().startswith(want):
+                        found.add(int(d))
+            except OSError:
+                pass
+    return found
+
+
 def test_demo_prints_one_connected_trace():
+    before = demo_services()
     env = dict(os.environ, BUILD=BUILD)
     for k in list(env):
         if k.startswith(("OTEL_", "AUTOTRACE_")) or k == "LD_PRELOAD":
@@ -31,6 +47,8 @@ def test_demo_prints_one_connected_trace():
                        capture_output=True, cwd=ROOT)
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
+    # the demo stops the services it started (it used to leave the frontend)
+    assert demo_services() - before == set()
     assert "user: alice" in out
     tree = out[out.index("\ntrace ") + 1:]
     traces = re.findall(r"^trace (\w+) \((\d+) spans\)", tree, re.M)
