@@ -245,6 +245,15 @@ static int maps_find(int pid, uintptr_t addr, struct mapped *o)
 	return found;
 }
 
+int at_maps_path(int pid, uintptr_t addr, char *path, size_t len)
+{
+	struct mapped o;
+	if (!maps_find(pid, addr, &o) || strlen(o.path) >= len)
+		return -1;
+	strcpy(path, o.path);
+	return 0;
+}
+
 static struct module *remote_module_for(uintptr_t addr)
 {
 	for (int i = 0; i < nmods; i++)

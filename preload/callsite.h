@@ -28,4 +28,7 @@ int at_callsite_symbolize(uintptr_t addr, char *name, size_t len);
  * object's DWARF line table; 0 with "" when there is none. For tests. */
 int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line);
 
+/* The file mapped at addr in process pid (/proc/<pid>/maps): 0, or -1. */
+int at_maps_path(int pid, uintptr_t addr, char *path, size_t len);
+
 #endif

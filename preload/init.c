@@ -40,6 +40,21 @@ int at_getpid_cached(void)
 	return atomic_load_explicit(&at_pid, memory_order_relaxed);
 }
 
+/* The span ring. Process mode: in shared memory, for the exporter process
+ * started at the first span (reporter/helper.c); else, or if that cannot be
+ * had, private, for an exporter thread. */
+static int open_queue(void)
+{
+	size_t cap = (size_t)at_cfg.bsp_queue_size, wake = (size_t)at_cfg.bsp_batch_size;
+	if (at_cfg.exporter_process) {
+		if (!at_queue_init_shared(cap, wake, at_helper_extra_size()))
+			return 0;
+		at_warn("cannot share the span queue with an exporter process; using a thread");
+		at_cfg.exporter_process = 0;
+	}
+	return at_queue_init(cap, wake);
+}
+
 static void atfork_child(void)
 {
 	if (atomic_load(&at_state) != AT_ON)
@@ -47,6 +62,16 @@ static void atfork_child(void)
 	atomic_store(&at_pid, getpid());
 	atomic_fetch_add(&at_ids_generation, 1);
 	at_queue_forget();
+	/* a process-mode parent's ring is shared with its exporter process:
+	 * the child gets a ring (and, at its first span, a helper) of its own */
+	if (at_queue_shared_fd() >= 0) {
+		at_helper_atfork_child();
+		at_queue_unmap();
+		if (open_queue()) {
+			at_disable("cannot allocate the span queue in a fork child");
+			return;
+		}
+	}
 	at_exporter_atfork_child();
 	at_resource_set_pid(getpid());
 }
@@ -80,17 +105,7 @@ static void do_init(void)
 	at_clock_init();
 	at_resource_init();
 	load_env_parent();
-	/* process mode: the ring in shared memory, for the exporter process
-	 * started at the first span (reporter/helper.c); else, or if that
-	 * cannot be had, a private ring and an exporter thread */
-	if (at_cfg.exporter_process &&
-	    at_queue_init_shared((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size,
-	                         at_helper_extra_size())) {
-		at_warn("cannot share the span queue with an exporter process; using a thread");
-		at_cfg.exporter_process = 0;
-	}
-	if (!at_cfg.exporter_process &&
-	    at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
+	if (open_queue()) {
 		at_warn("cannot allocate the span queue; tracing is off");
 		atomic_store(&at_state, AT_OFF);
 		return;

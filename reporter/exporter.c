@@ -272,21 +272,9 @@ void at_exporter_atfork_child(void)
 	 * without touching them (a backend may have been mid-write at fork). */
 	nbackends = 0;
 	memset(backends, 0, sizeof backends);
-	atomic_store(&started, 0);
-	/* a process-mode parent's ring is shared with its exporter process:
-	 * the child gets a ring (and, at its first span, a helper) of its own */
-	if (at_queue_shared_fd() >= 0) {
-		at_helper_atfork_child();
-		at_queue_unmap();
-		if (at_queue_init_shared((size_t)at_cfg.bsp_queue_size,
-		                         (size_t)at_cfg.bsp_batch_size, at_helper_extra_size()) &&
-		    at_queue_init((size_t)at_cfg.bsp_queue_size, (size_t)at_cfg.bsp_batch_size)) {
-			at_disable("cannot allocate the span queue in a fork child");
-			return;
-		}
-	}
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
+	atomic_store(&started, 0);
 	/* the parent's counts and its thread's CPU time are not this process's */
 	atomic_store(&at_stat_exported, 0);
 	atomic_store(&cpu_ns, 0);

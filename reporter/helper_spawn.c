@@ -24,6 +24,7 @@
 #include "handoff.h"
 
 #include "../preload/autotrace.h"
+#include "../preload/callsite.h"
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/log.h"
@@ -71,35 +72,15 @@ int at_helper_own_image(uintptr_t *base, size_t *len, const char **path)
 
 static int helper_started, helper_gone_said;
 
-/* The library's file by its address in /proc/self/maps: dladdr gives the
- * name LD_PRELOAD gave, which may be relative to a directory left since. */
+/* The library's file: dladdr gives the name LD_PRELOAD gave, which may be
+ * relative to a directory left since; then its path in /proc/self/maps. */
 static int own_path(uintptr_t base, const char *given, char *out, size_t len)
 {
 	if (given && given[0] == '/' && strlen(given) < len) {
 		strcpy(out, given);
 		return 0;
 	}
-	FILE *f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return -1;
-	char line[4096];
-	int found = -1;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long lo;
-		if (sscanf(line, "%lx-", &lo) != 1 || lo != base)
-			continue;
-		char *p = strchr(line, '/');
-		if (p) {
-			p[strcspn(p, "\n")] = 0;
-			if (strlen(p) < len) {
-				strcpy(out, p);
-				found = 0;
-			}
-		}
-		break;
-	}
-	fclose(f);
-	return found;
+	return at_maps_path(getpid(), base, out, len);
 }
 
 static uint32_t put_string(struct handoff *h, size_t *used, const char *s)

@@ -32,11 +32,11 @@ int at_queue_futex_private = FUTEX_PRIVATE_FLAG;
 static int shared_fd = -1;
 static dev_t shared_dev;
 static ino_t shared_ino;
-static size_t map_total;
+static char *map_start;
+static size_t map_total; /* the whole mapping, control block and extra included */
 /* Where this process's count of pushes starts: a fork child's stats are
  * its own, not its parent's. */
-static size_t pushed_base; /* the whole mapping, control block and extra included */
-static char *map_start;
+static size_t pushed_base;
 /* Drops are counted in shards, one cache line each, picked by the thread:
  * producers that outrun the exporter all take the drop path at once, and one
  * shared counter would bounce between the CPUs on every call. */
@@ -81,11 +81,23 @@ static size_t ring_cap(size_t capacity)
 	return cap;
 }
 
-static void set_geometry(char *p, size_t cap, size_t wake_at)
+/* The mapping in use from now on: private (fd -1) or shared with an
+ * exporter process, whose futex words are then not private. */
+static void use_mapping(char *p, size_t total, int fd, size_t cap, size_t wake_at)
 {
+	map_start = p;
+	map_total = total;
+	shared_fd = fd;
+	at_queue_futex_private = fd < 0 ? FUTEX_PRIVATE_FLAG : 0;
 	slots = (struct slot *)(p + CTL_SIZE);
 	mask = cap - 1;
 	wake_len = wake_at ? wake_at : 1;
+}
+
+/* A new ring's geometry, for an exporter process to attach by. */
+static void set_geometry(char *p, size_t total, int fd, size_t cap, size_t wake_at)
+{
+	use_mapping(p, total, fd, cap, wake_at);
 	struct at_queue_ctl *c = CTL(slots);
 	c->cap = cap;
 	c->wake_len = wake_len;
@@ -113,11 +125,7 @@ int at_queue_init(size_t capacity, size_t wake_at)
 		p = a;
 		madvise(p, len, MADV_HUGEPAGE); /* a hint: refused (THP off) is fine */
 	}
-	map_start = p;
-	map_total = len;
-	shared_fd = -1;
-	at_queue_futex_private = FUTEX_PRIVATE_FLAG;
-	set_geometry(p, cap, wake_at);
+	set_geometry(p, len, -1, cap, wake_at);
 	return 0;
 }
 
@@ -141,11 +149,7 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 		shared_dev = st.st_dev;
 		shared_ino = st.st_ino;
 	}
-	map_start = p;
-	map_total = total;
-	shared_fd = fd;
-	at_queue_futex_private = 0; /* two processes wait on these words */
-	set_geometry(p, cap, wake_at);
+	set_geometry(p, total, fd, cap, wake_at);
 	CTL(slots)->extra_off = len;
 	return 0;
 }
@@ -166,13 +170,7 @@ int at_queue_attach(int fd)
 		munmap(p, total);
 		return -1;
 	}
-	map_start = p;
-	map_total = total;
-	shared_fd = fd;
-	at_queue_futex_private = 0;
-	slots = (struct slot *)(p + CTL_SIZE);
-	mask = cap - 1;
-	wake_len = c->wake_len ? c->wake_len : 1;
+	use_mapping(p, total, fd, cap, c->wake_len);
 	return 0;
 }
 
