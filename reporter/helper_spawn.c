@@ -71,6 +71,7 @@ int at_helper_own_image(uintptr_t *base, size_t *len, const char **path)
 }
 
 static int helper_started, helper_gone_said;
+static pid_t helper_pid;
 
 /* The library's file: dladdr gives the name LD_PRELOAD gave, which may be
  * relative to a directory left since; then its path in /proc/self/maps. */
@@ -126,8 +127,9 @@ struct spawn_args {
 	char *const *argv, *const *envp;
 	int ring_fd, keep_stderr;
 	pid_t app;
-	char *stack2;     /* the helper's stack until execve */
-	volatile int err; /* set by the helper when it could not exec */
+	char *stack2;         /* the helper's stack until execve */
+	volatile int err;     /* set by the helper when it could not exec */
+	volatile pid_t child; /* the helper's pid, set by the middle process */
 };
 
 static long sys_dup_to(int from, int to)
@@ -178,8 +180,11 @@ fail:
 static int spawn_mid(void *arg)
 {
 	struct spawn_args *a = arg;
-	if (clone(spawn_helper, a->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, a) < 0)
+	pid_t p = clone(spawn_helper, a->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	if (p < 0)
 		a->err = errno ? errno : EAGAIN;
+	else
+		a->child = p;
 	syscall(SYS_exit, 0);
 	return 0;
 }
@@ -209,7 +214,7 @@ int at_helper_spawn(void)
 		envp[0] = ldpath;
 
 	struct stat st;
-	struct spawn_args a = {path, argv, envp, at_queue_shared_fd(), 0, getpid(), NULL, 0};
+	struct spawn_args a = {path, argv, envp, at_queue_shared_fd(), 0, getpid(), NULL, 0, 0};
 	a.keep_stderr = !fstat(2, &st); /* else /dev/null there */
 
 	size_t stack_len = 64 * 1024; /* two stacks, one for each child */
@@ -235,6 +240,7 @@ int at_helper_spawn(void)
 		return -1;
 	}
 	helper_started = 1;
+	helper_pid = a.child; /* 0 where the children did not share our memory (valgrind) */
 	at_debug("exporter process started (%s)", path);
 	return 0;
 }
@@ -270,7 +276,9 @@ int at_helper_dead(void)
 		return 1;
 	struct at_queue_ctl *c = at_queue_ctl();
 	uint32_t state = atomic_load(&c->helper_state);
-	pid_t pid = (pid_t)atomic_load(&c->helper_pid);
+	/* known from the start: a helper killed before it said it serves is
+	 * seen too */
+	pid_t pid = helper_pid ? helper_pid : (pid_t)atomic_load(&c->helper_pid);
 	int dead = state == HELPER_EXITED || (pid > 0 && !process_alive(pid));
 	if (dead && !helper_gone_said) {
 		helper_gone_said = 1;
@@ -283,6 +291,7 @@ void at_helper_atfork_child(void)
 {
 	helper_started = 0;
 	helper_gone_said = 0;
+	helper_pid = 0;
 }
 
 void at_helper_exec_begin(void)
