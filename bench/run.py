@@ -446,6 +446,11 @@ def section_callgrind(ctx):
         try:
             for v in variants:
                 env, extra = variant_env(v, sink)
+                # a queue that holds every span of the run: under valgrind an
+                # exporter process starts slowly (it runs under valgrind too)
+                # and a full queue would drop spans, whose copy then goes
+                # uncounted; every variant gets it, so environments stay equal
+                env["OTEL_BSP_MAX_QUEUE_SIZE"] = extra["OTEL_BSP_MAX_QUEUE_SIZE"] = "32768"
                 if name == "span_cost":
                     env = base_env()
                     extra = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink,

@@ -75,21 +75,26 @@ AT_REAL(const char *, mysql_get_server_info, (MYSQL *));
 AT_REAL(unsigned int, mysql_stmt_errno, (MYSQL_STMT *));
 AT_REAL(const char *, mysql_stmt_error, (MYSQL_STMT *));
 
-/* AUTOTRACE_SQL_LITERALS=1: db.query.text is the statement as sent. */
-static int keep_literals(void)
+/* AUTOTRACE_SQL_LITERALS=1: db.query.text is the statement as sent. Read
+ * once; every later call is one load. */
+static _Atomic int keep_literals_v = -1;
+
+static AT_NOINLINE int keep_literals_read(void)
 {
-	static _Atomic int v = -1;
-	int k = atomic_load_explicit(&v, memory_order_relaxed);
-	if (AT_UNLIKELY(k < 0)) {
-		const char *e = at_getenv("AUTOTRACE_SQL_LITERALS");
-		k = 0;
-		if (e && at_parse_bool(e, &k))
-			at_warn("AUTOTRACE_SQL_LITERALS=\"%.16s\" is not a boolean; literals are "
-			        "replaced",
-			        e);
-		atomic_store_explicit(&v, k, memory_order_relaxed);
-	}
+	const char *e = at_getenv("AUTOTRACE_SQL_LITERALS");
+	int k = 0;
+	if (e && at_parse_bool(e, &k))
+		at_warn("AUTOTRACE_SQL_LITERALS=\"%.16s\" is not a boolean; literals are "
+		        "replaced",
+		        e);
+	atomic_store_explicit(&keep_literals_v, k, memory_order_relaxed);
 	return k;
+}
+
+static inline int keep_literals(void)
+{
+	int k = atomic_load_explicit(&keep_literals_v, memory_order_relaxed);
+	return AT_LIKELY(k >= 0) ? k : keep_literals_read();
 }
 
 /* ---- lock-free tables keyed by handle (open addressing, tombstones) ---- */
@@ -289,19 +294,25 @@ static uint16_t describe_query(const char *q, size_t n, char *out, struct at_sql
  * from the library. live: m is the application's handle of this call, not
  * one remembered (a statement's connection may have been closed and freed
  * since): only then, or while the connection is known open, is it asked. */
-static int server_system(MYSQL *m, struct conn *c, int live)
+static AT_NOINLINE int server_system_ask(MYSQL *m, struct conn *c, int live)
 {
-	int sys = c ? atomic_load(&c->system) : SYS_UNKNOWN;
-	if (sys == SYS_UNKNOWN && m && (c || live) && RESOLVE(mysql_get_server_info)) {
+	if (m && (c || live) && RESOLVE(mysql_get_server_info)) {
 		/* a string the library keeps from the handshake: no round trip */
 		const char *v = real_mysql_get_server_info(m);
 		if (v) {
-			sys = strcasestr(v, "mariadb") ? SYS_MARIADB : SYS_MYSQL;
+			int sys = strcasestr(v, "mariadb") ? SYS_MARIADB : SYS_MYSQL;
 			if (c)
 				atomic_store(&c->system, sys);
+			return sys;
 		}
 	}
-	return sys;
+	return SYS_UNKNOWN;
+}
+
+static inline int server_system(MYSQL *m, struct conn *c, int live)
+{
+	int sys = c ? atomic_load_explicit(&c->system, memory_order_relaxed) : SYS_UNKNOWN;
+	return AT_LIKELY(sys != SYS_UNKNOWN) ? sys : server_system_ask(m, c, live);
 }
 
 /* Everything but timing: called when the span is recording. err != 0 is
@@ -341,11 +352,10 @@ static int defer_all(struct at_span *s, const struct conn *c, int sysn, const ch
 	b[4] = (char)dlen;
 	b[5] = (char)alen;
 	b[6] = b[7] = 0;
-	if (dlen)
-		memcpy(b + AT_MYSQL_HEAD, c->db, dlen);
-	if (alen)
-		memcpy(b + AT_MYSQL_HEAD + dlen, c->addr, alen);
-	memcpy(b + AT_MYSQL_HEAD + dlen + alen, text, len);
+	/* a database name, an address, a short statement: no call for each */
+	at_copy_small(b + AT_MYSQL_HEAD, c ? c->db : NULL, dlen);
+	at_copy_small(b + AT_MYSQL_HEAD + dlen, c ? c->addr : NULL, alen);
+	at_copy_small(b + AT_MYSQL_HEAD + dlen + alen, text, len);
 	a->type = AT_ATTR_DEFER;
 	a->render = AT_RENDER_MYSQL;
 	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)need};
@@ -410,7 +420,8 @@ static unsigned conn_error(MYSQL *m, const char **msg)
 	return e ? e : 2000; /* CR_UNKNOWN_ERROR */
 }
 
-static void finish_text_query(struct at_span *s, MYSQL *m, const char *q, size_t n, int failed)
+static AT_NOINLINE void finish_text_query_full(struct at_span *s, MYSQL *m, const char *q,
+                                               size_t n, int failed)
 {
 	char text[AT_SQL_MAX];
 	struct at_sql_summary sum;
@@ -419,6 +430,19 @@ static void finish_text_query(struct at_span *s, MYSQL *m, const char *q, size_t
 	const char *msg = NULL;
 	unsigned err = failed ? conn_error(m, &msg) : 0;
 	finish_span(s, m, 1, 0, &sum, t, len, err, msg);
+}
+
+/* The common case first: a statement that succeeded and fits the span whole
+ * goes in raw with the connection's facts (defer_all), without the summary
+ * and the copy that a long or failed one needs. */
+static void finish_text_query(struct at_span *s, MYSQL *m, const char *q, size_t n, int failed)
+{
+	if (AT_LIKELY(!failed && q && n && n < AT_SQL_MAX)) {
+		struct conn *c = m ? lookup(&conn_table, m) : NULL;
+		if (defer_all(s, c, server_system(m, c, 1), q, n))
+			return;
+	}
+	finish_text_query_full(s, m, q, n, failed);
 }
 
 /* ---- connections ---- */

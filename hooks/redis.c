@@ -390,51 +390,39 @@ static int capture(struct at_redis_cap *cap, const struct src *q)
 	return 0;
 }
 
-/* What a command is: its kind (and a SELECT's database) always; when the
- * span records, its arguments and the connection's facts copied raw into the
- * span, for the exporter thread to write the name and attributes
- * (hooks/redis_render.c). Returns the kind. */
-static int describe(struct at_span *s, const struct conn *e, long *select_db, const struct src *q)
+/* The kind only, for a span that does not record: from the command's
+ * name, formatted only when the name is interpolated or a SELECT's
+ * database is wanted. */
+static AT_NOINLINE int describe_unrecorded(long *select_db, const struct src *q)
 {
+	int kind = AT_REDIS_PLAIN;
+	if (q->fmt)
+		kind = at_redis_fmt_kind(q->fmt);
+	else if (q->resp)
+		kind = AT_REDIS_UNKNOWN;
+	else if (q->argc > 0 && q->argv[0])
+		kind = at_redis_kind_of(q->argv[0], q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
+	if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
+		return kind;
 	struct at_redis_cap cap;
 	char blob[AT_REDIS_CAP_MAX];
-	*select_db = -1;
-	if (!s->recording) { /* the kind only, from the command's name */
-		int kind = AT_REDIS_PLAIN;
-		if (q->fmt)
-			kind = at_redis_fmt_kind(q->fmt);
-		else if (q->resp)
-			kind = AT_REDIS_UNKNOWN;
-		else if (q->argc > 0 && q->argv[0])
-			kind = at_redis_kind_of(q->argv[0],
-			                        q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
-		if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
-			return kind;
-		at_redis_cap_init(&cap, blob, sizeof blob, 0, NULL, 0, 0, -1);
-		capture(&cap, q);
-		*select_db = cap.select_db;
-		return cap.kind;
-	}
-	int has_addr = e && e->addr[0];
-	struct at_attr *a = at_span_slot(s, "db.query.text");
-	size_t off = s->arena_used;
-	if (a && at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(),
-	                           has_addr ? e->addr : NULL, has_addr ? e->addr_len : 0,
-	                           has_addr ? e->port : 0, -1) == 0) {
-		capture(&cap, q);
-		a->type = AT_ATTR_DEFER;
-		a->render = AT_RENDER_REDIS;
-		a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};
-		s->arena_used = (uint16_t)(off + cap.len);
-		*select_db = cap.select_db;
-		return cap.kind;
-	}
-	/* no attribute allowed (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=0) or no room
-	 * left: the name at least, here */
+	at_redis_cap_init(&cap, blob, sizeof blob, 0, NULL, 0, 0, -1);
+	capture(&cap, q);
+	*select_db = cap.select_db;
+	return cap.kind;
+}
+
+/* No attribute allowed (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=0) or no room left
+ * in the arena: the name at least, here. */
+static AT_NOINLINE int describe_name_only(struct at_span *s, struct at_attr *a, long *select_db,
+                                          const struct src *q)
+{
 	if (a) {
 		a->type = AT_ATTR_STR;
 		a->v.s = (struct at_str){0, 0};
 	}
+	struct at_redis_cap cap;
+	char blob[AT_REDIS_CAP_MAX];
 	struct at_redis_cmd cmd;
 	struct at_redis_conninfo ci;
 	at_redis_cap_init(&cap, blob, sizeof blob, 0, NULL, 0, 0, -1);
@@ -446,6 +434,43 @@ static int describe(struct at_span *s, const struct conn *e, long *select_db, co
 		at_span_set_name(s, "redis", 5);
 	*select_db = cap.select_db;
 	return cap.kind;
+}
+
+/* What a command is: its kind (and a SELECT's database) always; when the
+ * span records, its arguments and the connection's facts (db: its database
+ * as far as known now, -1 when finish will say) copied raw into the span,
+ * for the exporter thread to write the name and attributes
+ * (hooks/redis_render.c). Returns the kind. The uncommon ways out are
+ * functions of their own, so that the common one keeps a small frame. */
+static AT_ALWAYS_INLINE int describe_inline(struct at_span *s, const struct conn *e, long db,
+                                            long *select_db, const struct src *q)
+{
+	*select_db = -1;
+	if (!s->recording)
+		return describe_unrecorded(select_db, q);
+	int has_addr = e && e->addr[0];
+	struct at_attr *a = at_span_slot(s, "db.query.text");
+	size_t off = s->arena_used;
+	struct at_redis_cap cap;
+	if (!a || at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(),
+	                            has_addr ? e->addr : NULL, has_addr ? e->addr_len : 0,
+	                            has_addr ? e->port : 0, db) != 0)
+		return describe_name_only(s, a, select_db, q);
+	capture(&cap, q);
+	a->type = AT_ATTR_DEFER;
+	a->render = AT_RENDER_REDIS;
+	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};
+	s->arena_used = (uint16_t)(off + cap.len);
+	*select_db = cap.select_db;
+	return cap.kind;
+}
+
+/* Out of line for the pipelined and asynchronous commands; the synchronous
+ * one, the common case, has it inline (a call's frame saved). */
+static AT_NOINLINE int describe(struct at_span *s, const struct conn *e, long db, long *select_db,
+                                const struct src *q)
+{
+	return describe_inline(s, e, db, select_db, q);
 }
 
 static const char *err_name(int err)
@@ -474,9 +499,11 @@ static void end_error(struct at_span *s, const char *type, const char *msg, size
 }
 
 /* The reply (NULL: the context's error) decides the status; a successful
- * SELECT changes the connection's database. */
-static void finish(struct at_span *s, const void *c, struct conn *e, const void *reply,
-                   long select_db, long db)
+ * SELECT changes the connection's database. captured: the database the
+ * blob holds already (describe's db). */
+static AT_ALWAYS_INLINE void finish_inline(struct at_span *s, const void *c, struct conn *e,
+                                           const void *reply, long select_db, long db,
+                                           long captured)
 {
 	const char *str;
 	size_t len;
@@ -505,7 +532,7 @@ static void finish(struct at_span *s, const void *c, struct conn *e, const void 
 		if (e)
 			e->db = db;
 	}
-	if (!s->recording || db < 0 || !(e || select_db >= 0))
+	if (!s->recording || db < 0 || db == captured || !(e || select_db >= 0))
 		return;
 	/* db.namespace: into the captured blob (see describe) */
 	for (int i = 0; i < s->nattrs; i++)
@@ -513,6 +540,12 @@ static void finish(struct at_span *s, const void *c, struct conn *e, const void 
 			at_redis_cap_set_db(s->arena + s->attrs[i].v.s.off, db);
 			break;
 		}
+}
+
+static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
+                               const void *reply, long select_db, long db, long captured)
+{
+	finish_inline(s, c, e, reply, select_db, db, captured);
 }
 
 /* ---- synchronous commands ---- */
@@ -524,10 +557,10 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 	struct conn *e = conn_lookup(c);
 	struct at_span s;
 	long select_db;
+	long db = e ? e->db : -1;
 	at_span_start(&s, NULL, AT_KIND_CLIENT);
 	s.caller = caller;
-	describe(&s, e, &select_db, q);
-	long db = e ? e->db : -1;
+	describe_inline(&s, e, db, &select_db, q);
 	if (e)
 		e->appended++;
 	errno = saved;
@@ -536,7 +569,7 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 	saved = errno;
 	if (e && r && e->replied != e->appended)
 		e->replied++;
-	finish(&s, c, e, r, select_db, db);
+	finish_inline(&s, c, e, r, select_db, db, db);
 	at_span_end(&s);
 	errno = saved;
 	return r;
@@ -629,7 +662,7 @@ static int append_command(void *c, const struct src *q, void *sym, uintptr_t cal
 	if (r) {
 		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
 		r->span.caller = caller;
-		int kind = describe(&r->span, e, &r->select_db, q);
+		int kind = describe(&r->span, e, -1, &r->select_db, q);
 		if (!r->span.recording && kind != AT_REDIS_SELECT) {
 			rec_put(r); /* nothing to record: only keep the count */
 			r = NULL;
@@ -647,7 +680,7 @@ static int append_command(void *c, const struct src *q, void *sym, uintptr_t cal
 		}
 		e->appended++;
 	} else if (r) {
-		finish(&r->span, c, e, NULL, -1, -1);
+		finish(&r->span, c, e, NULL, -1, -1, -1);
 		at_span_end_detached(&r->span);
 		rec_put(r);
 	}
@@ -784,7 +817,7 @@ static int get_reply(void *c, void **reply)
 			e->count--;
 			/* an older one got its reply through redisCommand: just end it */
 			if (hs == seq)
-				finish(&x->span, c, e, r, x->select_db, e->db);
+				finish(&x->span, c, e, r, x->select_db, e->db, -1);
 			at_span_end_detached(&x->span);
 			rec_put(x);
 		}
@@ -806,7 +839,7 @@ static void async_reply(void *ac, void *reply, void *privdata)
 	redis_cb *fn = r->fn;
 	void *pd = r->privdata;
 	struct conn *e = conn_lookup(ac);
-	finish(&r->span, ac, e, reply, r->select_db, e ? e->db : -1);
+	finish(&r->span, ac, e, reply, r->select_db, e ? e->db : -1, -1);
 	at_span_end_detached(&r->span);
 	rec_put(r);
 	errno = saved;
@@ -834,7 +867,7 @@ static int async_command(void *ac, redis_cb *fn, void *pd, const struct src *q, 
 		/* the parent: what is current where the command is issued */
 		at_span_start_detached(&r->span, NULL, AT_KIND_CLIENT, NULL);
 		r->span.caller = caller;
-		int kind = describe(&r->span, e, &r->select_db, q);
+		int kind = describe(&r->span, e, -1, &r->select_db, q);
 		r->fn = fn;
 		r->privdata = pd;
 		/* subscriptions and MONITOR call back once per message: not ours */
@@ -850,7 +883,7 @@ static int async_command(void *ac, redis_cb *fn, void *pd, const struct src *q, 
 	int rc = async_real(ac, async_reply, r, q);
 	saved = errno;
 	if (rc != REDIS_OK) { /* not queued: hiredis will never call back */
-		finish(&r->span, ac, e, NULL, -1, -1);
+		finish(&r->span, ac, e, NULL, -1, -1, -1);
 		at_span_end_detached(&r->span);
 		rec_put(r);
 	}

@@ -199,7 +199,7 @@ static void render_arg(struct at_redis_cmd *c, const char *a, size_t n, int cut)
  * argument: a flags byte, a 16-bit length and that many bytes; a run of
  * hidden arguments is one entry whose length is their count. */
 
-enum { CAP_SHOW_ARGS = 1, CAP_CUT = 2 };            /* blob flags */
+enum { CAP_SHOW_ARGS = AT_REDIS_CAP_SHOW_ARGS, CAP_CUT = 2 }; /* blob flags */
 enum { ENT_CUT = 1, ENT_HIDDEN = 2, ENT_HEAD = 3 }; /* entry flags; entry header size */
 
 static void put16(char *p, size_t v)
@@ -213,47 +213,11 @@ static size_t get16(const char *p)
 	return (size_t)(unsigned char)p[0] | (size_t)(unsigned char)p[1] << 8;
 }
 
-/* The database as the head holds it: all ones for none. */
-static uint32_t db32(long db)
-{
-	return (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
-}
-
 void at_redis_cap_set_db(char *blob, long db)
 {
-	uint32_t v = db32(db);
+	uint32_t v = at_redis_db32(db);
 	for (int i = 0; i < 4; i++)
 		blob[4 + i] = (char)(v >> (8 * i) & 0xff);
-}
-
-int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
-                      const char *addr, size_t addr_len, int port, long db)
-{
-	if (addr_len > 255 || room < AT_REDIS_CAP_HEAD + addr_len)
-		return -1;
-	c->buf = buf;
-	c->room = room < AT_REDIS_CAP_MAX ? room : AT_REDIS_CAP_MAX;
-	c->argc = 0;
-	c->kind = AT_REDIS_PLAIN;
-	c->select_db = -1;
-	c->show_args = show_args;
-	c->in_arg = c->skip = c->full = c->hidden_run = 0;
-	c->text = 0;
-	c->arg = 0;
-	/* the head in one store */
-	uint64_t h = (uint64_t)(show_args ? CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
-	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 |
-	             (uint64_t)db32(db) << 32;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(buf, &h, sizeof h);
-#else
-	for (int i = 0; i < AT_REDIS_CAP_HEAD; i++)
-		buf[i] = (char)(h >> (8 * i) & 0xff);
-#endif
-	if (addr_len)
-		memcpy(buf + AT_REDIS_CAP_HEAD, addr, addr_len);
-	c->len = AT_REDIS_CAP_HEAD + addr_len;
-	return 0;
 }
 
 /* Out of room: the rendering ends the text with "..." */
@@ -316,7 +280,7 @@ static AT_ALWAYS_INLINE void cap_put(struct at_redis_cap *c, const char *s, size
 		n = c->room - c->len;
 		cap_cut(c);
 	}
-	memcpy(c->buf + c->len, s, n);
+	at_copy_small(c->buf + c->len, s, n); /* a name, a key: mostly short */
 	c->len += n;
 }
 

@@ -4,8 +4,12 @@
 #ifndef AT_REDIS_CMD_H
 #define AT_REDIS_CMD_H
 
+#include "../preload/span.h" /* at_copy_small */
+
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #define AT_REDIS_TEXT_MAX 256 /* db.query.text, "..." appended when cut */
 #define AT_REDIS_OP_MAX 32
@@ -75,11 +79,44 @@ struct at_redis_cap {
 	size_t text;    /* what the text will hold at least: past the limit nothing shows */
 };
 
+#define AT_REDIS_CAP_SHOW_ARGS 1 /* the head's flags: values shown */
+
+/* The database as the head holds it: all ones for none. */
+static inline uint32_t at_redis_db32(long db)
+{
+	return (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
+}
+
 /* Starts a blob in buf (room bytes, at least AT_REDIS_CAP_HEAD + addr_len,
  * else returns -1): the connection's server address (addr_len 0: none), port
- * (0: none) and database (-1: none). */
-int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
-                      const char *addr, size_t addr_len, int port, long db);
+ * (0: none) and database (-1: none). Inline: every traced command starts
+ * one, and as a call it cost a frame and a store per field. */
+static inline int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
+                                    const char *addr, size_t addr_len, int port, long db)
+{
+	if (addr_len > 255 || room < AT_REDIS_CAP_HEAD + addr_len)
+		return -1;
+	*c = (struct at_redis_cap){
+	    .buf = buf,
+	    .room = room < AT_REDIS_CAP_MAX ? room : AT_REDIS_CAP_MAX,
+	    .len = AT_REDIS_CAP_HEAD + addr_len,
+	    .kind = AT_REDIS_PLAIN,
+	    .select_db = -1,
+	    .show_args = show_args,
+	};
+	/* the head in one store: flags, address length, port, database */
+	uint64_t h = (uint64_t)(show_args ? AT_REDIS_CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
+	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 |
+	             (uint64_t)at_redis_db32(db) << 32;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(buf, &h, sizeof h);
+#else
+	for (int i = 0; i < AT_REDIS_CAP_HEAD; i++)
+		buf[i] = (char)(h >> (8 * i) & 0xff);
+#endif
+	at_copy_small(buf + AT_REDIS_CAP_HEAD, addr, addr_len); /* no call for a short address */
+	return 0;
+}
 void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
                        const size_t *argvlen);
 int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap);
