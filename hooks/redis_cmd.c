@@ -272,14 +272,18 @@ static AT_ALWAYS_INLINE void cap_put(struct at_redis_cap *c, const char *s, size
 		return;
 	size_t have = c->len - c->arg - ENT_HEAD;
 	size_t keep = AT_REDIS_TEXT_MAX - have; /* an argument's bytes the text could show */
-	if (n > keep) {
+	int cut = n > keep;
+	if (cut)
 		n = keep;
-		c->buf[c->arg] = (char)(c->buf[c->arg] | ENT_CUT);
-	}
 	if (n > c->room - c->len) {
+		/* the blob's cut ends the text with "...": not the argument's too
+		 * (it would show twice) */
 		n = c->room - c->len;
 		cap_cut(c);
+		cut = 0;
 	}
+	if (cut)
+		c->buf[c->arg] = (char)(c->buf[c->arg] | ENT_CUT);
 	at_copy_small(c->buf + c->len, s, n); /* a name, a key: mostly short */
 	c->len += n;
 }

@@ -359,6 +359,135 @@ static void render_matches_reference(void **state)
 	}
 }
 
+/* An argument longer than the text shows, in a blob with less room than
+ * that: the text is cut once, with one "..." (it used to get the
+ * argument's and the blob's, "......"). */
+static void cut_shows_once(void **state)
+{
+	char big[300];
+	memset(big, 'a', sizeof big);
+	const char *argv[] = {"set", big};
+	size_t len[] = {3, sizeof big};
+	char blob[AT_REDIS_CAP_MAX];
+	struct at_redis_cap cap;
+	at_redis_cap_init(&cap, blob, 100, 1, "host", 4, 6379, 0);
+	at_redis_cap_argv(&cap, 2, argv, len);
+	struct at_redis_cmd c;
+	struct at_redis_conninfo ci;
+	assert_int_equal(at_redis_blob_read(&c, &ci, blob, cap.len), 0);
+	assert_true(c.text_len > 10);
+	assert_memory_equal(c.text, "SET aaaa", 8);
+	assert_string_equal(c.text + c.text_len - 4, "a...");
+}
+
+/* A format and the argv it stands for capture the same blob: random
+ * commands of literal words, %s (values with spaces too), %b (any bytes)
+ * and %%, shown or hidden, in any room. The hook captures formats (its
+ * fast path) and the argv form (the reference here) by different code. */
+static int cap_fmt_call(struct at_redis_cap *cap, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	int rc = at_redis_cap_format(cap, f, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void format_matches_argv(void **state)
+{
+	static const char lit[] = "abcxyzABCXYZ019:_-.\"\\\x01\x7f\x80\xff";
+	static const char val[] = "abcXYZ 09:_\"\\\x01\x7f\x80\xff";
+	for (int round = 0; round < 20000; round++) {
+		char f[512], args[8][320], vals[16][300];
+		const char *argv[8];
+		size_t len[8];
+		uintptr_t va[16] = {0};
+		size_t fn = 0, nv = 0;
+		int argc = 1 + (int)rnd(6);
+		for (int i = 0; i < argc; i++) {
+			len[i] = 0;
+			argv[i] = args[i];
+			if (i) /* one space or more between arguments */
+				for (unsigned sp = 1 + (rnd(4) ? 0 : rnd(3)); sp; sp--)
+					f[fn++] = ' ';
+			static const char *const named[] = {"auth", "AUTH", "select", "Hello",
+			                                    "monitor"};
+			if (!i && !rnd(6)) { /* secrets, a database, a subscription */
+				const char *w = named[rnd(5)];
+				len[0] = strlen(w);
+				memcpy(args[0], w, len[0]);
+				memcpy(f, w, len[0]);
+				fn = len[0];
+				continue;
+			}
+			if (i == 1 && len[0] == 6 && !rnd(2)) { /* SELECT's database */
+				int n = sprintf(args[1], "%u", rnd(20));
+				memcpy(f + fn, args[1], (size_t)n);
+				fn += (size_t)n;
+				len[1] = (size_t)n;
+				continue;
+			}
+			int pieces = 1 + (int)rnd(3);
+			for (int k = 0; k < pieces; k++) {
+				unsigned what = rnd(i ? 4 : 2);
+				if (what == 0 || (nv >= 14 && what >= 2)) { /* literal bytes */
+					size_t n = 1 + rnd(k ? 6 : 10);
+					for (size_t j = 0; j < n; j++) {
+						char ch = lit[rnd(sizeof lit - 1)];
+						f[fn++] = args[i][len[i]++] = ch;
+					}
+				} else if (what == 1) { /* %% */
+					f[fn++] = '%';
+					f[fn++] = '%';
+					args[i][len[i]++] = '%';
+				} else if (what == 2) { /* %s: no NUL, spaces allowed */
+					size_t n = rnd(4) ? rnd(12) : rnd(280);
+					char *v = vals[nv];
+					for (size_t j = 0; j < n; j++)
+						v[j] = val[rnd(sizeof val - 1)];
+					v[n] = 0;
+					if (len[i] + n > sizeof args[i])
+						n = 0, v[0] = 0;
+					memcpy(args[i] + len[i], v, n);
+					len[i] += n;
+					va[nv++] = (uintptr_t)v;
+					f[fn++] = '%';
+					f[fn++] = 's';
+				} else { /* %b: any bytes, NUL included */
+					size_t n = rnd(4) ? rnd(12) : rnd(280);
+					if (len[i] + n > sizeof args[i])
+						n = 0;
+					char *v = vals[nv];
+					for (size_t j = 0; j < n; j++)
+						v[j] = (char)rnd(256);
+					memcpy(args[i] + len[i], v, n);
+					len[i] += n;
+					va[nv++] = (uintptr_t)v;
+					va[nv++] = (uintptr_t)n;
+					f[fn++] = '%';
+					f[fn++] = 'b';
+				}
+			}
+		}
+		f[fn] = 0;
+		int show = (int)rnd(2);
+		size_t room = rnd(3) ? AT_REDIS_CAP_MAX : AT_REDIS_CAP_HEAD + 4 + rnd(200);
+		char b1[AT_REDIS_CAP_MAX], b2[AT_REDIS_CAP_MAX];
+		struct at_redis_cap c1, c2;
+		at_redis_cap_init(&c1, b1, room, show, "host", 4, 6379, 3);
+		at_redis_cap_init(&c2, b2, room, show, "host", 4, 6379, 3);
+		assert_int_equal(cap_fmt_call(&c1, f, va[0], va[1], va[2], va[3], va[4], va[5],
+		                              va[6], va[7], va[8], va[9], va[10], va[11], va[12],
+		                              va[13], va[14], va[15]),
+		                 0);
+		at_redis_cap_argv(&c2, argc, argv, len);
+		assert_int_equal(c1.len, c2.len);
+		assert_memory_equal(b1, b2, c1.len);
+		assert_int_equal(c1.kind, c2.kind);
+		assert_int_equal(c1.select_db, c2.select_db);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +502,8 @@ int main(void)
 	    cmocka_unit_test(capture_in_little_room),
 	    cmocka_unit_test(corrupt_blob_rejected),
 	    cmocka_unit_test(render_matches_reference),
+	    cmocka_unit_test(format_matches_argv),
+	    cmocka_unit_test(cut_shows_once),
 	};
 	return cmocka_run_group_tests_name("redis_cmd", tests, NULL, NULL);
 }
