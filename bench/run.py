@@ -446,18 +446,17 @@ def section_callgrind(ctx):
         try:
             for v in variants:
                 env, extra = variant_env(v, sink)
+                if name == "span_cost":
+                    env = base_env()
+                    extra = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink}
+                    if v == "bare":
+                        extra["AUTOTRACE_ENABLED"] = "0"
+                    env.update(extra)
                 # a queue that holds every span of the run: under valgrind an
                 # exporter process starts slowly (it runs under valgrind too)
                 # and a full queue would drop spans, whose copy then goes
                 # uncounted; every variant gets it, so environments stay equal
                 env["OTEL_BSP_MAX_QUEUE_SIZE"] = extra["OTEL_BSP_MAX_QUEUE_SIZE"] = "32768"
-                if name == "span_cost":
-                    env = base_env()
-                    extra = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink,
-                             "OTEL_BSP_MAX_QUEUE_SIZE": "32768"}
-                    if v == "bare":
-                        extra["AUTOTRACE_ENABLED"] = "0"
-                    env.update(extra)
                 if key == "http_server":
                     n = args()[0]
                     srv, port = start_httpd(0, env=env, maxreq=n + 20, wrapper=[
