@@ -18,8 +18,9 @@ AT_LDFLAGS := -shared -Wl,--no-undefined -Wl,--version-script=exports.map -Wl,-z
 	-Wl,--as-needed -Wl,-T,hot.ld -Wl,-e,at_helper_entry
 # -e: the library is also the program an exporter process runs
 # (AUTOTRACE_EXPORTER_MODE=process, reporter/helper.c).
-# -lunwind: the nongnu libunwind.so.8 (crash stack traces), not LLVM's libunwind.so.1
-LIBS := -ldl -lpthread -lz -lunwind
+# libunwind (crash stack traces) and zlib (gzip) are loaded when first
+# needed (preload/unwinder.c, reporter/gzip.c): their headers only here.
+LIBS := -ldl -lpthread
 
 SRCS := $(wildcard preload/*.c) $(wildcard reporter/*.c) $(wildcard hooks/*.c)
 OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -62,7 +63,7 @@ PROG_BINS := $(patsubst tests/programs/%.c,$(BUILD)/programs/%,$(PROG_SRCS))
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libatcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AT_CFLAGS) -fvisibility=default -Ipreload -Ireporter -o $@ $< \
-		$(BUILD)/libatcore.a -lcmocka $(LIBS)
+		$(BUILD)/libatcore.a -lcmocka $(LIBS) -lz
 
 # Test programs: each names the libraries it needs in a "// LIBS:" line.
 $(BUILD)/programs/%: tests/programs/%.c

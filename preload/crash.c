@@ -14,9 +14,6 @@
  * routes its signal()/sigaction() calls for them here, so an application
  * installing a handler after us is chained behind ours, never in front. */
 #define _GNU_SOURCE
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "crash.h"
 
 #include "clock.h"
@@ -24,6 +21,7 @@
 #include "log.h"
 #include "real.h"
 #include "span.h"
+#include "unwinder.h"
 #include "../reporter/exporter.h"
 #include "../reporter/queue.h"
 
@@ -43,6 +41,8 @@ static const int crash_sigs[] = {AT_CRASH_SIGNALS};
 #define MAX_FRAMES 40
 #define CALLSITE_RESERVE 192 /* arena left for the code.* attributes, added on export */
 #define ALTSTACK_SIZE (64 * 1024)
+/* a crash right after the first span may find libunwind still loading */
+#define UNWINDER_WAIT_MS 100
 
 struct disp {
 	struct sigaction view[VIEWS]; /* what the application installed, newest at cur */
@@ -279,34 +279,35 @@ static uintptr_t interrupted_ip(const void *uc)
 static size_t unwind(char *out, size_t cap, const void *uc)
 {
 	struct wbuf b = {out, 0, cap};
+	const struct at_unwinder *u = at_unwinder_get(UNWINDER_WAIT_MS);
 	unw_context_t ctx;
 	unw_cursor_t c;
-	if (unw_getcontext(&ctx) || unw_init_local(&c, &ctx))
+	if (!u || u->getcontext(&ctx) || u->init_local(&c, &ctx))
 		return 0;
 	/* skip this handler and the kernel's signal frame */
 	uintptr_t target = interrupted_ip(uc);
 	int found = 0;
-	for (int i = 0; target && i < 8 && unw_step(&c) > 0; i++) {
+	for (int i = 0; target && i < 8 && u->step(&c) > 0; i++) {
 		unw_word_t ip = 0;
-		if (!unw_get_reg(&c, UNW_REG_IP, &ip) && ip == target) {
+		if (!u->get_reg(&c, UNW_REG_IP, &ip) && ip == target) {
 			found = 1;
 			break;
 		}
 	}
-	if (!found && unw_init_local(&c, &ctx))
+	if (!found && u->init_local(&c, &ctx))
 		return 0;
 	int n = 0;
 	do {
 		unw_word_t ip = 0, off = 0;
-		if (unw_get_reg(&c, UNW_REG_IP, &ip) || !ip)
+		if (u->get_reg(&c, UNW_REG_IP, &ip) || !ip)
 			break;
 		char name[160];
 		unw_proc_info_t pi;
 		puts_(&b, "#");
 		putdec(&b, n);
 		puts_(&b, " ");
-		int rc = unw_get_proc_name(&c, name, sizeof name, &off);
-		int named = (rc == 0 || rc == -UNW_ENOMEM) && !unw_get_proc_info(&c, &pi) &&
+		int rc = u->get_proc_name(&c, name, sizeof name, &off);
+		int named = (rc == 0 || rc == -UNW_ENOMEM) && !u->get_proc_info(&c, &pi) &&
 		            pi.start_ip == ip - off;
 		if (named) {
 			name[sizeof name - 1] = 0;
@@ -331,7 +332,7 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 			puthex(&b, ip);
 		}
 		puts_(&b, "\n");
-	} while (++n < MAX_FRAMES && b.n < b.cap && unw_step(&c) > 0);
+	} while (++n < MAX_FRAMES && b.n < b.cap && u->step(&c) > 0);
 	return b.n;
 }
 
@@ -563,11 +564,6 @@ void at_crash_init(void)
 		page_size = (size_t)ps;
 	stack_key_ok = pthread_key_create(&stack_key, thread_exit) == 0;
 	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
-	/* let libunwind find the unwind tables now rather than in the handler */
-	unw_context_t ctx;
-	unw_cursor_t c;
-	if (!unw_getcontext(&ctx) && !unw_init_local(&c, &ctx))
-		unw_step(&c);
 	for (int i = 0; i < NSIGS; i++) {
 		struct sigaction old;
 		if (at_real_sigaction(crash_sigs[i], NULL, &old))

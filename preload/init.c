@@ -17,6 +17,7 @@
 #include "log.h"
 #include "propagation.h"
 #include "resource.h"
+#include "unwinder.h"
 #include "../reporter/exporter.h"
 #include "../reporter/helper.h"
 #include "../reporter/queue.h"
@@ -73,6 +74,7 @@ static void atfork_child(void)
 		}
 	}
 	at_exporter_atfork_child();
+	at_unwinder_atfork_child();
 	at_resource_set_pid(getpid());
 }
 

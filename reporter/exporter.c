@@ -11,6 +11,7 @@
 #include "../preload/config.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "../preload/unwinder.h"
 #include "backend.h"
 #include "finalize.h"
 #include "helper.h"
@@ -141,6 +142,8 @@ static void *run(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1; /* nothing this thread does is traced */
+	if (!serving)
+		at_unwinder_load(); /* for a crash in the app's spans */
 	setup_backends();
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
@@ -203,6 +206,7 @@ void at_exporter_start(void)
 		/* process mode: the exporter runs in a helper process; if it
 		 * cannot be started, in a thread after all */
 		if (!at_helper_spawn()) {
+			at_unwinder_load(); /* no thread of ours to do it */
 			errno = saved;
 			return;
 		}
@@ -217,6 +221,7 @@ void at_exporter_start(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
+	at_unwinder_request(); /* the thread loads it: a crash meanwhile waits */
 	/* the new thread inherits this mask: every signal blocked */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = (batch && AT_RESOLVE(pthread_create)) ? real_pthread_create(&t, &attr, run, NULL)

@@ -4,6 +4,8 @@
 
 #include "buf.h"
 
+/* Loads zlib on first use: 1 if it is there (else a warning, once). */
+int at_gzip_available(void);
 /* Replaces out's content with in gzipped; returns 0 or -1. */
 int at_gzip(struct at_buf *out, const void *in, size_t n);
 

@@ -68,6 +68,8 @@ struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 	if (!h)
 		return NULL;
 	h->spec = *spec;
+	if (h->spec.gzip && !at_gzip_available())
+		h->spec.gzip = 0;
 	if (at_http_init(&h->http, spec->url)) {
 		free(h);
 		return NULL;
@@ -75,7 +77,7 @@ struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 	if (spec->user && spec->user[0])
 		at_http_set_basic_auth(&h->http, spec->user, spec->password);
 	if (asprintf(&h->headers, "%s%s", spec->headers ? spec->headers : "",
-		     spec->gzip ? "Content-Encoding: gzip\r\n" : "") < 0)
+		     h->spec.gzip ? "Content-Encoding: gzip\r\n" : "") < 0)
 		h->headers = NULL;
 	h->b.name = spec->name;
 	h->b.export_batch = http_export;

@@ -94,10 +94,14 @@ static void use_mapping(char *p, size_t total, int fd, size_t cap, size_t wake_a
 	wake_len = wake_at ? wake_at : 1;
 }
 
-/* A new ring's geometry, for an exporter process to attach by. */
+/* A new ring's geometry, written for an exporter process to attach by. */
 static void set_geometry(char *p, size_t total, int fd, size_t cap, size_t wake_at)
 {
 	use_mapping(p, total, fd, cap, wake_at);
+	if (fd < 0)
+		return; /* read by an exporter process only; and the store would
+		         * fault in the ring's first huge page (2 MiB zeroed, tens
+		         * of microseconds) in a process that may make no span */
 	struct at_queue_ctl *c = CTL(slots);
 	c->cap = cap;
 	c->wake_len = wake_len;
@@ -110,7 +114,9 @@ int at_queue_init(size_t capacity, size_t wake_at)
 	 * there. Faulting a 4 KiB page in costs microseconds on a virtual
 	 * machine, and the ring passes over all of them: ask for transparent
 	 * huge pages (one fault per 2 MiB) on a 2 MiB-aligned range. */
-	size_t len = CTL_SIZE + cap * sizeof(struct slot), huge = (size_t)2 << 20;
+	size_t page = (size_t)getpagesize(), huge = (size_t)2 << 20;
+	/* whole pages: the tail trimmed off below must start on a page */
+	size_t len = (CTL_SIZE + cap * sizeof(struct slot) + page - 1) & ~(page - 1);
 	size_t map_len = len >= huge ? len + huge : len;
 	char *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)

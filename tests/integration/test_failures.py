@@ -80,6 +80,19 @@ def test_crash_in_traceparent_parented_span(collector, http_server):
     assert frames(ex["exception.stacktrace"])[0].startswith("crash_null_deref+0x")
 
 
+def test_crash_right_after_the_first_span_has_its_stack_trace(collector, http_server):
+    # libunwind is loaded by the exporter thread, which the first span
+    # starts: a crash microseconds later (curl's open-socket callback, the
+    # first thing the request does) waits for it rather than losing the trace
+    r = run([program("crash_curl"), "early", http_server.url], shim_env(collector))
+    assert r.returncode == -signal.SIGSEGV, r.stderr
+    s, ex = crashed_span(collector)
+    fr = frames(ex["exception.stacktrace"])
+    assert fr[0].startswith("crash_null_deref+0x"), fr
+    assert any(f.startswith("on_open_socket+0x") for f in fr), fr
+    assert any(f.startswith("main+0x") for f in fr), fr
+
+
 def test_spans_ended_before_a_crash_are_flushed(collector, http_server):
     # the request completes, then the program crashes outside any span:
     # the queued span is exported before the process dies

@@ -7,6 +7,9 @@
  *   crash_curl fpe URL      integer division by zero in crash_divide
  *   crash_curl overflow URL unbounded recursion in crash_recurse (stack overflow)
  *   crash_curl after URL    the request completes, then a NULL dereference
+ *   crash_curl early URL    NULL dereference in the open-socket callback, the
+ *                           first thing the request does (microseconds
+ *                           after the process's first span starts)
  *   crash_curl none URL     no crash
  * Prints "performing" before the request. Knows nothing of tracing. */
 #include <assert.h>
@@ -65,6 +68,15 @@ static size_t on_data(char *p, size_t sz, size_t n, void *u)
 	return sz * n;
 }
 
+static curl_socket_t on_open_socket(void *u, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)u;
+	(void)purpose;
+	(void)a;
+	crash_null_deref();
+	return CURL_SOCKET_BAD;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -75,6 +87,8 @@ int main(int argc, char **argv)
 	CURL *h = curl_easy_init();
 	curl_easy_setopt(h, CURLOPT_URL, argv[2]);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	if (!strcmp(mode, "early"))
+		curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
 	printf("performing\n");
 	fflush(stdout);
 	CURLcode rc = curl_easy_perform(h);

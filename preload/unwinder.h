@@ -1,0 +1,36 @@
+/* libunwind, loaded when the process makes its first span rather than with
+ * the shim: a program that makes none (most of what a shell starts) does
+ * not pay for mapping and relocating libunwind and liblzma. A span can end
+ * in a crash only once one has started, and the crash handler is the only
+ * user. Loaded with RTLD_LOCAL: its symbols stay out of the process's
+ * global scope. */
+#ifndef AT_UNWINDER_H
+#define AT_UNWINDER_H
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+struct at_unwinder {
+	int (*getcontext)(unw_context_t *);
+	int (*init_local)(unw_cursor_t *, unw_context_t *);
+	int (*step)(unw_cursor_t *);
+	int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+	int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
+	int (*get_proc_info)(unw_cursor_t *, unw_proc_info_t *);
+};
+
+/* With the first span (the exporter's start): the load will happen, on
+ * the exporter thread or, with no thread, right here. */
+void at_unwinder_request(void);
+/* Does the load: dlopen, dlsym, and one unwind so libunwind has found its
+ * tables before a crash needs them. Any thread; once. */
+void at_unwinder_load(void);
+/* For the crash handler (async-signal-safe): the functions, or NULL if
+ * libunwind is absent or still not loaded after waiting at most wait_ms
+ * for a load under way. */
+const struct at_unwinder *at_unwinder_get(long wait_ms);
+/* fork child: a load the parent's exporter thread had under way will not
+ * finish here; the child's own first span asks again. */
+void at_unwinder_atfork_child(void);
+
+#endif
