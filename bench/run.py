@@ -392,6 +392,71 @@ def cg_entries(path, obj="libautotrace"):
     return own, entries
 
 
+def hook_names():
+    """The interposed functions (exports.map): a call from the shim to one of
+    these names in another object is the real function it wraps."""
+    text = re.sub(r"/\*.*?\*/", "", open(os.path.join(ROOT, "exports.map")).read(), flags=re.S)
+    body = text.split("global:")[1].split("local:")[0]
+    return {w.strip() for w in body.split(";") if w.strip()}
+
+
+def cg_own(path, obj="libautotrace"):
+    """From a callgrind profile: the instructions of the shim's own work on
+    the application thread, exactly: executed inside obj, plus the whole cost
+    of each call obj makes into another object (libc's clock, memcpy,
+    malloc…) except its calls to the real functions it wraps (the host's own
+    work: the query, the send). Unlike a difference of totals it does not move
+    with the host library's own run-to-run variation (a poll more or less
+    when a reply is late, malloc taking another path because the heap's
+    layout differs), which can be hundreds of instructions either way."""
+    hooks = hook_names()
+    obs, fns = {}, {}
+    cur_ob = callee_ob = None
+    callee_fn = None
+    own = 0
+    call_line = False  # the line after calls= is the call's inclusive cost
+    skip_call = False
+
+    def named(table, ln):
+        m = re.match(r"[a-z]+=\((\d+)\)\s*(.*)", ln.rstrip("\n"))
+        if not m:
+            return ln.split("=", 1)[1].strip()
+        if m.group(2):
+            table[m.group(1)] = m.group(2)
+        return table.get(m.group(1), "")
+
+    for ln in open(path):
+        if ln.startswith("ob="):
+            cur_ob = named(obs, ln)
+            callee_ob = None
+        elif ln.startswith("cob="):
+            callee_ob = named(obs, ln)
+        elif ln.startswith("fn="):
+            named(fns, ln)
+            callee_ob = None
+        elif ln.startswith("cfn="):
+            callee_fn = named(fns, ln)
+        elif ln.startswith("calls="):
+            target = callee_ob if callee_ob is not None else cur_ob
+            inside = obj in (cur_ob or "")
+            name = callee_fn or ""
+            if name.startswith("__libc_"):
+                name = name[len("__libc_"):]
+            # counted: a call from the shim into another object, not a wrapped one
+            skip_call = not (inside and obj not in (target or "") and name not in hooks)
+            callee_ob = None
+            call_line = True
+        elif ln[:1].isdigit() or ln[:1] in "+-*":
+            f = ln.split()
+            if call_line:
+                call_line = False
+                if not skip_call and len(f) >= 2:
+                    own += int(f[1])
+            elif obj in (cur_ob or "") and len(f) >= 2:
+                own += int(f[1])
+    return own
+
+
 def multi_threaded(thread1_file):
     """Whether the run whose thread-1 profile this is had a second thread:
     --separate-threads=yes writes one file per thread (….PID-01, -02, …)."""
@@ -439,7 +504,7 @@ def section_callgrind(ctx):
     loops = ctx["loops"]
     for key, title, name, args, calls, hooked, variants in loops:
         if not hooked:
-            rows.append("| %s | – | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
+            rows.append("| %s | – | – | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
             continue
         log("callgrind: " + title)
         res = {}
@@ -487,7 +552,7 @@ def section_callgrind(ctx):
                     commands.append(cmd.replace(LIB, "$BUILD/libautotrace.so")
                                     .replace(BIN, "$BUILD/bench"))
         except Exception as e:  # a server that is not there, a crash: report it
-            rows.append("| %s | – | – | – | – | – | – | failed: %s |" % (
+            rows.append("| %s | – | – | – | – | – | – | – | failed: %s |" % (
                 title, str(e)[:200].replace("|", "/")))
             continue
         n = res["bare"][2]
@@ -532,18 +597,33 @@ def section_callgrind(ctx):
             dt, _ = top_added(res["bare"][1], res["disabled"][1], 3)
             ctx["dis_tops"].append("%s: %s" % (title, ", ".join(
                 "`%s` %+.0f" % (k, d / n / calls) for d, k in dt)))
-        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s | %s |" % (
+        own = {v: cg_own(res[v][1]) / n / calls for v in ("shim", "proc") if v in res}
+        ctx["instr_exact"][key] = own
+        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s | %s | %s |" % (
             title, base / calls, shim, mt_cell,
             "**%.0f**" % (shim - mt) if mt is not None else "–",
             "**%.0f**" % proc if proc is not None else "–",
+            " / ".join("**%.0f**" % own[v] if v in own else "–" for v in ("shim", "proc")),
             "%.1f" % dis if dis is not None else "–", top))
     md("| loop (per call) | instructions bare | added by the shim (shim − bare) | of which "
        "libc's multi-threaded mode (bare + an idle thread − bare) | added over bare + idle "
        "thread (the shim's own code) | added, exporter process (`AUTOTRACE_EXPORTER_MODE="
-       "process`) | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
+       "process`) | the shim's own instructions, exact: exporter thread / exporter "
+       "process | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
        "added instructions go (shim − bare, exclusive, per call) |",
-       "|---|---:|---:|---:|---:|---:|---:|---|")
+       "|---|---:|---:|---:|---:|---:|---:|---:|---|")
     md(*rows)
+    md("", "The exact column counts, in the application thread's profile, the instructions "
+       "executed inside libautotrace.so plus the whole cost of each call it makes into "
+       "another object (the clock, `memcpy`, the allocator…), leaving out its calls to the "
+       "real functions it wraps (the host's own work); divided by the calls. A difference of "
+       "totals also carries how the host library's own path moved between the two runs: "
+       "libmariadb's `poll` when a reply is late, glibc's `malloc` taking another path "
+       "because the shim's allocations at start-up left the heap laid out differently "
+       "(measured: ±200 instructions per `mysql_query`, either way, from one build to the "
+       "next with the same hook code). The exact figure does not move with those; it "
+       "leaves out what the process's second thread costs the host's own calls (the "
+       "“multi-threaded mode” column).")
     if ctx["proc_tops"]:
         md("", "With `AUTOTRACE_EXPORTER_MODE=process` the exporter runs in a helper process "
            "fed through a shared ring (reporter/helper.c): the application stays "
@@ -1223,9 +1303,11 @@ CLOSE = {
     "succeeded and fits the span goes straight in, without the summary a long or failed "
     "one needs, in small inline copies; rendered on the exporter thread, "
     "hooks/mysql_render.c). The MySQL socket passes straight through (net.c forgets a "
-    "connection that can never be HTTP: ~240 per query before). libmariadb's number of "
-    "recv calls per query varies from run to run (3,600 to 3,960 per 2,000 queries seen), "
-    "so this row moves by tens of instructions with it.",
+    "connection that can never be HTTP: ~240 per query before). The differences of totals "
+    "in this row move by up to ±200 with libmariadb's own path (its recv and poll calls "
+    "when a reply is late; glibc's malloc, whose path depends on how the heap was laid out "
+    "before the loop): the exact column of section 1 (~580, the same with the exporter in "
+    "a thread or a process) is the shim's own cost.",
     "synthetic DB span": "the floor (minimal span row, ~280) is the header clear, two "
     "timestamps (rdtsc: a few instructions and ~12 ns each, turned into wall-clock time on "
     "the exporter thread; the vDSO's clock_gettime took ~18 instructions and ~30 ns each), "
@@ -1309,11 +1391,16 @@ def over_idle(ctx, key):
     if not mt:  # not measured, or the shim started no thread
         return ""
     proc = ctx["instr_proc"].get(key)
+    ex = ctx["instr_exact"].get(key, {})
     return "; %.0f over a bare process with one idle thread (%.0f of the %.0f are glibc's " \
-           "multi-threaded paths)%s" % (
+           "multi-threaded paths)%s%s" % (
                ctx["instr_own"][key], mt, ctx["instr"][key],
                "; %.0f with the exporter in a process (`AUTOTRACE_EXPORTER_MODE=process`)" % proc
-               if proc is not None else "")
+               if proc is not None else "",
+               "; the shim's own instructions, exact (section 1): %s" % " and ".join(
+                   "%.0f %s" % (ex[v], w) for v, w in (("shim", "with the exporter thread"),
+                                                       ("proc", "in process mode"))
+                   if v in ex) if ex else "")
 
 
 def split_text(ctx, key):
@@ -1561,7 +1648,7 @@ def main():
     fpath = os.path.join(TMP, "file")
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
-           "instr": {}, "instr_dis": {}, "instr_proc": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
+           "instr": {}, "instr_dis": {}, "instr_proc": {}, "instr_exact": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,

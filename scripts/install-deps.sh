@@ -1,7 +1,8 @@
 #!/bin/sh
 # Debian packages for building autotrace and running its tests and demo.
-# The shim itself links only libc, libpthread, libdl (and libunwind, zlib);
-# the client libraries here are what the test programs use.
+# The shim itself links only libc, libpthread, libdl; libunwind and zlib (their
+# -dev packages: headers to build, the libraries to load) it loads when first
+# needed. The client libraries here are what the test programs use.
 set -eu
 pkgs="build-essential pkg-config libcmocka-dev
  libcurl4-openssl-dev curl wget
