@@ -112,7 +112,7 @@ static void do_init(void)
 		atomic_store(&at_state, AT_OFF);
 		return;
 	}
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(at_unwinder_atfork_prepare, NULL, atfork_child);
 	at_crash_init();
 	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g)",
 		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,

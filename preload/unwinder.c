@@ -76,6 +76,12 @@ const struct at_unwinder *at_unwinder_get(long wait_ms)
 	}
 }
 
+void at_unwinder_atfork_prepare(void)
+{
+	if (atomic_load(&state) == LOADING)
+		at_unwinder_get(100);
+}
+
 void at_unwinder_atfork_child(void)
 {
 	int s = atomic_load(&state);

@@ -29,8 +29,10 @@ void at_unwinder_load(void);
  * libunwind is absent or still not loaded after waiting at most wait_ms
  * for a load under way. */
 const struct at_unwinder *at_unwinder_get(long wait_ms);
-/* fork child: a load the parent's exporter thread had under way will not
- * finish here; the child's own first span asks again. */
+/* fork: the parent waits (at most 100 ms) for a load under way, so the
+ * child's loader is not copied in the middle of a dlopen; in the child a
+ * load that was only asked for is asked again by its own first span. */
+void at_unwinder_atfork_prepare(void);
 void at_unwinder_atfork_child(void);
 
 #endif
