@@ -621,9 +621,12 @@ def section_callgrind(ctx):
        "libmariadb's `poll` when a reply is late, glibc's `malloc` taking another path "
        "because the shim's allocations at start-up left the heap laid out differently "
        "(measured: ±200 instructions per `mysql_query`, either way, from one build to the "
-       "next with the same hook code). The exact figure does not move with those; it "
-       "leaves out what the process's second thread costs the host's own calls (the "
-       "“multi-threaded mode” column).")
+       "next with the same hook code). The exact figure does not move with those. It "
+       "leaves out what the shim makes the host do: what the process's second thread costs "
+       "the host's own calls (the “multi-threaded mode” column), and for libcurl the work of "
+       "carrying the injected `traceparent` header (libcurl's own code, and the hook's calls "
+       "to the real `curl_easy_setopt`, which it interposes too): most of the libcurl row's "
+       "difference of totals.")
     if ctx["proc_tops"]:
         md("", "With `AUTOTRACE_EXPORTER_MODE=process` the exporter runs in a helper process "
            "fed through a shared ring (reporter/helper.c): the application stays "
