@@ -19,8 +19,9 @@ struct at_unwinder {
 	int (*get_proc_info)(unw_cursor_t *, unw_proc_info_t *);
 };
 
-/* With the first span (the exporter's start): the load will happen, on
- * the exporter thread or, with no thread, right here. */
+/* With the first span, before the exporter thread starts: that thread
+ * will do the load, and a crash meanwhile waits for it. (With the exporter
+ * in a process there is no thread: the first span calls the load itself.) */
 void at_unwinder_request(void);
 /* Does the load: dlopen, dlsym, and one unwind so libunwind has found its
  * tables before a crash needs them. Any thread; once. */
