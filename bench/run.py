@@ -353,45 +353,6 @@ def callgrind_total(argv, env, tag, toggle="bench_loop"):
     return total, files[-1], r.stdout, exp
 
 
-def cg_entries(path, obj="libautotrace"):
-    """From a callgrind profile: the instructions executed inside obj itself
-    (not in what it calls) and the calls into obj from other objects, i.e.
-    how many times the host crossed a hook and what the hooks' own code cost
-    in all. Exact, and unmoved by the host library's own run-to-run
-    variation, which a difference of totals carries."""
-    names = {}
-    cur_ob = callee_ob = None
-    own = entries = 0
-    call_cost = False  # the line after calls= is the call's inclusive cost
-    for ln in open(path):
-        if ln.startswith(("ob=", "cob=")):
-            m = re.match(r"c?ob=\((\d+)\)\s*(.*)", ln.rstrip("\n"))
-            if not m:
-                continue
-            if m.group(2):
-                names[m.group(1)] = m.group(2)
-            if ln.startswith("ob="):
-                cur_ob = names.get(m.group(1), "")
-            else:
-                callee_ob = names.get(m.group(1), "")
-        elif ln.startswith("fn="):
-            callee_ob = None
-        elif ln.startswith("calls="):
-            target = callee_ob if callee_ob is not None else cur_ob
-            if obj in (target or "") and obj not in (cur_ob or ""):
-                entries += int(ln.split("=")[1].split()[0])
-            callee_ob = None
-            call_cost = True
-        elif ln[:1].isdigit() or ln[:1] in "+-*":
-            if call_cost:
-                call_cost = False
-            elif obj in (cur_ob or ""):
-                f = ln.split()
-                if len(f) >= 2:
-                    own += int(f[1])
-    return own, entries
-
-
 def hook_names():
     """The interposed functions (exports.map): a call from the shim to one of
     these names in another object is the real function it wraps."""
@@ -400,22 +361,20 @@ def hook_names():
     return {w.strip() for w in body.split(";") if w.strip()}
 
 
-def cg_own(path, obj="libautotrace"):
-    """From a callgrind profile: the instructions of the shim's own work on
-    the application thread, exactly: executed inside obj, plus the whole cost
-    of each call obj makes into another object (libc's clock, memcpy,
-    malloc…) except its calls to the real functions it wraps (the host's own
-    work: the query, the send). Unlike a difference of totals it does not move
-    with the host library's own run-to-run variation (a poll more or less
-    when a reply is late, malloc taking another path because the heap's
-    layout differs), which can be hundreds of instructions either way."""
+def cg_scan(path, obj="libautotrace"):
+    """One pass over a callgrind profile (thread 1's file): the instructions
+    executed inside obj itself (not in what it calls), the calls into obj
+    from other objects (how many times the host crossed a hook), and the
+    whole cost of obj's calls into other objects except to the real
+    functions it wraps (exports.map's names): the clock, memcpy, malloc…
+    Exact, where a difference of totals also carries how the host library's
+    own path moved between two runs."""
     hooks = hook_names()
     obs, fns = {}, {}
-    cur_ob = callee_ob = None
-    callee_fn = None
-    own = 0
+    cur_ob = callee_ob = callee_fn = None
+    excl = entries = outside = 0
     call_line = False  # the line after calls= is the call's inclusive cost
-    skip_call = False
+    count_call = False
 
     def named(table, ln):
         m = re.match(r"[a-z]+=\((\d+)\)\s*(.*)", ln.rstrip("\n"))
@@ -438,23 +397,43 @@ def cg_own(path, obj="libautotrace"):
             callee_fn = named(fns, ln)
         elif ln.startswith("calls="):
             target = callee_ob if callee_ob is not None else cur_ob
-            inside = obj in (cur_ob or "")
+            inside, into = obj in (cur_ob or ""), obj in (target or "")
+            if into and not inside:
+                entries += int(ln.split("=")[1].split()[0])
             name = callee_fn or ""
             if name.startswith("__libc_"):
                 name = name[len("__libc_"):]
-            # counted: a call from the shim into another object, not a wrapped one
-            skip_call = not (inside and obj not in (target or "") and name not in hooks)
+            count_call = inside and not into and name not in hooks
             callee_ob = None
             call_line = True
         elif ln[:1].isdigit() or ln[:1] in "+-*":
             f = ln.split()
+            if len(f) < 2:
+                call_line = False
+                continue
             if call_line:
                 call_line = False
-                if not skip_call and len(f) >= 2:
-                    own += int(f[1])
-            elif obj in (cur_ob or "") and len(f) >= 2:
-                own += int(f[1])
-    return own
+                if count_call:
+                    outside += int(f[1])
+            elif obj in (cur_ob or ""):
+                excl += int(f[1])
+    return excl, entries, outside
+
+
+def cg_entries(path, obj="libautotrace"):
+    """The instructions inside obj and the calls into it (cg_scan): what
+    the hooks' own code costs per crossing."""
+    excl, entries, _ = cg_scan(path, obj)
+    return excl, entries
+
+
+def cg_own(path, obj="libautotrace"):
+    """The shim's own work on the application thread, exactly (cg_scan):
+    inside obj plus its calls into other objects, not the calls it wraps.
+    It leaves out what the shim makes the host do (a second thread's cost to
+    the host's calls, a header libcurl carries)."""
+    excl, _, outside = cg_scan(path, obj)
+    return excl + outside
 
 
 def multi_threaded(thread1_file):

@@ -73,3 +73,20 @@ void *at_real_in(const char *name, const char *const *sonames)
 		at_debug("%s not found in the host", name);
 	return p;
 }
+
+int at_load_library(const char *soname, const char *const *names, void **fns, int n,
+                    const char *without)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	const char *missing = NULL;
+	for (int i = 0; h && i < n; i++)
+		if (!(fns[i] = dlsym(h, names[i])) && !missing)
+			missing = names[i];
+	if (h && !missing)
+		return 0;
+	if (h)
+		at_warn("%s: %s is missing; %s", soname, missing, without);
+	else
+		at_warn("%s cannot be loaded; %s", soname, without);
+	return -1;
+}

@@ -9,6 +9,13 @@ void *at_real(const char *name);
  * Perl, Python or PHP extensions), looked up by their sonames. */
 void *at_real_in(const char *name, const char *const *sonames);
 
+/* A library the shim uses only now and then (libunwind, zlib), not linked:
+ * dlopen'ed with RTLD_LOCAL (its symbols stay out of the host's scope) and
+ * the n functions named looked up into fns. 0 when all are there; else -1,
+ * and a warning, once per call, says so and what is lost ("without"). */
+int at_load_library(const char *soname, const char *const *names, void **fns, int n,
+                    const char *without);
+
 /* One way to declare a hook's real function and to resolve it lazily: the
  * first call resolves (dlsym may allocate, so never on a hot path after). */
 #define AT_REAL(ret, name, args) static ret(*real_##name) args

@@ -2,9 +2,8 @@
 #include "unwinder.h"
 
 #include "config.h"
-#include "log.h"
+#include "real.h"
 
-#include <dlfcn.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -25,21 +24,16 @@ void at_unwinder_request(void)
 		atomic_compare_exchange_strong(&state, &expect, PENDING);
 }
 
-static int resolve(void *h)
-{
+/* fns' members, in order: the names the unw_* macros stand for */
+static const char *const names[] = {
 #if defined(__x86_64__)
-	fns.getcontext = (__typeof__(fns.getcontext))dlsym(h, NAME(unw_tdep_getcontext));
+    NAME(unw_tdep_getcontext),
 #else
 #error "unwinder.c: say which libunwind symbol unw_getcontext is on this CPU"
 #endif
-	fns.init_local = (__typeof__(fns.init_local))dlsym(h, NAME(unw_init_local));
-	fns.step = (__typeof__(fns.step))dlsym(h, NAME(unw_step));
-	fns.get_reg = (__typeof__(fns.get_reg))dlsym(h, NAME(unw_get_reg));
-	fns.get_proc_name = (__typeof__(fns.get_proc_name))dlsym(h, NAME(unw_get_proc_name));
-	fns.get_proc_info = (__typeof__(fns.get_proc_info))dlsym(h, NAME(unw_get_proc_info));
-	return fns.getcontext && fns.init_local && fns.step && fns.get_reg &&
-	       fns.get_proc_name && fns.get_proc_info;
-}
+    NAME(unw_init_local),    NAME(unw_step),          NAME(unw_get_reg),
+    NAME(unw_get_proc_name), NAME(unw_get_proc_info),
+};
 
 void at_unwinder_load(void)
 {
@@ -48,13 +42,18 @@ void at_unwinder_load(void)
 	int s = atomic_load(&state);
 	if ((s != IDLE && s != PENDING) || !atomic_compare_exchange_strong(&state, &s, LOADING))
 		return;
-	void *h = dlopen(SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h || !resolve(h)) {
-		at_warn("%s: %s; crashes are recorded without a stack trace", SONAME,
-		        h ? "a function is missing" : "cannot be loaded");
+	void *p[sizeof names / sizeof names[0]];
+	if (at_load_library(SONAME, names, p, (int)(sizeof names / sizeof names[0]),
+	                    "crashes are recorded without a stack trace")) {
 		atomic_store(&state, ABSENT);
 		return;
 	}
+	fns.getcontext = (__typeof__(fns.getcontext))p[0];
+	fns.init_local = (__typeof__(fns.init_local))p[1];
+	fns.step = (__typeof__(fns.step))p[2];
+	fns.get_reg = (__typeof__(fns.get_reg))p[3];
+	fns.get_proc_name = (__typeof__(fns.get_proc_name))p[4];
+	fns.get_proc_info = (__typeof__(fns.get_proc_info))p[5];
 	/* let libunwind find the unwind tables now rather than in a handler */
 	unw_context_t ctx;
 	unw_cursor_t c;

@@ -1,9 +1,8 @@
 #define _GNU_SOURCE
 #include "gzip.h"
 
-#include "../preload/log.h"
+#include "../preload/real.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <zlib.h>
 
@@ -23,17 +22,16 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-	void *h = dlopen(SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (h) {
-		z.init2 = (__typeof__(z.init2))dlsym(h, "deflateInit2_");
-		z.bound = (__typeof__(z.bound))dlsym(h, "deflateBound");
-		z.deflate = (__typeof__(z.deflate))dlsym(h, "deflate");
-		z.end = (__typeof__(z.end))dlsym(h, "deflateEnd");
-	}
-	loaded = z.init2 && z.bound && z.deflate && z.end;
-	if (!loaded)
-		at_warn("%s: %s; sending uncompressed", SONAME,
-		        h ? "a function is missing" : "cannot be loaded");
+	static const char *const names[] = {"deflateInit2_", "deflateBound", "deflate",
+	                                    "deflateEnd"};
+	void *p[4];
+	if (at_load_library(SONAME, names, p, 4, "sending uncompressed"))
+		return;
+	z.init2 = (__typeof__(z.init2))p[0];
+	z.bound = (__typeof__(z.bound))p[1];
+	z.deflate = (__typeof__(z.deflate))p[2];
+	z.end = (__typeof__(z.end))p[3];
+	loaded = 1;
 }
 
 int at_gzip_available(void)

@@ -73,6 +73,13 @@ static inline void seq_set(size_t i, size_t v)
 	atomic_store_explicit(&slots[i].seq, v - i, memory_order_release);
 }
 
+/* n rounded up to whole pages: what a mapping's parts are measured in */
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)getpagesize();
+	return (n + page - 1) & ~(page - 1);
+}
+
 static size_t ring_cap(size_t capacity)
 {
 	size_t cap = 2;
@@ -114,9 +121,9 @@ int at_queue_init(size_t capacity, size_t wake_at)
 	 * there. Faulting a 4 KiB page in costs microseconds on a virtual
 	 * machine, and the ring passes over all of them: ask for transparent
 	 * huge pages (one fault per 2 MiB) on a 2 MiB-aligned range. */
-	size_t page = (size_t)getpagesize(), huge = (size_t)2 << 20;
+	size_t huge = (size_t)2 << 20;
 	/* whole pages: the tail trimmed off below must start on a page */
-	size_t len = (CTL_SIZE + cap * sizeof(struct slot) + page - 1) & ~(page - 1);
+	size_t len = page_up(CTL_SIZE + cap * sizeof(struct slot));
 	size_t map_len = len >= huge ? len + huge : len;
 	char *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -139,7 +146,7 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 {
 	size_t cap = ring_cap(capacity);
 	size_t len = CTL_SIZE + cap * sizeof(struct slot);
-	size_t total = len + ((extra + 4095) & ~(size_t)4095);
+	size_t total = len + page_up(extra);
 	int fd = (int)syscall(SYS_memfd_create, "autotrace-queue", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;

@@ -14,6 +14,7 @@
 #include "../../preload/config.h"
 #include "../../preload/crash.h"
 #include "../../preload/loop.h"
+#include "../../preload/real.h"
 
 static int setup(void **state)
 {
@@ -124,6 +125,24 @@ static void describe(void **state)
 	assert_string_equal(at_crash_signame(SIGILL), "SIGILL");
 }
 
+/* The loader behind the unwinder and gzip: a library that is not there, or
+ * lacks a function, is refused whole; one that is there gives working
+ * pointers, without joining the process's global scope. */
+static void load_library(void **state)
+{
+	static const char *const names[] = {"zlibVersion", "deflateBound"};
+	void *p[2] = {NULL, NULL};
+	assert_int_equal(at_load_library("libautotrace-absent.so.9", names, p, 2, "for a test"),
+	                 -1);
+	static const char *const bad[] = {"zlibVersion", "no_such_function_here"};
+	assert_int_equal(at_load_library("libz.so.1", bad, p, 2, "for a test"), -1);
+	assert_int_equal(at_load_library("libz.so.1", names, p, 2, "for a test"), 0);
+	const char *(*version)(void) = (const char *(*)(void))p[0];
+	assert_non_null(version);
+	assert_int_equal(version()[0], '1'); /* zlib 1.x */
+	assert_non_null(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +150,7 @@ int main(void)
 	    cmocka_unit_test(hops_baggage),
 	    cmocka_unit_test(hops_server_marks_past_threshold),
 	    cmocka_unit_test(describe),
+	    cmocka_unit_test(load_library),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
