@@ -20,8 +20,10 @@ struct at_unwinder {
 };
 
 /* With the first span, before the exporter thread starts: that thread
- * will do the load, and a crash meanwhile waits for it. (With the exporter
- * in a process there is no thread: the first span calls the load itself.) */
+ * has the load done (by a short-lived thread of its own, so that a slow
+ * load holds up no export), and a crash meanwhile waits for it. (With the
+ * exporter in a process there is no thread: the first span calls the load
+ * itself.) */
 void at_unwinder_request(void);
 /* Does the load: dlopen, dlsym, and one unwind so libunwind has found its
  * tables before a crash needs them. Any thread; once. */

@@ -138,12 +138,36 @@ static void publish_stats(void)
  * still there (helper.c): it ends soon after the app does. */
 #define HELPER_POLL_MS 200
 
+/* libunwind (for a crash in the app's spans) is loaded by a thread of its
+ * own that ends when done: a slow load (a cold disk) holds up neither the
+ * exports nor the exit flush. Inline if that thread cannot start. */
+static void *load_unwinder(void *arg)
+{
+	(void)arg;
+	at_tls.depth = 1;
+	at_unwinder_load();
+	return NULL;
+}
+
+static void load_unwinder_aside(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* it inherits this thread's mask: every signal blocked */
+	if (real_pthread_create(&t, &attr, load_unwinder, NULL))
+		at_unwinder_load();
+	pthread_attr_destroy(&attr);
+}
+
 static void *run(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1; /* nothing this thread does is traced */
-	if (!serving)
-		at_unwinder_load(); /* for a crash in the app's spans */
+	if (!serving && at_cfg.crash)
+		load_unwinder_aside();
 	setup_backends();
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;

@@ -81,8 +81,8 @@ def test_crash_in_traceparent_parented_span(collector, http_server):
 
 
 def test_crash_right_after_the_first_span_has_its_stack_trace(collector, http_server):
-    # libunwind is loaded by the exporter thread, which the first span
-    # starts: a crash microseconds later (curl's open-socket callback, the
+    # libunwind is loaded when the first span starts the exporter thread
+    # (by a thread of its own): a crash microseconds later (curl's open-socket callback, the
     # first thing the request does) waits for it rather than losing the trace
     r = run([program("crash_curl"), "early", http_server.url], shim_env(collector))
     assert r.returncode == -signal.SIGSEGV, r.stderr

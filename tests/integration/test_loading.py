@@ -2,9 +2,17 @@
 init, not libunwind (crash stack traces) nor zlib (gzip exports), which are
 loaded when first needed (preload/unwinder.c, reporter/gzip.c). Without
 them among its DT_NEEDED the shim also loads on a machine that lacks them."""
+import os
+import signal
 import subprocess
 
-from conftest import LIB, run, shim_env
+import pytest
+
+from conftest import BUILD, LIB, program, run, shim_env
+
+# tests/preloads/dlopen_fault.c: a dlopen that fails or is slow for the
+# sonames a variable names, preloaded beside the shim
+FAULT = os.path.join(BUILD, "preloads", "dlopen_fault.so")
 
 
 def needed(path):
@@ -40,3 +48,83 @@ def test_with_crash_recording_off_the_first_span_does_not_load_libunwind(collect
                 shim_env(collector, AUTOTRACE_CRASH=crash))
         assert r.returncode == 0, r.stderr
         assert ("libunwind.so.8" in r.stdout.decode()) == expect, crash
+
+
+def fault_env(collector, **extra):
+    env = shim_env(collector, **extra)
+    env["LD_PRELOAD"] = FAULT + " " + LIB
+    return env
+
+
+def exception_of(span):
+    ex = [e["attributes"] for e in span["events"] if e["name"] == "exception"]
+    assert len(ex) == 1, span["events"]
+    return ex[0]
+
+
+def test_without_libunwind_a_crash_is_recorded_without_a_stack_trace(collector, http_server):
+    # the machine lacks libunwind: the crash is still recorded (type,
+    # message, status) and the process still dies by its signal
+    env = fault_env(collector, AT_TEST_DLOPEN_FAIL="libunwind.so.8")
+    r = run([program("crash_curl"), "segv", http_server.url + "/data"], env)
+    assert r.returncode == -signal.SIGSEGV, r.stderr
+    err = r.stderr.decode()
+    assert "dlopen_fault: libunwind.so.8 fails" in err  # the fault was injected
+    assert "libunwind.so.8 cannot be loaded; crashes are recorded without a stack trace" in err
+    spans = collector.wait_for(1, 10)
+    assert len(spans) == 1
+    ex = exception_of(spans[0])
+    assert ex["exception.type"] == "SIGSEGV" == spans[0]["attributes"]["error.type"]
+    assert "SEGV_MAPERR" in ex["exception.message"]
+    assert "exception.stacktrace" not in ex, ex
+    assert spans[0]["status_code"] == 2
+
+
+def test_without_zlib_gzip_exports_go_uncompressed(collector, http_server):
+    # OTEL_EXPORTER_OTLP_COMPRESSION=gzip on a machine without zlib: a
+    # warning, and every span still arrives, sent without Content-Encoding
+    if os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE") == "process":
+        pytest.skip("the exporter process loads zlib, and it starts with an empty "
+                    "environment (reporter/helper_spawn.c): no LD_PRELOAD fault reaches it")
+    env = fault_env(collector, AT_TEST_DLOPEN_FAIL="libz.so.1",
+                    OTEL_EXPORTER_OTLP_COMPRESSION="gzip")
+    r = run([program("curl_client"), "get", http_server.url + "/g", "3"], env)
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert "dlopen_fault: libz.so.1 fails" in err
+    assert "libz.so.1 cannot be loaded; sending uncompressed" in err
+    assert len(collector.wait_for(3)) == 3
+    assert collector.requests
+    for q in collector.requests:
+        assert "Content-Encoding" not in q["headers"], q["headers"]
+
+
+def test_fork_while_libunwind_loads(collector, http_server):
+    # libunwind takes 800 ms to load in the parent (a slow disk). The
+    # parent forks in the middle of it: fork waits at most 100 ms for the
+    # load, and the child, which loads libunwind itself, records its crash
+    # with a stack trace.
+    env = fault_env(collector, AT_TEST_DLOPEN_DELAY="libunwind.so.8:800")
+    r = run([program("crash_curl"), "fork", http_server.url + "/data"], env)
+    assert r.returncode == 0, r.stderr
+    out = dict(ln.rsplit(" ", 1) for ln in r.stdout.decode().splitlines()[2:])
+    assert out["child signal"] == str(int(signal.SIGSEGV)), r.stdout
+    assert "dlopen_fault: libunwind.so.8 delayed 800 ms" in r.stderr.decode()
+    if os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE") != "process":
+        # the exporter thread was loading when fork came: fork waited its
+        # 100 ms (1 ms sleeps: never less), not the whole load
+        assert 100 <= int(out["fork_ms"]) < 800, out
+    spans = collector.wait_for(2, 10)
+    assert len(spans) == 2
+    parent = [s for s in spans if not exception_of_any(s)]
+    child = [s for s in spans if exception_of_any(s)]
+    assert len(parent) == 1 and len(child) == 1, spans
+    assert parent[0]["resource"]["process.pid"] != child[0]["resource"]["process.pid"]
+    fr = [ln.split(" ")[1] for ln in
+          exception_of(child[0])["exception.stacktrace"].strip().split("\n")]
+    assert fr[0].startswith("crash_null_deref+0x"), fr
+    assert any(f.startswith("on_data+0x") for f in fr) and any(f.startswith("main+0x") for f in fr)
+
+
+def exception_of_any(span):
+    return any(e["name"] == "exception" for e in span["events"])

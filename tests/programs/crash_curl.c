@@ -11,12 +11,18 @@
  *                           first thing the request does (microseconds
  *                           after the process's first span starts)
  *   crash_curl none URL     no crash
+ *   crash_curl fork URL     a request, then fork: the child's request
+ *                           crashes as segv does; the parent prints how long
+ *                           fork took ("fork_ms N") and the child's signal
  * Prints "performing" before the request. Knows nothing of tracing. */
 #include <assert.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *mode;
 
@@ -96,6 +102,22 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (!strcmp(mode, "after"))
 		crash_null_deref();
+	if (!strcmp(mode, "fork")) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			mode = "segv";
+			curl_easy_perform(h);
+			_exit(0); /* not reached: on_data crashes */
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int st = 0;
+		waitpid(pid, &st, 0);
+		printf("fork_ms %ld\nchild signal %d\n",
+		       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+		       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	}
 	curl_easy_cleanup(h);
 	return 0;
 }
