@@ -456,7 +456,8 @@ static AT_ALWAYS_INLINE int describe_inline(struct at_span *s, const struct conn
 	                            has_addr ? e->addr : NULL, has_addr ? e->addr_len : 0,
 	                            has_addr ? e->port : 0, db) != 0)
 		return describe_name_only(s, a, select_db, q);
-	capture(&cap, q);
+	if (!q->fmt || !at_redis_cap_literal(&cap, q->fmt)) /* most formats: one pass */
+		capture(&cap, q);
 	a->type = AT_ATTR_DEFER;
 	a->render = AT_RENDER_REDIS;
 	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};

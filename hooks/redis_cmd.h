@@ -120,6 +120,10 @@ static inline int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t ro
 void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
                        const size_t *argvlen);
 int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap);
+/* The same for a format without conversions (most), in one pass: returns 1
+ * when it captured, 0 when the format needs at_redis_cap_format (a
+ * conversion, a command other than plain, a long text, little room). */
+int at_redis_cap_literal(struct at_redis_cap *c, const char *fmt);
 int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len);
 /* The database once the reply is in (a SELECT changes it; -1: none). */
 void at_redis_cap_set_db(char *blob, long db);
