@@ -1100,6 +1100,52 @@ def section_scale(ctx):
 
 # ---------------------------------------------------------------- 6. memory, start, exit
 
+def first_call(ctx):
+    """The first traced call of a process against its second: what the
+    process's first span costs once (bench/first_call.c, hiredis PING)."""
+    if not ctx["hooks"]["redis"] or not ctx.get("redis_port"):
+        md("First traced call: skipped (needs the Redis hook and redis-server).", "")
+        return
+    log("first call")
+    runs = q(15, 4)
+    res = {v: {"first": [], "second": [], "cpu": []} for v in ("bare", "shim", "proc")}
+    for r in range(runs):
+        for v in res:
+            env, _ = variant_env(v, ctx["sink"])
+            o = subprocess.run(PIN + [prog("first_call"), str(ctx["redis_port"])], env=env,
+                               capture_output=True, text=True, timeout=60)
+            m = re.search(r"first_ns (\d+) second_ns (\d+) first_cpu_ns (\d+)", o.stdout)
+            if not m:
+                notes.append("first_call %s: %s" % (v, (o.stderr or o.stdout)[-200:]))
+                return
+            res[v]["first"].append(int(m.group(1)) / 1000)
+            res[v]["second"].append(int(m.group(2)) / 1000)
+            res[v]["cpu"].append(int(m.group(3)) / 1000)
+    commands.append("%s $BUILD/bench/first_call REDIS_PORT   (bare, shim, "
+                    "AUTOTRACE_EXPORTER_MODE=process; %d runs each, in turn)"
+                    % (" ".join(PIN), runs))
+    ctx["first_call"] = {v: (med(res[v]["first"]) - med(res["bare"]["first"]),
+                             med(res[v]["cpu"]) - med(res["bare"]["cpu"])) for v in res}
+    rows = []
+    for v, name in (("bare", "bare"), ("shim", "shim, exporter thread"),
+                    ("proc", "shim, `AUTOTRACE_EXPORTER_MODE=process`")):
+        rows.append("| %s | %s | %s | %s |" % (name, fmt_mm(res[v]["first"]),
+                                               fmt_mm(res[v]["cpu"]), fmt_mm(res[v]["second"])))
+    md("### First traced call", "",
+       "`bench/first_call`: a process connects to redis-server and times its first two "
+       "PINGs; client and server pinned to one CPU, %d runs of each variant in turn, "
+       "medians [min–max] in µs. The first call of a process pays once for what its first "
+       "span sets up: the exporter thread (created from the application thread; on one "
+       "CPU its start-up runs before the call goes on) or the exporter process and, in "
+       "that mode, libunwind loaded on the application thread; the first pages of the "
+       "span ring. The bare first call pays for the process's own first use of hiredis "
+       "(lazy binding, its buffers)." % runs, "",
+       "| variant | first call, wall | first call, application thread's CPU | second call, "
+       "wall |", "|---|---:|---:|---:|")
+    md(*rows)
+    md("")
+
+
 def section_memory(ctx):
     md("## 6. Memory, start-up and exit", "")
     log("memory")
@@ -1174,11 +1220,13 @@ def section_memory(ctx):
        "page faults %s. At start-up the shim maps itself (its only dependency is libc: "
        "libunwind is loaded with the process's first span, zlib with the first gzip "
        "export), reads its configuration, installs its crash handlers and reserves the "
-       "span ring without touching it (the ring's first huge page would cost tens of "
-       "microseconds to fault in and zero)." % (
+       "span ring without touching it (its pages are faulted in by the spans written "
+       "there)." % (
            ib, i_s, i_s - ib,
            "%.0f bare, %.0f with the shim (+%.0f)" % (fb, fs, fs - fb)
            if fb is not None and fs is not None else "not counted (perf unavailable)"), "")
+
+    first_call(ctx)
 
     if not ctx["hooks"]["curl"]:
         md("Exit flush: skipped (needs the libcurl hook to make spans).", "")
@@ -1632,6 +1680,7 @@ def main():
     fpath = os.path.join(TMP, "file")
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
+           "redis_port": redis_port,
            "instr": {}, "instr_dis": {}, "instr_proc": {}, "instr_exact": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,11 +141,27 @@ static void publish_stats(void)
 
 /* libunwind (for a crash in the app's spans) is loaded by a thread of its
  * own that ends when done: a slow load (a cold disk) holds up neither the
- * exports nor the exit flush. Inline if that thread cannot start. */
+ * exports nor the exit flush. Inline if that thread cannot start.
+ * It waits LOAD_DELAY_MS first, at the lowest priority (nice 19): dlopen
+ * holds the loader's lock throughout, and the app's first request, which
+ * started this, looks up the functions it calls for the first time
+ * (dlsym, the same lock); on one CPU the load also took the CPU from it.
+ * Together they cost the first request ~0.5 ms (bench section 6, first
+ * traced call). A crash meanwhile waits for the load (crash.c, at most
+ * 100 ms), and a process that ends before it never loads libunwind. */
+#define LOAD_DELAY_MS 10
+
 static void *load_unwinder(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1;
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19); /* this thread only */
+#ifdef __GLIBC__
+	pthread_setname_np(pthread_self(), "autotrace-unw");
+#endif
+	struct timespec ts = {0, LOAD_DELAY_MS * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 	at_unwinder_load();
 	return NULL;
 }
@@ -166,6 +183,13 @@ static void *run(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1; /* nothing this thread does is traced */
+#ifdef __GLIBC__
+	/* named by itself: one prctl on this thread, where naming it from the
+	 * app's thread took three system calls there (open, write, close of
+	 * /proc/self/task/N/comm) */
+	if (!serving)
+		pthread_setname_np(pthread_self(), "autotrace-exp");
+#endif
 	if (!serving && at_cfg.crash)
 		load_unwinder_aside();
 	setup_backends();
@@ -257,9 +281,6 @@ void at_exporter_start(void)
 		at_disable("cannot start the exporter thread");
 		return;
 	}
-#ifdef __GLIBC__
-	pthread_setname_np(t, "autotrace-exp");
-#endif
 	errno = saved;
 }
 

@@ -107,8 +107,7 @@ static void set_geometry(char *p, size_t total, int fd, size_t cap, size_t wake_
 	use_mapping(p, total, fd, cap, wake_at);
 	if (fd < 0)
 		return; /* read by an exporter process only; and the store would
-		         * fault in the ring's first huge page (2 MiB zeroed, tens
-		         * of microseconds) in a process that may make no span */
+		         * fault a page in, in a process that may make no span */
 	struct at_queue_ctl *c = CTL(slots);
 	c->cap = cap;
 	c->wake_len = wake_len;
@@ -118,26 +117,15 @@ int at_queue_init(size_t capacity, size_t wake_at)
 {
 	size_t cap = ring_cap(capacity);
 	/* anonymous memory: pages cost RSS only once a span has been written
-	 * there. Faulting a 4 KiB page in costs microseconds on a virtual
-	 * machine, and the ring passes over all of them: ask for transparent
-	 * huge pages (one fault per 2 MiB) on a 2 MiB-aligned range. */
-	size_t huge = (size_t)2 << 20;
-	/* whole pages: the tail trimmed off below must start on a page */
+	 * there, one 4 KiB fault (about a microsecond) every two spans or so
+	 * on the first pass round the ring. Not MADV_HUGEPAGE: where the
+	 * kernel compacts memory on a huge page's fault (defrag "madvise", the
+	 * default), the first span stalled the app thread 0.2 ms, 10 ms at
+	 * worst seen here, to gain a few TLB misses per span. */
 	size_t len = page_up(CTL_SIZE + cap * sizeof(struct slot));
-	size_t map_len = len >= huge ? len + huge : len;
-	char *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
-	if (map_len != len) {
-		char *a = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
-		if (a > p)
-			munmap(p, (size_t)(a - p));
-		size_t rest = (size_t)(p + map_len - (a + len));
-		if (rest)
-			munmap(a + len, rest);
-		p = a;
-		madvise(p, len, MADV_HUGEPAGE); /* a hint: refused (THP off) is fine */
-	}
 	set_geometry(p, len, -1, cap, wake_at);
 	return 0;
 }

@@ -11,9 +11,10 @@
  *                           first thing the request does (microseconds
  *                           after the process's first span starts)
  *   crash_curl none URL     no crash
- *   crash_curl fork URL     a request, then fork: the child's request
- *                           crashes as segv does; the parent prints how long
- *                           fork took ("fork_ms N") and the child's signal
+ *   crash_curl fork URL     a request, 100 ms, then fork: the child's
+ *                           request crashes as segv does; the parent prints
+ *                           how long fork took ("fork_ms N") and the
+ *                           child's signal
  * Prints "performing" before the request. Knows nothing of tracing. */
 #include <assert.h>
 #include <curl/curl.h>
@@ -103,7 +104,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "after"))
 		crash_null_deref();
 	if (!strcmp(mode, "fork")) {
-		struct timespec t0, t1;
+		struct timespec t0, t1, pause = {0, 100000000};
+		nanosleep(&pause, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pid_t pid = fork();
 		if (pid == 0) {

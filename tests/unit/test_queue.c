@@ -1,5 +1,5 @@
-/* The export queue at a size where its memory is mapped 2 MiB-aligned for
- * transparent huge pages: spans go through in order, many times round. */
+/* The export queue at a size of several MiB: spans go through in order,
+ * many times round. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
