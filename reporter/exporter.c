@@ -139,45 +139,67 @@ static void publish_stats(void)
  * still there (helper.c): it ends soon after the app does. */
 #define HELPER_POLL_MS 200
 
-/* libunwind (for a crash in the app's spans) is loaded by a thread of its
- * own that ends when done: a slow load (a cold disk) holds up neither the
- * exports nor the exit flush. Inline if that thread cannot start.
- * It waits LOAD_DELAY_MS first, at the lowest priority (nice 19): dlopen
- * holds the loader's lock throughout, and the app's first request, which
- * started this, looks up the functions it calls for the first time
- * (dlsym, the same lock); on one CPU the load also took the CPU from it.
- * Together they cost the first request ~0.5 ms (bench section 6, first
- * traced call). A crash meanwhile waits for the load (crash.c, at most
- * 100 ms), and a process that ends before it never loads libunwind. */
-#define LOAD_DELAY_MS 10
+/* What the first span asks for and is not urgent, done by a short-lived
+ * thread of its own at the lowest priority (nice 19), so that it holds up
+ * neither the exports nor the exit flush (a slow libunwind load, a cold
+ * disk), nor the app's first request (on one CPU it took the CPU from it):
+ *  - the span ring's pages faulted in (at_queue_populate), at once: else the
+ *    app's spans fault them in on their first pass round the ring, one
+ *    4 KiB page every two spans or so;
+ *  - libunwind, for a crash in the app's spans (AUTOTRACE_CRASH), 10 ms
+ *    after the first span (SETTLE_DELAY_MS): dlopen holds the loader's lock
+ *    throughout, which the first request's own first look-ups (dlsym) need
+ *    too (~0.5 ms more for it, with the CPU taken: bench section 6, first
+ *    traced call). A crash meanwhile waits for the load (crash.c, at most
+ *    100 ms); a process that ends before it never loads libunwind.
+ * Inline on the exporter thread if this thread cannot start. */
+#define SETTLE_DELAY_MS 10
 
-static void *load_unwinder(void *arg)
+static void settle_now(void)
+{
+	at_queue_populate();
+	at_unwinder_load(); /* nothing without AUTOTRACE_CRASH */
+}
+
+static void *settle(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1;
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19); /* this thread only */
 #ifdef __GLIBC__
-	pthread_setname_np(pthread_self(), "autotrace-unw");
+	pthread_setname_np(pthread_self(), "autotrace-bg");
 #endif
-	struct timespec ts = {0, LOAD_DELAY_MS * 1000000L};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	uint64_t t0 = at_mono_ms();
+	at_queue_populate();
+	uint64_t spent = at_mono_ms() - t0;
+	if (spent < SETTLE_DELAY_MS) {
+		struct timespec ts = {0, (long)(SETTLE_DELAY_MS - spent) * 1000000L};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 	at_unwinder_load();
 	return NULL;
 }
 
-static void load_unwinder_aside(void)
+/* A detached thread of the shim's (256 KiB of stack), started with every
+ * signal blocked, which it keeps: the app's signals go to the app's
+ * threads. Returns pthread_create's error. */
+static int start_thread(void *(*fn)(void *))
 {
 	pthread_t t;
 	pthread_attr_t attr;
+	sigset_t all, old;
+	sigfillset(&all);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	/* it inherits this thread's mask: every signal blocked */
-	if (real_pthread_create(&t, &attr, load_unwinder, NULL))
-		at_unwinder_load();
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
+	int rc = AT_RESOLVE(pthread_create) ? real_pthread_create(&t, &attr, fn, NULL) : ENOSYS;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	return rc;
 }
+
 
 static void *run(void *arg)
 {
@@ -190,8 +212,8 @@ static void *run(void *arg)
 	if (!serving)
 		pthread_setname_np(pthread_self(), "autotrace-exp");
 #endif
-	if (!serving && at_cfg.crash)
-		load_unwinder_aside();
+	if (!serving && start_thread(settle))
+		settle_now();
 	setup_backends();
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
@@ -262,20 +284,8 @@ void at_exporter_start(void)
 	}
 	if (!batch)
 		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);
-	pthread_t t;
-	pthread_attr_t attr;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	at_unwinder_request(); /* the thread loads it: a crash meanwhile waits */
-	/* the new thread inherits this mask: every signal blocked */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = (batch && AT_RESOLVE(pthread_create)) ? real_pthread_create(&t, &attr, run, NULL)
-	                                               : ENOMEM;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	at_unwinder_request(); /* the thread has it loaded: a crash meanwhile waits */
+	int rc = batch ? start_thread(run) : ENOMEM;
 	if (rc) {
 		errno = saved;
 		at_disable("cannot start the exporter thread");

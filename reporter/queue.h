@@ -57,6 +57,11 @@ void at_queue_forget(void);
 /* Exporter thread waits here; producers wake it when a batch is ready. */
 void at_queue_wait(long timeout_ms);
 void at_queue_wake(void);
+/* Faults the private ring's pages in, without changing what they hold (any
+ * thread; at low priority, from the exporter's background thread): the
+ * app's spans then do not fault them in one by one, a microsecond or more
+ * each on a virtual machine, on their first pass round the ring. */
+void at_queue_populate(void);
 
 /* Spans dropped because the queue was full, since start. */
 uint64_t at_queue_dropped(void);
