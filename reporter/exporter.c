@@ -140,18 +140,18 @@ static void publish_stats(void)
 #define HELPER_POLL_MS 200
 
 /* What the first span asks for and is not urgent, done by a short-lived
- * thread of its own at the lowest priority (nice 19), so that it holds up
- * neither the exports nor the exit flush (a slow libunwind load, a cold
- * disk), nor the app's first request (on one CPU it took the CPU from it):
- *  - the span ring's pages faulted in (at_queue_populate), at once: else the
- *    app's spans fault them in on their first pass round the ring, one
- *    4 KiB page every two spans or so;
- *  - libunwind, for a crash in the app's spans (AUTOTRACE_CRASH), 10 ms
- *    after the first span (SETTLE_DELAY_MS): dlopen holds the loader's lock
- *    throughout, which the first request's own first look-ups (dlsym) need
- *    too (~0.5 ms more for it, with the CPU taken: bench section 6, first
- *    traced call). A crash meanwhile waits for the load (crash.c, at most
- *    100 ms); a process that ends before it never loads libunwind.
+ * thread of its own at the lowest priority (nice 19), 10 ms after the first
+ * span (SETTLE_DELAY_MS), so that it holds up neither the exports nor the
+ * exit flush (a slow libunwind load, a cold disk), nor the app's first
+ * request: dlopen holds the loader's lock throughout, which that request's
+ * own first look-ups (dlsym) need too, and on one CPU the work took the CPU
+ * from it (~0.5 ms more for it: bench section 6, first traced call). A
+ * process that ends before then (a CGI program, a command) pays for neither.
+ *  - the span ring's pages faulted in (at_queue_populate): else the app's
+ *    spans fault them in on their first pass round the ring, one 4 KiB page
+ *    every two spans or so;
+ *  - libunwind, for a crash in the app's spans (AUTOTRACE_CRASH). A crash
+ *    meanwhile waits for the load (crash.c, at most 100 ms).
  * Inline on the exporter thread if this thread cannot start. */
 #define SETTLE_DELAY_MS 10
 
@@ -169,15 +169,10 @@ static void *settle(void *arg)
 #ifdef __GLIBC__
 	pthread_setname_np(pthread_self(), "autotrace-bg");
 #endif
-	uint64_t t0 = at_mono_ms();
-	at_queue_populate();
-	uint64_t spent = at_mono_ms() - t0;
-	if (spent < SETTLE_DELAY_MS) {
-		struct timespec ts = {0, (long)(SETTLE_DELAY_MS - spent) * 1000000L};
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
-	}
-	at_unwinder_load();
+	struct timespec ts = {0, SETTLE_DELAY_MS * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	settle_now();
 	return NULL;
 }
 

@@ -119,7 +119,7 @@ int at_queue_init(size_t capacity, size_t wake_at)
 	/* anonymous memory: pages cost RSS only once a span has been written
 	 * there, one 4 KiB fault (a microsecond or more) every two spans or so
 	 * on the first pass round the ring, unless the exporter's background
-	 * thread has faulted them in first (at_queue_populate, right after the
+	 * thread has faulted them in first (at_queue_populate, 10 ms after the
 	 * first span). Not MADV_HUGEPAGE: where the
 	 * kernel compacts memory on a huge page's fault (defrag "madvise", the
 	 * default), the first span stalled the app thread 0.2 ms, 10 ms at
