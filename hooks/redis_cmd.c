@@ -444,7 +444,10 @@ static int cap_fmt(struct at_redis_cap *c, const char *fmt, va_list *ap)
  * on spaces in one pass over the bytes, without cap_fmt's state per byte.
  * Only where the result cannot differ from cap_fmt's: a plain command (no
  * secrets, no database, no subscription), short enough that nothing is
- * cut, and room for every entry. */
+ * cut, and room for every entry. It writes the entries itself rather than
+ * through cap_begin/cap_put/cap_end, which carry every case of the general
+ * walk: through them the capture of a PING cost 733 instructions (exact,
+ * bench section 1), this way 658. */
 #define LITERAL_MAX 200 /* < AT_REDIS_TEXT_MAX: the text is never cut */
 
 /* the bytes that end a word of a literal format, or the whole fast path */

@@ -20,8 +20,8 @@ struct at_unwinder {
 };
 
 /* With the first span, before the exporter thread starts: that thread
- * has the load done (by a short-lived thread of its own, so that a slow
- * load holds up no export), and a crash meanwhile waits for it. (With the
+ * has the load done (by a short-lived thread of its own, at nice 19, 10 ms
+ * later: reporter/exporter.c, settle), and a crash meanwhile waits for it. (With the
  * exporter in a process there is no thread: the first span calls the load
  * itself.) */
 void at_unwinder_request(void);

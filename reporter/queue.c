@@ -330,7 +330,9 @@ void at_queue_populate(void)
 	/* in pieces, so that the app's own faults never wait long behind it;
 	 * EINVAL (an older kernel): the spans fault the pages in as before */
 	const size_t step = (size_t)256 << 10;
-	for (size_t off = 0; shared_fd < 0 && off < map_total; off += step)
+	if (shared_fd >= 0)
+		return; /* the exporter process's ring: not this thread's to fill */
+	for (size_t off = 0; off < map_total; off += step)
 		if (madvise(map_start + off, map_total - off < step ? map_total - off : step,
 		            MADV_POPULATE_WRITE))
 			break;

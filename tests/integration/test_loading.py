@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from conftest import BUILD, LIB, program, run, shim_env
+from test_failures import exceptions, frames
 
 # tests/preloads/dlopen_fault.c: a dlopen that fails or is slow for the
 # sonames a variable names, preloaded beside the shim
@@ -57,9 +58,9 @@ def fault_env(collector, **extra):
 
 
 def exception_of(span):
-    ex = [e["attributes"] for e in span["events"] if e["name"] == "exception"]
+    ex = exceptions(span)
     assert len(ex) == 1, span["events"]
-    return ex[0]
+    return ex[0]["attributes"]
 
 
 def test_without_libunwind_a_crash_is_recorded_without_a_stack_trace(collector, http_server):
@@ -112,23 +113,19 @@ def test_fork_while_libunwind_loads(collector, http_server):
     assert out["child signal"] == str(int(signal.SIGSEGV)), r.stdout
     assert "dlopen_fault: libunwind.so.8 delayed 800 ms" in r.stderr.decode()
     if os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE") != "process":
-        # the exporter thread was loading when fork came: fork waited its
-        # 100 ms (1 ms sleeps: never less), not the whole load
+        # the background thread was loading when fork came: fork waited
+        # its 100 ms (1 ms sleeps: never less), not the whole load
         assert 100 <= int(out["fork_ms"]) < 800, out
     spans = collector.wait_for(2, 10)
     assert len(spans) == 2
-    parent = [s for s in spans if not exception_of_any(s)]
-    child = [s for s in spans if exception_of_any(s)]
+    parent = [s for s in spans if not exceptions(s)]
+    child = [s for s in spans if exceptions(s)]
     assert len(parent) == 1 and len(child) == 1, spans
     assert parent[0]["resource"]["process.pid"] != child[0]["resource"]["process.pid"]
-    fr = [ln.split(" ")[1] for ln in
-          exception_of(child[0])["exception.stacktrace"].strip().split("\n")]
+    fr = frames(exception_of(child[0])["exception.stacktrace"])
     assert fr[0].startswith("crash_null_deref+0x"), fr
     assert any(f.startswith("on_data+0x") for f in fr) and any(f.startswith("main+0x") for f in fr)
 
-
-def exception_of_any(span):
-    return any(e["name"] == "exception" for e in span["events"])
 
 
 def test_the_span_ring_asks_for_no_huge_pages(collector, http_server):
