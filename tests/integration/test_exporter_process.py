@@ -33,15 +33,22 @@ PRELUDE = textwrap.dedent("""
                 return int(line.split()[1])
     def others():
         # the names of the threads but the main one, less the shim's
-        # short-lived background thread (autotrace-bg: libunwind, the ring)
-        names = []
-        for t in os.listdir("/proc/self/task"):
-            try:
-                n = open("/proc/self/task/%s/comm" % t).read().strip()
-            except OSError:
-                continue
-            if int(t) != os.getpid() and n != "autotrace-bg":
-                names.append(n)
+        # short-lived background thread (autotrace-bg: libunwind, the ring).
+        # A thread of the shim names itself once it runs: until then it has
+        # the program's name, so wait (at most 2 s) for every name to settle
+        main = open("/proc/self/comm").read().strip()
+        for _ in range(200):
+            names = []
+            for t in os.listdir("/proc/self/task"):
+                try:
+                    n = open("/proc/self/task/%s/comm" % t).read().strip()
+                except OSError:
+                    continue
+                if int(t) != os.getpid() and n != "autotrace-bg":
+                    names.append(n)
+            if main not in names:
+                break
+            time.sleep(0.01)
         return ",".join(sorted(names)) or "none"
     def helper_of(pid):
         # "autotrace-exporter <pid>" in ps
