@@ -18,16 +18,6 @@
 struct at_ctx at_env_parent;          /* TRACEPARENT at start */
 extern struct at_span at_env_carrier; /* holds TRACESTATE; see init.c */
 
-/* at_copy_blocks rounds each array up to 64 bytes: that must stay inside the span. */
-#define AT_ROUND64(n) (((n) + 63) & ~(size_t)63)
-#define AT_BLOCKS_FIT(f)                                                                           \
-	_Static_assert(offsetof(struct at_span, f) +                                               \
-	                       AT_ROUND64(sizeof(((struct at_span *)0)->f)) <=                     \
-	                   sizeof(struct at_span),                                                 \
-	               #f " rounded up to 64 bytes must stay inside the span")
-AT_BLOCKS_FIT(events);
-AT_BLOCKS_FIT(attrs);
-AT_BLOCKS_FIT(arena);
 /* start writes the ids itself and clears the rest of the header from flags on */
 _Static_assert(offsetof(struct at_span, ctx) == 0 && offsetof(struct at_ctx, trace_id) == 0 &&
                    offsetof(struct at_ctx, span_id) == 16 && offsetof(struct at_ctx, flags) == 24,
@@ -297,12 +287,6 @@ void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *v
 	a->key = key;
 	a->type = AT_ATTR_STR;
 	a->v.s = at_span_intern(s, val, len);
-}
-
-void at_span_copy(struct at_span *dst, const struct at_span *src)
-{
-	/* only what is used: a span without attributes copies ~100 bytes, not 2 KiB */
-	at_span_copy_inline(dst, src);
 }
 
 void at_span_lit_to_str(struct at_span *s, struct at_attr *a)

@@ -298,52 +298,8 @@ void at_span_lit_to_str(struct at_span *s, struct at_attr *a);
  * parent); returns 0 when there is none. */
 int at_current_ctx(struct at_ctx *out);
 
-/* Copies what is used of src (header, attributes, events, arena text). */
-void at_span_copy(struct at_span *dst, const struct at_span *src);
-
-/* One 64-byte block in four 16-byte moves. */
-static inline void at_copy64(char *d, const char *s)
-{
-	at_v16 a = *(const at_v16 *)s, b = *(const at_v16 *)(s + 16);
-	at_v16 c = *(const at_v16 *)(s + 32), e = *(const at_v16 *)(s + 48);
-	*(at_v16 *)d = a;
-	*(at_v16 *)(d + 16) = b;
-	*(at_v16 *)(d + 32) = c;
-	*(at_v16 *)(d + 48) = e;
-}
-
-/* n bytes rounded up to whole 64-byte blocks, at least one: no call, no
- * dispatch on the size, and the common case (a few attributes, a short
- * text) is one block without a loop. Only for the arrays of a span, each of
- * which stays inside the span when rounded up (asserted in span.c), so the
- * bytes copied beyond n are the span's own. */
-static inline void at_copy_blocks(void *dst, const void *src, size_t n)
-{
-	char *d = dst;
-	const char *s = src;
-	at_copy64(d, s);
-	for (size_t i = 64; __builtin_expect(i < n, 0); i += 64)
-		at_copy64(d + i, s + i);
-}
-
+/* The span's header, before its arrays: what start clears and the queue
+ * copies whole (reporter/queue.c). */
 #define AT_SPAN_HEADER offsetof(struct at_span, events)
-
-/* at_span_copy inline, for the queue: the header (fixed size: unrolled),
- * then the attributes, events and arena text in use. */
-static inline void at_span_copy_inline(struct at_span *dst, const struct at_span *src)
-{
-	char *d = (char *)dst;
-	const char *s = (const char *)src;
-	size_t i = 0;
-#pragma GCC unroll 16
-	for (; i + 16 <= AT_SPAN_HEADER; i += 16)
-		*(at_v16 *)(d + i) = *(const at_v16 *)(s + i);
-	if (AT_SPAN_HEADER % 16) /* the tail, overlapping the last move */
-		*(at_v16 *)(d + AT_SPAN_HEADER - 16) = *(const at_v16 *)(s + AT_SPAN_HEADER - 16);
-	if (__builtin_expect(src->nevents != 0, 0))
-		at_copy_blocks(dst->events, src->events, src->nevents * sizeof src->events[0]);
-	at_copy_blocks(dst->attrs, src->attrs, src->nattrs * sizeof src->attrs[0]);
-	at_copy_blocks(dst->arena, src->arena, src->arena_used);
-}
 
 #endif

@@ -146,20 +146,15 @@ static void publish_stats(void)
  * request: dlopen holds the loader's lock throughout, which that request's
  * own first look-ups (dlsym) need too, and on one CPU the work took the CPU
  * from it (~0.5 ms more for it: bench section 6, first traced call). A
- * process that ends before then (a CGI program, a command) pays for neither.
- *  - the span ring's pages faulted in (at_queue_populate): else the app's
- *    spans fault them in on their first pass round the ring, one 4 KiB page
- *    every two spans or so;
- *  - libunwind, for a crash in the app's spans (AUTOTRACE_CRASH). A crash
- *    meanwhile waits for the load (crash.c, at most 100 ms).
- * Inline on the exporter thread if this thread cannot start. */
+ * process that ends before then (a CGI program, a command) does not pay for
+ * it. The work: libunwind, for a crash in the app's spans (AUTOTRACE_CRASH;
+ * no thread without it). A crash meanwhile waits for the load (crash.c, at
+ * most 100 ms). Inline on the exporter thread if this thread cannot start.
+ * (It also faulted the span ring's pages in while the ring had a 2.2 KiB
+ * slot per span, a page fault every two spans; records of the size a span
+ * needs (queue.c) fault a page every ~20 small spans, and faulting the
+ * whole ring in cost more than that: 4.6 MiB of RSS and ~2 ms of CPU.) */
 #define SETTLE_DELAY_MS 10
-
-static void settle_now(void)
-{
-	at_queue_populate();
-	at_unwinder_load(); /* nothing without AUTOTRACE_CRASH */
-}
 
 static void *settle(void *arg)
 {
@@ -172,7 +167,7 @@ static void *settle(void *arg)
 	struct timespec ts = {0, SETTLE_DELAY_MS * 1000000L};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
-	settle_now();
+	at_unwinder_load();
 	return NULL;
 }
 
@@ -207,8 +202,8 @@ static void *run(void *arg)
 	if (!serving)
 		pthread_setname_np(pthread_self(), "autotrace-exp");
 #endif
-	if (!serving && start_thread(settle))
-		settle_now();
+	if (!serving && at_cfg.crash && start_thread(settle))
+		at_unwinder_load();
 	setup_backends();
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;

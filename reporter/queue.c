@@ -1,6 +1,26 @@
-/* A bounded multi-producer ring (after Dmitry Vyukov's MPMC queue): each slot
- * carries a sequence number telling whether it is free for the producer at
- * position p (seq == p) or filled for the consumer (seq == p + 1). */
+/* A bounded multi-producer ring of span records of the size each span
+ * needs, packed one after another in 64-byte units: a span of a few
+ * attributes takes 3 or 4 units where a fixed slot would be the size of the
+ * largest span (2.2 KiB). A process touches the ring's pages only where
+ * records are written, so its first pass round the ring costs a page fault
+ * (2-3 µs on a virtual machine) every ~20 small spans instead of every two
+ * or so, and a short-lived one maps a few pages instead of all of them.
+ *
+ * Positions: the head (next unit to claim, spans claimed) and the tail
+ * (next unit to read, spans released) are each one 64-bit word, the unit
+ * index in the high half and a count of spans (modulo 2^32) in the low
+ * half, so that a producer claims its units and its place in the count
+ * with one compare-and-swap. The count bounds the queue to `cap` spans as
+ * before (OTEL_BSP_MAX_QUEUE_SIZE), and the ring holds `cap` spans of the
+ * largest size, so the units can never run out first: a producer reads the
+ * tail's count only.
+ *
+ * Each record's first 8 bytes are its commit word: 0 while it is being
+ * written, then its length in units (store-release). The consumer, walking
+ * from the tail, waits at a record whose word is 0. For that to hold
+ * wherever a later record may start, the first word of every unit in the
+ * free part of the ring is 0: the consumer clears it in each unit of a
+ * record it releases (a fresh mapping is zeros). */
 #define _GNU_SOURCE
 #include "queue.h"
 
@@ -15,15 +35,25 @@
 #include <time.h>
 #include <unistd.h>
 
-struct slot {
-	_Atomic size_t seq; /* stored minus the slot's index: see seq_get */
-	struct at_span span;
-};
+#define UNIT 64
+#define REC_HEAD 8 /* the commit word */
+#define REC_MAX                                                                                    \
+	(REC_HEAD + AT_SPAN_HEADER + sizeof(((struct at_span *)0)->events) +                       \
+	 sizeof(((struct at_span *)0)->attrs) + AT_ARENA_SIZE)
+#define REC_UNITS_MAX ((REC_MAX + UNIT - 1) / UNIT)
+/* the header is written as one block: it must end where events begin */
+_Static_assert(offsetof(struct at_span, events) == AT_SPAN_HEADER, "the header");
 
-static struct slot *slots;
-static size_t mask, wake_len;
-/* The control block sits just before the slots, in the same mapping: a
- * producer reaches head from the slots pointer it loads anyway, and in
+#define POS(idx, n) (((uint64_t)(idx) << 32) | (uint32_t)(n))
+#define POS_IDX(p) ((uint32_t)((p) >> 32))
+#define POS_N(p) ((uint32_t)(p))
+
+static char *ring;          /* ring_units units; the control block just before */
+static uint32_t ring_units; /* cap * REC_UNITS_MAX */
+static uint32_t qcap;       /* spans */
+static uint32_t wake_len;
+/* The control block sits just before the ring, in the same mapping: a
+ * producer reaches head from the ring pointer it loads anyway, and in
  * process mode (AUTOTRACE_EXPORTER_MODE=process) the exporter process sees
  * the same positions, wake word and flush words through the shared file. */
 #define CTL_SIZE ((sizeof(struct at_queue_ctl) + 63) & ~(size_t)63)
@@ -36,7 +66,12 @@ static char *map_start;
 static size_t map_total; /* the whole mapping, control block and extra included */
 /* Where this process's count of pushes starts: a fork child's stats are
  * its own, not its parent's. */
-static size_t pushed_base;
+static uint64_t pushed_base;
+/* The consumer's copies of the records it peeked (peek hands out spans,
+ * whole, that the exporter renders in place). */
+#define SCRATCH_MAX 4096
+static struct at_span *scratch;
+static size_t scratch_n;
 /* Drops are counted in shards, one cache line each, picked by the thread:
  * producers that outrun the exporter all take the drop path at once, and one
  * shared counter would bounce between the CPUs on every call. */
@@ -59,20 +94,6 @@ uint64_t at_queue_dropped(void)
 	return t;
 }
 
-/* Each slot's sequence number is stored minus its index, so that the
- * zero-filled memory of a fresh mapping already says "slot i is free for
- * position i": init touches no page, and a page costs memory only once a
- * span has been written there (start-up and RSS). */
-static inline size_t seq_get(size_t i)
-{
-	return atomic_load_explicit(&slots[i].seq, memory_order_acquire) + i;
-}
-
-static inline void seq_set(size_t i, size_t v)
-{
-	atomic_store_explicit(&slots[i].seq, v - i, memory_order_release);
-}
-
 /* n rounded up to whole pages: what a mapping's parts are measured in */
 static size_t page_up(size_t n)
 {
@@ -88,6 +109,11 @@ static size_t ring_cap(size_t capacity)
 	return cap;
 }
 
+static size_t ring_bytes(size_t cap)
+{
+	return cap * REC_UNITS_MAX * UNIT;
+}
+
 /* The mapping in use from now on: private (fd -1) or shared with an
  * exporter process, whose futex words are then not private. */
 static void use_mapping(char *p, size_t total, int fd, size_t cap, size_t wake_at)
@@ -96,9 +122,10 @@ static void use_mapping(char *p, size_t total, int fd, size_t cap, size_t wake_a
 	map_total = total;
 	shared_fd = fd;
 	at_queue_futex_private = fd < 0 ? FUTEX_PRIVATE_FLAG : 0;
-	slots = (struct slot *)(p + CTL_SIZE);
-	mask = cap - 1;
-	wake_len = wake_at ? wake_at : 1;
+	ring = p + CTL_SIZE;
+	qcap = (uint32_t)cap;
+	ring_units = (uint32_t)(cap * REC_UNITS_MAX);
+	wake_len = wake_at ? (uint32_t)wake_at : 1;
 }
 
 /* A new ring's geometry, written for an exporter process to attach by. */
@@ -108,7 +135,7 @@ static void set_geometry(char *p, size_t total, int fd, size_t cap, size_t wake_
 	if (fd < 0)
 		return; /* read by an exporter process only; and the store would
 		         * fault a page in, in a process that may make no span */
-	struct at_queue_ctl *c = CTL(slots);
+	struct at_queue_ctl *c = CTL(ring);
 	c->cap = cap;
 	c->wake_len = wake_len;
 }
@@ -116,15 +143,12 @@ static void set_geometry(char *p, size_t total, int fd, size_t cap, size_t wake_
 int at_queue_init(size_t capacity, size_t wake_at)
 {
 	size_t cap = ring_cap(capacity);
-	/* anonymous memory: pages cost RSS only once a span has been written
-	 * there, one 4 KiB fault (a microsecond or more) every two spans or so
-	 * on the first pass round the ring, unless the exporter's background
-	 * thread has faulted them in first (at_queue_populate, 10 ms after the
-	 * first span). Not MADV_HUGEPAGE: where the
-	 * kernel compacts memory on a huge page's fault (defrag "madvise", the
-	 * default), the first span stalled the app thread 0.2 ms, 10 ms at
-	 * worst seen here, to gain a few TLB misses per span. */
-	size_t len = page_up(CTL_SIZE + cap * sizeof(struct slot));
+	/* anonymous memory: pages cost RSS only once a record has been
+	 * written there. Not MADV_HUGEPAGE: where the kernel compacts memory
+	 * on a huge page's fault (defrag "madvise", the default), the first
+	 * span stalled the app thread 0.2 ms, 10 ms at worst seen here, to
+	 * gain a few TLB misses per span. */
+	size_t len = page_up(CTL_SIZE + ring_bytes(cap));
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
@@ -135,7 +159,7 @@ int at_queue_init(size_t capacity, size_t wake_at)
 int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 {
 	size_t cap = ring_cap(capacity);
-	size_t len = CTL_SIZE + cap * sizeof(struct slot);
+	size_t len = CTL_SIZE + ring_bytes(cap);
 	size_t total = len + page_up(extra);
 	int fd = (int)syscall(SYS_memfd_create, "autotrace-queue", MFD_CLOEXEC);
 	if (fd < 0)
@@ -153,7 +177,7 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 		shared_ino = st.st_ino;
 	}
 	set_geometry(p, total, fd, cap, wake_at);
-	CTL(slots)->extra_off = len;
+	CTL(ring)->extra_off = len;
 	return 0;
 }
 
@@ -168,8 +192,8 @@ int at_queue_attach(int fd)
 		return -1;
 	struct at_queue_ctl *c = (struct at_queue_ctl *)p;
 	size_t cap = c->cap;
-	if (!cap || (cap & (cap - 1)) || c->extra_off != CTL_SIZE + cap * sizeof(struct slot) ||
-	    c->extra_off > total) {
+	if (!cap || (cap & (cap - 1)) || cap > ((size_t)1 << 24) ||
+	    c->extra_off != CTL_SIZE + ring_bytes(cap) || c->extra_off > total) {
 		munmap(p, total);
 		return -1;
 	}
@@ -193,97 +217,238 @@ int at_queue_shared_fd_intact(void)
 
 void *at_queue_extra(size_t *len)
 {
-	if (shared_fd < 0 || !slots)
+	if (shared_fd < 0 || !ring)
 		return NULL;
-	size_t off = CTL(slots)->extra_off;
+	size_t off = CTL(ring)->extra_off;
 	*len = map_total - off;
 	return map_start + off;
 }
 
 struct at_queue_ctl *at_queue_ctl(void)
 {
-	return slots ? CTL(slots) : NULL;
+	return ring ? CTL(ring) : NULL;
 }
 
 void at_queue_unmap(void)
 {
-	if (!slots)
+	if (!ring)
 		return;
 	munmap(map_start, map_total);
 	if (shared_fd >= 0)
 		close(shared_fd);
 	shared_fd = -1;
-	slots = NULL;
+	ring = NULL;
 	map_start = NULL;
+}
+
+static inline _Atomic uint64_t *commit_word(char *base, uint32_t idx)
+{
+	return (_Atomic uint64_t *)(base + (size_t)idx * UNIT);
+}
+
+/* n bytes, exactly [0, n) written: a span's arrays go back to back, so the
+ * copy must not round up. 16-byte moves, the last one overlapping. */
+static AT_ALWAYS_INLINE void copy_exact(char *d, const char *s, size_t n)
+{
+	if (n <= 32) {
+		at_copy_small(d, s, n);
+	} else if (__builtin_expect(n <= 256, 1)) {
+		size_t i = 0;
+		for (; i + 16 < n; i += 16)
+			*(at_v16 *)(d + i) = *(const at_v16 *)(s + i);
+		*(at_v16 *)(d + n - 16) = *(const at_v16 *)(s + n - 16);
+	} else {
+		memcpy(d, s, n);
+	}
+}
+
+/* A record's body: the span's header, then its events, attributes and arena
+ * text as far as they are used. */
+static AT_ALWAYS_INLINE void write_body(char *d, const struct at_span *s, size_t ev, size_t at)
+{
+	const char *h = (const char *)s;
+#pragma GCC unroll 8
+	for (size_t i = 0; i + 16 <= AT_SPAN_HEADER; i += 16)
+		*(at_v16 *)(d + i) = *(const at_v16 *)(h + i);
+	if (AT_SPAN_HEADER % 16)
+		*(at_v16 *)(d + AT_SPAN_HEADER - 16) = *(const at_v16 *)(h + AT_SPAN_HEADER - 16);
+	d += AT_SPAN_HEADER;
+	if (__builtin_expect(ev != 0, 0)) {
+		copy_exact(d, (const char *)s->events, ev);
+		d += ev;
+	}
+	copy_exact(d, (const char *)s->attrs, at);
+	copy_exact(d + at, s->arena, s->arena_used);
+}
+
+/* Bytes into or out of the ring at byte offset off, across its end. */
+static void ring_put(size_t off, const void *src, size_t n)
+{
+	size_t size = (size_t)ring_units * UNIT, first = n < size - off ? n : size - off;
+	memcpy(ring + off, src, first);
+	memcpy(ring, (const char *)src + first, n - first);
+}
+
+static void ring_get(void *dst, size_t off, size_t n)
+{
+	size_t size = (size_t)ring_units * UNIT, first = n < size - off ? n : size - off;
+	memcpy(dst, ring + off, first);
+	memcpy((char *)dst + first, ring, n - first);
+}
+
+/* A record that runs past the ring's end (once a lap): in pieces. */
+static AT_NOINLINE void write_wrapped(uint32_t idx, const struct at_span *s, size_t ev, size_t at)
+{
+	size_t off = (size_t)idx * UNIT + REC_HEAD;
+	size_t size = (size_t)ring_units * UNIT;
+	ring_put(off, s, AT_SPAN_HEADER);
+	off = (off + AT_SPAN_HEADER) % size;
+	ring_put(off, s->events, ev);
+	off = (off + ev) % size;
+	ring_put(off, s->attrs, at);
+	off = (off + at) % size;
+	ring_put(off, s->arena, s->arena_used);
 }
 
 int at_queue_push(const struct at_span *s)
 {
 	/* locals: the copy's stores might alias the globals as far as the
 	 * compiler knows, and would make it read them again */
-	struct slot *base = slots;
+	char *base = ring;
 	struct at_queue_ctl *c = CTL(base);
-	size_t m = mask;
-	size_t pos = atomic_load_explicit(&c->head, memory_order_relaxed);
-	struct slot *sl;
-	for (;;) {
-		sl = &base[pos & m];
-		size_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire) + (pos & m);
-		intptr_t diff = (intptr_t)seq - (intptr_t)pos;
-		if (AT_LIKELY(diff == 0)) {
-			if (atomic_compare_exchange_weak_explicit(&c->head, &pos, pos + 1,
-			                                          memory_order_relaxed,
-			                                          memory_order_relaxed))
-				break;
-		} else if (diff < 0) {
+	uint32_t units = ring_units;
+	size_t ev = s->nevents * sizeof s->events[0];
+	size_t at = s->nattrs * sizeof s->attrs[0];
+	uint32_t k = (uint32_t)((REC_HEAD + AT_SPAN_HEADER + ev + at + s->arena_used + UNIT - 1) / UNIT);
+	uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed), nh;
+	uint32_t t, idx;
+	do {
+		t = POS_N(atomic_load_explicit(&c->tail, memory_order_acquire));
+		if (AT_UNLIKELY(POS_N(h) - t >= qcap)) {
 			atomic_fetch_add_explicit(&dropped[drop_shard()].n, 1,
 			                          memory_order_relaxed);
 			return -1;
-		} else {
-			pos = atomic_load_explicit(&c->head, memory_order_relaxed);
 		}
-	}
-	at_span_copy_inline(&sl->span, s);
-	/* seq_set, on the slot at hand */
-	atomic_store_explicit(&sl->seq, pos + 1 - (pos & m), memory_order_release);
-	if (AT_UNLIKELY(pos + 1 - atomic_load_explicit(&c->tail, memory_order_relaxed) == wake_len))
+		idx = POS_IDX(h);
+		uint32_t next = idx + k;
+		if (next >= units)
+			next -= units;
+		nh = POS(next, POS_N(h) + 1);
+	} while (AT_UNLIKELY(!atomic_compare_exchange_weak_explicit(
+	    &c->head, &h, nh, memory_order_relaxed, memory_order_relaxed)));
+	if (AT_LIKELY(idx + k <= units))
+		write_body(base + (size_t)idx * UNIT + REC_HEAD, s, ev, at);
+	else
+		write_wrapped(idx, s, ev, at);
+	atomic_store_explicit(commit_word(base, idx), k, memory_order_release);
+	if (AT_UNLIKELY(POS_N(h) + 1 - t == wake_len))
 		at_queue_wake();
 	return 0;
 }
 
+/* One record into a whole span: what it holds, within the span's bounds
+ * whatever the record says (in process mode the ring is the app's memory). */
+static void read_record(struct at_span *d, uint32_t idx, uint32_t k)
+{
+	char bounce[REC_UNITS_MAX * UNIT];
+	const char *r = ring + (size_t)idx * UNIT;
+	if (k > REC_UNITS_MAX)
+		k = REC_UNITS_MAX;
+	if (idx + k > ring_units) {
+		ring_get(bounce, (size_t)idx * UNIT, (size_t)k * UNIT);
+		r = bounce;
+	}
+	r += REC_HEAD;
+	memcpy(d, r, AT_SPAN_HEADER);
+	r += AT_SPAN_HEADER;
+	if (d->nevents > AT_MAX_EVENTS)
+		d->nevents = AT_MAX_EVENTS;
+	if (d->nattrs > AT_MAX_ATTRS)
+		d->nattrs = AT_MAX_ATTRS;
+	if (d->arena_used > AT_ARENA_SIZE)
+		d->arena_used = AT_ARENA_SIZE;
+	size_t ev = d->nevents * sizeof d->events[0], at = d->nattrs * sizeof d->attrs[0];
+	memcpy(d->events, r, ev);
+	memcpy(d->attrs, r + ev, at);
+	memcpy(d->arena, r + ev + at, d->arena_used);
+	d->prev = NULL; /* the app's stack: nothing to follow here */
+}
+
+static int scratch_fit(size_t n)
+{
+	if (n <= scratch_n)
+		return 1;
+	void *p = mmap(NULL, n * sizeof *scratch, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	if (scratch)
+		munmap(scratch, scratch_n * sizeof *scratch);
+	scratch = p;
+	scratch_n = n;
+	return 1;
+}
+
 size_t at_queue_peek(struct at_span **out, size_t max)
 {
-	size_t t = atomic_load_explicit(&CTL(slots)->tail, memory_order_relaxed);
+	if (max > SCRATCH_MAX)
+		max = SCRATCH_MAX;
+	if (!scratch_fit(max))
+		return 0;
+	uint32_t idx = POS_IDX(atomic_load_explicit(&CTL(ring)->tail, memory_order_relaxed));
 	size_t n = 0;
-	while (n < max) {
-		if (seq_get((t + n) & mask) != t + n + 1)
+	for (; n < max; n++) {
+		uint32_t k = (uint32_t)atomic_load_explicit(commit_word(ring, idx),
+		                                            memory_order_acquire);
+		if (!k)
 			break;
-		out[n] = &slots[(t + n) & mask].span;
-		n++;
+		read_record(&scratch[n], idx, k);
+		out[n] = &scratch[n];
+		idx += k;
+		if (idx >= ring_units)
+			idx -= ring_units;
 	}
 	return n;
 }
 
+/* Units [idx, idx + k) back to the free part: the first word of each 0. */
+static uint32_t clear_units(uint32_t idx, uint32_t k)
+{
+	for (uint32_t j = 0; j < k; j++) {
+		atomic_store_explicit(commit_word(ring, idx), 0, memory_order_relaxed);
+		if (++idx == ring_units)
+			idx = 0;
+	}
+	return idx;
+}
+
 void at_queue_release(size_t n)
 {
-	size_t t = atomic_load_explicit(&CTL(slots)->tail, memory_order_relaxed);
-	for (size_t i = 0; i < n; i++)
-		seq_set((t + i) & mask, t + i + mask + 1);
-	atomic_store_explicit(&CTL(slots)->tail, t + n, memory_order_release);
+	struct at_queue_ctl *c = CTL(ring);
+	uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+	uint32_t idx = POS_IDX(t);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k = (uint32_t)atomic_load_explicit(commit_word(ring, idx),
+		                                            memory_order_relaxed);
+		idx = clear_units(idx, k > REC_UNITS_MAX ? REC_UNITS_MAX : k);
+	}
+	atomic_fetch_add_explicit(&c->consumed, n, memory_order_relaxed);
+	atomic_store_explicit(&c->tail, POS(idx, POS_N(t) + (uint32_t)n), memory_order_release);
 }
 
 size_t at_queue_length(void)
 {
-	if (!slots)
+	if (!ring)
 		return 0;
-	return atomic_load(&CTL(slots)->head) - atomic_load(&CTL(slots)->tail);
+	return (uint32_t)(POS_N(atomic_load(&CTL(ring)->head)) -
+	                  POS_N(atomic_load(&CTL(ring)->tail)));
 }
 
 uint64_t at_queue_pushed(void)
 {
-	if (!slots)
+	if (!ring)
 		return 0;
-	return atomic_load(&CTL(slots)->head) - pushed_base;
+	return atomic_load(&CTL(ring)->consumed) + at_queue_length() - pushed_base;
 }
 
 void at_queue_forget(void)
@@ -293,48 +458,35 @@ void at_queue_forget(void)
 	pushed_base = 0;
 	/* a shared ring is the parent's and its exporter process's: left as it
 	 * is (the child maps a ring of its own, exporter.c) */
-	if (!slots || shared_fd >= 0)
+	if (!ring || shared_fd >= 0)
 		return;
-	size_t h = atomic_load(&CTL(slots)->head);
-	for (size_t t = atomic_load(&CTL(slots)->tail); t != h; t++)
-		seq_set(t & mask, t + mask + 1);
-	atomic_store(&CTL(slots)->tail, h);
-	pushed_base = h;
+	/* every unit from the tail to the head back to the free part: records
+	 * committed, and any a parent's thread had claimed but not filled */
+	struct at_queue_ctl *c = CTL(ring);
+	uint64_t h = atomic_load(&c->head), t = atomic_load(&c->tail);
+	uint32_t span = POS_IDX(h) - POS_IDX(t) + (POS_IDX(h) < POS_IDX(t) ? ring_units : 0);
+	if (POS_N(h) != POS_N(t))
+		clear_units(POS_IDX(t), span);
+	atomic_fetch_add(&c->consumed, (uint32_t)(POS_N(h) - POS_N(t)));
+	atomic_store(&c->tail, h);
+	pushed_base = atomic_load(&c->consumed);
 }
 
 void at_queue_wait(long timeout_ms)
 {
-	uint32_t w = atomic_load(&CTL(slots)->wakeword);
+	uint32_t w = atomic_load(&CTL(ring)->wakeword);
 	if (at_queue_length() >= wake_len)
 		return;
 	struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-	syscall(SYS_futex, &CTL(slots)->wakeword, FUTEX_WAIT | at_queue_futex_private, w, &ts, NULL,
+	syscall(SYS_futex, &CTL(ring)->wakeword, FUTEX_WAIT | at_queue_futex_private, w, &ts, NULL,
 	        0);
 }
 
 void at_queue_wake(void)
 {
-	atomic_fetch_add(&CTL(slots)->wakeword, 1);
+	atomic_fetch_add(&CTL(ring)->wakeword, 1);
 	int saved = errno;
-	syscall(SYS_futex, &CTL(slots)->wakeword, FUTEX_WAKE | at_queue_futex_private, 1, NULL,
+	syscall(SYS_futex, &CTL(ring)->wakeword, FUTEX_WAKE | at_queue_futex_private, 1, NULL,
 	        NULL, 0);
 	errno = saved;
 }
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-void at_queue_populate(void)
-{
-	/* in pieces, so that the app's own faults never wait long behind it;
-	 * EINVAL (an older kernel): the spans fault the pages in as before */
-	const size_t step = (size_t)256 << 10;
-	if (shared_fd >= 0)
-		return; /* the exporter process's ring: not this thread's to fill */
-	for (size_t off = 0; off < map_total; off += step)
-		if (madvise(map_start + off, map_total - off < step ? map_total - off : step,
-		            MADV_POPULATE_WRITE))
-			break;
-}
-

@@ -17,8 +17,9 @@ int at_queue_init(size_t capacity, size_t wake_at);
  * that mapping is a memfd shared with the exporter process, so the flush
  * handshake and the exporter's counts live here too. */
 struct at_queue_ctl {
-	_Alignas(64) _Atomic size_t head; /* next position to reserve */
-	_Alignas(64) _Atomic size_t tail; /* next position to consume */
+	/* each: unit index << 32 | a count of spans modulo 2^32 (queue.c) */
+	_Alignas(64) _Atomic uint64_t head; /* next units to claim */
+	_Alignas(64) _Atomic uint64_t tail; /* next record to consume */
 	_Alignas(64) _Atomic uint32_t wakeword;
 	/* the rest: the flush handshake (exporter.c), the exporter's counts
 	 * for the stats, the geometry an exporter process attaches by */
@@ -28,6 +29,7 @@ struct at_queue_ctl {
 	_Atomic uint32_t helper_state; /* enum at_helper_state (helper.c) */
 	_Atomic uint32_t helper_pid;
 	_Atomic uint64_t exported, cpu_ns, render_ns, backends_ns, encode_ns;
+	_Atomic uint64_t consumed; /* spans released by the consumer, since start */
 	size_t cap, wake_len, extra_off;
 };
 
@@ -46,22 +48,18 @@ void at_queue_unmap(void);
 /* FUTEX_PRIVATE_FLAG, or 0 when the ring is shared between processes. */
 extern int at_queue_futex_private;
 int at_queue_push(const struct at_span *s);
-/* Consumer side: pointers to up to max committed spans, oldest first. */
+/* Consumer side: pointers to up to max committed spans, oldest first
+ * (copies the queue keeps until the next peek: at most 4096 at a time). */
 size_t at_queue_peek(struct at_span **out, size_t max);
 void at_queue_release(size_t n);
 size_t at_queue_length(void);
-/* In a fork child: forget what the parent had queued (and any slot a
- * parent's thread had reserved but not filled), and its counts. */
+/* In a fork child: forget what the parent had queued (and any record a
+ * parent's thread had claimed but not filled), and its counts. */
 void at_queue_forget(void);
 
 /* Exporter thread waits here; producers wake it when a batch is ready. */
 void at_queue_wait(long timeout_ms);
 void at_queue_wake(void);
-/* Faults the private ring's pages in, without changing what they hold (any
- * thread; at low priority, from the exporter's background thread): the
- * app's spans then do not fault them in one by one, a microsecond or more
- * each on a virtual machine, on their first pass round the ring. */
-void at_queue_populate(void);
 
 /* Spans dropped because the queue was full, since start. */
 uint64_t at_queue_dropped(void);

@@ -33,7 +33,7 @@ PRELUDE = textwrap.dedent("""
                 return int(line.split()[1])
     def others():
         # the names of the threads but the main one, less the shim's
-        # short-lived background thread (autotrace-bg: libunwind, the ring).
+        # short-lived background thread (autotrace-bg: libunwind).
         # A thread of the shim names itself once it runs: until then it has
         # the program's name, so wait (at most 2 s) for every name to settle
         main = open("/proc/self/comm").read().strip()

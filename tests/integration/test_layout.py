@@ -36,7 +36,7 @@ def test_every_variable_named_in_hot_ld_is_in_the_hot_section():
     outside = [n for n in names if not any(lo <= a < hi for a in syms[n])]
     assert not outside, "not in .data.at_hot [%x, %x): %s" % (lo, hi, outside)
     # the first line holds what every traced call reads
-    for n in ("at_state", "at_clock_tsc", "at_exporter_started", "slots", "mask"):
+    for n in ("at_state", "at_clock_tsc", "at_exporter_started", "ring", "ring_units", "qcap"):
         assert min(syms[n]) < lo + 64, n
     # the configuration's first line is its hot fields: aligned to a line
     assert min(syms["at_cfg"]) % 64 == 0

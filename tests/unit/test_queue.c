@@ -1,5 +1,9 @@
 /* The export queue at a size of several MiB: spans go through in order,
- * many times round. */
+ * many times round. Its records are the size each span needs (queue.c):
+ * spans of every size come out as they went in, across the ring's end, from
+ * several producers at once; a fork child forgets a record a parent's
+ * thread claimed and never filled; the pages a ring maps are those its
+ * records use. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -94,6 +100,290 @@ static void concurrent_drops_all_counted(void **state)
 		at_queue_release(n);
 }
 
+/* ---- records of the size each span needs ---- */
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* A span whose every used byte follows from seed: any size the span allows. */
+static void make_span(struct at_span *s, uint64_t seed, int nattrs, int nevents, size_t arena)
+{
+	memset(s, 0, sizeof *s);
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t i = 0; i < AT_SPAN_HEADER; i++)
+		((unsigned char *)s)[i] = (unsigned char)(x >> (i % 56));
+	s->nattrs = (uint8_t)nattrs;
+	s->nevents = (uint8_t)nevents;
+	s->arena_used = (uint16_t)arena;
+	s->attr_cap = AT_MAX_ATTRS;
+	s->prev = NULL;
+	for (int i = 0; i < nattrs; i++) {
+		s->attrs[i].key = (const char *)(uintptr_t)(seed + (uint64_t)i);
+		s->attrs[i].type = AT_ATTR_INT;
+		s->attrs[i].v.i = (int64_t)(seed ^ (uint64_t)i << 40);
+	}
+	for (int i = 0; i < nevents; i++) {
+		s->events[i].name = (const char *)(uintptr_t)(seed + 7);
+		s->events[i].time_ns = seed * 3 + (uint64_t)i;
+		s->events[i].nattrs = 1;
+		s->events[i].attrs[0].v.i = (int64_t)seed;
+	}
+	for (size_t i = 0; i < arena; i++)
+		s->arena[i] = (char)(seed + i * 31);
+}
+
+static void assert_same_span(const struct at_span *got, const struct at_span *want)
+{
+	assert_memory_equal(got, want, offsetof(struct at_span, prev));
+	assert_memory_equal(&got->caller, &want->caller, AT_SPAN_HEADER - offsetof(struct at_span, caller));
+	assert_memory_equal(got->events, want->events, want->nevents * sizeof want->events[0]);
+	assert_memory_equal(got->attrs, want->attrs, want->nattrs * sizeof want->attrs[0]);
+	assert_memory_equal(got->arena, want->arena, want->arena_used);
+}
+
+static void random_shape(uint64_t seed, int *nattrs, int *nevents, size_t *arena)
+{
+	uint64_t r = seed * 0xd1342543de82ef95ull;
+	*nattrs = (int)(r % (AT_MAX_ATTRS + 1));
+	*nevents = (int)((r >> 8) % 8 == 0 ? (r >> 16) % (AT_MAX_EVENTS + 1) : 0);
+	/* mostly small, some of every size up to the whole arena */
+	*arena = (r >> 24) % 4 ? (size_t)((r >> 32) % 64) : (size_t)((r >> 32) % (AT_ARENA_SIZE + 1));
+}
+
+/* A small ring (16 spans), many laps: every record that runs past the
+ * ring's end comes back whole. */
+static void records_of_every_size_round_a_small_ring(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(16, 1000), 0);
+	struct at_span *s = malloc(sizeof *s), *want = malloc(16 * sizeof *want), *got[16];
+	uint64_t in = 0, out = 0, laps = 0;
+	uint32_t last_idx = 0;
+	while (out < 20000) {
+		/* fill to a random depth, then drain a random number */
+		size_t depth = 1 + next_rand() % 16;
+		while (in - out < depth) {
+			int na, ne;
+			size_t ar;
+			random_shape(in, &na, &ne, &ar);
+			make_span(s, in, na, ne, ar);
+			assert_int_equal(at_queue_push(s), 0);
+			want[in % 16] = *s;
+			in++;
+			uint32_t idx = (uint32_t)(atomic_load(&at_queue_ctl()->head) >> 32);
+			laps += idx < last_idx;
+			last_idx = idx;
+		}
+		size_t n = at_queue_peek(got, 1 + next_rand() % 16);
+		assert_int_equal(n, in - out < n ? in - out : n);
+		for (size_t k = 0; k < n; k++)
+			assert_same_span(got[k], &want[(out + k) % 16]);
+		at_queue_release(n);
+		out += n;
+	}
+	while (out < in) {
+		size_t n = at_queue_peek(got, 16);
+		for (size_t k = 0; k < n; k++)
+			assert_same_span(got[k], &want[(out + k) % 16]);
+		at_queue_release(n);
+		out += n;
+	}
+	/* a full ring of the largest spans still takes exactly 16 */
+	make_span(s, 1, AT_MAX_ATTRS, AT_MAX_EVENTS, AT_ARENA_SIZE);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(at_queue_push(s), 0);
+	assert_int_equal(at_queue_push(s), -1);
+	size_t n = at_queue_peek(got, 16);
+	assert_int_equal(n, 16);
+	for (size_t k = 0; k < n; k++)
+		assert_same_span(got[k], s);
+	at_queue_release(n);
+	assert_int_equal(at_queue_length(), 0);
+	assert_true(laps > 100); /* the ring's end was crossed, many times */
+	free(s);
+	free(want);
+}
+
+/* Producers of mixed sizes at once, on a ring smaller than what they make:
+ * every span comes out whole and, per producer, in order. */
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+static void *produce(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	struct at_span *s = malloc(sizeof *s);
+	for (uint64_t i = 0; i < PER_PRODUCER; i++) {
+		uint64_t seed = id << 32 | i;
+		int na, ne;
+		size_t ar;
+		random_shape(seed, &na, &ne, &ar);
+		make_span(s, seed, na, ne, ar);
+		while (at_queue_push(s))
+			sched_yield(); /* full: the consumer lags */
+	}
+	free(s);
+	return NULL;
+}
+
+static void concurrent_producers_of_mixed_sizes(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(64, 1 << 20), 0);
+	pthread_t t[PRODUCERS];
+	for (uintptr_t i = 0; i < PRODUCERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, produce, (void *)i), 0);
+	uint64_t next[PRODUCERS] = {0}, total = 0;
+	struct at_span *want = malloc(sizeof *want), *got[64];
+	while (total < PRODUCERS * PER_PRODUCER) {
+		size_t n = at_queue_peek(got, 64);
+		for (size_t k = 0; k < n; k++) {
+			/* the producer and its count, from the first attribute's key */
+			uint64_t seed = got[k]->nattrs ? (uint64_t)(uintptr_t)got[k]->attrs[0].key
+			                               : 0;
+			if (!got[k]->nattrs) {
+				/* no attribute: find whose it is from the header */
+				for (uint64_t p = 0; p < PRODUCERS && !seed; p++) {
+					int na, ne;
+					size_t ar;
+					uint64_t cand = p << 32 | next[p];
+					random_shape(cand, &na, &ne, &ar);
+					make_span(want, cand, na, ne, ar);
+					if (!memcmp(got[k], want, offsetof(struct at_span, prev)))
+						seed = cand;
+				}
+			}
+			uint64_t p = seed >> 32;
+			assert_true(p < PRODUCERS);
+			assert_int_equal(seed & 0xffffffffu, next[p]);
+			int na, ne;
+			size_t ar;
+			random_shape(seed, &na, &ne, &ar);
+			make_span(want, seed, na, ne, ar);
+			assert_same_span(got[k], want);
+			next[p]++;
+		}
+		at_queue_release(n);
+		total += n;
+		if (!n)
+			sched_yield();
+	}
+	for (int i = 0; i < PRODUCERS; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(at_queue_length(), 0);
+	free(want);
+}
+
+/* A thread that had claimed a record when the process forked never fills
+ * it in the child: the child's queue forgets it, and the child's own spans
+ * go through (else its consumer would wait at that record for ever). */
+static void a_fork_child_forgets_a_claim_never_filled(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(16, 1000), 0);
+	struct at_span *s = malloc(sizeof *s), *got[16];
+	for (int i = 0; i < 10; i++) {
+		make_span(s, 5 + (uint64_t)i, 2, 0, 40); /* 4 units each */
+		assert_int_equal(at_queue_push(s), 0);
+	}
+	/* a producer's claim of 4 units and one span, as push makes it, with
+	 * nothing written: one with its commit word still 0 */
+	struct at_queue_ctl *c = at_queue_ctl();
+	uint64_t h = atomic_load(&c->head);
+	atomic_store(&c->head, ((uint64_t)((uint32_t)(h >> 32) + 4) << 32) | (uint32_t)(h + 1));
+	assert_int_equal(at_queue_length(), 11);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (at_queue_length() != 0)
+			_exit(2); /* the child's handler forgot the parent's spans */
+		make_span(s, 6, 3, 1, 100);
+		if (at_queue_push(s))
+			_exit(3);
+		if (at_queue_peek(got, 16) != 1 || memcmp(got[0]->arena, s->arena, 100))
+			_exit(4);
+		at_queue_release(1);
+		/* two laps of the smallest records (2 units): they start, one
+		 * time or another, where the parent's records did, whose commit
+		 * words must be gone, or the consumer would read a record there
+		 * that nobody wrote */
+		for (int i = 0; i < 600; i++) {
+			make_span(s, 100 + (uint64_t)i, 0, 0, 0);
+			if (at_queue_push(s))
+				_exit(6);
+			if (at_queue_peek(got, 16) != 1 || got[0]->start_ns != s->start_ns)
+				_exit(7);
+			at_queue_release(1);
+		}
+		_exit(at_queue_length() == 0 ? 0 : 5);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* the parent waits at the claim, as it should: the thread may still fill it */
+	assert_int_equal(at_queue_peek(got, 16), 10);
+	assert_int_equal(at_queue_peek(got, 16), 10);
+	free(s);
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(QSIZE, 512), 0);
+}
+
+/* The resident size of the mapping that holds addr, in KiB (smaps). */
+static long mapping_rss_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	int in = 0;
+	long rss = -1;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && sscanf(line, "Rss: %ld kB", &rss) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return rss;
+}
+
+/* 1000 Redis-sized spans (two attributes, 30 bytes of text) map about
+ * 1000 x 192 bytes of the ring, not 1000 slots of the largest span's size
+ * (2.2 MiB). */
+static void a_ring_maps_only_the_pages_its_records_use(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(2048, 4096), 0);
+	static const char k1[] = "db.system.name", k2[] = "db.query.text";
+	struct at_span s, *got[512];
+	for (int i = 0; i < 1000; i++) {
+		at_span_start(&s, "GET", AT_KIND_CLIENT);
+		at_span_set_lit(&s, k1, "redis");
+		at_span_set_strn(&s, k2, "GET session:12345678", 20);
+		at_span_end(&s);
+	}
+	assert_int_equal(at_queue_length(), 1000);
+	long kb = mapping_rss_kb(at_queue_ctl());
+	print_message("ring: %ld KiB resident after 1000 spans\n", kb);
+	assert_true(kb > 0);
+	assert_true(kb <= 1000 * 256 / 1024 + 8);
+	size_t n;
+	while ((n = at_queue_peek(got, 512)) > 0) {
+		for (size_t k = 0; k < n; k++)
+			assert_memory_equal(at_span_str(got[k], got[k]->attrs[1].v.s), "GET session:12345678", 20);
+		at_queue_release(n);
+	}
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(QSIZE, 512), 0);
+}
+
 /* AUTOTRACE_EXPORTER_MODE=process: the ring in a memfd, spans pushed in
  * this process and consumed in another that mapped it by its descriptor
  * (as the exporter process does, reporter/helper.c), every one, in order.
@@ -178,6 +468,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(full_big_ring_drops),
 	    cmocka_unit_test(concurrent_drops_all_counted),
 	    cmocka_unit_test(attach_refuses_what_is_not_a_ring),
+	    cmocka_unit_test(records_of_every_size_round_a_small_ring),
+	    cmocka_unit_test(concurrent_producers_of_mixed_sizes),
+	    cmocka_unit_test(a_fork_child_forgets_a_claim_never_filled),
+	    cmocka_unit_test(a_ring_maps_only_the_pages_its_records_use),
 	    cmocka_unit_test(shared_ring_between_processes),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

@@ -266,8 +266,8 @@ static void copy_small_exact(void **state)
 	}
 }
 
-/* The queue's copy (whole 64-byte blocks): what is used arrives intact,
- * with attributes and text past the first block and events. */
+/* The queue's copy (a record of the size the span needs): what is used
+ * arrives intact, attributes, text and events. */
 static void copy_keeps_what_is_used(void **state)
 {
 	static char keys[12][8];
@@ -286,17 +286,7 @@ static void copy_keeps_what_is_used(void **state)
 	assert_int_equal(s.nevents, 2);
 	assert_true(s.arena_used > 64 * 3);
 
-	static struct at_span d;
-	memset(&d, 0x5a, sizeof d);
-	at_span_copy(&d, &s);
-	assert_memory_equal(&d, &s, offsetof(struct at_span, events));
-	assert_memory_equal(d.events, s.events, s.nevents * sizeof s.events[0]);
-	assert_memory_equal(d.attrs, s.attrs, s.nattrs * sizeof s.attrs[0]);
-	assert_memory_equal(d.arena, s.arena, s.arena_used);
-	assert_memory_equal(at_span_str(&d, d.name), "copied", 6);
-	assert_memory_equal(at_span_str(&d, d.attrs[11].v.s), "value 11 of the copy test", 25);
-
-	/* and through the queue */
+	/* through the queue */
 	at_span_end(&s);
 	struct at_span *got[8];
 	size_t n = at_queue_peek(got, 8);
