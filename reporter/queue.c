@@ -247,16 +247,33 @@ static inline _Atomic uint64_t *commit_word(char *base, uint32_t idx)
 }
 
 /* n bytes, exactly [0, n) written: a span's arrays go back to back, so the
- * copy must not round up. 16-byte moves, the last one overlapping. */
+ * copy must not round up. Up to 128 bytes (most spans' attributes and
+ * text) without a loop: the same moves from the start and ending at n,
+ * overlapping in the middle; all loaded before any is stored. */
 static AT_ALWAYS_INLINE void copy_exact(char *d, const char *s, size_t n)
 {
 	if (n <= 32) {
 		at_copy_small(d, s, n);
-	} else if (__builtin_expect(n <= 256, 1)) {
-		size_t i = 0;
-		for (; i + 16 < n; i += 16)
-			*(at_v16 *)(d + i) = *(const at_v16 *)(s + i);
-		*(at_v16 *)(d + n - 16) = *(const at_v16 *)(s + n - 16);
+	} else if (n <= 64) {
+		at_v16 a = *(const at_v16 *)s, b = *(const at_v16 *)(s + 16);
+		at_v16 c = *(const at_v16 *)(s + n - 32), e = *(const at_v16 *)(s + n - 16);
+		*(at_v16 *)d = a;
+		*(at_v16 *)(d + 16) = b;
+		*(at_v16 *)(d + n - 32) = c;
+		*(at_v16 *)(d + n - 16) = e;
+	} else if (n <= 128) {
+		at_v16 a = *(const at_v16 *)s, b = *(const at_v16 *)(s + 16);
+		at_v16 c = *(const at_v16 *)(s + 32), e = *(const at_v16 *)(s + 48);
+		at_v16 f = *(const at_v16 *)(s + n - 64), g = *(const at_v16 *)(s + n - 48);
+		at_v16 h = *(const at_v16 *)(s + n - 32), i = *(const at_v16 *)(s + n - 16);
+		*(at_v16 *)d = a;
+		*(at_v16 *)(d + 16) = b;
+		*(at_v16 *)(d + 32) = c;
+		*(at_v16 *)(d + 48) = e;
+		*(at_v16 *)(d + n - 64) = f;
+		*(at_v16 *)(d + n - 48) = g;
+		*(at_v16 *)(d + n - 32) = h;
+		*(at_v16 *)(d + n - 16) = i;
 	} else {
 		memcpy(d, s, n);
 	}
