@@ -385,6 +385,13 @@ static void read_record(struct at_span *d, uint32_t idx, uint32_t k)
 	if (d->arena_used > AT_ARENA_SIZE)
 		d->arena_used = AT_ARENA_SIZE;
 	size_t ev = d->nevents * sizeof d->events[0], at = d->nattrs * sizeof d->attrs[0];
+	if (ev + at + d->arena_used > (size_t)k * UNIT - REC_HEAD - AT_SPAN_HEADER) {
+		/* lengths that do not fit the record: only a corrupted one (the
+		 * app's memory) says so; its header only, not bytes past it */
+		d->nevents = d->nattrs = 0;
+		d->arena_used = 0;
+		ev = at = 0;
+	}
 	memcpy(d->events, r, ev);
 	memcpy(d->attrs, r + ev, at);
 	memcpy(d->arena, r + ev + at, d->arena_used);

@@ -335,6 +335,30 @@ static void a_fork_child_forgets_a_claim_never_filled(void **state)
 	assert_int_equal(at_queue_init(QSIZE, 512), 0);
 }
 
+/* In process mode the ring is the app's memory, which the app may corrupt:
+ * a record whose lengths exceed it is read as its header only, never past
+ * its own units. */
+static void a_record_that_lies_about_its_lengths_is_cut(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(16, 1000), 0);
+	struct at_span *s = malloc(sizeof *s), *got[16];
+	make_span(s, 9, 1, 0, 10); /* 8 + 104 + 24 + 10 bytes: 3 units */
+	assert_int_equal(at_queue_push(s), 0);
+	char *ring = (char *)at_queue_ctl() + ((sizeof(struct at_queue_ctl) + 63) & ~(size_t)63);
+	assert_int_equal(*(uint64_t *)ring, 3); /* the commit word: 3 units */
+	uint16_t lie = AT_ARENA_SIZE;
+	memcpy(ring + 8 + offsetof(struct at_span, arena_used), &lie, sizeof lie);
+	assert_int_equal(at_queue_peek(got, 16), 1);
+	assert_int_equal(got[0]->arena_used, 0);
+	assert_int_equal(got[0]->nattrs, 0);
+	assert_int_equal(got[0]->start_ns, s->start_ns);
+	at_queue_release(1);
+	free(s);
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(QSIZE, 512), 0);
+}
+
 /* The resident size of the mapping that holds addr, in KiB (smaps). */
 static long mapping_rss_kb(const void *addr)
 {
@@ -472,6 +496,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(concurrent_producers_of_mixed_sizes),
 	    cmocka_unit_test(a_fork_child_forgets_a_claim_never_filled),
 	    cmocka_unit_test(a_ring_maps_only_the_pages_its_records_use),
+	    cmocka_unit_test(a_record_that_lies_about_its_lengths_is_cut),
 	    cmocka_unit_test(shared_ring_between_processes),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
