@@ -84,9 +84,10 @@ int at_load_library(const char *soname, const char *const *names, void **fns, in
 			missing = names[i];
 	if (h && !missing)
 		return 0;
-	if (h)
+	if (h) {
 		at_warn("%s: %s is missing; %s", soname, missing, without);
-	else
+		dlclose(h);
+	} else
 		at_warn("%s cannot be loaded; %s", soname, without);
 	return -1;
 }

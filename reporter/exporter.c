@@ -149,11 +149,7 @@ static void publish_stats(void)
  * process that ends before then (a CGI program, a command) does not pay for
  * it. The work: libunwind, for a crash in the app's spans (AUTOTRACE_CRASH;
  * no thread without it). A crash meanwhile waits for the load (crash.c, at
- * most 100 ms). Inline on the exporter thread if this thread cannot start.
- * (It also faulted the span ring's pages in while the ring had a 2.2 KiB
- * slot per span, a page fault every two spans; records of the size a span
- * needs (queue.c) fault a page every ~20 small spans, and faulting the
- * whole ring in cost more than that: 4.6 MiB of RSS and ~2 ms of CPU.) */
+ * most 100 ms). Inline on the exporter thread if this thread cannot start. */
 #define SETTLE_DELAY_MS 10
 
 static void *settle(void *arg)

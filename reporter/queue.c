@@ -313,18 +313,13 @@ static void ring_get(void *dst, size_t off, size_t n)
 	memcpy((char *)dst + first, ring, n - first);
 }
 
-/* A record that runs past the ring's end (once a lap): in pieces. */
+/* A record that runs past the ring's end (once a lap): built whole on the
+ * stack, then copied in two pieces. */
 static AT_NOINLINE void write_wrapped(uint32_t idx, const struct at_span *s, size_t ev, size_t at)
 {
-	size_t off = (size_t)idx * UNIT + REC_HEAD;
-	size_t size = (size_t)ring_units * UNIT;
-	ring_put(off, s, AT_SPAN_HEADER);
-	off = (off + AT_SPAN_HEADER) % size;
-	ring_put(off, s->events, ev);
-	off = (off + ev) % size;
-	ring_put(off, s->attrs, at);
-	off = (off + at) % size;
-	ring_put(off, s->arena, s->arena_used);
+	char body[REC_UNITS_MAX * UNIT];
+	write_body(body, s, ev, at);
+	ring_put((size_t)idx * UNIT + REC_HEAD, body, AT_SPAN_HEADER + ev + at + s->arena_used);
 }
 
 int at_queue_push(const struct at_span *s)

@@ -127,7 +127,6 @@ def test_fork_while_libunwind_loads(collector, http_server):
     assert any(f.startswith("on_data+0x") for f in fr) and any(f.startswith("main+0x") for f in fr)
 
 
-
 def test_the_span_ring_asks_for_no_huge_pages(collector, http_server):
     # MADV_HUGEPAGE on the ring made the first span's page fault compact
     # memory where the kernel does that for such ranges (defrag "madvise",
