@@ -5,9 +5,14 @@
 #ifndef BENCH_H
 #define BENCH_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -28,11 +33,22 @@ static inline double bench_thread_cpu(void)
 }
 
 static double bench_cpu0;
+static long bench_flt0, bench_pflt0;
+
+/* Minor page faults so far: of the calling thread (RUSAGE_THREAD) or of the
+ * whole process. */
+static inline long bench_minflt(int who)
+{
+	struct rusage ru;
+	return getrusage(who, &ru) ? 0 : ru.ru_minflt;
+}
 
 /* The start of the measured loop: its wall clock (returned) and the calling
  * thread's CPU time (for bench_report). */
 static inline double bench_begin(void)
 {
+	bench_flt0 = bench_minflt(RUSAGE_THREAD);
+	bench_pflt0 = bench_minflt(RUSAGE_SELF);
 	bench_cpu0 = bench_thread_cpu();
 	return bench_now();
 }
@@ -59,13 +75,18 @@ static inline long bench_status_kb(const char *key)
 
 /* One line run.py parses: ns per iteration of the measured loop, the CPU
  * time per iteration of the thread that ran it (since bench_begin: the
- * application thread alone, not the exporter's), and the peak resident
- * memory of the whole process. */
+ * application thread alone, not the exporter's), the minor page faults
+ * during the loop of that thread and of the whole process, and the peak
+ * resident memory of the whole process. */
 static inline void bench_report(long n, double t0, double t1)
 {
 	double d = (double)(n ? n : 1);
-	printf("iters=%ld ns_per_iter=%.1f app_cpu_ns_per_iter=%.1f hwm_kb=%ld\n", n, (t1 - t0) / d,
-	       bench_cpu0 ? (bench_thread_cpu() - bench_cpu0) / d : -1.0, bench_status_kb("VmHWM"));
+	double cpu = bench_cpu0 ? (bench_thread_cpu() - bench_cpu0) / d : -1.0;
+	long flt = bench_minflt(RUSAGE_THREAD) - bench_flt0;
+	long pflt = bench_minflt(RUSAGE_SELF) - bench_pflt0;
+	printf("iters=%ld ns_per_iter=%.1f app_cpu_ns_per_iter=%.1f app_minflt=%ld proc_minflt=%ld "
+	       "hwm_kb=%ld\n",
+	       n, (t1 - t0) / d, cpu, flt, pflt, bench_status_kb("VmHWM"));
 	fflush(stdout);
 }
 

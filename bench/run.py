@@ -697,6 +697,7 @@ def section_e2e(ctx):
         cpu = {"bare": [], "shim": []}
         app_cpu = {"bare": [], "shim": []}
         flt = {"bare": [], "shim": [], "proc": []}
+        loop_flt = {"bare": [], "shim": []}  # during the measured loop: (app thread, process)
         exp_cpu = []
         exp_parts = []  # the exporter's render, encode, send per request
         proc_exp_cpu = []  # the exporter process's CPU per request (not in wait4's)
@@ -712,6 +713,8 @@ def section_e2e(ctx):
                     res[t].append(float(out["ns_per_iter"]))
                     if t in flt:
                         flt[t].append(out["minflt"])
+                    if t in loop_flt and "app_minflt" in out:
+                        loop_flt[t].append((int(out["app_minflt"]), int(out["proc_minflt"])))
                     if t in cpu:
                         cpu[t].append(out["cpu_s"] * 1e6 / int(args()[0]))
                         app_cpu[t].append(float(out.get("app_cpu_ns_per_iter", -1000)) / 1000)
@@ -748,7 +751,9 @@ def section_e2e(ctx):
         ctx["e2e_fast"][key] = fast
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
         ctx["e2e_flt"][key] = (int(args()[0]), med(flt["bare"]), med(flt["shim"]),
-                               med(flt["proc"]) if flt["proc"] else None)
+                               med(flt["proc"]) if flt["proc"] else None,
+                               tuple(med([x[i] for x in loop_flt["shim"]]) for i in range(2))
+                               if loop_flt["shim"] else None)
         app = [x - b for x, b in zip(app_cpu["shim"], app_cpu["bare"])]
         ctx["e2e_split"][key] = (med(app) if app else None, med(exp_cpu) if exp_cpu else None)
         if exp_parts:
@@ -789,14 +794,24 @@ def section_e2e(ctx):
            "write to an anonymous page, measured). The shim's come from its span queue "
            "(a record of ~200 bytes per Redis or MySQL span, so a new page every ~20 spans "
            "on the first pass round the queue), the exporter's copies of a batch (up to "
-           "512 spans of 2.2 KiB), its thread's stack and buffers, and libunwind's load.", "",
-           "| loop | requests | bare | shim | added | added per 1000 requests | exporter "
-           "process (the app's only) |", "|---|---:|---:|---:|---:|---:|---:|")
+           "512 spans, each rendered as it is copied and the next placed where its used "
+           "part ends: under 1 KiB for a Redis or MySQL span, where a whole span is "
+           "2.2 KiB), its thread's stack and buffers, and libunwind's load. "
+           "The shim's faults during the measured loop (`getrusage` before and after it, in "
+           "the loop program) are split between the application thread (the queue's records) "
+           "and the whole process (the exporter thread's too); a queue its exporter drains "
+           "to empty starts again at its first unit, so a process with idle moments keeps "
+           "writing over the same pages (tests/unit/test_queue.c), but these loops never "
+           "let it drain.", "",
+           "| loop | requests | bare | shim | added | added per 1000 requests | shim, during "
+           "the loop: app thread / process | exporter process (the app's only) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|")
         for key, title, _, _, _ in ctx["e2e"]:
             f = ctx["e2e_flt"].get(key)
             if f:
-                md("| %s | %d | %.0f | %.0f | %+.0f | %.0f | %s |" % (
+                md("| %s | %d | %.0f | %.0f | %+.0f | %.0f | %s | %s |" % (
                     title, f[0], f[1], f[2], f[2] - f[1], (f[2] - f[1]) * 1000 / f[0],
+                    "%.0f / %.0f" % f[4] if f[4] else "–",
                     "%.0f (%+.0f)" % (f[3], f[3] - f[1]) if f[3] is not None else "–"))
         md("")
     if shutil.which("strace"):

@@ -383,37 +383,40 @@ static AT_NOINLINE void fill(struct entry *e, uintptr_t a)
 	e->addr = a;
 }
 
-void at_callsite_annotate(struct at_span *const *spans, size_t n)
+static AT_ALWAYS_INLINE void annotate(struct at_span *s)
 {
-	if (!at_cfg.callsite)
+	if (!s->caller || !s->recording)
 		return;
-	if (!cache && !(cache = calloc(CACHE_SIZE, sizeof *cache)))
+	uintptr_t a = s->caller;
+	struct entry *e = &cache[((a >> 4) ^ (a >> 14)) & (CACHE_SIZE - 1)];
+	if (e->addr != a)
+		fill(e, a);
+	size_t nl = e->name_len, fl = e->file_len;
+	if (nl && fl && AT_SPAN_FITS((size_t)s->arena_used, nl + fl)) {
+		/* both fit whole, as at_span_set_strn would copy them one after
+		 * the other: one copy, two references into it */
+		struct at_str t = at_span_intern_fast(s, e->text, nl + fl);
+		at_span_set_ref(s, "code.function.name", (struct at_str){t.off, (uint16_t)nl});
+		at_span_set_ref(s, "code.file.path",
+		                (struct at_str){(uint16_t)(t.off + nl), (uint16_t)fl});
+		at_span_set_int(s, "code.line.number", e->line);
 		return;
-	for (size_t i = 0; i < n; i++) {
-		struct at_span *s = spans[i];
-		if (!s->caller || !s->recording)
-			continue;
-		uintptr_t a = s->caller;
-		struct entry *e = &cache[((a >> 4) ^ (a >> 14)) & (CACHE_SIZE - 1)];
-		if (e->addr != a)
-			fill(e, a);
-		size_t nl = e->name_len, fl = e->file_len;
-		if (nl && fl && AT_SPAN_FITS((size_t)s->arena_used, nl + fl)) {
-			/* both fit whole, as at_span_set_strn would copy them one
-			 * after the other: one copy, two references into it */
-			struct at_str t = at_span_intern_fast(s, e->text, nl + fl);
-			at_span_set_ref(s, "code.function.name",
-			                (struct at_str){t.off, (uint16_t)nl});
-			at_span_set_ref(s, "code.file.path",
-			                (struct at_str){(uint16_t)(t.off + nl), (uint16_t)fl});
-			at_span_set_int(s, "code.line.number", e->line);
-			continue;
-		}
-		if (nl)
-			at_span_set_strn(s, "code.function.name", e->text, nl);
-		if (fl) {
-			at_span_set_strn(s, "code.file.path", e->text + nl, fl);
-			at_span_set_int(s, "code.line.number", e->line);
-		}
 	}
+	if (nl)
+		at_span_set_strn(s, "code.function.name", e->text, nl);
+	if (fl) {
+		at_span_set_strn(s, "code.file.path", e->text + nl, fl);
+		at_span_set_int(s, "code.line.number", e->line);
+	}
+}
+
+static int ready(void)
+{
+	return at_cfg.callsite && (cache || (cache = calloc(CACHE_SIZE, sizeof *cache)));
+}
+
+void at_callsite_annotate_one(struct at_span *s)
+{
+	if (AT_LIKELY(cache != NULL) ? at_cfg.callsite : ready())
+		annotate(s);
 }

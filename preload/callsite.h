@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* Exporter thread only (not thread-safe). No-op when AUTOTRACE_CALLSITE=0. */
-void at_callsite_annotate(struct at_span *const *spans, size_t n);
+void at_callsite_annotate_one(struct at_span *s);
 
 /* Symbolize addresses of process pid from now on (the exporter runs in a
  * helper process): objects are found in /proc/<pid>/maps, not in this

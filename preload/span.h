@@ -91,9 +91,11 @@ struct at_span {
 	uint64_t start_ns, end_ns;
 	struct at_span *prev; /* the span that was current before this one */
 	uintptr_t caller;     /* return address into the code that called the hook */
-	struct at_event events[AT_MAX_EVENTS];
+	/* the arrays, each used from its start, the rarest last: a copy of a
+	 * span ends where its last array in use does (reporter/queue.c) */
 	struct at_attr attrs[AT_MAX_ATTRS];
 	char arena[AT_ARENA_SIZE];
+	struct at_event events[AT_MAX_EVENTS];
 };
 
 /* Every hook records where the host called it from: only the return
@@ -300,6 +302,6 @@ int at_current_ctx(struct at_ctx *out);
 
 /* The span's header, before its arrays: what start clears and the queue
  * copies whole (reporter/queue.c). */
-#define AT_SPAN_HEADER offsetof(struct at_span, events)
+#define AT_SPAN_HEADER offsetof(struct at_span, attrs)
 
 #endif

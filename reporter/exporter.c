@@ -85,7 +85,15 @@ static void setup_backends(void)
 static AT_NOINLINE void export_all(void)
 {
 	size_t n;
-	while ((n = at_queue_peek(batch, (size_t)at_cfg.bsp_batch_size)) > 0) {
+	while (at_queue_length()) {
+		/* each span rendered as it is copied out (finalize.c), its
+		 * stamps against one anchor taken before the batch is read */
+		struct at_prepare prep = {.relocate = serving};
+		at_clock_map(&prep.clk);
+		uint64_t t0 = at_thread_cpu_ns();
+		n = at_queue_peek_each(batch, (size_t)at_cfg.bsp_batch_size, at_span_prepare, &prep);
+		if (!n)
+			break;
 		uint64_t deadline = at_mono_ms() + (uint64_t)at_cfg.bsp_export_timeout_ms;
 		uint64_t otlp_bound = at_mono_ms() + (uint64_t)at_cfg.otlp_timeout_ms;
 		if (otlp_bound < deadline)
@@ -97,11 +105,6 @@ static AT_NOINLINE void export_all(void)
 		}
 		if (draining && drain_deadline < deadline)
 			deadline = drain_deadline;
-		uint64_t t0 = at_thread_cpu_ns();
-		if (serving)
-			at_helper_relocate(batch, n);
-		at_span_finalize(batch, n);     /* deferred attributes: SQL sanitizing */
-		at_callsite_annotate(batch, n); /* code.function.name, for every encoder */
 		uint64_t t1 = at_thread_cpu_ns();
 		size_t delivered = 0;
 		for (int i = 0; i < nbackends; i++) {

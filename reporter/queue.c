@@ -5,6 +5,9 @@
  * records are written, so its first pass round the ring costs a page fault
  * (2-3 µs on a virtual machine) every ~20 small spans instead of every two
  * or so, and a short-lived one maps a few pages instead of all of them.
+ * Each time the consumer drains the ring, the next record starts again at
+ * unit 0: a process whose exporter keeps up, with idle moments, keeps
+ * writing over the first pages (its RSS) instead of going round the ring.
  *
  * Positions: the head (next unit to claim, spans claimed) and the tail
  * (next unit to read, spans released) are each one 64-bit word, the unit
@@ -42,7 +45,7 @@
 	 sizeof(((struct at_span *)0)->attrs) + AT_ARENA_SIZE)
 #define REC_UNITS_MAX ((REC_MAX + UNIT - 1) / UNIT)
 /* the header is written as one block: it must end where events begin */
-_Static_assert(offsetof(struct at_span, events) == AT_SPAN_HEADER, "the header");
+_Static_assert(offsetof(struct at_span, attrs) == AT_SPAN_HEADER, "the header");
 
 #define POS(idx, n) (((uint64_t)(idx) << 32) | (uint32_t)(n))
 #define POS_IDX(p) ((uint32_t)((p) >> 32))
@@ -347,7 +350,7 @@ int at_queue_push(const struct at_span *s)
 			next -= units;
 		nh = POS(next, POS_N(h) + 1);
 	} while (AT_UNLIKELY(!atomic_compare_exchange_weak_explicit(
-	    &c->head, &h, nh, memory_order_relaxed, memory_order_relaxed)));
+	    &c->head, &h, nh, memory_order_acquire, memory_order_relaxed)));
 	if (AT_LIKELY(idx + k <= units))
 		write_body(base + (size_t)idx * UNIT + REC_HEAD, s, ev, at);
 	else
@@ -408,26 +411,65 @@ static int scratch_fit(size_t n)
 	return 1;
 }
 
-size_t at_queue_peek(struct at_span **out, size_t max)
+/* Where a span's used part ends, in whole cache lines, at most the span:
+ * its arrays lie after the header in the order attributes, arena, events,
+ * each used from its start, so the last one in use ends it. */
+static size_t span_extent(const struct at_span *s)
+{
+	size_t e = AT_SPAN_HEADER;
+	if (s->nevents)
+		e = offsetof(struct at_span, events) + s->nevents * sizeof s->events[0];
+	else if (s->arena_used)
+		e = offsetof(struct at_span, arena) + s->arena_used;
+	else if (s->nattrs)
+		e = offsetof(struct at_span, attrs) + s->nattrs * sizeof s->attrs[0];
+	e = (e + 63) & ~(size_t)63;
+	return e < sizeof(struct at_span) ? e : sizeof(struct at_span);
+}
+_Static_assert(offsetof(struct at_span, attrs) < offsetof(struct at_span, arena) &&
+                   offsetof(struct at_span, arena) < offsetof(struct at_span, events) &&
+                   sizeof(struct at_span) - offsetof(struct at_span, events) ==
+                       sizeof(((struct at_span *)0)->events),
+               "span_extent: the arrays' order");
+_Static_assert(sizeof(struct at_span) % _Alignof(struct at_span) == 0 &&
+                   64 % _Alignof(struct at_span) == 0,
+               "a span placed at a sum of extents is aligned");
+
+size_t at_queue_peek_each(struct at_span **out, size_t max,
+                          void (*prep)(struct at_span *s, void *arg), void *arg)
 {
 	if (max > SCRATCH_MAX)
 		max = SCRATCH_MAX;
 	if (!scratch_fit(max))
 		return 0;
 	uint32_t idx = POS_IDX(atomic_load_explicit(&CTL(ring)->tail, memory_order_relaxed));
+	/* each place at most a span past the last: max of them fit */
+	char *at = (char *)scratch;
 	size_t n = 0;
 	for (; n < max; n++) {
 		uint32_t k = (uint32_t)atomic_load_explicit(commit_word(ring, idx),
 		                                            memory_order_acquire);
 		if (!k)
 			break;
-		read_record(&scratch[n], idx, k);
-		out[n] = &scratch[n];
+		struct at_span *s = (struct at_span *)at;
+		read_record(s, idx, k);
+		out[n] = s;
+		if (prep) {
+			prep(s, arg);
+			at += span_extent(s);
+		} else {
+			at += sizeof *s;
+		}
 		idx += k;
 		if (idx >= ring_units)
 			idx -= ring_units;
 	}
 	return n;
+}
+
+size_t at_queue_peek(struct at_span **out, size_t max)
+{
+	return at_queue_peek_each(out, max, NULL, NULL);
 }
 
 /* Units [idx, idx + k) back to the free part: the first word of each 0. */
@@ -452,7 +494,21 @@ void at_queue_release(size_t n)
 		idx = clear_units(idx, k > REC_UNITS_MAX ? REC_UNITS_MAX : k);
 	}
 	atomic_fetch_add_explicit(&c->consumed, n, memory_order_relaxed);
-	atomic_store_explicit(&c->tail, POS(idx, POS_N(t) + (uint32_t)n), memory_order_release);
+	uint64_t nt = POS(idx, POS_N(t) + (uint32_t)n);
+	atomic_store_explicit(&c->tail, nt, memory_order_release);
+	/* Drained (the head where the tail is now, no claim since): the next
+	 * record goes at unit 0, so that a process whose exporter keeps up
+	 * writes over the ring's first pages again instead of touching new
+	 * ones round the whole ring (4.6 MiB at the default size, all of it
+	 * resident for good after a lap). All the ring is free then, the
+	 * first word of every unit 0. A producer that loaded the old head
+	 * fails its CAS and claims at 0; the tail follows, the consumer's
+	 * own word. Release: a producer that claims at 0 (acquire) sees the
+	 * cleared words before it writes there. */
+	if (idx != 0 && atomic_compare_exchange_strong_explicit(&c->head, &nt, POS(0, POS_N(nt)),
+	                                                        memory_order_release,
+	                                                        memory_order_relaxed))
+		atomic_store_explicit(&c->tail, POS(0, POS_N(nt)), memory_order_release);
 }
 
 size_t at_queue_length(void)

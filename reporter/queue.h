@@ -51,6 +51,12 @@ int at_queue_push(const struct at_span *s);
 /* Consumer side: pointers to up to max committed spans, oldest first
  * (copies the queue keeps until the next peek: at most 4096 at a time). */
 size_t at_queue_peek(struct at_span **out, size_t max);
+/* The same, each span handed to prep (the exporter renders it there) as soon
+ * as it is copied, and never written again after: the next copy starts
+ * where this one's used part ends, over the unused tail of its arrays, so
+ * that a batch touches a page per ~4 small spans instead of per ~2. */
+size_t at_queue_peek_each(struct at_span **out, size_t max,
+                          void (*prep)(struct at_span *s, void *arg), void *arg);
 void at_queue_release(size_t n);
 size_t at_queue_length(void);
 /* In a fork child: forget what the parent had queued (and any record a

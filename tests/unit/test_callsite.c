@@ -180,8 +180,7 @@ static const struct at_attr *annotated_name(struct at_span *s, uintptr_t caller)
 	at_span_start_detached(s, "op", AT_KIND_CLIENT, NULL);
 	assert_true(s->recording);
 	s->caller = caller;
-	struct at_span *one = s;
-	at_callsite_annotate(&one, 1);
+	at_callsite_annotate_one(s);
 	return attr(s, "code.function.name");
 }
 
