@@ -410,13 +410,8 @@ static AT_ALWAYS_INLINE void annotate(struct at_span *s)
 	}
 }
 
-static int ready(void)
-{
-	return at_cfg.callsite && (cache || (cache = calloc(CACHE_SIZE, sizeof *cache)));
-}
-
 void at_callsite_annotate_one(struct at_span *s)
 {
-	if (AT_LIKELY(cache != NULL) ? at_cfg.callsite : ready())
+	if (at_cfg.callsite && (cache || (cache = calloc(CACHE_SIZE, sizeof *cache))))
 		annotate(s);
 }
