@@ -44,7 +44,7 @@
 	(REC_HEAD + AT_SPAN_HEADER + sizeof(((struct at_span *)0)->events) +                       \
 	 sizeof(((struct at_span *)0)->attrs) + AT_ARENA_SIZE)
 #define REC_UNITS_MAX ((REC_MAX + UNIT - 1) / UNIT)
-/* the header is written as one block: it must end where events begin */
+/* the header is written as one block: it must end where the arrays begin */
 _Static_assert(offsetof(struct at_span, attrs) == AT_SPAN_HEADER, "the header");
 
 #define POS(idx, n) (((uint64_t)(idx) << 32) | (uint32_t)(n))
@@ -494,21 +494,23 @@ void at_queue_release(size_t n)
 		idx = clear_units(idx, k > REC_UNITS_MAX ? REC_UNITS_MAX : k);
 	}
 	atomic_fetch_add_explicit(&c->consumed, n, memory_order_relaxed);
-	uint64_t nt = POS(idx, POS_N(t) + (uint32_t)n);
-	atomic_store_explicit(&c->tail, nt, memory_order_release);
-	/* Drained (the head where the tail is now, no claim since): the next
+	uint32_t nt = POS_N(t) + (uint32_t)n;
+	/* Drained (the head where the tail goes, no claim since): the next
 	 * record goes at unit 0, so that a process whose exporter keeps up
 	 * writes over the ring's first pages again instead of touching new
 	 * ones round the whole ring (4.6 MiB at the default size, all of it
 	 * resident for good after a lap). All the ring is free then, the
 	 * first word of every unit 0. A producer that loaded the old head
-	 * fails its CAS and claims at 0; the tail follows, the consumer's
-	 * own word. Release: a producer that claims at 0 (acquire) sees the
-	 * cleared words before it writes there. */
-	if (idx != 0 && atomic_compare_exchange_strong_explicit(&c->head, &nt, POS(0, POS_N(nt)),
+	 * fails its CAS and claims at 0. Release: a producer that claims at 0
+	 * (acquire) sees the cleared words before it writes there. Until the
+	 * tail is stored below, producers count one batch too many: only
+	 * cautious. */
+	uint64_t h = POS(idx, nt);
+	if (idx != 0 && atomic_compare_exchange_strong_explicit(&c->head, &h, POS(0, nt),
 	                                                        memory_order_release,
 	                                                        memory_order_relaxed))
-		atomic_store_explicit(&c->tail, POS(0, POS_N(nt)), memory_order_release);
+		idx = 0;
+	atomic_store_explicit(&c->tail, POS(idx, nt), memory_order_release);
 }
 
 size_t at_queue_length(void)
