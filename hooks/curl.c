@@ -1,11 +1,15 @@
 /* libcurl: curl_easy_perform makes a CLIENT span and carries the trace
  * context in the request headers. libcurl is never linked: its functions
  * are found in the host at the first call (also when a Perl, Python or PHP
- * extension dlopen'ed it). To add headers without touching the
- * application's list, we chain our own curl_slist nodes (on the stack) in
- * front of it for the duration of the call, then restore the application's
- * list; so we must know that list: curl_easy_setopt is interposed to note
- * CURLOPT_HTTPHEADER and CURLOPT_URL per handle. */
+ * extension dlopen'ed it). A plain http:// transfer hands the header lines
+ * to the socket hooks, which add them to the request as it is written
+ * (wire.h, curl_wire.c: libcurl's own formatting of a custom header costs
+ * it ~8,000 instructions). Otherwise (https, a proxy, redirects, the multi
+ * interface...), to add headers without touching the application's list,
+ * we chain our own curl_slist nodes (on the stack) in front of it for the
+ * duration of the call, then restore the application's list; so we must
+ * know that list: curl_easy_setopt is interposed to note CURLOPT_HTTPHEADER,
+ * CURLOPT_URL and the options that rule the socket hooks out, per handle. */
 #define _GNU_SOURCE
 #include "curl_internal.h"
 
@@ -44,6 +48,11 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 	if (opt < CURLOPTTYPE_OBJECTPOINT) {
 		long v = va_arg(ap, long);
 		rc = real_curl_easy_setopt(h, opt, v);
+		if (rc == CURLE_OK && at_on()) {
+			int saved = errno;
+			at_curl_wire_option(h, opt, v, NULL);
+			errno = saved;
+		}
 	} else if (opt < CURLOPTTYPE_FUNCTIONPOINT) {
 		void *v = va_arg(ap, void *);
 		int saved = errno;
@@ -55,6 +64,8 @@ AT_EXPORT CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 			else if (e)
 				atomic_store(&e->url, at_curl_url_kind(v));
 		}
+		if (rc == CURLE_OK && at_on())
+			at_curl_wire_option(h, opt, 0, v);
 		errno = saved;
 	} else if (opt < CURLOPTTYPE_OFF_T) {
 		void (*v)(void) = va_arg(ap, void (*)(void));
@@ -80,6 +91,7 @@ AT_EXPORT void curl_easy_reset(CURL *h)
 	if (e) {
 		atomic_store(&e->headers, NULL);
 		atomic_store(&e->url, URL_UNKNOWN);
+		atomic_store(&e->wire_off, 0);
 	}
 	errno = saved;
 }
@@ -96,6 +108,7 @@ AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
 		if (n) {
 			atomic_store(&n->headers, atomic_load(&e->headers));
 			atomic_store(&n->url, atomic_load(&e->url));
+			atomic_store(&n->wire_off, atomic_load(&e->wire_off));
 		}
 	}
 	errno = saved;
@@ -123,11 +136,11 @@ static int has_header(const struct curl_slist *l, const char *name, size_t n)
 }
 
 void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
-		    struct at_curl_inject *ci)
+		    struct at_curl_inject *ci, struct at_curl_wire *cw)
 {
 	int url = e ? atomic_load(&e->url) : URL_UNKNOWN;
 	ci->app = e ? atomic_load(&e->headers) : NULL;
-	ci->injected = 0;
+	ci->injected = AT_CURL_INJECT_NONE;
 	/* without an entry we know the app's list only if none was ever lost */
 	int known = e || !atomic_load(&at_curl_table_overflow);
 	if (!known || url != URL_HTTP || has_header(ci->app, "traceparent", 11) ||
@@ -136,18 +149,23 @@ void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
 	struct at_inject *inj = &ci->inj;
 	if (at_inject_build(inj, &s->ctx, at_span_str(s, s->tracestate), s->tracestate.len) <= 0)
 		return;
+	if (cw && at_curl_wire_arm(e, inj, cw)) {
+		ci->injected = AT_CURL_INJECT_WIRE;
+		return;
+	}
 	for (int i = 0; i < inj->n; i++) {
 		ci->nodes[i].data = (char *)inj->lines[i];
 		ci->nodes[i].next = i + 1 < inj->n ? &ci->nodes[i + 1] : ci->app;
 	}
-	ci->injected = real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, ci->nodes) == CURLE_OK;
+	if (real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, ci->nodes) == CURLE_OK)
+		ci->injected = AT_CURL_INJECT_LIST;
 }
 
 void at_curl_uninject(CURL *h, struct at_curl_inject *ci)
 {
-	if (ci->injected)
+	if (ci->injected == AT_CURL_INJECT_LIST)
 		real_curl_easy_setopt(h, CURLOPT_HTTPHEADER, ci->app);
-	ci->injected = 0;
+	ci->injected = AT_CURL_INJECT_NONE;
 }
 
 
@@ -231,8 +249,17 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 {
 	if (!AT_RESOLVE_IN(curl_easy_perform, at_curl_sonames))
 		return CURLE_FAILED_INIT;
-	if (!at_enter())
-		return real_curl_easy_perform(h);
+	if (!at_enter()) {
+		/* a perform inside a wired one (a callback's): its requests are
+		 * not the outer one's, and get none of its lines */
+		struct at_wire *w = at_wire_cur;
+		if (AT_LIKELY(!w))
+			return real_curl_easy_perform(h);
+		at_wire_cur = NULL;
+		CURLcode rc = real_curl_easy_perform(h);
+		at_wire_cur = w;
+		return rc;
+	}
 	int saved = errno;
 	if (!AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames) ||
 	    !AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames)) {
@@ -252,12 +279,16 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	at_span_start(&s, "GET", AT_KIND_CLIENT);
 	AT_SPAN_CALLER(&s);
 	struct at_curl_inject ci;
-	at_curl_inject(h, e, &s, &ci);
+	struct at_curl_wire cw;
+	at_curl_inject(h, e, &s, &ci, &cw);
+	if (ci.injected != AT_CURL_INJECT_WIRE)
+		at_curl_wire_follow(&cw); /* keeps its connections in step for later */
 
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);
 	saved = errno;
 
+	at_curl_wire_disarm(ci.injected == AT_CURL_INJECT_WIRE ? e : NULL, &cw, rc);
 	at_curl_uninject(h, &ci);
 	if (s.recording)
 		at_curl_finish_span(&s, h, rc);

@@ -50,6 +50,7 @@ struct at_curl_handle *at_curl_lookup_or_add(void *h)
 			atomic_store(&table[i].headers, NULL);
 			atomic_store(&table[i].url, URL_UNKNOWN);
 			atomic_store(&table[i].xfer, NULL);
+			atomic_store(&table[i].wire_off, 0);
 			return &table[i];
 		}
 	}

@@ -112,7 +112,7 @@ static CURLMcode add_handle(CURLM *m, CURL *easy)
 		x->easy = easy;
 		at_span_start_detached(&x->span, "GET", AT_KIND_CLIENT, NULL);
 		AT_SPAN_CALLER(&x->span);
-		at_curl_inject(easy, e, &x->span, &x->ci);
+		at_curl_inject(easy, e, &x->span, &x->ci, NULL);
 	}
 	errno = saved;
 	CURLMcode rc = real_curl_multi_add_handle(m, easy);

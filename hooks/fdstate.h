@@ -21,7 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum at_fd_kind { AT_FD_NONE = 0, AT_FD_CLIENT = 1, AT_FD_SERVER = 2 };
+/* AT_FD_WIRE: a client socket libcurl connected inside a curl_easy_perform
+ * that hands its trace headers to net.c (wire.h); written to only there. */
+enum at_fd_kind { AT_FD_NONE = 0, AT_FD_CLIENT = 1, AT_FD_SERVER = 2, AT_FD_WIRE = 3 };
 
 struct at_conn;
 

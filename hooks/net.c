@@ -30,7 +30,10 @@
  * parse at its first bytes and is never looked at again; no byte of it is
  * ever changed. A call made inside another hook (curl, hiredis: at_enter
  * depth) or on the exporter thread is passed through, and a connection with
- * bytes that went by unparsed stops being traced. */
+ * bytes that went by unparsed stops being traced; except under a
+ * curl_easy_perform that handed us its trace headers (wire.h): the sockets
+ * libcurl connects then are marked AT_FD_WIRE, and their requests get those
+ * headers as above, with no span of ours; their responses are not read. */
 #define _GNU_SOURCE
 #include "../preload/autotrace.h"
 #include "../preload/clock.h"
@@ -43,6 +46,7 @@
 #include "../preload/url.h"
 #include "fdstate.h"
 #include "http_parse.h"
+#include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -84,6 +88,9 @@ AT_REAL(int, socketpair, (int, int, int, int[2]));
 /* All at once, the first time any of these hooks runs. glibc's dlsym may
  * allocate, and an allocator may write: a hook reached from inside this
  * resolution falls back to the raw system call. */
+AT_TLS struct at_wire *at_wire_cur;
+_Static_assert(AT_PEND_MAX >= AT_WIRE_MAX, "a curl request's lines fit the pending buffer");
+
 static AT_TLS int resolving;
 static int resolve(void)
 {
@@ -526,6 +533,38 @@ static void client_finish(struct at_conn *c, const char *err)
 	end_span(c, 0);
 }
 
+/* Under curl_easy_perform (wire.h): the head of one of its requests is
+ * complete; the curl hook's lines go in front of the empty line, unless the
+ * application's own headers carry a trace context. */
+static void wire_start(struct at_conn *c)
+{
+	struct at_wire *w = at_wire_cur;
+	w->heads++;
+	c->pend_off = c->pend_len = 0;
+	if (!c->app_prop && w->len <= sizeof c->pend) {
+		memcpy(c->pend, w->lines, w->len);
+		c->pend_len = w->len;
+	}
+}
+
+/* Under curl_easy_perform: bytes [from, from + n) of k, the request's from
+ * the end of its head on, went out. The request ends by its own framing
+ * (the response is libcurl's, never read here): then the next bytes start
+ * a new head. Bytes past its end in the same write, or not HTTP: out of
+ * step, the connection is left alone from then on. */
+static void wire_follow(struct at_conn *c, const struct out_call *k, size_t from, size_t n)
+{
+	if (!n)
+		return;
+	size_t used = 0;
+	int ev = parse_iov(&c->out, k->iov, k->iovcnt, from, n, &used,
+	                   AT_HTTP_DONE | AT_HTTP_ERROR);
+	if ((ev & AT_HTTP_ERROR) || ((ev & AT_HTTP_DONE) && used < n))
+		c->wstate = W_DEAD;
+	else if (ev & AT_HTTP_DONE)
+		c->wstate = W_IDLE;
+}
+
 /* Send what is left of our header lines; 0 when all went out. */
 static int send_pending(struct at_conn *c, const struct out_call *k)
 {
@@ -610,8 +649,15 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		c->host[0] = 0;
 		c->wstate = W_HEAD;
 	}
-	if (c->wstate != W_HEAD)
-		return raw_out(k, k->iov, k->iovcnt);
+	if (c->wstate != W_HEAD) {
+		ssize_t r = raw_out(k, k->iov, k->iovcnt);
+		if (r > 0 && c->wstate == W_BODY && at_wire_cur) {
+			int err = errno;
+			wire_follow(c, k, 0, (size_t)r);
+			errno = err;
+		}
+		return r;
+	}
 
 	/* dry run, in place: does the header section end in these bytes? The
 	 * snapshot is where to go back to when fewer of them go out. */
@@ -636,7 +682,10 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	 * request in the pieces the application wrote it in (a server that
 	 * reads once still gets the whole head). */
 	if (!c->pend_built) {
-		client_start(c, &c->out, k->caller);
+		if (at_wire_cur)
+			wire_start(c);
+		else
+			client_start(c, &c->out, k->caller);
 		c->pend_built = 1;
 	}
 	struct iovec v[2 * IOV_MAX_OURS + 1];
@@ -674,16 +723,26 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	c->wstate = W_BODY;
 	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
 	c->pend_off = (uint16_t)(c->pend_off + sent);
-	errno = err;
-	if (sent == plen)
+	if (sent == plen) {
+		if (at_wire_cur)
+			wire_follow(c, k, kpos, (size_t)r - kpos - plen);
+		errno = err;
 		return r - (ssize_t)plen;
+	}
+	errno = err;
 	if (kpos)
 		return (ssize_t)kpos; /* the rest of ours goes first next time */
 	/* none of the application's bytes went out yet: ours first, then them */
 	if (send_pending(c, k) < 0)
 		return -1;
 	n = iov_slice(k->iov, k->iovcnt, 0, total, v, IOV_MAX_OURS);
-	return raw_out(k, v, n);
+	r = raw_out(k, v, n);
+	if (r > 0 && at_wire_cur) {
+		err = errno;
+		wire_follow(c, k, 0, (size_t)r);
+		errno = err;
+	}
+	return r;
 }
 
 static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
@@ -994,8 +1053,14 @@ static ssize_t out_path(struct out_call *k)
 {
 	int saved = errno;
 	struct at_fd *e = at_fd_entry(k->fd);
-	int kind = e ? atomic_load(&e->kind) : 0;
-	if (!kind || !at_enter()) {
+	int kind = e ? atomic_load(&e->kind) : 0, entered = 0;
+	if (kind == AT_FD_WIRE) { /* libcurl's socket (wire.h) */
+		if (!at_wire_cur) {
+			mark_desync(e);
+			return raw_out(k, k->iov, k->iovcnt);
+		}
+		kind = AT_FD_CLIENT;
+	} else if (!kind || !(entered = at_enter())) {
 		if (kind)
 			mark_desync(e);
 		return raw_out(k, k->iov, k->iovcnt);
@@ -1006,7 +1071,8 @@ static ssize_t out_path(struct out_call *k)
 	    !(c = lock_conn(k->fd, e, kind))) {
 		if (total)
 			mark_desync(e);
-		at_leave();
+		if (entered)
+			at_leave();
 		errno = saved;
 		return raw_out(k, k->iov, k->iovcnt);
 	}
@@ -1028,7 +1094,8 @@ static ssize_t out_path(struct out_call *k)
 	at_conn_unlock(c);
 	if (dead)
 		retire(e, c);
-	at_leave();
+	if (entered)
+		at_leave();
 	errno = r < 0 ? err : saved;
 	return r;
 }
@@ -1041,7 +1108,7 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 		return;
 	struct at_fd *e = at_fd_entry(fd);
 	int kind = e ? atomic_load(&e->kind) : 0;
-	if (!kind)
+	if (!kind || kind == AT_FD_WIRE) /* libcurl's response is not ours to follow */
 		return;
 	if ((flags & MSG_TRUNC) || !at_enter()) { /* TRUNC on TCP: discarded, unseen */
 		mark_desync(e);
@@ -1126,8 +1193,13 @@ static void mark(int fd, int kind)
 {
 	int saved = errno;
 	forget(fd); /* a stale entry: its close went by unseen */
-	if (!at_on() || at_tls.depth)
+	if (!at_on())
 		goto out;
+	if (at_tls.depth) { /* inside another hook: only libcurl's, when wired */
+		if (kind != AT_FD_CLIENT || !at_wire_cur)
+			goto out;
+		kind = AT_FD_WIRE;
+	}
 	int type = 0;
 	socklen_t tl = sizeof type;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)

@@ -40,7 +40,8 @@ def collector():
 
 class RecordingServer:
     """HTTP/1.1 server on loopback that records each request's headers (raw
-    lines, in order) and answers with a configurable status."""
+    lines, in order) and body (Content-Length or chunked) and answers with a
+    configurable status; a path starting /redir is redirected to /done."""
 
     def __init__(self):
         self.requests = []
@@ -54,19 +55,41 @@ class RecordingServer:
             def log_message(self, *a):
                 pass
 
+            def _chunked(self):
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if not size:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+
             def _handle(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = self._chunked()
+                else:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else b""
                 rec.requests.append({"method": self.command, "path": self.path,
                                      "headers": list(self.headers.items()), "body": body})
                 status = rec.status
-                self.send_response(status)
+                redirect = self.path.startswith("/redir")  # -> /done, on this server
+                self.send_response(302 if redirect else status)
+                if redirect:
+                    self.send_header("Location", "/done")
                 self.send_header("Content-Length", str(len(rec.body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(rec.body)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+            def __getattr__(self, name):  # any other method, e.g. "purge"
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True

@@ -88,6 +88,104 @@ def test_setopt_argument_types(collector, http_server):
     assert s["name"] == "POST" and s["attributes"]["http.request.method"] == "POST"
 
 
+def _sizes(out):
+    return [int(line.split()[2]) for line in out.decode().splitlines()]
+
+
+def test_plain_http_requests_get_headers_below_libcurl(collector, http_server):
+    """A plain http:// transfer hands its header lines to the socket hooks
+    (hooks/wire.h): on one kept-alive connection, requests with bodies of
+    every framing (a body that reads like a request, 3 MiB with Expect:
+    100-continue, chunked) and a GET each get exactly one traceparent, after
+    the application's own headers, and nothing else changes: the same
+    headers in the same order and the same bodies as without the shim. libcurl
+    itself never formatted our line: its count of the header bytes it sent
+    is the same as without the shim."""
+    cmd = [program("curl_client"), "bodies", http_server.url + "/b"]
+    plain = run(cmd, shim_env(collector, LD_PRELOAD=""), timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    r = run(cmd, shim_env(collector), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[:2] for l in r.stdout.decode().splitlines()] == [["0", "200"]] * 5
+    assert _sizes(r.stdout) == _sizes(plain.stdout)
+    reqs = http_server.requests
+    assert len(reqs) == 10
+    big = bytes(ord("a") + i % 26 for i in range(3 << 20))
+    bodies = [b"a=1", b"GET /inner HTTP/1.1\r\nHost: x\r\n\r\n", big,
+              b"chunk-one;chunk-two", b""]
+    spans = {s["span_id"]: s for s in collector.wait_for(5)}
+    for i in range(5):
+        mine, theirs = reqs[5 + i], reqs[i]
+        assert mine["body"] == theirs["body"] == bodies[i]
+        assert (mine["method"], mine["path"]) == (theirs["method"], theirs["path"])
+        assert mine["headers"][:-1] == theirs["headers"]
+        assert mine["headers"][-1][0].lower() == "traceparent"
+        _, span_id, _ = only_tp(http_server, 5 + i)
+        assert spans[span_id]["name"] == theirs["method"]
+    assert [reqs[i]["method"] for i in range(5)] == ["POST"] * 4 + ["GET"]
+
+
+def test_redirects_get_headers_through_libcurl(collector, http_server):
+    """FOLLOWLOCATION on (a redirect may lead to https, where the socket
+    hooks see nothing): the header goes through CURLOPT_HTTPHEADER, so libcurl
+    counts it in every request it sends, and both hops carry the one span.
+    Then, off: the next request on the same kept-alive connection gets its
+    header from the socket hooks (the connection was followed all along)."""
+    cmd = [program("curl_client"), "redirect", http_server.url + "/redir"]
+    plain = run(cmd, shim_env(collector, LD_PRELOAD=""))
+    r = run(cmd, shim_env(collector, AUTOTRACE_LOG_LEVEL="info"))
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[:2] for l in r.stdout.decode().splitlines()] == [["0", "200"], ["0", "302"]]
+    reqs = http_server.requests
+    assert [q["path"] for q in reqs] == ["/redir", "/done", "/redir"] * 2
+    assert http_server.header(0, "traceparent") == []
+    assert only_tp(http_server, 3) == only_tp(http_server, 4)
+    line = len("traceparent: ") + len(http_server.header(3, "traceparent")[0]) + 2
+    assert _sizes(r.stdout)[0] - _sizes(plain.stdout)[0] == 2 * line
+    assert _sizes(r.stdout)[1] == _sizes(plain.stdout)[1]
+    _, third, _ = only_tp(http_server, 5)
+    assert b"CURLOPT_HTTPHEADER" not in r.stderr
+    spans = collector.wait_for(2)
+    assert {s["span_id"] for s in spans} == {only_tp(http_server, 3)[1], third}
+
+
+def test_which_way_the_header_goes_shows_in_curl_verbose(collector, http_server):
+    """curl -v prints the request as libcurl built it: a plain GET's
+    traceparent is added below libcurl (not printed, but received); a custom
+    method the socket hooks would not take for HTTP ("purge") sends it
+    through CURLOPT_HTTPHEADER (printed and received)."""
+    r = run(["curl", "-s", "-v", http_server.url + "/g"], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert b"> traceparent" not in r.stderr.lower() and b"> GET /g HTTP/1.1" in r.stderr
+    tp = "00-%s-%s-%s" % only_tp(http_server, 0)
+    r = run(["curl", "-s", "-v", "-X", "purge", http_server.url + "/p"], shim_env(collector))
+    assert r.returncode == 0, r.stderr
+    assert http_server.requests[1]["method"] == "purge"
+    tp2 = "00-%s-%s-%s" % only_tp(http_server, 1)
+    assert ("> traceparent: " + tp2).encode() in r.stderr
+    assert tp.encode() not in r.stderr
+    assert len(collector.wait_for(2)) == 2
+
+
+def test_unseen_connection_falls_back_to_libcurl(collector, http_server):
+    """A connection made under the application's multi handle (not followed
+    by the socket hooks) and shared through a CURLSH is reused by
+    curl_easy_perform on another handle: that request goes out without trace
+    headers (the cost of the fallback, said in the log), and the handle's
+    next one gets them through CURLOPT_HTTPHEADER."""
+    r = run([program("curl_client"), "shared", http_server.url],
+            shim_env(collector, AUTOTRACE_LOG_LEVEL="info"))
+    assert r.returncode == 0, r.stderr
+    assert [l.split()[:2] for l in r.stdout.decode().splitlines()] == [["0", "200"]] * 3
+    assert r.stderr.count(b"through CURLOPT_HTTPHEADER") == 1
+    assert len(http_server.requests) == 3
+    only_tp(http_server, 0)  # the multi transfer's, through its own list
+    assert http_server.header(1, "traceparent") == []
+    _, third, _ = only_tp(http_server, 2)
+    spans = collector.wait_for(3)
+    assert third in {s["span_id"] for s in spans} and len(spans) == 3
+
+
 def test_disabled_is_pure_passthrough(collector, http_server):
     for off in ("0", "false", "off"):
         r = run(["curl", "-s", "-i", http_server.url], shim_env(collector, AUTOTRACE_ENABLED=off))

@@ -35,7 +35,8 @@ PRELUDE = textwrap.dedent("""
         # the names of the threads but the main one, less the shim's
         # short-lived background thread (autotrace-bg: libunwind).
         # A thread of the shim names itself once it runs: until then it has
-        # the program's name, so wait (at most 2 s) for every name to settle
+        # its creator's name (the program's, or the exporter's for the
+        # background thread), so wait (at most 2 s) for every name to settle
         main = open("/proc/self/comm").read().strip()
         for _ in range(200):
             names = []
@@ -46,7 +47,7 @@ PRELUDE = textwrap.dedent("""
                     continue
                 if int(t) != os.getpid() and n != "autotrace-bg":
                     names.append(n)
-            if main not in names:
+            if main not in names and len(names) == len(set(names)):
                 break
             time.sleep(0.01)
         return ",".join(sorted(names)) or "none"

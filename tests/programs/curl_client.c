@@ -8,7 +8,17 @@
  *   curl_client closeall URL F  request, close every fd >= 3, open F, request
  *   curl_client options URL     setopt with every argument type
  *   curl_client vfork URL       request, vfork a child that _exits, request
- * Prints one line per request: "<curl code> <http status>". */
+ *   curl_client bodies URL      keep-alive POSTs: small, a body that reads
+ *                               like a request, 3 MiB (Expect: 100-continue),
+ *                               chunked; then a GET
+ *   curl_client redirect URL    FOLLOWLOCATION on (the server redirects),
+ *                               then off, the same URL again
+ *   curl_client shared URL      a request through the app's multi handle,
+ *                               then two through curl_easy_perform on another
+ *                               handle sharing its connections (CURLSH)
+ * Prints one line per request: "<curl code> <http status>"; the last three
+ * modes add libcurl's count of the header bytes it sent
+ * (CURLINFO_REQUEST_SIZE). */
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,6 +42,27 @@ static void perform(CURL *h)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	printf("%d %ld\n", (int)rc, status);
 	fflush(stdout);
+}
+
+static void perform_size(CURL *h)
+{
+	long status = 0, size = 0;
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &size);
+	printf("%d %ld %ld\n", (int)rc, status, size);
+	fflush(stdout);
+}
+
+static size_t chunk_read(char *buf, size_t sz, size_t n, void *u)
+{
+	static const char *const pieces[] = {"chunk-one;", "chunk-two"};
+	int *next = u;
+	if (*next >= 2 || sz * n < 16)
+		return 0;
+	size_t l = strlen(pieces[*next]);
+	memcpy(buf, pieces[(*next)++], l);
+	return l;
 }
 
 static CURL *handle(const char *url)
@@ -124,6 +155,58 @@ int main(int argc, char **argv)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "a=1&b=2");
 		curl_easy_setopt(h, CURLOPT_USERAGENT, "options-test/1");
 		perform(h);
+	} else if (!strcmp(mode, "bodies")) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "a=1");
+		perform_size(h);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "GET /inner HTTP/1.1\r\nHost: x\r\n\r\n");
+		perform_size(h);
+		size_t big = (size_t)3 << 20;
+		char *b = malloc(big);
+		for (size_t i = 0; i < big; i++)
+			b[i] = (char)('a' + i % 26);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)big);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
+		perform_size(h);
+		int next = 0;
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, chunk_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, &next);
+		perform_size(h);
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		perform_size(h);
+		free(b);
+	} else if (!strcmp(mode, "redirect")) {
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		perform_size(h);
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* same connection, again */
+		perform_size(h);
+	} else if (!strcmp(mode, "shared")) {
+		CURLSH *sh = curl_share_init();
+		curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+		curl_easy_setopt(h, CURLOPT_SHARE, sh);
+		CURLM *m = curl_multi_init();
+		curl_multi_add_handle(m, h);
+		int running = 1;
+		while (running) {
+			curl_multi_perform(m, &running);
+			if (running)
+				curl_multi_wait(m, NULL, 0, 1000, NULL);
+		}
+		long status = 0;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		printf("0 %ld 0\n", status);
+		curl_multi_remove_handle(m, h);
+		CURL *b = handle(url);
+		curl_easy_setopt(b, CURLOPT_SHARE, sh);
+		perform_size(b);
+		perform_size(b);
+		curl_easy_cleanup(b);
+		curl_easy_cleanup(h);
+		h = NULL;
+		curl_multi_cleanup(m);
+		curl_share_cleanup(sh);
 	} else {
 		return 2;
 	}
