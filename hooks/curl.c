@@ -281,8 +281,8 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	struct at_curl_inject ci;
 	struct at_curl_wire cw;
 	at_curl_inject(h, e, &s, &ci, &cw);
-	if (ci.injected != AT_CURL_INJECT_WIRE)
-		at_curl_wire_follow(&cw); /* keeps its connections in step for later */
+	if (ci.injected == AT_CURL_INJECT_LIST) /* its connections kept in step for */
+		at_curl_wire_follow(&cw);       /* a later wired transfer */
 
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);

@@ -6,10 +6,11 @@
  * libcurl connects is set (a proxy, a Unix socket, HTTP/2 or 3, redirects,
  * which may lead to https, CONNECT_ONLY, the HAProxy header, a custom
  * method that is not all A-Z, which net.c would not take for HTTP), and no proxy
- * is named in the environment. Every other curl_easy_perform hands over no
- * lines but still has its sockets marked and its requests followed, so that
- * a connection it leaves in libcurl's cache is in step when a wired
- * transfer reuses it. A request that goes out unseen anyway (on a
+ * is named in the environment. A curl_easy_perform that sets its lines
+ * through CURLOPT_HTTPHEADER hands over no lines but still has its sockets
+ * marked and its requests followed, so that a connection it leaves in
+ * libcurl's cache is in step when a wired transfer reuses it (with
+ * propagation off, nothing is marked or followed). A request that goes out unseen anyway (on a
  * connection made outside curl_easy_perform: the multi interface's, shared
  * through a CURLSH) lost its headers: the handle then uses
  * CURLOPT_HTTPHEADER from its next request on. */
