@@ -136,7 +136,7 @@ static int has_header(const struct curl_slist *l, const char *name, size_t n)
 }
 
 void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
-		    struct at_curl_inject *ci, struct at_curl_wire *cw)
+		    struct at_curl_inject *ci, struct at_wire *w)
 {
 	int url = e ? atomic_load(&e->url) : URL_UNKNOWN;
 	ci->app = e ? atomic_load(&e->headers) : NULL;
@@ -149,7 +149,7 @@ void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
 	struct at_inject *inj = &ci->inj;
 	if (at_inject_build(inj, &s->ctx, at_span_str(s, s->tracestate), s->tracestate.len) <= 0)
 		return;
-	if (cw && at_curl_wire_arm(e, inj, cw)) {
+	if (w && at_curl_wire_arm(e, inj, w)) {
 		ci->injected = AT_CURL_INJECT_WIRE;
 		return;
 	}
@@ -279,16 +279,16 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	at_span_start(&s, "GET", AT_KIND_CLIENT);
 	AT_SPAN_CALLER(&s);
 	struct at_curl_inject ci;
-	struct at_curl_wire cw;
-	at_curl_inject(h, e, &s, &ci, &cw);
+	struct at_wire w;
+	at_curl_inject(h, e, &s, &ci, &w);
 	if (ci.injected == AT_CURL_INJECT_LIST) /* its connections kept in step for */
-		at_curl_wire_follow(&cw);       /* a later wired transfer */
+		at_curl_wire_follow(&w);        /* a later wired transfer */
 
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);
 	saved = errno;
 
-	at_curl_wire_disarm(ci.injected == AT_CURL_INJECT_WIRE ? e : NULL, &cw, rc);
+	at_curl_wire_disarm(ci.injected == AT_CURL_INJECT_WIRE ? e : NULL, &w, rc);
 	at_curl_uninject(h, &ci);
 	if (s.recording)
 		at_curl_finish_span(&s, h, rc);

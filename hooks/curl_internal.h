@@ -58,18 +58,12 @@ struct at_curl_inject {
 };
 enum { AT_CURL_INJECT_NONE = 0, AT_CURL_INJECT_LIST, AT_CURL_INJECT_WIRE };
 
-/* The lines handed to the socket hooks for one curl_easy_perform. */
-struct at_curl_wire {
-	struct at_wire w;
-	char buf[AT_WIRE_MAX];
-};
-
 /* Our headers for span s (when the URL is HTTP and the app's list is known
- * and has no traceparent of its own): handed to the socket hooks when cw is
+ * and has no traceparent of its own): handed to the socket hooks when w is
  * given and the handle allows (curl_wire.c), else set on h; undo restores
  * the app's list. */
 void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
-		    struct at_curl_inject *ci, struct at_curl_wire *cw);
+		    struct at_curl_inject *ci, struct at_wire *w);
 void at_curl_uninject(CURL *h, struct at_curl_inject *ci);
 
 /* curl_wire.c: a tracked option was set on h (lv: its long value, pv: its
@@ -78,10 +72,9 @@ void at_curl_uninject(CURL *h, struct at_curl_inject *ci);
  * after the transfer (rc: its result; e: the handle when armed, else
  * NULL). */
 void at_curl_wire_option(CURL *h, CURLoption opt, long lv, const void *pv);
-int at_curl_wire_arm(struct at_curl_handle *e, const struct at_inject *inj,
-		     struct at_curl_wire *cw);
-void at_curl_wire_follow(struct at_curl_wire *cw);
-void at_curl_wire_disarm(struct at_curl_handle *e, struct at_curl_wire *cw, CURLcode rc);
+int at_curl_wire_arm(struct at_curl_handle *e, const struct at_inject *inj, struct at_wire *w);
+void at_curl_wire_follow(struct at_wire *w);
+void at_curl_wire_disarm(struct at_curl_handle *e, struct at_wire *w, CURLcode rc);
 /* Attributes and status once the transfer is done. */
 void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc);
 /* End the multi transfer of this handle, if one is in flight. */

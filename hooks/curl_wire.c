@@ -5,22 +5,21 @@
  * can put something else than its plain HTTP/1.x request on a TCP socket
  * libcurl connects is set (a proxy, a Unix socket, HTTP/2 or 3, redirects,
  * which may lead to https, CONNECT_ONLY, the HAProxy header, a custom
- * method that is not all A-Z, which net.c would not take for HTTP), and no proxy
- * is named in the environment. A curl_easy_perform that sets its lines
+ * method that is not all A-Z, which net.c would not take for HTTP), and no
+ * proxy is named in the environment. A curl_easy_perform that sets its lines
  * through CURLOPT_HTTPHEADER hands over no lines but still has its sockets
  * marked and its requests followed, so that a connection it leaves in
  * libcurl's cache is in step when a wired transfer reuses it (with
- * propagation off, nothing is marked or followed). A request that goes out unseen anyway (on a
- * connection made outside curl_easy_perform: the multi interface's, shared
- * through a CURLSH) lost its headers: the handle then uses
- * CURLOPT_HTTPHEADER from its next request on. */
+ * propagation off, nothing is marked or followed). A request that goes out
+ * unseen anyway (on a connection made outside curl_easy_perform: the multi
+ * interface's, shared through a CURLSH) lost its headers: the handle then
+ * uses CURLOPT_HTTPHEADER from its next request on. */
 #define _GNU_SOURCE
 #include "curl_internal.h"
 
 #include "../preload/config.h"
 #include "../preload/log.h"
 
-#include <string.h>
 #include <strings.h>
 
 static void set_bit(CURL *h, unsigned bit, int on)
@@ -115,38 +114,30 @@ static int env_proxy(void)
 	return x;
 }
 
-int at_curl_wire_arm(struct at_curl_handle *e, const struct at_inject *inj,
-                     struct at_curl_wire *cw)
+static void hand_over(struct at_wire *w, const struct at_inject *inj)
+{
+	w->inj = inj;
+	w->heads = 0;
+	at_wire_cur = w;
+}
+
+int at_curl_wire_arm(struct at_curl_handle *e, const struct at_inject *inj, struct at_wire *w)
 {
 	if (!e || atomic_load_explicit(&e->wire_off, memory_order_relaxed) || env_proxy())
 		return 0;
-	size_t n = 0;
-	for (int i = 0; i < inj->n; i++) {
-		if (n + inj->lens[i] + 2 > sizeof cw->buf)
-			return 0;
-		memcpy(cw->buf + n, inj->lines[i], inj->lens[i]);
-		memcpy(cw->buf + n + inj->lens[i], "\r\n", 2);
-		n += inj->lens[i] + 2;
-	}
-	cw->w.lines = cw->buf;
-	cw->w.len = (uint16_t)n;
-	cw->w.heads = 0;
-	at_wire_cur = &cw->w;
+	hand_over(w, inj);
 	return 1;
 }
 
-void at_curl_wire_follow(struct at_curl_wire *cw)
+void at_curl_wire_follow(struct at_wire *w)
 {
-	cw->w.lines = cw->buf;
-	cw->w.len = 0;
-	cw->w.heads = 0;
-	at_wire_cur = &cw->w;
+	hand_over(w, NULL);
 }
 
-void at_curl_wire_disarm(struct at_curl_handle *e, struct at_curl_wire *cw, CURLcode rc)
+void at_curl_wire_disarm(struct at_curl_handle *e, struct at_wire *w, CURLcode rc)
 {
 	at_wire_cur = NULL;
-	if (!e || cw->w.heads || rc != CURLE_OK)
+	if (!e || w->heads || rc != CURLE_OK)
 		return;
 	if (!(atomic_fetch_or(&e->wire_off, AT_CURL_WIRE_OFF_MISSED) & AT_CURL_WIRE_OFF_MISSED))
 		at_info("curl: a request went out on a socket the hooks did not see connected; "

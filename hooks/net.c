@@ -89,7 +89,8 @@ AT_REAL(int, socketpair, (int, int, int, int[2]));
  * allocate, and an allocator may write: a hook reached from inside this
  * resolution falls back to the raw system call. */
 AT_TLS struct at_wire *at_wire_cur;
-_Static_assert(AT_PEND_MAX >= AT_WIRE_MAX, "a curl request's lines fit the pending buffer");
+_Static_assert(AT_PEND_MAX >= sizeof(((struct at_inject *)0)->buf) + 2 * 8,
+               "every injected line fits the pending buffer");
 
 static AT_TLS int resolving;
 static int resolve(void)
@@ -488,6 +489,21 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 }
 
 /* req: the request as parsed up to the end of its header section */
+/* Our header lines, each ended by CRLF, as the bytes still to send (the
+ * lines that fit: all of them, at_inject's buffer being smaller). */
+static void pend_lines(struct at_conn *c, const struct at_inject *inj)
+{
+	size_t used = 0;
+	for (int i = 0; i < inj->n; i++) {
+		if (used + inj->lens[i] + 2 > sizeof c->pend)
+			break;
+		memcpy(c->pend + used, inj->lines[i], inj->lens[i]);
+		memcpy(c->pend + used + inj->lens[i], "\r\n", 2);
+		used += inj->lens[i] + 2;
+	}
+	c->pend_len = (uint16_t)used;
+}
+
 static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
 	at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
@@ -511,15 +527,7 @@ static void client_start(struct at_conn *c, const struct at_http_parser *req, ui
 	if (at_inject_build(&inj, &c->span.ctx, at_span_str(&c->span, c->span.tracestate),
 	                    c->span.tracestate.len) <= 0)
 		return;
-	size_t used = 0;
-	for (int i = 0; i < inj.n; i++) {
-		if (used + inj.lens[i] + 2 > sizeof c->pend)
-			break;
-		memcpy(c->pend + used, inj.lines[i], inj.lens[i]);
-		memcpy(c->pend + used + inj.lens[i], "\r\n", 2);
-		used += inj.lens[i] + 2;
-	}
-	c->pend_len = (uint16_t)used;
+	pend_lines(c, &inj);
 }
 
 static void client_finish(struct at_conn *c, const char *err)
@@ -541,10 +549,8 @@ static void wire_start(struct at_conn *c)
 	struct at_wire *w = at_wire_cur;
 	w->heads++;
 	c->pend_off = c->pend_len = 0;
-	if (!c->app_prop && w->len <= sizeof c->pend) {
-		memcpy(c->pend, w->lines, w->len);
-		c->pend_len = w->len;
-	}
+	if (!c->app_prop && w->inj)
+		pend_lines(c, w->inj);
 }
 
 /* Under curl_easy_perform: bytes [from, from + n) of k, the request's from

@@ -7,9 +7,10 @@
  * whose bytes go straight to a TCP socket, the curl hook instead sets
  * at_wire_cur; the TCP sockets libcurl connects while it is set are marked
  * (AT_FD_WIRE), and net.c inserts the lines itself into each HTTP/1.x
- * request head this thread writes on one of them while it is set: before the empty line that ends the head, the same place and the
- * same partial-write rules as for any plain HTTP client (net.c). It follows
- * the request's body by its framing (Content-Length, chunked), so a body is
+ * request head this thread writes on one of them while it is set: before
+ * the empty line that ends the head, the same place and the same
+ * partial-write rules as for any plain HTTP client (net.c). It follows the
+ * request's body by its framing (Content-Length, chunked), so a body is
  * never touched, and does not look at the response, which is libcurl's. */
 #ifndef AT_WIRE_H
 #define AT_WIRE_H
@@ -18,13 +19,11 @@
 
 #include <stdint.h>
 
-/* Most header lines handed over at once (net.c's pend buffer holds them). */
-#define AT_WIRE_MAX 1280
+struct at_inject;
 
 struct at_wire {
-	const char *lines; /* "name: value\r\n"..., ready to send */
-	uint16_t len;
-	uint16_t heads; /* request heads net.c parsed while this was set */
+	const struct at_inject *inj; /* the lines to add; NULL: only follow */
+	unsigned heads;              /* request heads net.c parsed while this was set */
 };
 
 /* Set only on the thread inside curl_easy_perform, NULL everywhere else. */
