@@ -269,8 +269,10 @@ def idle_preload():
 def variant_env(kind, sink_port):
     """bare / shim / disabled / thread (bare + idle_thread.so: one idle
     thread, so glibc's multi-threaded paths) / proc (the shim with its
-    exporter in a helper process, AUTOTRACE_EXPORTER_MODE=process), plus the
-    shim's exporter aimed at the sink."""
+    exporter in a helper process, AUTOTRACE_EXPORTER_MODE=process) / off (the
+    shim with nothing sampled, OTEL_TRACES_SAMPLER=always_off: what a call
+    costs when its trace is not sampled), plus the shim's exporter aimed at
+    the sink."""
     env = base_env()
     # Every variant has the same number of environment variables of the same
     # sizes: a host's getenv() (libcurl calls it on every transfer) scans the
@@ -278,8 +280,8 @@ def variant_env(kind, sink_port):
     extra = {"BENCH_PAD_LD_PRELOAD": LIB,
              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % sink_port,
              "BENCH_PAD_ENABLED": "1", "BENCH_PAD_LOG_LEVEL": "info",
-             "BENCH_PAD_EXPORTER_MODE": "process"}
-    if kind in ("shim", "disabled", "proc"):
+             "BENCH_PAD_EXPORTER_MODE": "process", "BENCH_PAD_SAMPLER": "always_off"}
+    if kind in ("shim", "disabled", "proc", "off"):
         del extra["BENCH_PAD_LD_PRELOAD"]
         extra["LD_PRELOAD"] = LIB
         # info: the exit stats give the exporter thread's CPU time
@@ -291,6 +293,9 @@ def variant_env(kind, sink_port):
     if kind == "proc":
         del extra["BENCH_PAD_EXPORTER_MODE"]
         extra["AUTOTRACE_EXPORTER_MODE"] = "process"
+    if kind == "off":
+        del extra["BENCH_PAD_SAMPLER"]
+        extra["OTEL_TRACES_SAMPLER"] = "always_off"
     if kind == "disabled":
         del extra["BENCH_PAD_ENABLED"]
         extra["AUTOTRACE_ENABLED"] = "0"
@@ -484,7 +489,7 @@ def section_callgrind(ctx):
     loops = ctx["loops"]
     for key, title, name, args, calls, hooked, variants in loops:
         if not hooked:
-            rows.append("| %s | – | – | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
+            rows.append("| %s | – | – | – | – | – | – | – | – | skipped: %s |" % (title, ctx["why"][key]))
             continue
         log("callgrind: " + title)
         res = {}
@@ -532,7 +537,7 @@ def section_callgrind(ctx):
                     commands.append(cmd.replace(LIB, "$BUILD/libautotrace.so")
                                     .replace(BIN, "$BUILD/bench"))
         except Exception as e:  # a server that is not there, a crash: report it
-            rows.append("| %s | – | – | – | – | – | – | – | failed: %s |" % (
+            rows.append("| %s | – | – | – | – | – | – | – | – | failed: %s |" % (
                 title, str(e)[:200].replace("|", "/")))
             continue
         n = res["bare"][2]
@@ -540,6 +545,7 @@ def section_callgrind(ctx):
         shim = (res["shim"][0] - res["bare"][0]) / n / calls
         dis = ((res["disabled"][0] - res["bare"][0]) / n / calls) if "disabled" in res else None
         proc = ((res["proc"][0] - res["bare"][0]) / n / calls) if "proc" in res else None
+        off = ((res["off"][0] - res["bare"][0]) / n / calls) if "off" in res else None
         ctx["instr"][key] = shim
         if proc is not None:
             ctx["instr_proc"][key] = proc
@@ -577,21 +583,25 @@ def section_callgrind(ctx):
             dt, _ = top_added(res["bare"][1], res["disabled"][1], 3)
             ctx["dis_tops"].append("%s: %s" % (title, ", ".join(
                 "`%s` %+.0f" % (k, d / n / calls) for d, k in dt)))
-        own = {v: cg_own(res[v][1]) / n / calls for v in ("shim", "proc") if v in res}
+        own = {v: cg_own(res[v][1]) / n / calls for v in ("shim", "proc", "off") if v in res}
         ctx["instr_exact"][key] = own
-        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s | %s | %s |" % (
+        if off is not None:
+            ctx["instr_off"][key] = (off, own["off"])
+        rows.append("| %s | %.0f | **%.0f** | %s | %s | %s | %s | %s | %s | %s |" % (
             title, base / calls, shim, mt_cell,
             "**%.0f**" % (shim - mt) if mt is not None else "–",
             "**%.0f**" % proc if proc is not None else "–",
             " / ".join("**%.0f**" % own[v] if v in own else "–" for v in ("shim", "proc")),
+            "%.0f / **%.0f**" % (off, own["off"]) if off is not None else "–",
             "%.1f" % dis if dis is not None else "–", top))
     md("| loop (per call) | instructions bare | added by the shim (shim − bare) | of which "
        "libc's multi-threaded mode (bare + an idle thread − bare) | added over bare + idle "
        "thread (the shim's own code) | added, exporter process (`AUTOTRACE_EXPORTER_MODE="
        "process`) | the shim's own instructions, exact: exporter thread / exporter "
-       "process | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
+       "process | added, not sampled (`OTEL_TRACES_SAMPLER=always_off`): shim − bare / "
+       "exact | added, disabled shim (`AUTOTRACE_ENABLED=0`) | where the "
        "added instructions go (shim − bare, exclusive, per call) |",
-       "|---|---:|---:|---:|---:|---:|---:|---:|---|")
+       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     md(*rows)
     md("", "The exact column counts, in the application thread's profile, the instructions "
        "executed inside libautotrace.so plus the whole cost of each call it makes into "
@@ -607,6 +617,15 @@ def section_callgrind(ctx):
        "carrying the injected `traceparent` header (libcurl's own code, and the hook's calls "
        "to the real `curl_easy_setopt`, which it interposes too): most of the libcurl row's "
        "difference of totals.")
+    if ctx["instr_off"]:
+        md("", "Not sampled (`OTEL_TRACES_SAMPLER=always_off`, the shim otherwise as in the "
+           "shim column): what a call whose trace is not sampled costs, the common case "
+           "where a service samples a fraction of its traces. No span is queued, so no "
+           "exporter thread starts and glibc stays single-threaded; the hooks still follow "
+           "each connection, and an HTTP request still gets its `traceparent` (sampled "
+           "flag 0) so that the next service makes the same decision. A span that is not "
+           "sampled draws no ids unless a child or a header needs them (preload/span.h, "
+           "at_span_ctx).")
     if ctx["proc_tops"]:
         md("", "With `AUTOTRACE_EXPORTER_MODE=process` the exporter runs in a helper process "
            "fed through a shared ring (reporter/helper.c): the application stays "
@@ -1402,14 +1421,12 @@ CLOSE = {
     "~250 page faults for the queue and the exporter at ~3 µs each on this VM, the exit "
     "flush) spread over the loop, and any system call it adds (section 2's table). The "
     "client CPU column gives the whole of it; wall-time ratios on this shared 2-CPU machine "
-    "move by ±10% from round to round. For libcurl, ~6.5k instructions per request are the "
-    "one traceparent line going through CURLOPT_HTTPHEADER: libcurl formats custom headers "
-    "with its own printf, a byte at a time (~90 instructions a byte). Writing the line into "
-    "the head on curl's socket instead (net.c following request and response there) was "
-    "built and measured: ~45% fewer instructions per request, but no less CPU time in "
-    "paired pinned runs (0.999× with the exporter off, 1.01-1.06× with it on, 15-25 "
-    "rounds): libcurl's printf loop is hot, tight code, the parser's is not, so it was "
-    "not kept.",
+    "move by ±10% from round to round. For libcurl, the traceparent line of a plain "
+    "http:// transfer is written into the head on libcurl's socket (hooks/curl_wire.c, "
+    "net.c): ~1.6k instructions a request where CURLOPT_HTTPHEADER cost ~8k (libcurl "
+    "formats custom headers with its own printf, ~80 instructions a byte), but ~120 more "
+    "cache lines, so no less CPU time in paired pinned runs; a head scanner leaner than "
+    "the general parser would keep the instructions and drop the lines.",
     "exit flush, live": "the flush itself is the POST of the queued spans; a slow collector "
     "(the Python one decodes with protobuf in Python) is its own cost.",
     "exit flush, dead": "on a refused connection at_http_post_retry backs off 100 + 200 ms "
@@ -1470,7 +1487,9 @@ def over_idle(ctx, key):
                "; the shim's own instructions, exact (section 1): %s" % " and ".join(
                    "%.0f %s" % (ex[v], w) for v, w in (("shim", "with the exporter thread"),
                                                        ("proc", "in process mode"))
-                   if v in ex) if ex else "")
+                   if v in ex) if ex else "") + (
+               "; not sampled (`OTEL_TRACES_SAMPLER=always_off`): %.0f, exact %.0f" %
+               ctx["instr_off"][key] if key in ctx["instr_off"] else "")
 
 
 def split_text(ctx, key):
@@ -1562,6 +1581,13 @@ def budgets(ctx):
                 hint.append("Of the client's CPU per request, the application thread added "
                             "%+.2f µs and the exporter thread took %.2f µs; ≤ 1.02× leaves "
                             "%.2f µs for both." % (sp[0], sp[1], 0.02 * c[0] if c else 0))
+                if c and sp[1] > 0.02 * c[0] > 0:
+                    hint.append("The exporter thread's part alone is %.1f× that: while every "
+                                "request's span is rendered, encoded and sent on the same CPU, "
+                                "no change on the application's thread closes this budget; "
+                                "a sampled fraction of the traces does (section 1's "
+                                "not-sampled column: no exporter work for the rest)."
+                                % (sp[1] / (0.02 * c[0])))
                 parts = ctx["e2e_exp_parts"].get(key)
                 if parts:
                     hint.append("The exporter's part: rendering %.2f µs, encoding %.2f µs, "
@@ -1719,7 +1745,7 @@ def main():
 
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "redis_port": redis_port,
-           "instr": {}, "instr_dis": {}, "instr_proc": {}, "instr_exact": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
+           "instr": {}, "instr_dis": {}, "instr_proc": {}, "instr_exact": {}, "instr_off": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
            "e2e_thread": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_flt": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
@@ -1729,13 +1755,13 @@ def main():
     # linked against libatcore (the span_cost rows have no preload to add)
     if os.path.exists(IDLE):
         V3T = ("bare", "thread", "shim", "disabled")
-        V4P = V3T + ("proc",)
+        V4P = V3T + ("proc", "off")
         V2T = ("bare", "thread", "shim")
     else:
         notes.append("bench/idle_thread.so was not built: the bare + idle thread variant "
                      "is missing")
         V3T, V2T = ("bare", "shim", "disabled"), V2
-        V4P = V3T + ("proc",)
+        V4P = V3T + ("proc", "off")
     ctx["thread"] = os.path.exists(IDLE)
     ctx["loops"] = [
         ("curl", "libcurl keep-alive GET", "loop_curl", lambda: [q(2000, 300), url], 1,

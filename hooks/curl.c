@@ -147,7 +147,7 @@ void at_curl_inject(CURL *h, struct at_curl_handle *e, struct at_span *s,
 	    !AT_RESOLVE_IN(curl_easy_setopt, at_curl_sonames))
 		return;
 	struct at_inject *inj = &ci->inj;
-	if (at_inject_build(inj, &s->ctx, at_span_str(s, s->tracestate), s->tracestate.len) <= 0)
+	if (at_inject_build(inj, at_span_ctx(s), at_span_str(s, s->tracestate), s->tracestate.len) <= 0)
 		return;
 	if (w && at_curl_wire_arm(e, inj, w)) {
 		ci->injected = AT_CURL_INJECT_WIRE;

@@ -77,9 +77,12 @@ int at_redis_fmt_kind(const char *fmt)
 {
 	while (*fmt == ' ')
 		fmt++;
-	size_t n = strcspn(fmt, " ");
-	if (memchr(fmt, '%', n))
-		return AT_REDIS_UNKNOWN;
+	/* the first word, in one pass (most are a few letters): a '%' in it
+	 * is a name known only once formatted */
+	size_t n = 0;
+	for (char c; (c = fmt[n]) && c != ' '; n++)
+		if (c == '%')
+			return AT_REDIS_UNKNOWN;
 	return at_redis_kind_of(fmt, n);
 }
 

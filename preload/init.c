@@ -56,6 +56,17 @@ static int open_queue(void)
 	return at_queue_init(cap, wake);
 }
 
+/* A span of the forking thread whose ids are not drawn yet would get them
+ * from the parent and from the child, differently: drawn before the fork,
+ * both see the same. */
+static void atfork_prepare(void)
+{
+	if (atomic_load(&at_state) == AT_ON)
+		for (struct at_span *p = at_tls.cur; p; p = p->prev)
+			at_span_ctx(p);
+	at_unwinder_atfork_prepare();
+}
+
 static void atfork_child(void)
 {
 	if (atomic_load(&at_state) != AT_ON)
@@ -112,7 +123,7 @@ static void do_init(void)
 		atomic_store(&at_state, AT_OFF);
 		return;
 	}
-	pthread_atfork(at_unwinder_atfork_prepare, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, NULL, atfork_child);
 	at_crash_init();
 	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g)",
 		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,

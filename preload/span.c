@@ -29,10 +29,10 @@ _Static_assert(AT_SPAN_HEADER == 104, "the header's size");
 
 static AT_ALWAYS_INLINE const struct at_ctx *parent_ctx(const struct at_span **pspan)
 {
-	const struct at_span *cur = at_tls.cur;
+	struct at_span *cur = at_tls.cur;
 	*pspan = cur;
 	if (cur)
-		return &cur->ctx;
+		return at_span_ctx(cur);
 	if (at_tls.inherited.valid)
 		return &at_tls.inherited;
 	if (at_env_parent.valid) {
@@ -78,20 +78,36 @@ static AT_ALWAYS_INLINE void set_first_name(struct at_span *s, const char *name)
 	}
 }
 
-/* Calls (strlen, the clock) come last, so that little is live across them. */
+void at_span_draw_ids(struct at_span *s)
+{
+	uint64_t parent;
+	memcpy(&parent, s->parent_id, 8);
+	at_ids_new(parent ? NULL : s->ctx.trace_id, s->ctx.span_id);
+	s->lazy_ids = 0;
+}
+
+/* Calls (strlen, the clock) come last, so that little is live across them.
+ * lazy: the ids are left to at_span_ctx (a span only its own thread sees),
+ * unless the sampler decides on a root's trace id. */
 static AT_ALWAYS_INLINE void start(struct at_span *s, const char *name, int kind,
                                    const struct at_ctx *parent, const struct at_span *pspan,
-                                   struct at_span *prev)
+                                   struct at_span *prev, int lazy)
 {
 	clear_header(s);
 	s->prev = prev;
 	if (parent && parent->valid) {
 		memcpy(s->ctx.trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
-		at_ids_new(NULL, s->ctx.span_id);
+		if (lazy)
+			s->lazy_ids = 1;
+		else
+			at_ids_new(NULL, s->ctx.span_id);
 	} else {
 		parent = NULL;
-		at_ids_new(s->ctx.trace_id, s->ctx.span_id);
+		if (lazy && at_cfg.sampler != AT_SAMPLE_RATIO)
+			s->lazy_ids = 1;
+		else
+			at_ids_new(s->ctx.trace_id, s->ctx.span_id);
 	}
 	int flags = at_sample_fast(parent, s->ctx.trace_id);
 	s->ctx.valid = 1;
@@ -116,7 +132,7 @@ void at_span_start(struct at_span *s, const char *name, int kind)
 {
 	const struct at_span *pspan;
 	const struct at_ctx *parent = parent_ctx(&pspan);
-	start(s, name, kind, parent, pspan, at_tls.cur);
+	start(s, name, kind, parent, pspan, at_tls.cur, 1);
 	at_tls.cur = s;
 }
 
@@ -126,7 +142,7 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
 	const struct at_span *pspan = NULL;
 	if (!parent)
 		parent = parent_ctx(&pspan);
-	start(s, name, kind, parent, pspan, NULL);
+	start(s, name, kind, parent, pspan, NULL, 0);
 }
 
 static AT_ALWAYS_INLINE void end_at(struct at_span *s, uint64_t stamp)

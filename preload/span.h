@@ -84,6 +84,7 @@ struct at_span {
 	uint8_t parent_id[8]; /* all zero: a root */
 	uint8_t kind, status, recording, nattrs, nevents;
 	uint8_t attr_cap; /* attributes that may still be added: 0 when not recording */
+	uint8_t lazy_ids; /* ids not drawn yet (at_span_ctx) */
 	uint16_t arena_used;
 	uint32_t dropped_attrs, dropped_events;
 	struct at_str name, status_msg, tracestate; /* here: no padding before keymask */
@@ -295,6 +296,20 @@ void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *v
 /* On the exporter thread, before any encoder: AT_ATTR_LIT values become
  * arena strings like any other (reporter/finalize.c). */
 void at_span_lit_to_str(struct at_span *s, struct at_attr *a);
+
+/* A span started by at_span_start draws its ids only when they are first
+ * needed: a child, a header to inject, or the exporter (at_span_prepare).
+ * A call that makes no child (a Redis command, a query) draws none on the
+ * application's thread, and one that is not sampled none at all. Only
+ * the thread that owns the span may draw them. */
+void at_span_draw_ids(struct at_span *s);
+
+static inline const struct at_ctx *at_span_ctx(struct at_span *s)
+{
+	if (__builtin_expect(s->lazy_ids, 0))
+		at_span_draw_ids(s);
+	return &s->ctx;
+}
 
 /* The context to propagate from this thread now (current span or remote
  * parent); returns 0 when there is none. */

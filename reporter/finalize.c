@@ -1,5 +1,7 @@
-/* Before any encoder reads a span: its stamps become wall-clock
- * nanoseconds (preload/clock.h), and its deferred attributes are rendered.
+/* Before any encoder reads a span: its ids are drawn if the application's
+ * thread never needed them (span.h, at_span_ctx), its stamps become
+ * wall-clock nanoseconds (preload/clock.h), and its deferred attributes are
+ * rendered.
  *
  * Deferred attributes: hooks store raw text cheaply (a copy into the span,
  * or only a pointer to a literal) and the exporter thread does the expensive
@@ -25,6 +27,8 @@ _Static_assert(AT_ATTR_STR < AT_ATTR_DEFER && AT_ATTR_INT < AT_ATTR_DEFER &&
 
 static AT_ALWAYS_INLINE void finalize(struct at_span *s, const struct at_clock_map *clk)
 {
+	if (s->lazy_ids)
+		at_span_draw_ids(s);
 	if (clk->mult) {
 		s->start_ns = at_clock_apply(clk, s->start_ns);
 		s->end_ns = at_clock_apply(clk, s->end_ns);

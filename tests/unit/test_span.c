@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../preload/autotrace.h"
@@ -353,6 +354,123 @@ static void start_clears_header(void **state)
 	at_queue_release(at_queue_peek(got, 8));
 }
 
+/* A span started with at_span_start draws its ids only when something
+ * needs them: a child (which must name it as its parent), or the exporter
+ * (at_span_prepare); one that is not sampled never draws them. */
+static void ids_drawn_when_needed(void **state)
+{
+	static const uint8_t zero[16];
+	struct at_span outer, inner;
+	uint64_t rng = at_tls.rng;
+	at_span_start(&outer, "outer", AT_KIND_SERVER);
+	assert_true(outer.lazy_ids);
+	assert_true(outer.ctx.valid);
+	assert_int_equal(at_tls.rng, rng); /* nothing drawn yet */
+	at_span_start(&inner, "inner", AT_KIND_CLIENT);
+	assert_false(outer.lazy_ids); /* the child needed its parent's */
+	assert_memory_not_equal(outer.ctx.trace_id, zero, 16);
+	assert_memory_not_equal(outer.ctx.span_id, zero, 8);
+	assert_memory_equal(inner.ctx.trace_id, outer.ctx.trace_id, 16);
+	assert_memory_equal(inner.parent_id, outer.ctx.span_id, 8);
+	assert_true(inner.lazy_ids); /* a leaf: its own are still to draw */
+	at_span_end(&inner);
+	at_span_end(&outer);
+	struct at_span *got[8];
+	size_t n = at_queue_peek(got, 8);
+	assert_int_equal(n, 2);
+	assert_true(got[0]->lazy_ids);
+	struct at_prepare prep = {0};
+	at_span_prepare(got[0], &prep);
+	assert_false(got[0]->lazy_ids);
+	assert_memory_equal(got[0]->ctx.trace_id, outer.ctx.trace_id, 16); /* kept */
+	assert_memory_equal(got[0]->parent_id, outer.ctx.span_id, 8);
+	assert_memory_not_equal(got[0]->ctx.span_id, zero, 8);
+	assert_memory_not_equal(got[0]->ctx.span_id, outer.ctx.span_id, 8);
+	at_queue_release(n);
+
+	/* a root leaf gets a trace id of its own from the exporter */
+	at_span_start(&outer, "root", AT_KIND_CLIENT);
+	at_span_end(&outer);
+	n = at_queue_peek(got, 8);
+	assert_int_equal(n, 1);
+	at_span_prepare(got[0], &prep);
+	assert_memory_not_equal(got[0]->ctx.trace_id, inner.ctx.trace_id, 16);
+	assert_memory_not_equal(got[0]->ctx.trace_id, zero, 16);
+	assert_memory_equal(got[0]->parent_id, zero, 8);
+	at_queue_release(n);
+
+	/* not sampled: nothing drawn, ever */
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_OFF;
+	rng = at_tls.rng;
+	at_span_start(&outer, "off", AT_KIND_CLIENT);
+	at_span_end(&outer);
+	assert_int_equal(at_tls.rng, rng);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+
+	/* a detached span (another thread may read it) has its ids at once */
+	at_span_start_detached(&outer, "detached", AT_KIND_CLIENT, NULL);
+	assert_false(outer.lazy_ids);
+	assert_memory_not_equal(outer.ctx.span_id, zero, 8);
+	at_span_end_detached(&outer);
+	at_queue_release(at_queue_peek(got, 8));
+}
+
+/* The ratio sampler decides on a root's trace id: that one is drawn at the
+ * start, and the decision is the one its final trace id gives. */
+static void ratio_root_draws_its_trace_id(void **state)
+{
+	at_cfg.sampler = AT_SAMPLE_RATIO;
+	at_cfg.parent_based = 1;
+	at_cfg.ratio = 0.5;
+	int sampled = 0;
+	for (int i = 0; i < 64; i++) {
+		struct at_span s;
+		at_span_start(&s, "r", AT_KIND_CLIENT);
+		assert_false(s.lazy_ids);
+		assert_int_equal(s.recording, at_sample_root(s.ctx.trace_id) != 0);
+		sampled += s.recording;
+		at_span_end(&s);
+		struct at_span *got[8];
+		at_queue_release(at_queue_peek(got, 8));
+	}
+	assert_in_range(sampled, 1, 63);
+	at_cfg.sampler = AT_SAMPLE_ALWAYS_ON;
+	at_cfg.ratio = 1.0;
+}
+
+/* A fork inside a span whose ids are not drawn yet: the child's spans name
+ * the one the parent exports as their parent (pthread_atfork draws them). */
+static void fork_shares_the_ids(void **state)
+{
+	struct at_span s;
+	at_span_start(&s, "forking", AT_KIND_CLIENT);
+	assert_true(s.lazy_ids);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct at_span c;
+		at_span_start(&c, "child", AT_KIND_CLIENT);
+		ssize_t w = write(fds[1], c.parent_id, 8);
+		_exit(w == 8 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	uint8_t child_parent[8];
+	assert_int_equal(read(fds[0], child_parent, 8), 8);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(fds[0]);
+	close(fds[1]);
+	at_span_end(&s);
+	struct at_span *got[8];
+	size_t n = at_queue_peek(got, 8);
+	assert_int_equal(n, 1);
+	struct at_prepare prep = {0};
+	at_span_prepare(got[0], &prep);
+	assert_memory_equal(got[0]->ctx.span_id, child_parent, 8);
+	at_queue_release(n);
+}
+
 int main(int argc, char **argv)
 {
 	/* the runtime reads its configuration in a constructor, before main:
@@ -381,6 +499,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(copy_keeps_what_is_used),
 	    cmocka_unit_test(child_follows_parent),
 	    cmocka_unit_test(start_clears_header),
+	    cmocka_unit_test(ids_drawn_when_needed),
+	    cmocka_unit_test(ratio_root_draws_its_trace_id),
+	    cmocka_unit_test(fork_shares_the_ids),
 	};
 	return cmocka_run_group_tests_name("span", tests, setup, NULL);
 }
