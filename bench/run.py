@@ -693,8 +693,10 @@ def section_e2e(ctx):
        "the whole interval says so. "
        "“bare + idle thread” preloads `bench/idle_thread.so` (one thread that sleeps in "
        "`pause()`, see section 1): the part of the shim's ratio that any in-process exporter "
-       "thread costs, through glibc's multi-threaded paths." % (E2E_ROUNDS, ROUNDS), "")
-    lead = (["bare", "thread", "shim"] if ctx.get("thread") else ["bare", "shim"]) + ["proc"]
+       "thread costs, through glibc's multi-threaded paths. “Not sampled” is the shim with "
+       "`OTEL_TRACES_SAMPLER=always_off`: a request whose trace is not sampled (no span "
+       "queued, no exporter thread)." % (E2E_ROUNDS, ROUNDS), "")
+    lead = (["bare", "thread", "shim"] if ctx.get("thread") else ["bare", "shim"]) + ["proc", "off"]
     tools = lead + [t for t in ("strace", "ltrace", "uftrace") if shutil.which(t)]
     tracers = tools[len(lead):]
     for t in ("strace", "ltrace", "uftrace"):
@@ -702,13 +704,13 @@ def section_e2e(ctx):
             notes.append("%s is not installed: its end-to-end column is missing "
                          "(scripts/install-deps.sh installs it)" % t)
     md("| loop | bare ns/req | shim ns/req | shim − bare ns | shim ratio | shim ratio, exporter "
-       "process | bare + idle thread ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
+       "process | shim ratio, not sampled | bare + idle thread ratio | shim ratio, fastest runs | CPU µs/req, bare → shim | added CPU µs/req: app "
        "thread, exporter thread (render, encode, send) | " +
        " | ".join("%s ratio" % t for t in tracers) + " |",
-       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
+       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tracers))
     for key, title, name, args, hooked in ctx["e2e"]:
         if not hooked:
-            md("| %s | – | – | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
+            md("| %s | – | – | – | – | – | – | – | – | – | – | %s |" % (title, " | ".join(
                 ["skipped: " + ctx["why"][key]] + ["–"] * (len(tracers) - 1))))
             continue
         log("end-to-end: " + title)
@@ -723,7 +725,7 @@ def section_e2e(ctx):
         try:
             for r in range(E2E_ROUNDS):
                 for t in (tools if r < ROUNDS else lead):
-                    env, extra = variant_env(t if t in ("shim", "thread", "proc") else "bare",
+                    env, extra = variant_env(t if t in ("shim", "thread", "proc", "off") else "bare",
                                              ctx["sink"])
                     d = os.path.join(TMP, "e2e-%s-%d" % (t, r))
                     os.makedirs(d, exist_ok=True)
@@ -766,6 +768,8 @@ def section_e2e(ctx):
         if ratios.get("proc"):
             ctx["e2e_proc"][key] = (med(ratios["proc"]), median_ci(ratios["proc"]),
                                     med(proc_exp_cpu) if proc_exp_cpu else None)
+        if ratios.get("off"):
+            ctx["e2e_off"][key] = (med(ratios["off"]), median_ci(ratios["off"]))
         fast = min(res["shim"]) / min(res["bare"])
         ctx["e2e_fast"][key] = fast
         ctx["e2e_cpu"][key] = (med(cpu["bare"]), med(cpu["shim"]))
@@ -780,12 +784,14 @@ def section_e2e(ctx):
         sp = ctx["e2e_split"][key]
         parts = ctx["e2e_exp_parts"].get(key)
         pr = ctx["e2e_proc"].get(key)
-        md("| %s | %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
+        md("| %s | %s | %s | %s | %s | %s | %s | %s | %.3f | %.1f → %.1f (%+.1f) | %s, %s | %s |" % (
             title, fmt_mm(res["bare"]), fmt_mm(res["shim"]), fmt_mm(diff),
             fmt_mm(ratios["shim"], "%.3f") + " [%.3f–%.3f]" % ctx["e2e_ci"][key],
             (fmt_mm(ratios["proc"], "%.3f") + " [%.3f–%.3f]" % pr[1] +
              ("; its exporter process %.2f µs/req" % pr[2] if pr[2] is not None else ""))
             if pr else "–",
+            fmt_mm(ratios["off"], "%.3f") + " [%.3f–%.3f]" % ctx["e2e_off"][key][1]
+            if ratios.get("off") else "–",
             fmt_mm(ratios["thread"], "%.3f") if "thread" in ratios else "–", fast,
             med(cpu["bare"]), med(cpu["shim"]), med(cpu["shim"]) - med(cpu["bare"]),
             "%+.2f" % sp[0] if sp[0] is not None else "?",
@@ -1613,8 +1619,11 @@ def budgets(ctx):
                       "%.3f×%s%s" % (
                           r[0], r[1], r[2], *ctx["e2e_ci"][key],
                           " (bare + an idle thread: %.3f×)" % th if th else "",
-                          "; exporter in a process: %.3f× [%.3f–%.3f]" % (pr[0], *pr[1])
-                          if pr else "",
+                          ("; exporter in a process: %.3f× [%.3f–%.3f]" % (pr[0], *pr[1])
+                           if pr else "") +
+                          ("; not sampled (`OTEL_TRACES_SAMPLER=always_off`): %.3f× "
+                           "[%.3f–%.3f]" % (ctx["e2e_off"][key][0], *ctx["e2e_off"][key][1])
+                           if key in ctx["e2e_off"] else ""),
                           ctx["e2e_fast"][key],
                           "; uftrace %.2f×" % u if u else "",
                           "; client CPU %.1f → %.1f µs/req (%.3f×)%s" % (
@@ -1746,7 +1755,7 @@ def main():
     ctx = {"sink": sink, "sink1": sink1, "url": url, "hooks": hooks, "why": why,
            "redis_port": redis_port,
            "instr": {}, "instr_dis": {}, "instr_proc": {}, "instr_exact": {}, "instr_off": {}, "proc_tops": [], "instr_mt": {}, "instr_own": {}, "mt_tops": [],
-           "e2e_thread": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
+           "e2e_thread": {}, "e2e_off": {}, "e2e_proc": {}, "lines": {}, "e2e_ratio": {}, "e2e_ci": {}, "e2e_ns": {}, "e2e_uftrace": {},
            "e2e_fast": {}, "e2e_cpu": {}, "e2e_flt": {}, "e2e_split": {}, "e2e_exp_parts": {}, "dis_entry": {}, "exp_instr": {}, "batching": {}, "sys_diff": {},
            "micro_ns": {}, "span_ns": {}, "dis_tops": [], "tput": {}, "overload": {}, "scale": {}, "rss": None,
            "startup": None, "exit": None}
