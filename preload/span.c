@@ -1,5 +1,6 @@
 /* Span life cycle and attributes. Everything here runs on the application's
- * thread: no allocation, no lock, no system call beyond the vDSO clock. */
+ * thread (at_span_draw_ids also on the exporter's, for a span queued without
+ * its ids): no allocation, no lock, no system call beyond the vDSO clock. */
 #define _GNU_SOURCE
 #include "span.h"
 

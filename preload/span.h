@@ -298,10 +298,12 @@ void at_event_set_strn(struct at_span *s, int ev, const char *key, const char *v
 void at_span_lit_to_str(struct at_span *s, struct at_attr *a);
 
 /* A span started by at_span_start draws its ids only when they are first
- * needed: a child, a header to inject, or the exporter (at_span_prepare).
- * A call that makes no child (a Redis command, a query) draws none on the
- * application's thread, and one that is not sampled none at all. Only
- * the thread that owns the span may draw them. */
+ * needed, through at_span_ctx: a child, a header to inject, at_current_ctx
+ * (a new thread, an exec), a fork (init.c), or else the exporter
+ * (at_span_prepare). A call that makes no child (a Redis command, a query)
+ * draws none on the application's thread, and one that is not sampled none
+ * at all. Only the thread that owns the span may draw them: detached spans,
+ * which other threads may read, draw theirs at the start. */
 void at_span_draw_ids(struct at_span *s);
 
 static inline const struct at_ctx *at_span_ctx(struct at_span *s)
