@@ -449,15 +449,28 @@ static AT_ALWAYS_INLINE int describe_inline(struct at_span *s, const struct conn
 	if (!s->recording)
 		return describe_unrecorded(select_db, q);
 	int has_addr = e && e->addr[0];
+	const char *addr = has_addr ? e->addr : NULL;
+	size_t addr_len = has_addr ? e->addr_len : 0;
+	int port = has_addr ? e->port : 0;
 	struct at_attr *a = at_span_slot(s, "db.query.text");
 	size_t off = s->arena_used;
+	if (a && q->fmt) { /* most formats: their words in one copy */
+		size_t n = at_redis_cap_words(s->arena + off, AT_ARENA_SIZE - off,
+		                              at_redis_cap_head(show_args(), addr_len, port, db), addr,
+		                              addr_len, q->fmt);
+		if (n) {
+			a->type = AT_ATTR_DEFER;
+			a->render = AT_RENDER_REDIS;
+			a->v.s = (struct at_str){(uint16_t)off, (uint16_t)n};
+			s->arena_used = (uint16_t)(off + n);
+			return AT_REDIS_PLAIN;
+		}
+	}
 	struct at_redis_cap cap;
-	if (!a || at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(),
-	                            has_addr ? e->addr : NULL, has_addr ? e->addr_len : 0,
-	                            has_addr ? e->port : 0, db) != 0)
+	if (!a || at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(), addr,
+	                            addr_len, port, db) != 0)
 		return describe_name_only(s, a, select_db, q);
-	if (!q->fmt || !at_redis_cap_literal(&cap, q->fmt)) /* most formats: one pass */
-		capture(&cap, q);
+	capture(&cap, q);
 	a->type = AT_ATTR_DEFER;
 	a->render = AT_RENDER_REDIS;
 	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};

@@ -203,7 +203,8 @@ static void render_arg(struct at_redis_cmd *c, const char *a, size_t n, int cut)
  * hidden arguments is one entry whose length is their count. */
 
 enum { CAP_SHOW_ARGS = AT_REDIS_CAP_SHOW_ARGS, CAP_CUT = 2 }; /* blob flags */
-enum { ENT_CUT = 1, ENT_HIDDEN = 2, ENT_HEAD = 3 }; /* entry flags; entry header size */
+/* entry flags, entry header size; ENT_WORDS: a format's words, split when rendered */
+enum { ENT_CUT = 1, ENT_HIDDEN = 2, ENT_WORDS = 4, ENT_HEAD = 3 };
 
 static void put16(char *p, size_t v)
 {
@@ -443,80 +444,68 @@ static int cap_fmt(struct at_redis_cap *c, const char *fmt, va_list *ap)
 	return 0;
 }
 
-/* A format without conversions, the common case ("PING", "GET key"): split
- * on spaces in one pass over the bytes, without cap_fmt's state per byte.
- * Only where the result cannot differ from cap_fmt's: a plain command (no
- * secrets, no database, no subscription), short enough that nothing is
- * cut, and room for every entry. It writes the entries itself rather than
- * through cap_begin/cap_put/cap_end, which carry every case of the general
- * walk: through them the capture of a PING cost 733 instructions (exact,
- * bench section 1), this way 658. */
-#define LITERAL_MAX 200 /* < AT_REDIS_TEXT_MAX: the text is never cut */
+/* A format without conversions: its words go into the blob as they are, one
+ * entry (ENT_WORDS), and the rendering splits them the way cap_fmt does (on
+ * runs of spaces). Only where the text cannot differ from cap_fmt's: a
+ * plain command and a short format, so that nothing is cut. Captured
+ * argument by argument, a PING cost 124 instructions here, in a loop per
+ * word and the state the general walk keeps. */
 
-/* the bytes that end a word of a literal format, or the whole fast path */
+/* the bytes that end the command's name, or the fast path */
 static const unsigned char word_end[256] = {[0] = 1, [' '] = 1, ['%'] = 1};
 
-int at_redis_cap_literal(struct at_redis_cap *c, const char *fmt)
+/* n bytes without a call (a call would give at_redis_cap_words a frame) */
+static inline void copy_nocall(char *d, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)fmt;
-	while (*p == ' ')
-		p++;
-	const unsigned char *q = p;
-	while (!word_end[*q])
-		q++;
-	size_t w = (size_t)(q - p);
-	if (*q == '%' || !w || kind_of((const char *)p, w) != AT_REDIS_PLAIN)
-		return 0;
-	char *b = c->buf;
-	size_t len = c->len, start = len, text = 0, room = c->room;
-	int argc = 0, hidden_run = 0;
-	size_t last = c->arg; /* the last entry (a run of hidden arguments is one) */
-	for (;;) {
-		/* each word costs at most its bytes and an entry head */
-		if (w > LITERAL_MAX || room - len < w + ENT_HEAD)
-			goto general;
-		if (argc >= 2 && !c->show_args) {
-			if (hidden_run) {
-				put16(b + last + 1, get16(b + last + 1) + 1);
-			} else {
-				last = len;
-				b[len] = ENT_HIDDEN;
-				put16(b + len + 1, 1);
-				len += ENT_HEAD;
-				hidden_run = 1;
-			}
-			text += 2;
-		} else {
-			hidden_run = 0;
-			last = len;
-			b[len] = 0;
-			put16(b + len + 1, w);
-			at_copy_small(b + len + ENT_HEAD, (const char *)p, w);
-			len += ENT_HEAD + w;
-			text += (argc > 0) + w;
-		}
-		argc++;
-		p = q;
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		q = p;
-		while (!word_end[*q])
-			q++;
-		w = (size_t)(q - p);
-		if (*q == '%' || text + 1 + w > LITERAL_MAX)
-			goto general;
+	if (n <= 32) {
+		at_copy_small(d, s, n);
+		return;
 	}
-	c->len = len;
-	c->argc = argc;
-	c->hidden_run = hidden_run;
-	c->arg = last;
-	c->text = text;
-	return 1;
-general:
-	c->len = start; /* cap_fmt starts again from the head */
-	return 0;
+	for (size_t i = 0; i + 16 < n; i += 16)
+		*(at_v16 *)(d + i) = *(const at_v16 *)(s + i);
+	*(at_v16 *)(d + n - 16) = *(const at_v16 *)(s + n - 16);
+}
+
+/* The blob, once the format is known to qualify: n bytes of words at w. */
+static inline size_t put_words(char *buf, size_t room, uint64_t h, const char *addr,
+                                         size_t addr_len, const char *w, size_t n)
+{
+	size_t len = AT_REDIS_CAP_HEAD + addr_len + ENT_HEAD + n;
+	if (n > AT_REDIS_WORDS_MAX || addr_len > 255 || len > room)
+		return 0;
+	at_redis_cap_put_h(buf, h);
+	copy_nocall(buf + AT_REDIS_CAP_HEAD, addr, addr_len);
+	char *e = buf + AT_REDIS_CAP_HEAD + addr_len;
+	e[0] = ENT_WORDS;
+	put16(e + 1, n);
+	copy_nocall(e + ENT_HEAD, w, n);
+	return len;
+}
+
+size_t at_redis_cap_words(char *buf, size_t room, uint64_t h, const char *addr, size_t addr_len,
+                          const char *fmt)
+{
+	const unsigned char *w = (const unsigned char *)fmt;
+	while (*w == ' ')
+		w++;
+	const unsigned char *p = w;
+	while (!word_end[*p])
+		p++;
+	size_t name = (size_t)(p - w);
+	if (*p == '%' || !name)
+		return 0;
+	while (*p && *p != '%')
+		p++;
+	if (*p)
+		return 0;
+	size_t n = (size_t)(p - w);
+	/* a name whose letter and length are in kind_lens's table (SELECT, AUTH,
+	 * also HMGET, SCRIPT...): the general walk, which looks it up; here the
+	 * function stays a leaf, without a frame */
+	unsigned c = (unsigned char)(w[0] | 0x20) - 'a';
+	if (AT_UNLIKELY(name <= 12 && c <= 'z' - 'a' && (kind_lens[c] >> name & 1)))
+		return 0;
+	return put_words(buf, room, h, addr, addr_len, (const char *)w, n);
 }
 
 int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap)
@@ -569,6 +558,28 @@ int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len)
 
 /* ---- rendering ---- */
 
+/* An ENT_WORDS entry: its words, hidden as cap_begin would hide them. */
+static void render_words(struct at_redis_cmd *c, const char *p, size_t n)
+{
+	const char *end = p + n;
+	while (p < end && !c->full) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		const char *q = p;
+		while (q < end && *q != ' ')
+			q++;
+		if (c->argc >= 2 && !c->show_args) {
+			c->argc++;
+			text_put(c, " ?", 2);
+		} else {
+			render_arg(c, p, (size_t)(q - p), 0);
+		}
+		p = q;
+	}
+}
+
 int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, const char *blob,
                        size_t len)
 {
@@ -604,7 +615,10 @@ int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, con
 		}
 		if ((size_t)(end - p) < n)
 			return -1;
-		render_arg(c, p, n, f & ENT_CUT);
+		if (f & ENT_WORDS)
+			render_words(c, p, n);
+		else
+			render_arg(c, p, n, f & ENT_CUT);
 		p += n;
 	}
 	if (p != end && !c->full)

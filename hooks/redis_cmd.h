@@ -87,10 +87,36 @@ static inline uint32_t at_redis_db32(long db)
 	return (uint32_t)(db < 0 || db > INT32_MAX ? -1 : db);
 }
 
+/* The head's 8 bytes, in one word: flags, address length, port (0: none),
+ * database (-1: none). */
+static inline uint64_t at_redis_cap_head(int show_args, size_t addr_len, int port, long db)
+{
+	return (uint64_t)(show_args ? AT_REDIS_CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
+	       (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 | (uint64_t)at_redis_db32(db)
+	                                                                   << 32;
+}
+
+/* The head at the start of a blob, little-endian. */
+static inline void at_redis_cap_put_h(char *buf, uint64_t h)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(buf, &h, sizeof h);
+#else
+	for (int i = 0; i < AT_REDIS_CAP_HEAD; i++)
+		buf[i] = (char)(h >> (8 * i) & 0xff);
+#endif
+}
+
+/* The head and the address (addr_len <= 255). */
+static inline void at_redis_cap_put_head(char *buf, uint64_t h, const char *addr, size_t addr_len)
+{
+	at_redis_cap_put_h(buf, h);
+	at_copy_small(buf + AT_REDIS_CAP_HEAD, addr, addr_len); /* no call for a short address */
+}
+
 /* Starts a blob in buf (room bytes, at least AT_REDIS_CAP_HEAD + addr_len,
  * else returns -1): the connection's server address (addr_len 0: none), port
- * (0: none) and database (-1: none). Inline: every traced command starts
- * one, and as a call it cost a frame and a store per field. */
+ * (0: none) and database (-1: none). */
 static inline int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t room, int show_args,
                                     const char *addr, size_t addr_len, int port, long db)
 {
@@ -104,26 +130,23 @@ static inline int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t ro
 	    .select_db = -1,
 	    .show_args = show_args,
 	};
-	/* the head in one store: flags, address length, port, database */
-	uint64_t h = (uint64_t)(show_args ? AT_REDIS_CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
-	             (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 |
-	             (uint64_t)at_redis_db32(db) << 32;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(buf, &h, sizeof h);
-#else
-	for (int i = 0; i < AT_REDIS_CAP_HEAD; i++)
-		buf[i] = (char)(h >> (8 * i) & 0xff);
-#endif
-	at_copy_small(buf + AT_REDIS_CAP_HEAD, addr, addr_len); /* no call for a short address */
+	at_redis_cap_put_head(buf, at_redis_cap_head(show_args, addr_len, port, db), addr, addr_len);
 	return 0;
 }
 void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
                        const size_t *argvlen);
 int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap);
-/* The same for a format without conversions (most), in one pass: returns 1
- * when it captured, 0 when the format needs at_redis_cap_format (a
- * conversion, a command other than plain, a long text, little room). */
-int at_redis_cap_literal(struct at_redis_cap *c, const char *fmt);
+/* A format without conversions, most of them ("PING", "GET key"), as one
+ * entry of its words that the rendering splits on spaces: the whole blob
+ * in buf (room bytes), head h (at_redis_cap_head) and address first.
+ * Returns its length, or 0 when the format needs at_redis_cap_format: a
+ * '%', a command other than plain (secrets, a database, a subscription),
+ * more than AT_REDIS_WORDS_MAX bytes, too little room. The words hidden
+ * from the text (values) are copied with the rest: they are the program's
+ * own constants, and the text shows "?" for them all the same. */
+#define AT_REDIS_WORDS_MAX 200 /* < AT_REDIS_TEXT_MAX: the text is never cut */
+size_t at_redis_cap_words(char *buf, size_t room, uint64_t h, const char *addr, size_t addr_len,
+                          const char *fmt);
 int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len);
 /* The database once the reply is in (a SELECT changes it; -1: none). */
 void at_redis_cap_set_db(char *blob, long db);

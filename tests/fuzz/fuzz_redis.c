@@ -5,17 +5,58 @@
  * safety it checks what the hook relies on: the capture never writes past
  * its room, the exporter reads every blob the capture wrote, the text is
  * printable ASCII within its limit, and secrets (AUTH's arguments) never
- * reach the blob. */
+ * reach the blob. With flag bit 2 the input (up to its first NUL) is also a
+ * format for the words capture, whose blob, when it takes the format, must
+ * render as the general capture's does. */
 // SRCS: hooks/redis_cmd.c
 #define _GNU_SOURCE
 #include "../../hooks/redis_cmd.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define MAX_ARGS 64
+
+static int cap_fmt(struct at_redis_cap *cap, const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	int rc = at_redis_cap_format(cap, f, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A format without conversions through at_redis_cap_words. */
+static void words(const char *in, size_t n, size_t room, int show)
+{
+	char f[1024], b1[AT_REDIS_CAP_MAX + 64], b2[AT_REDIS_CAP_MAX];
+	size_t fn = strnlen(in, n < sizeof f - 1 ? n : sizeof f - 1);
+	memcpy(f, in, fn);
+	f[fn] = 0;
+	memset(b1, 0xa5, sizeof b1);
+	size_t len = at_redis_cap_words(b1, room, at_redis_cap_head(show, 4, 6379, 2), "host", 4, f);
+	for (size_t i = len; i < sizeof b1; i++)
+		if ((unsigned char)b1[i] != 0xa5)
+			abort(); /* written past the blob */
+	if (!len)
+		return;
+	if (len > room || strchr(f, '%'))
+		abort();
+	struct at_redis_cap cap;
+	at_redis_cap_init(&cap, b2, sizeof b2, show, "host", 4, 6379, 2);
+	if (cap_fmt(&cap, f) || cap.kind != AT_REDIS_PLAIN)
+		abort(); /* taken, but not a plain command */
+	struct at_redis_cmd c1, c2;
+	struct at_redis_conninfo i1, i2;
+	if (at_redis_blob_read(&c1, &i1, b1, len) || at_redis_blob_read(&c2, &i2, b2, cap.len))
+		abort();
+	if (c1.text_len != c2.text_len || strcmp(c1.text, c2.text) || strcmp(c1.op, c2.op) ||
+	    c1.argc != c2.argc || i1.db != i2.db)
+		abort(); /* the two captures render differently */
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int show = data[1] & 1;
 	const char *in = (const char *)data + 2;
 	size_t n = size - 2;
+	if (data[1] & 2)
+		words(in, n, room, show);
 
 	char blob[AT_REDIS_CAP_MAX + 64];
 	memset(blob, 0xa5, sizeof blob);

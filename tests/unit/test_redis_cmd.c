@@ -393,9 +393,26 @@ static int cap_fmt_call(struct at_redis_cap *cap, const char *f, ...)
 	return rc;
 }
 
+/* Two blobs render the same: text, name, argument count, connection. */
+static void assert_same_rendering(const char *b1, size_t n1, const char *b2, size_t n2)
+{
+	struct at_redis_cmd c1, c2;
+	struct at_redis_conninfo i1, i2;
+	assert_int_equal(at_redis_blob_read(&c1, &i1, b1, n1), 0);
+	assert_int_equal(at_redis_blob_read(&c2, &i2, b2, n2), 0);
+	assert_int_equal(c1.text_len, c2.text_len);
+	assert_string_equal(c1.text, c2.text);
+	assert_string_equal(c1.op, c2.op);
+	assert_int_equal(c1.argc, c2.argc);
+	assert_int_equal(i1.addr_len, i2.addr_len);
+	assert_memory_equal(i1.addr, i2.addr, i1.addr_len);
+	assert_int_equal(i1.port, i2.port);
+	assert_int_equal(i1.db, i2.db);
+}
+
 static void format_matches_argv(void **state)
 {
-	int literal = 0; /* formats the one-pass capture took */
+	int literal = 0; /* formats the words capture took */
 	static const char lit[] = "abcxyzABCXYZ019:_-.\"\\\x01\x7f\x80\xff";
 	static const char val[] = "abcXYZ 09:_\"\\\x01\x7f\x80\xff";
 	for (int round = 0; round < 20000; round++) {
@@ -486,73 +503,83 @@ static void format_matches_argv(void **state)
 		assert_memory_equal(b1, b2, c1.len);
 		assert_int_equal(c1.kind, c2.kind);
 		assert_int_equal(c1.select_db, c2.select_db);
-		/* a format without conversions: the one-pass capture, when it
-		 * takes it, makes the same blob; when it does not, it leaves the
-		 * blob's head as it was for cap_format */
+		/* a format without conversions: the words capture, when it takes
+		 * it, makes another blob (the words as they are) that renders the
+		 * same text, name and connection facts */
 		char b3[AT_REDIS_CAP_MAX];
-		struct at_redis_cap c3;
-		at_redis_cap_init(&c3, b3, room, show, "host", 4, 6379, 3);
-		size_t head = c3.len;
-		if (at_redis_cap_literal(&c3, f)) {
+		size_t n3 = at_redis_cap_words(b3, room, at_redis_cap_head(show, 4, 6379, 3), "host",
+		                               4, f);
+		if (n3) {
 			assert_null(strchr(f, '%'));
-			assert_int_equal(c3.len, c2.len);
-			assert_memory_equal(b3, b2, c3.len);
-			assert_int_equal(c3.kind, c2.kind);
-			assert_int_equal(c3.argc, c2.argc);
+			assert_int_equal(c2.kind, AT_REDIS_PLAIN);
+			assert_true(n3 <= room);
+			assert_same_rendering(b3, n3, b2, c2.len);
 			literal++;
-		} else {
-			assert_int_equal(c3.len, head);
-			assert_int_equal(cap_fmt_call(&c3, f, va[0], va[1], va[2], va[3], va[4], va[5],
-			                              va[6], va[7], va[8], va[9], va[10], va[11],
-			                              va[12], va[13], va[14], va[15]),
-			                 0);
-			assert_int_equal(c3.len, c2.len);
-			assert_memory_equal(b3, b2, c3.len);
 		}
 	}
 	assert_true(literal > 500);
 }
 
-/* Which formats the one-pass capture takes, and which it leaves to
- * cap_format (that would capture them differently: secrets, a database,
- * a conversion, a cut). */
-static void literal_formats(void **state)
+/* Which formats the words capture takes, and which it leaves to
+ * cap_format: secrets, a database, a subscription, a name that may be one
+ * of those (its letter and length match one: HMGET), a conversion, a text
+ * that could be cut, too little room. What it takes renders as cap_format's
+ * capture does. */
+static void words_formats(void **state)
 {
 	static const struct {
 		const char *fmt;
 		int show, taken;
 	} cases[] = {
 	    {"PING", 0, 1},          {"  GET   key  ", 0, 1},      {"SET k v1 v2 v3", 0, 1},
-	    {"SET k v1 v2 v3", 1, 1}, {"MSET a 1 b 2 c", 0, 1},   {"AUTH secret", 0, 0},
-	    {"auth user pw", 1, 0},  {"HELLO 3 AUTH u p", 0, 0},  {"SELECT 2", 0, 0},
-	    {"SUBSCRIBE ch", 0, 0},  {"GET %s", 0, 0},            {"SET k 100%", 1, 0},
-	    {"", 0, 0},              {"   ", 0, 0},
+	    {"SET k v1 v2 v3", 1, 1}, {"MSET a 1 b 2 c", 0, 1},   {"get \"q\" \x01\x80", 0, 1},
+	    {"AUTH secret", 0, 0},   {"auth user pw", 1, 0},      {"HELLO 3 AUTH u p", 0, 0},
+	    {"SELECT 2", 0, 0},      {"SUBSCRIBE ch", 0, 0},      {"HMGET h a b", 0, 0},
+	    {"GET %s", 0, 0},        {"SET k 100%", 1, 0},        {"", 0, 0},
+	    {"   ", 0, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char b1[AT_REDIS_CAP_MAX], b2[AT_REDIS_CAP_MAX];
-		struct at_redis_cap c1, c2;
-		at_redis_cap_init(&c1, b1, sizeof b1, cases[i].show, "h", 1, 1, -1);
-		at_redis_cap_init(&c2, b2, sizeof b2, cases[i].show, "h", 1, 1, -1);
-		int taken = at_redis_cap_literal(&c1, cases[i].fmt);
-		assert_int_equal(taken, cases[i].taken);
-		if (!taken)
+		struct at_redis_cap c2;
+		size_t n1 = at_redis_cap_words(b1, sizeof b1, at_redis_cap_head(cases[i].show, 1, 1, 7),
+		                               "h", 1, cases[i].fmt);
+		assert_int_equal(n1 != 0, cases[i].taken);
+		if (!n1)
 			continue;
+		at_redis_cap_init(&c2, b2, sizeof b2, cases[i].show, "h", 1, 1, 7);
 		assert_int_equal(cap_fmt_call(&c2, cases[i].fmt), 0);
-		assert_int_equal(c1.len, c2.len);
-		assert_memory_equal(b1, b2, c1.len);
+		assert_same_rendering(b1, n1, b2, c2.len);
 	}
+	/* the text a PING of hidden values renders */
+	char b[AT_REDIS_CAP_MAX];
+	struct at_redis_cmd c;
+	struct at_redis_conninfo ci;
+	size_t n = at_redis_cap_words(b, sizeof b, at_redis_cap_head(0, 0, 0, -1), NULL, 0,
+	                              " rpush  list:1 a  b c ");
+	assert_int_equal(at_redis_blob_read(&c, &ci, b, n), 0);
+	assert_string_equal(c.text, "RPUSH list:1 ? ? ?");
+	assert_string_equal(c.op, "RPUSH");
+	assert_int_equal(ci.addr_len, 0);
+	assert_int_equal(ci.db, -1);
 	/* a long text, or too little room for it: cap_format, which cuts */
-	char f[400], b[AT_REDIS_CAP_MAX];
+	char f[AT_REDIS_WORDS_MAX + 2];
 	memset(f, 'x', sizeof f - 1);
 	f[sizeof f - 1] = 0;
 	memcpy(f, "GET ", 4);
-	struct at_redis_cap c;
-	at_redis_cap_init(&c, b, sizeof b, 1, "h", 1, 1, -1);
-	assert_int_equal(at_redis_cap_literal(&c, f), 0);
-	at_redis_cap_init(&c, b, AT_REDIS_CAP_HEAD + 1 + 8, 1, "h", 1, 1, -1);
-	assert_int_equal(at_redis_cap_literal(&c, "GET keykeykey"), 0);
-	assert_int_equal(c.len, AT_REDIS_CAP_HEAD + 1);
+	uint64_t h = at_redis_cap_head(1, 1, 1, -1);
+	assert_int_equal(at_redis_cap_words(b, sizeof b, h, "h", 1, f), 0);
+	f[sizeof f - 2] = 0; /* AT_REDIS_WORDS_MAX bytes: taken */
+	assert_int_equal(at_redis_cap_words(b, sizeof b, h, "h", 1, f),
+	                 AT_REDIS_CAP_HEAD + 1 + 3 + AT_REDIS_WORDS_MAX);
+	memset(b, 0x5a, sizeof b);
+	assert_int_equal(at_redis_cap_words(b, AT_REDIS_CAP_HEAD + 1 + 3 + 12, h, "h", 1,
+	                                    "GET keykeykey"),
+	                 0);
+	assert_int_equal(at_redis_cap_words(b, AT_REDIS_CAP_HEAD + 1 + 3 + 13, h, "h", 1,
+	                                    "GET keykeykey"),
+	                 AT_REDIS_CAP_HEAD + 1 + 3 + 13);
+	assert_int_equal((unsigned char)b[AT_REDIS_CAP_HEAD + 1 + 3 + 13], 0x5a); /* not past it */
 }
 
 int main(void)
@@ -570,7 +597,7 @@ int main(void)
 	    cmocka_unit_test(corrupt_blob_rejected),
 	    cmocka_unit_test(render_matches_reference),
 	    cmocka_unit_test(format_matches_argv),
-	    cmocka_unit_test(literal_formats),
+	    cmocka_unit_test(words_formats),
 	    cmocka_unit_test(cut_shows_once),
 	};
 	return cmocka_run_group_tests_name("redis_cmd", tests, NULL, NULL);
