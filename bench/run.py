@@ -623,9 +623,10 @@ def section_callgrind(ctx):
            "where a service samples a fraction of its traces. No span is queued, so no "
            "exporter thread starts and glibc stays single-threaded; the hooks still follow "
            "each connection, and an HTTP request still gets its `traceparent` (sampled "
-           "flag 0) so that the next service makes the same decision. A span that is not "
-           "sampled draws no ids unless a child or a header needs them (preload/span.h, "
-           "at_span_ctx).")
+           "flag 0) so that the next service makes the same decision; its response is "
+           "not parsed (the request is followed by its own framing, docs/http.md). A span "
+           "that is not sampled draws no ids unless a child or a header needs them "
+           "(preload/span.h, at_span_ctx).")
     if ctx["proc_tops"]:
         md("", "With `AUTOTRACE_EXPORTER_MODE=process` the exporter runs in a helper process "
            "fed through a shared ring (reporter/helper.c): the application stays "
@@ -1382,9 +1383,10 @@ CLOSE = {
     "describe and finish inline on the synchronous path, the database captured when known "
     "instead of patched into the blob at the end. What remains of the shim's own: the span "
     "(start, ids, sampler, copy into the queue: the minimal-span row, ~200 of it here) and "
-    "the capture (~110 for PING: a format without conversions, most of them, is split on "
-    "spaces in one pass, hooks/redis_cmd.c at_redis_cap_literal; through the general walk "
-    "of a format it was ~150: a frame, va_copy, the entry's head, the command's kind, the "
+    "the capture (~100 for PING: a format without conversions, most of them, is copied "
+    "whole as one entry that the exporter thread splits into words, hooks/redis_cmd.c "
+    "at_redis_cap_words; split on the application thread it was ~160, through the general "
+    "walk of a format ~190: a frame, va_copy, the entry's head, the command's kind, the "
     "bytes). To close: a span "
     "record written straight into the queue instead of built on the stack and copied, and "
     "no exporter thread in the process (the ~250 of glibc's): `AUTOTRACE_EXPORTER_MODE="

@@ -78,6 +78,10 @@ struct at_conn {
 	int fd, kind, pid;
 	uint8_t wstate, rstate;
 	uint8_t span_active, app_prop, pipelined, pend_built, addrs_known;
+	/* client: the request is followed by its own framing, its response
+	 * left unread (a request not sampled); or it must not be (one that
+	 * asks for an upgrade or a 100-continue) */
+	uint8_t follow, resp_needed;
 	uint16_t pend_off, pend_len;
 	uint16_t host_len, ua_len;
 	uint64_t t0;

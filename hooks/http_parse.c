@@ -310,13 +310,15 @@ static const struct known_name known[32] = {
     KN("uber-trace-id", 'u', 'i', AT_HTTP_H_UBER_TRACE_ID),
     KN("content-length", 'c', 't', AT_HTTP_H_CONTENT_LENGTH),
     KN("transfer-encoding", 't', 'n', AT_HTTP_H_TRANSFER_ENCODING),
+    KN("upgrade", 'u', 'd', AT_HTTP_H_UPGRADE),
+    KN("expect", 'e', 'c', AT_HTTP_H_EXPECT),
 };
 #undef KN
 
 /* the lengths of the known names */
 #define KNOWN_LENS                                                                                 \
-	((1ull << 2) | (1ull << 4) | (1ull << 7) | (1ull << 10) | (1ull << 11) | (1ull << 12) |    \
-	 (1ull << 13) | (1ull << 14) | (1ull << 17))
+	((1ull << 2) | (1ull << 4) | (1ull << 6) | (1ull << 7) | (1ull << 10) | (1ull << 11) |     \
+	 (1ull << 12) | (1ull << 13) | (1ull << 14) | (1ull << 17))
 
 /* The known name s[0..len) is (token characters, any case), or NULL: most
  * names are ruled out by their length alone. */

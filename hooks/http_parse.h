@@ -54,10 +54,12 @@ enum at_http_hdr {
 	AT_HTTP_H_X_B3_FLAGS,
 	AT_HTTP_H_UBER_TRACE_ID,
 	AT_HTTP_H_UBERCTX, /* uberctx-{key} */
+	AT_HTTP_H_UPGRADE, /* a request that may turn the connection into a tunnel */
+	AT_HTTP_H_EXPECT,  /* 100-continue: the body may never be sent */
 	AT_HTTP_H_SKIP,    /* internal: a name too long to report */
 };
 #define AT_HTTP_H_BIT(id) (1u << (id))
-#define AT_HTTP_REPORT_ALL 0xffffu /* every header, unknown names included */
+#define AT_HTTP_REPORT_ALL (AT_HTTP_H_BIT(AT_HTTP_H_SKIP) - 1) /* every header, unknown names too */
 /* what preload/propagation.c's at_carrier_add looks at */
 #define AT_HTTP_REPORT_CARRIER                                                                     \
 	(AT_HTTP_H_BIT(AT_HTTP_H_TRACEPARENT) | AT_HTTP_H_BIT(AT_HTTP_H_TRACESTATE) |              \

@@ -379,7 +379,8 @@ static void keep_host(struct at_conn *c, const char *v, size_t vl)
 #define CLIENT_HEADERS                                                                             \
 	(AT_HTTP_H_BIT(AT_HTTP_H_HOST) | AT_HTTP_H_BIT(AT_HTTP_H_TRACEPARENT) |                    \
 	 AT_HTTP_H_BIT(AT_HTTP_H_B3) | AT_HTTP_H_BIT(AT_HTTP_H_X_B3_TRACEID) |                     \
-	 AT_HTTP_H_BIT(AT_HTTP_H_UBER_TRACE_ID))
+	 AT_HTTP_H_BIT(AT_HTTP_H_UBER_TRACE_ID) | AT_HTTP_H_BIT(AT_HTTP_H_UPGRADE) |               \
+	 AT_HTTP_H_BIT(AT_HTTP_H_EXPECT))
 
 static void on_client_header(struct at_http_parser *p, int id, const char *n, size_t nl,
                              const char *v, size_t vl, int complete)
@@ -387,6 +388,8 @@ static void on_client_header(struct at_http_parser *p, int id, const char *n, si
 	struct at_conn *c = p->ctx;
 	if (id == AT_HTTP_H_HOST)
 		keep_host(c, v, vl);
+	else if (id == AT_HTTP_H_UPGRADE || id == AT_HTTP_H_EXPECT)
+		c->resp_needed = 1; /* where the next request starts, the response says */
 	else
 		c->app_prop = 1; /* the application propagates itself: add nothing */
 }
@@ -553,12 +556,13 @@ static void wire_start(struct at_conn *c)
 		pend_lines(c, w->inj);
 }
 
-/* Under curl_easy_perform: bytes [from, from + n) of k, the request's from
- * the end of its head on, went out. The request ends by its own framing
- * (the response is libcurl's, never read here): then the next bytes start
- * a new head. Bytes past its end in the same write, or not HTTP: out of
- * step, the connection is left alone from then on. */
-static void wire_follow(struct at_conn *c, const struct out_call *k, size_t from, size_t n)
+/* Bytes [from, from + n) of k, the request's from the end of its head on,
+ * went out, on a connection whose responses are not read here (under
+ * curl_easy_perform: libcurl's; a request not sampled: no span needs it).
+ * The request ends by its own framing: then the next bytes start a new
+ * head. Bytes past its end in the same write, or not HTTP: out of step, the
+ * connection is left alone from then on. */
+static void follow_body(struct at_conn *c, const struct out_call *k, size_t from, size_t n)
 {
 	if (!n)
 		return;
@@ -650,6 +654,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		c->t0 = at_stamp();
 		c->app_prop = 0;
 		c->pend_built = 0;
+		c->follow = c->resp_needed = 0;
 		c->pend_off = c->pend_len = 0;
 		c->host_len = 0;
 		c->host[0] = 0;
@@ -657,9 +662,9 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	}
 	if (c->wstate != W_HEAD) {
 		ssize_t r = raw_out(k, k->iov, k->iovcnt);
-		if (r > 0 && c->wstate == W_BODY && at_wire_cur) {
+		if (r > 0 && c->wstate == W_BODY && (at_wire_cur || c->follow)) {
 			int err = errno;
-			wire_follow(c, k, 0, (size_t)r);
+			follow_body(c, k, 0, (size_t)r);
 			errno = err;
 		}
 		return r;
@@ -693,6 +698,16 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		else
 			client_start(c, &c->out, k->caller);
 		c->pend_built = 1;
+		if (!at_wire_cur && !c->span.recording && !c->resp_needed &&
+		    !(c->out.flags & AT_HTTP_F_CONNECT)) {
+			/* not sampled: the span has nothing to wait for. The
+			 * request is followed to its end, its response never
+			 * parsed (an upgrade or a CONNECT, which turn the
+			 * connection into a tunnel, or a 100-continue, whose
+			 * body may never come, only the response tells) */
+			end_span(c, 0);
+			c->follow = 1;
+		}
 	}
 	struct iovec v[2 * IOV_MAX_OURS + 1];
 	int n = iov_slice(k->iov, k->iovcnt, 0, kpos, v, IOV_MAX_OURS);
@@ -730,8 +745,8 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
 	c->pend_off = (uint16_t)(c->pend_off + sent);
 	if (sent == plen) {
-		if (at_wire_cur)
-			wire_follow(c, k, kpos, (size_t)r - kpos - plen);
+		if (at_wire_cur || c->follow)
+			follow_body(c, k, kpos, (size_t)r - kpos - plen);
 		errno = err;
 		return r - (ssize_t)plen;
 	}
@@ -743,9 +758,9 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		return -1;
 	n = iov_slice(k->iov, k->iovcnt, 0, total, v, IOV_MAX_OURS);
 	r = raw_out(k, v, n);
-	if (r > 0 && at_wire_cur) {
+	if (r > 0 && (at_wire_cur || c->follow)) {
 		err = errno;
-		wire_follow(c, k, 0, (size_t)r);
+		follow_body(c, k, 0, (size_t)r);
 		errno = err;
 	}
 	return r;

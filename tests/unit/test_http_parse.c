@@ -255,6 +255,13 @@ static void header_ids(void **state)
 	    {"uber-trace-id", AT_HTTP_H_UBER_TRACE_ID},
 	    {"uberctx-x", AT_HTTP_H_UBERCTX},
 	    {"uberctx-", AT_HTTP_H_OTHER},
+	    {"upgrade", AT_HTTP_H_UPGRADE},
+	    {"expect", AT_HTTP_H_EXPECT},
+	    /* names of a known length, not known */
+	    {"accept", AT_HTTP_H_OTHER},
+	    {"cookie", AT_HTTP_H_OTHER},
+	    {"expecT", AT_HTTP_H_EXPECT},
+	    {"upgrades", AT_HTTP_H_OTHER},
 	    /* names as they come, in any case */
 	    {"CONTENT-LENGTH", AT_HTTP_H_CONTENT_LENGTH},
 	    {"X-B3-TraceId", AT_HTTP_H_X_B3_TRACEID},
