@@ -135,7 +135,8 @@ static void *lookup(struct table *t, const void *h)
 	return NULL;
 }
 
-/* The entry for h, new (all but the key zeroed) or existing. */
+/* The entry for h, existing or new (*fresh: its fields are a former entry's
+ * or zero, for the caller to set). */
 static void *lookup_or_add(struct table *t, void *h, int *fresh)
 {
 	void *e = lookup(t, h);
@@ -175,6 +176,11 @@ struct conn {
 	char addr[128]; /* server.address: host name or socket path */
 	char db[64];    /* db.namespace; "" for none */
 	uint8_t addr_len, db_len;
+	/* the blob's start as every statement's span copies it (defer_all):
+	 * the head (its first two bytes written per statement), the database,
+	 * the address; rebuilt when they change (conn_facts) */
+	uint8_t facts_len;
+	char facts[AT_MYSQL_HEAD + 63 + 127];
 };
 
 #define CONN_MAX 1024
@@ -238,6 +244,22 @@ static uint8_t copy_str(char *dst, size_t cap, const char *src)
 	memcpy(dst, src ? src : "", n);
 	dst[n] = 0;
 	return (uint8_t)n;
+}
+
+/* The connection's facts as a blob's start (struct conn, facts): port,
+ * database and address, after any of them changed. */
+static void conn_facts(struct conn *c)
+{
+	char *f = c->facts;
+	f[0] = f[1] = 0;
+	f[2] = (char)(c->port & 0xff);
+	f[3] = (char)(c->port >> 8 & 0xff);
+	f[4] = (char)c->db_len;
+	f[5] = (char)c->addr_len;
+	f[6] = f[7] = 0;
+	memcpy(f + AT_MYSQL_HEAD, c->db, c->db_len);
+	memcpy(f + AT_MYSQL_HEAD + c->db_len, c->addr, c->addr_len);
+	c->facts_len = (uint8_t)(AT_MYSQL_HEAD + c->db_len + c->addr_len);
 }
 
 /* The statement as it goes into the span. Sanitizing it and finding its
@@ -336,26 +358,21 @@ static int defer_all(struct at_span *s, const struct conn *c, int sysn, const ch
 {
 	if (at_cfg.attr_value_limit && len > (size_t)at_cfg.attr_value_limit)
 		return 0;
-	size_t dlen = c ? c->db_len : 0, alen = c ? c->addr_len : 0;
-	size_t need = AT_MYSQL_HEAD + dlen + alen + len, off = s->arena_used;
+	static const char no_facts[AT_MYSQL_HEAD]; /* no port, database, address */
+	int facts = c && c->facts_len >= AT_MYSQL_HEAD;
+	size_t flen = facts ? c->facts_len : AT_MYSQL_HEAD;
+	size_t need = flen + len, off = s->arena_used;
 	if (need > AT_ARENA_SIZE - off || s->nattrs >= s->attr_cap)
 		return 0;
 	struct at_attr *a = at_span_slot(s, "db.query.text");
 	if (!a)
 		return 0;
 	char *b = s->arena + off;
-	int port = c ? c->port : 0;
+	/* the connection's facts, then a short statement: no call for each */
+	at_copy_small(b, facts ? c->facts : no_facts, flen);
 	b[0] = (char)(sysn == SYS_MARIADB ? AT_MYSQL_SYS_MARIADB : AT_MYSQL_SYS_MYSQL);
 	b[1] = (char)keep_literals();
-	b[2] = (char)(port & 0xff);
-	b[3] = (char)(port >> 8 & 0xff);
-	b[4] = (char)dlen;
-	b[5] = (char)alen;
-	b[6] = b[7] = 0;
-	/* a database name, an address, a short statement: no call for each */
-	at_copy_small(b + AT_MYSQL_HEAD, c ? c->db : NULL, dlen);
-	at_copy_small(b + AT_MYSQL_HEAD + dlen, c ? c->addr : NULL, alen);
-	at_copy_small(b + AT_MYSQL_HEAD + dlen + alen, text, len);
+	at_copy_small(b + flen, text, len);
 	a->type = AT_ATTR_DEFER;
 	a->render = AT_RENDER_MYSQL;
 	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)need};
@@ -472,6 +489,7 @@ AT_EXPORT MYSQL *mysql_real_connect(MYSQL *m, const char *host, const char *user
 			c->port = port ? (int)port : 3306;
 		}
 		c->db_len = copy_str(c->db, sizeof c->db, db);
+		conn_facts(c);
 	}
 	errno = saved;
 	return r;
@@ -485,8 +503,16 @@ AT_EXPORT int mysql_select_db(MYSQL *m, const char *db)
 	int saved = errno;
 	int fresh;
 	struct conn *c = rc == 0 && at_on() ? lookup_or_add(&conn_table, m, &fresh) : NULL;
-	if (c)
+	if (c) {
+		if (fresh) { /* connected where we did not see it: no address known */
+			atomic_store(&c->system, SYS_UNKNOWN);
+			c->addr_len = 0;
+			c->addr[0] = 0;
+			c->port = 0;
+		}
 		c->db_len = copy_str(c->db, sizeof c->db, db);
+		conn_facts(c);
+	}
 	errno = saved;
 	return rc;
 }
@@ -498,8 +524,10 @@ AT_EXPORT my_bool mysql_change_user(MYSQL *m, const char *user, const char *pass
 	my_bool rc = real_mysql_change_user(m, user, passwd, db);
 	int saved = errno;
 	struct conn *c = rc == 0 && at_on() ? lookup(&conn_table, m) : NULL;
-	if (c)
+	if (c) {
 		c->db_len = copy_str(c->db, sizeof c->db, db);
+		conn_facts(c);
+	}
 	errno = saved;
 	return rc;
 }
