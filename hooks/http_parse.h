@@ -59,7 +59,8 @@ enum at_http_hdr {
 	AT_HTTP_H_SKIP,    /* internal: a name too long to report */
 };
 #define AT_HTTP_H_BIT(id) (1u << (id))
-#define AT_HTTP_REPORT_ALL (AT_HTTP_H_BIT(AT_HTTP_H_SKIP) - 1) /* every header, unknown names too */
+/* every header, unknown names included */
+#define AT_HTTP_REPORT_ALL (AT_HTTP_H_BIT(AT_HTTP_H_SKIP) - 1)
 /* what preload/propagation.c's at_carrier_add looks at */
 #define AT_HTTP_REPORT_CARRIER                                                                     \
 	(AT_HTTP_H_BIT(AT_HTTP_H_TRACEPARENT) | AT_HTTP_H_BIT(AT_HTTP_H_TRACESTATE) |              \

@@ -456,8 +456,8 @@ static AT_ALWAYS_INLINE int describe_inline(struct at_span *s, const struct conn
 	size_t off = s->arena_used;
 	if (a && q->fmt) { /* most formats: their words in one copy */
 		size_t n = at_redis_cap_words(s->arena + off, AT_ARENA_SIZE - off,
-		                              at_redis_cap_head(show_args(), addr_len, port, db), addr,
-		                              addr_len, q->fmt);
+		                              at_redis_cap_head(show_args(), addr_len, port, db),
+		                              addr, addr_len, q->fmt);
 		if (n) {
 			a->type = AT_ATTR_DEFER;
 			a->render = AT_RENDER_REDIS;

@@ -1,6 +1,7 @@
 /* A Redis command's db.query.text from hiredis's argv or format, in two
  * steps: the capture (application thread) copies what the text can show of
- * the arguments into a blob, the rendering (exporter thread) writes the text.
+ * the arguments into a blob (a format without conversions: all its words,
+ * constants of the program), the rendering (exporter thread) writes the text.
  * Argument 0 is the command (upper-cased), argument 1 is shown as is (the
  * key, for almost every command); later ones are replaced by "?" unless
  * AUTOTRACE_REDIS_ARGS asks for them. Arguments of AUTH and HELLO are
@@ -468,7 +469,7 @@ static inline void copy_nocall(char *d, const char *s, size_t n)
 
 /* The blob, once the format is known to qualify: n bytes of words at w. */
 static inline size_t put_words(char *buf, size_t room, uint64_t h, const char *addr,
-                                         size_t addr_len, const char *w, size_t n)
+                               size_t addr_len, const char *w, size_t n)
 {
 	size_t len = AT_REDIS_CAP_HEAD + addr_len + ENT_HEAD + n;
 	if (n > AT_REDIS_WORDS_MAX || addr_len > 255 || len > room)

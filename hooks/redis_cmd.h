@@ -59,8 +59,9 @@ int at_redis_fmt_kind(const char *fmt);
  *
  * The hook does not build the text: it copies the command's arguments as
  * they are (what the text can show of them: the name, the key, the values
- * only when AUTOTRACE_REDIS_ARGS asks, no secrets) and the connection's
- * facts into a blob in the span's arena; reporter/finalize.c renders it
+ * only when AUTOTRACE_REDIS_ARGS asks, no secrets; a format without
+ * conversions whole, its words being the program's own constants) and the
+ * connection's facts into a blob in the span's arena; reporter/finalize.c renders it
  * (at_redis_render). The at_redis_cmd_* functions above are capture and
  * rendering one after the other. */
 
@@ -92,8 +93,8 @@ static inline uint32_t at_redis_db32(long db)
 static inline uint64_t at_redis_cap_head(int show_args, size_t addr_len, int port, long db)
 {
 	return (uint64_t)(show_args ? AT_REDIS_CAP_SHOW_ARGS : 0) | (uint64_t)addr_len << 8 |
-	       (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 | (uint64_t)at_redis_db32(db)
-	                                                                   << 32;
+	       (uint64_t)(port > 0 && port < 65536 ? port : 0) << 16 |
+	       (uint64_t)at_redis_db32(db) << 32;
 }
 
 /* The head at the start of a blob, little-endian. */
@@ -130,7 +131,8 @@ static inline int at_redis_cap_init(struct at_redis_cap *c, char *buf, size_t ro
 	    .select_db = -1,
 	    .show_args = show_args,
 	};
-	at_redis_cap_put_head(buf, at_redis_cap_head(show_args, addr_len, port, db), addr, addr_len);
+	at_redis_cap_put_head(buf, at_redis_cap_head(show_args, addr_len, port, db), addr,
+	                      addr_len);
 	return 0;
 }
 void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,

@@ -37,7 +37,8 @@ static void words(const char *in, size_t n, size_t room, int show)
 	memcpy(f, in, fn);
 	f[fn] = 0;
 	memset(b1, 0xa5, sizeof b1);
-	size_t len = at_redis_cap_words(b1, room, at_redis_cap_head(show, 4, 6379, 2), "host", 4, f);
+	size_t len =
+	    at_redis_cap_words(b1, room, at_redis_cap_head(show, 4, 6379, 2), "host", 4, f);
 	for (size_t i = len; i < sizeof b1; i++)
 		if ((unsigned char)b1[i] != 0xa5)
 			abort(); /* written past the blob */

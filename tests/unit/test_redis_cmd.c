@@ -507,8 +507,8 @@ static void format_matches_argv(void **state)
 		 * it, makes another blob (the words as they are) that renders the
 		 * same text, name and connection facts */
 		char b3[AT_REDIS_CAP_MAX];
-		size_t n3 = at_redis_cap_words(b3, room, at_redis_cap_head(show, 4, 6379, 3), "host",
-		                               4, f);
+		size_t n3 =
+		    at_redis_cap_words(b3, room, at_redis_cap_head(show, 4, 6379, 3), "host", 4, f);
 		if (n3) {
 			assert_null(strchr(f, '%'));
 			assert_int_equal(c2.kind, AT_REDIS_PLAIN);
