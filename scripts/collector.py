@@ -93,6 +93,19 @@ def decode(body, content_type):
     return req
 
 
+class QuietServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """A threaded HTTP server on which a client that hangs up mid-exchange (an
+    exporter giving up at its exit bound, a test's client that does not read
+    the reply) is not an error worth a traceback."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Collector:
     """Runs in a thread; spans accumulate in .spans. status_plan lets a test
     make the collector answer with errors first (e.g. [503, 503])."""
@@ -152,11 +165,7 @@ class Collector:
                 self.end_headers()
                 self.wfile.write(reply)
 
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server((host, port), Handler)
+        self.server = QuietServer((host, port), Handler)
         self.port = self.server.server_address[1]
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

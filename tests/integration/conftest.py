@@ -4,7 +4,6 @@ import http.server
 import shutil
 import os
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ PROGRAMS = os.path.join(BUILD, "programs")
 subprocess.run([os.path.join(ROOT, "scripts", "fetch-idl.sh"), os.path.join(ROOT, "build", "idl")],
                check=True)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from collector import Collector  # noqa: E402
+from collector import Collector, QuietServer  # noqa: E402
 
 
 def free_port():
@@ -91,11 +90,7 @@ class RecordingServer:
                     return self._handle
                 raise AttributeError(name)
 
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
