@@ -491,7 +491,6 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
 }
 
-/* req: the request as parsed up to the end of its header section */
 /* Our header lines, each ended by CRLF, as the bytes still to send (the
  * lines that fit: all of them, at_inject's buffer being smaller). */
 static void pend_lines(struct at_conn *c, const struct at_inject *inj)
@@ -507,6 +506,7 @@ static void pend_lines(struct at_conn *c, const struct at_inject *inj)
 	c->pend_len = (uint16_t)used;
 }
 
+/* req: the request as parsed up to the end of its header section */
 static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
 	at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
@@ -557,11 +557,12 @@ static void wire_start(struct at_conn *c)
 }
 
 /* Bytes [from, from + n) of k, the request's from the end of its head on,
- * went out, on a connection whose responses are not read here (under
- * curl_easy_perform: libcurl's; a request not sampled: no span needs it).
- * The request ends by its own framing: then the next bytes start a new
+ * went out, on a connection whose responses are not read here (c->follow:
+ * under curl_easy_perform, libcurl's; a request not sampled, no span needs
+ * it). The request ends by its own framing: then the next bytes start a new
  * head. Bytes past its end in the same write, or not HTTP: out of step, the
- * connection is left alone from then on. */
+ * connection is left alone from then on. Parsing only: errno stays the
+ * write's. */
 static void follow_body(struct at_conn *c, const struct out_call *k, size_t from, size_t n)
 {
 	if (!n)
@@ -662,11 +663,8 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	}
 	if (c->wstate != W_HEAD) {
 		ssize_t r = raw_out(k, k->iov, k->iovcnt);
-		if (r > 0 && c->wstate == W_BODY && (at_wire_cur || c->follow)) {
-			int err = errno;
+		if (r > 0 && c->wstate == W_BODY && c->follow)
 			follow_body(c, k, 0, (size_t)r);
-			errno = err;
-		}
 		return r;
 	}
 
@@ -693,20 +691,23 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	 * request in the pieces the application wrote it in (a server that
 	 * reads once still gets the whole head). */
 	if (!c->pend_built) {
-		if (at_wire_cur)
-			wire_start(c);
-		else
-			client_start(c, &c->out, k->caller);
 		c->pend_built = 1;
-		if (!at_wire_cur && !c->span.recording && !c->resp_needed &&
-		    !(c->out.flags & AT_HTTP_F_CONNECT)) {
-			/* not sampled: the span has nothing to wait for. The
-			 * request is followed to its end, its response never
-			 * parsed (an upgrade or a CONNECT, which turn the
-			 * connection into a tunnel, or a 100-continue, whose
-			 * body may never come, only the response tells) */
-			end_span(c, 0);
+		if (at_wire_cur) {
+			wire_start(c);
 			c->follow = 1;
+		} else {
+			client_start(c, &c->out, k->caller);
+			if (!c->span.recording && !c->resp_needed &&
+			    !(c->out.flags & AT_HTTP_F_CONNECT)) {
+				/* not sampled: the span has nothing to wait for.
+				 * The request is followed to its end, its response
+				 * never parsed (an upgrade or a CONNECT, which turn
+				 * the connection into a tunnel, or a 100-continue,
+				 * whose body may never come: only the response
+				 * tells) */
+				end_span(c, 0);
+				c->follow = 1;
+			}
 		}
 	}
 	struct iovec v[2 * IOV_MAX_OURS + 1];
@@ -745,7 +746,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
 	c->pend_off = (uint16_t)(c->pend_off + sent);
 	if (sent == plen) {
-		if (at_wire_cur || c->follow)
+		if (c->follow)
 			follow_body(c, k, kpos, (size_t)r - kpos - plen);
 		errno = err;
 		return r - (ssize_t)plen;
@@ -758,11 +759,8 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		return -1;
 	n = iov_slice(k->iov, k->iovcnt, 0, total, v, IOV_MAX_OURS);
 	r = raw_out(k, v, n);
-	if (r > 0 && (at_wire_cur || c->follow)) {
-		err = errno;
+	if (r > 0 && c->follow)
 		follow_body(c, k, 0, (size_t)r);
-		errno = err;
-	}
 	return r;
 }
 

@@ -60,11 +60,18 @@ static int kind_lookup(const char *name, size_t len)
 	return AT_REDIS_PLAIN;
 }
 
+/* Whether a name of len bytes may be one in kind_lookup's table: its first
+ * letter and length say no for almost every command. */
+static inline int kind_maybe(const char *name, size_t len)
+{
+	unsigned c = (unsigned char)(name[0] | 0x20) - 'a';
+	return len <= 12 && c <= 'z' - 'a' && (kind_lens[c] >> len & 1);
+}
+
 /* every command runs through here: almost all are plain at the first test */
 static inline int kind_of(const char *name, size_t len)
 {
-	unsigned c = (unsigned char)(name[0] | 0x20) - 'a';
-	if (AT_LIKELY(len > 12 || c > 'z' - 'a' || !(kind_lens[c] >> len & 1)))
+	if (AT_LIKELY(!kind_maybe(name, len)))
 		return AT_REDIS_PLAIN;
 	return kind_lookup(name, len);
 }
@@ -500,11 +507,10 @@ size_t at_redis_cap_words(char *buf, size_t room, uint64_t h, const char *addr, 
 	if (*p)
 		return 0;
 	size_t n = (size_t)(p - w);
-	/* a name whose letter and length are in kind_lens's table (SELECT, AUTH,
-	 * also HMGET, SCRIPT...): the general walk, which looks it up; here the
-	 * function stays a leaf, without a frame */
-	unsigned c = (unsigned char)(w[0] | 0x20) - 'a';
-	if (AT_UNLIKELY(name <= 12 && c <= 'z' - 'a' && (kind_lens[c] >> name & 1)))
+	/* a name that may be in kind_lookup's table (SELECT, AUTH, also HMGET,
+	 * SCRIPT...): the general walk, which looks it up; here the function
+	 * stays a leaf, without a frame */
+	if (AT_UNLIKELY(kind_maybe((const char *)w, name)))
 		return 0;
 	return put_words(buf, room, h, addr, addr_len, (const char *)w, n);
 }
