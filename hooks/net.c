@@ -403,37 +403,10 @@ static int client_url_plain(struct at_conn *c, const char *t, size_t tl)
 {
 	struct at_span *s = &c->span;
 	const char *host = c->host;
-	size_t hl = c->host_len;
-	/* 1: ends the authority or starts userinfo; 2: ':' */
-	static const uint8_t special[256] = {['/'] = 1, ['?'] = 1, ['#'] = 1, ['@'] = 1, [':'] = 2};
-	const char *colon = NULL;
-	for (size_t i = 0; i < hl; i++) {
-		uint8_t k = special[(unsigned char)host[i]];
-		if (AT_LIKELY(!k))
-			continue;
-		if (k == 1)
-			return 0;
-		if (!colon)
-			colon = host + i;
-	}
-	if (host[0] == '[' || colon == host)
+	size_t hl = c->host_len, name;
+	int port;
+	if (!at_url_host_plain(host, hl, 80, &name, &port))
 		return 0;
-	size_t name = colon ? (size_t)(colon - host) : hl;
-	int port = 80;
-	if (colon && colon + 1 < host + hl) {
-		const char *d = colon + 1;
-		size_t dl = hl - name - 1;
-		if (dl > 5)
-			return 0;
-		port = 0;
-		for (size_t i = 0; i < dl; i++) {
-			if (d[i] < '0' || d[i] > '9')
-				return 0;
-			port = port * 10 + (d[i] - '0');
-		}
-		if (port <= 0 || port > 65535)
-			return 0;
-	}
 	char url[7 + sizeof c->host + AT_HTTP_TARGET_MAX];
 	memcpy(url, "http://", 7);
 	memcpy(url + 7, host, hl);

@@ -74,3 +74,26 @@ size_t at_url_redact(const char *s, char *out, size_t outlen)
 	n = (size_t)snprintf(out, outlen, "%s", s);
 	return n < outlen ? n : outlen - 1;
 }
+
+const unsigned char at_url_authority_class[256] = {
+    [0] = 3, ['/'] = 3, ['?'] = 3, ['#'] = 3, ['@'] = 1, ['['] = 1, [']'] = 1, [':'] = 2};
+
+int at_url_split_plain(const char *s, const char **host, size_t *host_len, int *port)
+{
+	/* byte by byte: a shorter string ends at its NUL, never read past */
+	if (s[0] != 'h' || s[1] != 't' || s[2] != 't' || s[3] != 'p')
+		return 0;
+	int def = 80;
+	s += 4;
+	if (*s == 's') {
+		def = 443;
+		s++;
+	}
+	if (s[0] != ':' || s[1] != '/' || s[2] != '/')
+		return 0;
+	s += 3;
+	if (at_url_plain_authority(s, (size_t)-1, def, host_len, port) < 0)
+		return 0;
+	*host = s;
+	return 1;
+}

@@ -146,6 +146,78 @@ static void urls(void **state)
 	assert_string_equal(out, "http://example.com/a@b");
 }
 
+/* What the hooks' plain-URL paths make of s must be what at_url_parse and
+ * at_url_redact make of it: url.full s itself, the same host and port.
+ * Returns whether s took the plain path. */
+static int same_as_parse(const char *s)
+{
+	const char *host;
+	size_t hl;
+	int port;
+	if (!at_url_split_plain(s, &host, &hl, &port))
+		return 0;
+	struct at_url u;
+	assert_int_equal(at_url_parse(s, &u), 0);
+	assert_int_equal(strlen(u.host), hl);
+	assert_memory_equal(u.host, host, hl);
+	assert_int_equal(u.port, port);
+	assert_false(u.has_userinfo);
+	char red[1024];
+	at_url_redact(s, red, sizeof red);
+	assert_string_equal(red, s);
+	/* and net.c's Host header, the same authority */
+	size_t n = strcspn(host, "/?#"), name;
+	int p2;
+	assert_true(at_url_host_plain(host, n, !strncmp(s, "https", 5) ? 443 : 80, &name, &p2));
+	assert_int_equal(name, hl);
+	assert_int_equal(p2, port);
+	return 1;
+}
+
+static void plain_urls(void **state)
+{
+	static const char *plain[] = {
+	    "http://127.0.0.1:36775/bench", "http://h", "https://h", "http://h:/x",
+	    "http://h?q=1", "http://h#f", "https://example.com:8443/a/b?c#d", "http://h:00080/",
+	    "http://h:65535", "http://h/a@b:c[]",
+	};
+	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+		assert_true(same_as_parse(plain[i]));
+	/* what takes the general parse: userinfo, IPv6, an odd port, an odd
+	 * scheme, no host, a host too long for at_url_parse */
+	static const char *other[] = {
+	    "http://a:b@h/",  "http://[::1]:80/", "http://h:0/", "http://h:65536/",
+	    "http://h:80:90/", "http://h:+80/",   "HTTP://h/",   "ftp://h/",
+	    "http://:80/",    "http:///x",        "http:/h",     "http",
+	    "",               "htt",              "http://h:123456/",
+	};
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+		assert_false(same_as_parse(other[i]));
+	char longhost[300] = "http://";
+	memset(longhost + 7, 'a', 255);
+	assert_true(same_as_parse(longhost));
+	longhost[7 + 255] = 'a';
+	assert_false(same_as_parse(longhost));
+	/* random strings over the characters that matter: plain or not, never
+	 * a different answer from the general parse */
+	static const char alpha[] = "h:/?#@[]019s.";
+	unsigned x = 12345, plain_n = 0;
+	for (int it = 0; it < 200000; it++) {
+		char u[40];
+		size_t pre = it & 1 ? 8 : 7;
+		memcpy(u, it & 1 ? "https://" : "http://", pre);
+		size_t len = pre + (x % 24);
+		for (size_t j = pre; j < len; j++) {
+			x = x * 1103515245u + 12345u;
+			u[j] = alpha[(x >> 16) % (sizeof alpha - 1)];
+		}
+		u[len] = 0;
+		x = x * 1103515245u + 12345u;
+		plain_n += (unsigned)same_as_parse(u);
+	}
+	assert_true(plain_n > 1000); /* the plain path was taken, and checked */
+}
+
 int main(void)
 {
 	setenv("OTEL_TRACES_EXPORTER", "none", 1);
@@ -156,6 +228,7 @@ int main(void)
 		cmocka_unit_test(json),
 		cmocka_unit_test(utf8),
 		cmocka_unit_test(urls),
+		cmocka_unit_test(plain_urls),
 	};
 	return cmocka_run_group_tests_name("encode", tests, NULL, NULL);
 }
