@@ -11,7 +11,7 @@ counts, for trying the script), BENCH_OUT (where to write, default
 bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, lines,
 micro, exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
 keys: curl, http_client, http_server, redis, mysql, file, unix, span_db,
-span_min) for a partial run while working on one hook.
+span_leaf, span_min) for a partial run while working on one hook.
 """
 import datetime
 import glob
@@ -658,13 +658,16 @@ def section_callgrind(ctx):
     if ctx["dis_tops"]:
         md("", "Where a disabled shim's instructions go (functions that grew most, per call): " +
            "; ".join(ctx["dis_tops"]) + ".")
-    md("", "The two `span_cost` rows are a fake hook (`bench/span_cost.c`, linked against "
-       "`libatcore.a`) that does what a Redis/MySQL hook does around a call that does "
-       "nothing: `at_enter`, `at_span_start`, `AT_SPAN_CALLER`, five attributes "
-       "(`db.system.name`, `db.operation.name`, `db.query.text`, `server.address`, "
-       "`server.port`), `at_span_end`, `at_leave`; “bare” there is the same binary with "
-       "`AUTOTRACE_ENABLED=0`. The queue is made large enough (32768) that no span is "
-       "dropped during the count.", "")
+    md("", "The `span_cost` rows are a fake hook (`bench/span_cost.c`, linked against "
+       "`libatcore.a`) around a call that does nothing. `db`: what a database hook did "
+       "with the span API, and what the other hooks still do: `at_enter`, `at_span_start`, "
+       "`AT_SPAN_CALLER`, five attributes (`db.system.name`, `db.operation.name`, "
+       "`db.query.text`, `server.address`, `server.port`), `at_span_end`, `at_leave`. "
+       "`leaf`: what the Redis and MySQL hooks do now (a leaf span, `preload/leaf.h`): "
+       "`at_enter`, `at_leaf_begin`, a PING captured with its connection's facts "
+       "(`at_redis_cap_words`), `at_leaf_end` (a compact record into the queue), "
+       "`at_leave`. “bare” there is the same binary with `AUTOTRACE_ENABLED=0`. The queue "
+       "is made large enough (32768) that no span is dropped during the count.", "")
 
 
 # ---------------------------------------------------------------- 2. end-to-end
@@ -1011,7 +1014,7 @@ def section_micro(ctx):
     # "cold": the DB span again, with a walk that evicts L1 and L2 before each
     # call (what a client loop's span costs when the server's turn on the CPU
     # has pushed the shim out of them)
-    for mode in ("db", "minimal", "cold"):
+    for mode in ("db", "leaf", "minimal", "cold"):
         for v in ("off", "on"):
             env = base_env()
             env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % ctx["sink"],
@@ -1026,7 +1029,9 @@ def section_micro(ctx):
                                "db" if mode == "cold" else mode], env)
                 xs.append(float(o["lat_p50"]))
             lat[(mode, v)] = (xs, o)
-    for mode, title in (("db", "synthetic DB span, 5 attributes"), ("minimal", "minimal span"),
+    for mode, title in (("db", "synthetic DB span, 5 attributes"),
+                        ("leaf", "synthetic DB span as a leaf (a captured PING)"),
+                        ("minimal", "minimal span"),
                         ("cold", "synthetic DB span, caches cold (a %d KiB walk before each "
                          "call)" % EVICT_KB)):
         add = [a - b for a, b in zip(lat[(mode, "on")][0], lat[(mode, "off")][0])]
@@ -1375,43 +1380,48 @@ CLOSE = {
     "Redis span": "section 1 names the functions that grew; the column over a bare process "
     "with one idle thread takes out glibc's multi-threaded paths (~250 for PING: calloc, "
     "malloc and free take the arena lock, read/write switch cancellation on), which any "
-    "exporter thread in the process brings. Done: the command is captured raw on the "
-    "application thread (the name, the key, shown values only, no secrets) with the "
-    "connection's address, port and database in an 8-byte head, and the name and every "
-    "attribute are written on the exporter thread (hooks/redis_render.c); inline setters; "
-    "frameless pass-through for the inner layers; the capture's head written inline, "
-    "describe and finish inline on the synchronous path, the database captured when known "
-    "instead of patched into the blob at the end. What remains of the shim's own: the span "
-    "(start, ids, sampler, copy into the queue: the minimal-span row, ~200 of it here) and "
-    "the capture (~100 for PING: a format without conversions, most of them, is copied "
-    "whole as one entry that the exporter thread splits into words, hooks/redis_cmd.c "
-    "at_redis_cap_words; split on the application thread it was ~160, through the general "
-    "walk of a format ~190: a frame, va_copy, the entry's head, the command's kind, the "
-    "bytes). To close: a span "
-    "record written straight into the queue instead of built on the stack and copied, and "
-    "no exporter thread in the process (the ~250 of glibc's): `AUTOTRACE_EXPORTER_MODE="
-    "process` (an exporter in a helper process, fed through shared memory) takes those "
-    "out (its column in section 1), but not the end-to-end cost (section 2): on one pinned "
-    "CPU the helper's work and the switches between two address spaces cost the loop as "
-    "much as glibc's multi-threaded paths did.",
+    "exporter thread in the process brings. Done: a synchronous command is a leaf span "
+    "(preload/leaf.h): never made current, never built whole on the application thread; "
+    "its start, parent and decision are kept in a small struct, the command is captured "
+    "raw (the name, the key, shown values only, no secrets; a format without conversions "
+    "copied whole, hooks/redis_cmd.c at_redis_cap_words) with the connection's address, "
+    "port and database in an 8-byte head, and at the end the queue takes an 80-byte record "
+    "and the raw bytes (at_queue_push_leaf), which the consumer turns into the whole span; "
+    "the exporter thread writes the name and every attribute (hooks/redis_render.c). An "
+    "error reply, a SELECT, a parent with a tracestate or a crash make the whole span "
+    "instead. What remains of the shim's own (section 1's functions): the hook's frame, "
+    "the connection lookup and the capture (~200: sync_command, at_redis_cap_words), the "
+    "record (~80: a compare-and-swap, its head, the bytes), the variadic entry and the "
+    "layers hiredis calls through (redisvAppendCommand, redisGetReply, write, read: ~80). "
+    "To close: no exporter thread in the process (the ~250 of glibc's): "
+    "`AUTOTRACE_EXPORTER_MODE=process` (an exporter in a helper process, fed through "
+    "shared memory) takes those out (its column in section 1), but not the end-to-end cost "
+    "(section 2): on one pinned CPU the helper's work and the switches between two address "
+    "spaces cost the loop as much as glibc's multi-threaded paths did; and a capture that "
+    "is not a copy of the words (the bytes of a PING are the least it could copy).",
     "MySQL span": "as for Redis: glibc's multi-threaded paths (~250-400; gone with the "
-    "exporter in a process), the span, and the "
-    "statement and connection facts copied into one attribute (~100: a statement that "
-    "succeeded and fits the span goes straight in, without the summary a long or failed "
-    "one needs, in small inline copies; rendered on the exporter thread, "
-    "hooks/mysql_render.c). The MySQL socket passes straight through (net.c forgets a "
+    "exporter in a process), and a text statement's span is a leaf (preload/leaf.h): a "
+    "statement that succeeded and fits goes into the queue as a record of the "
+    "connection's facts (kept laid out per connection) and the statement, rendered on the "
+    "exporter thread (hooks/mysql_render.c); a failed or long one makes the whole span "
+    "with its summary. The MySQL socket passes straight through (net.c forgets a "
     "connection that can never be HTTP: ~240 per query before). The differences of totals "
     "in this row move by up to ±200 with libmariadb's own path (its recv and poll calls "
     "when a reply is late; glibc's malloc, whose path depends on how the heap was laid out "
-    "before the loop): the exact column of section 1 (~580, the same with the exporter in "
-    "a thread or a process) is the shim's own cost.",
-    "synthetic DB span": "the floor (minimal span row, ~280) is the header clear, two "
-    "timestamps (rdtsc: a few instructions and ~12 ns each, turned into wall-clock time on "
-    "the exporter thread; the vDSO's clock_gettime took ~18 instructions and ~30 ns each), "
-    "the ids (~40), the sampler, the parent lookup and the copy into the queue "
-    "(header + attributes + arena, ~100); five attributes add ~160. To close: a compact "
-    "span record written straight into the queue slot instead of built on the stack and "
-    "copied.",
+    "before the loop): the exact column of section 1 (the same with the exporter in a "
+    "thread or a process) is the shim's own cost.",
+    "synthetic DB span as a leaf": "the leaf's floor: the parent lookup and the "
+    "decision, two timestamps (rdtsc: a few instructions and ~12 ns each, turned into "
+    "wall-clock time on the exporter thread), the capture of a PING with its connection's "
+    "facts, and the record (a compare-and-swap, its 72-byte head, the raw bytes); over a "
+    "process with an exporter thread, glibc's multi-threaded paths in what the host "
+    "calls.",
+    "synthetic DB span, whole": "the whole span's floor (minimal span row, ~280) is the "
+    "header clear, two timestamps, the ids (drawn later: lazy), the sampler, the parent "
+    "lookup and the copy into the queue (header + attributes + arena, ~100); five "
+    "attributes add ~160. The Redis and MySQL hooks no longer pay it (the leaf row); the "
+    "HTTP and libcurl hooks, whose spans are current while the call runs (a child, a "
+    "header to inject), do.",
     "disabled shim": "hot hooks pass through in ~9 instructions and no stack frame "
     "(at_go/at_off_pass: redisvCommand, redisvAppendCommand, redisGetReply, mysql_query, "
     "mysql_real_query, curl_multi_*, sigaction; net.c's read/recv/send/write in ~11), but a "
@@ -1520,13 +1530,17 @@ def budgets(ctx):
                       "%.0f instr (%.1f× the budget)%s; %.0f ns (end-to-end shim − bare, "
                       "noise ± µs)" % (ins, ins / 400, over_idle(ctx, key), med(ns) if ns else -1),
                       verdict(ins <= 400) + " (on instructions)"))
-    ins = ctx["instr"].get("span_db")
-    if ins is not None:
-        ns = ctx["span_ns"].get("db")
-        b.append(("synthetic DB span (what a Redis/MySQL hook adds at least)",
-                  "%.0f instr (%.1f× the budget); %.0f ns" % (ins, ins / 400,
-                                                              med(ns) if ns else -1),
-                  verdict(ins <= 400 and (not ns or med(ns) <= 100))))
+    for key, mode, title in (
+            ("span_leaf", "leaf", "synthetic DB span as a leaf (what a Redis/MySQL hook adds "
+                                  "at least: `span_cost` leaf)"),
+            ("span_db", "db", "synthetic DB span, whole, five attributes (the span API's "
+                              "floor for the other hooks)")):
+        ins = ctx["instr"].get(key)
+        if ins is not None:
+            ns = ctx["span_ns"].get(mode)
+            b.append((title, "%.0f instr (%.1f× the budget); %.0f ns" % (
+                ins, ins / 400, med(ns) if ns else -1),
+                verdict(ins <= 400 and (not ns or med(ns) <= 100))))
     ins = ctx["instr"].get("curl")
     if ins is not None:
         b.append(("libcurl span (no explicit budget; for scale)", "%.0f instr%s; %.0f ns" % (
@@ -1728,7 +1742,7 @@ def main():
         "mysql": bool({"mysql_query", "mysql_real_query"} & syms),
         "file": {"write", "read"} <= syms,
         "unix": {"write", "read"} <= syms,
-        "span_db": True, "span_min": True,
+        "span_db": True, "span_leaf": True, "span_min": True,
     }
     why = {k: "hook not in the tree yet (libautotrace.so exports no %s)" % s for k, s in (
         ("curl", "curl_easy_perform"), ("http_client", "send/recv"), ("http_server", "send/recv"),
@@ -1791,6 +1805,8 @@ def main():
          lambda: [q(20000, 2000), "unix"], 2, hooks["unix"], V2T),
         ("span_db", "synthetic DB span (`span_cost`)", "span_cost", lambda: [q(20000, 5000), 1, "db"],
          1, True, V2),
+        ("span_leaf", "synthetic DB span as a leaf (`span_cost` leaf)", "span_cost",
+         lambda: [q(20000, 5000), 1, "leaf"], 1, True, V2),
         ("span_min", "minimal span, no attributes (`span_cost`)", "span_cost",
          lambda: [q(20000, 5000), 1, "minimal"], 1, True, V2),
     ]

@@ -3,9 +3,11 @@
  * five attributes, end, leave) around a call that does nothing. It gives
  * the app-thread floor per span, the behaviour when producers outrun the
  * exporter (drops, latency), the scaling with producer threads and the
- * memory the queue and exporter add.
+ * memory the queue and exporter add. "leaf" does what the Redis and MySQL
+ * hooks do now: a leaf span (preload/leaf.h) and, as its one raw attribute,
+ * a PING captured with its connection's facts (hooks/redis_cmd.h).
  *
- *   span_cost N THREADS [db|minimal]
+ *   span_cost N THREADS [db|minimal|leaf]
  *
  * Prints one line of key=value figures. The exporter is configured by the
  * usual environment (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER). */
@@ -14,6 +16,8 @@
 #include "bench.h"
 
 #include "../preload/autotrace.h"
+#include "../preload/leaf.h"
+#include "../hooks/redis_cmd.h"
 #include "../reporter/exporter.h"
 #include "../reporter/queue.h"
 
@@ -21,7 +25,7 @@
 #include <pthread.h>
 #include <string.h>
 
-static int minimal;
+static int minimal, leaf;
 static double pace_ns; /* BENCH_PACE_NS: one span per this many ns, below the exporter's rate */
 
 static void pace(double *next)
@@ -39,9 +43,38 @@ static NOINLINE int real_call(int x)
 	return x;
 }
 
-/* Shaped like hooks/curl.c: the work a database hook does on the app thread. */
+/* Shaped like hooks/redis.c's sync_command. */
+static NOINLINE int leaf_call(int x)
+{
+	if (!at_enter())
+		return real_call(x);
+	int saved = errno;
+	struct at_leaf l;
+	if (!at_leaf_begin(&l, AT_KIND_CLIENT, (uintptr_t)__builtin_return_address(0))) {
+		errno = saved;
+		int rc = real_call(x);
+		at_leave();
+		return rc;
+	}
+	char buf[AT_REDIS_CAP_MAX];
+	size_t n = at_redis_cap_words(buf, sizeof buf, at_redis_cap_head(0, 9, 6379, 0),
+	                              "127.0.0.1", 9, "PING");
+	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, buf, n);
+	errno = saved;
+	int rc = real_call(x);
+	saved = errno;
+	at_leaf_end(&l);
+	at_leave();
+	errno = saved;
+	return rc;
+}
+
+/* Shaped like hooks/curl.c: the work a database hook did on the app thread
+ * before leaf spans. */
 static NOINLINE int traced_call(int x)
 {
+	if (leaf)
+		return leaf_call(x);
 	if (!at_enter())
 		return real_call(x);
 	int saved = errno;
@@ -108,6 +141,7 @@ int main(int argc, char **argv)
 	long n = bench_arg(argc, argv, 1, 1000000);
 	int nt = (int)bench_arg(argc, argv, 2, 1);
 	minimal = argc > 3 && !strcmp(argv[3], "minimal");
+	leaf = argc > 3 && !strcmp(argv[3], "leaf");
 	if (getenv("BENCH_PACE_NS"))
 		pace_ns = atof(getenv("BENCH_PACE_NS"));
 	long rss0 = bench_status_kb("VmRSS");

@@ -24,6 +24,7 @@
  * span and the inner hooks pass straight through. */
 #define _GNU_SOURCE
 #include "../preload/autotrace.h"
+#include "../preload/leaf.h"
 #include "../preload/config.h"
 #include "../preload/errors.h"
 #include "../preload/log.h"
@@ -350,29 +351,42 @@ static void set_error(struct at_span *s, unsigned err, const char *msg)
 }
 
 /* The common case, cheap: a statement short enough to go in raw. It and
- * the connection's facts are copied into one attribute, rendered on the
- * exporter thread (hooks/mysql_render.c). Returns 0 when it does not fit
- * (the attribute count limit, the arena's room): the caller does it here. */
-static int defer_all(struct at_span *s, const struct conn *c, int sysn, const char *text,
-                     size_t len)
+ * the connection's facts are copied into one attribute's bytes at b (room
+ * of them), rendered on the exporter thread (hooks/mysql_render.c).
+ * Returns their length, 0 when they do not fit. */
+static AT_ALWAYS_INLINE size_t facts_blob(char *b, size_t room, const struct conn *c, int sysn,
+                                          const char *text, size_t len)
 {
 	if (at_cfg.attr_value_limit && len > (size_t)at_cfg.attr_value_limit)
 		return 0;
 	static const char no_facts[AT_MYSQL_HEAD]; /* no port, database, address */
 	int facts = c && c->facts_len >= AT_MYSQL_HEAD;
 	size_t flen = facts ? c->facts_len : AT_MYSQL_HEAD;
-	size_t need = flen + len, off = s->arena_used;
-	if (need > AT_ARENA_SIZE - off || s->nattrs >= s->attr_cap)
+	size_t need = flen + len;
+	if (need > room)
 		return 0;
-	struct at_attr *a = at_span_slot(s, "db.query.text");
-	if (!a)
-		return 0;
-	char *b = s->arena + off;
 	/* the connection's facts, then a short statement: no call for each */
 	at_copy_small(b, facts ? c->facts : no_facts, flen);
 	b[0] = (char)(sysn == SYS_MARIADB ? AT_MYSQL_SYS_MARIADB : AT_MYSQL_SYS_MYSQL);
 	b[1] = (char)keep_literals();
 	at_copy_small(b + flen, text, len);
+	return need;
+}
+
+/* The same as a span's attribute. Returns 0 when it does not fit (the
+ * attribute count limit, the arena's room): the caller does it here. */
+static int defer_all(struct at_span *s, const struct conn *c, int sysn, const char *text,
+                     size_t len)
+{
+	size_t off = s->arena_used;
+	if (s->nattrs >= s->attr_cap)
+		return 0;
+	size_t need = facts_blob(s->arena + off, AT_ARENA_SIZE - off, c, sysn, text, len);
+	if (!need)
+		return 0;
+	struct at_attr *a = at_span_slot(s, "db.query.text");
+	if (!a)
+		return 0;
 	a->type = AT_ATTR_DEFER;
 	a->render = AT_RENDER_MYSQL;
 	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)need};
@@ -549,18 +563,47 @@ AT_EXPORT void mysql_close(MYSQL *m)
 
 /* ---- text protocol ---- */
 
+/* A text statement's span is a leaf (preload/leaf.h): the common case (it
+ * succeeded and fits whole) goes into the queue as a record of the
+ * connection's facts and the statement; the rest make the whole span. */
+static AT_NOINLINE void finish_whole(struct at_leaf *l, MYSQL *m, const char *q, size_t n,
+                                     int failed)
+{
+	struct at_span s;
+	at_leaf_span(l, &s);
+	finish_text_query(&s, m, q, n, failed);
+	at_span_end(&s);
+}
+
+static AT_ALWAYS_INLINE void finish_leaf(struct at_leaf *l, MYSQL *m, const char *q, size_t n,
+                                         int failed)
+{
+	char b[AT_ARENA_SIZE];
+	/* (a parent's tracestate takes arena room the statement may need: the
+	 * whole span, which cuts or summarizes it) */
+	if (AT_LIKELY(!failed && q && n && n < AT_SQL_MAX && at_cfg.attr_count_limit >= 1) &&
+	    AT_LIKELY(!l->pspan || !l->pspan->tracestate.len)) {
+		struct conn *c = m ? lookup(&conn_table, m) : NULL;
+		size_t len = facts_blob(b, sizeof b, c, server_system(m, c, 1), q, n);
+		if (len) {
+			at_leaf_raw(l, "db.query.text", AT_RENDER_MYSQL, b, len);
+			at_leaf_end(l);
+			return;
+		}
+	}
+	finish_whole(l, m, q, n, failed);
+}
+
 static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 {
 	int saved = errno;
-	struct at_span s;
-	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	s.caller = caller;
+	struct at_leaf l;
+	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
 	errno = saved;
 	int rc = real_mysql_query(m, q);
 	saved = errno;
-	if (s.recording)
-		finish_text_query(&s, m, q, q ? strlen(q) : 0, rc != 0);
-	at_span_end(&s);
+	if (rec)
+		finish_leaf(&l, m, q, q ? strlen(q) : 0, rc != 0);
 	at_leave();
 	errno = saved;
 	return rc;
@@ -591,15 +634,13 @@ AT_EXPORT int mysql_query(MYSQL *m, const char *q)
 static AT_NOINLINE int traced_real_query(MYSQL *m, const char *q, unsigned long n, uintptr_t caller)
 {
 	int saved = errno;
-	struct at_span s;
-	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	s.caller = caller;
+	struct at_leaf l;
+	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
 	errno = saved;
 	int rc = real_mysql_real_query(m, q, n);
 	saved = errno;
-	if (s.recording)
-		finish_text_query(&s, m, q, n, rc != 0);
-	at_span_end(&s);
+	if (rec)
+		finish_leaf(&l, m, q, n, rc != 0);
 	at_leave();
 	errno = saved;
 	return rc;

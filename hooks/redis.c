@@ -20,6 +20,7 @@
  * When a table is full the command runs untraced; the command always runs. */
 #define _GNU_SOURCE
 #include "../preload/autotrace.h"
+#include "../preload/leaf.h"
 #include "../preload/config.h"
 #include "../preload/errors.h"
 #include "../preload/log.h"
@@ -564,27 +565,113 @@ static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
 
 /* ---- synchronous commands ---- */
 
+/* The call through, the connection's counts kept, errno the call's. */
+static AT_ALWAYS_INLINE void *sync_call(void *c, const struct src *q, struct conn *e, int *saved)
+{
+	if (e)
+		e->appended++;
+	errno = *saved;
+	void *r = q->fmt ? real_redisvCommand(c, q->fmt, *q->ap)
+	                 : real_redisCommandArgv(c, q->argc, q->argv, q->argvlen);
+	*saved = errno;
+	if (e && r && e->replied != e->appended)
+		e->replied++;
+	return r;
+}
+
+/* Not sampled: no span, only the connection's database followed. */
+static AT_NOINLINE void *sync_unrecorded(void *c, const struct src *q, struct conn *e, int saved)
+{
+	long select_db;
+	describe_unrecorded(&select_db, q);
+	void *r = sync_call(c, q, e, &saved);
+	const char *str;
+	size_t len;
+	if (e && r && select_db >= 0 && !reply_error(r, &str, &len))
+		e->db = select_db;
+	errno = saved;
+	return r;
+}
+
+/* The whole span from the start: no attribute may be set
+ * (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=0), or the capture did not fit. */
+static AT_NOINLINE void *sync_whole(void *c, const struct src *q, struct conn *e, long db,
+                                    struct at_leaf *l, int saved)
+{
+	struct at_span s;
+	long select_db;
+	l->len = 0;
+	at_leaf_span(l, &s);
+	describe(&s, e, db, &select_db, q);
+	void *r = sync_call(c, q, e, &saved);
+	finish(&s, c, e, r, select_db, db, db);
+	at_span_end(&s);
+	errno = saved;
+	return r;
+}
+
+/* An error, no reply, or a SELECT: the whole span, with the capture. */
+static AT_NOINLINE void finish_whole(struct at_leaf *l, void *c, struct conn *e, void *r,
+                                     long select_db, long db)
+{
+	struct at_span s;
+	at_leaf_span(l, &s);
+	finish(&s, c, e, r, select_db, db, db);
+	at_span_end(&s);
+}
+
+/* The command captured raw into buf (AT_REDIS_CAP_MAX bytes) for the leaf
+ * span, as describe_inline does into a span's arena. Returns the kind, -1
+ * when the capture cannot start (then nothing was read of q). */
+static AT_ALWAYS_INLINE int capture_leaf(struct at_leaf *l, char *buf, const struct conn *e,
+                                         long db, long *select_db, const struct src *q)
+{
+	*select_db = -1;
+	int has_addr = e && e->addr[0];
+	const char *addr = has_addr ? e->addr : NULL;
+	size_t addr_len = has_addr ? e->addr_len : 0;
+	int port = has_addr ? e->port : 0;
+	if (q->fmt) { /* most formats: their words in one copy */
+		size_t n = at_redis_cap_words(buf, AT_REDIS_CAP_MAX,
+		                              at_redis_cap_head(show_args(), addr_len, port, db), addr,
+		                              addr_len, q->fmt);
+		if (n) {
+			at_leaf_raw(l, "db.query.text", AT_RENDER_REDIS, buf, n);
+			return AT_REDIS_PLAIN;
+		}
+	}
+	struct at_redis_cap cap;
+	if (at_redis_cap_init(&cap, buf, AT_REDIS_CAP_MAX, show_args(), addr, addr_len, port, db))
+		return -1;
+	at_leaf_raw(l, "db.query.text", AT_RENDER_REDIS, buf, 0); /* a crash sees its head */
+	capture(&cap, q);
+	l->len = (uint16_t)cap.len;
+	*select_db = cap.select_db;
+	return cap.kind;
+}
+
+/* A synchronous command is a leaf span (preload/leaf.h): captured raw
+ * before the call, queued as a compact record after it when the reply is
+ * not an error; the rest make the whole span. */
 static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 {
 	int saved = errno;
 	abi(q->fmt ? (void *)real_redisvCommand : (void *)real_redisCommandArgv);
 	struct conn *e = conn_lookup(c);
-	struct at_span s;
-	long select_db;
 	long db = e ? e->db : -1;
-	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	s.caller = caller;
-	describe_inline(&s, e, db, &select_db, q);
-	if (e)
-		e->appended++;
-	errno = saved;
-	void *r = q->fmt ? real_redisvCommand(c, q->fmt, *q->ap)
-	                 : real_redisCommandArgv(c, q->argc, q->argv, q->argvlen);
-	saved = errno;
-	if (e && r && e->replied != e->appended)
-		e->replied++;
-	finish_inline(&s, c, e, r, select_db, db, db);
-	at_span_end(&s);
+	struct at_leaf l;
+	if (!at_leaf_begin(&l, AT_KIND_CLIENT, caller))
+		return sync_unrecorded(c, q, e, saved);
+	char buf[AT_REDIS_CAP_MAX];
+	long select_db;
+	if (AT_UNLIKELY(at_cfg.attr_count_limit < 1) ||
+	    AT_UNLIKELY(capture_leaf(&l, buf, e, db, &select_db, q) < 0))
+		return sync_whole(c, q, e, db, &l, saved);
+	void *r = sync_call(c, q, e, &saved);
+	if (AT_LIKELY(r && *(const int *)r != REDIS_REPLY_ERROR && select_db < 0))
+		at_leaf_end(&l);
+	else
+		finish_whole(&l, c, e, r, select_db, db);
 	errno = saved;
 	return r;
 }

@@ -28,6 +28,7 @@ extern _Atomic int at_state;
 struct at_tls {
 	int depth;              /* >0: inside a hook that owns a span, or our own thread */
 	struct at_span *cur;    /* innermost active span on this thread */
+	struct at_leaf *leaf;   /* a leaf span's call running (leaf.h), for a crash */
 	const char *tracestate; /* tracestate / baggage to propagate (incoming request) */
 	const char *baggage;
 	uint64_t rng; /* id generator state (ids.h) */

@@ -15,6 +15,7 @@
  * installing a handler after us is chained behind ours, never in front. */
 #define _GNU_SOURCE
 #include "crash.h"
+#include "leaf.h"
 
 #include "clock.h"
 #include "config.h"
@@ -372,6 +373,13 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		return;
 	struct at_span *open[MAX_OPEN];
 	int n = 0;
+	/* a leaf span's call (leaf.h), innermost: made whole here */
+	struct at_span leaf;
+	if (at_tls.leaf) {
+		at_leaf_span(at_tls.leaf, &leaf);
+		at_tls.cur = leaf.prev; /* not the chain's: only recorded */
+		open[n++] = &leaf;
+	}
 	for (struct at_span *p = at_tls.cur; p && n < MAX_OPEN; p = p->prev)
 		if (p->recording)
 			open[n++] = p;

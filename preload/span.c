@@ -9,6 +9,7 @@
 #include "config.h"
 #include "crash.h"
 #include "ids.h"
+#include "leaf.h"
 #include "sampler.h"
 #include "utf8.h"
 #include "../reporter/exporter.h"
@@ -16,8 +17,7 @@
 
 #include <string.h>
 
-struct at_ctx at_env_parent;          /* TRACEPARENT at start */
-extern struct at_span at_env_carrier; /* holds TRACESTATE; see init.c */
+struct at_ctx at_env_parent; /* TRACEPARENT at start (leaf.h) */
 
 /* start writes the ids itself and clears the rest of the header from flags on */
 _Static_assert(offsetof(struct at_span, ctx) == 0 && offsetof(struct at_ctx, trace_id) == 0 &&
@@ -27,21 +27,6 @@ _Static_assert(AT_SPAN_HEADER >= 24 + 16, "a header to clear");
 /* the header is cleared and copied in 16-byte moves: the 64-bit keymask took
  * the padding after tracestate, not another move */
 _Static_assert(AT_SPAN_HEADER == 104, "the header's size");
-
-static AT_ALWAYS_INLINE const struct at_ctx *parent_ctx(const struct at_span **pspan)
-{
-	struct at_span *cur = at_tls.cur;
-	*pspan = cur;
-	if (cur)
-		return at_span_ctx(cur);
-	if (at_tls.inherited.valid)
-		return &at_tls.inherited;
-	if (at_env_parent.valid) {
-		*pspan = &at_env_carrier;
-		return &at_env_parent;
-	}
-	return NULL;
-}
 
 /* The header after the ids, in 16-byte stores (the last one overlapping):
  * cheaper than memset's dispatch, and the arrays are written before they are
@@ -132,7 +117,7 @@ static AT_ALWAYS_INLINE void start(struct at_span *s, const char *name, int kind
 void at_span_start(struct at_span *s, const char *name, int kind)
 {
 	const struct at_span *pspan;
-	const struct at_ctx *parent = parent_ctx(&pspan);
+	const struct at_ctx *parent = at_span_parent_ctx(&pspan);
 	start(s, name, kind, parent, pspan, at_tls.cur, 1);
 	at_tls.cur = s;
 }
@@ -142,8 +127,55 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
 {
 	const struct at_span *pspan = NULL;
 	if (!parent)
-		parent = parent_ctx(&pspan);
+		parent = at_span_parent_ctx(&pspan);
 	start(s, name, kind, parent, pspan, NULL, 0);
+}
+
+void at_leaf_span(struct at_leaf *l, struct at_span *s)
+{
+	at_tls.leaf = NULL;
+	clear_header(s);
+	s->prev = at_tls.cur;
+	if (l->parent) {
+		memcpy(s->ctx.trace_id, l->parent->trace_id, 16);
+		memcpy(s->parent_id, l->parent->span_id, 8);
+	} else if (!l->lazy) {
+		memcpy(s->ctx.trace_id, l->trace_id, 16);
+	}
+	if (l->lazy)
+		s->lazy_ids = 1;
+	else
+		memcpy(s->ctx.span_id, l->span_id, 8);
+	s->ctx.valid = 1;
+	s->ctx.flags = l->flags;
+	s->recording = l->flags & AT_FLAG_SAMPLED;
+	s->kind = l->kind;
+	s->caller = l->caller;
+	s->start_ns = l->start;
+	at_tls.cur = s;
+	if (!s->recording)
+		return;
+	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
+	                                                     : AT_MAX_ATTRS;
+	if (AT_UNLIKELY(l->pspan && l->pspan->tracestate.len))
+		inherit_tracestate(s, l->pspan);
+	if (!l->len)
+		return;
+	/* raw bytes for the renderer, whole: the value length limit is the
+	 * rendered text's (a cut blob renders as nothing) */
+	size_t off = s->arena_used;
+	if (l->len > AT_ARENA_SIZE - off) { /* only after a long tracestate */
+		s->dropped_attrs++;
+		return;
+	}
+	struct at_attr *a = at_span_slot(s, l->key);
+	if (!a)
+		return;
+	memcpy(s->arena + off, l->raw, l->len);
+	a->type = AT_ATTR_DEFER;
+	a->render = l->render;
+	a->v.s = (struct at_str){(uint16_t)off, l->len};
+	s->arena_used = (uint16_t)(off + l->len);
 }
 
 static AT_ALWAYS_INLINE void end_at(struct at_span *s, uint64_t stamp)
@@ -188,7 +220,7 @@ void at_span_end(struct at_span *s)
 int at_current_ctx(struct at_ctx *out)
 {
 	const struct at_span *pspan;
-	const struct at_ctx *c = parent_ctx(&pspan);
+	const struct at_ctx *c = at_span_parent_ctx(&pspan);
 	if (!c)
 		return 0;
 	*out = *c;

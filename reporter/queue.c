@@ -19,7 +19,9 @@
  * tail's count only.
  *
  * Each record's first 8 bytes are its commit word: 0 while it is being
- * written, then its length in units (store-release). The consumer, walking
+ * written, then its length in units (store-release), with LEAF in the high
+ * half for a leaf span's compact record (preload/leaf.h: its head, then its
+ * raw attribute's bytes). The consumer, walking
  * from the tail, waits at a record whose word is 0. For that to hold
  * wherever a later record may start, the first word of every unit in the
  * free part of the ring is 0: the consumer clears it in each unit of a
@@ -28,6 +30,7 @@
 #include "queue.h"
 
 #include "../preload/autotrace.h"
+#include "../preload/leaf.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -46,6 +49,10 @@
 #define REC_UNITS_MAX ((REC_MAX + UNIT - 1) / UNIT)
 /* the header is written as one block: it must end where the arrays begin */
 _Static_assert(offsetof(struct at_span, attrs) == AT_SPAN_HEADER, "the header");
+
+#define LEAF ((uint64_t)1 << 32) /* the commit word of a leaf's record */
+#define LEAF_MAX (REC_HEAD + AT_LEAF_REC + AT_ARENA_SIZE)
+_Static_assert(LEAF_MAX <= REC_MAX, "a leaf's record fits where a span's does");
 
 #define POS(idx, n) (((uint64_t)(idx) << 32) | (uint32_t)(n))
 #define POS_IDX(p) ((uint32_t)((p) >> 32))
@@ -325,16 +332,12 @@ static AT_NOINLINE void write_wrapped(uint32_t idx, const struct at_span *s, siz
 	ring_put((size_t)idx * UNIT + REC_HEAD, body, AT_SPAN_HEADER + ev + at + s->arena_used);
 }
 
-int at_queue_push(const struct at_span *s)
+/* Claims k units and a place in the count: the record's first unit, or -1
+ * when the queue is full (the span is dropped and counted). *n: the spans
+ * queued before this one, for the wake-up. */
+static AT_ALWAYS_INLINE long claim(char *base, uint32_t units, uint32_t k, uint32_t *n)
 {
-	/* locals: the copy's stores might alias the globals as far as the
-	 * compiler knows, and would make it read them again */
-	char *base = ring;
 	struct at_queue_ctl *c = CTL(base);
-	uint32_t units = ring_units;
-	size_t ev = s->nevents * sizeof s->events[0];
-	size_t at = s->nattrs * sizeof s->attrs[0];
-	uint32_t k = (uint32_t)((REC_HEAD + AT_SPAN_HEADER + ev + at + s->arena_used + UNIT - 1) / UNIT);
 	uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed), nh;
 	uint32_t t, idx;
 	do {
@@ -351,22 +354,86 @@ int at_queue_push(const struct at_span *s)
 		nh = POS(next, POS_N(h) + 1);
 	} while (AT_UNLIKELY(!atomic_compare_exchange_weak_explicit(
 	    &c->head, &h, nh, memory_order_acquire, memory_order_relaxed)));
+	*n = POS_N(h) - t;
+	return idx;
+}
+
+/* The record written: committed, and the exporter woken at a batch. */
+static AT_ALWAYS_INLINE void publish(char *base, uint32_t idx, uint64_t word, uint32_t n)
+{
+	atomic_store_explicit(commit_word(base, idx), word, memory_order_release);
+	if (AT_UNLIKELY(n + 1 == wake_len))
+		at_queue_wake();
+}
+
+int at_queue_push(const struct at_span *s)
+{
+	/* locals: the copy's stores might alias the globals as far as the
+	 * compiler knows, and would make it read them again */
+	char *base = ring;
+	uint32_t units = ring_units, n;
+	size_t ev = s->nevents * sizeof s->events[0];
+	size_t at = s->nattrs * sizeof s->attrs[0];
+	uint32_t k = (uint32_t)((REC_HEAD + AT_SPAN_HEADER + ev + at + s->arena_used + UNIT - 1) / UNIT);
+	long idx = claim(base, units, k, &n);
+	if (idx < 0)
+		return -1;
 	if (AT_LIKELY(idx + k <= units))
 		write_body(base + (size_t)idx * UNIT + REC_HEAD, s, ev, at);
 	else
-		write_wrapped(idx, s, ev, at);
-	atomic_store_explicit(commit_word(base, idx), k, memory_order_release);
-	if (AT_UNLIKELY(POS_N(h) + 1 - t == wake_len))
-		at_queue_wake();
+		write_wrapped((uint32_t)idx, s, ev, at);
+	publish(base, (uint32_t)idx, k, n);
+	return 0;
+}
+
+/* A leaf's head (struct at_leaf_rec) and raw bytes at d. */
+static AT_ALWAYS_INLINE void write_leaf(char *d, const struct at_leaf *l, uint64_t end)
+{
+	struct at_leaf_rec *r = (struct at_leaf_rec *)d;
+	const struct at_ctx *p = l->parent;
+	if (p) {
+		memcpy(r->trace_id, p->trace_id, 16);
+		memcpy(r->parent_id, p->span_id, 8);
+	} else {
+		memcpy(r->trace_id, l->trace_id, 16);
+		memset(r->parent_id, 0, 8);
+	}
+	memcpy(r->span_id, l->span_id, 8);
+	memcpy(&r->start, &l->start, AT_LEAF_SAME); /* start to pad: two moves */
+	r->end = end;
+	copy_exact(d + AT_LEAF_REC, l->raw, l->len);
+}
+
+static AT_NOINLINE void write_leaf_wrapped(uint32_t idx, const struct at_leaf *l, uint64_t end)
+{
+	char body[LEAF_MAX];
+	write_leaf(body, l, end);
+	ring_put((size_t)idx * UNIT + REC_HEAD, body, AT_LEAF_REC + l->len);
+}
+
+int at_queue_push_leaf(const struct at_leaf *l, uint64_t end)
+{
+	char *base = ring;
+	uint32_t units = ring_units, n;
+	uint32_t k = (uint32_t)((REC_HEAD + AT_LEAF_REC + l->len + UNIT - 1) / UNIT);
+	long idx = claim(base, units, k, &n);
+	if (idx < 0)
+		return -1;
+	if (AT_LIKELY(idx + k <= units))
+		write_leaf(base + (size_t)idx * UNIT + REC_HEAD, l, end);
+	else
+		write_leaf_wrapped((uint32_t)idx, l, end);
+	publish(base, (uint32_t)idx, k | LEAF, n);
 	return 0;
 }
 
 /* One record into a whole span: what it holds, within the span's bounds
  * whatever the record says (in process mode the ring is the app's memory). */
-static void read_record(struct at_span *d, uint32_t idx, uint32_t k)
+static void read_record(struct at_span *d, uint32_t idx, uint64_t word)
 {
 	char bounce[REC_UNITS_MAX * UNIT];
 	const char *r = ring + (size_t)idx * UNIT;
+	uint32_t k = (uint32_t)word;
 	if (k > REC_UNITS_MAX)
 		k = REC_UNITS_MAX;
 	if (idx + k > ring_units) {
@@ -374,6 +441,18 @@ static void read_record(struct at_span *d, uint32_t idx, uint32_t k)
 		r = bounce;
 	}
 	r += REC_HEAD;
+	if (word & LEAF) {
+		struct at_leaf_rec h;
+		size_t room = (size_t)k * UNIT - REC_HEAD;
+		if (room < AT_LEAF_REC) { /* only a corrupted word says so */
+			memset(&h, 0, sizeof h);
+			room = AT_LEAF_REC;
+		} else {
+			memcpy(&h, r, sizeof h);
+		}
+		at_leaf_expand(d, &h, r + AT_LEAF_REC, room - AT_LEAF_REC);
+		return;
+	}
 	memcpy(d, r, AT_SPAN_HEADER);
 	r += AT_SPAN_HEADER;
 	if (d->nevents > AT_MAX_EVENTS)
@@ -447,12 +526,12 @@ size_t at_queue_peek_each(struct at_span **out, size_t max,
 	char *at = (char *)scratch;
 	size_t n = 0;
 	for (; n < max; n++) {
-		uint32_t k = (uint32_t)atomic_load_explicit(commit_word(ring, idx),
-		                                            memory_order_acquire);
+		uint64_t word = atomic_load_explicit(commit_word(ring, idx), memory_order_acquire);
+		uint32_t k = (uint32_t)word;
 		if (!k)
 			break;
 		struct at_span *s = (struct at_span *)at;
-		read_record(s, idx, k);
+		read_record(s, idx, word);
 		out[n] = s;
 		if (prep) {
 			prep(s, arg);

@@ -48,6 +48,9 @@ void at_queue_unmap(void);
 /* FUTEX_PRIVATE_FLAG, or 0 when the ring is shared between processes. */
 extern int at_queue_futex_private;
 int at_queue_push(const struct at_span *s);
+/* A leaf span (preload/leaf.h) as its compact record, ended at end. */
+struct at_leaf;
+int at_queue_push_leaf(const struct at_leaf *l, uint64_t end);
 /* Consumer side: pointers to up to max committed spans, oldest first
  * (copies the queue keeps until the next peek: at most 4096 at a time). */
 size_t at_queue_peek(struct at_span **out, size_t max);

@@ -275,6 +275,25 @@ def test_long_statement_is_cut_cleanly(collector, mariadb):
     assert s["name"] == "SELECT users" and a["db.collection.name"] == "users"
 
 
+def test_parent_tracestate_goes_with_every_statement(collector, mariadb):
+    # a statement's span is a compact leaf record when it can be; a parent
+    # with a tracestate makes the whole span, which carries it (a short
+    # statement, and one long enough that the tracestate takes room it needs)
+    cols = ", ".join("%d AS c%d" % (k, k) for k in range(83))
+    long = "SELECT %s FROM users" % cols
+    assert 900 < len(long) < 1000  # a leaf's whole, not with the tracestate
+    state = "a=" + "v" * 200 + ",b=" + "w" * 200  # W3C: 256 at most a member
+    env = env_tcp(collector, mariadb, TRACEPARENT=TRACEPARENT, TRACESTATE=state)
+    client(["q:SELECT 1", "q:" + long], env, ["ok", "ok"])
+    spans = sorted(exactly(collector, 2), key=lambda s: s["start"])
+    for s in spans:
+        assert (s["trace_id"], s["parent_span_id"]) == (TRACE_ID, PARENT_ID)
+        assert s["trace_state"] == state
+        assert s["name"] == "SELECT" if s is spans[0] else "SELECT users"
+        assert s["attributes"]["db.query.text"].startswith("SELECT ?")
+    assert spans[0]["attributes"]["db.system.name"] == "mariadb"
+
+
 def test_failing_query(collector, mariadb):
     env = env_tcp(collector, mariadb)
     client(["q:SELECT * FROM missing WHERE a = 42", "q:THIS IS NOT SQL 'x'"],

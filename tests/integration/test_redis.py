@@ -5,6 +5,7 @@ dlopen'ed) run against Debian's hiredis 0.14 and against hiredis 1.2.0 (the
 decoded them with the official OTLP protos."""
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -200,6 +201,44 @@ def test_attribute_limits_apply_to_rendered(collector, redis):
         else:
             assert set(a) == {"db.query.text", "db.system.name", "db.operation.name"}
     assert spans[0]["attributes"]["db.query.text"] == "SET us"
+
+
+def test_crash_inside_a_command_records_its_span(collector, redis):
+    # the command's span is a leaf (never current): a crash during the call
+    # still ends it with the exception, as it ends any open span
+    r = run([program("redis_sync"), "crash", "127.0.0.1", str(redis.port)],
+            shim_env(collector))
+    assert r.returncode == -signal.SIGABRT, r.stderr
+    assert r.stdout == b"waiting\n"
+    spans = collector.wait_for(1)
+    assert len(spans) == 1, spans
+    s = spans[0]
+    check_common(s, redis, parent=False)
+    assert s["name"] == "BLPOP" and s["kind"] == "CLIENT"
+    assert s["attributes"]["db.query.text"] == "BLPOP autotrace:never ?"
+    assert s["status_code"] == 2
+    ex = [e for e in s["events"] if e["name"] == "exception"]
+    assert len(ex) == 1
+    assert ex[0]["attributes"]["exception.type"] == "SIGABRT"
+    assert "on_alarm+0x" in ex[0]["attributes"]["exception.stacktrace"]
+    # it began before the call and ended at the crash, a second into it
+    assert 0.8e9 < s["end"] - s["start"] < 4e9
+
+
+def test_parent_with_tracestate(collector, redis):
+    # a leaf record has no tracestate: a parent that has one makes the whole span
+    tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    r = run([program("redis_sync"), "basic", "127.0.0.1", str(redis.port)],
+            shim_env(collector, TRACEPARENT="00-%s-%s-01" % (tid, pid),
+                     TRACESTATE="vendor=abc"))
+    assert r.returncode == 0, r.stderr
+    spans = by_start(collector.wait_for(9))
+    assert [s["name"] for s in spans][:2] == ["SET", "GET"]
+    for s in spans:
+        assert s["trace_id"] == tid and s["parent_span_id"] == pid
+        assert s["trace_state"] == "vendor=abc"
+        assert s["attributes"]["db.system.name"] == "redis"
+        assert s["attributes"]["db.query.text"].split(" ")[0] == s["name"] or s["status_code"] == 2
 
 
 def test_variadic_arguments_passed_on(collector, redis):

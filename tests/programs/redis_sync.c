@@ -4,12 +4,15 @@
  *   redis_sync loop HOST PORT N MS   N PINGs MS apart, going on after errors
  *   redis_sync unix PATH             two commands over a unix socket
  *   redis_sync threads HOST PORT T N T threads, each its own context, N INCRs each
+ *   redis_sync crash HOST PORT       a BLPOP that waits 5 s; a SIGALRM handler aborts
+ *                                    the program 1 s into it (a crash inside a command)
  *   redis_sync varargs HOST PORT     many argument kinds: ints, long longs, doubles
  *                                    (vector registers), %b, %% (the shim's variadic
  *                                    redisCommand must pass them all on untouched)
  * Prints one line per command: "<command>: <reply>" or "<command>: NULL <errstr>". */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,12 @@ static int threads(int n)
 	return 0;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+	abort();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 6 && !strcmp(argv[1], "threads")) {
@@ -116,6 +125,12 @@ int main(int argc, char **argv)
 		show("get1", redisCommand(c, "GET d1"));
 		show("get2", redisCommand(c, "GET d2"));
 		show("get3", redisCommand(c, "GET d3"));
+	} else if (!strcmp(argv[1], "crash")) {
+		signal(SIGALRM, on_alarm);
+		alarm(1);
+		printf("waiting\n");
+		fflush(stdout);
+		show("blpop", redisCommand(c, "BLPOP autotrace:never 5"));
 	} else if (!strcmp(argv[1], "unix")) {
 		show("set", redisCommand(c, "SET %s %s", "u", "1"));
 		show("get", redisCommand(c, "GET u"));

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../../preload/autotrace.h"
+#include "../../preload/leaf.h"
 #include "../../reporter/queue.h"
 
 #define QSIZE 4096 /* about 9 MiB of slots */
@@ -217,6 +218,138 @@ static void records_of_every_size_round_a_small_ring(void **state)
 	free(want);
 }
 
+/* A leaf span (preload/leaf.h) comes out of its compact record as the
+ * whole span at_leaf_span makes of it: the same ids, parent, decision,
+ * times, call site and raw attribute. Leaves of every raw size among whole
+ * spans, round a small ring many times (records across its end). */
+static void leaf_matches_its_whole_span(const struct at_span *got, const struct at_leaf *l,
+                                        uint64_t end)
+{
+	struct at_span *want = malloc(sizeof *want);
+	memset(want, 0, sizeof *want);
+	struct at_leaf copy = *l;
+	at_leaf_span(&copy, want);
+	at_tls.cur = NULL; /* made current: this test has no chain */
+	want->end_ns = end;
+	assert_int_equal(got->ctx.valid, 1);
+	assert_int_equal(got->ctx.flags, want->ctx.flags);
+	assert_int_equal(got->lazy_ids, want->lazy_ids);
+	assert_memory_equal(got->parent_id, want->parent_id, 8);
+	if (l->parent || !l->lazy)
+		assert_memory_equal(got->ctx.trace_id, want->ctx.trace_id, 16);
+	if (!l->lazy)
+		assert_memory_equal(got->ctx.span_id, want->ctx.span_id, 8);
+	assert_int_equal(got->kind, want->kind);
+	assert_int_equal(got->recording, 1);
+	assert_int_equal(got->start_ns, want->start_ns);
+	assert_int_equal(got->end_ns, want->end_ns);
+	assert_int_equal(got->caller, want->caller);
+	assert_int_equal(got->attr_cap, want->attr_cap);
+	assert_int_equal(got->nattrs, want->nattrs);
+	assert_int_equal(got->keymask, want->keymask);
+	assert_int_equal(got->arena_used, want->arena_used);
+	assert_int_equal(got->nevents, 0);
+	assert_int_equal(got->name.len, 0);
+	if (want->nattrs) {
+		assert_ptr_equal(got->attrs[0].key, want->attrs[0].key);
+		assert_int_equal(got->attrs[0].type, AT_ATTR_DEFER);
+		assert_int_equal(got->attrs[0].render, want->attrs[0].render);
+		assert_int_equal(got->attrs[0].v.s.off, want->attrs[0].v.s.off);
+		assert_int_equal(got->attrs[0].v.s.len, want->attrs[0].v.s.len);
+		assert_memory_equal(got->arena, want->arena, want->arena_used);
+	}
+	free(want);
+}
+
+static void leaf_records_round_a_small_ring(void **state)
+{
+	at_queue_unmap();
+	assert_int_equal(at_queue_init(16, 1000), 0);
+	static char raw[16][AT_ARENA_SIZE];
+	static struct at_leaf leaves[16];
+	static uint64_t ends[16];
+	static struct at_ctx parents[16];
+	struct at_span *s = malloc(sizeof *s), *want = malloc(16 * sizeof *want), *got[16];
+	uint64_t in = 0, out = 0, laps = 0, nleaf = 0;
+	uint32_t last_idx = 0;
+	while (out < 20000) {
+		size_t depth = 1 + next_rand() % 16;
+		while (in - out < depth) {
+			size_t slot = in % 16;
+			uint64_t r = next_rand();
+			if (r % 3) { /* a leaf */
+				struct at_leaf *l = &leaves[slot];
+				memset(l, 0, sizeof *l);
+				struct at_ctx *p = &parents[slot];
+				for (int i = 0; i < 16; i++)
+					p->trace_id[i] = (uint8_t)(r >> (i % 8 * 8));
+				memcpy(p->span_id, &in, 8);
+				p->span_id[7] |= 1;
+				p->valid = 1;
+				l->parent = r & 4 ? p : NULL;
+				l->lazy = l->parent || (r & 8);
+				if (!l->lazy) {
+					memcpy(l->trace_id, p->trace_id, 16);
+					memcpy(l->span_id, p->span_id, 8);
+				}
+				l->flags = AT_FLAG_SAMPLED;
+				l->kind = AT_KIND_CLIENT;
+				l->start = in * 1000;
+				l->caller = (uintptr_t)(in * 77);
+				size_t len = (r >> 16) % 4 ? (r >> 24) % 64 : (r >> 24) % (AT_ARENA_SIZE + 1);
+				for (size_t i = 0; i < len; i++)
+					raw[slot][i] = (char)(in + i * 13);
+				at_leaf_raw(l, (r >> 40) & 1 ? "db.query.text" : "another.key",
+				            (r >> 41) & 1 ? AT_RENDER_REDIS : AT_RENDER_MYSQL, raw[slot], len);
+				ends[slot] = l->start + 5;
+				assert_int_equal(at_queue_push_leaf(l, ends[slot]), 0);
+				nleaf++;
+			} else {
+				int na, ne;
+				size_t ar;
+				random_shape(in, &na, &ne, &ar);
+				make_span(s, in, na, ne, ar);
+				assert_int_equal(at_queue_push(s), 0);
+				want[slot] = *s;
+				leaves[slot].start = UINT64_MAX; /* not a leaf */
+			}
+			in++;
+			uint32_t idx = (uint32_t)(atomic_load(&at_queue_ctl()->head) >> 32);
+			laps += idx < last_idx;
+			last_idx = idx;
+		}
+		size_t max = 1 + next_rand() % 16;
+		if (max > in - out - 1)
+			max = in - out - 1;
+		if (!max)
+			continue;
+		size_t n = at_queue_peek(got, max);
+		assert_int_equal(n, max);
+		for (size_t k = 0; k < n; k++) {
+			size_t slot = (out + k) % 16;
+			if (leaves[slot].start != UINT64_MAX)
+				leaf_matches_its_whole_span(got[k], &leaves[slot], ends[slot]);
+			else
+				assert_same_span(got[k], &want[slot]);
+		}
+		at_queue_release(n);
+		out += n;
+	}
+	assert_true(laps > 100);
+	assert_true(nleaf > 10000);
+	/* the count bounds leaves as it does spans */
+	at_queue_release(at_queue_peek(got, 16));
+	struct at_leaf l = {.flags = AT_FLAG_SAMPLED, .lazy = 1, .kind = AT_KIND_CLIENT};
+	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, raw[0], AT_ARENA_SIZE);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(at_queue_push_leaf(&l, 1), 0);
+	assert_int_equal(at_queue_push_leaf(&l, 1), -1);
+	at_queue_release(at_queue_peek(got, 16));
+	assert_int_equal(at_queue_length(), 0);
+	free(s);
+	free(want);
+}
+
 /* Producers of mixed sizes at once, on a ring smaller than what they make:
  * every span comes out whole and, per producer, in order. */
 #define PRODUCERS 4
@@ -360,6 +493,23 @@ static void a_record_that_lies_about_its_lengths_is_cut(void **state)
 	assert_int_equal(got[0]->arena_used, 0);
 	assert_int_equal(got[0]->nattrs, 0);
 	assert_int_equal(got[0]->start_ns, s->start_ns);
+	at_queue_release(1);
+	/* a leaf's record: its raw bytes cut to what the record holds */
+	char raw[40];
+	memset(raw, 'r', sizeof raw);
+	struct at_leaf l = {.flags = AT_FLAG_SAMPLED, .lazy = 1, .kind = AT_KIND_CLIENT, .start = 7};
+	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, raw, sizeof raw);
+	assert_int_equal(at_queue_push_leaf(&l, 9), 0);
+	uint32_t idx = (uint32_t)(atomic_load(&at_queue_ctl()->tail) >> 32);
+	char *rec = ring + (size_t)idx * 64;
+	assert_int_equal(*(uint64_t *)rec, (uint64_t)1 << 32 | 2); /* a leaf's, 8 + 72 + 40: 2 units */
+	uint16_t big = 60000;
+	memcpy(rec + 8 + offsetof(struct at_leaf_rec, len), &big, sizeof big);
+	assert_int_equal(at_queue_peek(got, 16), 1);
+	assert_int_equal(got[0]->arena_used, 2 * 64 - 8 - AT_LEAF_REC);
+	assert_int_equal(got[0]->attrs[0].v.s.len, 2 * 64 - 8 - AT_LEAF_REC);
+	assert_int_equal(got[0]->start_ns, 7);
+	assert_int_equal(got[0]->end_ns, 9);
 	at_queue_release(1);
 	free(s);
 	at_queue_unmap();
@@ -611,6 +761,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(concurrent_drops_all_counted),
 	    cmocka_unit_test(attach_refuses_what_is_not_a_ring),
 	    cmocka_unit_test(records_of_every_size_round_a_small_ring),
+	    cmocka_unit_test(leaf_records_round_a_small_ring),
 	    cmocka_unit_test(a_drained_ring_starts_again_at_unit_0),
 	    cmocka_unit_test(a_packed_peek_keeps_every_prepared_span_whole),
 	    cmocka_unit_test(concurrent_producers_of_mixed_sizes),
