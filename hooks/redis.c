@@ -582,12 +582,10 @@ static AT_ALWAYS_INLINE void *sync_call(void *c, const struct src *q, struct con
 /* Not sampled: no span, only the connection's database followed. */
 static AT_NOINLINE void *sync_unrecorded(void *c, const struct src *q, struct conn *e, int saved)
 {
-	long select_db;
+	long select_db = -1; /* describe_unrecorded sets it for a SELECT only */
 	describe_unrecorded(&select_db, q);
 	void *r = sync_call(c, q, e, &saved);
-	const char *str;
-	size_t len;
-	if (e && r && select_db >= 0 && !reply_error(r, &str, &len))
+	if (e && r && select_db >= 0 && *(const int *)r != REDIS_REPLY_ERROR)
 		e->db = select_db;
 	errno = saved;
 	return r;

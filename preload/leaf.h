@@ -110,6 +110,8 @@ static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t
 		flags = l->parent->flags & AT_FLAG_SAMPLED;
 	} else if (AT_LIKELY(at_cfg.sampler == AT_SAMPLE_ALWAYS_ON)) {
 		flags = AT_FLAG_SAMPLED;
+	} else if (at_cfg.sampler == AT_SAMPLE_ALWAYS_OFF) {
+		return 0;
 	} else {
 		return at_leaf_begin_slow(l);
 	}

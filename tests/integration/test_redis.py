@@ -225,6 +225,21 @@ def test_crash_inside_a_command_records_its_span(collector, redis):
     assert 0.8e9 < s["end"] - s["start"] < 4e9
 
 
+def test_unsampled_commands_follow_the_database(collector, redis):
+    # one trace in 2 s: the first GET and the last are sampled; the SELECT
+    # and the commands between are not, and make no span, yet the database
+    # they leave is the last span's
+    r = run([program("redis_sync"), "follow", "127.0.0.1", str(redis.port)],
+            shim_env(collector, JAEGER_SAMPLER_TYPE="ratelimiting", JAEGER_SAMPLER_PARAM="0.5"))
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    spans = by_start(collector.wait_for(2))
+    assert len(spans) == 2, [s["name"] for s in spans]
+    assert [s["attributes"]["db.query.text"] for s in spans] == ["GET a", "GET c"]
+    assert spans[0]["attributes"]["db.namespace"] == "0"
+    assert spans[1]["attributes"]["db.namespace"] == "3"
+
+
 def test_parent_with_tracestate(collector, redis):
     # a leaf record has no tracestate: a parent that has one makes the whole span
     tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"

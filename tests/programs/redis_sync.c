@@ -4,6 +4,9 @@
  *   redis_sync loop HOST PORT N MS   N PINGs MS apart, going on after errors
  *   redis_sync unix PATH             two commands over a unix socket
  *   redis_sync threads HOST PORT T N T threads, each its own context, N INCRs each
+ *   redis_sync follow HOST PORT      GET, SELECT 3, GET, 50 PINGs, 2.3 s of sleep, GET (with
+ *                                    a sampler of one trace in 2 s: the first and last
+ *                                    sampled, the database followed in between)
  *   redis_sync crash HOST PORT       a BLPOP that waits 5 s; a SIGALRM handler aborts
  *                                    the program 1 s into it (a crash inside a command)
  *   redis_sync varargs HOST PORT     many argument kinds: ints, long longs, doubles
@@ -125,6 +128,14 @@ int main(int argc, char **argv)
 		show("get1", redisCommand(c, "GET d1"));
 		show("get2", redisCommand(c, "GET d2"));
 		show("get3", redisCommand(c, "GET d3"));
+	} else if (!strcmp(argv[1], "follow")) {
+		show("get", redisCommand(c, "GET a"));
+		show("select", redisCommand(c, "SELECT 3"));
+		show("get", redisCommand(c, "GET b"));
+		for (int i = 0; i < 50; i++)
+			show("ping", redisCommand(c, "PING"));
+		usleep(2300 * 1000);
+		show("get", redisCommand(c, "GET c"));
 	} else if (!strcmp(argv[1], "crash")) {
 		signal(SIGALRM, on_alarm);
 		alarm(1);
