@@ -410,7 +410,9 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 	if (len && !sum->rendered && defer_all(s, c, sysn, text, len))
 		return;
 	const char *sys = sysn == SYS_MARIADB ? "mariadb" : "mysql";
-	at_span_set_lit(s, "db.system.name", sys);
+	/* copied now, not a literal copied on the exporter thread: the text set
+	 * below may fill what a parent's tracestate left of the arena */
+	at_span_set_strn(s, "db.system.name", sys, strlen(sys));
 	char name[sizeof sum->op + sizeof sum->table + 1];
 	if (sum->op[0]) {
 		size_t on = sum->op_len, tn = sum->table_len;

@@ -291,7 +291,7 @@ def test_parent_tracestate_goes_with_every_statement(collector, mariadb):
         assert s["trace_state"] == state
         assert s["name"] == "SELECT" if s is spans[0] else "SELECT users"
         assert s["attributes"]["db.query.text"].startswith("SELECT ?")
-    assert spans[0]["attributes"]["db.system.name"] == "mariadb"
+        assert s["attributes"]["db.system.name"] == "mariadb"
 
 
 def test_failing_query(collector, mariadb):
