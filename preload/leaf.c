@@ -19,13 +19,7 @@ int at_leaf_begin_slow(struct at_leaf *l)
 	}
 	int flags = at_sample_fast(l->parent, l->trace_id);
 	l->flags = (uint8_t)flags;
-	if (!(flags & AT_FLAG_SAMPLED))
-		return 0;
-	at_exporter_ensure();
-	at_crash_thread_ensure();
-	l->start = at_stamp();
-	at_tls.leaf = l;
-	return 1;
+	return flags & AT_FLAG_SAMPLED ? at_leaf_go(l) : 0;
 }
 
 void at_leaf_end_whole(struct at_leaf *l)

@@ -94,6 +94,17 @@ static AT_ALWAYS_INLINE const struct at_ctx *at_span_parent_ctx(const struct at_
  * ids to draw now (span.c's rule). */
 int at_leaf_begin_slow(struct at_leaf *l);
 
+/* A leaf that records, begun now: returns 1. */
+static AT_ALWAYS_INLINE int at_leaf_go(struct at_leaf *l)
+{
+	/* a crash during the call needs a thread to flush to, and a stack */
+	at_exporter_ensure();
+	at_crash_thread_ensure();
+	l->start = at_stamp();
+	at_tls.leaf = l;
+	return 1;
+}
+
 /* Begin: the decision, the parent and the start. Returns 1 when the span
  * records (then the hook captures into its buffer and ends it with
  * at_leaf_end or at_leaf_span), 0 when it does not (nothing to end). */
@@ -117,14 +128,7 @@ static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t
 	}
 	l->flags = (uint8_t)flags;
 	l->lazy = 1;
-	if (!flags)
-		return 0;
-	/* a crash during the call needs a thread to flush to, and a stack */
-	at_exporter_ensure();
-	at_crash_thread_ensure();
-	l->start = at_stamp();
-	at_tls.leaf = l;
-	return 1;
+	return flags ? at_leaf_go(l) : 0;
 }
 
 /* The raw attribute the span will carry: key, renderer, and the bytes at

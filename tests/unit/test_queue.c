@@ -157,32 +157,33 @@ static void random_shape(uint64_t seed, int *nattrs, int *nevents, size_t *arena
 	*arena = (r >> 24) % 4 ? (size_t)((r >> 32) % 64) : (size_t)((r >> 32) % (AT_ARENA_SIZE + 1));
 }
 
-/* A small ring (16 spans), many laps: every record that runs past the
- * ring's end comes back whole. */
-static void records_of_every_size_round_a_small_ring(void **state)
+/* Round a small ring (16 spans), 20,000 spans, many laps: push(in, slot)
+ * queues span number in (slot: in % 16), check(got, slot) looks at what
+ * came out. Fills to a random depth, then drains a random number, always
+ * leaving one (a drained ring starts again at unit 0, tested below: this is
+ * about crossing its end). Returns the laps, with the ring left empty. */
+struct lap_case {
+	void (*push)(struct lap_case *c, uint64_t in, size_t slot);
+	void (*check)(struct lap_case *c, const struct at_span *got, size_t slot);
+	struct at_span *s, *want; /* a span to fill, and 16 as they went in */
+};
+
+static uint64_t round_a_small_ring(struct lap_case *c)
 {
 	at_queue_unmap();
 	assert_int_equal(at_queue_init(16, 1000), 0);
-	struct at_span *s = malloc(sizeof *s), *want = malloc(16 * sizeof *want), *got[16];
+	struct at_span *got[16];
 	uint64_t in = 0, out = 0, laps = 0;
 	uint32_t last_idx = 0;
 	while (out < 20000) {
-		/* fill to a random depth, then drain a random number */
 		size_t depth = 1 + next_rand() % 16;
 		while (in - out < depth) {
-			int na, ne;
-			size_t ar;
-			random_shape(in, &na, &ne, &ar);
-			make_span(s, in, na, ne, ar);
-			assert_int_equal(at_queue_push(s), 0);
-			want[in % 16] = *s;
+			c->push(c, in, in % 16);
 			in++;
 			uint32_t idx = (uint32_t)(atomic_load(&at_queue_ctl()->head) >> 32);
 			laps += idx < last_idx;
 			last_idx = idx;
 		}
-		/* one span always left: a drained ring starts again at unit 0
-		 * (tested below), and this test is about crossing its end */
 		size_t max = 1 + next_rand() % 16;
 		if (max > in - out - 1)
 			max = in - out - 1;
@@ -191,18 +192,43 @@ static void records_of_every_size_round_a_small_ring(void **state)
 		size_t n = at_queue_peek(got, max);
 		assert_int_equal(n, max);
 		for (size_t k = 0; k < n; k++)
-			assert_same_span(got[k], &want[(out + k) % 16]);
+			c->check(c, got[k], (out + k) % 16);
 		at_queue_release(n);
 		out += n;
 	}
 	while (out < in) {
 		size_t n = at_queue_peek(got, 16);
 		for (size_t k = 0; k < n; k++)
-			assert_same_span(got[k], &want[(out + k) % 16]);
+			c->check(c, got[k], (out + k) % 16);
 		at_queue_release(n);
 		out += n;
 	}
+	return laps;
+}
+
+static void push_whole(struct lap_case *c, uint64_t in, size_t slot)
+{
+	int na, ne;
+	size_t ar;
+	random_shape(in, &na, &ne, &ar);
+	make_span(c->s, in, na, ne, ar);
+	assert_int_equal(at_queue_push(c->s), 0);
+	c->want[slot] = *c->s;
+}
+
+static void check_whole(struct lap_case *c, const struct at_span *got, size_t slot)
+{
+	assert_same_span(got, &c->want[slot]);
+}
+
+/* Every record that runs past the ring's end comes back whole. */
+static void records_of_every_size_round_a_small_ring(void **state)
+{
+	struct lap_case c = {push_whole, check_whole, malloc(sizeof *c.s),
+	                     malloc(16 * sizeof *c.want)};
+	assert_true(round_a_small_ring(&c) > 100); /* the ring's end was crossed, many times */
 	/* a full ring of the largest spans still takes exactly 16 */
+	struct at_span *s = c.s, *got[16];
 	make_span(s, 1, AT_MAX_ATTRS, AT_MAX_EVENTS, AT_ARENA_SIZE);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(at_queue_push(s), 0);
@@ -213,15 +239,13 @@ static void records_of_every_size_round_a_small_ring(void **state)
 		assert_same_span(got[k], s);
 	at_queue_release(n);
 	assert_int_equal(at_queue_length(), 0);
-	assert_true(laps > 100); /* the ring's end was crossed, many times */
-	free(s);
-	free(want);
+	free(c.s);
+	free(c.want);
 }
 
 /* A leaf span (preload/leaf.h) comes out of its compact record as the
  * whole span at_leaf_span makes of it: the same ids, parent, decision,
- * times, call site and raw attribute. Leaves of every raw size among whole
- * spans, round a small ring many times (records across its end). */
+ * times, call site and raw attribute. */
 static void leaf_matches_its_whole_span(const struct at_span *got, const struct at_leaf *l,
                                         uint64_t end)
 {
@@ -261,93 +285,75 @@ static void leaf_matches_its_whole_span(const struct at_span *got, const struct 
 	free(want);
 }
 
+/* Leaves of every raw size among whole spans. */
+static char leaf_raw[16][AT_ARENA_SIZE];
+static struct at_leaf leaves[16];
+static uint64_t leaf_ends[16];
+static struct at_ctx leaf_parents[16];
+static uint64_t nleaf;
+
+static void push_mixed(struct lap_case *c, uint64_t in, size_t slot)
+{
+	uint64_t r = next_rand();
+	if (!(r % 3)) {
+		push_whole(c, in, slot);
+		leaves[slot].start = UINT64_MAX; /* not a leaf */
+		return;
+	}
+	struct at_leaf *l = &leaves[slot];
+	memset(l, 0, sizeof *l);
+	struct at_ctx *p = &leaf_parents[slot];
+	for (int i = 0; i < 16; i++)
+		p->trace_id[i] = (uint8_t)(r >> (i % 8 * 8));
+	memcpy(p->span_id, &in, 8);
+	p->span_id[7] |= 1;
+	p->valid = 1;
+	l->parent = r & 4 ? p : NULL;
+	l->lazy = l->parent || (r & 8);
+	if (!l->lazy) {
+		memcpy(l->trace_id, p->trace_id, 16);
+		memcpy(l->span_id, p->span_id, 8);
+	}
+	l->flags = AT_FLAG_SAMPLED;
+	l->kind = AT_KIND_CLIENT;
+	l->start = in * 1000;
+	l->caller = (uintptr_t)(in * 77);
+	size_t len = (r >> 16) % 4 ? (r >> 24) % 64 : (r >> 24) % (AT_ARENA_SIZE + 1);
+	for (size_t i = 0; i < len; i++)
+		leaf_raw[slot][i] = (char)(in + i * 13);
+	at_leaf_raw(l, (r >> 40) & 1 ? "db.query.text" : "another.key",
+	            (r >> 41) & 1 ? AT_RENDER_REDIS : AT_RENDER_MYSQL, leaf_raw[slot], len);
+	leaf_ends[slot] = l->start + 5;
+	assert_int_equal(at_queue_push_leaf(l, leaf_ends[slot]), 0);
+	nleaf++;
+}
+
+static void check_mixed(struct lap_case *c, const struct at_span *got, size_t slot)
+{
+	if (leaves[slot].start != UINT64_MAX)
+		leaf_matches_its_whole_span(got, &leaves[slot], leaf_ends[slot]);
+	else
+		check_whole(c, got, slot);
+}
+
 static void leaf_records_round_a_small_ring(void **state)
 {
-	at_queue_unmap();
-	assert_int_equal(at_queue_init(16, 1000), 0);
-	static char raw[16][AT_ARENA_SIZE];
-	static struct at_leaf leaves[16];
-	static uint64_t ends[16];
-	static struct at_ctx parents[16];
-	struct at_span *s = malloc(sizeof *s), *want = malloc(16 * sizeof *want), *got[16];
-	uint64_t in = 0, out = 0, laps = 0, nleaf = 0;
-	uint32_t last_idx = 0;
-	while (out < 20000) {
-		size_t depth = 1 + next_rand() % 16;
-		while (in - out < depth) {
-			size_t slot = in % 16;
-			uint64_t r = next_rand();
-			if (r % 3) { /* a leaf */
-				struct at_leaf *l = &leaves[slot];
-				memset(l, 0, sizeof *l);
-				struct at_ctx *p = &parents[slot];
-				for (int i = 0; i < 16; i++)
-					p->trace_id[i] = (uint8_t)(r >> (i % 8 * 8));
-				memcpy(p->span_id, &in, 8);
-				p->span_id[7] |= 1;
-				p->valid = 1;
-				l->parent = r & 4 ? p : NULL;
-				l->lazy = l->parent || (r & 8);
-				if (!l->lazy) {
-					memcpy(l->trace_id, p->trace_id, 16);
-					memcpy(l->span_id, p->span_id, 8);
-				}
-				l->flags = AT_FLAG_SAMPLED;
-				l->kind = AT_KIND_CLIENT;
-				l->start = in * 1000;
-				l->caller = (uintptr_t)(in * 77);
-				size_t len = (r >> 16) % 4 ? (r >> 24) % 64 : (r >> 24) % (AT_ARENA_SIZE + 1);
-				for (size_t i = 0; i < len; i++)
-					raw[slot][i] = (char)(in + i * 13);
-				at_leaf_raw(l, (r >> 40) & 1 ? "db.query.text" : "another.key",
-				            (r >> 41) & 1 ? AT_RENDER_REDIS : AT_RENDER_MYSQL, raw[slot], len);
-				ends[slot] = l->start + 5;
-				assert_int_equal(at_queue_push_leaf(l, ends[slot]), 0);
-				nleaf++;
-			} else {
-				int na, ne;
-				size_t ar;
-				random_shape(in, &na, &ne, &ar);
-				make_span(s, in, na, ne, ar);
-				assert_int_equal(at_queue_push(s), 0);
-				want[slot] = *s;
-				leaves[slot].start = UINT64_MAX; /* not a leaf */
-			}
-			in++;
-			uint32_t idx = (uint32_t)(atomic_load(&at_queue_ctl()->head) >> 32);
-			laps += idx < last_idx;
-			last_idx = idx;
-		}
-		size_t max = 1 + next_rand() % 16;
-		if (max > in - out - 1)
-			max = in - out - 1;
-		if (!max)
-			continue;
-		size_t n = at_queue_peek(got, max);
-		assert_int_equal(n, max);
-		for (size_t k = 0; k < n; k++) {
-			size_t slot = (out + k) % 16;
-			if (leaves[slot].start != UINT64_MAX)
-				leaf_matches_its_whole_span(got[k], &leaves[slot], ends[slot]);
-			else
-				assert_same_span(got[k], &want[slot]);
-		}
-		at_queue_release(n);
-		out += n;
-	}
-	assert_true(laps > 100);
+	struct lap_case c = {push_mixed, check_mixed, malloc(sizeof *c.s),
+	                     malloc(16 * sizeof *c.want)};
+	nleaf = 0;
+	assert_true(round_a_small_ring(&c) > 100);
 	assert_true(nleaf > 10000);
 	/* the count bounds leaves as it does spans */
-	at_queue_release(at_queue_peek(got, 16));
+	struct at_span *got[16];
 	struct at_leaf l = {.flags = AT_FLAG_SAMPLED, .lazy = 1, .kind = AT_KIND_CLIENT};
-	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, raw[0], AT_ARENA_SIZE);
+	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, leaf_raw[0], AT_ARENA_SIZE);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(at_queue_push_leaf(&l, 1), 0);
 	assert_int_equal(at_queue_push_leaf(&l, 1), -1);
 	at_queue_release(at_queue_peek(got, 16));
 	assert_int_equal(at_queue_length(), 0);
-	free(s);
-	free(want);
+	free(c.s);
+	free(c.want);
 }
 
 /* Producers of mixed sizes at once, on a ring smaller than what they make:
