@@ -437,55 +437,58 @@ static AT_NOINLINE int describe_name_only(struct at_span *s, struct at_attr *a, 
 	return cap.kind;
 }
 
-/* What a command is: its kind (and a SELECT's database) always; when the
- * span records, its arguments and the connection's facts (db: its database
- * as far as known now, -1 when finish will say) copied raw into the span,
- * for the exporter thread to write the name and attributes
- * (hooks/redis_render.c). Returns the kind. The uncommon ways out are
- * functions of their own, so that the common one keeps a small frame. */
-static AT_ALWAYS_INLINE int describe_inline(struct at_span *s, const struct conn *e, long db,
-                                            long *select_db, const struct src *q)
+/* The command and the connection's facts (db: its database as far as known
+ * now, -1 when finish will say) captured raw into buf (room bytes), for the
+ * exporter thread to write the name and attributes (hooks/redis_render.c);
+ * their length in *len. Returns the kind, -1 when the capture cannot start
+ * (too little room: nothing of q was read). */
+static AT_ALWAYS_INLINE int capture_raw(char *buf, size_t room, const struct conn *e, long db,
+                                        long *select_db, const struct src *q, size_t *len)
 {
 	*select_db = -1;
-	if (!s->recording)
-		return describe_unrecorded(select_db, q);
 	int has_addr = e && e->addr[0];
 	const char *addr = has_addr ? e->addr : NULL;
 	size_t addr_len = has_addr ? e->addr_len : 0;
 	int port = has_addr ? e->port : 0;
-	struct at_attr *a = at_span_slot(s, "db.query.text");
-	size_t off = s->arena_used;
-	if (a && q->fmt) { /* most formats: their words in one copy */
-		size_t n = at_redis_cap_words(s->arena + off, AT_ARENA_SIZE - off,
+	if (q->fmt) { /* most formats: their words in one copy */
+		size_t n = at_redis_cap_words(buf, room,
 		                              at_redis_cap_head(show_args(), addr_len, port, db),
 		                              addr, addr_len, q->fmt);
 		if (n) {
-			a->type = AT_ATTR_DEFER;
-			a->render = AT_RENDER_REDIS;
-			a->v.s = (struct at_str){(uint16_t)off, (uint16_t)n};
-			s->arena_used = (uint16_t)(off + n);
+			*len = n;
 			return AT_REDIS_PLAIN;
 		}
 	}
 	struct at_redis_cap cap;
-	if (!a || at_redis_cap_init(&cap, s->arena + off, AT_ARENA_SIZE - off, show_args(), addr,
-	                            addr_len, port, db) != 0)
-		return describe_name_only(s, a, select_db, q);
+	if (at_redis_cap_init(&cap, buf, room, show_args(), addr, addr_len, port, db))
+		return -1;
 	capture(&cap, q);
-	a->type = AT_ATTR_DEFER;
-	a->render = AT_RENDER_REDIS;
-	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)cap.len};
-	s->arena_used = (uint16_t)(off + cap.len);
+	*len = cap.len;
 	*select_db = cap.select_db;
 	return cap.kind;
 }
 
-/* Out of line for the pipelined and asynchronous commands; the synchronous
- * one, the common case, has it inline (a call's frame saved). */
+/* What a command is: its kind (and a SELECT's database) always; when the
+ * span records, captured raw into it (capture_raw). Returns the kind. For
+ * the whole spans: pipelined and asynchronous commands, and a synchronous
+ * one that is not a leaf. */
 static AT_NOINLINE int describe(struct at_span *s, const struct conn *e, long db, long *select_db,
                                 const struct src *q)
 {
-	return describe_inline(s, e, db, select_db, q);
+	*select_db = -1;
+	if (!s->recording)
+		return describe_unrecorded(select_db, q);
+	struct at_attr *a = at_span_slot(s, "db.query.text");
+	size_t off = s->arena_used, n;
+	int kind;
+	if (!a ||
+	    (kind = capture_raw(s->arena + off, AT_ARENA_SIZE - off, e, db, select_db, q, &n)) < 0)
+		return describe_name_only(s, a, select_db, q);
+	a->type = AT_ATTR_DEFER;
+	a->render = AT_RENDER_REDIS;
+	a->v.s = (struct at_str){(uint16_t)off, (uint16_t)n};
+	s->arena_used = (uint16_t)(off + n);
+	return kind;
 }
 
 static const char *err_name(int err)
@@ -516,9 +519,8 @@ static void end_error(struct at_span *s, const char *type, const char *msg, size
 /* The reply (NULL: the context's error) decides the status; a successful
  * SELECT changes the connection's database. captured: the database the
  * blob holds already (describe's db). */
-static AT_ALWAYS_INLINE void finish_inline(struct at_span *s, const void *c, struct conn *e,
-                                           const void *reply, long select_db, long db,
-                                           long captured)
+static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e, const void *reply,
+                               long select_db, long db, long captured)
 {
 	const char *str;
 	size_t len;
@@ -555,12 +557,6 @@ static AT_ALWAYS_INLINE void finish_inline(struct at_span *s, const void *c, str
 			at_redis_cap_set_db(s->arena + s->attrs[i].v.s.off, db);
 			break;
 		}
-}
-
-static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
-                               const void *reply, long select_db, long db, long captured)
-{
-	finish_inline(s, c, e, reply, select_db, db, captured);
 }
 
 /* ---- synchronous commands ---- */
@@ -618,36 +614,6 @@ static AT_NOINLINE void finish_whole(struct at_leaf *l, void *c, struct conn *e,
 	at_span_end(&s);
 }
 
-/* The command captured raw into buf (AT_REDIS_CAP_MAX bytes) for the leaf
- * span, as describe_inline does into a span's arena. Returns the kind, -1
- * when the capture cannot start (then nothing was read of q). */
-static AT_ALWAYS_INLINE int capture_leaf(struct at_leaf *l, char *buf, const struct conn *e,
-                                         long db, long *select_db, const struct src *q)
-{
-	*select_db = -1;
-	int has_addr = e && e->addr[0];
-	const char *addr = has_addr ? e->addr : NULL;
-	size_t addr_len = has_addr ? e->addr_len : 0;
-	int port = has_addr ? e->port : 0;
-	if (q->fmt) { /* most formats: their words in one copy */
-		size_t n = at_redis_cap_words(buf, AT_REDIS_CAP_MAX,
-		                              at_redis_cap_head(show_args(), addr_len, port, db), addr,
-		                              addr_len, q->fmt);
-		if (n) {
-			at_leaf_raw(l, "db.query.text", AT_RENDER_REDIS, buf, n);
-			return AT_REDIS_PLAIN;
-		}
-	}
-	struct at_redis_cap cap;
-	if (at_redis_cap_init(&cap, buf, AT_REDIS_CAP_MAX, show_args(), addr, addr_len, port, db))
-		return -1;
-	at_leaf_raw(l, "db.query.text", AT_RENDER_REDIS, buf, 0); /* a crash sees its head */
-	capture(&cap, q);
-	l->len = (uint16_t)cap.len;
-	*select_db = cap.select_db;
-	return cap.kind;
-}
-
 /* A synchronous command is a leaf span (preload/leaf.h): captured raw
  * before the call, queued as a compact record after it when the reply is
  * not an error; the rest make the whole span. */
@@ -662,9 +628,11 @@ static void *sync_command(void *c, const struct src *q, uintptr_t caller)
 		return sync_unrecorded(c, q, e, saved);
 	char buf[AT_REDIS_CAP_MAX];
 	long select_db;
+	size_t len;
 	if (AT_UNLIKELY(at_cfg.attr_count_limit < 1) ||
-	    AT_UNLIKELY(capture_leaf(&l, buf, e, db, &select_db, q) < 0))
+	    AT_UNLIKELY(capture_raw(buf, sizeof buf, e, db, &select_db, q, &len) < 0))
 		return sync_whole(c, q, e, db, &l, saved);
+	at_leaf_raw(&l, "db.query.text", AT_RENDER_REDIS, buf, len);
 	void *r = sync_call(c, q, e, &saved);
 	if (AT_LIKELY(r && *(const int *)r != REDIS_REPLY_ERROR && select_db < 0))
 		at_leaf_end(&l);
