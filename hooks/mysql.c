@@ -577,22 +577,35 @@ static AT_NOINLINE void finish_whole(struct at_leaf *l, MYSQL *m, const char *q,
 	at_span_end(&s);
 }
 
+/* A statement that succeeded, raw and whole, into the leaf's record with
+ * its connection's facts (live: the connection may be asked for its server
+ * system; hint: the system noted before). Returns 0 when it does not go
+ * there: no attribute allowed, a parent's tracestate (it takes arena room
+ * the statement may need: the whole span cuts or summarizes it), no room. */
+static AT_ALWAYS_INLINE int leaf_statement(struct at_leaf *l, MYSQL *m, int live, int hint,
+                                           const char *text, size_t len)
+{
+	if (AT_UNLIKELY(at_cfg.attr_count_limit < 1) ||
+	    AT_UNLIKELY(l->pspan && l->pspan->tracestate.len))
+		return 0;
+	struct conn *c = m ? lookup(&conn_table, m) : NULL;
+	int sysn = server_system(m, c, live);
+	if (!sysn)
+		sysn = hint;
+	char b[AT_ARENA_SIZE];
+	size_t n = facts_blob(b, sizeof b, c, sysn, text, len);
+	if (!n)
+		return 0;
+	at_leaf_raw(l, "db.query.text", AT_RENDER_MYSQL, b, n);
+	at_leaf_end(l);
+	return 1;
+}
+
 static AT_ALWAYS_INLINE void finish_leaf(struct at_leaf *l, MYSQL *m, const char *q, size_t n,
                                          int failed)
 {
-	char b[AT_ARENA_SIZE];
-	/* (a parent's tracestate takes arena room the statement may need: the
-	 * whole span, which cuts or summarizes it) */
-	if (AT_LIKELY(!failed && q && n && n < AT_SQL_MAX && at_cfg.attr_count_limit >= 1) &&
-	    AT_LIKELY(!l->pspan || !l->pspan->tracestate.len)) {
-		struct conn *c = m ? lookup(&conn_table, m) : NULL;
-		size_t len = facts_blob(b, sizeof b, c, server_system(m, c, 1), q, n);
-		if (len) {
-			at_leaf_raw(l, "db.query.text", AT_RENDER_MYSQL, b, len);
-			at_leaf_end(l);
-			return;
-		}
-	}
+	if (AT_LIKELY(!failed && q && n && n < AT_SQL_MAX) && leaf_statement(l, m, 1, 0, q, n))
+		return;
 	finish_whole(l, m, q, n, failed);
 }
 
@@ -933,6 +946,22 @@ AT_EXPORT int mysql_stmt_prepare(MYSQL_STMT *st, const char *q, unsigned long n)
 	return rc;
 }
 
+/* An execution's span is a leaf too: the statement's text kept from its
+ * prepare goes into the record when it succeeded and the text is still raw. */
+static AT_NOINLINE void stmt_whole(struct at_leaf *l, MYSQL_STMT *st, struct stmt *e, int rc)
+{
+	struct at_span s;
+	at_leaf_span(l, &s);
+	static const struct at_sql_summary none;
+	unsigned err = 0;
+	const char *msg = NULL;
+	if (rc != 0)
+		err = stmt_error(st, &msg);
+	finish_span(&s, e ? e->conn : NULL, 0, e ? e->system : 0, e ? &e->sum : &none,
+	            e ? e->text : "", e ? e->len : 0, err, msg);
+	at_span_end(&s);
+}
+
 AT_EXPORT int mysql_stmt_execute(MYSQL_STMT *st)
 {
 	if (!RESOLVE(mysql_stmt_execute))
@@ -940,23 +969,17 @@ AT_EXPORT int mysql_stmt_execute(MYSQL_STMT *st)
 	if (!at_enter())
 		return real_mysql_stmt_execute(st);
 	int saved = errno;
-	struct at_span s;
-	at_span_start(&s, NULL, AT_KIND_CLIENT);
-	AT_SPAN_CALLER(&s);
+	struct at_leaf l;
+	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, (uintptr_t)__builtin_return_address(0));
 	errno = saved;
 	int rc = real_mysql_stmt_execute(st);
 	saved = errno;
-	if (s.recording) {
+	if (rec) {
 		struct stmt *e = lookup(&stmt_table, st);
-		static const struct at_sql_summary none;
-		unsigned err = 0;
-		const char *msg = NULL;
-		if (rc != 0)
-			err = stmt_error(st, &msg);
-		finish_span(&s, e ? e->conn : NULL, 0, e ? e->system : 0, e ? &e->sum : &none,
-		            e ? e->text : "", e ? e->len : 0, err, msg);
+		if (!(rc == 0 && e && e->len && !e->sum.rendered &&
+		      leaf_statement(&l, e->conn, 0, e->system, e->text, e->len)))
+			stmt_whole(&l, st, e, rc);
 	}
-	at_span_end(&s);
 	at_leave();
 	errno = saved;
 	return rc;
