@@ -4,22 +4,42 @@
 
 #include "ids.h"
 
-int at_leaf_begin_slow(struct at_leaf *l)
+void at_leaf_draw_ids(struct at_leaf *l)
 {
-	/* span.c's start: a child's trace is its parent's; a root's ids are
-	 * drawn now only when the ratio sampler decides on its trace id */
-	if (l->parent) {
-		memcpy(l->trace_id, l->parent->trace_id, 16);
-		l->lazy = 1;
-	} else if (at_cfg.sampler != AT_SAMPLE_RATIO) {
-		l->lazy = 1;
-	} else {
-		at_ids_new(l->trace_id, l->span_id);
-		l->lazy = 0;
+	at_ids_new(l->trace_id, l->span_id);
+	l->lazy = 0;
+}
+
+void at_leaf_span(struct at_leaf *l, struct at_span *s)
+{
+	at_tls.leaf = NULL;
+	/* the header as the exporter makes it of the record, the raw bytes
+	 * after a parent's tracestate */
+	struct at_leaf_rec r;
+	at_leaf_record(&r, l, 0);
+	at_leaf_expand(s, &r, NULL, 0);
+	s->prev = at_tls.cur;
+	at_tls.cur = s;
+	if (AT_UNLIKELY(l->pspan && l->pspan->tracestate.len))
+		s->tracestate = at_span_intern_fast(s, at_span_str(l->pspan, l->pspan->tracestate),
+		                                    l->pspan->tracestate.len);
+	if (!l->len)
+		return;
+	/* raw bytes for the renderer, whole: the value length limit is the
+	 * rendered text's (a cut blob renders as nothing) */
+	size_t off = s->arena_used;
+	if (l->len > AT_ARENA_SIZE - off) { /* only after a long tracestate */
+		s->dropped_attrs++;
+		return;
 	}
-	int flags = at_sample_fast(l->parent, l->trace_id);
-	l->flags = (uint8_t)flags;
-	return flags & AT_FLAG_SAMPLED ? at_leaf_go(l) : 0;
+	struct at_attr *a = at_span_slot(s, l->key);
+	if (!a)
+		return;
+	memcpy(s->arena + off, l->raw, l->len);
+	a->type = AT_ATTR_DEFER;
+	a->render = l->render;
+	a->v.s = (struct at_str){(uint16_t)off, l->len};
+	s->arena_used = (uint16_t)(off + l->len);
 }
 
 void at_leaf_end_whole(struct at_leaf *l)

@@ -90,24 +90,14 @@ static AT_ALWAYS_INLINE const struct at_ctx *at_span_parent_ctx(const struct at_
 	return NULL;
 }
 
-/* The uncommon starts: a root under the ratio or rate-limiting sampler,
- * ids to draw now (span.c's rule). */
-int at_leaf_begin_slow(struct at_leaf *l);
+/* A root under the ratio sampler, which decides on its trace id: the ids
+ * drawn now (span.c's start: other spans draw theirs when first needed). */
+void at_leaf_draw_ids(struct at_leaf *l);
 
-/* A leaf that records, begun now: returns 1. */
-static AT_ALWAYS_INLINE int at_leaf_go(struct at_leaf *l)
-{
-	/* a crash during the call needs a thread to flush to, and a stack */
-	at_exporter_ensure();
-	at_crash_thread_ensure();
-	l->start = at_stamp();
-	at_tls.leaf = l;
-	return 1;
-}
-
-/* Begin: the decision, the parent and the start. Returns 1 when the span
- * records (then the hook captures into its buffer and ends it with
- * at_leaf_end or at_leaf_span), 0 when it does not (nothing to end). */
+/* Begin: the decision (the sampler's, as for any span), the parent and the
+ * start. Returns 1 when the span records (then the hook captures into its
+ * buffer and ends it with at_leaf_end or at_leaf_span), 0 when it does not
+ * (nothing to end). */
 static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t caller)
 {
 	l->parent = at_span_parent_ctx(&l->pspan);
@@ -116,19 +106,40 @@ static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t
 	l->len = 0;
 	l->pad = 0;
 	l->raw = NULL;
-	int flags;
-	if (AT_LIKELY(l->parent) && at_cfg.parent_based) {
-		flags = l->parent->flags & AT_FLAG_SAMPLED;
-	} else if (AT_LIKELY(at_cfg.sampler == AT_SAMPLE_ALWAYS_ON)) {
-		flags = AT_FLAG_SAMPLED;
-	} else if (at_cfg.sampler == AT_SAMPLE_ALWAYS_OFF) {
-		return 0;
-	} else {
-		return at_leaf_begin_slow(l);
-	}
-	l->flags = (uint8_t)flags;
 	l->lazy = 1;
-	return flags ? at_leaf_go(l) : 0;
+	const uint8_t *trace = l->trace_id;
+	if (l->parent)
+		trace = l->parent->trace_id;
+	else if (AT_UNLIKELY(at_cfg.sampler == AT_SAMPLE_RATIO))
+		at_leaf_draw_ids(l);
+	int flags = at_sample_fast(l->parent, trace);
+	l->flags = (uint8_t)flags;
+	if (!flags)
+		return 0;
+	/* a crash during the call needs a thread to flush to, and a stack */
+	at_exporter_ensure();
+	at_crash_thread_ensure();
+	l->start = at_stamp();
+	at_tls.leaf = l;
+	return 1;
+}
+
+/* The record's head of a leaf ended at end (the queue's, and the whole
+ * span's through at_leaf_expand: one way from a leaf to a span). */
+static AT_ALWAYS_INLINE void at_leaf_record(struct at_leaf_rec *r, const struct at_leaf *l,
+                                            uint64_t end)
+{
+	const struct at_ctx *p = l->parent;
+	if (p) {
+		memcpy(r->trace_id, p->trace_id, 16);
+		memcpy(r->parent_id, p->span_id, 8);
+	} else {
+		memcpy(r->trace_id, l->trace_id, 16);
+		memset(r->parent_id, 0, 8);
+	}
+	memcpy(r->span_id, l->span_id, 8);
+	memcpy(&r->start, &l->start, AT_LEAF_SAME); /* start to pad: two moves */
+	r->end = end;
 }
 
 /* The raw attribute the span will carry: key, renderer, and the bytes at
@@ -155,8 +166,8 @@ static inline void at_leaf_end(struct at_leaf *l)
 		at_queue_push_leaf(l, at_stamp());
 }
 
-/* The whole span from the leaf, made current (end it with at_span_end): the
- * raw attribute, when there is one, already in it. */
+/* The whole span of a leaf that records, made current (end it with
+ * at_span_end): the raw attribute, when there is one, already in it. */
 void at_leaf_span(struct at_leaf *l, struct at_span *s);
 
 /* Consumer side: the span a record holds (within its bounds: in process

@@ -10,14 +10,16 @@ int at_sample(const struct at_ctx *parent, const uint8_t trace_id[16]);
 int at_sample_root(const uint8_t trace_id[16]);
 
 /* at_sample inline (the rule itself; at_sample is this out of line): the
- * common cases (a parent-based sampler with a parent, always_on) without a
- * call. */
+ * common cases (a parent-based sampler with a parent, always_on, always_off)
+ * without a call. */
 static inline int at_sample_fast(const struct at_ctx *parent, const uint8_t trace_id[16])
 {
 	if (parent && parent->valid && at_cfg.parent_based)
 		return parent->flags & AT_FLAG_SAMPLED;
 	if (__builtin_expect(at_cfg.sampler == AT_SAMPLE_ALWAYS_ON, 1))
 		return AT_FLAG_SAMPLED;
+	if (at_cfg.sampler == AT_SAMPLE_ALWAYS_OFF)
+		return 0;
 	return at_sample_root(trace_id);
 }
 

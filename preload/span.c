@@ -131,53 +131,6 @@ void at_span_start_detached(struct at_span *s, const char *name, int kind,
 	start(s, name, kind, parent, pspan, NULL, 0);
 }
 
-void at_leaf_span(struct at_leaf *l, struct at_span *s)
-{
-	at_tls.leaf = NULL;
-	clear_header(s);
-	s->prev = at_tls.cur;
-	if (l->parent) {
-		memcpy(s->ctx.trace_id, l->parent->trace_id, 16);
-		memcpy(s->parent_id, l->parent->span_id, 8);
-	} else if (!l->lazy) {
-		memcpy(s->ctx.trace_id, l->trace_id, 16);
-	}
-	if (l->lazy)
-		s->lazy_ids = 1;
-	else
-		memcpy(s->ctx.span_id, l->span_id, 8);
-	s->ctx.valid = 1;
-	s->ctx.flags = l->flags;
-	s->recording = l->flags & AT_FLAG_SAMPLED;
-	s->kind = l->kind;
-	s->caller = l->caller;
-	s->start_ns = l->start;
-	at_tls.cur = s;
-	if (!s->recording)
-		return;
-	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
-	                                                     : AT_MAX_ATTRS;
-	if (AT_UNLIKELY(l->pspan && l->pspan->tracestate.len))
-		inherit_tracestate(s, l->pspan);
-	if (!l->len)
-		return;
-	/* raw bytes for the renderer, whole: the value length limit is the
-	 * rendered text's (a cut blob renders as nothing) */
-	size_t off = s->arena_used;
-	if (l->len > AT_ARENA_SIZE - off) { /* only after a long tracestate */
-		s->dropped_attrs++;
-		return;
-	}
-	struct at_attr *a = at_span_slot(s, l->key);
-	if (!a)
-		return;
-	memcpy(s->arena + off, l->raw, l->len);
-	a->type = AT_ATTR_DEFER;
-	a->render = l->render;
-	a->v.s = (struct at_str){(uint16_t)off, l->len};
-	s->arena_used = (uint16_t)(off + l->len);
-}
-
 static AT_ALWAYS_INLINE void end_at(struct at_span *s, uint64_t stamp)
 {
 	if (!s->recording)

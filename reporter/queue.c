@@ -389,18 +389,7 @@ int at_queue_push(const struct at_span *s)
 /* A leaf's head (struct at_leaf_rec) and raw bytes at d. */
 static AT_ALWAYS_INLINE void write_leaf(char *d, const struct at_leaf *l, uint64_t end)
 {
-	struct at_leaf_rec *r = (struct at_leaf_rec *)d;
-	const struct at_ctx *p = l->parent;
-	if (p) {
-		memcpy(r->trace_id, p->trace_id, 16);
-		memcpy(r->parent_id, p->span_id, 8);
-	} else {
-		memcpy(r->trace_id, l->trace_id, 16);
-		memset(r->parent_id, 0, 8);
-	}
-	memcpy(r->span_id, l->span_id, 8);
-	memcpy(&r->start, &l->start, AT_LEAF_SAME); /* start to pad: two moves */
-	r->end = end;
+	at_leaf_record((struct at_leaf_rec *)d, l, end);
 	copy_exact(d + AT_LEAF_REC, l->raw, l->len);
 }
 

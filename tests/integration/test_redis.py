@@ -240,6 +240,21 @@ def test_unsampled_commands_follow_the_database(collector, redis):
     assert spans[1]["attributes"]["db.namespace"] == "3"
 
 
+def test_ratio_sampler_decides_on_the_exported_trace_id(collector, redis):
+    # a root under traceidratio draws its ids before the decision: the trace
+    # id each exported span carries is one the ratio keeps (W3C: the low 8
+    # bytes below ratio x 2^64), and about half the commands make none
+    r = run([program("redis_sync"), "loop", "127.0.0.1", str(redis.port), "200", "0"],
+            shim_env(collector, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.5"))
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    spans = collector.wait_for(40)
+    assert 40 <= len(spans) <= 160, len(spans)
+    assert len({s["trace_id"] for s in spans}) == len(spans)
+    for s in spans:
+        assert int(s["trace_id"][16:], 16) < 2 ** 63, s["trace_id"]
+
+
 def test_parent_with_tracestate(collector, redis):
     # a leaf record has no tracestate: a parent that has one makes the whole span
     tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
