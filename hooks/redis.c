@@ -30,6 +30,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -82,6 +83,8 @@ static _Atomic int abi_cached = -1;
 struct ctx_v0 {
 	int err;
 	char errstr[128];
+	int fd;
+	int flags; /* REDIS_BLOCK: a blocking context */
 };
 struct reply_v0 {
 	int type;
@@ -94,7 +97,12 @@ struct ctx_v1 {
 	const void *funcs;
 	int err;
 	char errstr[128];
+	int fd; /* redisFD: an int but on Windows */
+	int flags;
 };
+#define REDIS_BLOCK 0x1
+_Static_assert(offsetof(struct ctx_v0, flags) == 136 && offsetof(struct ctx_v1, flags) == 144,
+               "redisContext's flags: 0.x and 1.x on LP64");
 struct reply_v1 {
 	int type;
 	long long integer;
@@ -138,6 +146,39 @@ static int detect_abi(void *sym)
 	return v;
 }
 
+/* hiredis's redisvCommand and redisCommandArgv append the command and
+ * then, on a blocking context, wait for its reply with redisGetReply
+ * (__redisBlockForReply; the same from 0.13 to 1.2). Where the layout is
+ * known and the functions all come from one library, sync_real makes those
+ * two calls itself, so the hooks on them (which a synchronous command only
+ * passes through) are not crossed: the offset of the context's flags, else
+ * 0 (the real redisvCommand is called). */
+static _Atomic int block_flags_off;
+
+static int same_object(void *a, void *b)
+{
+	Dl_info x, y;
+	return a && b && dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
+}
+
+static void detect_direct(int v)
+{
+	if ((v != ABI_V0 && v != ABI_V1) || !RESOLVE(redisvCommand) || !RESOLVE(redisCommandArgv) ||
+	    !RESOLVE(redisvAppendCommand) || !RESOLVE(redisAppendCommandArgv) ||
+	    !RESOLVE(redisGetReply))
+		return;
+	void *lib = (void *)real_redisvCommand;
+	if (!same_object(lib, (void *)real_redisCommandArgv) ||
+	    !same_object(lib, (void *)real_redisvAppendCommand) ||
+	    !same_object(lib, (void *)real_redisAppendCommandArgv) ||
+	    !same_object(lib, (void *)real_redisGetReply))
+		return;
+	atomic_store_explicit(&block_flags_off,
+	                      v == ABI_V0 ? (int)offsetof(struct ctx_v0, flags)
+	                                  : (int)offsetof(struct ctx_v1, flags),
+	                      memory_order_release);
+}
+
 static int abi(void *sym)
 {
 	int v = atomic_load_explicit(&abi_cached, memory_order_relaxed);
@@ -145,6 +186,7 @@ static int abi(void *sym)
 		return v;
 	v = detect_abi(sym);
 	at_debug("redis: hiredis %s layout", v == ABI_V1 ? "1.x" : v == ABI_V0 ? "0.x" : "unknown");
+	detect_direct(v);
 	atomic_store(&abi_cached, v);
 	return v;
 }
@@ -245,6 +287,7 @@ struct conn {
 	size_t addr_len;
 	int port;
 	long db;
+	uint64_t caph; /* a capture's head for a command at db (conn_facts) */
 	/* Pipelines. Used only by the thread using the context (hiredis contexts
 	 * are not thread-safe), so plain fields. Every command appended gets a
 	 * sequence number, traced or not, and replies are counted the same way,
@@ -269,7 +312,7 @@ static size_t conn_hash(const void *p)
 	return x & (CONN_TABLE - 1);
 }
 
-static struct conn *conn_lookup(const void *c)
+static AT_ALWAYS_INLINE struct conn *conn_lookup(const void *c)
 {
 	size_t i = conn_hash(c);
 	for (size_t n = 0; c && n < CONN_TABLE; n++, i = (i + 1) & (CONN_TABLE - 1)) {
@@ -280,6 +323,23 @@ static struct conn *conn_lookup(const void *c)
 			return NULL;
 	}
 	return NULL;
+}
+
+static int show_args(void);
+
+/* The connection's facts changed (its address, its database): the head of
+ * its captures, made once here rather than for every command. */
+static void conn_facts(struct conn *e)
+{
+	int has_addr = e->addr[0] != 0;
+	e->caph = at_redis_cap_head(show_args(), has_addr ? e->addr_len : 0, has_addr ? e->port : 0,
+	                            e->db);
+}
+
+static void conn_set_db(struct conn *e, long db)
+{
+	e->db = db;
+	conn_facts(e);
 }
 
 static void end_error(struct at_span *s, const char *type, const char *msg, size_t len);
@@ -328,6 +388,7 @@ static struct conn *conn_add(void *c)
 	e->db = 0;
 	e->appended = e->replied = 0;
 	e->head = e->count = 0;
+	conn_facts(e);
 	return e;
 }
 
@@ -350,6 +411,7 @@ static void conn_note(void *c, const char *host, int port)
 	e->addr[n] = 0;
 	e->addr_len = n;
 	e->port = port;
+	conn_facts(e);
 }
 
 /* ---- span attributes ---- */
@@ -402,7 +464,8 @@ static AT_NOINLINE int describe_unrecorded(long *select_db, const struct src *q)
 	else if (q->resp)
 		kind = AT_REDIS_UNKNOWN;
 	else if (q->argc > 0 && q->argv[0])
-		kind = at_redis_kind_of(q->argv[0], q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
+		kind =
+		    at_redis_kind_of(q->argv[0], q->argvlen ? q->argvlen[0] : strlen(q->argv[0]));
 	if (kind != AT_REDIS_SELECT && kind != AT_REDIS_UNKNOWN)
 		return kind;
 	struct at_redis_cap cap;
@@ -446,11 +509,21 @@ static AT_ALWAYS_INLINE int capture_raw(char *buf, size_t room, const struct con
                                         long *select_db, const struct src *q, size_t *len)
 {
 	*select_db = -1;
+	/* most formats on a known connection: their words in one copy, after
+	 * the head the connection keeps (conn_facts; its address is empty when
+	 * unknown) */
+	if (AT_LIKELY(q->fmt && e && db == e->db)) {
+		size_t n = at_redis_cap_words(buf, room, e->caph, e->addr, e->addr_len, q->fmt);
+		if (n) {
+			*len = n;
+			return AT_REDIS_PLAIN;
+		}
+	}
 	int has_addr = e && e->addr[0];
 	const char *addr = has_addr ? e->addr : NULL;
 	size_t addr_len = has_addr ? e->addr_len : 0;
 	int port = has_addr ? e->port : 0;
-	if (q->fmt) { /* most formats: their words in one copy */
+	if (q->fmt) {
 		size_t n = at_redis_cap_words(buf, room,
 		                              at_redis_cap_head(show_args(), addr_len, port, db),
 		                              addr, addr_len, q->fmt);
@@ -547,7 +620,7 @@ static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
 	} else if (select_db >= 0) {
 		db = select_db;
 		if (e)
-			e->db = db;
+			conn_set_db(e, db);
 	}
 	if (!s->recording || db < 0 || db == captured || !(e || select_db >= 0))
 		return;
@@ -561,14 +634,30 @@ static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
 
 /* ---- synchronous commands ---- */
 
+/* What the real redisvCommand or redisCommandArgv does and returns (see
+ * block_flags_off) on a blocking context: sync_command took the others
+ * aside (nonblocking_command). */
+static AT_ALWAYS_INLINE void *sync_real(void *c, const struct src *q)
+{
+	int off = atomic_load_explicit(&block_flags_off, memory_order_acquire);
+	if (AT_UNLIKELY(!off))
+		return q->fmt ? real_redisvCommand(c, q->fmt, *q->ap)
+		              : real_redisCommandArgv(c, q->argc, q->argv, q->argvlen);
+	int rc = q->fmt ? real_redisvAppendCommand(c, q->fmt, *q->ap)
+	                : real_redisAppendCommandArgv(c, q->argc, q->argv, q->argvlen);
+	void *r = NULL;
+	if (rc != REDIS_OK || real_redisGetReply(c, &r) != REDIS_OK)
+		return NULL;
+	return r;
+}
+
 /* The call through, the connection's counts kept, errno the call's. */
 static AT_ALWAYS_INLINE void *sync_call(void *c, const struct src *q, struct conn *e, int *saved)
 {
 	if (e)
 		e->appended++;
 	errno = *saved;
-	void *r = q->fmt ? real_redisvCommand(c, q->fmt, *q->ap)
-	                 : real_redisCommandArgv(c, q->argc, q->argv, q->argvlen);
+	void *r = sync_real(c, q);
 	*saved = errno;
 	if (e && r && e->replied != e->appended)
 		e->replied++;
@@ -582,7 +671,7 @@ static AT_NOINLINE void *sync_unrecorded(void *c, const struct src *q, struct co
 	describe_unrecorded(&select_db, q);
 	void *r = sync_call(c, q, e, &saved);
 	if (e && r && select_db >= 0 && *(const int *)r != REDIS_REPLY_ERROR)
-		e->db = select_db;
+		conn_set_db(e, select_db);
 	errno = saved;
 	return r;
 }
@@ -614,13 +703,28 @@ static AT_NOINLINE void finish_whole(struct at_leaf *l, void *c, struct conn *e,
 	at_span_end(&s);
 }
 
+static int append_command(void *c, const struct src *q, void *sym, uintptr_t caller);
+
+/* On a non-blocking context hiredis only appends the command and returns
+ * NULL: its reply is the one the application's next redisGetReply takes,
+ * as for a pipelined command (append_command), which is what the span is. */
+static AT_NOINLINE void *nonblocking_command(void *c, const struct src *q, uintptr_t caller)
+{
+	append_command(c, q, q->fmt ? (void *)real_redisvCommand : (void *)real_redisCommandArgv,
+	               caller);
+	return NULL;
+}
+
 /* A synchronous command is a leaf span (preload/leaf.h): captured raw
  * before the call, queued as a compact record after it when the reply is
  * not an error; the rest make the whole span. */
-static void *sync_command(void *c, const struct src *q, uintptr_t caller)
+static AT_ALWAYS_INLINE void *sync_command(void *c, const struct src *q, uintptr_t caller)
 {
 	int saved = errno;
 	abi(q->fmt ? (void *)real_redisvCommand : (void *)real_redisCommandArgv);
+	int off = atomic_load_explicit(&block_flags_off, memory_order_acquire);
+	if (AT_UNLIKELY(off && c && !(*(const int *)((const char *)c + off) & REDIS_BLOCK)))
+		return nonblocking_command(c, q, caller);
 	struct conn *e = conn_lookup(c);
 	long db = e ? e->db : -1;
 	struct at_leaf l;

@@ -290,6 +290,31 @@ def test_variadic_arguments_passed_on(collector, redis):
     assert {s["name"] for s in spans} == {"SET", "GET", "MSET", "MGET"}
 
 
+def test_sync_command_on_a_non_blocking_context(collector, redis, flavor):
+    """On a non-blocking context redisCommand only appends (NULL), even with
+    a reply already in the reader that a blocking one would take: the shim,
+    which makes hiredis's append and wait itself where it knows the
+    context's layout, reads the blocking flag at the right offset in both
+    ABIs. The PING is then a pipelined command: its span ends with its
+    reply, not as an error."""
+    argv = [flavor.prog("redis_sync"), "nonblock", "127.0.0.1", str(redis.port)]
+    bare = flavor.env(collector)
+    del bare["LD_PRELOAD"]
+    want = ["set: OK", "command: NULL", "get: one", "ping: PONG", "done"]
+    assert run(argv, bare).stdout.decode().splitlines() == want
+    r = run(argv, flavor.env(collector, TRACEPARENT=TRACEPARENT))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == want
+    spans = by_start(collector.wait_for(3))
+    assert [s["name"] for s in spans] == ["SET", "GET", "PING"]
+    for s in spans:
+        check_common(s, redis)
+        assert s["status_code"] == 0 and "error.type" not in s["attributes"]
+    assert spans[2]["attributes"]["db.query.text"] == "PING"
+    # from its append to the redisGetReply that took PONG, after GET's
+    assert spans[2]["end"] > spans[1]["end"]
+
+
 def test_unix_socket_address(collector, redis):
     r = run([program("redis_sync"), "unix", redis.sock], shim_env(collector))
     assert r.returncode == 0, r.stderr

@@ -12,8 +12,13 @@
  *   redis_sync varargs HOST PORT     many argument kinds: ints, long longs, doubles
  *                                    (vector registers), %b, %% (the shim's variadic
  *                                    redisCommand must pass them all on untouched)
+ *   redis_sync nonblock HOST PORT    a non-blocking context: SET and GET pipelined and both
+ *                                    replies read into hiredis's reader, SET's taken, then a
+ *                                    redisCommand PING, which only appends there (NULL, the
+ *                                    GET's reply left for the next redisGetReply)
  * Prints one line per command: "<command>: <reply>" or "<command>: NULL <errstr>". */
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +95,65 @@ static int threads(int n)
 	return 0;
 }
 
+/* The next reply of a non-blocking context, reading as needed. */
+static redisReply *next_reply(void)
+{
+	void *r = NULL;
+	for (int i = 0; i < 100 && !r; i++) {
+		if (redisGetReply(c, &r) != REDIS_OK)
+			return NULL;
+		if (r)
+			break;
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		poll(&p, 1, 100);
+		if (redisBufferRead(c) != REDIS_OK)
+			return NULL;
+	}
+	return r;
+}
+
+static int flush_out(void)
+{
+	int done = 0;
+	while (!done) {
+		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+		poll(&p, 1, 1000);
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			return -1;
+	}
+	return 0;
+}
+
+static int nonblock(const char *h, int p)
+{
+	c = redisConnectNonBlock(h, p);
+	if (!c || c->err || (c->flags & REDIS_BLOCK))
+		return 2;
+	redisAppendCommand(c, "SET nb %s", "one");
+	redisAppendCommand(c, "GET nb");
+	if (flush_out())
+		return 3;
+	/* "+OK\r\n" and "$3\r\none\r\n": both in the reader, none taken */
+	for (int i = 0; i < 100 && c->reader->len - c->reader->pos < 14; i++) {
+		struct pollfd q = {.fd = c->fd, .events = POLLIN};
+		poll(&q, 1, 100);
+		if (redisBufferRead(c) != REDIS_OK)
+			return 4;
+	}
+	show("set", next_reply());
+	redisReply *r = redisCommand(c, "PING");
+	printf("command: %s\n", r ? "a reply" : "NULL");
+	if (r)
+		freeReplyObject(r);
+	show("get", next_reply());
+	if (flush_out())
+		return 5;
+	show("ping", next_reply());
+	redisFree(c);
+	printf("done\n");
+	return 0;
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -104,6 +168,8 @@ int main(int argc, char **argv)
 		per_thread = atoi(argv[5]);
 		return threads(atoi(argv[4]));
 	}
+	if (argc >= 4 && !strcmp(argv[1], "nonblock"))
+		return nonblock(argv[2], atoi(argv[3]));
 	if (argc >= 3 && !strcmp(argv[1], "unix"))
 		c = redisConnectUnix(argv[2]);
 	else if (argc >= 4)
