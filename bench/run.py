@@ -47,11 +47,12 @@ LINES_ITERS = 30 if QUICK else 60  # lackey: iterations per loop
 # The cold-cache span row: KiB walked before each call (L2 is 512 KiB a core
 # on these machines; L3, 32 MiB, is mostly kept).
 EVICT_KB = 2048
-# Single calls of the Redis and MySQL hooks (section 3): pairwise rounds. A
-# call's p50 moves by up to ±1 µs from one process to the next (a bimodal
-# machine state, a few rounds in each run): 15 rounds give a median within
-# ~±30 ns.
-CALL_ROUNDS = 3 if QUICK else 15
+# Single calls of the Redis and MySQL hooks (section 3): pairwise rounds of
+# short runs. A call's p50 drifts with the machine by up to 2 µs over a few
+# seconds (measured: bare alone, 24 runs in a row, 5228-7411 ns); short runs
+# keep a round's variants close in time, and 45 rounds narrow the median's
+# interval to ~±60 ns.
+CALL_ROUNDS = 3 if QUICK else 45
 CALL_VARIANTS = ("bare", "shim", "thread", "proc", "off")
 
 TMP = tempfile.mkdtemp(prefix="atbench-")
@@ -1099,7 +1100,7 @@ def section_calls(ctx):
                     env, extra = variant_env(v, ctx["sink"])
                     if cold:
                         env["BENCH_EVICT_KB"] = str(EVICT_KB)
-                    argv = PIN + [prog(name), str(q(2000, 500) if cold else q(20000, 2000))] + \
+                    argv = PIN + [prog(name), str(q(1000, 300) if cold else q(4000, 1000))] + \
                         [str(a) for a in args]
                     res[v].append(float(run(argv, env)["lat_p50"]))
                     if r == 0 and v == "shim" and not cold:
@@ -1107,15 +1108,17 @@ def section_calls(ctx):
                                         .replace(BIN, "$BUILD/bench"))
             add = {v: [x - b for x, b in zip(res[v], res["bare"])] for v in vs[1:]}
             ctx["call_ns"][(key, cold)] = {v: (med(d), median_ci(d)) for v, d in add.items()}
+            fast = {v: min(res[v]) - min(res["bare"]) for v in vs[1:]}
             rows.append("| %s%s | %s | %s |" % (
                 title, ", caches cold (a %d KiB walk before each call)" % EVICT_KB if cold else "",
                 fmt_mm(res["bare"]), " | ".join(
-                    "%+.0f [%+.0f – %+.0f]" % ((med(add[v]),) + median_ci(add[v]))
+                    "%+.0f [%+.0f – %+.0f]; fastest %+.0f" % (
+                        (med(add[v]),) + median_ci(add[v]) + (fast[v],))
                     if v in add else "–" for v in CALL_VARIANTS[1:])))
     if not rows:
         return
     md("", "### Single calls of the Redis and MySQL hooks (ns per call)", "",
-       "`call_redis` and `call_mysql` time single calls (p50 of 20,000, or of 2,000 with caches "
+       "`call_redis` and `call_mysql` time single calls (p50 of 4,000, or of 1,000 with caches "
        "cold) of `redisCommand(c, \"PING\")` and of `mysql_query(m, \"SELECT 1\")` with "
        "`mysql_store_result` and `mysql_free_result`, each between two clock reads, with no "
        "server: the calling thread plays it, writing the reply into the other end of the "
@@ -1124,9 +1127,10 @@ def section_calls(ctx):
        "`SELECT 1`, recorded at start, and the client's socket is then moved to that "
        "connection with `dup2`). So a timed call is the application thread's whole work for "
        "it: the hook, the host library and its `write` and `read`, and no server's work. Added = variant − bare of the same round, median over %d rounds "
-       "run pairwise, its 95%% bootstrap interval in brackets. The `write`/`read` in the call "
-       "make its time move by up to ±1 µs from one process to the next (a few rounds in each "
-       "run): the median of the rounds, not one round, is the figure." % CALL_ROUNDS, "",
+       "run pairwise, its 95%% bootstrap interval in brackets; “fastest”: the variant's "
+       "fastest round less bare's fastest. A call's time drifts with the machine by up to "
+       "2 µs over seconds (its `write` and `read` most): the median of the rounds, not one "
+       "round, is the figure, and the verdict takes its interval." % CALL_ROUNDS, "",
        "| call | bare ns | added, exporter thread | added, bare + idle thread (glibc's "
        "multi-threaded paths alone) | added, exporter process | added, not sampled |",
        "|---|---:|---:|---:|---:|---:|", *rows)
