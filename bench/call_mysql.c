@@ -13,23 +13,12 @@
  * BENCH_EVICT_KB, a walk through that many KiB before each call (see
  * call_redis.c). Prints the p50 and p99 of the calls, in ns. */
 // LIBS: -I/usr/include/mariadb -lmariadb
-#include "bench.h"
+#include "calls.h"
 
-#include <arpa/inet.h>
 #include <mysql.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 static const unsigned char query[] = "\x09\x00\x00\x00\x03SELECT 1";
 #define QUERY_LEN (sizeof query - 1)
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static void read_full(int fd, unsigned char *b, size_t n)
 {
@@ -107,31 +96,24 @@ int main(int argc, char **argv)
 	static unsigned char rec[4096];
 	size_t rl = record(fd, rec, sizeof rec);
 
-	int ls = socket(AF_INET, SOCK_STREAM, 0), cl = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof sa;
+	/* the client's socket becomes its end of a loopback connection */
+	int port, ls = calls_listen(&port), cl = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (ls < 0 || cl < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1) ||
-	    getsockname(ls, (struct sockaddr *)&sa, &sl) ||
-	    connect(cl, (struct sockaddr *)&sa, sizeof sa))
+	if (cl < 0 || connect(cl, (struct sockaddr *)&sa, sizeof sa))
 		bench_die("loopback");
-	int srv = accept(ls, NULL, NULL);
-	if (srv < 0 || dup2(cl, fd) != fd)
-		bench_die("accept/dup2");
+	int srv = calls_accept(ls), one = 1;
+	if (dup2(cl, fd) != fd)
+		bench_die("dup2");
 	close(cl);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
-	long evict = getenv("BENCH_EVICT_KB") ? atol(getenv("BENCH_EVICT_KB")) * 1024 : 0;
-	volatile char *ev = evict > 0 ? calloc(1, (size_t)evict) : NULL;
-	double *lat = calloc((size_t)n, sizeof *lat);
-	if (!lat)
-		bench_die("calloc");
-	for (long i = -200; i < n; i++) { /* 200 warm-up calls */
+	struct calls k;
+	calls_init(&k, n);
+	for (long i = -200; i < k.n; i++) { /* 200 warm-up calls */
 		if (write(srv, rec, rl) != (ssize_t)rl)
 			bench_die("write answer");
-		for (long j = 0; ev && j < evict; j += 64)
-			ev[j]++;
+		calls_evict(&k);
 		double a = bench_now();
 		op(m);
 		double b = bench_now();
@@ -140,10 +122,9 @@ int main(int argc, char **argv)
 		if (memcmp(q, query, QUERY_LEN))
 			bench_die("unexpected query");
 		if (i >= 0)
-			lat[i] = b - a;
+			k.lat[i] = b - a;
 	}
-	qsort(lat, (size_t)n, sizeof *lat, cmp);
-	printf("iters=%ld lat_p50=%.0f lat_p99=%.0f\n", n, lat[n / 2], lat[n * 99 / 100]);
+	calls_report(&k);
 	close(srv);
 	close(ls);
 	return 0;
