@@ -50,8 +50,8 @@ EVICT_KB = 2048
 # Single calls of the Redis and MySQL hooks (section 3): pairwise rounds of
 # short runs. A call's p50 drifts with the machine by up to 2 µs over a few
 # seconds (measured: bare alone, 24 runs in a row, 5228-7411 ns); short runs
-# keep a round's variants close in time, and 45 rounds narrow the median's
-# interval to ~±60 ns.
+# keep a round's variants close in time. At 3ea50ee 45 rounds gave 95%
+# intervals of the median from ±35 to ±200 ns, widest for the exporter process.
 CALL_ROUNDS = 3 if QUICK else 45
 CALL_VARIANTS = ("bare", "shim", "thread", "proc", "off")
 
