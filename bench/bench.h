@@ -96,4 +96,33 @@ static inline void bench_die(const char *what)
 	exit(2);
 }
 
+/* The walk BENCH_EVICT_KB asks for before each timed call: that many KiB,
+ * one store per cache line, which pushes the call's code and data out of L1
+ * and L2 as a server's turn on the same CPU does in a client loop. */
+struct bench_evict {
+	long bytes;
+	volatile char *buf;
+};
+
+static inline void bench_evict_init(struct bench_evict *e)
+{
+	e->bytes = getenv("BENCH_EVICT_KB") ? atol(getenv("BENCH_EVICT_KB")) * 1024 : 0;
+	e->buf = e->bytes > 0 ? calloc(1, (size_t)e->bytes) : NULL;
+	if (e->bytes > 0 && !e->buf)
+		bench_die("calloc");
+}
+
+static inline void bench_evict(const struct bench_evict *e)
+{
+	for (long j = 0; e->buf && j < e->bytes; j += 64)
+		e->buf[j]++;
+}
+
+/* qsort's order for latencies */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 #endif

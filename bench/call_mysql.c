@@ -14,8 +14,7 @@
  * call_redis.c). Prints the p50 and p99 of the calls, in ns. */
 // LIBS: -I/usr/include/mariadb -lmariadb
 #include "calls.h"
-
-#include <mysql.h>
+#include "mariadb.h"
 
 static const unsigned char query[] = "\x09\x00\x00\x00\x03SELECT 1";
 #define QUERY_LEN (sizeof query - 1)
@@ -83,14 +82,7 @@ static void op(MYSQL *m)
 int main(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, 1, 20000);
-	MYSQL *m = mysql_init(NULL);
-	unsigned proto = MYSQL_PROTOCOL_TCP;
-	mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-	if (!mysql_real_connect(m, "127.0.0.1", "root", "", NULL,
-	                        (unsigned)bench_arg(argc, argv, 2, 3306), NULL, 0)) {
-		fprintf(stderr, "mysql connect: %s\n", mysql_error(m));
-		return 2;
-	}
+	MYSQL *m = bench_mysql_connect((unsigned)bench_arg(argc, argv, 2, 3306));
 	op(m);
 	int fd = (int)mysql_get_socket(m);
 	static unsigned char rec[4096];
@@ -113,7 +105,7 @@ int main(int argc, char **argv)
 	for (long i = -200; i < k.n; i++) { /* 200 warm-up calls */
 		if (write(srv, rec, rl) != (ssize_t)rl)
 			bench_die("write answer");
-		calls_evict(&k);
+		bench_evict(&k.ev);
 		double a = bench_now();
 		op(m);
 		double b = bench_now();

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	for (long i = -200; i < k.n; i++) { /* 200 warm-up calls */
 		if (write(srv, "+PONG\r\n", 7) != 7)
 			bench_die("write reply");
-		calls_evict(&k);
+		bench_evict(&k.ev);
 		double a = bench_now();
 		redisReply *r = redisCommand(c, "PING");
 		double b = bench_now();

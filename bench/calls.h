@@ -11,41 +11,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The calls' latencies, and the walk that BENCH_EVICT_KB asks for before
- * each call (one store per cache line: the call's code and data leave L1
- * and L2, as a server's turn on the same CPU makes them in a client loop). */
+/* The calls' latencies, and the walk before each (bench.h, bench_evict). */
 struct calls {
-	long n, evict;
-	volatile char *ev;
+	long n;
+	struct bench_evict ev;
 	double *lat;
 };
 
 static inline void calls_init(struct calls *k, long n)
 {
 	k->n = n;
-	k->evict = getenv("BENCH_EVICT_KB") ? atol(getenv("BENCH_EVICT_KB")) * 1024 : 0;
-	k->ev = k->evict > 0 ? calloc(1, (size_t)k->evict) : NULL;
+	bench_evict_init(&k->ev);
 	k->lat = calloc((size_t)n, sizeof *k->lat);
-	if (!k->lat || (k->evict > 0 && !k->ev))
+	if (!k->lat)
 		bench_die("calloc");
-}
-
-static inline void calls_evict(struct calls *k)
-{
-	for (long j = 0; k->ev && j < k->evict; j += 64)
-		k->ev[j]++;
-}
-
-static int calls_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* The line run.py reads: the p50 and p99 of the calls, ns. */
 static inline void calls_report(struct calls *k)
 {
-	qsort(k->lat, (size_t)k->n, sizeof *k->lat, calls_cmp);
+	qsort(k->lat, (size_t)k->n, sizeof *k->lat, bench_cmp_double);
 	printf("iters=%ld lat_p50=%.0f lat_p99=%.0f\n", k->n, k->lat[k->n / 2],
 	       k->lat[k->n * 99 / 100]);
 	fflush(stdout);

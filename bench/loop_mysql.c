@@ -1,8 +1,6 @@
 /* MariaDB client loop: loop_mysql N PORT, mysql_query("SELECT 1") */
 // LIBS: -I/usr/include/mariadb -lmariadb
-#include "bench.h"
-
-#include <mysql.h>
+#include "mariadb.h"
 
 static MYSQL *m;
 
@@ -26,14 +24,7 @@ NOINLINE void bench_loop(long n)
 int main(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, 1, 1000);
-	m = mysql_init(NULL);
-	unsigned proto = MYSQL_PROTOCOL_TCP;
-	mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-	if (!mysql_real_connect(m, "127.0.0.1", "root", "", NULL,
-	                        (unsigned)bench_arg(argc, argv, 2, 3306), NULL, 0)) {
-		fprintf(stderr, "mysql connect: %s\n", mysql_error(m));
-		return 2;
-	}
+	m = bench_mysql_connect((unsigned)bench_arg(argc, argv, 2, 3306));
 	for (int i = 0; i < 20; i++)
 		op();
 	double t0 = bench_begin();

@@ -1088,12 +1088,12 @@ def section_calls(ctx):
     the calling thread (bench/call_redis.c, bench/call_mysql.c): the ns half
     of their budget, warm and with caches cold."""
     rows = []
+    vs = [v for v in CALL_VARIANTS if v != "thread" or ctx.get("thread")]
     for key, title, name, args in ctx["calls"]:
         if not ctx["hooks"].get(key):
             continue
         for cold in (False, True):
             log("micro: %s call%s" % (title, ", cold" if cold else ""))
-            vs = [v for v in CALL_VARIANTS if v != "thread" or ctx.get("thread")]
             res = {v: [] for v in vs}
             for r in range(CALL_ROUNDS):
                 for v in vs:
@@ -1650,10 +1650,12 @@ def db_verdict(ctx, key, ins):
     t_ns = ns_ok(ctx, key, "shim")
     if ins <= 400 and t_ns:
         return verdict(True) + " (%.0f instr, %s)" % (ins, ns_text(ctx, key, "shim"))
-    thread = "**NOT met** with the exporter thread (%s)" % "; ".join(
-        x for x in ("%.0f instr" % ins if ins > 400 else "",
-                    ns_text(ctx, key, "shim") + (" (interval straddles 100)" if t_ns is None
-                                                 else "") if not t_ns else "") if x)
+    over = ["%.0f instr" % ins] if ins > 400 else []
+    if t_ns is False:
+        over.append(ns_text(ctx, key, "shim"))
+    elif t_ns is None:
+        over.append(ns_text(ctx, key, "shim") + " (interval straddles 100)")
+    thread = "**NOT met** with the exporter thread (%s)" % "; ".join(over)
     proc = ctx["instr_proc"].get(key)
     own = ctx["instr_exact"].get(key, {}).get("proc")
     rep, names = ctx["instr_replaced"].get(key, (0, []))

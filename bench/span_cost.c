@@ -130,12 +130,6 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, 1, 1000000);
@@ -170,32 +164,28 @@ int main(int argc, char **argv)
 	}
 
 	/* latency of single calls while the exporter is as loaded as above;
-	 * with BENCH_EVICT_KB, each call runs after a walk through that many KiB
-	 * (one store per cache line), which pushes the call's code and data out
-	 * of L1 and L2 as the server's turn on the CPU does in a client loop */
+	 * with BENCH_EVICT_KB, each after the walk of bench_evict */
 	enum { LAT = 20000 };
 	static double lat[LAT];
-	long evict = getenv("BENCH_EVICT_KB") ? atol(getenv("BENCH_EVICT_KB")) * 1024 : 0;
-	volatile char *ev = evict > 0 ? calloc(1, (size_t)evict) : NULL;
-	int nlat = ev ? LAT / 10 : LAT;
+	struct bench_evict ev;
+	bench_evict_init(&ev);
+	int nlat = ev.buf ? LAT / 10 : LAT;
 	double next = bench_now();
 	for (int i = 0; i < nlat; i++) {
-		for (long j = 0; ev && j < evict; j += 64)
-			ev[j]++;
+		bench_evict(&ev);
 		double a = bench_now();
 		traced_call(i);
 		lat[i] = bench_now() - a;
 		pace(&next);
 	}
-	qsort(lat, (size_t)nlat, sizeof lat[0], cmp);
+	qsort(lat, (size_t)nlat, sizeof lat[0], bench_cmp_double);
 
 	printf("iters=%ld threads=%d ns_per_iter=%.1f cpu_ns_per_span=%.1f spans_per_s=%.0f "
 	       "lat_p50=%.0f lat_p99=%.0f lat_max=%.0f pushed=%llu dropped=%llu exported=%llu "
 	       "rss0_kb=%ld rss_kb=%ld hwm_kb=%ld\n",
 	       total, nt, wall / (double)total, cpu / (double)total, (double)total / wall * 1e9,
 	       lat[nlat / 2], lat[nlat * 99 / 100], lat[nlat - 1],
-	       (unsigned long long)at_queue_pushed(),
-	       (unsigned long long)at_queue_dropped(),
+	       (unsigned long long)at_queue_pushed(), (unsigned long long)at_queue_dropped(),
 	       (unsigned long long)atomic_load(&at_stat_exported), rss0, bench_status_kb("VmRSS"),
 	       bench_status_kb("VmHWM"));
 	fflush(stdout);
