@@ -46,6 +46,7 @@
 #include "../preload/url.h"
 #include "fdstate.h"
 #include "http_parse.h"
+#include "io_direct.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -130,6 +131,37 @@ static int resolve(void)
 	return 1;
 }
 #define NEED(name) (AT_LIKELY(real_##name != NULL) || (resolve() && real_##name != NULL))
+
+/* io_direct.h: the pointers the hooks call through move to the system
+ * calls themselves, or back to libc's (kept from the first move). */
+void at_net_io_direct(unsigned bits)
+{
+	static ssize_t (*libc_read)(int, void *, size_t);
+	static ssize_t (*libc_write)(int, const void *, size_t);
+	static ssize_t (*libc_recv)(int, void *, size_t, int);
+	static ssize_t (*libc_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	static ssize_t (*libc_send)(int, const void *, size_t, int);
+	static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *,
+	                              socklen_t);
+	if (!libc_read) {
+		if (!bits || (!real_read && !resolve()))
+			return;
+		libc_read = real_read;
+		libc_write = real_write;
+		libc_recv = real_recv;
+		libc_recvfrom = real_recvfrom;
+		libc_send = real_send;
+		libc_sendto = real_sendto;
+	}
+#define MOVE(bit, name) real_##name = (bits & (bit)) && libc_##name ? at_io_##name : libc_##name
+	MOVE(AT_IO_READ, read);
+	MOVE(AT_IO_WRITE, write);
+	MOVE(AT_IO_RECV, recv);
+	MOVE(AT_IO_RECV, recvfrom);
+	MOVE(AT_IO_SEND, send);
+	MOVE(AT_IO_SEND, sendto);
+#undef MOVE
+}
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* ---- one outgoing call, whatever its form ---- */

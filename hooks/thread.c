@@ -2,16 +2,22 @@
  * handled, a curl call's callback) gets that span as its parent context.
  * The hand-off record comes from a small fixed pool, never malloc; when
  * the pool is exhausted, or nothing is current, the call is passed through
- * untouched. */
+ * untouched.
+ *
+ * pthread_create and pthread_cancel also end the hooks' direct system calls
+ * (io_direct.h) before the call: from then on a read or a send may be a
+ * cancellation point that matters, and goes through libc's wrapper. */
 #define _GNU_SOURCE
 #include "../preload/autotrace.h"
 #include "../preload/real.h"
+#include "io_direct.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
 AT_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
+AT_REAL(int, pthread_cancel, (pthread_t));
 
 #define HANDOFFS 256
 
@@ -48,6 +54,7 @@ static void *trampoline(void *p)
 AT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
                              void *arg)
 {
+	at_io_direct_off();
 	if (!AT_RESOLVE(pthread_create))
 		return EAGAIN;
 	/* only an application thread with something current hands it on */
@@ -66,4 +73,12 @@ AT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*f
 	if (rc)
 		atomic_store(&h->busy, 0);
 	return rc;
+}
+
+AT_EXPORT int pthread_cancel(pthread_t t)
+{
+	at_io_direct_off();
+	if (!AT_RESOLVE(pthread_cancel))
+		return ESRCH;
+	return real_pthread_cancel(t);
 }

@@ -55,6 +55,8 @@ static _Atomic uint64_t cpu_ns, render_ns, backends_ns;
 _Atomic uint64_t at_stat_encode_ns;
 
 AT_REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
+/* hooks/io_direct.c; absent where the hooks are not linked (unit tests) */
+void at_io_direct_init(void) __attribute__((weak));
 
 static void setup_backends(void)
 {
@@ -189,7 +191,6 @@ static int start_thread(void *(*fn)(void *))
 	return rc;
 }
 
-
 static void *run(void *arg)
 {
 	(void)arg;
@@ -261,6 +262,11 @@ void at_exporter_start(void)
 	if (!atomic_compare_exchange_strong(&started, &expect, 1))
 		return;
 	int saved = errno;
+	/* an exporter thread makes glibc take its multi-threaded paths: the I/O
+	 * hooks take the cancellation switches back off (and with an exporter
+	 * process, skip libc's wrapper, which only makes the same call) */
+	if (at_io_direct_init)
+		at_io_direct_init();
 	if (at_queue_shared_fd() >= 0) {
 		/* process mode: the exporter runs in a helper process; if it
 		 * cannot be started, in a thread after all */

@@ -1,0 +1,144 @@
+/* Which of read, write, recv and send the hooks make as system calls
+ * themselves (io_direct.h): only libc's own definitions, only while the
+ * program has started no thread and cancelled none. */
+#define _GNU_SOURCE
+#include "io_direct.h"
+
+#include "../preload/autotrace.h"
+#include "../preload/log.h"
+#include "../preload/real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static _Atomic unsigned bits_now;
+/* sticky: the program started a thread (or cancelled one) */
+static _Atomic int app_threads;
+
+/* name's next definition (what the hook would call) is in libc itself */
+static int libc_own(const char *name, const Dl_info *libc)
+{
+	Dl_info d;
+	void *p = at_real(name);
+	return p && dladdr(p, &d) && d.dli_fbase == libc->dli_fbase;
+}
+
+void at_io_direct_init(void)
+{
+	if (atomic_load(&app_threads) || atomic_load(&bits_now))
+		return;
+	Dl_info libc;
+	if (!dladdr((void *)&getpid, &libc) || !libc.dli_fbase)
+		return;
+	unsigned bits = 0;
+	if (libc_own("read", &libc))
+		bits |= AT_IO_READ;
+	if (libc_own("write", &libc))
+		bits |= AT_IO_WRITE;
+	if (libc_own("recv", &libc) && libc_own("recvfrom", &libc))
+		bits |= AT_IO_RECV;
+	if (libc_own("send", &libc) && libc_own("sendto", &libc))
+		bits |= AT_IO_SEND;
+	if (!bits || atomic_load(&app_threads))
+		return;
+	atomic_store(&bits_now, bits);
+	at_net_io_direct(bits);
+	at_debug("read/write/recv/send made as system calls (0x%x): the program has no thread "
+	         "of its own",
+	         bits);
+}
+
+void at_io_direct_off(void)
+{
+	if (AT_LIKELY(atomic_load_explicit(&app_threads, memory_order_relaxed)))
+		return;
+	atomic_store(&app_threads, 1);
+	if (atomic_exchange(&bits_now, 0))
+		at_net_io_direct(0);
+}
+
+unsigned at_io_direct_bits(void)
+{
+	return atomic_load(&bits_now);
+}
+
+static AT_NOINLINE long ret_err(long r)
+{
+	errno = (int)-r;
+	return -1;
+}
+
+static AT_ALWAYS_INLINE long ret(long r)
+{
+	if (AT_UNLIKELY((unsigned long)r > -4096UL))
+		return ret_err(r);
+	return r;
+}
+
+#if defined(__x86_64__)
+static AT_ALWAYS_INLINE long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long r;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+	                 : "=a"(r)
+	                 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return ret(r);
+}
+
+static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
+{
+	long r;
+	__asm__ volatile("syscall"
+	                 : "=a"(r)
+	                 : "0"(nr), "D"(a), "S"(b), "d"(c)
+	                 : "rcx", "r11", "memory");
+	return ret(r);
+}
+#else
+static AT_ALWAYS_INLINE long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	return syscall(nr, a, b, c, d, e, f); /* not a cancellation point */
+}
+
+static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
+{
+	return syscall(nr, a, b, c);
+}
+#endif
+
+ssize_t at_io_read(int fd, void *b, size_t n)
+{
+	return sys3(SYS_read, fd, (long)b, (long)n);
+}
+
+ssize_t at_io_write(int fd, const void *b, size_t n)
+{
+	return sys3(SYS_write, fd, (long)b, (long)n);
+}
+
+ssize_t at_io_recv(int fd, void *b, size_t n, int fl)
+{
+	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, 0, 0);
+}
+
+ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *fromlen)
+{
+	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, (long)from, (long)fromlen);
+}
+
+ssize_t at_io_send(int fd, const void *b, size_t n, int fl)
+{
+	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, 0, 0);
+}
+
+ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
+                     socklen_t tolen)
+{
+	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, (long)to, (long)tolen);
+}

@@ -1,0 +1,53 @@
+/* The system call itself, where libc's wrapper would only add glibc's
+ * multi-threaded cost that the shim's own thread brought.
+ *
+ * A single-threaded program's read, write, send and recv are one system
+ * call each in glibc. Once the exporter thread runs, glibc takes its
+ * multi-threaded path on every one of them: each is a cancellation point,
+ * switched on and off around the call with two atomic read-modify-writes
+ * (bench/RESULTS.md, section 1: __pthread_enable_asynccancel). Nothing can
+ * cancel a thread of a program that never started one and never called
+ * pthread_cancel, so for such a program the hooks make the system call
+ * themselves: what glibc would have done had the shim not started a thread.
+ *
+ * The hooks call through their pointers to the next definition (net.c);
+ * where that definition is libc's own (not another preload's hook, which
+ * must keep seeing the call), the pointer is moved to a function below,
+ * so the hooks' own path is not one instruction longer. The program's
+ * first pthread_create or pthread_cancel (hooks/thread.c) puts libc's
+ * back for good, before the thread exists. */
+#ifndef AT_IO_DIRECT_H
+#define AT_IO_DIRECT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+enum {
+	AT_IO_READ = 1 << 0,
+	AT_IO_WRITE = 1 << 1,
+	AT_IO_RECV = 1 << 2, /* recv and recvfrom: glibc's recv is recvfrom */
+	AT_IO_SEND = 1 << 3, /* send and sendto */
+};
+
+/* The exporter starts (exporter.c): the calls to make directly. */
+void at_io_direct_init(void);
+/* The program starts a thread or cancels one: libc's wrappers from now on. */
+void at_io_direct_off(void);
+/* The calls made directly now (tests, the debug log). */
+unsigned at_io_direct_bits(void);
+
+/* net.c: its pointers to the direct calls below (bits) or to libc's. */
+void at_net_io_direct(unsigned bits);
+
+/* The system calls, with the signatures of libc's functions. */
+ssize_t at_io_read(int fd, void *b, size_t n);
+ssize_t at_io_write(int fd, const void *b, size_t n);
+ssize_t at_io_recv(int fd, void *b, size_t n, int fl);
+ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from,
+                       socklen_t *fromlen);
+ssize_t at_io_send(int fd, const void *b, size_t n, int fl);
+ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
+                     socklen_t tolen);
+
+#endif

@@ -1,0 +1,55 @@
+"""The I/O hooks' direct system calls (hooks/io_direct.h): a program with no
+thread of its own gets read/write/recv/send made as system calls once the
+exporter starts (in a thread, glibc's cancellation switches then cost it
+nothing; in a process, libc's wrapper is skipped),
+with the same results and errno as libc's; a program that starts a thread
+or cancels one gets libc's cancellation points back (PITFALLS 16), and an
+interposer after the shim keeps seeing every call."""
+import os
+import re
+
+from conftest import BUILD, LIB, program, run, shim_env
+
+COUNT_IO = os.path.join(BUILD, "preloads", "count_io.so")
+
+
+def direct_bits(stderr):
+    m = re.search(r"made as system calls \(0x([0-9a-f]+)\)", stderr)
+    return int(m.group(1), 16) if m else 0
+
+
+def test_direct_calls_give_libc_results_and_errno(collector, http_server):
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    r = run([program("io_direct"), str(http_server.port), "check"], env)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0, out + err
+    assert re.fullmatch(r"ok \d+\n", out), out
+    # the calls checked were the direct ones: read, write, recv, send
+    assert direct_bits(err) == 0xf, err
+    spans = collector.wait_for(1, pred=lambda s: s["kind"] == "CLIENT")
+    assert spans and spans[0]["attributes"]["url.full"].endswith("/direct"), spans
+
+
+def test_a_thread_of_the_program_gets_libc_cancellation_points_back(collector, http_server):
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    r = run([program("io_direct"), str(http_server.port), "cancel"], env, timeout=20)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    # exit 142 (SIGALRM): a cancelled thread stayed blocked in recv or read
+    assert r.returncode == 0, (r.returncode, out, err)
+    assert out == "cancelled 2\n", out + err
+    assert direct_bits(err) == 0xf, err  # they were direct before the threads
+
+
+def test_an_interposer_after_the_shim_still_sees_every_write(collector, http_server):
+    n = 2000
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    env["LD_PRELOAD"] = "%s %s" % (LIB, COUNT_IO)
+    r = run([program("io_direct"), str(http_server.port), "writes", str(n)], env)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0 and out == "wrote %d\n" % n, out + err
+    m = re.search(r"count_io write (\d+) read (\d+)", err)
+    assert m, err
+    # the n writes and n reads of the pipe loop, at least
+    assert int(m.group(1)) >= n and int(m.group(2)) >= n, m.group(0)
+    # write and read are not libc's next definitions: never made directly
+    assert direct_bits(err) & 0x3 == 0, err
