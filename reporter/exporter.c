@@ -262,11 +262,6 @@ void at_exporter_start(void)
 	if (!atomic_compare_exchange_strong(&started, &expect, 1))
 		return;
 	int saved = errno;
-	/* an exporter thread makes glibc take its multi-threaded paths: the I/O
-	 * hooks take the cancellation switches back off (and with an exporter
-	 * process, skip libc's wrapper, which only makes the same call) */
-	if (at_io_direct_init)
-		at_io_direct_init();
 	if (at_queue_shared_fd() >= 0) {
 		/* process mode: the exporter runs in a helper process; if it
 		 * cannot be started, in a thread after all */
@@ -279,6 +274,12 @@ void at_exporter_start(void)
 	}
 	if (!batch)
 		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);
+	/* the thread about to start makes glibc take its multi-threaded
+	 * paths: the I/O hooks take the cancellation switches back off (not
+	 * with an exporter process: glibc's single-threaded wrapper is the
+	 * system call already) */
+	if (at_io_direct_init)
+		at_io_direct_init();
 	at_unwinder_request(); /* the thread has it loaded: a crash meanwhile waits */
 	int rc = batch ? start_thread(run) : ENOMEM;
 	if (rc) {

@@ -1,7 +1,7 @@
 """The I/O hooks' direct system calls (hooks/io_direct.h): a program with no
 thread of its own gets read/write/recv/send made as system calls once the
-exporter starts (in a thread, glibc's cancellation switches then cost it
-nothing; in a process, libc's wrapper is skipped),
+exporter thread runs (glibc's cancellation switches then cost it nothing;
+with an exporter process glibc stays single-threaded and nothing changes),
 with the same results and errno as libc's; a program that starts a thread
 or cancels one gets libc's cancellation points back (PITFALLS 16), and an
 interposer after the shim keeps seeing every call."""
@@ -19,7 +19,7 @@ def direct_bits(stderr):
 
 
 def test_direct_calls_give_libc_results_and_errno(collector, http_server):
-    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="thread")
     r = run([program("io_direct"), str(http_server.port), "check"], env)
     out, err = r.stdout.decode(), r.stderr.decode()
     assert r.returncode == 0, out + err
@@ -31,7 +31,7 @@ def test_direct_calls_give_libc_results_and_errno(collector, http_server):
 
 
 def test_a_thread_of_the_program_gets_libc_cancellation_points_back(collector, http_server):
-    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="thread")
     r = run([program("io_direct"), str(http_server.port), "cancel"], env, timeout=20)
     out, err = r.stdout.decode(), r.stderr.decode()
     # exit 142 (SIGALRM): a cancelled thread stayed blocked in recv or read
@@ -42,7 +42,7 @@ def test_a_thread_of_the_program_gets_libc_cancellation_points_back(collector, h
 
 def test_an_interposer_after_the_shim_still_sees_every_write(collector, http_server):
     n = 2000
-    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug")
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="thread")
     env["LD_PRELOAD"] = "%s %s" % (LIB, COUNT_IO)
     r = run([program("io_direct"), str(http_server.port), "writes", str(n)], env)
     out, err = r.stdout.decode(), r.stderr.decode()
@@ -53,3 +53,12 @@ def test_an_interposer_after_the_shim_still_sees_every_write(collector, http_ser
     assert int(m.group(1)) >= n and int(m.group(2)) >= n, m.group(0)
     # write and read are not libc's next definitions: never made directly
     assert direct_bits(err) & 0x3 == 0, err
+
+
+def test_with_an_exporter_process_libc_is_called_as_before(collector, http_server):
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="process")
+    r = run([program("io_direct"), str(http_server.port), "check"], env)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0 and re.fullmatch(r"ok \d+\n", out), out + err
+    assert "exporter process started" in err, err  # the mode really was process
+    assert direct_bits(err) == 0, err
