@@ -132,6 +132,18 @@ static int resolve(void)
 }
 #define NEED(name) (AT_LIKELY(real_##name != NULL) || (resolve() && real_##name != NULL))
 
+int at_net_io_next(void *next[AT_IO_NEXT_N])
+{
+	if (!real_read && !resolve())
+		return -1;
+	void *p[AT_IO_NEXT_N] = {(void *)real_read, (void *)real_write,   (void *)real_recv,
+	                         (void *)real_recvfrom, (void *)real_send, (void *)real_sendto};
+	for (int i = 0; i < AT_IO_NEXT_N; i++)
+		if (!(next[i] = p[i]))
+			return -1;
+	return 0;
+}
+
 /* io_direct.h: the pointers the hooks call through move to the system
  * calls themselves, or back to libc's (kept from the first move). */
 void at_net_io_direct(unsigned bits)
