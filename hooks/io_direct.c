@@ -1,14 +1,17 @@
 /* Which of read, write, recv and send the hooks make as system calls
  * themselves (io_direct.h): only libc's own definitions, only while the
- * program has started no thread and cancelled none. */
+ * program has started no thread and cancelled none, and only on the thread
+ * that was the program's only one then: a thread the hooks did not see
+ * start (glibc's own, for a SIGEV_THREAD timer's callback; one from a raw
+ * clone) gets libc's calls, cancellation points included. */
 #define _GNU_SOURCE
 #include "io_direct.h"
 
 #include "../preload/autotrace.h"
 #include "../preload/log.h"
 
-#include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <errno.h>
 #include <sys/syscall.h>
@@ -17,6 +20,28 @@
 static _Atomic unsigned bits_now;
 /* sticky: the program started a thread (or cancelled one) */
 static _Atomic int app_threads;
+
+/* The thread the direct calls are for, and libc's calls for any other. */
+static uintptr_t owner;
+static ssize_t (*libc_read)(int, void *, size_t);
+static ssize_t (*libc_write)(int, const void *, size_t);
+static ssize_t (*libc_recv)(int, void *, size_t, int);
+static ssize_t (*libc_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+static ssize_t (*libc_send)(int, const void *, size_t, int);
+static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+
+/* the calling thread: on x86_64 the thread pointer at %fs:0 (the psABI's
+ * TCB self-pointer), one load */
+static AT_ALWAYS_INLINE uintptr_t self(void)
+{
+#if defined(__x86_64__)
+	uintptr_t t;
+	__asm__("mov %%fs:0, %0" : "=r"(t));
+	return t;
+#else
+	return (uintptr_t)pthread_self();
+#endif
+}
 
 /* libc's mapped range: the object holding getpid (dladdr would scan its
  * whole symbol table for each pointer, ~20 µs apiece on the first span) */
@@ -67,6 +92,14 @@ void at_io_direct_init(void)
 		bits |= AT_IO_SEND;
 	if (!bits || atomic_load(&app_threads))
 		return;
+	libc_read = (ssize_t(*)(int, void *, size_t))next[0];
+	libc_write = (ssize_t(*)(int, const void *, size_t))next[1];
+	libc_recv = (ssize_t(*)(int, void *, size_t, int))next[2];
+	libc_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))next[3];
+	libc_send = (ssize_t(*)(int, const void *, size_t, int))next[4];
+	libc_sendto =
+	    (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))next[5];
+	owner = self();
 	atomic_store(&bits_now, bits);
 	at_net_io_direct(bits);
 	at_debug("read/write/recv/send made as system calls (0x%x): the program has no thread "
@@ -136,33 +169,46 @@ static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
 }
 #endif
 
+/* another thread than the owner: libc's call */
+#define OWNER_OR(call)                                                                             \
+	do {                                                                                       \
+		if (AT_UNLIKELY(self() != owner))                                                  \
+			return call;                                                               \
+	} while (0)
+
 ssize_t at_io_read(int fd, void *b, size_t n)
 {
+	OWNER_OR(libc_read(fd, b, n));
 	return sys3(SYS_read, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_write(int fd, const void *b, size_t n)
 {
+	OWNER_OR(libc_write(fd, b, n));
 	return sys3(SYS_write, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_recv(int fd, void *b, size_t n, int fl)
 {
+	OWNER_OR(libc_recv(fd, b, n, fl));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *fromlen)
 {
+	OWNER_OR(libc_recvfrom(fd, b, n, fl, from, fromlen));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, (long)from, (long)fromlen);
 }
 
 ssize_t at_io_send(int fd, const void *b, size_t n, int fl)
 {
+	OWNER_OR(libc_send(fd, b, n, fl));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
                      socklen_t tolen)
 {
+	OWNER_OR(libc_sendto(fd, b, n, fl, to, tolen));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, (long)to, (long)tolen);
 }

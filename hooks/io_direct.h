@@ -13,9 +13,11 @@
  * The hooks call through their pointers to the next definition (net.c);
  * where that definition is libc's own (not another preload's hook, which
  * must keep seeing the call), the pointer is moved to a function below,
- * so the hooks' own path is not one instruction longer. The program's
- * first pthread_create or pthread_cancel (hooks/thread.c) puts libc's
- * back for good, before the thread exists. */
+ * so the hooks' own path is not one instruction longer (the direct call
+ * adds three: it checks that its caller is the thread that was alone when
+ * they began, else it is libc's). The program's first pthread_create,
+ * thrd_create or pthread_cancel (hooks/thread.c) puts libc's back for
+ * good, before the thread exists. */
 #ifndef AT_IO_DIRECT_H
 #define AT_IO_DIRECT_H
 

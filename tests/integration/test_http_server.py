@@ -192,9 +192,10 @@ def test_chain_of_services_is_one_trace(collector):
         pysrv.wait()
 
 
-def test_thread_created_while_handling_inherits_the_span(collector):
+@pytest.mark.parametrize("start", ["-T", "-K"])  # pthread_create, C11 thrd_create
+def test_thread_created_while_handling_inherits_the_span(collector, start):
     down = CaptureServer()
-    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-T", "-u", down.port)
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), start, "-u", down.port)
     try:
         raw_request(srv.port, req(srv.port, "traceparent: " + GOOD))
         spans = collector.wait_for(2)

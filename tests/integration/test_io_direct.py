@@ -3,10 +3,13 @@ thread of its own gets read/write/recv/send made as system calls once the
 exporter thread runs (glibc's cancellation switches then cost it nothing;
 with an exporter process glibc stays single-threaded and nothing changes),
 with the same results and errno as libc's; a program that starts a thread
-or cancels one gets libc's cancellation points back (PITFALLS 16), and an
-interposer after the shim keeps seeing every call."""
+or cancels one gets libc's cancellation points back (PITFALLS 16), a thread
+started where no hook sees it gets libc's calls, and an interposer after the
+shim keeps seeing every call."""
 import os
 import re
+
+import pytest
 
 from conftest import BUILD, LIB, program, run, shim_env
 
@@ -30,14 +33,30 @@ def test_direct_calls_give_libc_results_and_errno(collector, http_server):
     assert spans and spans[0]["attributes"]["url.full"].endswith("/direct"), spans
 
 
-def test_a_thread_of_the_program_gets_libc_cancellation_points_back(collector, http_server):
+@pytest.mark.parametrize("start", ["cancel", "c11"])
+def test_a_thread_of_the_program_gets_libc_cancellation_points_back(
+    collector, http_server, start
+):
+    # start "c11": the threads come from thrd_create, which glibc runs without
+    # calling pthread_create through the PLT
     env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="thread")
-    r = run([program("io_direct"), str(http_server.port), "cancel"], env, timeout=20)
+    r = run([program("io_direct"), str(http_server.port), start], env, timeout=20)
     out, err = r.stdout.decode(), r.stderr.decode()
     # exit 142 (SIGALRM): a cancelled thread stayed blocked in recv or read
     assert r.returncode == 0, (r.returncode, out, err)
     assert out == "cancelled 2\n", out + err
     assert direct_bits(err) == 0xf, err  # they were direct before the threads
+
+
+def test_a_thread_glibc_starts_itself_gets_libc_cancellation_points(collector, http_server):
+    # a SIGEV_THREAD timer's callback thread: glibc starts it without the
+    # shim's pthread_create hook seeing it; its recv must still be libc's
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_EXPORTER_MODE="thread")
+    r = run([program("io_direct"), str(http_server.port), "timer"], env, timeout=20)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0, (r.returncode, out, err)
+    assert out == "cancelled 1\n", out + err
+    assert direct_bits(err) == 0xf, err
 
 
 def test_an_interposer_after_the_shim_still_sees_every_write(collector, http_server):

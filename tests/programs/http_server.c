@@ -15,6 +15,7 @@
  *   -x                    fork mode: the child _exits without closing the
  *                         connection (framing "close": the response ends then)
  *   -T                    make the upstream call from a new thread
+ *   -K                    the same, the thread started by C11's thrd_create
  *   -C                    per request, call a CGI-style child: fork + execv
  *                         of argv after "--" with its output as the body */
 #define _GNU_SOURCE
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <unistd.h>
 
 static int status = 200, echo, upstream, in_thread, no_close;
@@ -103,6 +105,12 @@ static void *up_thread(void *p)
 	struct up *u = p;
 	u->n = call_upstream(u->out, u->cap);
 	return NULL;
+}
+
+static int up_c11(void *p)
+{
+	up_thread(p);
+	return 0;
 }
 
 static int run_cgi(char *out, size_t cap)
@@ -191,9 +199,15 @@ static void serve(int fd)
 			blen = (size_t)hl;
 		} else if (upstream && in_thread) {
 			struct up u = {body, sizeof body, 0};
-			pthread_t t;
-			pthread_create(&t, NULL, up_thread, &u);
-			pthread_join(t, NULL);
+			if (in_thread == 'K') {
+				thrd_t t;
+				if (thrd_create(&t, up_c11, &u) == thrd_success)
+					thrd_join(t, NULL);
+			} else {
+				pthread_t t;
+				pthread_create(&t, NULL, up_thread, &u);
+				pthread_join(t, NULL);
+			}
 			blen = (size_t)u.n;
 		} else if (upstream) {
 			blen = (size_t)call_upstream(body, sizeof body);
@@ -223,7 +237,7 @@ static void *conn_thread(void *p)
 int main(int argc, char **argv)
 {
 	int o;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TCx")) != -1) {
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx")) != -1) {
 		switch (o) {
 		case 'm':
 			mode = optarg;
@@ -244,7 +258,8 @@ int main(int argc, char **argv)
 			no_close = 1;
 			break;
 		case 'T':
-			in_thread = 1;
+		case 'K':
+			in_thread = o;
 			break;
 		case 'C':
 			cgi = argv;

@@ -10,6 +10,9 @@
  *                           answers (and another in read on a pipe); both
  *                           are cancelled: prints "cancelled 2", or exits 3
  *                           after 5 s if a cancellation point was lost
+ *   io_direct PORT c11      the same with the threads started by C11's
+ *                           thrd_create (glibc's does not call
+ *                           pthread_create through the PLT)
  *   io_direct PORT writes N the GET, then N writes of one byte to a pipe
  *                           (a preload after the shim counts them) */
 #define _GNU_SOURCE
@@ -23,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <threads.h>
+#include <time.h>
 #include <unistd.h>
 
 static int connect_to(int port)
@@ -128,7 +133,19 @@ static void *blocked_read(void *arg)
 	return NULL;
 }
 
-static void cancel(int port)
+static int c11_recv(void *arg)
+{
+	blocked_recv(arg);
+	return 0;
+}
+
+static int c11_read(void *arg)
+{
+	blocked_read(arg);
+	return 0;
+}
+
+static void cancel(int port, int c11)
 {
 	/* a traced connection whose request is sent and never answered: the
 	 * bench's server, or any, answers only after a whole request */
@@ -141,8 +158,15 @@ static void cancel(int port)
 		exit(2);
 	alarm(5); /* a lost cancellation point: the join would wait forever */
 	pthread_t t1, t2;
-	if (pthread_create(&t1, NULL, blocked_recv, &fd) ||
-	    pthread_create(&t2, NULL, blocked_read, &p[0]))
+	if (c11) { /* glibc: a thrd_t is the thread's pthread_t */
+		thrd_t c1, c2;
+		if (thrd_create(&c1, c11_recv, &fd) != thrd_success ||
+		    thrd_create(&c2, c11_read, &p[0]) != thrd_success)
+			exit(2);
+		t1 = (pthread_t)c1;
+		t2 = (pthread_t)c2;
+	} else if (pthread_create(&t1, NULL, blocked_recv, &fd) ||
+	           pthread_create(&t2, NULL, blocked_read, &p[0]))
 		exit(2);
 	usleep(200 * 1000); /* both inside their calls */
 	pthread_cancel(t1);
@@ -151,6 +175,48 @@ static void cancel(int port)
 	pthread_join(t1, &r1);
 	pthread_join(t2, &r2);
 	printf("cancelled %d\n", (r1 == PTHREAD_CANCELED) + (r2 == PTHREAD_CANCELED));
+}
+
+static int timer_fd, done_pipe[2];
+static pthread_t timer_thread;
+static volatile int timer_ready;
+
+static void tell_cancelled(void *arg)
+{
+	(void)!write(done_pipe[1], "c", 1);
+}
+
+static void on_timer(union sigval v)
+{
+	char c;
+	timer_thread = pthread_self();
+	timer_ready = 1;
+	pthread_cleanup_push(tell_cancelled, NULL);
+	recv(timer_fd, &c, 1, 0); /* the server never answers */
+	pthread_cleanup_pop(0);
+	(void)!write(done_pipe[1], "r", 1);
+}
+
+static void timer_cancel(int port)
+{
+	timer_fd = connect_to(port);
+	const char part[] = "GET /never HTTP/1.1\r\nHost: x\r\n";
+	if (write(timer_fd, part, sizeof part - 1) < 0 || pipe(done_pipe))
+		exit(2);
+	alarm(5); /* a lost cancellation point: the read below waits forever */
+	struct sigevent ev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_timer};
+	struct itimerspec in = {.it_value = {0, 1000000}};
+	timer_t tm;
+	if (timer_create(CLOCK_MONOTONIC, &ev, &tm) || timer_settime(tm, 0, &in, NULL))
+		exit(2);
+	while (!timer_ready)
+		usleep(1000);
+	usleep(200 * 1000); /* inside its recv */
+	pthread_cancel(timer_thread);
+	char c = 0;
+	if (read(done_pipe[0], &c, 1) != 1)
+		exit(2);
+	printf("cancelled %d\n", c == 'c');
 }
 
 int main(int argc, char **argv)
@@ -163,8 +229,10 @@ int main(int argc, char **argv)
 	get(port);
 	if (!strcmp(argv[2], "check"))
 		check();
-	else if (!strcmp(argv[2], "cancel"))
-		cancel(port);
+	else if (!strcmp(argv[2], "cancel") || !strcmp(argv[2], "c11"))
+		cancel(port, !strcmp(argv[2], "c11"));
+	else if (!strcmp(argv[2], "timer"))
+		timer_cancel(port);
 	else if (!strcmp(argv[2], "writes") && argc > 3) {
 		int p[2];
 		if (pipe(p))
