@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <errno.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,14 +22,12 @@ static _Atomic unsigned bits_now;
 /* sticky: the program started a thread (or cancelled one) */
 static _Atomic int app_threads;
 
-/* The thread the direct calls are for, and libc's calls for any other. */
+/* The thread the direct calls are for, and libc's calls (the hooks' next
+ * definitions, in io_direct.h's order) for any other and for going back. */
 static uintptr_t owner;
-static ssize_t (*libc_read)(int, void *, size_t);
-static ssize_t (*libc_write)(int, const void *, size_t);
-static ssize_t (*libc_recv)(int, void *, size_t, int);
-static ssize_t (*libc_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-static ssize_t (*libc_send)(int, const void *, size_t, int);
-static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+static void *libc_fn[AT_IO_NEXT_N];
+static const unsigned fn_bit[AT_IO_NEXT_N] = {AT_IO_READ, AT_IO_WRITE, AT_IO_RECV,
+                                              AT_IO_RECV, AT_IO_SEND,  AT_IO_SEND};
 
 /* the calling thread: on x86_64 the thread pointer at %fs:0 (the psABI's
  * TCB self-pointer), one load */
@@ -70,6 +69,18 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
+/* net.c's pointers: the direct call for each of bits, libc's for the rest */
+static void point(unsigned bits)
+{
+	static void *const direct_fn[AT_IO_NEXT_N] = {
+	    (void *)at_io_read, (void *)at_io_write, (void *)at_io_recv,
+	    (void *)at_io_recvfrom, (void *)at_io_send, (void *)at_io_sendto};
+	void *p[AT_IO_NEXT_N];
+	for (int i = 0; i < AT_IO_NEXT_N; i++)
+		p[i] = bits & fn_bit[i] ? direct_fn[i] : libc_fn[i];
+	at_net_io_set(p);
+}
+
 void at_io_direct_init(void)
 {
 	if (atomic_load(&app_threads) || atomic_load(&bits_now))
@@ -78,30 +89,17 @@ void at_io_direct_init(void)
 	void *next[AT_IO_NEXT_N];
 	if (!dl_iterate_phdr(find_object, &libc) || at_net_io_next(next))
 		return;
-	int own[AT_IO_NEXT_N];
+	/* a pair (recv and recvfrom, send and sendto) only whole */
+	unsigned bits = AT_IO_READ | AT_IO_WRITE | AT_IO_RECV | AT_IO_SEND;
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
-		own[i] = (uintptr_t)next[i] >= libc.lo && (uintptr_t)next[i] < libc.hi;
-	unsigned bits = 0;
-	if (own[0])
-		bits |= AT_IO_READ;
-	if (own[1])
-		bits |= AT_IO_WRITE;
-	if (own[2] && own[3])
-		bits |= AT_IO_RECV;
-	if (own[4] && own[5])
-		bits |= AT_IO_SEND;
+		if ((uintptr_t)next[i] < libc.lo || (uintptr_t)next[i] >= libc.hi)
+			bits &= ~fn_bit[i];
 	if (!bits || atomic_load(&app_threads))
 		return;
-	libc_read = (ssize_t(*)(int, void *, size_t))next[0];
-	libc_write = (ssize_t(*)(int, const void *, size_t))next[1];
-	libc_recv = (ssize_t(*)(int, void *, size_t, int))next[2];
-	libc_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))next[3];
-	libc_send = (ssize_t(*)(int, const void *, size_t, int))next[4];
-	libc_sendto =
-	    (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))next[5];
+	memcpy(libc_fn, next, sizeof libc_fn);
 	owner = self();
 	atomic_store(&bits_now, bits);
-	at_net_io_direct(bits);
+	point(bits);
 	at_debug("read/write/recv/send made as system calls (0x%x): the program has no thread "
 	         "of its own",
 	         bits);
@@ -113,7 +111,7 @@ void at_io_direct_off(void)
 		return;
 	atomic_store(&app_threads, 1);
 	if (atomic_exchange(&bits_now, 0))
-		at_net_io_direct(0);
+		point(0);
 }
 
 unsigned at_io_direct_bits(void)
@@ -178,37 +176,39 @@ static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
 
 ssize_t at_io_read(int fd, void *b, size_t n)
 {
-	OWNER_OR(libc_read(fd, b, n));
+	OWNER_OR(((ssize_t(*)(int, void *, size_t))libc_fn[0])(fd, b, n));
 	return sys3(SYS_read, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_write(int fd, const void *b, size_t n)
 {
-	OWNER_OR(libc_write(fd, b, n));
+	OWNER_OR(((ssize_t(*)(int, const void *, size_t))libc_fn[1])(fd, b, n));
 	return sys3(SYS_write, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_recv(int fd, void *b, size_t n, int fl)
 {
-	OWNER_OR(libc_recv(fd, b, n, fl));
+	OWNER_OR(((ssize_t(*)(int, void *, size_t, int))libc_fn[2])(fd, b, n, fl));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *fromlen)
 {
-	OWNER_OR(libc_recvfrom(fd, b, n, fl, from, fromlen));
+	OWNER_OR(((ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
+	                       socklen_t *))libc_fn[3])(fd, b, n, fl, from, fromlen));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, (long)from, (long)fromlen);
 }
 
 ssize_t at_io_send(int fd, const void *b, size_t n, int fl)
 {
-	OWNER_OR(libc_send(fd, b, n, fl));
+	OWNER_OR(((ssize_t(*)(int, const void *, size_t, int))libc_fn[4])(fd, b, n, fl));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
                      socklen_t tolen)
 {
-	OWNER_OR(libc_sendto(fd, b, n, fl, to, tolen));
+	OWNER_OR(((ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
+	                       socklen_t))libc_fn[5])(fd, b, n, fl, to, tolen));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, (long)to, (long)tolen);
 }

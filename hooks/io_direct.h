@@ -39,12 +39,12 @@ void at_io_direct_off(void);
 /* The calls made directly now (tests, the debug log). */
 unsigned at_io_direct_bits(void);
 
-/* net.c: its pointers to the direct calls below (bits) or to libc's. */
-void at_net_io_direct(unsigned bits);
 /* net.c: the next definitions its hooks call, in the order read, write,
  * recv, recvfrom, send, sendto (resolved if they were not yet); 0, or -1. */
 #define AT_IO_NEXT_N 6
 int at_net_io_next(void *next[AT_IO_NEXT_N]);
+/* net.c: its hooks call these from now on, in the same order. */
+void at_net_io_set(void *const p[AT_IO_NEXT_N]);
 
 /* The system calls, with the signatures of libc's functions. */
 ssize_t at_io_read(int fd, void *b, size_t n);

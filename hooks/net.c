@@ -144,35 +144,15 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 	return 0;
 }
 
-/* io_direct.h: the pointers the hooks call through move to the system
- * calls themselves, or back to libc's (kept from the first move). */
-void at_net_io_direct(unsigned bits)
+void at_net_io_set(void *const p[AT_IO_NEXT_N])
 {
-	static ssize_t (*libc_read)(int, void *, size_t);
-	static ssize_t (*libc_write)(int, const void *, size_t);
-	static ssize_t (*libc_recv)(int, void *, size_t, int);
-	static ssize_t (*libc_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-	static ssize_t (*libc_send)(int, const void *, size_t, int);
-	static ssize_t (*libc_sendto)(int, const void *, size_t, int, const struct sockaddr *,
-	                              socklen_t);
-	if (!libc_read) {
-		if (!bits || (!real_read && !resolve()))
-			return;
-		libc_read = real_read;
-		libc_write = real_write;
-		libc_recv = real_recv;
-		libc_recvfrom = real_recvfrom;
-		libc_send = real_send;
-		libc_sendto = real_sendto;
-	}
-#define MOVE(bit, name) real_##name = (bits & (bit)) && libc_##name ? at_io_##name : libc_##name
-	MOVE(AT_IO_READ, read);
-	MOVE(AT_IO_WRITE, write);
-	MOVE(AT_IO_RECV, recv);
-	MOVE(AT_IO_RECV, recvfrom);
-	MOVE(AT_IO_SEND, send);
-	MOVE(AT_IO_SEND, sendto);
-#undef MOVE
+	real_read = (ssize_t(*)(int, void *, size_t))p[0];
+	real_write = (ssize_t(*)(int, const void *, size_t))p[1];
+	real_recv = (ssize_t(*)(int, void *, size_t, int))p[2];
+	real_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))p[3];
+	real_send = (ssize_t(*)(int, const void *, size_t, int))p[4];
+	real_sendto =
+	    (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))p[5];
 }
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
 
