@@ -96,6 +96,18 @@ static AT_NOINLINE void export_all(void)
 		n = at_queue_peek_each(batch, (size_t)at_cfg.bsp_batch_size, at_span_prepare, &prep);
 		if (!n)
 			break;
+		/* The batch is the exporter's own copies now: its records go
+		 * back to the ring before the export, not after it. While
+		 * this thread renders and copies, on the app's CPU the app
+		 * does not run, so the ring is mostly empty here and its next
+		 * record starts again at unit 0 (queue.c): the app keeps
+		 * writing over the same few pages, in its caches, instead of
+		 * going round the whole ring (4.6 MiB; a new page, a fault, per
+		 * 32 Redis spans on the first lap). A flush waits for the
+		 * batch through inflight. */
+		struct at_queue_ctl *qc = at_queue_ctl();
+		atomic_store_explicit(&qc->inflight, (uint32_t)n, memory_order_relaxed);
+		at_queue_release(n); /* its tail's store-release orders inflight */
 		uint64_t deadline = at_mono_ms() + (uint64_t)at_cfg.bsp_export_timeout_ms;
 		uint64_t otlp_bound = at_mono_ms() + (uint64_t)at_cfg.otlp_timeout_ms;
 		if (otlp_bound < deadline)
@@ -117,8 +129,8 @@ static AT_NOINLINE void export_all(void)
 		atomic_fetch_add_explicit(&render_ns, t1 - t0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&backends_ns, at_thread_cpu_ns() - t1,
 		                          memory_order_relaxed);
-		at_queue_release(n);
 		atomic_fetch_add(&at_stat_exported, delivered);
+		atomic_store(&qc->inflight, 0);
 		/* a remainder smaller than a batch waits for the schedule delay
 		 * (or a flush): draining it at once degenerates, under a steady
 		 * trickle, into one POST per span or two */
@@ -294,7 +306,10 @@ static uint64_t last_flush_ns; /* how long the last flush waited (info-level sta
 
 void at_exporter_flush(long timeout_ms)
 {
-	if (!atomic_load(&started) || at_queue_length() == 0 || timeout_ms <= 0)
+	if (!atomic_load(&started) || timeout_ms <= 0)
+		return;
+	/* tail before inflight: a batch released is seen in flight */
+	if (at_queue_length() == 0 && atomic_load(&at_queue_ctl()->inflight) == 0)
 		return;
 	int saved = errno;
 	if (at_helper_spawned() && at_helper_dead()) {

@@ -614,6 +614,7 @@ void at_queue_forget(void)
 		clear_units(POS_IDX(t), span);
 	atomic_fetch_add(&c->consumed, (uint32_t)(POS_N(h) - POS_N(t)));
 	atomic_store(&c->tail, h);
+	atomic_store(&c->inflight, 0); /* a batch the parent's exporter had */
 	pushed_base = atomic_load(&c->consumed);
 }
 

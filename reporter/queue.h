@@ -30,6 +30,9 @@ struct at_queue_ctl {
 	_Atomic uint32_t helper_pid;
 	_Atomic uint64_t exported, cpu_ns, render_ns, backends_ns, encode_ns;
 	_Atomic uint64_t consumed; /* spans released by the consumer, since start */
+	/* spans the consumer has released but not yet exported (exporter.c):
+	 * a flush waits for them as for the queued ones */
+	_Atomic uint32_t inflight;
 	size_t cap, wake_len, extra_off;
 };
 

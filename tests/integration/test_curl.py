@@ -318,6 +318,18 @@ def test_collector_retry_on_503(collector, http_server):
     assert [q["status"] for q in collector.requests] == [503, 503, 200]
 
 
+def test_exit_flush_waits_for_a_batch_being_exported(collector, http_server):
+    # The exporter takes its batch off the queue before it posts it. A batch
+    # whose POST got a 503 and waits to be retried when the app exits is not
+    # in the queue any more: the exit flush must wait for it all the same.
+    collector.status_plan = [503]
+    env = shim_env(collector, OTEL_BSP_MAX_EXPORT_BATCH_SIZE="1", AUTOTRACE_EXIT_TIMEOUT="3000")
+    r = run([program("curl_client"), "linger", http_server.url, "40"], env)
+    assert r.returncode == 0, r.stderr
+    assert len(collector.wait_for(1)) == 1
+    assert [q["status"] for q in collector.requests] == [503, 200]
+
+
 def test_errors_set_status(collector, http_server):
     http_server.status = 503
     env = shim_env(collector)

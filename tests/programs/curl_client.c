@@ -4,6 +4,7 @@
  *   curl_client own-tp URL      the app sets its own traceparent
  *   curl_client dup URL         duphandle + reset bookkeeping
  *   curl_client fork URL        a forked child requests and ends with _exit
+ *   curl_client linger URL MS   one request, then MS ms more before exit
  *   curl_client threads URL N   N threads, one request each
  *   curl_client closeall URL F  request, close every fd >= 3, open F, request
  *   curl_client options URL     setopt with every argument type
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
 		perform(h);
 		usleep(300 * 1000);
 		close(f);
+	} else if (!strcmp(mode, "linger")) {
+		perform(h);
+		usleep((useconds_t)atoi(argv[3]) * 1000);
 	} else if (!strcmp(mode, "vfork")) {
 		perform(h);
 		/* the child shares our memory: the shim must not flush or queue there */
