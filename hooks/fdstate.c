@@ -16,7 +16,15 @@ size_t at_fds_n;
 #define MAX_CHUNKS 512 /* 16384 connections traced at once */
 
 static struct at_conn *_Atomic chunks[MAX_CHUNKS];
-static _Atomic unsigned hint;
+/* Which slots are in use, a bit each, chunk by chunk: a new connection
+ * takes the lowest free slot, so that a process that makes connection
+ * after connection keeps reusing the same few slots (their pages resident
+ * and warm) instead of walking the whole pool: a slot is 24 KiB, and with
+ * a slot per new connection round the pool a Python client that made 6000
+ * short connections grew by 52 MB. Also what exit walks (at_conn_each),
+ * without touching the slots' pages. */
+static _Atomic uint32_t used[MAX_CHUNKS];
+_Static_assert(CHUNK_CONNS == 32, "a chunk's slots are one word of used[]");
 
 static void *map(size_t len)
 {
@@ -74,18 +82,23 @@ static struct at_conn *chunk(unsigned i)
 
 struct at_conn *at_conn_alloc(void)
 {
-	unsigned total = MAX_CHUNKS * CHUNK_CONNS;
-	unsigned start = atomic_load_explicit(&hint, memory_order_relaxed) % total;
-	for (unsigned k = 0; k < total; k++) {
-		unsigned i = (start + k) % total;
-		struct at_conn *ch = chunk(i / CHUNK_CONNS);
-		if (!ch)
-			return NULL;
-		struct at_conn *c = &ch[i % CHUNK_CONNS];
-		int expect = 0;
-		if (atomic_load_explicit(&c->inuse, memory_order_relaxed) == 0 &&
-		    atomic_compare_exchange_strong(&c->inuse, &expect, 1)) {
-			atomic_store_explicit(&hint, i + 1, memory_order_relaxed);
+	for (unsigned i = 0; i < MAX_CHUNKS; i++) {
+		uint32_t w = atomic_load_explicit(&used[i], memory_order_relaxed);
+		while (w != UINT32_MAX) {
+			unsigned b = (unsigned)__builtin_ctz(~w);
+			if (!atomic_compare_exchange_weak_explicit(&used[i], &w, w | 1u << b,
+			                                           memory_order_acquire,
+			                                           memory_order_relaxed))
+				continue; /* w reloaded */
+			struct at_conn *ch = chunk(i);
+			if (!ch) {
+				atomic_fetch_and(&used[i], ~(1u << b));
+				return NULL;
+			}
+			struct at_conn *c = &ch[b];
+			/* the slot's number, plus one: what at_conn_free clears */
+			atomic_store_explicit(&c->inuse, (int)(i * CHUNK_CONNS + b + 1),
+			                      memory_order_relaxed);
 			return c;
 		}
 	}
@@ -94,17 +107,23 @@ struct at_conn *at_conn_alloc(void)
 
 void at_conn_free(struct at_conn *c)
 {
-	atomic_store_explicit(&c->inuse, 0, memory_order_release);
+	int n = atomic_exchange_explicit(&c->inuse, 0, memory_order_release) - 1;
+	if (n >= 0 && n < MAX_CHUNKS * CHUNK_CONNS)
+		atomic_fetch_and_explicit(&used[n / CHUNK_CONNS], ~(1u << (n % CHUNK_CONNS)),
+		                          memory_order_release);
 }
 
 void at_conn_each(void (*fn)(struct at_conn *c))
 {
 	for (unsigned i = 0; i < MAX_CHUNKS; i++) {
+		uint32_t w = atomic_load(&used[i]);
 		struct at_conn *ch = atomic_load(&chunks[i]);
 		if (!ch)
-			break;
-		for (unsigned j = 0; j < CHUNK_CONNS; j++)
-			if (atomic_load(&ch[j].inuse))
-				fn(&ch[j]);
+			continue;
+		for (; w; w &= w - 1) {
+			struct at_conn *c = &ch[__builtin_ctz(w)];
+			if (atomic_load(&c->inuse))
+				fn(c);
+		}
 	}
 }

@@ -102,7 +102,9 @@ struct at_conn {
 };
 
 /* A free slot (inuse set, everything else to be initialised by the
- * caller), or NULL when the pool is exhausted. */
+ * caller), or NULL when the pool is exhausted. The lowest free slot: one
+ * freed is soon taken again, so a slot's user must check, once it holds
+ * the lock, that the slot is still its fd's (net.c lock_conn). */
 struct at_conn *at_conn_alloc(void);
 void at_conn_free(struct at_conn *c);
 /* Calls fn on every connection in use (exit: end what is still open). */

@@ -1040,6 +1040,12 @@ static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 		atomic_store(&c->desync, 1);
 		return NULL;
 	}
+	if (AT_UNLIKELY(atomic_load_explicit(&e->conn, memory_order_relaxed) != c)) {
+		/* the fd was closed by another thread since c was loaded, and
+		 * its slot freed (and maybe taken by another connection) */
+		at_conn_unlock(c);
+		return NULL;
+	}
 	if (atomic_load(&c->desync))
 		desynced(c);
 	return c;
