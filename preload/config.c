@@ -7,6 +7,7 @@
 
 #include "autotrace.h"
 #include "log.h"
+#include "span.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -396,6 +397,7 @@ int at_config_load(void)
 	load_exporters();
 	load_otlp();
 	at_config_load_destinations(at_getenv("OTEL_TRACES_EXPORTER") != NULL);
+	at_cfg.record = at_cfg.exporters ? AT_FLAG_SAMPLED : 0;
 
 	at_cfg.bsp_delay_ms = 5000;
 	at_cfg.bsp_export_timeout_ms = 30000;

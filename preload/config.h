@@ -24,6 +24,10 @@ struct at_config {
 	/* first, in one cache line: what a traced call reads */
 	int sampler;              /* enum at_sampler for roots */
 	int parent_based;
+	/* AT_FLAG_SAMPLED when spans go somewhere (an exporter), else 0: with
+	 * OTEL_TRACES_EXPORTER=none a sampled span is not recorded (its trace
+	 * is still propagated as sampled), so nothing is built or queued */
+	int record;
 	unsigned propagators;     /* AT_PROP_* */
 	double ratio;
 	double sampler_rate;      /* ratelimiting: root traces per second */

@@ -114,7 +114,7 @@ static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t
 		at_leaf_draw_ids(l);
 	int flags = at_sample_fast(l->parent, trace);
 	l->flags = (uint8_t)flags;
-	if (!flags)
+	if (!(flags & at_cfg.record))
 		return 0;
 	/* a crash during the call needs a thread to flush to, and a stack */
 	at_exporter_ensure();

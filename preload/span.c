@@ -98,9 +98,9 @@ static AT_ALWAYS_INLINE void start(struct at_span *s, const char *name, int kind
 	int flags = at_sample_fast(parent, s->ctx.trace_id);
 	s->ctx.valid = 1;
 	s->ctx.flags = (uint8_t)flags;
-	s->recording = flags & AT_FLAG_SAMPLED;
+	s->recording = flags & at_cfg.record;
 	s->kind = (uint8_t)kind;
-	if (!(flags & AT_FLAG_SAMPLED))
+	if (!s->recording)
 		return;
 	s->attr_cap = at_cfg.attr_count_limit < AT_MAX_ATTRS ? (uint8_t)at_cfg.attr_count_limit
 	                                                     : AT_MAX_ATTRS;

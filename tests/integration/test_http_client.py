@@ -215,6 +215,19 @@ def test_many_short_connections_reuse_the_same_slots(collector):
     assert len(collector.wait_for(3200, timeout=30, pred=lambda s: s["kind"] == "CLIENT")) == 3200
 
 
+def test_exporter_none_propagates_and_records_nothing(http_server):
+    # OTEL_TRACES_EXPORTER=none: the trace still goes on, sampled, to the
+    # next service; no span is built or queued for an exporter that is not
+    # there (it used to fill the queue and count every later span dropped)
+    env = shim_env(None, OTEL_TRACES_EXPORTER="none", AUTOTRACE_LOG_LEVEL="info")
+    r = run(["curl", "-s", http_server.url + "/a", http_server.url + "/b"], env)
+    assert r.returncode == 0 and r.stdout == b"hello\nhello\n"
+    for i in range(2):
+        tps = http_server.header(i, "traceparent")
+        assert len(tps) == 1 and TP.match(tps[0]) and tps[0].endswith("-01"), tps
+    assert re.search(rb"spans queued 0, exported 0, dropped 0", r.stderr), r.stderr
+
+
 def test_curl_cli_makes_one_span_and_one_header(collector, http_server):
     """curl's own socket I/O happens inside the curl hook: no second span,
     no second header."""
