@@ -1323,28 +1323,26 @@ def section_memory(ctx):
                 % (off["hwm_kb"], on["hwm_kb"], add / 1024))
     rows.append("| same, before its first span (after init) | %s | %s | %.1f MiB |"
                 % (off["rss0_kb"], on["rss0_kb"], (int(on["rss0_kb"]) - int(off["rss0_kb"])) / 1024))
-    if ctx["hooks"]["curl"]:
-        b, s = [], []
+    def bare_and_shim(argv, *keys):
+        """keys of a loop's result line, bare and shim, 3 runs each in turn:
+        for each key, the bare runs' values and the shim's."""
+        got = {"bare": [], "shim": []}
         for r in range(3):
-            env, _ = variant_env("bare", ctx["sink"])
-            b.append(int(run(PIN + [prog("loop_curl"), str(q(20000, 2000)), ctx["url"]], env)["hwm_kb"]))
-            env, _ = variant_env("shim", ctx["sink"])
-            s.append(int(run(PIN + [prog("loop_curl"), str(q(20000, 2000)), ctx["url"]], env)["hwm_kb"]))
+            for v in got:
+                env, _ = variant_env(v, ctx["sink"])
+                got[v].append(run(PIN + argv, env))
+        return [x for k in keys for x in ([int(o[k]) for o in got["bare"]],
+                                          [int(o[k]) for o in got["shim"]])]
+
+    if ctx["hooks"]["curl"]:
+        b, s = bare_and_shim([prog("loop_curl"), str(q(20000, 2000)), ctx["url"]], "hwm_kb")
         rows.append("| libcurl loop, %s requests, LD_PRELOAD | %d | %d | %.1f MiB |"
                     % (q(20000, 2000), med(b), med(s), (med(s) - med(b)) / 1024))
     # a client that makes a new connection for every request: the shim's
     # per-connection state (hooks/fdstate.c) must be reused, not grown
     nc = q(5000, 500)
-    b, s, bf, sf = [], [], [], []
-    for r in range(3):
-        env, _ = variant_env("bare", ctx["sink"])
-        o = run(PIN + [prog("loop_rawhttp"), str(nc), str(ctx["web"]), "new"], env)
-        b.append(int(o["hwm_kb"]))
-        bf.append(int(o["app_minflt"]))
-        env, _ = variant_env("shim", ctx["sink"])
-        o = run(PIN + [prog("loop_rawhttp"), str(nc), str(ctx["web"]), "new"], env)
-        s.append(int(o["hwm_kb"]))
-        sf.append(int(o["app_minflt"]))
+    new_conn = [prog("loop_rawhttp"), str(nc), str(ctx["web"]), "new"]
+    b, s, bf, sf = bare_and_shim(new_conn, "hwm_kb", "app_minflt")
     rows.append("| raw HTTP client, %d requests, a new connection for each | %d | %d | %.1f MiB |"
                 % (nc, med(b), med(s), (med(s) - med(b)) / 1024))
     md("Peak resident memory (VmHWM from /proc/self/status), default queue size (2048).", "",

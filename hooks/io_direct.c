@@ -9,8 +9,8 @@
 
 #include "../preload/autotrace.h"
 #include "../preload/log.h"
+#include "../preload/real.h"
 
-#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <errno.h>
@@ -42,33 +42,6 @@ static AT_ALWAYS_INLINE uintptr_t self(void)
 #endif
 }
 
-/* libc's mapped range: the object holding getpid (dladdr would scan its
- * whole symbol table for each pointer, ~20 µs apiece on the first span) */
-struct range {
-	uintptr_t anchor, lo, hi;
-};
-
-static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	struct range *r = arg;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-		if (a < lo)
-			lo = a;
-		if (a + ph->p_memsz > hi)
-			hi = a + ph->p_memsz;
-	}
-	if (r->anchor < lo || r->anchor >= hi)
-		return 0;
-	r->lo = lo;
-	r->hi = hi;
-	return 1;
-}
-
 /* net.c's pointers: the direct call for each of bits, libc's for the rest */
 static void point(unsigned bits)
 {
@@ -85,14 +58,17 @@ void at_io_direct_init(void)
 {
 	if (atomic_load(&app_threads) || atomic_load(&bits_now))
 		return;
-	struct range libc = {(uintptr_t)&getpid, 0, 0};
+	/* libc's mapped range: the object holding getpid (dladdr would scan
+	 * its whole symbol table for each pointer, ~20 µs apiece on the
+	 * first span) */
+	uintptr_t lo, hi;
 	void *next[AT_IO_NEXT_N];
-	if (!dl_iterate_phdr(find_object, &libc) || at_net_io_next(next))
+	if (at_object_range((void *)&getpid, &lo, &hi) || at_net_io_next(next))
 		return;
 	/* a pair (recv and recvfrom, send and sendto) only whole */
 	unsigned bits = AT_IO_READ | AT_IO_WRITE | AT_IO_RECV | AT_IO_SEND;
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
-		if ((uintptr_t)next[i] < libc.lo || (uintptr_t)next[i] >= libc.hi)
+		if ((uintptr_t)next[i] < lo || (uintptr_t)next[i] >= hi)
 			bits &= ~fn_bit[i];
 	if (!bits || atomic_load(&app_threads))
 		return;

@@ -11,36 +11,52 @@
 #include <stdint.h>
 #include <stddef.h>
 
+struct range {
+	uintptr_t addr, lo, hi;
+};
+
+static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct range *r = arg;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < lo)
+			lo = a;
+		if (a + ph->p_memsz > hi)
+			hi = a + ph->p_memsz;
+	}
+	if (r->addr < lo || r->addr >= hi)
+		return 0;
+	r->lo = lo;
+	r->hi = hi;
+	return 1;
+}
+
+int at_object_range(const void *addr, uintptr_t *lo, uintptr_t *hi)
+{
+	struct range r = {(uintptr_t)addr, 0, 0};
+	if (!dl_iterate_phdr(find_range, &r))
+		return -1;
+	*lo = r.lo;
+	*hi = r.hi;
+	return 0;
+}
+
 /* Our own loaded segments, found once: "is this address ours?" is then
  * two compares (dladdr on every lookup scans symbol tables: ~100k
  * instructions each, milliseconds at start-up). */
 static uintptr_t self_lo, self_hi;
 static int self_known;
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *base)
-{
-	(void)size;
-	if ((void *)info->dlpi_addr != base)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (!self_lo || lo < self_lo)
-			self_lo = lo;
-		if (hi > self_hi)
-			self_hi = hi;
-	}
-	return 1;
-}
-
 static int is_ours(void *p)
 {
 	if (!self_known) {
-		Dl_info self;
-		if (dladdr((void *)&is_ours, &self))
-			dl_iterate_phdr(find_self, self.dli_fbase);
+		at_object_range((void *)&is_ours, &self_lo, &self_hi);
 		self_known = 1;
 	}
 	return p && (uintptr_t)p >= self_lo && (uintptr_t)p < self_hi;

@@ -2,6 +2,12 @@
 #ifndef AT_REAL_H
 #define AT_REAL_H
 
+#include <stdint.h>
+
+/* The mapped range [lo, hi) of the loaded object holding addr (its PT_LOAD
+ * segments, from dl_iterate_phdr: no symbol table scan); 0, or -1. */
+int at_object_range(const void *addr, uintptr_t *lo, uintptr_t *hi);
+
 /* The next definition of name after this library; NULL if none, or if the
  * only one found is our own (a hook must never call itself). */
 void *at_real(const char *name);
