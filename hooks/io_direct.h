@@ -1,14 +1,15 @@
 /* The system call itself, where libc's wrapper would only add glibc's
  * multi-threaded cost that the shim's own thread brought.
  *
- * A single-threaded program's read, write, send and recv are one system
- * call each in glibc. Once the exporter thread runs, glibc takes its
- * multi-threaded path on every one of them: each is a cancellation point,
- * switched on and off around the call with two atomic read-modify-writes
- * (bench/RESULTS.md, section 1: __pthread_enable_asynccancel). Nothing can
- * cancel a thread of a program that never started one and never called
- * pthread_cancel, so for such a program the hooks make the system call
- * themselves: what glibc would have done had the shim not started a thread.
+ * A single-threaded program's read, write, send, recv, sendmsg, poll,
+ * connect, accept and close are one system call each in glibc. Once the
+ * exporter thread runs, glibc takes its multi-threaded path on every one of
+ * them: each is a cancellation point, switched on and off around the call
+ * with two atomic read-modify-writes (bench/RESULTS.md, section 1:
+ * __pthread_enable_asynccancel). Nothing can cancel a thread of a program
+ * that never started one and never called pthread_cancel, so for such a
+ * program the hooks make the system call themselves: what glibc would have
+ * done had the shim not started a thread.
  *
  * The hooks call through their pointers to the next definition (net.c);
  * where that definition is libc's own (not another preload's hook, which
@@ -21,6 +22,7 @@
 #ifndef AT_IO_DIRECT_H
 #define AT_IO_DIRECT_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -30,6 +32,11 @@ enum {
 	AT_IO_WRITE = 1 << 1,
 	AT_IO_RECV = 1 << 2, /* recv and recvfrom: glibc's recv is recvfrom */
 	AT_IO_SEND = 1 << 3, /* send and sendto */
+	AT_IO_SENDMSG = 1 << 4,
+	AT_IO_POLL = 1 << 5, /* hooks/poll.c */
+	AT_IO_CONNECT = 1 << 6,
+	AT_IO_ACCEPT = 1 << 7, /* accept and accept4 */
+	AT_IO_CLOSE = 1 << 8,
 };
 
 /* The exporter starts (exporter.c): the calls to make directly. */
@@ -40,11 +47,15 @@ void at_io_direct_off(void);
 unsigned at_io_direct_bits(void);
 
 /* net.c: the next definitions its hooks call, in the order read, write,
- * recv, recvfrom, send, sendto (resolved if they were not yet); 0, or -1. */
-#define AT_IO_NEXT_N 6
+ * recv, recvfrom, send, sendto, sendmsg, connect, accept, accept4, close
+ * (resolved if they were not yet); 0, or -1. */
+#define AT_IO_NEXT_N 11
 int at_net_io_next(void *next[AT_IO_NEXT_N]);
 /* net.c: its hooks call these from now on, in the same order. */
 void at_net_io_set(void *const p[AT_IO_NEXT_N]);
+/* poll.c: the same for poll (NULL when it cannot be resolved). */
+void *at_poll_next(void);
+void at_poll_set(void *p);
 
 /* The system calls, with the signatures of libc's functions. */
 ssize_t at_io_read(int fd, void *b, size_t n);
@@ -55,5 +66,11 @@ ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from,
 ssize_t at_io_send(int fd, const void *b, size_t n, int fl);
 ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
                      socklen_t tolen);
+ssize_t at_io_sendmsg(int fd, const struct msghdr *m, int fl);
+int at_io_poll(struct pollfd *fds, nfds_t n, int timeout);
+int at_io_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int at_io_accept(int fd, struct sockaddr *sa, socklen_t *len);
+int at_io_accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl);
+int at_io_close(int fd);
 
 #endif

@@ -136,8 +136,10 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 {
 	if (!real_read && !resolve())
 		return -1;
-	void *p[AT_IO_NEXT_N] = {(void *)real_read, (void *)real_write,   (void *)real_recv,
-	                         (void *)real_recvfrom, (void *)real_send, (void *)real_sendto};
+	void *p[AT_IO_NEXT_N] = {(void *)real_read,     (void *)real_write,   (void *)real_recv,
+	                         (void *)real_recvfrom, (void *)real_send,    (void *)real_sendto,
+	                         (void *)real_sendmsg,  (void *)real_connect, (void *)real_accept,
+	                         (void *)real_accept4,  (void *)real_close};
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		if (!(next[i] = p[i]))
 			return -1;
@@ -153,6 +155,11 @@ void at_net_io_set(void *const p[AT_IO_NEXT_N])
 	real_send = (ssize_t(*)(int, const void *, size_t, int))p[4];
 	real_sendto =
 	    (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))p[5];
+	real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))p[6];
+	real_connect = (int (*)(int, const struct sockaddr *, socklen_t))p[7];
+	real_accept = (int (*)(int, struct sockaddr *, socklen_t *))p[8];
+	real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))p[9];
+	real_close = (int (*)(int))p[10];
 }
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
 

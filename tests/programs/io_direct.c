@@ -1,31 +1,43 @@
 /* The I/O hooks' direct system calls (hooks/io_direct.h), exercised by a
  * single-threaded program whose first span starts the exporter thread.
  *   io_direct PORT check    one HTTP GET on plain sockets (the span), then
- *                           read/write/send/recv/sendto/recvfrom, each
- *                           succeeding and failing: results and errno are
- *                           compared with what the calls must give; prints
- *                           "ok N" (N calls checked) or the first mismatch
+ *                           read/write/send/recv/sendto/recvfrom/sendmsg/
+ *                           poll/__poll_chk/connect/accept/accept4/close,
+ *                           each succeeding and failing:
+ *                           results and errno are compared with what the
+ *                           calls must give; prints "ok N" (N calls
+ *                           checked) or the first mismatch
  *   io_direct PORT cancel   the GET, then a thread of the program's own
  *                           blocks in recv on a traced socket that never
- *                           answers (and another in read on a pipe); both
- *                           are cancelled: prints "cancelled 2", or exits 3
- *                           after 5 s if a cancellation point was lost
+ *                           answers (another in read on a pipe, a third in
+ *                           poll, a fourth in accept); all are cancelled:
+ *                           prints "cancelled 4",
+ *                           or exits 142 after 5 s if a cancellation point
+ *                           was lost
  *   io_direct PORT c11      the same with the threads started by C11's
  *                           thrd_create (glibc's does not call
  *                           pthread_create through the PLT)
- *   io_direct PORT writes N the GET, then N writes of one byte to a pipe
- *                           (a preload after the shim counts them) */
+ *   io_direct PORT timer    the GET, then a SIGEV_THREAD timer's thread
+ *                           (glibc starts it, no hook sees it) blocks in
+ *                           recv and is cancelled: prints "cancelled 1"
+ *   io_direct PORT timer_poll  the same, blocked in poll
+ *   io_direct PORT writes N the GET, then N rounds of a one-byte write to
+ *                           a pipe, a poll and a read (a preload after the
+ *                           shim counts them) */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <threads.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +71,9 @@ static void get(int port)
 
 static int checked;
 
+/* _FORTIFY_SOURCE's poll, called by name */
+extern int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+
 static void expect(const char *what, ssize_t got, ssize_t want, int err)
 {
 	int e = errno;
@@ -68,6 +83,69 @@ static void expect(const char *what, ssize_t got, ssize_t want, int err)
 		       got < 0 ? e : 0, got < 0 ? strerror(e) : "-", want, want < 0 ? err : 0);
 		exit(1);
 	}
+}
+
+/* a result that is a new fd */
+static int expect_fd(const char *what, int got)
+{
+	int e = errno;
+	checked++;
+	if (got < 0) {
+		printf("mismatch %s: got %d errno %d (%s), want an fd\n", what, got, e,
+		       strerror(e));
+		exit(1);
+	}
+	return got;
+}
+
+/* a TCP socket listening on 127.0.0.1, its address in *a */
+static int listener(struct sockaddr_in *a)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t la = sizeof *a;
+	memset(a, 0, sizeof *a);
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)a, la) || listen(l, 8) ||
+	    getsockname(l, (struct sockaddr *)a, &la))
+		exit(2);
+	return l;
+}
+
+static void check_connections(void)
+{
+	struct sockaddr_in a, peer, local;
+	int l = listener(&a);
+	int t = socket(AF_INET, SOCK_STREAM, 0);
+	expect("accept on a socket not listening", accept(t, NULL, NULL), -1, EINVAL);
+	expect("connect bad fd", connect(-1, (struct sockaddr *)&a, sizeof a), -1, EBADF);
+	fcntl(l, F_SETFL, O_NONBLOCK);
+	expect("accept, none pending", accept(l, NULL, NULL), -1, EAGAIN);
+	expect("connect", connect(t, (struct sockaddr *)&a, sizeof a), 0, 0);
+	expect("connect again", connect(t, (struct sockaddr *)&a, sizeof a), -1, EISCONN);
+	socklen_t pl = sizeof peer, ll = sizeof local;
+	memset(&peer, 0, sizeof peer);
+	int s = expect_fd("accept4", accept4(l, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC));
+	checked++;
+	if (getsockname(t, (struct sockaddr *)&local, &ll) || pl != sizeof peer ||
+	    peer.sin_port != local.sin_port || !(fcntl(s, F_GETFD) & FD_CLOEXEC)) {
+		printf("mismatch accept4: peer port %d, want %d; cloexec %d\n",
+		       ntohs(peer.sin_port), ntohs(local.sin_port), fcntl(s, F_GETFD) & FD_CLOEXEC);
+		exit(1);
+	}
+	int t2 = socket(AF_INET, SOCK_STREAM, 0);
+	expect("connect a second", connect(t2, (struct sockaddr *)&a, sizeof a), 0, 0);
+	int s2 = expect_fd("accept", accept(l, NULL, NULL));
+	expect("close", close(s2), 0, 0);
+	expect("close again", close(s2), -1, EBADF);
+	expect("close", close(l), 0, 0); /* the port is free now */
+	int t3 = socket(AF_INET, SOCK_STREAM, 0);
+	expect("connect to a closed port", connect(t3, (struct sockaddr *)&a, sizeof a), -1,
+	       ECONNREFUSED);
+	close(t);
+	close(t2);
+	close(t3);
+	close(s);
 }
 
 static void check(void)
@@ -109,11 +187,45 @@ static void check(void)
 		exit(1);
 	}
 	expect("sendto without an address", sendto(u1, "x", 1, 0, NULL, 0), -1, EDESTADDRREQ);
+	struct iovec iov[2] = {{"hel", 3}, {"lo", 2}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	expect("sendmsg", sendmsg(sv[0], &mh, 0), 5, 0);
+	expect("recv after sendmsg", recv(sv[1], buf, sizeof buf, 0), 5, 0);
+	expect("sendmsg on a pipe", sendmsg(p[1], &mh, 0), -1, ENOTSOCK);
+	expect("sendmsg bad fd", sendmsg(-1, &mh, 0), -1, EBADF);
+	struct msghdr bad_iov = {.msg_iov = (struct iovec *)bad, .msg_iovlen = 1};
+	expect("sendmsg bad iovec", sendmsg(sv[0], &bad_iov, 0), -1, EFAULT);
+	struct pollfd pf[2] = {{.fd = p[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+	expect("poll, nothing ready", poll(pf, 2, 0), 0, 0);
+	expect("write before poll", write(p[1], "q", 1), 1, 0);
+	pf[0].revents = pf[1].revents = -1;
+	expect("poll, one ready", poll(pf, 2, 1000), 1, 0);
+	checked++;
+	if (pf[0].revents != POLLIN || pf[1].revents != 0) {
+		printf("mismatch poll revents: %#x %#x\n", pf[0].revents, pf[1].revents);
+		exit(1);
+	}
+	expect("__poll_chk, one ready", __poll_chk(pf, 1, 0, sizeof pf), 1, 0);
+	expect("read after poll", read(p[0], buf, sizeof buf), 1, 0);
+	expect("poll, 20 ms timeout", poll(pf, 1, 20), 0, 0);
+	expect("poll bad array", poll((struct pollfd *)bad, 1, 0), -1, EFAULT);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		exit(2);
+	expect("poll too many fds", poll(pf, (nfds_t)rl.rlim_cur + 1, 0), -1, EINVAL);
 	errno = 1234;
 	expect("write keeps errno", write(p[1], "z", 1), 1, 0);
 	checked++;
 	if (errno != 1234) {
 		printf("mismatch: a successful write changed errno to %d\n", errno);
+		exit(1);
+	}
+	check_connections();
+	errno = 1234;
+	expect("poll keeps errno", poll(pf, 1, 0), 1, 0);
+	checked++;
+	if (errno != 1234) {
+		printf("mismatch: a successful poll changed errno to %d\n", errno);
 		exit(1);
 	}
 	printf("ok %d\n", checked);
@@ -131,6 +243,31 @@ static void *blocked_read(void *arg)
 	char c;
 	read(*(int *)arg, &c, 1); /* nobody writes */
 	return NULL;
+}
+
+static void *blocked_poll(void *arg)
+{
+	struct pollfd pf = {.fd = *(int *)arg, .events = POLLIN};
+	poll(&pf, 1, -1); /* nobody writes */
+	return NULL;
+}
+
+static void *blocked_accept(void *arg)
+{
+	accept(*(int *)arg, NULL, NULL); /* nobody connects */
+	return NULL;
+}
+
+static int c11_accept(void *arg)
+{
+	blocked_accept(arg);
+	return 0;
+}
+
+static int c11_poll(void *arg)
+{
+	blocked_poll(arg);
+	return 0;
 }
 
 static int c11_recv(void *arg)
@@ -153,31 +290,40 @@ static void cancel(int port, int c11)
 	const char part[] = "GET /never HTTP/1.1\r\nHost: x\r\n"; /* no blank line */
 	if (write(fd, part, sizeof part - 1) < 0)
 		exit(2);
-	int p[2];
-	if (pipe(p))
+	int p[2], q[2];
+	struct sockaddr_in a;
+	int l = listener(&a);
+	if (pipe(p) || pipe(q))
 		exit(2);
 	alarm(5); /* a lost cancellation point: the join would wait forever */
-	pthread_t t1, t2;
+	pthread_t t[4];
 	if (c11) { /* glibc: a thrd_t is the thread's pthread_t */
-		thrd_t c1, c2;
-		if (thrd_create(&c1, c11_recv, &fd) != thrd_success ||
-		    thrd_create(&c2, c11_read, &p[0]) != thrd_success)
+		thrd_t c[4];
+		if (thrd_create(&c[0], c11_recv, &fd) != thrd_success ||
+		    thrd_create(&c[1], c11_read, &p[0]) != thrd_success ||
+		    thrd_create(&c[2], c11_poll, &q[0]) != thrd_success ||
+		    thrd_create(&c[3], c11_accept, &l) != thrd_success)
 			exit(2);
-		t1 = (pthread_t)c1;
-		t2 = (pthread_t)c2;
-	} else if (pthread_create(&t1, NULL, blocked_recv, &fd) ||
-	           pthread_create(&t2, NULL, blocked_read, &p[0]))
+		for (int i = 0; i < 4; i++)
+			t[i] = (pthread_t)c[i];
+	} else if (pthread_create(&t[0], NULL, blocked_recv, &fd) ||
+	           pthread_create(&t[1], NULL, blocked_read, &p[0]) ||
+	           pthread_create(&t[2], NULL, blocked_poll, &q[0]) ||
+	           pthread_create(&t[3], NULL, blocked_accept, &l))
 		exit(2);
-	usleep(200 * 1000); /* both inside their calls */
-	pthread_cancel(t1);
-	pthread_cancel(t2);
-	void *r1, *r2;
-	pthread_join(t1, &r1);
-	pthread_join(t2, &r2);
-	printf("cancelled %d\n", (r1 == PTHREAD_CANCELED) + (r2 == PTHREAD_CANCELED));
+	usleep(200 * 1000); /* all inside their calls */
+	int n = 0;
+	for (int i = 0; i < 4; i++)
+		pthread_cancel(t[i]);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		n += r == PTHREAD_CANCELED;
+	}
+	printf("cancelled %d\n", n);
 }
 
-static int timer_fd, done_pipe[2];
+static int timer_fd, timer_poll, done_pipe[2];
 static pthread_t timer_thread;
 static volatile int timer_ready;
 
@@ -192,7 +338,12 @@ static void on_timer(union sigval v)
 	timer_thread = pthread_self();
 	timer_ready = 1;
 	pthread_cleanup_push(tell_cancelled, NULL);
-	recv(timer_fd, &c, 1, 0); /* the server never answers */
+	if (timer_poll) {
+		struct pollfd pf = {.fd = timer_fd, .events = POLLIN};
+		poll(&pf, 1, -1); /* the server never answers */
+	} else {
+		recv(timer_fd, &c, 1, 0);
+	}
 	pthread_cleanup_pop(0);
 	(void)!write(done_pipe[1], "r", 1);
 }
@@ -231,9 +382,10 @@ int main(int argc, char **argv)
 		check();
 	else if (!strcmp(argv[2], "cancel") || !strcmp(argv[2], "c11"))
 		cancel(port, !strcmp(argv[2], "c11"));
-	else if (!strcmp(argv[2], "timer"))
+	else if (!strcmp(argv[2], "timer") || !strcmp(argv[2], "timer_poll")) {
+		timer_poll = !strcmp(argv[2], "timer_poll");
 		timer_cancel(port);
-	else if (!strcmp(argv[2], "writes") && argc > 3) {
+	} else if (!strcmp(argv[2], "writes") && argc > 3) {
 		int p[2];
 		if (pipe(p))
 			return 2;
@@ -241,7 +393,8 @@ int main(int argc, char **argv)
 		long n = atol(argv[3]);
 		for (long i = 0; i < n; i++) {
 			char c;
-			if (write(p[1], "w", 1) == 1)
+			struct pollfd pf = {.fd = p[0], .events = POLLIN};
+			if (write(p[1], "w", 1) == 1 && poll(&pf, 1, 0) == 1)
 				(void)!read(p[0], &c, 1);
 		}
 		printf("wrote %ld\n", n);
