@@ -1218,7 +1218,8 @@ static void on_exit_handler(void)
 	errno = saved;
 }
 
-static void mark(int fd, int kind)
+/* stream: the socket is known to be a stream (accepted), else asked */
+static void mark(int fd, int kind, int stream)
 {
 	int saved = errno;
 	forget(fd); /* a stale entry: its close went by unseen */
@@ -1231,7 +1232,7 @@ static void mark(int fd, int kind)
 	}
 	int type = 0;
 	socklen_t tl = sizeof type;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
+	if (!stream && (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM))
 		goto out;
 	if (!atomic_load(&at_fds)) {
 		if (!at_fd_table())
@@ -1265,8 +1266,12 @@ static void mark_accepted(int fd, const struct sockaddr *sa)
 		errno = saved;
 		sa = (const struct sockaddr *)&ss;
 	}
+	/* an inet socket accept() returned is a stream one: accept answers
+	 * EOPNOTSUPP on a datagram socket, and of the connection-oriented
+	 * types only SOCK_STREAM (TCP, MPTCP, one-to-one SCTP) is accepted on
+	 * inet (DCCP aside, gone from Linux 6.16): no getsockopt */
 	if (inet(sa))
-		mark(fd, AT_FD_SERVER);
+		mark(fd, AT_FD_SERVER, 1);
 	else
 		forget(fd);
 }
@@ -1334,7 +1339,7 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	int saved = errno;
 	if (inet(sa) && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
-		mark(fd, AT_FD_CLIENT);
+		mark(fd, AT_FD_CLIENT, 0);
 	else if (rc == 0)
 		forget(fd);
 	errno = saved;
