@@ -117,6 +117,7 @@ static void do_init(void)
 	}
 	at_clock_init();
 	at_resource_init();
+	int keys = at_span_keys_init();
 	load_env_parent();
 	if (open_queue()) {
 		at_warn("cannot allocate the span queue; tracing is off");
@@ -125,9 +126,10 @@ static void do_init(void)
 	}
 	pthread_atfork(atfork_prepare, NULL, atfork_child);
 	at_crash_init();
-	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g)",
+	at_debug("on: service %s, exporters 0x%x, sampler %d (parent-based %d, ratio %g); "
+		 "attribute keys on distinct bits after %d multipliers",
 		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,
-		 at_cfg.ratio);
+		 at_cfg.ratio, keys);
 	atomic_store(&at_state, AT_ON);
 }
 

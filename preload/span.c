@@ -19,6 +19,50 @@
 
 struct at_ctx at_env_parent; /* TRACEPARENT at start (leaf.h) */
 
+uint64_t at_keyhash_mul = 0x9e3779b97f4a7c15ull; /* until at_span_keys_init */
+
+/* The keys the hooks set together, one group per kind of span (the caller's
+ * code.* and the loop depth in each). The same literals as at the call
+ * sites: the linker keeps one copy of a string. A key missing here still
+ * works; it may share a bit with another and cost a scan. */
+#define KEYS_COMMON                                                                                	"code.function.name", "code.file.path", "code.line.number", "autotrace.loop.depth",         	    "error.type", "server.address", "server.port"
+static const char *const key_groups[][20] = {
+    {KEYS_COMMON, "db.system.name", "db.namespace", "db.operation.name", "db.query.text",
+     "db.collection.name", "db.response.status_code", NULL},
+    {KEYS_COMMON, "http.request.method", "http.response.status_code", "url.full", "url.path",
+     "url.query", "url.scheme", "client.address", "network.protocol.version",
+     "network.transport", "user_agent.original", "error.code", NULL},
+};
+
+/* 1 when every group's keys fall on distinct bits with multiplier m */
+static int keys_apart(uint64_t m)
+{
+	for (size_t g = 0; g < sizeof key_groups / sizeof key_groups[0]; g++) {
+		uint64_t seen = 0;
+		for (const char *const *k = key_groups[g]; *k; k++) {
+			uint64_t bit = 1ull << ((uint64_t)(uintptr_t)*k * m >> 58);
+			if (seen & bit)
+				return 0;
+			seen |= bit;
+		}
+	}
+	return 1;
+}
+
+int at_span_keys_init(void)
+{
+	/* odd multipliers along the golden ratio's sequence: one in ~30 does
+	 * (a few microseconds); none in 4096, and the first stays */
+	uint64_t m = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 4096; i++, m += 2 * 0x9e3779b97f4a7c15ull) {
+		if (keys_apart(m)) {
+			at_keyhash_mul = m;
+			return i + 1;
+		}
+	}
+	return -1;
+}
+
 /* start writes the ids itself and clears the rest of the header from flags on */
 _Static_assert(offsetof(struct at_span, ctx) == 0 && offsetof(struct at_ctx, trace_id) == 0 &&
                    offsetof(struct at_ctx, span_id) == 16 && offsetof(struct at_ctx, flags) == 24,

@@ -135,11 +135,19 @@ void at_span_set_error(struct at_span *s, const char *msg, size_t len);
 struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
 
 /* A key's bit in keymask: keys are literals, compared by address; literals
- * sit close together, so the address is hashed (multiplicative) first. */
+ * sit close together, so the address is hashed (multiplicative) first. The
+ * multiplier is chosen at start-up (at_span_keys_init) so that the keys one
+ * kind of span sets fall on distinct bits: where the linker put them
+ * changes with every build, and two keys of a span on one bit cost every
+ * span of that kind a scan (at_span_slot_slow). */
+extern uint64_t at_keyhash_mul;
 static inline unsigned at_span_keyhash(const char *key)
 {
-	return (unsigned)((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull >> 58);
+	return (unsigned)((uint64_t)(uintptr_t)key * at_keyhash_mul >> 58);
 }
+/* Before the first span (init.c); returns the multipliers tried, or -1
+ * when none did (the first stays). */
+int at_span_keys_init(void);
 
 static inline uint64_t at_span_keybit(const char *key)
 {

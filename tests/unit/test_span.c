@@ -79,6 +79,38 @@ static void attributes_and_limits(void **state)
 	at_queue_release(at_queue_peek(got, 8));
 }
 
+/* The keys one kind of span sets (those of hooks/mysql.c, redis_render.c,
+ * net.c, curl.c, preload/callsite.c) fall on distinct bits of keymask,
+ * wherever the linker put the literals (span.c at_span_keys_init, run at
+ * init): no span of the hooks' takes the scan of at_span_slot_slow. */
+static void span_keys_on_distinct_bits(void **state)
+{
+	static const char *const db[] = {
+	    "code.function.name", "code.file.path", "code.line.number", "autotrace.loop.depth",
+	    "error.type", "server.address", "server.port", "db.system.name", "db.namespace",
+	    "db.operation.name", "db.query.text", "db.collection.name", "db.response.status_code"};
+	static const char *const http[] = {
+	    "code.function.name", "code.file.path", "code.line.number", "autotrace.loop.depth",
+	    "error.type", "server.address", "server.port", "http.request.method",
+	    "http.response.status_code", "url.full", "url.path", "url.query", "url.scheme",
+	    "client.address", "network.protocol.version", "network.transport",
+	    "user_agent.original", "error.code"};
+	const char *const *groups[] = {db, http};
+	const size_t sizes[] = {sizeof db / sizeof *db, sizeof http / sizeof *http};
+	for (int g = 0; g < 2; g++) {
+		struct at_span s;
+		at_span_start(&s, "x", AT_KIND_CLIENT);
+		for (size_t i = 0; i < sizes[g]; i++)
+			at_span_set_int(&s, groups[g][i], (int64_t)i);
+		assert_int_equal(s.nattrs, sizes[g]);
+		/* one bit per key: none shared */
+		assert_int_equal(__builtin_popcountll(s.keymask), sizes[g]);
+		at_span_end(&s);
+		struct at_span *got[8];
+		at_queue_release(at_queue_peek(got, 8));
+	}
+}
+
 /* A literal is stored by pointer on the app thread and becomes an arena
  * string on the exporter thread (at_span_finalize), before any encoder. */
 static void literal_attributes(void **state)
@@ -489,6 +521,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(nesting),
 	    cmocka_unit_test(attributes_and_limits),
 	    cmocka_unit_test(literal_attributes),
+	    cmocka_unit_test(span_keys_on_distinct_bits),
 	    cmocka_unit_test(strn_returns_the_attribute),
 	    cmocka_unit_test(count_limit_inline),
 	    cmocka_unit_test(value_limit_inline),
