@@ -258,29 +258,17 @@ static void *blocked_accept(void *arg)
 	return NULL;
 }
 
-static int c11_accept(void *arg)
-{
-	blocked_accept(arg);
-	return 0;
-}
-
-static int c11_poll(void *arg)
-{
-	blocked_poll(arg);
-	return 0;
-}
-
-static int c11_recv(void *arg)
-{
-	blocked_recv(arg);
-	return 0;
-}
-
-static int c11_read(void *arg)
-{
-	blocked_read(arg);
-	return 0;
-}
+/* the same calls in threads of C11's thrd_create */
+#define C11(call)                                                                                  \
+	static int c11_##call(void *arg)                                                           \
+	{                                                                                          \
+		blocked_##call(arg);                                                               \
+		return 0;                                                                          \
+	}
+C11(recv)
+C11(read)
+C11(poll)
+C11(accept)
 
 static void cancel(int port, int c11)
 {
