@@ -183,8 +183,8 @@ ssize_t at_io_recv(int fd, void *b, size_t n, int fl)
 
 ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *fromlen)
 {
-	OWNER_OR(((ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))libc_fn[3])(
-	    fd, b, n, fl, from, fromlen));
+	OWNER_OR(((ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
+	                       socklen_t *))libc_fn[3])(fd, b, n, fl, from, fromlen));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, (long)from, (long)fromlen);
 }
 
@@ -198,7 +198,7 @@ ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct socka
                      socklen_t tolen)
 {
 	OWNER_OR(((ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
-	                      socklen_t))libc_fn[5])(fd, b, n, fl, to, tolen));
+	                       socklen_t))libc_fn[5])(fd, b, n, fl, to, tolen));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, (long)to, (long)tolen);
 }
 

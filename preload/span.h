@@ -137,9 +137,9 @@ struct at_attr *at_span_slot_slow(struct at_span *s, const char *key);
 /* A key's bit in keymask: keys are literals, compared by address; literals
  * sit close together, so the address is hashed (multiplicative) first. The
  * multiplier is chosen at start-up (at_span_keys_init) so that the keys one
- * kind of span sets fall on distinct bits: where the linker put them
- * changes with every build, and two keys of a span on one bit cost every
- * span of that kind a scan (at_span_slot_slow). */
+ * kind of span sets fall on distinct bits: where the literals are changes
+ * with every build and every load address, and two keys of a span on one
+ * bit cost every span of that kind a scan (at_span_slot_slow). */
 extern uint64_t at_keyhash_mul;
 static inline unsigned at_span_keyhash(const char *key)
 {
