@@ -24,15 +24,16 @@ static _Atomic unsigned bits_now;
 static _Atomic int app_threads;
 
 /* The thread the direct calls are for, and libc's calls (the hooks' next
- * definitions, in io_direct.h's order, then poll's) for any other and for
- * going back. */
-#define FN_N (AT_IO_NEXT_N + 1)
-#define FN_POLL AT_IO_NEXT_N
+ * definitions) for any other and for going back. */
 static uintptr_t owner;
-static void *libc_fn[FN_N];
-static const unsigned fn_bit[FN_N] = {AT_IO_READ,   AT_IO_WRITE,  AT_IO_RECV,    AT_IO_RECV,
-                                      AT_IO_SEND,   AT_IO_SEND,   AT_IO_SENDMSG, AT_IO_CONNECT,
-                                      AT_IO_ACCEPT, AT_IO_ACCEPT, AT_IO_CLOSE,   AT_IO_POLL};
+static void *libc_fn[AT_IO_NEXT_N];
+static const unsigned fn_bit[AT_IO_NEXT_N] = {
+    [AT_IO_FN_READ] = AT_IO_READ,       [AT_IO_FN_WRITE] = AT_IO_WRITE,
+    [AT_IO_FN_RECV] = AT_IO_RECV,       [AT_IO_FN_RECVFROM] = AT_IO_RECV,
+    [AT_IO_FN_SEND] = AT_IO_SEND,       [AT_IO_FN_SENDTO] = AT_IO_SEND,
+    [AT_IO_FN_SENDMSG] = AT_IO_SENDMSG, [AT_IO_FN_CONNECT] = AT_IO_CONNECT,
+    [AT_IO_FN_ACCEPT] = AT_IO_ACCEPT,   [AT_IO_FN_ACCEPT4] = AT_IO_ACCEPT,
+    [AT_IO_FN_CLOSE] = AT_IO_CLOSE,     [AT_IO_FN_POLL] = AT_IO_POLL};
 
 /* the calling thread: on x86_64 the thread pointer at %fs:0 (the psABI's
  * TCB self-pointer), one load */
@@ -47,21 +48,20 @@ static AT_ALWAYS_INLINE uintptr_t self(void)
 #endif
 }
 
-/* net.c's and poll.c's pointers: the direct call for each of bits, libc's
- * for the rest */
+/* net.c's pointers: the direct call for each of bits, libc's for the rest */
 static void point(unsigned bits)
 {
-	static void *const direct_fn[FN_N] = {
-	    (void *)at_io_read,     (void *)at_io_write,   (void *)at_io_recv,
-	    (void *)at_io_recvfrom, (void *)at_io_send,    (void *)at_io_sendto,
-	    (void *)at_io_sendmsg,  (void *)at_io_connect, (void *)at_io_accept,
-	    (void *)at_io_accept4,  (void *)at_io_close,   (void *)at_io_poll};
-	void *p[FN_N];
-	for (int i = 0; i < FN_N; i++)
+	static void *const direct_fn[AT_IO_NEXT_N] = {
+	    [AT_IO_FN_READ] = (void *)at_io_read,       [AT_IO_FN_WRITE] = (void *)at_io_write,
+	    [AT_IO_FN_RECV] = (void *)at_io_recv,       [AT_IO_FN_RECVFROM] = (void *)at_io_recvfrom,
+	    [AT_IO_FN_SEND] = (void *)at_io_send,       [AT_IO_FN_SENDTO] = (void *)at_io_sendto,
+	    [AT_IO_FN_SENDMSG] = (void *)at_io_sendmsg, [AT_IO_FN_CONNECT] = (void *)at_io_connect,
+	    [AT_IO_FN_ACCEPT] = (void *)at_io_accept,   [AT_IO_FN_ACCEPT4] = (void *)at_io_accept4,
+	    [AT_IO_FN_CLOSE] = (void *)at_io_close,     [AT_IO_FN_POLL] = (void *)at_io_poll};
+	void *p[AT_IO_NEXT_N];
+	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		p[i] = bits & fn_bit[i] ? direct_fn[i] : libc_fn[i];
 	at_net_io_set(p);
-	if (libc_fn[FN_POLL])
-		at_poll_set(p[FN_POLL]);
 }
 
 void at_io_direct_init(void)
@@ -72,15 +72,14 @@ void at_io_direct_init(void)
 	 * its whole symbol table for each pointer, ~20 µs apiece on the
 	 * first span) */
 	uintptr_t lo, hi;
-	void *next[FN_N];
+	void *next[AT_IO_NEXT_N];
 	if (at_object_range((void *)&getpid, &lo, &hi) || at_net_io_next(next))
 		return;
-	next[FN_POLL] = at_poll_next(); /* NULL: poll stays libc's */
 	/* a pair (recv and recvfrom, send and sendto, accept and accept4)
 	 * only whole */
 	unsigned bits = AT_IO_READ | AT_IO_WRITE | AT_IO_RECV | AT_IO_SEND | AT_IO_SENDMSG |
 	                AT_IO_POLL | AT_IO_CONNECT | AT_IO_ACCEPT | AT_IO_CLOSE;
-	for (int i = 0; i < FN_N; i++)
+	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		if ((uintptr_t)next[i] < lo || (uintptr_t)next[i] >= hi)
 			bits &= ~fn_bit[i];
 	if (!bits || atomic_load(&app_threads))
@@ -156,6 +155,9 @@ static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
 }
 #endif
 
+/* libc's definition of name, saved at AT_IO_FN_idx */
+#define LIBC(name, idx) ((__typeof__(&name))libc_fn[AT_IO_FN_##idx])
+
 /* another thread than the owner: libc's call */
 #define OWNER_OR(call)                                                                             \
 	do {                                                                                       \
@@ -165,68 +167,66 @@ static AT_ALWAYS_INLINE long sys3(long nr, long a, long b, long c)
 
 ssize_t at_io_read(int fd, void *b, size_t n)
 {
-	OWNER_OR(((ssize_t(*)(int, void *, size_t))libc_fn[0])(fd, b, n));
+	OWNER_OR(LIBC(read, READ)(fd, b, n));
 	return sys3(SYS_read, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_write(int fd, const void *b, size_t n)
 {
-	OWNER_OR(((ssize_t(*)(int, const void *, size_t))libc_fn[1])(fd, b, n));
+	OWNER_OR(LIBC(write, WRITE)(fd, b, n));
 	return sys3(SYS_write, fd, (long)b, (long)n);
 }
 
 ssize_t at_io_recv(int fd, void *b, size_t n, int fl)
 {
-	OWNER_OR(((ssize_t(*)(int, void *, size_t, int))libc_fn[2])(fd, b, n, fl));
+	OWNER_OR(LIBC(recv, RECV)(fd, b, n, fl));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *fromlen)
 {
-	OWNER_OR(((ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
-	                       socklen_t *))libc_fn[3])(fd, b, n, fl, from, fromlen));
+	OWNER_OR(LIBC(recvfrom, RECVFROM)(fd, b, n, fl, from, fromlen));
 	return sys6(SYS_recvfrom, fd, (long)b, (long)n, fl, (long)from, (long)fromlen);
 }
 
 ssize_t at_io_send(int fd, const void *b, size_t n, int fl)
 {
-	OWNER_OR(((ssize_t(*)(int, const void *, size_t, int))libc_fn[4])(fd, b, n, fl));
+	OWNER_OR(LIBC(send, SEND)(fd, b, n, fl));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, 0, 0);
 }
 
 ssize_t at_io_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to,
                      socklen_t tolen)
 {
-	OWNER_OR(((ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
-	                       socklen_t))libc_fn[5])(fd, b, n, fl, to, tolen));
+	OWNER_OR(LIBC(sendto, SENDTO)(fd, b, n, fl, to, tolen));
 	return sys6(SYS_sendto, fd, (long)b, (long)n, fl, (long)to, (long)tolen);
 }
 
 ssize_t at_io_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-	OWNER_OR(((ssize_t(*)(int, const struct msghdr *, int))libc_fn[6])(fd, m, fl));
+	OWNER_OR(LIBC(sendmsg, SENDMSG)(fd, m, fl));
 	return sys3(SYS_sendmsg, fd, (long)m, fl);
 }
 
 int at_io_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	OWNER_OR(((int (*)(struct pollfd *, nfds_t, int))libc_fn[FN_POLL])(fds, n, timeout));
+	OWNER_OR(LIBC(poll, POLL)(fds, n, timeout));
 #ifdef SYS_poll
 	return (int)sys3(SYS_poll, (long)fds, (long)n, timeout);
 #else /* ppoll only: libc's */
-	return ((int (*)(struct pollfd *, nfds_t, int))libc_fn[FN_POLL])(fds, n, timeout);
+	return LIBC(poll, POLL)(fds, n, timeout);
 #endif
 }
 
 int at_io_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	OWNER_OR(((int (*)(int, const struct sockaddr *, socklen_t))libc_fn[7])(fd, sa, len));
+	OWNER_OR(LIBC(connect, CONNECT)(fd, sa, len));
 	return (int)sys3(SYS_connect, fd, (long)sa, (long)len);
 }
 
 int at_io_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	OWNER_OR(((int (*)(int, struct sockaddr *, socklen_t *))libc_fn[8])(fd, sa, len));
+	OWNER_OR(LIBC(accept, ACCEPT)(fd, sa, len));
 #ifdef SYS_accept
 	return (int)sys3(SYS_accept, fd, (long)sa, (long)len);
 #else /* glibc's accept there: accept4 with no flags */
@@ -236,12 +236,12 @@ int at_io_accept(int fd, struct sockaddr *sa, socklen_t *len)
 
 int at_io_accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl)
 {
-	OWNER_OR(((int (*)(int, struct sockaddr *, socklen_t *, int))libc_fn[9])(fd, sa, len, fl));
+	OWNER_OR(LIBC(accept4, ACCEPT4)(fd, sa, len, fl));
 	return (int)sys6(SYS_accept4, fd, (long)sa, (long)len, fl, 0, 0);
 }
 
 int at_io_close(int fd)
 {
-	OWNER_OR(((int (*)(int))libc_fn[10])(fd));
+	OWNER_OR(LIBC(close, CLOSE)(fd));
 	return (int)sys3(SYS_close, fd, 0, 0);
 }

@@ -11,7 +11,8 @@
  * program the hooks make the system call themselves: what glibc would have
  * done had the shim not started a thread.
  *
- * The hooks call through their pointers to the next definition (net.c);
+ * The hooks call through their pointers to the next definition (net.c;
+ * poll is interposed there for this alone);
  * where that definition is libc's own (not another preload's hook, which
  * must keep seeing the call), the pointer is moved to a function below,
  * so the hooks' own path is not one instruction longer (the direct call
@@ -33,7 +34,7 @@ enum {
 	AT_IO_RECV = 1 << 2, /* recv and recvfrom: glibc's recv is recvfrom */
 	AT_IO_SEND = 1 << 3, /* send and sendto */
 	AT_IO_SENDMSG = 1 << 4,
-	AT_IO_POLL = 1 << 5, /* hooks/poll.c */
+	AT_IO_POLL = 1 << 5,
 	AT_IO_CONNECT = 1 << 6,
 	AT_IO_ACCEPT = 1 << 7, /* accept and accept4 */
 	AT_IO_CLOSE = 1 << 8,
@@ -46,16 +47,28 @@ void at_io_direct_off(void);
 /* The calls made directly now (tests, the debug log). */
 unsigned at_io_direct_bits(void);
 
-/* net.c: the next definitions its hooks call, in the order read, write,
- * recv, recvfrom, send, sendto, sendmsg, connect, accept, accept4, close
- * (resolved if they were not yet); 0, or -1. */
-#define AT_IO_NEXT_N 11
+/* The calls net.c's hooks make through a pointer that can be moved, in
+ * this order. */
+enum {
+	AT_IO_FN_READ,
+	AT_IO_FN_WRITE,
+	AT_IO_FN_RECV,
+	AT_IO_FN_RECVFROM,
+	AT_IO_FN_SEND,
+	AT_IO_FN_SENDTO,
+	AT_IO_FN_SENDMSG,
+	AT_IO_FN_CONNECT,
+	AT_IO_FN_ACCEPT,
+	AT_IO_FN_ACCEPT4,
+	AT_IO_FN_CLOSE,
+	AT_IO_FN_POLL,
+	AT_IO_NEXT_N
+};
+/* net.c: the next definitions its hooks call (resolved if they were not
+ * yet); 0, or -1. */
 int at_net_io_next(void *next[AT_IO_NEXT_N]);
-/* net.c: its hooks call these from now on, in the same order. */
+/* net.c: its hooks call these from now on. */
 void at_net_io_set(void *const p[AT_IO_NEXT_N]);
-/* poll.c: the same for poll (NULL when it cannot be resolved). */
-void *at_poll_next(void);
-void at_poll_set(void *p);
 
 /* The system calls, with the signatures of libc's functions. */
 ssize_t at_io_read(int fd, void *b, size_t n);

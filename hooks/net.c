@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ AT_REAL(int, dup3, (int, int, int));
 AT_REAL(int, close_range, (unsigned, unsigned, int));
 AT_REAL(int, socket, (int, int, int));
 AT_REAL(int, socketpair, (int, int, int, int[2]));
+AT_REAL(int, poll, (struct pollfd *, nfds_t, int));
+AT_REAL(int, __poll_chk, (struct pollfd *, nfds_t, int, size_t));
 
 /* All at once, the first time any of these hooks runs. glibc's dlsym may
  * allocate, and an allocator may write: a hook reached from inside this
@@ -126,6 +129,7 @@ static int resolve(void)
 	R(dup2);
 	R(dup3);
 	R(close_range);
+	R(poll);
 #undef R
 	resolving = 0;
 	return 1;
@@ -136,10 +140,13 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 {
 	if (!real_read && !resolve())
 		return -1;
-	void *p[AT_IO_NEXT_N] = {(void *)real_read,     (void *)real_write,   (void *)real_recv,
-	                         (void *)real_recvfrom, (void *)real_send,    (void *)real_sendto,
-	                         (void *)real_sendmsg,  (void *)real_connect, (void *)real_accept,
-	                         (void *)real_accept4,  (void *)real_close};
+	void *p[AT_IO_NEXT_N] = {
+	    [AT_IO_FN_READ] = (void *)real_read,       [AT_IO_FN_WRITE] = (void *)real_write,
+	    [AT_IO_FN_RECV] = (void *)real_recv,       [AT_IO_FN_RECVFROM] = (void *)real_recvfrom,
+	    [AT_IO_FN_SEND] = (void *)real_send,       [AT_IO_FN_SENDTO] = (void *)real_sendto,
+	    [AT_IO_FN_SENDMSG] = (void *)real_sendmsg, [AT_IO_FN_CONNECT] = (void *)real_connect,
+	    [AT_IO_FN_ACCEPT] = (void *)real_accept,   [AT_IO_FN_ACCEPT4] = (void *)real_accept4,
+	    [AT_IO_FN_CLOSE] = (void *)real_close,     [AT_IO_FN_POLL] = (void *)real_poll};
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		if (!(next[i] = p[i]))
 			return -1;
@@ -148,18 +155,20 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 
 void at_net_io_set(void *const p[AT_IO_NEXT_N])
 {
-	real_read = (ssize_t(*)(int, void *, size_t))p[0];
-	real_write = (ssize_t(*)(int, const void *, size_t))p[1];
-	real_recv = (ssize_t(*)(int, void *, size_t, int))p[2];
-	real_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))p[3];
-	real_send = (ssize_t(*)(int, const void *, size_t, int))p[4];
-	real_sendto =
-	    (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))p[5];
-	real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))p[6];
-	real_connect = (int (*)(int, const struct sockaddr *, socklen_t))p[7];
-	real_accept = (int (*)(int, struct sockaddr *, socklen_t *))p[8];
-	real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))p[9];
-	real_close = (int (*)(int))p[10];
+	real_read = (ssize_t(*)(int, void *, size_t))p[AT_IO_FN_READ];
+	real_write = (ssize_t(*)(int, const void *, size_t))p[AT_IO_FN_WRITE];
+	real_recv = (ssize_t(*)(int, void *, size_t, int))p[AT_IO_FN_RECV];
+	real_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
+	                            socklen_t *))p[AT_IO_FN_RECVFROM];
+	real_send = (ssize_t(*)(int, const void *, size_t, int))p[AT_IO_FN_SEND];
+	real_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
+	                          socklen_t))p[AT_IO_FN_SENDTO];
+	real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))p[AT_IO_FN_SENDMSG];
+	real_connect = (int (*)(int, const struct sockaddr *, socklen_t))p[AT_IO_FN_CONNECT];
+	real_accept = (int (*)(int, struct sockaddr *, socklen_t *))p[AT_IO_FN_ACCEPT];
+	real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))p[AT_IO_FN_ACCEPT4];
+	real_close = (int (*)(int))p[AT_IO_FN_CLOSE];
+	real_poll = (int (*)(struct pollfd *, nfds_t, int))p[AT_IO_FN_POLL];
 }
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
 
@@ -1629,6 +1638,42 @@ AT_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 		fresh(sv[1]);
 	}
 	return rc;
+}
+
+/* poll: interposed only so that a program with no thread of its own makes
+ * it as a system call once the exporter thread runs (io_direct.h): libcurl
+ * polls three times a request, libmariadb when a reply is late, and glibc's
+ * poll is a cancellation point, two atomic read-modify-writes around every
+ * call in a multi-threaded process. Every call goes on to the next
+ * definition unchanged. */
+static AT_NOINLINE int raw_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+#ifdef SYS_poll
+	return (int)syscall(SYS_poll, fds, n, timeout);
+#else
+	struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
+	return (int)syscall(SYS_ppoll, fds, n, timeout >= 0 ? &ts : NULL, NULL, (size_t)8);
+#endif
+}
+
+static AT_ALWAYS_INLINE int next_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!NEED(poll))
+		return raw_poll(fds, n, timeout);
+	return real_poll(fds, n, timeout);
+}
+
+AT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return next_poll(fds, n, timeout);
+}
+
+/* _FORTIFY_SOURCE's poll: glibc's calls its own poll, past the hook */
+AT_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (AT_UNLIKELY(fdslen / sizeof *fds < n) && AT_RESOLVE(__poll_chk))
+		return real___poll_chk(fds, n, timeout, fdslen); /* reports the overflow */
+	return next_poll(fds, n, timeout);
 }
 
 AT_EXPORT int close_range(unsigned first, unsigned last, int flags)
