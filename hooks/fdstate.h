@@ -38,7 +38,14 @@ struct at_conn;
  * unchanged. */
 struct at_fd {
 	_Atomic int kind;
+	/* an accepted socket's peer, kept where finding out whether the
+	 * socket is inet took a getpeername anyway (accept without an
+	 * address): a server span's client.address then costs no second
+	 * call. peer_family 0: not kept. Written before kind is stored. */
+	uint16_t peer_family;
+	uint16_t peer_port; /* network order */
 	_Atomic(struct at_conn *) conn; /* allocated on the first traced I/O */
+	unsigned char peer_addr[16];
 };
 
 extern struct at_fd *_Atomic at_fds;

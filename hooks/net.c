@@ -377,6 +377,48 @@ static size_t fmt_addr(const struct sockaddr_storage *ss, char *ip, int *port)
 	return 0;
 }
 
+/* The peer's address into an fd's entry (a server span's client.address),
+ * or none kept. */
+static void keep_peer(struct at_fd *e, const struct sockaddr *peer)
+{
+	e->peer_family = 0;
+	if (peer && peer->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)peer;
+		e->peer_port = a->sin_port;
+		memcpy(e->peer_addr, &a->sin_addr, 4);
+		e->peer_family = AF_INET;
+	} else if (peer && peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)peer;
+		e->peer_port = a->sin6_port;
+		memcpy(e->peer_addr, &a->sin6_addr, 16);
+		e->peer_family = AF_INET6;
+	}
+}
+
+/* The peer kept for c's fd when c was accepted (keep_peer): 0, or -1 when
+ * not kept (then getpeername). */
+static int kept_peer(const struct at_conn *c, struct sockaddr_storage *ss)
+{
+	struct at_fd *e = at_fd_entry(c->fd);
+	/* the kind's acquire orders the fields written before it */
+	if (!e || !atomic_load_explicit(&e->kind, memory_order_acquire) ||
+	    atomic_load_explicit(&e->conn, memory_order_relaxed) != c || !e->peer_family)
+		return -1;
+	memset(ss, 0, sizeof *ss);
+	if (e->peer_family == AF_INET) {
+		struct sockaddr_in *a = (void *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = e->peer_port;
+		memcpy(&a->sin_addr, e->peer_addr, 4);
+	} else {
+		struct sockaddr_in6 *a = (void *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = e->peer_port;
+		memcpy(&a->sin6_addr, e->peer_addr, 16);
+	}
+	return 0;
+}
+
 static void set_status(struct at_conn *c, const struct at_http_parser *resp, int client)
 {
 	if (!c->span.recording || !at_http_headers_done(resp) || !resp->status)
@@ -885,7 +927,7 @@ static void server_attrs(struct at_conn *c)
 			c->local_port = port;
 		sl = sizeof ss;
 		c->peer_len = 0;
-		if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+		if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
 			c->peer_len = (uint8_t)fmt_addr(&ss, c->peer, &port);
 		c->addrs_known = 1;
 	}
@@ -1227,8 +1269,9 @@ static void on_exit_handler(void)
 	errno = saved;
 }
 
-/* stream: the socket is known to be a stream (accepted), else asked */
-static void mark(int fd, int kind, int stream)
+/* stream: the socket is known to be a stream (accepted), else asked;
+ * peer: its peer's address to keep (accepted), or NULL */
+static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
 {
 	int saved = errno;
 	forget(fd); /* a stale entry: its close went by unseen */
@@ -1252,6 +1295,7 @@ static void mark(int fd, int kind, int stream)
 	if (!e)
 		goto out;
 	atomic_store(&e->conn, NULL);
+	keep_peer(e, peer);
 	atomic_store_explicit(&e->kind, kind, memory_order_release);
 out:
 	errno = saved;
@@ -1262,15 +1306,27 @@ static int inet(const struct sockaddr *sa)
 	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
 }
 
+/* sa: the peer's address accept() wrote for the application, or NULL
+ * when it asked for none. */
 static void mark_accepted(int fd, const struct sockaddr *sa)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
+	const struct sockaddr *peer = NULL;
 	if (!sa) {
+		/* whether the socket is inet: getpeername answers that and
+		 * gives the peer, which the first request's span would ask
+		 * for (client.address); getsockname where the peer has
+		 * already gone (ENOTCONN) */
 		int saved = errno;
-		if (getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-			errno = saved;
-			return forget(fd);
+		if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
+			peer = (const struct sockaddr *)&ss;
+		} else {
+			sl = sizeof ss;
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+				errno = saved;
+				return forget(fd);
+			}
 		}
 		errno = saved;
 		sa = (const struct sockaddr *)&ss;
@@ -1278,9 +1334,11 @@ static void mark_accepted(int fd, const struct sockaddr *sa)
 	/* an inet socket accept() returned is a stream one: accept answers
 	 * EOPNOTSUPP on a datagram socket, and of the connection-oriented
 	 * types only SOCK_STREAM (TCP, MPTCP, one-to-one SCTP) is accepted on
-	 * inet (DCCP aside, gone from Linux 6.16): no getsockopt */
+	 * inet (DCCP aside, gone from Linux 6.16): no getsockopt. The
+	 * application's own buffer is not kept: it may have been too short
+	 * for the address (accept then cuts it) */
 	if (inet(sa))
-		mark(fd, AT_FD_SERVER, 1);
+		mark(fd, AT_FD_SERVER, 1, peer);
 	else
 		forget(fd);
 }
@@ -1348,7 +1406,7 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	int saved = errno;
 	if (inet(sa) && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
-		mark(fd, AT_FD_CLIENT, 0);
+		mark(fd, AT_FD_CLIENT, 0, NULL);
 	else if (rc == 0)
 		forget(fd);
 	errno = saved;

@@ -2,6 +2,7 @@
 the caller's trace (or a new root for anything invalid), current while the
 request is handled; chains of services, threads and exec make one trace."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -77,6 +78,58 @@ HOSTILE = {
     "10kb": "00-" + "a" * 10000,
     "evil": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\x01EVIL",
 }
+
+
+COUNT_ADDR = os.path.join(BUILD, "preloads", "count_addr.so")
+
+
+@pytest.mark.parametrize("family", ["4", "6"])
+@pytest.mark.parametrize("how", ["none", "full", "short"])
+def test_client_address_whatever_accept_was_given(collector, family, how):
+    """client.address and server.port on IPv4 and IPv6, whether accept()
+    was given no address, a whole one or one too short (cut to its family).
+    An accept without an address costs its connection one getpeername and
+    one getsockname: the peer found while learning the socket is inet is
+    kept for the first request's span (count_addr.so, preloaded after the
+    shim, counts the calls; the server's own getsockname of its listening
+    socket is the one more)."""
+    n = 3
+    host = "::1" if family == "6" else "127.0.0.1"
+    env = shim_env(collector, OTEL_SERVICE_NAME="srv")
+    env["LD_PRELOAD"] = LIB + " " + COUNT_ADDR
+    args = ["-m", "loop", "-n", str(n), "-a", how] + (["-6"] if family == "6" else [])
+    p = subprocess.Popen([program("http_server")] + args, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = p.stdout.readline()
+        if not line and family == "6":
+            pytest.skip("no IPv6 loopback: %s" % p.communicate(timeout=10)[1][-200:])
+        port = int(line)
+        for _ in range(n):
+            c = socket.create_connection((host, port), timeout=10)
+            c.sendall(req(port).encode())
+            got = b""
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                got += b
+            c.close()
+            assert got.startswith(b"HTTP/1.1 200")
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+    assert p.returncode == 0, err[-500:]
+    servers = [s for s in collector.wait_for(n) if s["kind"] == "SERVER"]
+    assert len(servers) == n
+    for s in servers:
+        assert s["attributes"]["client.address"] == host
+        assert s["attributes"]["server.port"] == port
+    m = re.search(rb"count_addr getpeername (\d+) getsockname (\d+)", err)
+    assert m, err[-500:]
+    assert (int(m.group(1)), int(m.group(2))) == (n, n + 1)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

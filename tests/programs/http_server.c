@@ -17,7 +17,12 @@
  *   -T                    make the upstream call from a new thread
  *   -K                    the same, the thread started by C11's thrd_create
  *   -C                    per request, call a CGI-style child: fork + execv
- *                         of argv after "--" with its output as the body */
+ *                         of argv after "--" with its output as the body
+ *   -6                    listen on [::1] instead of 127.0.0.1
+ *   -a none|full|short    how accept is called: no address (default), a
+ *                         sockaddr_storage, or a buffer of 2 bytes (the
+ *                         kernel cuts the address to its family)
+ *   -n N                  loop mode: exit after N connections */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +43,7 @@
 static int status = 200, echo, upstream, in_thread, no_close;
 static const char *framing = "len", *mode = "thread";
 static char **cgi;
+static const char *accept_how = "none";
 
 static int read_head(int fd, char *buf, size_t cap, size_t *have)
 {
@@ -237,8 +243,18 @@ static void *conn_thread(void *p)
 int main(int argc, char **argv)
 {
 	int o;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx")) != -1) {
+	int v6 = 0, conns = -1;
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:")) != -1) {
 		switch (o) {
+		case '6':
+			v6 = 1;
+			break;
+		case 'a':
+			accept_how = optarg;
+			break;
+		case 'n':
+			conns = atoi(optarg);
+			break;
 		case 'm':
 			mode = optarg;
 			break;
@@ -272,17 +288,18 @@ int main(int argc, char **argv)
 		cgi = argv + optind;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, !strcmp(mode, "fork") ? SIG_IGN : SIG_DFL);
-	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int ls = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0), one = 1;
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t al = sizeof a;
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 64) ||
-	    getsockname(ls, (struct sockaddr *)&a, &al)) {
+	struct sockaddr *la = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+	socklen_t al = v6 ? sizeof a6 : sizeof a;
+	if (bind(ls, la, al) || listen(ls, 64) || getsockname(ls, la, &al)) {
 		perror("listen");
 		return 1;
 	}
-	printf("%d\n", ntohs(a.sin_port));
+	printf("%d\n", ntohs(v6 ? a6.sin6_port : a.sin_port));
 	fflush(stdout);
 	if (!strcmp(mode, "prefork")) {
 		for (int i = 0; i < 2; i++)
@@ -295,8 +312,11 @@ int main(int argc, char **argv)
 			for (;;)
 				pause();
 	}
-	for (;;) {
-		int fd = accept(ls, NULL, NULL);
+	for (; conns; conns -= conns > 0) {
+		struct sockaddr_storage peer;
+		socklen_t pl = !strcmp(accept_how, "short") ? 2 : sizeof peer;
+		int fd = !strcmp(accept_how, "none") ? accept(ls, NULL, NULL)
+		                                     : accept(ls, (struct sockaddr *)&peer, &pl);
 		if (fd < 0)
 			continue;
 		if (!strcmp(mode, "fork")) {
@@ -318,4 +338,5 @@ int main(int argc, char **argv)
 			pthread_detach(t);
 		}
 	}
+	return 0;
 }
