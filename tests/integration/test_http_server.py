@@ -18,10 +18,10 @@ SID = "b7ad6b7169203331"
 GOOD = "00-%s-%s-01" % (TID, SID)
 
 
-def raw_request(port, head, split=None, pause=0.0):
+def raw_request(port, head, split=None, pause=0.0, host="127.0.0.1"):
     """Send a request head from an untraced socket (bytewise when split=1);
     return the response bytes."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection((host, port), timeout=10)
     data = head.encode("latin-1") if isinstance(head, str) else head
     step = split or len(data)
     for i in range(0, len(data), step):
@@ -106,16 +106,7 @@ def test_client_address_whatever_accept_was_given(collector, family, how):
             pytest.skip("no IPv6 loopback: %s" % p.communicate(timeout=10)[1][-200:])
         port = int(line)
         for _ in range(n):
-            c = socket.create_connection((host, port), timeout=10)
-            c.sendall(req(port).encode())
-            got = b""
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                got += b
-            c.close()
-            assert got.startswith(b"HTTP/1.1 200")
+            assert raw_request(port, req(port), host=host).startswith(b"HTTP/1.1 200")
         _, err = p.communicate(timeout=20)
     finally:
         if p.poll() is None:
