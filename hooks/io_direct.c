@@ -27,13 +27,8 @@ static _Atomic int app_threads;
  * definitions) for any other and for going back. */
 static uintptr_t owner;
 static void *libc_fn[AT_IO_NEXT_N];
-static const unsigned fn_bit[AT_IO_NEXT_N] = {
-    [AT_IO_FN_READ] = AT_IO_READ,       [AT_IO_FN_WRITE] = AT_IO_WRITE,
-    [AT_IO_FN_RECV] = AT_IO_RECV,       [AT_IO_FN_RECVFROM] = AT_IO_RECV,
-    [AT_IO_FN_SEND] = AT_IO_SEND,       [AT_IO_FN_SENDTO] = AT_IO_SEND,
-    [AT_IO_FN_SENDMSG] = AT_IO_SENDMSG, [AT_IO_FN_CONNECT] = AT_IO_CONNECT,
-    [AT_IO_FN_ACCEPT] = AT_IO_ACCEPT,   [AT_IO_FN_ACCEPT4] = AT_IO_ACCEPT,
-    [AT_IO_FN_CLOSE] = AT_IO_CLOSE,     [AT_IO_FN_POLL] = AT_IO_POLL};
+#define FN_BIT(idx, name, bit) [AT_IO_FN_##idx] = bit,
+static const unsigned fn_bit[AT_IO_NEXT_N] = {AT_IO_FNS(FN_BIT)};
 
 /* the calling thread: on x86_64 the thread pointer at %fs:0 (the psABI's
  * TCB self-pointer), one load */
@@ -51,13 +46,8 @@ static AT_ALWAYS_INLINE uintptr_t self(void)
 /* net.c's pointers: the direct call for each of bits, libc's for the rest */
 static void point(unsigned bits)
 {
-	static void *const direct_fn[AT_IO_NEXT_N] = {
-	    [AT_IO_FN_READ] = (void *)at_io_read,       [AT_IO_FN_WRITE] = (void *)at_io_write,
-	    [AT_IO_FN_RECV] = (void *)at_io_recv,       [AT_IO_FN_RECVFROM] = (void *)at_io_recvfrom,
-	    [AT_IO_FN_SEND] = (void *)at_io_send,       [AT_IO_FN_SENDTO] = (void *)at_io_sendto,
-	    [AT_IO_FN_SENDMSG] = (void *)at_io_sendmsg, [AT_IO_FN_CONNECT] = (void *)at_io_connect,
-	    [AT_IO_FN_ACCEPT] = (void *)at_io_accept,   [AT_IO_FN_ACCEPT4] = (void *)at_io_accept4,
-	    [AT_IO_FN_CLOSE] = (void *)at_io_close,     [AT_IO_FN_POLL] = (void *)at_io_poll};
+#define DIRECT_FN(idx, name, bit) [AT_IO_FN_##idx] = (void *)at_io_##name,
+	static void *const direct_fn[AT_IO_NEXT_N] = {AT_IO_FNS(DIRECT_FN)};
 	void *p[AT_IO_NEXT_N];
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		p[i] = bits & fn_bit[i] ? direct_fn[i] : libc_fn[i];
@@ -77,8 +67,8 @@ void at_io_direct_init(void)
 		return;
 	/* a pair (recv and recvfrom, send and sendto, accept and accept4)
 	 * only whole */
-	unsigned bits = AT_IO_READ | AT_IO_WRITE | AT_IO_RECV | AT_IO_SEND | AT_IO_SENDMSG |
-	                AT_IO_POLL | AT_IO_CONNECT | AT_IO_ACCEPT | AT_IO_CLOSE;
+#define ALL_BITS(idx, name, bit) | bit
+	unsigned bits = 0 AT_IO_FNS(ALL_BITS);
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		if ((uintptr_t)next[i] < lo || (uintptr_t)next[i] >= hi)
 			bits &= ~fn_bit[i];

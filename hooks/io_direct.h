@@ -47,23 +47,25 @@ void at_io_direct_off(void);
 /* The calls made directly now (tests, the debug log). */
 unsigned at_io_direct_bits(void);
 
-/* The calls net.c's hooks make through a pointer that can be moved, in
- * this order. */
-enum {
-	AT_IO_FN_READ,
-	AT_IO_FN_WRITE,
-	AT_IO_FN_RECV,
-	AT_IO_FN_RECVFROM,
-	AT_IO_FN_SEND,
-	AT_IO_FN_SENDTO,
-	AT_IO_FN_SENDMSG,
-	AT_IO_FN_CONNECT,
-	AT_IO_FN_ACCEPT,
-	AT_IO_FN_ACCEPT4,
-	AT_IO_FN_CLOSE,
-	AT_IO_FN_POLL,
-	AT_IO_NEXT_N
-};
+/* The calls net.c's hooks make through a pointer that can be moved: each
+ * one's index (AT_IO_FN_*), libc's name and the bit above that makes it
+ * direct. X(INDEX, name, bit) for each; the tables of net.c and io_direct.c
+ * are written from this one list. */
+#define AT_IO_FNS(X)                                                                               \
+	X(READ, read, AT_IO_READ)                                                                  \
+	X(WRITE, write, AT_IO_WRITE)                                                               \
+	X(RECV, recv, AT_IO_RECV)                                                                  \
+	X(RECVFROM, recvfrom, AT_IO_RECV)                                                          \
+	X(SEND, send, AT_IO_SEND)                                                                  \
+	X(SENDTO, sendto, AT_IO_SEND)                                                              \
+	X(SENDMSG, sendmsg, AT_IO_SENDMSG)                                                         \
+	X(CONNECT, connect, AT_IO_CONNECT)                                                         \
+	X(ACCEPT, accept, AT_IO_ACCEPT)                                                            \
+	X(ACCEPT4, accept4, AT_IO_ACCEPT)                                                          \
+	X(CLOSE, close, AT_IO_CLOSE)                                                               \
+	X(POLL, poll, AT_IO_POLL)
+#define AT_IO_FN_INDEX(idx, name, bit) AT_IO_FN_##idx,
+enum { AT_IO_FNS(AT_IO_FN_INDEX) AT_IO_NEXT_N };
 /* net.c: the next definitions its hooks call (resolved if they were not
  * yet); 0, or -1. */
 int at_net_io_next(void *next[AT_IO_NEXT_N]);

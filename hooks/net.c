@@ -140,13 +140,8 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 {
 	if (!real_read && !resolve())
 		return -1;
-	void *p[AT_IO_NEXT_N] = {
-	    [AT_IO_FN_READ] = (void *)real_read,       [AT_IO_FN_WRITE] = (void *)real_write,
-	    [AT_IO_FN_RECV] = (void *)real_recv,       [AT_IO_FN_RECVFROM] = (void *)real_recvfrom,
-	    [AT_IO_FN_SEND] = (void *)real_send,       [AT_IO_FN_SENDTO] = (void *)real_sendto,
-	    [AT_IO_FN_SENDMSG] = (void *)real_sendmsg, [AT_IO_FN_CONNECT] = (void *)real_connect,
-	    [AT_IO_FN_ACCEPT] = (void *)real_accept,   [AT_IO_FN_ACCEPT4] = (void *)real_accept4,
-	    [AT_IO_FN_CLOSE] = (void *)real_close,     [AT_IO_FN_POLL] = (void *)real_poll};
+#define NEXT_FN(idx, name, bit) [AT_IO_FN_##idx] = (void *)real_##name,
+	void *p[AT_IO_NEXT_N] = {AT_IO_FNS(NEXT_FN)};
 	for (int i = 0; i < AT_IO_NEXT_N; i++)
 		if (!(next[i] = p[i]))
 			return -1;
@@ -155,20 +150,8 @@ int at_net_io_next(void *next[AT_IO_NEXT_N])
 
 void at_net_io_set(void *const p[AT_IO_NEXT_N])
 {
-	real_read = (ssize_t(*)(int, void *, size_t))p[AT_IO_FN_READ];
-	real_write = (ssize_t(*)(int, const void *, size_t))p[AT_IO_FN_WRITE];
-	real_recv = (ssize_t(*)(int, void *, size_t, int))p[AT_IO_FN_RECV];
-	real_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
-	                            socklen_t *))p[AT_IO_FN_RECVFROM];
-	real_send = (ssize_t(*)(int, const void *, size_t, int))p[AT_IO_FN_SEND];
-	real_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
-	                          socklen_t))p[AT_IO_FN_SENDTO];
-	real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))p[AT_IO_FN_SENDMSG];
-	real_connect = (int (*)(int, const struct sockaddr *, socklen_t))p[AT_IO_FN_CONNECT];
-	real_accept = (int (*)(int, struct sockaddr *, socklen_t *))p[AT_IO_FN_ACCEPT];
-	real_accept4 = (int (*)(int, struct sockaddr *, socklen_t *, int))p[AT_IO_FN_ACCEPT4];
-	real_close = (int (*)(int))p[AT_IO_FN_CLOSE];
-	real_poll = (int (*)(struct pollfd *, nfds_t, int))p[AT_IO_FN_POLL];
+#define SET_FN(idx, name, bit) real_##name = (__typeof__(real_##name))p[AT_IO_FN_##idx];
+	AT_IO_FNS(SET_FN)
 }
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
 
