@@ -14,23 +14,19 @@ static _Atomic long peers, socks;
 
 typedef int (*addr_fn)(int, struct sockaddr *, socklen_t *);
 
-int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	static addr_fn next;
-	if (!next)
-		next = (addr_fn)dlsym(RTLD_NEXT, "getpeername");
-	peers++;
-	return next(fd, sa, len);
-}
+/* name, counted in counter, then passed on */
+#define COUNTED(name, counter)                                                                     \
+	int name(int fd, struct sockaddr *sa, socklen_t *len)                                      \
+	{                                                                                          \
+		static addr_fn next;                                                               \
+		if (!next)                                                                         \
+			next = (addr_fn)dlsym(RTLD_NEXT, #name);                                   \
+		counter++;                                                                         \
+		return next(fd, sa, len);                                                          \
+	}
 
-int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	static addr_fn next;
-	if (!next)
-		next = (addr_fn)dlsym(RTLD_NEXT, "getsockname");
-	socks++;
-	return next(fd, sa, len);
-}
+COUNTED(getpeername, peers)
+COUNTED(getsockname, socks)
 
 __attribute__((destructor)) static void report(void)
 {
