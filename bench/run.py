@@ -1569,8 +1569,9 @@ CLOSE = {
     "the general parser would keep the instructions and drop the lines.",
     "exit flush, live": "the flush itself is the POST of the queued spans; a slow collector "
     "(the Python one decodes with protobuf in Python) is its own cost.",
-    "exit flush, dead": "on a refused connection at_http_post_retry backs off 100 + 200 ms "
-    "before giving up: at exit (a flush deadline), a refused connect should not be retried.",
+    "exit flush, dead": "a refused connection is not tried again while the program waits "
+    "(http_backend.c, post); a collector that accepts and never answers is waited for up "
+    "to the bound: a lower AUTOTRACE_EXIT_TIMEOUT is the only way to wait less for it.",
     "OTLP protobuf": "encoding alone is above the bound; shipping adds the HTTP client's "
     "copies and system calls per batch.",
     "write/read on a file": "net.c's write/read hooks check the descriptor's cached kind "

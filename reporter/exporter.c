@@ -302,6 +302,34 @@ void at_exporter_start(void)
 	errno = saved;
 }
 
+int at_exporter_app_waits(void)
+{
+	return atomic_load(&flush_req) != atomic_load(&flush_done);
+}
+
+int at_exporter_pause(int ms)
+{
+	uint32_t req = atomic_load(&flush_req);
+	int waits = req != atomic_load(&flush_done);
+	uint64_t until = at_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
+	for (;;) {
+		uint64_t now = at_mono_ms();
+		if (now >= until)
+			return waits;
+		uint64_t left = until - now;
+		struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+		if (waits) {
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		/* at_exporter_flush wakes this wait */
+		syscall(SYS_futex, &flush_req, FUTEX_WAIT | at_queue_futex_private, req, &ts, NULL,
+		        0);
+		if (atomic_load(&flush_req) != req)
+			return 1;
+	}
+}
+
 static uint64_t last_flush_ns; /* how long the last flush waited (info-level stats) */
 
 void at_exporter_flush(long timeout_ms)
@@ -321,6 +349,8 @@ void at_exporter_flush(long timeout_ms)
 	atomic_store(&flush_deadline, deadline);
 	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
 	at_queue_wake();
+	/* and an export pausing before a retry (at_exporter_pause) */
+	syscall(SYS_futex, &flush_req, FUTEX_WAKE | at_queue_futex_private, 1, NULL, NULL, 0);
 	for (;;) {
 		uint32_t done = atomic_load(&flush_done);
 		if ((int32_t)(done - req) >= 0)

@@ -22,6 +22,14 @@ static inline void at_exporter_ensure(void)
 /* Ask the thread to export everything queued now and wait for it, at most
  * timeout_ms. Safe to call when no thread was ever started. */
 void at_exporter_flush(long timeout_ms);
+/* For a backend's retries, on the exporter thread: 1 when the program waits
+ * for the export under way (at_exporter_flush: its exit, a crash), so that
+ * every pause is the program's time. */
+int at_exporter_app_waits(void);
+/* Pause ms before a retry. Returns 0 after ms, or 1 when the program
+ * waits for the export: at once when it starts to, after ms when it
+ * already did. */
+int at_exporter_pause(int ms);
 /* fork child: the parent's thread does not exist here. */
 void at_exporter_atfork_child(void);
 void at_exporter_print_stats(void);

@@ -1,5 +1,5 @@
 /* Encode the batch, compress it if asked, POST it with retries until the
- * deadline; warn once per run of failures. */
+ * deadline; warn once per run of failures, saying what failed. */
 #define _GNU_SOURCE
 #include "http_backend.h"
 
@@ -21,6 +21,33 @@ struct http_backend {
 	int warned;
 };
 
+static int retryable(int status)
+{
+	return status < 0 || status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* POST, and again after 100, 200, 400 … 2000 ms while what came back may
+ * change (no response; 429, 502, 503, 504) and the deadline allows. While
+ * the program waits for this export (its exit, a crash) every pause is its
+ * time: then only the collector's own "later" is waited for; a collector
+ * that did not answer (refused, reset, not HTTP) is not asked again. */
+static int post(struct http_backend *h, const struct at_buf *body, uint64_t deadline_ms)
+{
+	int backoff = 100;
+	for (;;) {
+		int status = at_http_post(&h->http, h->spec.content_type, h->headers, body->data,
+					  body->len, deadline_ms);
+		if (!retryable(status) || (status < 0 && at_exporter_app_waits()))
+			return status;
+		uint64_t now = at_mono_ms();
+		if (now + (uint64_t)backoff >= deadline_ms)
+			return status;
+		if (at_exporter_pause(backoff) && status < 0)
+			return status;
+		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+	}
+}
+
 static size_t http_export(struct at_backend *b, struct at_span *const *spans, size_t n,
 			  uint64_t deadline_ms)
 {
@@ -40,15 +67,19 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 		body = &h->gz;
 	}
 	atomic_fetch_add_explicit(&at_stat_encode_ns, at_thread_cpu_ns() - t0, memory_order_relaxed);
-	int status = at_http_post_retry(&h->http, h->spec.content_type, h->headers, body->data,
-					body->len, deadline_ms);
+	int status = post(h, body, deadline_ms);
 	if (status >= 200 && status < 300) {
 		h->warned = 0;
 		return n;
 	}
-	if (!h->warned++)
-		at_info("%s: export of %zu spans to %s failed (%s %d)", h->spec.name, n, h->spec.url,
-			status < 0 ? "no response," : "HTTP", status);
+	if (!h->warned++) {
+		if (status < 0)
+			at_log(AT_LOG_WARN, "%s: export of %zu spans to %s failed: %s", h->spec.name,
+			       n, h->spec.url, h->http.why);
+		else
+			at_log(AT_LOG_WARN, "%s: export of %zu spans to %s failed: HTTP %d",
+			       h->spec.name, n, h->spec.url, status);
+	}
 	return 0;
 }
 

@@ -88,6 +88,17 @@ static int remaining(uint64_t deadline_ms)
 	return now >= deadline_ms ? 0 : (int)(deadline_ms - now);
 }
 
+/* h->why: the step that failed and errno's text, or "timed out" once the
+ * deadline has passed */
+static void failed(struct at_http *h, const char *step, int err, uint64_t deadline_ms)
+{
+	char b[64];
+	const char *e = !remaining(deadline_ms) ? "timed out"
+	                : err                   ? strerror_r(err, b, sizeof b)
+	                                        : "failed";
+	snprintf(h->why, sizeof h->why, "%s: %s", step, e);
+}
+
 static int wait_fd(int fd, short ev, uint64_t deadline_ms)
 {
 	struct pollfd p = {fd, ev, 0};
@@ -110,23 +121,28 @@ static int do_connect(struct at_http *h, uint64_t deadline_ms)
 	hints.ai_flags = AI_NUMERICSERV;
 	int rc = getaddrinfo(h->host, h->port, &hints, &res);
 	if (rc) {
-		at_debug("cannot resolve %s: %s", h->host, gai_strerror(rc));
+		snprintf(h->why, sizeof h->why, "cannot resolve %.60s: %s", h->host,
+			 gai_strerror(rc));
+		at_debug("%s", h->why);
 		return -1;
 	}
-	int fd = -1;
+	int fd = -1, err = 0;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			err = errno;
 			continue;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline_ms) == 0) {
-			int err = 0;
+		err = errno;
+		if (err == EINPROGRESS) {
+			err = 0; /* timed out, unless SO_ERROR says otherwise */
 			socklen_t l = sizeof err;
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
-			if (!err)
+			if (wait_fd(fd, POLLOUT, deadline_ms) == 0 &&
+			    (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) || !err))
 				break;
 		}
 		close(fd);
@@ -134,7 +150,8 @@ static int do_connect(struct at_http *h, uint64_t deadline_ms)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		at_debug("cannot connect to %s:%s", h->host, h->port);
+		failed(h, "connect", err, deadline_ms);
+		at_debug("cannot connect to %s:%s (%s)", h->host, h->port, h->why);
 		return -1;
 	}
 	struct stat st;
@@ -184,27 +201,40 @@ static ssize_t recv_some(int fd, char *p, size_t n, uint64_t deadline_ms)
 	}
 }
 
-/* Returns the status, -1 on failure; *keep says whether the connection can
- * be reused. The body is read and discarded (bounded by the deadline). */
-static int read_response(int fd, uint64_t deadline_ms, int *keep)
+/* Returns the status, -1 on failure (h->why says what); *keep says
+ * whether the connection can be reused. The body is read and discarded
+ * (bounded by the deadline). */
+static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 {
+	int fd = h->fd;
 	struct resp r;
 	r.len = 0;
 	char *hend = NULL;
 	while (!hend) {
-		if (r.len == sizeof r.buf - 1)
+		if (r.len == sizeof r.buf - 1) {
+			snprintf(h->why, sizeof h->why, "response header over %zu bytes",
+				 sizeof r.buf - 1);
 			return -1;
+		}
 		ssize_t n = recv_some(fd, r.buf + r.len, sizeof r.buf - 1 - r.len, deadline_ms);
-		if (n <= 0)
+		if (n < 0) {
+			failed(h, "response", errno, deadline_ms);
 			return -1;
+		}
+		if (n == 0) {
+			snprintf(h->why, sizeof h->why, "connection closed before a response");
+			return -1;
+		}
 		r.len += (size_t)n;
 		r.buf[r.len] = 0;
 		hend = strstr(r.buf, "\r\n\r\n");
 	}
 	int major, minor, status;
 	if (sscanf(r.buf, "HTTP/%d.%d %3d", &major, &minor, &status) != 3 || status < 100 ||
-	    status > 599)
+	    status > 599) {
+		snprintf(h->why, sizeof h->why, "the response is not HTTP");
 		return -1;
+	}
 	*keep = !(major == 1 && minor == 0);
 	long clen = -1;
 	int chunked = 0;
@@ -253,8 +283,10 @@ static int read_response(int fd, uint64_t deadline_ms, int *keep)
 int at_http_post(struct at_http *h, const char *content_type, const char *extra_headers,
 		 const void *body, size_t len, uint64_t deadline_ms)
 {
-	if (!h->usable)
+	if (!h->usable) {
+		snprintf(h->why, sizeof h->why, "the endpoint cannot be used");
 		return -1;
+	}
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fresh = 0;
 		if (!still_ours(h)) {
@@ -269,12 +301,17 @@ int at_http_post(struct at_http *h, const char *content_type, const char *extra_
 				 "\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
 				 h->path, h->host, h->port, content_type, len, h->auth,
 				 extra_headers ? extra_headers : "");
-		if (n <= 0 || n >= (int)sizeof head)
+		if (n <= 0 || n >= (int)sizeof head) {
+			snprintf(h->why, sizeof h->why, "request header over %zu bytes",
+				 sizeof head - 1);
 			return -1;
+		}
 		int keep = 0, status = -1;
 		if (send_all(h->fd, head, (size_t)n, deadline_ms) == 0 &&
 		    send_all(h->fd, body, len, deadline_ms) == 0)
-			status = read_response(h->fd, deadline_ms, &keep);
+			status = read_response(h, deadline_ms, &keep);
+		else
+			failed(h, "send", errno, deadline_ms);
 		if (status < 0 || !keep)
 			at_http_close(h);
 		/* a kept-alive connection the collector had closed: one more try */
@@ -283,26 +320,4 @@ int at_http_post(struct at_http *h, const char *content_type, const char *extra_
 		return status;
 	}
 	return -1;
-}
-
-static int retryable(int status)
-{
-	return status < 0 || status == 429 || status == 502 || status == 503 || status == 504;
-}
-
-int at_http_post_retry(struct at_http *h, const char *content_type, const char *extra_headers,
-		       const void *body, size_t len, uint64_t deadline_ms)
-{
-	int backoff = 100;
-	for (;;) {
-		int status = at_http_post(h, content_type, extra_headers, body, len, deadline_ms);
-		if (!retryable(status))
-			return status;
-		int left = remaining(deadline_ms);
-		if (left <= backoff)
-			return status;
-		struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
-		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-	}
 }

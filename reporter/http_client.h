@@ -17,19 +17,18 @@ struct at_http {
 	dev_t dev;
 	ino_t ino;
 	int usable;
+	char why[128]; /* what failed when at_http_post got no response ("connect: ...") */
 };
 
 /* Returns 0, or -1 with a warning when the URL cannot be used. */
 int at_http_init(struct at_http *h, const char *url);
 void at_http_set_basic_auth(struct at_http *h, const char *user, const char *pass);
 /* POST body; returns the HTTP status, or -1 when no response came (refused,
- * timed out, garbage). extra_headers: "k: v\r\n" lines or NULL. */
+ * timed out, garbage: h->why says which). extra_headers: "k: v\r\n" lines
+ * or NULL. No retry but one: a kept-alive connection the collector had
+ * closed is opened again. */
 int at_http_post(struct at_http *h, const char *content_type, const char *extra_headers,
 		 const void *body, size_t len, uint64_t deadline_ms);
-/* POST with retries on 429/502/503/504 and on no response, with backoff,
- * until the deadline. Returns the last status or -1. */
-int at_http_post_retry(struct at_http *h, const char *content_type, const char *extra_headers,
-		       const void *body, size_t len, uint64_t deadline_ms);
 void at_http_close(struct at_http *h);
 
 #endif

@@ -2,6 +2,7 @@
 (configuration, exit flush, fork, disabled shim, dead collector)."""
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -228,6 +229,61 @@ def test_dead_collector_bounds_exit(http_server):
     only_tp(http_server)
     # the OTLP timeout (10 s) would apply without the exit bound
     assert elapsed < 3.0, elapsed
+
+
+def refused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # bound, never listened on, closed: connecting is refused
+    return port
+
+
+def test_dead_collector_is_asked_once_at_exit(http_server):
+    # The only export is the exit flush, which the program waits for: a
+    # refused connection is not tried again after a pause (it was, 100 and
+    # 200 ms later: 300 ms added to every exit with no collector running).
+    port = refused_port()
+    env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
+                   OTEL_BSP_SCHEDULE_DELAY="60000", AUTOTRACE_LOG_LEVEL="debug")
+    r = run(["curl", "-s", http_server.url], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    only_tp(http_server)
+    err = r.stderr.decode()
+    assert err.count("cannot connect to 127.0.0.1:%d (connect: Connection refused)" % port) == 1, err
+    # the failure is a warning that says what failed, once
+    assert err.count("otlp: export of 1 spans to http://127.0.0.1:%d/v1/traces failed: "
+                     "connect: Connection refused" % port) == 1, err
+    # and no pause before giving up (the first would be 100 ms)
+    m = re.search(r"last flush (\d+) us", err)
+    assert m and int(m.group(1)) < 80000, err
+    warn = run(["curl", "-s", http_server.url], dict(env, AUTOTRACE_LOG_LEVEL="warn"))
+    assert "failed: connect: Connection refused" in warn.stderr.decode()
+    quiet = run(["curl", "-s", http_server.url], dict(env, AUTOTRACE_LOG_LEVEL="error"))
+    assert quiet.stderr == b""
+
+
+def test_dead_collector_retried_until_the_program_waits(http_server):
+    # In the background the exporter tries again after 100, 200, 400, 800,
+    # 1600 ms: the program does not wait for it. When the program exits
+    # during a pause, the flush it waits for ends that pause and the
+    # exporter gives up at once, instead of the program waiting it out.
+    port = refused_port()
+    env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
+                   OTEL_BSP_SCHEDULE_DELAY="20", AUTOTRACE_EXIT_TIMEOUT="10000",
+                   AUTOTRACE_LOG_LEVEL="debug")
+    # tries at ~20, 120, 320, 720, 1520 ms; the exit at ~2300 ms is in the
+    # pause before the one at 3120
+    r = run([program("curl_client"), "linger", http_server.url, "2300"], env)
+    assert r.returncode == 0 and r.stdout == b"0 200\n", r.stderr
+    err = r.stderr.decode()
+    tries = err.count("cannot connect to 127.0.0.1:%d" % port)
+    assert 3 <= tries <= 6, err
+    assert err.count("failed: connect: Connection refused") == 1, err  # once per run of failures
+    m = re.search(r"last flush (\d+) us", err)
+    assert m, err
+    # waiting out that pause would take ~800 ms
+    assert int(m.group(1)) < 400000, err
 
 
 def test_blackhole_collector_bounds_exit(http_server):
