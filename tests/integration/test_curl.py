@@ -2,13 +2,12 @@
 (configuration, exit flush, fork, disabled shim, dead collector)."""
 import os
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import LIB, run, shim_env, program
+from conftest import LIB, free_port, run, shim_env, program
 
 TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
 
@@ -231,19 +230,11 @@ def test_dead_collector_bounds_exit(http_server):
     assert elapsed < 3.0, elapsed
 
 
-def refused_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # bound, never listened on, closed: connecting is refused
-    return port
-
-
 def test_dead_collector_is_asked_once_at_exit(http_server):
     # The only export is the exit flush, which the program waits for: a
     # refused connection is not tried again after a pause (it was, 100 and
     # 200 ms later: 300 ms added to every exit with no collector running).
-    port = refused_port()
+    port = free_port()  # nothing listens there: connecting is refused
     env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
                    OTEL_BSP_SCHEDULE_DELAY="60000", AUTOTRACE_LOG_LEVEL="debug")
     r = run(["curl", "-s", http_server.url], env)
@@ -268,7 +259,7 @@ def test_dead_collector_retried_until_the_program_waits(http_server):
     # 1600 ms: the program does not wait for it. When the program exits
     # during a pause, the flush it waits for ends that pause and the
     # exporter gives up at once, instead of the program waiting it out.
-    port = refused_port()
+    port = free_port()  # nothing listens there: connecting is refused
     env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % port,
                    OTEL_BSP_SCHEDULE_DELAY="20", AUTOTRACE_EXIT_TIMEOUT="10000",
                    AUTOTRACE_LOG_LEVEL="debug")
