@@ -277,12 +277,18 @@ void at_exporter_start(void)
 	if (at_queue_shared_fd() >= 0) {
 		/* process mode: the exporter runs in a helper process; if it
 		 * cannot be started, in a thread after all */
-		if (!at_helper_spawn()) {
+		const char *why;
+		if (!at_helper_spawn(&why)) {
 			at_unwinder_load(); /* no thread of ours to do it */
 			errno = saved;
 			return;
 		}
-		at_warn("cannot start the exporter process; exporting from a thread instead");
+		if (why) /* the helper would be the program's own child */
+			at_warn("AUTOTRACE_EXPORTER_MODE=process: %s: the exporter process would "
+			        "become its child; exporting from a thread instead",
+			        why);
+		else
+			at_warn("cannot start the exporter process; exporting from a thread instead");
 	}
 	if (!batch)
 		batch = calloc((size_t)at_cfg.bsp_batch_size, sizeof *batch);

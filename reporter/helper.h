@@ -18,8 +18,9 @@
 
 /* Bytes after the ring for the hand-off (configuration, resource). */
 size_t at_helper_extra_size(void);
-/* Starts the exporter process: 0, or -1 (the caller falls back to a thread). */
-int at_helper_spawn(void);
+/* Starts the exporter process: 0, or -1 (the caller falls back to a thread;
+ * *why, when not NULL, says why it must not be started here). */
+int at_helper_spawn(const char **why);
 /* This process started one (and it has not been seen to die). */
 int at_helper_spawned(void);
 /* It has exited (reaped here); later flushes do not wait for it. */

@@ -189,8 +189,27 @@ static int spawn_mid(void *arg)
 	return 0;
 }
 
-int at_helper_spawn(void)
+/* Why this program must not have a helper, or NULL. The middle process's
+ * exit leaves the helper to the nearest child subreaper above it, or to
+ * its PID namespace's init: where that is the program itself, the helper
+ * would be its child after all (SIGCHLD, wait() returning it), and an init
+ * or supervisor that waits for all its children before it exits would wait
+ * forever for a helper that waits for it. */
+static const char *own_reaper(void)
 {
+	int sub = 0;
+	if (getpid() == 1)
+		return "this program is its PID namespace's init (PID 1)";
+	if (syscall(SYS_prctl, PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)
+		return "this program is a child subreaper";
+	return NULL;
+}
+
+int at_helper_spawn(const char **why)
+{
+	*why = own_reaper();
+	if (*why)
+		return -1;
 	size_t extra;
 	struct handoff *h = at_queue_extra(&extra);
 	uintptr_t base;

@@ -344,6 +344,59 @@ def test_a_program_that_closed_the_rings_descriptor_falls_back_to_the_thread(
     assert s["resource"]["process.pid"] > 0
 
 
+REAPER_FALLBACK = b"the exporter process would become its child; exporting from a thread instead"
+
+
+def test_a_child_subreaper_exports_from_a_thread(collector, http_server):
+    # orphans go to a child subreaper: the helper, left by its short-lived
+    # middle process, would be this program's own child (SIGCHLD, wait()
+    # returning it); a supervisor waiting for all its children would wait
+    # for ever for a helper that waits for it
+    r, f = script("""
+        import ctypes
+        assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+        body = request(PORT).decode().strip()
+        time.sleep(0.3)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            w = "child"
+        except ChildProcessError:
+            w = "ECHILD"
+        out(body=body, wait=w, others=others(), helper=helper_of(os.getpid()))
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    assert f["body"] == "hello"
+    assert f["wait"] == "ECHILD"
+    assert f["helper"] == "None"
+    assert f["others"] == "autotrace-exp"
+    assert b"this program is a child subreaper: " + REAPER_FALLBACK in r.stderr
+    assert len(client_spans(collector, 1)) == 1
+
+
+def test_pid_1_waiting_for_all_its_children_ends(collector, http_server):
+    # the program is its PID namespace's init, as a service is in a
+    # container; it waits for every child it has before it exits
+    unshare = ["unshare", "--pid", "--fork", "--kill-child"]
+    if subprocess.run(unshare + ["true"], capture_output=True).returncode:
+        pytest.skip("cannot make a PID namespace here (unshare --pid)")
+    src = PRELUDE + "PORT = %d\n" % http_server.port + textwrap.dedent("""
+        body = request(PORT).decode().strip()
+        try:
+            w = os.wait()
+        except ChildProcessError:
+            w = "ECHILD"
+        out(pid=os.getpid(), body=body, wait=w, helper=helper_of(os.getpid()))
+    """)
+    r = run(unshare + [PY, "-c", src], penv(collector), timeout=20)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode()
+    assert "pid=1\n" in out and "body=hello\n" in out, out
+    assert "wait=ECHILD\n" in out and "helper=None\n" in out, out
+    assert b"(PID 1): " + REAPER_FALLBACK in r.stderr
+    (s,) = client_spans(collector, 1)
+    assert s["resource"]["process.pid"] == 1
+
+
 def test_a_relative_ld_preload_and_a_new_working_directory(collector, http_server):
     # LD_PRELOAD=build/libautotrace.so, then the program changes directory:
     # the helper is started from the library's path in /proc/self/maps
