@@ -230,6 +230,7 @@ static void *run(void *arg)
 				break;
 			long wait = (long)(due - now);
 			if (serving) {
+				at_helper_watch();
 				if (at_helper_app_gone()) {
 					draining = 1;
 					drain_deadline =
@@ -242,6 +243,8 @@ static void *run(void *arg)
 			at_queue_wait(wait);
 		}
 		uint32_t req = atomic_load(&flush_req);
+		if (serving)
+			at_helper_watch(); /* also when the queue never lets it wait */
 		export_all();
 		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
 		if (serving)

@@ -12,6 +12,7 @@
 #include "helper.h"
 
 #include "handoff.h"
+#include "helper_creds.h"
 
 #include "../preload/autotrace.h"
 #include "../preload/callsite.h"
@@ -67,6 +68,21 @@ int at_helper_app_gone(void)
 		return 1;
 	struct at_queue_ctl *c = at_queue_ctl();
 	return atomic_load(&c->exec_pending) && !app_maps_ring();
+}
+
+/* How often the app's credentials are compared with this process's. */
+#define CREDS_POLL_MS 200
+
+void at_helper_watch(void)
+{
+	if (!at_creds_follow(app_pid, CREDS_POLL_MS))
+		return;
+	/* never more privileges than the app: no exporter at all */
+	at_warn("exporter process: cannot take the credentials pid %d has now (%s); "
+	        "spans are no longer exported",
+	        (int)app_pid, strerror(errno));
+	atomic_store(&at_queue_ctl()->helper_state, HELPER_EXITED);
+	_exit(4);
 }
 
 static const char *move(const void *p)

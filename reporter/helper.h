@@ -36,6 +36,9 @@ void at_helper_exec_failed(void);
 
 /* The application has exited or replaced its image. */
 int at_helper_app_gone(void);
+/* At most every 200 ms, takes the application's credentials if they changed
+ * (helper_creds.h); exits the process if it cannot. */
+void at_helper_watch(void);
 /* Pointers into the app's copy of the library, moved into this one's. */
 void at_helper_relocate(struct at_span *const *spans, size_t n);
 

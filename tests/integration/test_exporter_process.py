@@ -397,6 +397,41 @@ def test_pid_1_waiting_for_all_its_children_ends(collector, http_server):
     assert s["resource"]["process.pid"] == 1
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_the_helper_drops_root_when_the_program_does(collector, http_server):
+    # a daemon makes a traced call as root, then drops to nobody: its
+    # exporter process must not stay root, and goes on exporting
+    r, f = script("""
+        def creds(pid):
+            return {l.split(":")[0]: l.split(":", 1)[1].split()
+                    for l in open("/proc/%d/status" % pid)
+                    if l.split(":")[0] in ("Uid", "Gid", "Groups")}
+        request(PORT)
+        h = helper_of(os.getpid())
+        before = creds(h)
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        t = time.time()
+        while creds(h)["Uid"][0] != "65534" and time.time() - t < 3:
+            time.sleep(0.01)
+        after = creds(h)
+        request(PORT)
+        time.sleep(0.3)
+        out(before=before, after=after, took=round(time.time() - t, 3),
+            helper_alive=open("/proc/%d/stat" % h).read().rsplit(")", 1)[1].split()[0] not in "ZX")
+    """, http_server.port, penv(collector))
+    assert r.returncode == 0, r.stderr.decode()
+    before, after = eval(f["before"]), eval(f["after"])
+    assert before["Uid"][:3] == ["0", "0", "0"], before
+    assert after["Uid"][:3] == ["65534"] * 3 and after["Gid"][:3] == ["65534"] * 3, after
+    assert after["Groups"] == [], after
+    assert f["helper_alive"] == "True"
+    assert b"spans are no longer exported" not in r.stderr, r.stderr.decode()
+    # the span made after the drop is exported by the helper as nobody
+    assert len(client_spans(collector, 2)) == 2
+
+
 def test_a_relative_ld_preload_and_a_new_working_directory(collector, http_server):
     # LD_PRELOAD=build/libautotrace.so, then the program changes directory:
     # the helper is started from the library's path in /proc/self/maps
