@@ -432,6 +432,49 @@ def test_the_helper_drops_root_when_the_program_does(collector, http_server):
     assert len(client_spans(collector, 2)) == 2
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a set-user-ID program needs root")
+def test_an_exec_of_a_set_user_id_program_ends_the_helper_quietly(collector, http_server):
+    # nobody's program makes a span, then execs a set-user-ID root program
+    # (no LD_PRELOAD there): the pid the helper serves is root now, which is
+    # no credential to follow but the end of its program
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="autotrace-suid-") as d:  # nobody reads it
+        os.chmod(d, 0o755)
+        suid_exec(collector, http_server, d)
+
+
+def suid_exec(collector, http_server, d):
+    from conftest import LIB
+    import shutil
+    lib, sleeper = os.path.join(d, "lib.so"), os.path.join(d, "suidsleep")
+    shutil.copy(LIB, lib)
+    shutil.copy("/bin/sleep", sleeper)
+    os.chmod(lib, 0o755)
+    os.chmod(sleeper, 0o4755)
+    src = textwrap.dedent("""
+        import http.client, os, sys
+        c = http.client.HTTPConnection("127.0.0.1", %d, timeout=5)
+        c.request("GET", "/before-exec")
+        c.getresponse().read()
+        c.close()
+        os.execv(sys.argv[1], ["suidsleep", "0.8"])
+    """ % http_server.port)
+    # the default schedule: the helper wakes every 200 ms only to watch
+    env = penv(collector, LD_PRELOAD=lib, OTEL_BSP_SCHEDULE_DELAY=5000)
+    p = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          PY, "-c", src, sleeper], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.4)
+    uids = [l.split()[1:] for l in open("/proc/%d/status" % p.pid) if l.startswith("Uid:")]
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err.decode()
+    # the test could not fail if the exec'd program had not become root
+    assert uids == [["65534", "0", "0", "0"]], uids
+    assert b"cannot take the credentials" not in err, err.decode()
+    (s,) = client_spans(collector, 1)
+    assert s["attributes"]["url.full"].endswith("/before-exec")
+
+
 def test_a_relative_ld_preload_and_a_new_working_directory(collector, http_server):
     # LD_PRELOAD=build/libautotrace.so, then the program changes directory:
     # the helper is started from the library's path in /proc/self/maps
