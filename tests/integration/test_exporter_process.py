@@ -65,6 +65,13 @@ PRELUDE = textwrap.dedent("""
     def out(**kw):
         for k, v in kw.items():
             print("%s=%s" % (k, v), flush=True)
+    def child_seen():
+        # what waitpid(-1) says: a child of this process, or none at all
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            return "child"
+        except ChildProcessError:
+            return "ECHILD"
 """)
 
 
@@ -132,11 +139,7 @@ def test_the_helper_is_not_the_apps_child(collector, http_server):
         signal.signal(signal.SIGCHLD, lambda *a: got.append(1))
         request(PORT)
         time.sleep(0.3)
-        try:
-            os.waitpid(-1, os.WNOHANG)
-            w = "child"
-        except ChildProcessError:
-            w = "ECHILD"
+        w = child_seen()
         h = helper_of(os.getpid())
         out(wait=w, sigchld=len(got), helper=h, same_session=os.getsid(h) == os.getsid(0),
             ppid=open("/proc/%d/stat" % h).read().rsplit(")", 1)[1].split()[1])
@@ -357,12 +360,7 @@ def test_a_child_subreaper_exports_from_a_thread(collector, http_server):
         assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
         body = request(PORT).decode().strip()
         time.sleep(0.3)
-        try:
-            os.waitpid(-1, os.WNOHANG)
-            w = "child"
-        except ChildProcessError:
-            w = "ECHILD"
-        out(body=body, wait=w, others=others(), helper=helper_of(os.getpid()))
+        out(body=body, wait=child_seen(), others=others(), helper=helper_of(os.getpid()))
     """, http_server.port, penv(collector))
     assert r.returncode == 0, r.stderr.decode()
     assert f["body"] == "hello"
