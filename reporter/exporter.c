@@ -203,6 +203,11 @@ static int start_thread(void *(*fn)(void *))
 	return rc;
 }
 
+/* at_exporter_park's request, and the thread's answer: it leaves its loop
+ * once its flush is done. */
+enum { PARK_NONE, PARK_REQ, PARK_EXITING };
+static _Atomic int park;
+
 static void *run(void *arg)
 {
 	(void)arg;
@@ -216,7 +221,8 @@ static void *run(void *arg)
 #endif
 	if (!serving && at_cfg.crash && start_thread(settle))
 		at_unwinder_load();
-	setup_backends();
+	if (!nbackends) /* a thread started again after a park keeps them */
+		setup_backends();
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
 		for (;;) {
@@ -249,12 +255,17 @@ static void *run(void *arg)
 		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
 		if (serving)
 			publish_stats();
+		/* at_exporter_park: decided before the flush is said done, which
+		 * is when the program looks (it was asked before the flush) */
+		int expect = PARK_REQ, leave = atomic_load(&park) == PARK_REQ &&
+		                                atomic_compare_exchange_strong(&park, &expect,
+		                                                               PARK_EXITING);
 		if (req != atomic_load(&flush_done)) {
 			atomic_store(&flush_done, req);
 			syscall(SYS_futex, &flush_done, FUTEX_WAKE | at_queue_futex_private, 64,
 			        NULL, NULL, 0);
 		}
-		if (draining)
+		if (draining || leave)
 			return NULL;
 	}
 	return NULL;
@@ -341,19 +352,10 @@ int at_exporter_pause(int ms)
 
 static uint64_t last_flush_ns; /* how long the last flush waited (info-level stats) */
 
-void at_exporter_flush(long timeout_ms)
+/* Asks the thread for a round of its loop, exporting everything queued, and
+ * waits for it, at most timeout_ms. */
+static void flush_and_wait(long timeout_ms)
 {
-	if (!atomic_load(&started) || timeout_ms <= 0)
-		return;
-	/* tail before inflight: a batch released is seen in flight */
-	if (at_queue_length() == 0 && atomic_load(&at_queue_ctl()->inflight) == 0)
-		return;
-	int saved = errno;
-	if (at_helper_spawned() && at_helper_dead()) {
-		errno = saved;
-		return; /* its spans are lost; nobody would answer */
-	}
-	uint64_t t0 = at_mono_ns();
 	uint64_t deadline = at_mono_ms() + (uint64_t)timeout_ms;
 	atomic_store(&flush_deadline, deadline);
 	uint32_t req = atomic_fetch_add(&flush_req, 1) + 1;
@@ -372,8 +374,43 @@ void at_exporter_flush(long timeout_ms)
 		syscall(SYS_futex, &flush_done, FUTEX_WAIT | at_queue_futex_private, done, &ts,
 		        NULL, 0);
 	}
+}
+
+void at_exporter_flush(long timeout_ms)
+{
+	if (!atomic_load(&started) || timeout_ms <= 0)
+		return;
+	/* tail before inflight: a batch released is seen in flight */
+	if (at_queue_length() == 0 && atomic_load(&at_queue_ctl()->inflight) == 0)
+		return;
+	int saved = errno;
+	if (at_helper_spawned() && at_helper_dead()) {
+		errno = saved;
+		return; /* its spans are lost; nobody would answer */
+	}
+	uint64_t t0 = at_mono_ns();
+	flush_and_wait(timeout_ms);
 	last_flush_ns = at_mono_ns() - t0;
 	errno = saved;
+}
+
+int at_exporter_park(long timeout_ms)
+{
+	if (!atomic_load(&started) || serving || at_helper_spawned())
+		return 0; /* no thread of ours */
+	int saved = errno;
+	atomic_store(&park, PARK_REQ);
+	flush_and_wait(timeout_ms > 0 ? timeout_ms : 1);
+	int expect = PARK_REQ;
+	if (atomic_compare_exchange_strong(&park, &expect, PARK_NONE)) {
+		errno = saved;
+		return 0; /* not come round to it in time (a slow collector): it goes on */
+	}
+	/* it has left its loop: the next span starts another */
+	atomic_store(&park, PARK_NONE);
+	atomic_store(&started, 0);
+	errno = saved;
+	return 1;
 }
 
 void at_exporter_atfork_child(void)

@@ -30,6 +30,11 @@ int at_exporter_app_waits(void);
  * waits for the export: at once when it starts to, after ms when it
  * already did. */
 int at_exporter_pause(int ms);
+/* Ends the exporter thread, after it exported everything queued (at most
+ * timeout_ms): 1 when it has left its loop (the next span starts another),
+ * 0 when there is no thread of ours or it did not come round in time. For a
+ * call the kernel grants only to a process of one thread (hooks/ns.c). */
+int at_exporter_park(long timeout_ms);
 /* fork child: the parent's thread does not exist here. */
 void at_exporter_atfork_child(void);
 void at_exporter_print_stats(void);
