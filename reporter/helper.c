@@ -77,6 +77,7 @@ void at_helper_watch(void)
 {
 	if (!at_creds_follow(app_pid, CREDS_POLL_MS))
 		return;
+	int err = errno;
 	/* an image the app exec'd (a set-user-ID program: no LD_PRELOAD) is
 	 * not ours to follow: the loop sees it gone and ends quietly */
 	if (at_helper_app_gone())
@@ -84,7 +85,7 @@ void at_helper_watch(void)
 	/* never more privileges than the app: no exporter at all */
 	at_warn("exporter process: cannot take the credentials pid %d has now (%s); "
 	        "spans are no longer exported",
-	        (int)app_pid, strerror(errno));
+	        (int)app_pid, strerror(err));
 	atomic_store(&at_queue_ctl()->helper_state, HELPER_EXITED);
 	_exit(4);
 }
