@@ -129,6 +129,21 @@ def shim_env(collector=None, **extra):
     return env
 
 
+# For the Python scripts the tests run under the shim: the names of this
+# process's threads by thread id (a thread of the shim names itself
+# autotrace-exp or autotrace-bg once it runs).
+TASK_NAMES_PY = """
+def task_names():
+    names = {}
+    for t in os.listdir("/proc/self/task"):
+        try:
+            names[int(t)] = open("/proc/self/task/%s/comm" % t).read().strip()
+        except OSError:
+            pass
+    return names
+"""
+
+
 def run(cmd, env, timeout=30, **kw):
     return subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, **kw)
 

@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from conftest import program, run, shim_env
+from conftest import TASK_NAMES_PY, program, run, shim_env
 
 PY = "/usr/bin/python3"
 
 # What every script does first: one traced HTTP request (the first span
 # starts the exporter), then prints facts about itself as key=value lines.
-PRELUDE = textwrap.dedent("""
+PRELUDE = TASK_NAMES_PY + textwrap.dedent("""
     import http.client, os, signal, sys, time
     def request(port):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -39,14 +39,8 @@ PRELUDE = textwrap.dedent("""
         # background thread), so wait (at most 2 s) for every name to settle
         main = open("/proc/self/comm").read().strip()
         for _ in range(200):
-            names = []
-            for t in os.listdir("/proc/self/task"):
-                try:
-                    n = open("/proc/self/task/%s/comm" % t).read().strip()
-                except OSError:
-                    continue
-                if int(t) != os.getpid() and n != "autotrace-bg":
-                    names.append(n)
+            names = [n for t, n in task_names().items()
+                     if t != os.getpid() and n != "autotrace-bg"]
             if main not in names and len(names) == len(set(names)):
                 break
             time.sleep(0.01)

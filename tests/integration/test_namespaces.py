@@ -11,11 +11,11 @@ import textwrap
 
 import pytest
 
-from conftest import run, shim_env
+from conftest import TASK_NAMES_PY, run, shim_env
 
 PY = "/usr/bin/python3"
 
-PRELUDE = textwrap.dedent("""
+PRELUDE = TASK_NAMES_PY + textwrap.dedent("""
     import ctypes, http.client, os, sys, threading, time
     libc = ctypes.CDLL(None, use_errno=True)
     CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
@@ -28,15 +28,8 @@ PRELUDE = textwrap.dedent("""
         return "0" if rc == 0 else os.strerror(ctypes.get_errno())
     def exporter_threads():
         # the exporter's (the short-lived autotrace-bg comes and goes)
-        names = []
-        for t in os.listdir("/proc/self/task"):
-            try:
-                n = open("/proc/self/task/%s/comm" % t).read().strip()
-            except OSError:
-                continue
-            if n == "autotrace-exp":
-                names.append(t + ":" + n)
-        return ",".join(sorted(names))
+        return ",".join(sorted("%d:%s" % (t, n) for t, n in task_names().items()
+                               if n == "autotrace-exp"))
 """)
 
 
