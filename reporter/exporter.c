@@ -226,6 +226,10 @@ static void *run(void *arg)
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
 		for (;;) {
+			/* at least once a round, and at each wake while it waits
+			 * (rate-limited there: helper.c) */
+			if (serving)
+				at_helper_watch();
 			uint32_t req = atomic_load(&flush_req);
 			if (req != atomic_load(&flush_done))
 				break;
@@ -236,7 +240,6 @@ static void *run(void *arg)
 				break;
 			long wait = (long)(due - now);
 			if (serving) {
-				at_helper_watch();
 				if (at_helper_app_gone()) {
 					draining = 1;
 					drain_deadline =
@@ -249,8 +252,6 @@ static void *run(void *arg)
 			at_queue_wait(wait);
 		}
 		uint32_t req = atomic_load(&flush_req);
-		if (serving)
-			at_helper_watch(); /* also when the queue never lets it wait */
 		export_all();
 		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
 		if (serving)
