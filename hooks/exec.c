@@ -12,6 +12,7 @@
 #include "../preload/propagation.h"
 #include "../preload/real.h"
 #include "../reporter/helper.h"
+#include "cgi.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,10 +29,11 @@ void at_net_exit(void) __attribute__((weak));
 
 #define MAX_ENV 2048
 
-/* What an exec passes on; room for the two variables and a NULL. */
+/* What an exec passes on; room for the three variables and a NULL. */
 struct newenv {
 	char tp[sizeof "TRACEPARENT=" + AT_TRACEPARENT_LEN];
 	char ts[sizeof "TRACESTATE=" + AT_TRACESTATE_MAX];
+	char cgi[sizeof AT_CGI_MARK "=" + 16];
 };
 
 static int is_var(const char *e, const char *name, size_t n)
@@ -39,7 +41,7 @@ static int is_var(const char *e, const char *name, size_t n)
 	return !strncmp(e, name, n) && e[n] == '=';
 }
 
-/* Fills out (capacity MAX_ENV + 3) and returns it, or returns envp when
+/* Fills out (capacity MAX_ENV + 4) and returns it, or returns envp when
  * there is nothing to pass on (or the environment is too large). */
 static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 {
@@ -47,7 +49,7 @@ static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 		return envp;
 	/* nothing current but TRACEPARENT itself: the environment has it already;
 	 * what is queued is still lost in the new image: send it now */
-	if (!at_tls.cur && !at_tls.inherited.valid) {
+	if (!at_tls.cur && !at_tls.inherited.valid && !at_cgi_active()) {
 		at_flush_at_exit();
 		return envp;
 	}
@@ -69,11 +71,14 @@ static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 	/* the queue and open spans are lost in the new image: send them now */
 	if (at_net_exit)
 		at_net_exit();
+	at_cgi_end(AT_CGI_EXEC);
 	at_flush_at_exit();
+	int cgi = at_cgi_mark(ne->cgi);
 
 	int n = 0;
 	for (char *const *e = envp; e && *e; e++) {
-		if (is_var(*e, "TRACEPARENT", 11) || is_var(*e, "TRACESTATE", 10))
+		if (is_var(*e, "TRACEPARENT", 11) || is_var(*e, "TRACESTATE", 10) ||
+		    (cgi && is_var(*e, AT_CGI_MARK, sizeof AT_CGI_MARK - 1)))
 			continue;
 		if (n >= MAX_ENV) {
 			errno = saved;
@@ -90,6 +95,8 @@ static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 		ne->ts[11 + tsl] = 0;
 		out[n++] = ne->ts;
 	}
+	if (cgi)
+		out[n++] = ne->cgi;
 	out[n] = NULL;
 	errno = saved;
 	return out;
@@ -119,7 +126,7 @@ AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 3];
+	char *out[MAX_ENV + 4];
 	struct newenv ne;
 	char *const *env = prepare(envp, out, &ne);
 	AT_EXEC(real_execve(path, argv, env));
@@ -131,7 +138,7 @@ AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 3];
+	char *out[MAX_ENV + 4];
 	struct newenv ne;
 	char *const *env = prepare(envp, out, &ne);
 	AT_EXEC(real_execvpe(file, argv, env));
@@ -143,7 +150,7 @@ AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 3];
+	char *out[MAX_ENV + 4];
 	struct newenv ne;
 	char *const *env = prepare(envp, out, &ne);
 	AT_EXEC(real_fexecve(fd, argv, env));
@@ -156,7 +163,7 @@ AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 3];
+	char *out[MAX_ENV + 4];
 	struct newenv ne;
 	char *const *env = prepare(envp, out, &ne);
 	AT_EXEC(real_execveat(dirfd, path, argv, env, flags));

@@ -22,8 +22,16 @@
 #include <stdint.h>
 
 /* AT_FD_WIRE: a client socket libcurl connected inside a curl_easy_perform
- * that hands its trace headers to net.c (wire.h); written to only there. */
-enum at_fd_kind { AT_FD_NONE = 0, AT_FD_CLIENT = 1, AT_FD_SERVER = 2, AT_FD_WIRE = 3 };
+ * that hands its trace headers to net.c (wire.h); written to only there.
+ * AT_FD_CGI: a CGI program's stdout, until its response's head is over
+ * (hooks/cgi.c). */
+enum at_fd_kind {
+	AT_FD_NONE = 0,
+	AT_FD_CLIENT = 1,
+	AT_FD_SERVER = 2,
+	AT_FD_WIRE = 3,
+	AT_FD_CGI = 4
+};
 
 struct at_conn;
 
@@ -70,6 +78,8 @@ static inline struct at_fd *at_fd_entry(int fd)
 
 /* Maps the table if needed; NULL if it cannot be mapped (then: untraced). */
 struct at_fd *at_fd_table(void);
+/* Marks fd AT_FD_CGI (net.c); 0, or -1 when the table cannot be had. */
+int at_net_mark_cgi(int fd);
 
 /* Connection states (one direction each). */
 enum { W_IDLE = 0, W_HEAD, W_BODY, W_DEAD };

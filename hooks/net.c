@@ -44,6 +44,7 @@
 #include "../preload/propagation.h"
 #include "../preload/real.h"
 #include "../preload/url.h"
+#include "cgi.h"
 #include "fdstate.h"
 #include "http_parse.h"
 #include "io_direct.h"
@@ -1117,6 +1118,15 @@ static ssize_t out_path(struct out_call *k)
 	int saved = errno;
 	struct at_fd *e = at_fd_entry(k->fd);
 	int kind = e ? atomic_load(&e->kind) : 0, entered = 0;
+	if (kind == AT_FD_CGI) { /* a CGI program's stdout (cgi.c) */
+		ssize_t r = raw_out(k, k->iov, k->iovcnt);
+		int err = errno;
+		int expect = AT_FD_CGI;
+		if (r > 0 && at_cgi_out(k->iov, k->iovcnt, (size_t)r))
+			atomic_compare_exchange_strong(&e->kind, &expect, AT_FD_NONE);
+		errno = err;
+		return r;
+	}
 	if (kind == AT_FD_WIRE) { /* libcurl's socket (wire.h) */
 		if (!at_wire_cur) {
 			mark_desync(e);
@@ -1171,7 +1181,8 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 		return;
 	struct at_fd *e = at_fd_entry(fd);
 	int kind = e ? atomic_load(&e->kind) : 0;
-	if (!kind || kind == AT_FD_WIRE) /* libcurl's response is not ours to follow */
+	/* libcurl's response is not ours to follow; a CGI's stdout is written */
+	if (!kind || kind == AT_FD_WIRE || kind == AT_FD_CGI)
 		return;
 	if ((flags & MSG_TRUNC) || !at_enter()) { /* TRUNC on TCP: discarded, unseen */
 		mark_desync(e);
@@ -1252,6 +1263,18 @@ static void on_exit_handler(void)
 	errno = saved;
 }
 
+/* The fd table, mapped at the first fd marked; with it, the exit handler
+ * that ends what is still open. */
+static int table_ready(void)
+{
+	if (atomic_load(&at_fds))
+		return 1;
+	if (!at_fd_table())
+		return 0;
+	atexit(on_exit_handler);
+	return 1;
+}
+
 /* stream: the socket is known to be a stream (accepted), else asked;
  * peer: its peer's address to keep (accepted), or NULL */
 static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
@@ -1269,11 +1292,8 @@ static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
 	socklen_t tl = sizeof type;
 	if (!stream && (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM))
 		goto out;
-	if (!atomic_load(&at_fds)) {
-		if (!at_fd_table())
-			goto out;
-		atexit(on_exit_handler);
-	}
+	if (!table_ready())
+		goto out;
 	struct at_fd *e = at_fd_entry(fd);
 	if (!e)
 		goto out;
@@ -1282,6 +1302,16 @@ static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
 	atomic_store_explicit(&e->kind, kind, memory_order_release);
 out:
 	errno = saved;
+}
+
+int at_net_mark_cgi(int fd)
+{
+	struct at_fd *e = table_ready() ? at_fd_entry(fd) : NULL;
+	if (!e)
+		return -1;
+	atomic_store(&e->conn, NULL);
+	atomic_store_explicit(&e->kind, AT_FD_CGI, memory_order_release);
+	return 0;
 }
 
 static int inet(const struct sockaddr *sa)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "../preload/autotrace.h"
 #include "../preload/real.h"
+#include "cgi.h"
 
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -17,8 +18,10 @@ AT_EXPORT void _exit(int status)
 {
 	if (at_on() && at_net_exit)
 		at_net_exit();
-	if (at_on())
+	if (at_on()) {
+		at_cgi_end(AT_CGI_QUIT);
 		at_flush_at_exit();
+	}
 	if (AT_RESOLVE(_exit))
 		real__exit(status);
 	syscall(SYS_exit_group, status);
@@ -29,8 +32,10 @@ AT_EXPORT void _Exit(int status)
 {
 	if (at_on() && at_net_exit)
 		at_net_exit();
-	if (at_on())
+	if (at_on()) {
+		at_cgi_end(AT_CGI_QUIT);
 		at_flush_at_exit();
+	}
 	if (AT_RESOLVE(_Exit))
 		real__Exit(status);
 	syscall(SYS_exit_group, status);

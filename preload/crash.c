@@ -339,6 +339,8 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 
 /* ---- recording ---- */
 
+struct at_span *at_cgi_take(void) __attribute__((weak)); /* hooks/cgi.c */
+
 static void end_crashed(struct at_span *s, const char *type, const char *msg, size_t mlen,
                         const char *trace, size_t tlen)
 {
@@ -383,6 +385,10 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	for (struct at_span *p = at_tls.cur; p && n < MAX_OPEN; p = p->prev)
 		if (p->recording)
 			open[n++] = p;
+	/* a CGI program's request, outermost (hooks/cgi.c) */
+	struct at_span *cgi = at_cgi_take ? at_cgi_take() : NULL;
+	if (cgi && n < MAX_OPEN)
+		open[n++] = cgi;
 	if (n) {
 		char msg[640], trace[3072];
 		size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);

@@ -21,6 +21,7 @@
 #include "../reporter/exporter.h"
 #include "../reporter/helper.h"
 #include "../reporter/queue.h"
+#include "../hooks/cgi.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,11 @@ AT_TLS struct at_tls at_tls;
 
 extern struct at_ctx at_env_parent;
 struct at_span at_env_carrier; /* the tracestate that came with TRACEPARENT */
+
+/* hooks/cgi.c: weak, so that a unit test linking init.o does not take the
+ * hooks with it */
+void at_cgi_init(void) __attribute__((weak));
+void at_cgi_end(int how) __attribute__((weak));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic int at_pid;
@@ -130,6 +136,8 @@ static void do_init(void)
 		 "attribute keys on distinct bits after %d multipliers",
 		 at_cfg.service_name, at_cfg.exporters, at_cfg.sampler, at_cfg.parent_based,
 		 at_cfg.ratio, keys);
+	if (at_cgi_init)
+		at_cgi_init(); /* a CGI request's span: every span's parent */
 	atomic_store(&at_state, AT_ON);
 }
 
@@ -166,6 +174,8 @@ __attribute__((destructor)) static void at_dtor(void)
 {
 	if (atomic_load(&at_state) != AT_ON)
 		return;
+	if (at_cgi_end)
+		at_cgi_end(AT_CGI_EXIT);
 	at_flush_at_exit();
 	if (at_log_level >= AT_LOG_INFO)
 		at_exporter_print_stats();

@@ -1,0 +1,397 @@
+/* CGI programs (RFC 3875). A web server starts one process per request,
+ * with the request in its environment (REQUEST_METHOD, SCRIPT_NAME,
+ * QUERY_STRING..., every header as HTTP_<NAME>) and the response read from
+ * its stdout: a head of CGI header lines (Status, Content-Type, Location),
+ * a blank line, the body.
+ *
+ * Under the shim such a process gets a SERVER span for its request, from
+ * the shim's start to the program's end: the caller's trace continued from
+ * the request's headers by the configured propagators (or from TRACEPARENT,
+ * which a traced web server passes), the parent of every span the program
+ * makes, and its status code read from the head the program writes. The
+ * head is looked for in what the program writes to fd 1 through the hooks
+ * (write, writev, send... : hooks/net.c marks fd 1 AT_FD_CGI until the head
+ * is over), and in what stdio holds for stdout at fflush and at exit: libc
+ * writes stdio's buffers with its own calls, which no hook sees.
+ *
+ * One span per request: a process of the request that is not the span's
+ * (a fork child, or the program it execs) passes AT_CGI_MARK on at exec,
+ * and a program started with it makes none. The span's own process, when
+ * it execs, ends its span there; the program it becomes makes the next
+ * one, a child of it (a wrapper script that execs the real program). */
+#define _GNU_SOURCE
+#include "cgi.h"
+
+#include "fdstate.h"
+
+#include "../preload/autotrace.h"
+#include "../preload/config.h"
+#include "../preload/leaf.h"
+#include "../preload/log.h"
+#include "../preload/loop.h"
+#include "../preload/propagation.h"
+#include "../preload/real.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static struct at_span span;
+static struct at_carrier carrier; /* the request's propagation headers */
+static pid_t owner;               /* the process whose span it is; 0: none */
+static int active;                /* inside a CGI request: ours or a parent's */
+static int watching;              /* the head is still looked for */
+static _Atomic int ended;
+static char mark_id[17];          /* the request span's id, hex */
+
+/* The response's head, as the program writes it. */
+enum { HEAD_LINE, HEAD_DONE, HEAD_BAD };
+#define HEAD_MAX 16384 /* a head longer than this is not one */
+static struct {
+	_Atomic int busy; /* two threads writing to stdout at once: given up */
+	int state, status, doc, redirect, lines;
+	size_t seen;
+	unsigned len;
+	char line[96]; /* a line's start: enough for its name and a status */
+} head;
+
+/* ---- the response head ---- */
+
+static int token_char(unsigned char c)
+{
+	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+/* "NNN" then the end or a space: the code, else 0 */
+static int status_code(const char *v, size_t n)
+{
+	if (n < 3 || !isdigit((unsigned char)v[0]) || !isdigit((unsigned char)v[1]) ||
+	    !isdigit((unsigned char)v[2]) || (n > 3 && v[3] != ' '))
+		return 0;
+	int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+	return code >= 100 ? code : 0;
+}
+
+static int name_is(const char *l, size_t nl, const char *name)
+{
+	return nl == strlen(name) && !strncasecmp(l, name, nl);
+}
+
+static void head_line(void)
+{
+	size_t n = head.len < sizeof head.line ? head.len : sizeof head.line;
+	const char *l = head.line;
+	if (n && n == head.len && l[n - 1] == '\r')
+		n--;
+	head.len = 0;
+	if (!n && head.lines) { /* the blank line: the head is over */
+		if (!head.status && head.doc)
+			head.status = 200;
+		else if (!head.status && head.redirect)
+			head.status = 302; /* a client redirect (an absolute Location) */
+		head.state = head.status || head.doc ? HEAD_DONE : HEAD_BAD;
+		return;
+	}
+	if (!head.lines++ && n >= 5 && !memcmp(l, "HTTP/", 5)) {
+		/* a non-parsed-header program's status line: "HTTP/1.1 200 OK" */
+		const char *sp = memchr(l, ' ', n);
+		if (!sp || !(head.status = status_code(sp + 1, n - (size_t)(sp + 1 - l))))
+			head.state = HEAD_BAD;
+		return;
+	}
+	size_t nl = 0;
+	while (nl < n && token_char((unsigned char)l[nl]))
+		nl++;
+	if (!nl || nl >= n || l[nl] != ':') {
+		head.state = HEAD_BAD; /* not a header line: not a head */
+		return;
+	}
+	const char *v = l + nl + 1;
+	size_t vl = n - nl - 1;
+	while (vl && (*v == ' ' || *v == '\t'))
+		v++, vl--;
+	if (name_is(l, nl, "status")) {
+		if (!(head.status = status_code(v, vl)))
+			head.state = HEAD_BAD;
+	} else if (name_is(l, nl, "content-type")) {
+		head.doc = 1;
+	} else if (name_is(l, nl, "location")) {
+		/* "/path": the server answers with that resource instead (a local
+		 * redirect; its status is not known here) */
+		head.redirect = vl && v[0] != '/';
+	}
+}
+
+static void head_feed(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && head.state == HEAD_LINE; i++) {
+		if (++head.seen > HEAD_MAX) {
+			head.state = HEAD_BAD;
+			break;
+		}
+		if (p[i] == '\n')
+			head_line();
+		else if (head.len++ < sizeof head.line)
+			head.line[head.len - 1] = p[i];
+	}
+}
+
+int at_cgi_out(const struct iovec *iov, int cnt, size_t r)
+{
+	if (!watching || getpid() != owner)
+		return 1; /* a fork child's writes: not the span's process */
+	if (atomic_exchange(&head.busy, 1)) {
+		head.state = HEAD_BAD;
+		return 1;
+	}
+	for (int i = 0; i < cnt && r && head.state == HEAD_LINE; i++) {
+		size_t n = iov[i].iov_len < r ? iov[i].iov_len : r;
+		head_feed(iov[i].iov_base, n);
+		r -= n;
+	}
+	int over = head.state != HEAD_LINE;
+	atomic_store(&head.busy, 0);
+	return over;
+}
+
+void at_cgi_stdio(void)
+{
+	FILE *f = stdout;
+	if (!watching || getpid() != owner || head.state != HEAD_LINE || !f || fileno(f) != 1)
+		return;
+	int saved = errno;
+	if (ftrylockfile(f) == 0) {
+		if (!atomic_exchange(&head.busy, 1)) {
+			if (f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base)
+				head_feed(f->_IO_write_base,
+				          (size_t)(f->_IO_write_ptr - f->_IO_write_base));
+			atomic_store(&head.busy, 0);
+		}
+		funlockfile(f);
+	}
+	errno = saved;
+}
+
+/* libc's fflush writes stdio's buffer with its own write, unseen: what it
+ * holds for stdout is read first (bash's echo, a C program's printf). */
+AT_REAL(int, fflush, (FILE *));
+
+AT_EXPORT int fflush(FILE *f)
+{
+	if (AT_UNLIKELY(watching) && (!f || f == stdout))
+		at_cgi_stdio();
+	if (!AT_RESOLVE(fflush)) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	return real_fflush(f);
+}
+
+/* ---- the request span ---- */
+
+static void set_env(const char *key, const char *var)
+{
+	const char *v = at_getenv(var);
+	if (v && *v)
+		at_span_set_strn(&span, key, v, strlen(v));
+}
+
+static void set_port(const char *key, const char *var)
+{
+	const char *v = at_getenv(var);
+	long port;
+	if (v && !at_parse_long(v, 1, 65535, &port))
+		at_span_set_int(&span, key, port);
+}
+
+/* The request's headers (HTTP_<NAME>: upper case, '-' as '_') back into
+ * the names the propagators know. */
+static void collect_headers(void)
+{
+	at_carrier_reset(&carrier);
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, "HTTP_", 5))
+			continue;
+		const char *eq = strchr(*e, '=');
+		size_t nl = eq ? (size_t)(eq - *e - 5) : 0;
+		char name[64];
+		if (!nl || nl >= sizeof name)
+			continue;
+		for (size_t i = 0; i < nl; i++) {
+			char c = (*e)[5 + i];
+			name[i] = c == '_' ? '-' : (char)tolower((unsigned char)c);
+		}
+		at_carrier_add(&carrier, name, nl, eq + 1, strlen(eq + 1), 1);
+	}
+}
+
+/* The path as the client sent it (REQUEST_URI, which servers set), else as
+ * RFC 3875 gives it (SCRIPT_NAME and PATH_INFO). */
+static void set_path(void)
+{
+	const char *uri = at_getenv("REQUEST_URI");
+	if (uri && uri[0] == '/') {
+		size_t n = strcspn(uri, "?#");
+		at_span_set_strn(&span, "url.path", uri, n);
+		return;
+	}
+	const char *sn = at_getenv("SCRIPT_NAME"), *pi = at_getenv("PATH_INFO");
+	char path[1024];
+	int n = snprintf(path, sizeof path, "%s%s", sn ? sn : "", pi ? pi : "");
+	if (n > 0)
+		at_span_set_strn(&span, "url.path", path, (size_t)n < sizeof path ? (size_t)n : sizeof path - 1);
+}
+
+static void set_attrs(const char *method)
+{
+	at_span_set_strn(&span, "http.request.method", method, strlen(method));
+	const char *script = at_getenv("SCRIPT_NAME");
+	if (script && *script) {
+		/* the script is the route: one name per program, not per request */
+		char name[256];
+		int n = snprintf(name, sizeof name, "%s %s", method, script);
+		at_span_set_name(&span, name, (size_t)n < sizeof name ? (size_t)n : sizeof name - 1);
+		at_span_set_strn(&span, "http.route", script, strlen(script));
+	}
+	set_path();
+	set_env("url.query", "QUERY_STRING");
+	const char *scheme = at_getenv("REQUEST_SCHEME"), *https = at_getenv("HTTPS");
+	if (!scheme || (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		scheme = https && (!strcasecmp(https, "on") || !strcmp(https, "1")) ? "https" : "http";
+	at_span_set_strn(&span, "url.scheme", scheme, strlen(scheme));
+	const char *proto = at_getenv("SERVER_PROTOCOL");
+	if (proto && !strncmp(proto, "HTTP/", 5) && proto[5])
+		at_span_set_strn(&span, "network.protocol.version", proto + 5, strlen(proto + 5));
+	set_env("server.address", "SERVER_NAME");
+	set_port("server.port", "SERVER_PORT");
+	set_env("client.address", "REMOTE_ADDR");
+	set_port("client.port", "REMOTE_PORT");
+	set_env("user_agent.original", "HTTP_USER_AGENT");
+}
+
+void at_cgi_init(void)
+{
+	const char *gi = at_getenv("GATEWAY_INTERFACE"), *method = at_getenv("REQUEST_METHOD");
+	if (!gi || strncmp(gi, "CGI/", 4) || !method || !*method)
+		return;
+	const char *off = at_getenv("AUTOTRACE_CGI");
+	int on = 1;
+	if (off && at_parse_bool(off, &on))
+		at_warn("AUTOTRACE_CGI=\"%.20s\" is not a boolean; using true", off);
+	if (!on)
+		return;
+	active = 1;
+	const char *mark = at_getenv(AT_CGI_MARK);
+	if (mark) { /* a parent process's request: its span is the parent */
+		snprintf(mark_id, sizeof mark_id, "%.16s", mark);
+		return;
+	}
+	if (strlen(method) > 32)
+		method = "_OTHER";
+
+	struct at_ctx parent;
+	memset(&parent, 0, sizeof parent);
+	const char *ts = NULL;
+	size_t tsl = 0;
+	collect_headers();
+	if (at_env_parent.valid) {
+		/* TRACEPARENT: a traced web server's own span for the request */
+		parent = at_env_parent;
+		if (at_env_carrier.tracestate.len) {
+			ts = at_span_str(&at_env_carrier, at_env_carrier.tracestate);
+			tsl = at_env_carrier.tracestate.len;
+		}
+	} else if (at_extract(&carrier, at_cfg.propagators, &parent, &ts, &tsl) &&
+	           carrier.tp_len) {
+		at_warn("CGI request: HTTP_TRACEPARENT=\"%.60s\" is not a valid W3C traceparent; "
+		        "starting a new trace",
+		        carrier.traceparent);
+	}
+	at_span_start_detached(&span, method, AT_KIND_SERVER, &parent);
+	if (tsl)
+		span.tracestate = at_span_intern(&span, ts, tsl);
+	if (span.recording)
+		set_attrs(method);
+	int hops;
+	at_tls.baggage = at_loop_server(&span, at_carrier_baggage(&carrier, at_cfg.propagators),
+	                                carrier.baggage, sizeof carrier.baggage, &hops);
+
+	/* every span of the process, on any thread, is the request's child */
+	at_env_parent = *at_span_ctx(&span);
+	at_env_parent.remote = 0;
+	memset(&at_env_carrier, 0, sizeof at_env_carrier);
+	at_env_carrier.recording = 1;
+	if (tsl)
+		at_env_carrier.tracestate = at_span_intern(&at_env_carrier, ts, tsl);
+	at_hex_encode(at_env_parent.span_id, 8, mark_id);
+	mark_id[16] = 0;
+	owner = getpid();
+
+	if (fcntl(1, F_GETFD) >= 0 && !at_net_mark_cgi(1))
+		watching = 1;
+	else
+		head.state = HEAD_BAD;
+}
+
+int at_cgi_active(void)
+{
+	return active;
+}
+
+int at_cgi_mark(char out[sizeof AT_CGI_MARK "=" + 16])
+{
+	if (!active || getpid() == owner)
+		return 0;
+	snprintf(out, sizeof AT_CGI_MARK "=" + 16, AT_CGI_MARK "=%s", mark_id);
+	return 1;
+}
+
+/* The head's status on the span: a 5xx is the server's error. */
+static void set_status(void)
+{
+	if (head.state != HEAD_DONE || !head.status)
+		return;
+	at_span_set_int(&span, "http.response.status_code", head.status);
+	if (head.status >= 500) { /* also in a crash's signal handler: no snprintf */
+		int c = head.status;
+		char b[3] = {(char)('0' + c / 100), (char)('0' + c / 10 % 10), (char)('0' + c % 10)};
+		at_span_set_strn(&span, "error.type", b, 3);
+		at_span_set_error(&span, NULL, 0);
+	}
+}
+
+/* Whether this process owns the span and it is still open: then it is
+ * this caller's to end. */
+static int take(void)
+{
+	return owner && getpid() == owner && !atomic_exchange(&ended, 1);
+}
+
+void at_cgi_end(int how)
+{
+	if (!take())
+		return;
+	int saved = errno;
+	if (how == AT_CGI_EXIT)
+		at_cgi_stdio(); /* written after this, by exit */
+	watching = 0;
+	set_status();
+	at_span_end_detached(&span);
+	errno = saved;
+}
+
+struct at_span *at_cgi_take(void)
+{
+	if (!take() || !span.recording)
+		return NULL;
+	watching = 0;
+	set_status();
+	return &span;
+}

@@ -1,0 +1,42 @@
+/* CGI programs (RFC 3875): the request a web server started this process
+ * for becomes a SERVER span (hooks/cgi.c). */
+#ifndef AT_CGI_H
+#define AT_CGI_H
+
+#include "../preload/span.h"
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+/* The variable an exec of a process inside a CGI request, other than the
+ * request's own process, adds: its program makes no span of its own for
+ * the request. Its value is the request span's id. */
+#define AT_CGI_MARK "AUTOTRACE_CGI_SPAN"
+
+/* At start-up, once the configuration is read: a CGI request in the
+ * environment starts the process's request span, which then is every
+ * span's parent (at_env_parent). Marks stdout for the response's head. */
+void at_cgi_init(void);
+
+/* Whether the process is inside a CGI request (its own or a parent's). */
+int at_cgi_active(void);
+/* Whether an exec now must add AT_CGI_MARK (a process of the request that
+ * is not the one that owns its span); out: "AUTOTRACE_CGI_SPAN=<id>". */
+int at_cgi_mark(char out[sizeof AT_CGI_MARK "=" + 16]);
+
+/* The bytes the program wrote to its stdout (r of them, from iov): the
+ * response's head. Returns 1 once the head is over: stop watching. */
+int at_cgi_out(const struct iovec *iov, int cnt, size_t r);
+/* What stdio holds for stdout and will write through libc's own calls,
+ * which no hook sees: read at fflush and at exit. */
+void at_cgi_stdio(void);
+
+enum { AT_CGI_EXIT, AT_CGI_QUIT, AT_CGI_EXEC };
+/* The process ends (exit; _exit, which drops stdio's buffers; exec): the
+ * span ends and is queued, by the process that owns it. */
+void at_cgi_end(int how);
+/* The span for a crash to record and queue (crash.c), or NULL; marked
+ * ended. */
+struct at_span *at_cgi_take(void);
+
+#endif
