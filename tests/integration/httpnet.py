@@ -97,6 +97,26 @@ class CaptureServer:
         self.sock.close()
 
 
+def raw_request(port, head, split=None, pause=0.0, host="127.0.0.1"):
+    """Send a request head from an untraced socket (bytewise when split=1);
+    return the response bytes."""
+    s = socket.create_connection((host, port), timeout=10)
+    data = head.encode("latin-1") if isinstance(head, str) else head
+    step = split or len(data)
+    for i in range(0, len(data), step):
+        s.sendall(data[i:i + step])
+        if pause:
+            time.sleep(pause)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
 class Server:
     """One of the C test servers (tests/programs/http_server.c)."""
 

@@ -16,8 +16,8 @@ import urllib.request
 
 import pytest
 
-from conftest import LIB, free_port, program, shim_env
-from httpnet import CaptureServer, one
+from conftest import free_port, program, shim_env
+from httpnet import CaptureServer, one, raw_request
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -33,6 +33,18 @@ sys.stdout.write("Status: 404 Not Found\\r\\nContent-Type: text/plain\\r\\n\\r\\
 SH_CGI = """#!/bin/sh
 printf 'Status: 302 Found\\r\\nLocation: http://elsewhere.example/\\r\\n\\r\\n'
 """
+
+
+def wait_listening(port, proc, errors):
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, "the web server exited: %s" % errors()
+            assert time.time() < deadline, "the web server did not listen"
+            time.sleep(0.05)
 
 
 class Lighttpd:
@@ -57,15 +69,7 @@ class Lighttpd:
         clean = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         self.p = subprocess.Popen(["lighttpd", "-D", "-f", conf], env=clean,
                                   stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert self.p.poll() is None, "lighttpd exited: %s" % self.stderr()
-                assert time.time() < deadline, "lighttpd did not listen"
-                time.sleep(0.05)
+        wait_listening(self.port, self.p, self.stderr)
 
     def script(self, name, text):
         path = os.path.join(self.cgi, name)
@@ -314,24 +318,9 @@ def test_a_traced_web_servers_span_is_the_cgi_requests_parent(collector):
                           "--bind", "127.0.0.1", str(port)], cwd=top, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline
-                time.sleep(0.05)
-        s = socket.create_connection(("127.0.0.1", port), timeout=20)
-        s.sendall(("GET /cgi-bin/sh.cgi HTTP/1.0\r\nHost: x\r\ntraceparent: %s\r\n\r\n"
-                   % GOOD).encode())
-        out = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-        s.close()
+        wait_listening(port, p, lambda: "")
+        out = raw_request(port, "GET /cgi-bin/sh.cgi HTTP/1.0\r\nHost: x\r\n"
+                                "traceparent: %s\r\n\r\n" % GOOD)
         assert b"Status: 302 Found" in out  # Python's server passes the head on as it is
         spans = collector.wait_for(2)
         web_span = one(spans, kind="SERVER", parent_span_id=PARENT)

@@ -11,31 +11,11 @@ import time
 import pytest
 
 from conftest import BUILD, LIB, run, shim_env, program
-from httpnet import CaptureServer, Server, header_lines, one, by_service
+from httpnet import CaptureServer, Server, header_lines, one, by_service, raw_request
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
 GOOD = "00-%s-%s-01" % (TID, SID)
-
-
-def raw_request(port, head, split=None, pause=0.0, host="127.0.0.1"):
-    """Send a request head from an untraced socket (bytewise when split=1);
-    return the response bytes."""
-    s = socket.create_connection((host, port), timeout=10)
-    data = head.encode("latin-1") if isinstance(head, str) else head
-    step = split or len(data)
-    for i in range(0, len(data), step):
-        s.sendall(data[i:i + step])
-        if pause:
-            time.sleep(pause)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    return out
 
 
 def req(port, *headers):
