@@ -143,10 +143,23 @@ static void head_feed(const char *p, size_t n)
 	}
 }
 
+/* Whether the head is still looked for by this process (not by a fork
+ * child, whose writes are not the span's process's). Once it is over,
+ * nothing more: the fflush hook tests one flag. */
+static int looking(void)
+{
+	if (!watching)
+		return 0;
+	if (head.state == HEAD_LINE && getpid() == owner)
+		return 1;
+	watching = 0;
+	return 0;
+}
+
 int at_cgi_out(const struct iovec *iov, int cnt, size_t r)
 {
-	if (!watching || getpid() != owner)
-		return 1; /* a fork child's writes: not the span's process */
+	if (!looking())
+		return 1;
 	if (atomic_exchange(&head.busy, 1)) {
 		head.state = HEAD_BAD;
 		return 1;
@@ -164,7 +177,7 @@ int at_cgi_out(const struct iovec *iov, int cnt, size_t r)
 void at_cgi_stdio(void)
 {
 	FILE *f = stdout;
-	if (!watching || getpid() != owner || head.state != HEAD_LINE || !f || fileno(f) != 1)
+	if (!looking() || !f || fileno(f) != 1)
 		return;
 	int saved = errno;
 	if (ftrylockfile(f) == 0) {
