@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include "cgi.h"
 
+#include "cgi_head.h"
 #include "fdstate.h"
 
 #include "../preload/autotrace.h"
@@ -52,96 +53,10 @@ static _Atomic int ended;
 static char mark_id[17];          /* the request span's id, hex */
 
 /* The response's head, as the program writes it. */
-enum { HEAD_LINE, HEAD_DONE, HEAD_BAD };
-#define HEAD_MAX 16384 /* a head longer than this is not one */
-static struct {
-	_Atomic int busy; /* two threads writing to stdout at once: given up */
-	int state, status, doc, redirect, lines;
-	size_t seen;
-	unsigned len;
-	char line[96]; /* a line's start: enough for its name and a status */
-} head;
+static struct at_cgi_head head;
+static _Atomic int head_busy; /* two threads writing to stdout at once: given up */
 
 /* ---- the response head ---- */
-
-static int token_char(unsigned char c)
-{
-	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c);
-}
-
-/* "NNN" then the end or a space: the code, else 0 */
-static int status_code(const char *v, size_t n)
-{
-	if (n < 3 || !isdigit((unsigned char)v[0]) || !isdigit((unsigned char)v[1]) ||
-	    !isdigit((unsigned char)v[2]) || (n > 3 && v[3] != ' '))
-		return 0;
-	int code = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
-	return code >= 100 ? code : 0;
-}
-
-static int name_is(const char *l, size_t nl, const char *name)
-{
-	return nl == strlen(name) && !strncasecmp(l, name, nl);
-}
-
-static void head_line(void)
-{
-	size_t n = head.len < sizeof head.line ? head.len : sizeof head.line;
-	const char *l = head.line;
-	if (n && n == head.len && l[n - 1] == '\r')
-		n--;
-	head.len = 0;
-	if (!n && head.lines) { /* the blank line: the head is over */
-		if (!head.status && head.doc)
-			head.status = 200;
-		else if (!head.status && head.redirect)
-			head.status = 302; /* a client redirect (an absolute Location) */
-		head.state = head.status || head.doc ? HEAD_DONE : HEAD_BAD;
-		return;
-	}
-	if (!head.lines++ && n >= 5 && !memcmp(l, "HTTP/", 5)) {
-		/* a non-parsed-header program's status line: "HTTP/1.1 200 OK" */
-		const char *sp = memchr(l, ' ', n);
-		if (!sp || !(head.status = status_code(sp + 1, n - (size_t)(sp + 1 - l))))
-			head.state = HEAD_BAD;
-		return;
-	}
-	size_t nl = 0;
-	while (nl < n && token_char((unsigned char)l[nl]))
-		nl++;
-	if (!nl || nl >= n || l[nl] != ':') {
-		head.state = HEAD_BAD; /* not a header line: not a head */
-		return;
-	}
-	const char *v = l + nl + 1;
-	size_t vl = n - nl - 1;
-	while (vl && (*v == ' ' || *v == '\t'))
-		v++, vl--;
-	if (name_is(l, nl, "status")) {
-		if (!(head.status = status_code(v, vl)))
-			head.state = HEAD_BAD;
-	} else if (name_is(l, nl, "content-type")) {
-		head.doc = 1;
-	} else if (name_is(l, nl, "location")) {
-		/* "/path": the server answers with that resource instead (a local
-		 * redirect; its status is not known here) */
-		head.redirect = vl && v[0] != '/';
-	}
-}
-
-static void head_feed(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n && head.state == HEAD_LINE; i++) {
-		if (++head.seen > HEAD_MAX) {
-			head.state = HEAD_BAD;
-			break;
-		}
-		if (p[i] == '\n')
-			head_line();
-		else if (head.len++ < sizeof head.line)
-			head.line[head.len - 1] = p[i];
-	}
-}
 
 /* Whether the head is still looked for by this process (not by a fork
  * child, whose writes are not the span's process's). Once it is over,
@@ -150,7 +65,7 @@ static int looking(void)
 {
 	if (!watching)
 		return 0;
-	if (head.state == HEAD_LINE && getpid() == owner)
+	if (head.state == AT_CGI_HEAD_LINE && getpid() == owner)
 		return 1;
 	watching = 0;
 	return 0;
@@ -160,17 +75,17 @@ int at_cgi_out(const struct iovec *iov, int cnt, size_t r)
 {
 	if (!looking())
 		return 1;
-	if (atomic_exchange(&head.busy, 1)) {
-		head.state = HEAD_BAD;
+	if (atomic_exchange(&head_busy, 1)) {
+		head.state = AT_CGI_HEAD_BAD;
 		return 1;
 	}
-	for (int i = 0; i < cnt && r && head.state == HEAD_LINE; i++) {
+	for (int i = 0; i < cnt && r && head.state == AT_CGI_HEAD_LINE; i++) {
 		size_t n = iov[i].iov_len < r ? iov[i].iov_len : r;
-		head_feed(iov[i].iov_base, n);
+		at_cgi_head_feed(&head, iov[i].iov_base, n);
 		r -= n;
 	}
-	int over = head.state != HEAD_LINE;
-	atomic_store(&head.busy, 0);
+	int over = head.state != AT_CGI_HEAD_LINE;
+	atomic_store(&head_busy, 0);
 	return over;
 }
 
@@ -181,11 +96,11 @@ void at_cgi_stdio(void)
 		return;
 	int saved = errno;
 	if (ftrylockfile(f) == 0) {
-		if (!atomic_exchange(&head.busy, 1)) {
+		if (!atomic_exchange(&head_busy, 1)) {
 			if (f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base)
-				head_feed(f->_IO_write_base,
-				          (size_t)(f->_IO_write_ptr - f->_IO_write_base));
-			atomic_store(&head.busy, 0);
+				at_cgi_head_feed(&head, f->_IO_write_base,
+				                 (size_t)(f->_IO_write_ptr - f->_IO_write_base));
+			atomic_store(&head_busy, 0);
 		}
 		funlockfile(f);
 	}
@@ -347,10 +262,11 @@ void at_cgi_init(void)
 	mark_id[16] = 0;
 	owner = getpid();
 
+	at_cgi_head_init(&head);
 	if (fcntl(1, F_GETFD) >= 0 && !at_net_mark_cgi(1))
 		watching = 1;
 	else
-		head.state = HEAD_BAD;
+		head.state = AT_CGI_HEAD_BAD;
 }
 
 int at_cgi_active(void)
@@ -369,7 +285,7 @@ int at_cgi_mark(char out[sizeof AT_CGI_MARK "=" + 16])
 /* The head's status on the span: a 5xx is the server's error. */
 static void set_status(void)
 {
-	if (head.state != HEAD_DONE || !head.status)
+	if (head.state != AT_CGI_HEAD_DONE || !head.status)
 		return;
 	at_span_set_int(&span, "http.response.status_code", head.status);
 	if (head.status >= 500) { /* also in a crash's signal handler: no snprintf */
