@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, program, shim_env
+from conftest import free_port, fuzz_short, program, shim_env
 from httpnet import CaptureServer, one, raw_request
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -348,3 +348,9 @@ def test_a_program_outside_cgi_makes_no_request_span(collector):
         assert len(collector.spans) == 1 and c["parent_span_id"] == ""
     finally:
         down.close()
+
+
+def test_head_parser_fuzz_short(tmp_path):
+    """The response head's parser (hooks/cgi_head.c) under libFuzzer for a
+    few seconds: no crash, the same result however the bytes are cut."""
+    fuzz_short("fuzz_cgi_head", tmp_path)
