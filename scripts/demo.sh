@@ -1,10 +1,14 @@
 #!/bin/sh
-# make demo: a chain of small legacy-style C services, started only with
-# LD_PRELOAD, makes one connected trace:
+# make demo: a chain of real programs, started only with LD_PRELOAD, makes
+# one connected trace:
 #
-#   curl (CLI) -> frontend (C, raw sockets, thread per connection)
+#   curl (CLI) -> lighttpd (not traced) -> checkout.cgi (a Python CGI program)
+#              -> frontend (C, raw sockets, thread per connection)
 #              -> backend  (C, raw sockets, fork per connection)
 #                          -> Redis (hiredis) and MySQL (libmariadb)
+#
+# The web server is not traced: the CGI program continues the trace from the
+# request's headers, which lighttpd hands it as HTTP_TRACEPARENT.
 #
 # Everything runs on 127.0.0.1 in a temporary directory and is torn down at
 # the end. The trace is printed as a tree by scripts/collector.py; when a real
@@ -110,8 +114,33 @@ PIDS="$PIDS $!"
 wait_port "$BPORT" backend
 wait_port "$FPORT" frontend
 
-say "curl http://127.0.0.1:$FPORT/checkout?user=1   (curl itself under LD_PRELOAD too)"
-(traced client curl -sS "http://127.0.0.1:$FPORT/checkout?user=1")
+# ---- a web server that is not traced, and its CGI program that is ----
+say "starting lighttpd (not traced), whose CGI program gets LD_PRELOAD from its configuration"
+WPORT=$(free_port)
+mkdir -p "$TMP/www/cgi-bin"
+cat >"$TMP/www/cgi-bin/checkout.cgi" <<EOF
+#!$PY
+import os, sys, urllib.request
+url = "http://127.0.0.1:$FPORT/checkout?" + os.environ.get("QUERY_STRING", "")
+body = urllib.request.urlopen(url).read().decode()
+sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\n" + body)
+EOF
+chmod 755 "$TMP/www/cgi-bin/checkout.cgi"
+cat >"$TMP/lighttpd.conf" <<EOF
+server.document-root = "$TMP/www"
+server.bind = "127.0.0.1"
+server.port = $WPORT
+server.modules = ("mod_cgi", "mod_setenv")
+cgi.assign = (".cgi" => "")
+setenv.add-environment = ("LD_PRELOAD" => "$BUILD/libautotrace.so",
+	"OTEL_SERVICE_NAME" => "storefront", "OTEL_EXPORTER_OTLP_ENDPOINT" => "$ENDPOINT")
+EOF
+lighttpd -D -f "$TMP/lighttpd.conf" >"$TMP/lighttpd.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_port "$WPORT" lighttpd
+
+say "curl http://127.0.0.1:$WPORT/cgi-bin/checkout.cgi?user=1   (curl itself under LD_PRELOAD too)"
+(traced client curl -sS "http://127.0.0.1:$WPORT/cgi-bin/checkout.cgi?user=1")
 
 if [ "$OWN_COLLECTOR" = 0 ]; then
 	say "done: the trace is in the collector at 127.0.0.1:4318"

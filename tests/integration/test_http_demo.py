@@ -1,5 +1,6 @@
 """Issue 3: `make demo` (scripts/demo.sh) shows one connected trace through
-curl -> frontend -> backend -> Redis and MySQL."""
+curl -> lighttpd (not traced) -> a CGI program -> frontend -> backend ->
+Redis and MySQL."""
 import os
 import re
 import shutil
@@ -57,9 +58,13 @@ def test_demo_prints_one_connected_trace():
     # kind, name, service, by depth
     got = [(len(l) - len(l.lstrip()), l.split()[0], l.split()[1], re.search(r"\[(\w+)\]", l).group(1))
            for l in lines]
-    assert got[:4] == [(2, "CLIENT", "GET", "client"), (4, "SERVER", "GET", "frontend"),
-                       (6, "CLIENT", "GET", "frontend"), (8, "SERVER", "GET", "backend")]
-    below = {(n, s) for d, k, n, s in got[4:] if d == 10 and k == "CLIENT"}
+    assert got[:6] == [(2, "CLIENT", "GET", "client"), (4, "SERVER", "GET", "storefront"),
+                       (6, "CLIENT", "GET", "storefront"), (8, "SERVER", "GET", "frontend"),
+                       (10, "CLIENT", "GET", "frontend"), (12, "SERVER", "GET", "backend")]
+    # the CGI program's request span, named by its route, with its status
+    assert "GET /cgi-bin/checkout.cgi" in lines[1]
+    assert "http.response.status_code=200" in lines[1]
+    below = {(n, s) for d, k, n, s in got[6:] if d == 14 and k == "CLIENT"}
     # the database spans, once hooks/redis.c and hooks/mysql.c are in
     assert {("INCR", "backend"), ("GET", "backend")} <= below
     assert any(n == "SELECT" for n, s in below)
