@@ -14,11 +14,14 @@
  * is over), and in what stdio holds for stdout at fflush and at exit: libc
  * writes stdio's buffers with its own calls, which no hook sees.
  *
- * One span per request: a process of the request that is not the span's
- * (a fork child, or the program it execs) passes AT_CGI_MARK on at exec,
- * and a program started with it makes none. The span's own process, when
- * it execs, ends its span there; the program it becomes makes the next
- * one, a child of it (a wrapper script that execs the real program). */
+ * One span per request: the span's process puts AT_CGI_MARK, the span's
+ * context, into its own environment at start-up (single-threaded then), so
+ * that every process it starts has it, however it starts it (fork and exec,
+ * system, popen, posix_spawn); a program started with it makes no span, and
+ * its spans are children of that context when no TRACEPARENT says better.
+ * The span's own process, when it execs, ends its span there and drops the
+ * mark: the program it becomes makes the next span, a child of it (a
+ * wrapper script that execs the real program). */
 #define _GNU_SOURCE
 #include "cgi.h"
 
@@ -50,7 +53,7 @@ static pid_t owner;               /* the process whose span it is; 0: none */
 static int active;                /* inside a CGI request: ours or a parent's */
 static int watching;              /* the head is still looked for */
 static _Atomic int ended;
-static char mark_id[17];          /* the request span's id, hex */
+static char mark_tp[AT_TRACEPARENT_LEN + 1]; /* AT_CGI_MARK's value */
 
 /* The response's head, as the program writes it. */
 static struct at_cgi_head head;
@@ -218,7 +221,14 @@ void at_cgi_init(void)
 	active = 1;
 	const char *mark = at_getenv(AT_CGI_MARK);
 	if (mark) { /* a parent process's request: its span is the parent */
-		snprintf(mark_id, sizeof mark_id, "%.16s", mark);
+		struct at_ctx c;
+		if (at_traceparent_parse(mark, strlen(mark), &c)) {
+			at_warn(AT_CGI_MARK "=\"%.60s\" is not a traceparent; ignored", mark);
+			return;
+		}
+		memcpy(mark_tp, mark, AT_TRACEPARENT_LEN);
+		if (!at_env_parent.valid) /* started by system or popen: no TRACEPARENT */
+			at_env_parent = c;
 		return;
 	}
 	if (strlen(method) > 32)
@@ -258,9 +268,9 @@ void at_cgi_init(void)
 	at_env_carrier.recording = 1;
 	if (tsl)
 		at_env_carrier.tracestate = at_span_intern(&at_env_carrier, ts, tsl);
-	at_hex_encode(at_env_parent.span_id, 8, mark_id);
-	mark_id[16] = 0;
+	at_traceparent_format(&at_env_parent, mark_tp);
 	owner = getpid();
+	setenv(AT_CGI_MARK, mark_tp, 1);
 
 	at_cgi_head_init(&head);
 	if (fcntl(1, F_GETFD) >= 0 && !at_net_mark_cgi(1))
@@ -274,11 +284,14 @@ int at_cgi_active(void)
 	return active;
 }
 
-int at_cgi_mark(char out[sizeof AT_CGI_MARK "=" + 16])
+int at_cgi_mark(char out[AT_CGI_MARK_VAR])
 {
-	if (!active || getpid() == owner)
+	if (!active || !mark_tp[0])
 		return 0;
-	snprintf(out, sizeof AT_CGI_MARK "=" + 16, AT_CGI_MARK "=%s", mark_id);
+	if (getpid() == owner)
+		return -1;
+	memcpy(out, AT_CGI_MARK "=", sizeof AT_CGI_MARK);
+	memcpy(out + sizeof AT_CGI_MARK, mark_tp, sizeof mark_tp);
 	return 1;
 }
 

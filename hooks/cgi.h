@@ -3,15 +3,17 @@
 #ifndef AT_CGI_H
 #define AT_CGI_H
 
+#include "../preload/propagation.h"
 #include "../preload/span.h"
 
 #include <stddef.h>
 #include <sys/uio.h>
 
-/* The variable an exec of a process inside a CGI request, other than the
- * request's own process, adds: its program makes no span of its own for
- * the request. Its value is the request span's id. */
+/* In the environment of every process a CGI request's process starts: the
+ * request has its span, whose context (a traceparent) this is; a program
+ * started with it makes none. */
 #define AT_CGI_MARK "AUTOTRACE_CGI_SPAN"
+#define AT_CGI_MARK_VAR (sizeof AT_CGI_MARK "=" + AT_TRACEPARENT_LEN)
 
 /* At start-up, once the configuration is read: a CGI request in the
  * environment starts the process's request span, which then is every
@@ -20,9 +22,12 @@ void at_cgi_init(void);
 
 /* Whether the process is inside a CGI request (its own or a parent's). */
 int at_cgi_active(void);
-/* Whether an exec now must add AT_CGI_MARK (a process of the request that
- * is not the one that owns its span); out: "AUTOTRACE_CGI_SPAN=<id>". */
-int at_cgi_mark(char out[sizeof AT_CGI_MARK "=" + 16]);
+/* What an exec does with AT_CGI_MARK: 1, put out ("AUTOTRACE_CGI_SPAN=
+ * <traceparent>") in place of any (a process of the request that does not
+ * own its span; the program may have built an environment without it);
+ * -1, drop it (the span's own process: its next image makes the next
+ * span); 0, nothing (not in a CGI request). */
+int at_cgi_mark(char out[AT_CGI_MARK_VAR]);
 
 /* The bytes the program wrote to its stdout (r of them, from iov): the
  * response's head. Returns 1 once the head is over: stop watching. */

@@ -33,7 +33,7 @@ void at_net_exit(void) __attribute__((weak));
 struct newenv {
 	char tp[sizeof "TRACEPARENT=" + AT_TRACEPARENT_LEN];
 	char ts[sizeof "TRACESTATE=" + AT_TRACESTATE_MAX];
-	char cgi[sizeof AT_CGI_MARK "=" + 16];
+	char cgi[AT_CGI_MARK_VAR];
 };
 
 static int is_var(const char *e, const char *name, size_t n)
@@ -95,7 +95,7 @@ static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
 		ne->ts[11 + tsl] = 0;
 		out[n++] = ne->ts;
 	}
-	if (cgi)
+	if (cgi > 0)
 		out[n++] = ne->cgi;
 	out[n] = NULL;
 	errno = saved;

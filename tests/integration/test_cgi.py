@@ -354,3 +354,41 @@ def test_head_parser_fuzz_short(tmp_path):
     """The response head's parser (hooks/cgi_head.c) under libFuzzer for a
     few seconds: no crash, the same result however the bytes are cut."""
     fuzz_short("fuzz_cgi_head", tmp_path)
+
+
+SPAWN_CGI = """#!%s
+import os, sys
+url = "http://127.0.0.1:%%s/from-%%s" %% (os.environ["DOWN_PORT"], os.environ["HOW"])
+cmd = "curl -s -o /dev/null " + url
+if os.environ["HOW"] == "system":
+    os.system(cmd)
+else:
+    os.popen(cmd).read()
+sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\n" + os.environ.get("AUTOTRACE_CGI_SPAN", "-"))
+""" % sys.executable
+
+
+@pytest.mark.parametrize("how", ["system", "popen"])
+def test_programs_started_through_the_shell_make_no_request_span(collector, web, how):
+    """system() and popen() start their shell through posix_spawn, which no
+    hook sees: the program passes the request's span on through its own
+    environment, so neither the shell nor curl makes a second SERVER span,
+    and curl's call is the request span's child."""
+    down = CaptureServer()
+    srv = web(DOWN_PORT=down.port, HOW=how)
+    srv.script("spawn.cgi", SPAWN_CGI)
+    try:
+        status, body = srv.get("/cgi-bin/spawn.cgi", {"traceparent": GOOD})
+        assert status == 200
+        collector.wait_for(2)
+        time.sleep(0.3)
+        spans = list(collector.spans)
+        s = one(spans, kind="SERVER")
+        c = one(spans, kind="CLIENT")
+        assert s["resource"]["process.executable.name"].startswith("python3")
+        assert c["resource"]["process.executable.name"] == "curl"
+        assert c["parent_span_id"] == s["span_id"] and c["trace_id"] == TID
+        # what the program itself sees of it: the request span's context
+        assert body.decode() == "00-%s-%s-01" % (TID, s["span_id"])
+    finally:
+        down.close()
