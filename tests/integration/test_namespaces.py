@@ -109,8 +109,10 @@ def test_a_program_with_a_thread_of_its_own_gets_the_kernels_answer(collector, h
     r, f = script('request(%d, "/before")\n' % http_server.port + textwrap.dedent(body),
                   shim_env(collector))
     assert r.returncode == 0, r.stderr.decode()
-    assert f["rc"] == want
-    assert f["kept"] == "True", f
+    assert f["rc"] == want, r.stderr.decode()
+    # (a CI run once saw a shim thread appear here in process mode: its
+    # stderr, with the shim's warnings, says why next time)
+    assert f["kept"] == "True", (f, r.stderr.decode())
     if os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE") != "process":
         assert "autotrace-exp" in f["had"], f
     assert client_paths(collector, 1) == ["before"]
