@@ -111,7 +111,7 @@ void at_cgi_stdio(void)
 }
 
 /* libc's fflush writes stdio's buffer with its own write, unseen: what it
- * holds for stdout is read first (bash's echo, a C program's printf). */
+ * holds for stdout is read first (a C program's printf, then fflush). */
 AT_REAL(int, fflush, (FILE *));
 
 AT_EXPORT int fflush(FILE *f)
