@@ -295,18 +295,12 @@ int at_cgi_mark(char out[AT_CGI_MARK_VAR])
 	return 1;
 }
 
-/* The head's status on the span: a 5xx is the server's error. */
+/* The head's status on the span, as a server's (also from a crash's
+ * signal handler). */
 static void set_status(void)
 {
-	if (head.state != AT_CGI_HEAD_DONE || !head.status)
-		return;
-	at_span_set_int(&span, "http.response.status_code", head.status);
-	if (head.status >= 500) { /* also in a crash's signal handler: no snprintf */
-		int c = head.status;
-		char b[3] = {(char)('0' + c / 100), (char)('0' + c / 10 % 10), (char)('0' + c % 10)};
-		at_span_set_strn(&span, "error.type", b, 3);
-		at_span_set_error(&span, NULL, 0);
-	}
+	if (head.state == AT_CGI_HEAD_DONE && head.status)
+		at_http_set_status(&span, head.status, 0);
 }
 
 /* Whether this process owns the span and it is still open: then it is

@@ -80,6 +80,10 @@ static inline struct at_fd *at_fd_entry(int fd)
 struct at_fd *at_fd_table(void);
 /* Marks fd AT_FD_CGI (net.c); 0, or -1 when the table cannot be had. */
 int at_net_mark_cgi(int fd);
+/* A response's status on an HTTP span (net.c): a 5xx is an error, and on a
+ * client's span a 4xx too (error.type, the code). No stdio: a crash's
+ * signal handler ends a CGI span with it. */
+void at_http_set_status(struct at_span *s, int status, int client);
 
 /* Connection states (one direction each). */
 enum { W_IDLE = 0, W_HEAD, W_BODY, W_DEAD };

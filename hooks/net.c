@@ -403,16 +403,21 @@ static int kept_peer(const struct at_conn *c, struct sockaddr_storage *ss)
 	return 0;
 }
 
+void at_http_set_status(struct at_span *s, int status, int client)
+{
+	at_span_set_int(s, "http.response.status_code", status);
+	if (status >= 500 || (client && status >= 400)) {
+		char b[12];
+		at_span_set_strn(s, "error.type", b, fmt_uint(b, (unsigned)status));
+		at_span_set_error(s, NULL, 0);
+	}
+}
+
 static void set_status(struct at_conn *c, const struct at_http_parser *resp, int client)
 {
 	if (!c->span.recording || !at_http_headers_done(resp) || !resp->status)
 		return;
-	at_span_set_int(&c->span, "http.response.status_code", resp->status);
-	if (resp->status >= 500 || (client && resp->status >= 400)) {
-		char b[8];
-		at_span_set_strn(&c->span, "error.type", b, fmt_uint(b, resp->status));
-		at_span_set_error(&c->span, NULL, 0);
-	}
+	at_http_set_status(&c->span, resp->status, client);
 }
 
 static void set_addr(struct at_span *s, const char *key_addr, const char *key_port,
