@@ -8,6 +8,7 @@
 #include "exporter.h"
 #include "gzip.h"
 #include "http_client.h"
+#include "retry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,26 +27,16 @@ static int retryable(int status)
 	return status < 0 || status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-/* POST, and again after 100, 200, 400 … 2000 ms while what came back may
- * change (no response; 429, 502, 503, 504) and the deadline allows. While
- * the program waits for this export (its exit, a crash) every pause is its
- * time: then only the collector's own "later" is waited for; a collector
- * that did not answer (refused, reset, not HTTP) is not asked again. */
-static int post(struct http_backend *h, const struct at_buf *body, uint64_t deadline_ms)
+struct post_ctx {
+	struct http_backend *h;
+	const struct at_buf *body;
+};
+
+static int post_once(void *ctx, uint64_t deadline_ms)
 {
-	int backoff = 100;
-	for (;;) {
-		int status = at_http_post(&h->http, h->spec.content_type, h->headers, body->data,
-					  body->len, deadline_ms);
-		if (!retryable(status) || (status < 0 && at_exporter_app_waits()))
-			return status;
-		uint64_t now = at_mono_ms();
-		if (now + (uint64_t)backoff >= deadline_ms)
-			return status;
-		if (at_exporter_pause(backoff) && status < 0)
-			return status;
-		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-	}
+	struct post_ctx *p = ctx;
+	return at_http_post(&p->h->http, p->h->spec.content_type, p->h->headers, p->body->data,
+			    p->body->len, deadline_ms);
 }
 
 static size_t http_export(struct at_backend *b, struct at_span *const *spans, size_t n,
@@ -67,7 +58,8 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 		body = &h->gz;
 	}
 	atomic_fetch_add_explicit(&at_stat_encode_ns, at_thread_cpu_ns() - t0, memory_order_relaxed);
-	int status = post(h, body, deadline_ms);
+	struct post_ctx pc = {h, body};
+	int status = at_retry(post_once, retryable, &pc, deadline_ms);
 	if (status >= 200 && status < 300) {
 		h->warned = 0;
 		return n;
@@ -75,7 +67,7 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 	if (!h->warned++) {
 		if (status < 0)
 			at_log(AT_LOG_WARN, "%s: export of %zu spans to %s failed: %s", h->spec.name,
-			       n, h->spec.url, h->http.why);
+			       n, h->spec.url, h->http.c.why);
 		else
 			at_log(AT_LOG_WARN, "%s: export of %zu spans to %s failed: HTTP %d",
 			       h->spec.name, n, h->spec.url, status);

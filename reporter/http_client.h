@@ -4,20 +4,16 @@
 #ifndef AT_HTTP_CLIENT_H
 #define AT_HTTP_CLIENT_H
 
+#include "conn.h"
+
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 struct at_http {
-	char host[256];
-	char port[8];
+	struct at_conn c; /* c.why: what failed when at_http_post got no response */
 	char path[512];
 	char auth[320];  /* "Authorization: Basic ...\r\n" or empty */
-	int fd;
-	dev_t dev;
-	ino_t ino;
 	int usable;
-	char why[128]; /* what failed when at_http_post got no response ("connect: ...") */
 };
 
 /* Returns 0, or -1 with a warning when the URL cannot be used. */

@@ -1,0 +1,43 @@
+/* The exporter's TCP connection to a collector, for its HTTP/1.1 and its
+ * HTTP/2 client: every step bounded by a deadline, and the fd checked
+ * before each use (a daemon that closes every fd may have given the number
+ * to the application: we must never write into its files). Runs only on
+ * the exporter thread. */
+#ifndef AT_CONN_H
+#define AT_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct at_conn {
+	char host[256];
+	char port[8];
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	char why[128]; /* what failed last ("connect: Connection refused") */
+};
+
+/* Parses an http:// URL into c (host, port; no socket yet) and *path
+ * (into url). -1, with a warning naming the URL, when it cannot be used
+ * (not a URL; https, which needs TLS the shim does not have). */
+int at_conn_init(struct at_conn *c, const char *url, const char **path);
+/* Ms left until deadline_ms (CLOCK_MONOTONIC), 0 once it has passed. */
+int at_conn_remaining(uint64_t deadline_ms);
+/* Whether c->fd is still the socket at_conn_connect opened. */
+int at_conn_ours(const struct at_conn *c);
+/* Connects (non-blocking, TCP_NODELAY, SOCK_CLOEXEC): 0, or -1 (c->why). */
+int at_conn_connect(struct at_conn *c, uint64_t deadline_ms);
+/* Closes the socket if it is still ours; forgets it either way. */
+void at_conn_close(struct at_conn *c);
+/* Waits for ev on the fd: 0, or -1 at the deadline or on error. */
+int at_conn_wait(int fd, short ev, uint64_t deadline_ms);
+/* 0 once all n bytes are sent, -1 (errno) otherwise. */
+int at_conn_send_all(struct at_conn *c, const void *p, size_t n, uint64_t deadline_ms);
+/* What one recv gave (0 at the peer's end), waiting for it; -1 (errno). */
+ssize_t at_conn_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms);
+/* c->why: step and errno's text, or "timed out" once the deadline passed. */
+void at_conn_failed(struct at_conn *c, const char *step, int err, uint64_t deadline_ms);
+
+#endif
