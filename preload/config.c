@@ -276,19 +276,6 @@ static void load_exporters(void)
 
 static void load_otlp(void)
 {
-	const char *v = at_getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-	if (v) {
-		snprintf(at_cfg.otlp_endpoint, sizeof at_cfg.otlp_endpoint, "%s", v);
-	} else {
-		v = at_getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
-		if (!v)
-			v = "http://localhost:4318";
-		size_t l = strlen(v);
-		while (l && v[l - 1] == '/')
-			l--;
-		snprintf(at_cfg.otlp_endpoint, sizeof at_cfg.otlp_endpoint, "%.*s/v1/traces", (int)l, v);
-	}
-
 	const char *p = at_getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
 	if (!p)
 		p = at_getenv("OTEL_EXPORTER_OTLP_PROTOCOL");
@@ -297,12 +284,28 @@ static void load_otlp(void)
 		if (!strcmp(p, "http/json"))
 			at_cfg.otlp_protocol = AT_OTLP_JSON;
 		else if (!strcmp(p, "grpc"))
-			at_warn("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; using http/protobuf "
-				"(point the endpoint at the collector's OTLP/HTTP port, 4318)");
+			at_cfg.otlp_protocol = AT_OTLP_GRPC;
 		else if (strcmp(p, "http/protobuf"))
 			at_warn("OTEL_EXPORTER_OTLP_PROTOCOL=\"%.32s\" is not known; using http/protobuf",
 				p);
 	}
+
+	/* OTLP/HTTP appends its path to the generic endpoint; gRPC has its
+	 * own (its method's), and an endpoint given as host:port alone, as
+	 * gRPC users write it, is taken as http:// */
+	int grpc = at_cfg.otlp_protocol == AT_OTLP_GRPC;
+	const char *v = at_getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	int generic = !v;
+	if (!v)
+		v = at_getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	if (!v)
+		v = grpc ? "http://localhost:4317" : "http://localhost:4318";
+	size_t l = strlen(v);
+	while (generic && !grpc && l && v[l - 1] == '/')
+		l--;
+	snprintf(at_cfg.otlp_endpoint, sizeof at_cfg.otlp_endpoint, "%s%.*s%s",
+		 grpc && !strstr(v, "://") ? "http://" : "", (int)l, v,
+		 generic && !grpc ? "/v1/traces" : "");
 
 	const char *h = at_getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
 	if (!h)

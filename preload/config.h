@@ -6,7 +6,7 @@
 
 enum at_sampler { AT_SAMPLE_ALWAYS_ON, AT_SAMPLE_ALWAYS_OFF, AT_SAMPLE_RATIO, AT_SAMPLE_RATELIMIT };
 
-enum at_otlp_protocol { AT_OTLP_PROTOBUF, AT_OTLP_JSON };
+enum at_otlp_protocol { AT_OTLP_PROTOBUF, AT_OTLP_JSON, AT_OTLP_GRPC };
 
 #define AT_PROP_TRACECONTEXT 0x01
 #define AT_PROP_BAGGAGE 0x02
@@ -41,7 +41,7 @@ struct at_config {
 	char *resource_attrs;     /* raw OTEL_RESOURCE_ATTRIBUTES, validated */
 	unsigned exporters;       /* AT_EXP_* */
 	int otlp_protocol;
-	char otlp_endpoint[512];  /* full URL including /v1/traces */
+	char otlp_endpoint[512];  /* full URL including /v1/traces (gRPC: the authority's) */
 	char *otlp_headers;       /* "k: v\r\n" lines ready to send */
 	long otlp_timeout_ms;
 	long bsp_delay_ms;

@@ -20,6 +20,7 @@ struct at_backend {
 
 /* Each returns NULL (after a warning) when its configuration is unusable. */
 struct at_backend *at_backend_otlp_new(void);
+struct at_backend *at_backend_otlp_grpc_new(void); /* otlp_grpc.c */
 struct at_backend *at_backend_jaeger_udp_new(void);  /* jaeger_udp.c */
 struct at_backend *at_backend_jaeger_http_new(void); /* jaeger_http.c */
 struct at_backend *at_backend_zipkin_new(void);

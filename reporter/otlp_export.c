@@ -1,4 +1,5 @@
-/* OTLP over HTTP: POST /v1/traces, protobuf or JSON, optionally gzip. */
+/* OTLP over HTTP: POST /v1/traces, protobuf or JSON, optionally gzip; or
+ * over gRPC (otlp_grpc.c). */
 #include "http_backend.h"
 
 #include "../preload/config.h"
@@ -6,6 +7,8 @@
 
 struct at_backend *at_backend_otlp_new(void)
 {
+	if (at_cfg.otlp_protocol == AT_OTLP_GRPC)
+		return at_backend_otlp_grpc_new();
 	int json = at_cfg.otlp_protocol == AT_OTLP_JSON;
 	struct at_http_backend_spec spec = {
 		.name = "otlp",

@@ -3,7 +3,7 @@
 # The shim itself links only libc, libpthread, libdl; libunwind and zlib (their
 # -dev packages: headers to build, the libraries to load) it loads when first
 # needed. The client libraries here are what the test programs use; lighttpd
-# runs the CGI tests' programs.
+# runs the CGI tests' programs; grpcio and h2 are the OTLP/gRPC tests' servers.
 set -eu
 pkgs="build-essential pkg-config libcmocka-dev
  libcurl4-openssl-dev curl wget
@@ -11,6 +11,7 @@ pkgs="build-essential pkg-config libcmocka-dev
  libmariadb-dev mariadb-server mariadb-client
  libunwind-dev zlib1g-dev
  python3 python3-pytest python3-protobuf python3-thrift python3-mysqldb
+ python3-grpcio python3-h2
  lighttpd
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler

@@ -543,6 +543,8 @@ ROUTES = {
     "otlp-gzip": lambda port: {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % port,
                                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
     "jaeger-udp": lambda port: {"JAEGER_AGENT_HOST": "127.0.0.1", "JAEGER_AGENT_PORT": str(port)},
+    "otlp-grpc": lambda port: {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % port,
+                               "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
 }
 
 

@@ -1,0 +1,64 @@
+"""An OTLP/gRPC trace receiver for tests: a real gRPC server (grpcio, Debian's
+python3-grpcio) serving opentelemetry.proto.collector.trace.v1.TraceService/
+Export on loopback, requests decoded with the official OTLP definitions (the
+protoc-generated modules collector.py uses). Spans accumulate as the same
+plain dicts as collector.Collector's, and wait_for works the same."""
+import threading
+import time
+from concurrent import futures
+
+import grpc
+
+from collector import Collector, span_dicts, trace_service_pb2
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class GrpcCollector:
+    """status_plan: gRPC status codes (grpc.StatusCode) the next calls are
+    answered with before the first OK; delay: seconds each call waits."""
+
+    wait_for = Collector.wait_for
+
+    def __init__(self, port=0, host="127.0.0.1", **server_options):
+        self.spans = []
+        self.requests = []
+        self.errors = []
+        self.status_plan = []
+        self.delay = 0.0
+        self.lock = threading.Condition()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                                  options=list(server_options.items()))
+        handler = grpc.unary_unary_rpc_method_handler(
+            self._export,
+            request_deserializer=trace_service_pb2.ExportTraceServiceRequest.FromString,
+            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString)
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+        self.port = self.server.add_insecure_port("%s:%d" % (host, port))
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.server.start()
+
+    def _export(self, request, context):
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            status = self.status_plan.pop(0) if self.status_plan else grpc.StatusCode.OK
+            self.requests.append({"metadata": dict(context.invocation_metadata()),
+                                  "time_remaining": context.time_remaining(),
+                                  "status": status})
+        if status != grpc.StatusCode.OK:
+            context.abort(status, "told to fail: %s" % status.name)
+        try:
+            spans = span_dicts(request)
+        except Exception as e:  # a decode failure is a test failure
+            with self.lock:
+                self.errors.append(repr(e))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, repr(e))
+        with self.lock:
+            self.spans.extend(spans)
+            self.lock.notify_all()
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def close(self):
+        self.server.stop(0).wait()
