@@ -150,6 +150,34 @@ int at_conn_send_all(struct at_conn *c, const void *buf, size_t n, uint64_t dead
 	return 0;
 }
 
+int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+{
+	while (n) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (at_conn_wait(c->fd, POLLOUT, deadline_ms))
+				return -1;
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		size_t left = (size_t)w;
+		while (n && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) { /* a part of this one went */
+			iov->iov_base = (char *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
 ssize_t at_conn_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)
 {
 	for (;;) {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct at_conn {
 	char host[256];
@@ -35,6 +36,8 @@ void at_conn_close(struct at_conn *c);
 int at_conn_wait(int fd, short ev, uint64_t deadline_ms);
 /* 0 once all n bytes are sent, -1 (errno) otherwise. */
 int at_conn_send_all(struct at_conn *c, const void *p, size_t n, uint64_t deadline_ms);
+/* The same for n iovecs (changed: they end describing what is left). */
+int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
 /* What one recv gave (0 at the peer's end), waiting for it; -1 (errno). */
 ssize_t at_conn_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms);
 /* c->why: step and errno's text, or "timed out" once the deadline passed. */

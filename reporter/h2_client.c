@@ -455,47 +455,59 @@ static int send_headers(struct at_h2 *h, uint32_t id, const uint8_t *blk, size_t
 	return 0;
 }
 
-/* The body as DATA frames, as the windows allow; frames the server sends
- * meanwhile are taken (a window opening, or its answer before the end). */
+/* The body as DATA frames, as the windows allow, several frames to a
+ * sendmsg, each frame's bytes where the caller has them (no copy); frames
+ * the server sends meanwhile are taken when a window is shut (it opening,
+ * or the server's answer before the end). */
+#define FRAMES 16
 static int send_body(struct at_h2 *h, struct stream *s, const struct iovec *iov, int niov,
                      uint64_t deadline_ms)
 {
 	size_t left = 0, off = 0;
-	for (int i = 0; i < niov; i++)
-		left += iov[i].iov_len;
+	for (int j = 0; j < niov; j++)
+		left += iov[j].iov_len;
 	int i = 0;
 	while (left && !s->done) {
-		int64_t room = h->peer_max_frame;
-		if (h->conn_window < room)
-			room = h->conn_window;
-		if (s->window < room)
-			room = s->window;
-		if (room <= 0) {
+		struct iovec v[FRAMES * 4];
+		uint8_t heads[FRAMES][9];
+		int nv = 0, nf = 0;
+		while (left && nf < FRAMES && nv + niov + 1 <= (int)(sizeof v / sizeof *v)) {
+			int64_t room = h->peer_max_frame;
+			if (h->conn_window < room)
+				room = h->conn_window;
+			if (s->window < room)
+				room = s->window;
+			if (room <= 0)
+				break;
+			size_t k = left < (size_t)room ? left : (size_t)room;
+			left -= k;
+			put_head(heads[nf], k, F_DATA, left ? 0 : FL_END_STREAM, s->id);
+			v[nv++] = (struct iovec){heads[nf++], 9};
+			for (size_t o = 0; o < k;) { /* k bytes from the caller's iovecs */
+				size_t c = iov[i].iov_len - off;
+				if (c > k - o)
+					c = k - o;
+				if (c)
+					v[nv++] = (struct iovec){(char *)iov[i].iov_base + off, c};
+				o += c;
+				off += c;
+				if (off == iov[i].iov_len) {
+					i++;
+					off = 0;
+				}
+			}
+			h->conn_window -= (int64_t)k;
+			s->window -= (int64_t)k;
+		}
+		if (!nv) {
 			if (read_one(h, s, deadline_ms))
 				return -1;
 			continue;
 		}
-		size_t k = left < (size_t)room ? left : (size_t)room;
-		for (size_t o = 0; o < k;) { /* gather k bytes from the iovecs */
-			size_t c = iov[i].iov_len - off;
-			if (c > k - o)
-				c = k - o;
-			memcpy(h->out + 9 + o, (const char *)iov[i].iov_base + off, c);
-			o += c;
-			off += c;
-			if (off == iov[i].iov_len) {
-				i++;
-				off = 0;
-			}
-		}
-		left -= k;
-		put_head(h->out, k, F_DATA, left ? 0 : FL_END_STREAM, s->id);
-		if (at_conn_send_all(&h->c, h->out, 9 + k, deadline_ms)) {
+		if (at_conn_sendv(&h->c, v, nv, deadline_ms)) {
 			at_conn_failed(&h->c, "send", errno, deadline_ms);
 			return -1;
 		}
-		h->conn_window -= (int64_t)k;
-		s->window -= (int64_t)k;
 	}
 	return 0;
 }
