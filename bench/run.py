@@ -1178,6 +1178,28 @@ def section_exporter(ctx):
         md("| jaeger_compact | – | – | skipped: reporter/jaeger.h not in the tree |")
     md("")
 
+    log("exporter protocols")
+    argv = [sys.executable, os.path.join(ROOT, "bench", "exporter_protocols.py"), LIB, BIN,
+            str(q(3000, 500)), str(q(7, 2))]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    commands.append(" ".join(argv[1:]).replace(ROOT + "/", "").replace(BIN, "$BUILD/bench")
+                    .replace(LIB, "$BUILD/libautotrace.so"))
+    md("### OTLP/gRPC and OTLP/HTTP side by side", "",
+       "`bench/exporter_protocols.py`: `loop_curl` (pinned with its sink to CPU 0) exports its "
+       "spans to a real receiver of each protocol (`scripts/collector.py`; grpcio's server, "
+       "`scripts/grpc_collector.py`), the two alternating; the exporter thread's CPU per span "
+       "as the shim reports it at exit (`AUTOTRACE_LOG_LEVEL=info`), medians of the rounds.", "",
+       "| protocol | exporter CPU ns/span | render | encode | send (min–max) |",
+       "|---|---:|---:|---:|---:|")
+    for ln in r.stdout.splitlines():
+        o = parse_kv(ln)
+        md("| %s | %s | %s | %s | %s (%s) |" % (o["protocol"], o["total_ns"], o["render_ns"],
+                                                 o["encode_ns"], o["send_ns"],
+                                                 o["send_ns_range"].replace("-", "–")))
+    if r.returncode:
+        md("| failed | %s | | | |" % (r.stderr.strip().splitlines() or ["?"])[-1])
+    md("")
+
     log("batching")
     md("### Batching under a steady load", "",
        "Each client loop of section 2, pinned with its server and a fresh sink to CPU 0, "
