@@ -58,6 +58,7 @@ struct stream {
 	int done;        /* its response has ended (or it was reset) */
 	int reset;       /* RST_STREAM, or GOAWAY below it: r->unprocessed says which */
 	int seen;        /* a frame of it came */
+	int cut;         /* its response ended before all its body was sent */
 	struct at_h2_response *r;
 };
 
@@ -509,6 +510,7 @@ static int send_body(struct at_h2 *h, struct stream *s, const struct iovec *iov,
 			return -1;
 		}
 	}
+	s->cut = left != 0;
 	return 0;
 }
 
@@ -533,6 +535,11 @@ static int exchange(struct at_h2 *h, const uint8_t *blk, size_t n, const struct 
 	while (!s->done)
 		if (read_one(h, s, deadline_ms))
 			return -1;
+	if (s->cut && !s->reset) { /* answered early (an error): our half ends here */
+		uint8_t code[4];
+		put32(code, E_NO_ERROR);
+		send_small(h, F_RST_STREAM, 0, s->id, code, 4, deadline_ms);
+	}
 	return s->reset ? -1 : 0;
 }
 

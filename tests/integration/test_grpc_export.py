@@ -175,9 +175,10 @@ class StrictH2:
     error. Settings: a 1000-byte initial window, topped up only by what the
     handler has consumed; a PING with each answer, and GOAWAY once it is acknowledged
     (so every call comes on a new connection); optionally refuse the first
-    stream (RST_STREAM REFUSED_STREAM)."""
+    stream (RST_STREAM REFUSED_STREAM), or answer the first call UNAVAILABLE
+    at once, before its body ("early")."""
 
-    def __init__(self, refuse_first=False):
+    def __init__(self, first="ok"):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -186,7 +187,8 @@ class StrictH2:
         self.spans, self.errors, self.calls, self.pings_acked = [], [], 0, 0
         self.connections = 0
         self.encodings, self.compressed = set(), set()
-        self.refuse_first = refuse_first
+        self.first = first
+        self.resets = []
         self.lock = threading.Condition()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -221,15 +223,24 @@ class StrictH2:
                         assert hd[b"content-type"] == b"application/grpc"
                         assert hd[b"te"] == b"trailers"
                         self.encodings.add(hd.get(b"grpc-encoding"))
-                        if self.refuse_first and self.calls == 0:
+                        if self.first == "refuse" and self.calls == 0:
                             self.calls += 1
                             conn.reset_stream(ev.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                            continue
+                        if self.first == "early" and self.calls == 0:
+                            self.calls += 1
+                            conn.send_headers(ev.stream_id, [
+                                (":status", "200"), ("content-type", "application/grpc"),
+                                ("grpc-status", "14"), ("grpc-message", "busy")],
+                                end_stream=True)
                             continue
                         bodies[ev.stream_id] = b""
                     elif isinstance(ev, h2.events.DataReceived):
                         conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                         if ev.stream_id in bodies:  # (not a stream it refused)
                             bodies[ev.stream_id] += ev.data
+                    elif isinstance(ev, h2.events.StreamReset):
+                        self.resets.append((ev.stream_id, ev.error_code, ev.remote_reset))
                     elif isinstance(ev, h2.events.PingAckReceived):
                         # the call answered and the ping too: go away
                         self.pings_acked += 1
@@ -271,9 +282,10 @@ class StrictH2:
         self.sock.close()
 
 
-@pytest.mark.parametrize("refuse_first,compression", [(False, "none"), (True, "gzip")])
-def test_a_strict_http2_server_finds_no_fault(http_server, refuse_first, compression):
-    srv = StrictH2(refuse_first)
+@pytest.mark.parametrize("first,compression", [("ok", "none"), ("refuse", "gzip"),
+                                               ("early", "none")])
+def test_a_strict_http2_server_finds_no_fault(http_server, first, compression):
+    srv = StrictH2(first)
     try:
         n = 120  # three calls of ~50 KB through a 1000-byte window
         env = grpc_env("http://127.0.0.1:%d" % srv.port, OTEL_BSP_MAX_EXPORT_BATCH_SIZE=40,
@@ -288,6 +300,8 @@ def test_a_strict_http2_server_finds_no_fault(http_server, refuse_first, compres
         assert srv.pings_acked >= 3  # every call's PING was answered
         assert srv.connections >= 3  # a new connection after each GOAWAY
         assert b"failed" not in r.stderr, r.stderr
+        if first == "early":  # the client ended its half of the stream answered early
+            assert (1, h2.errors.ErrorCodes.NO_ERROR, True) in srv.resets, srv.resets
         gz = compression == "gzip"
         assert srv.compressed == {int(gz)}
         assert srv.encodings == {b"gzip" if gz else None}
