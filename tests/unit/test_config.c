@@ -76,6 +76,32 @@ static void endpoints(void **state)
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
 }
 
+/* gRPC: its own default port, no /v1/traces, host:port taken as http:// */
+static void grpc_endpoints(void **state)
+{
+	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
+	at_config_load();
+	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_GRPC);
+	assert_string_equal(at_cfg.otlp_endpoint, "http://localhost:4317");
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317/", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317/");
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "other:1234", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_endpoint, "http://other:1234");
+	/* the traces-only protocol wins over the generic one */
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", 1);
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+	at_config_load();
+	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
+	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4318/v1/traces");
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+}
+
 static void invalid_numbers_fall_back(void **state)
 {
 	setenv("OTEL_BSP_SCHEDULE_DELAY", "soon", 1);
@@ -188,6 +214,7 @@ int main(void)
 		cmocka_unit_test_setup(defaults, clean),
 		cmocka_unit_test_setup(disabled, clean),
 		cmocka_unit_test_setup(endpoints, clean),
+		cmocka_unit_test_setup(grpc_endpoints, clean),
 		cmocka_unit_test_setup(invalid_numbers_fall_back, clean),
 		cmocka_unit_test_setup(samplers, clean),
 		cmocka_unit_test_setup(propagators_and_exporters, clean),
