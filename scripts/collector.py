@@ -106,17 +106,35 @@ class QuietServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().handle_error(request, client_address)
 
 
-class Collector:
-    """Runs in a thread; spans accumulate in .spans. status_plan lets a test
-    make the collector answer with errors first (e.g. [503, 503])."""
+class Receiver:
+    """What a test receiver keeps: the spans (dicts), the requests, decoding
+    errors, the answers to give first (status_plan) and a delay per request."""
 
-    def __init__(self, port=0, host="127.0.0.1"):
+    def __init__(self):
         self.spans = []
         self.requests = []
         self.errors = []
         self.status_plan = []
         self.delay = 0.0
         self.lock = threading.Condition()
+
+    def wait_for(self, n, timeout=10.0, pred=None):
+        """Wait until at least n spans (matching pred) have arrived."""
+        end = time.time() + timeout
+        with self.lock:
+            while True:
+                got = [s for s in self.spans if pred is None or pred(s)]
+                if len(got) >= n or time.time() >= end:
+                    return got
+                self.lock.wait(max(0.01, end - time.time()))
+
+
+class Collector(Receiver):
+    """OTLP/HTTP, in a thread. status_plan: HTTP statuses to answer with
+    first (e.g. [503, 503])."""
+
+    def __init__(self, port=0, host="127.0.0.1"):
+        super().__init__()
         coll = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -170,16 +188,6 @@ class Collector:
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-
-    def wait_for(self, n, timeout=10.0, pred=None):
-        """Wait until at least n spans (matching pred) have arrived."""
-        end = time.time() + timeout
-        with self.lock:
-            while True:
-                got = [s for s in self.spans if pred is None or pred(s)]
-                if len(got) >= n or time.time() >= end:
-                    return got
-                self.lock.wait(max(0.01, end - time.time()))
 
     def close(self):
         self.server.shutdown()

@@ -3,30 +3,22 @@ python3-grpcio) serving opentelemetry.proto.collector.trace.v1.TraceService/
 Export on loopback, requests decoded with the official OTLP definitions (the
 protoc-generated modules collector.py uses). Spans accumulate as the same
 plain dicts as collector.Collector's, and wait_for works the same."""
-import threading
 import time
 from concurrent import futures
 
 import grpc
 
-from collector import Collector, span_dicts, trace_service_pb2
+from collector import Receiver, span_dicts, trace_service_pb2
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class GrpcCollector:
+class GrpcCollector(Receiver):
     """status_plan: gRPC status codes (grpc.StatusCode) the next calls are
     answered with before the first OK; delay: seconds each call waits."""
 
-    wait_for = Collector.wait_for
-
     def __init__(self, port=0, host="127.0.0.1", **server_options):
-        self.spans = []
-        self.requests = []
-        self.errors = []
-        self.status_plan = []
-        self.delay = 0.0
-        self.lock = threading.Condition()
+        super().__init__()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                                   options=list(server_options.items()))
         handler = grpc.unary_unary_rpc_method_handler(

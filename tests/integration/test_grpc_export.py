@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT, Collector, fuzz_short, run, shim_env, program
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from collector import span_dicts, trace_service_pb2  # noqa: E402
+from collector import Receiver, span_dicts, trace_service_pb2  # noqa: E402
 from grpc_collector import GrpcCollector  # noqa: E402
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -169,7 +169,7 @@ def test_http_protobuf_default_endpoint_is_unchanged_by_grpc_code(http_server):
 
 # ---- a strict HTTP/2 server (python3-h2): small windows, pings, GOAWAY ----
 
-class StrictH2:
+class StrictH2(Receiver):
     """Serves Export on every connection with h2's protocol checks on: a
     client frame that breaks RFC 9113 raises in h2 and is recorded as an
     error. Settings: a 1000-byte initial window, topped up only by what the
@@ -179,17 +179,17 @@ class StrictH2:
     at once, before its body ("early")."""
 
     def __init__(self, first="ok"):
+        super().__init__()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.spans, self.errors, self.calls, self.pings_acked = [], [], 0, 0
+        self.calls, self.pings_acked = 0, 0
         self.connections = 0
         self.encodings, self.compressed = set(), set()
         self.first = first
         self.resets = []
-        self.lock = threading.Condition()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -275,8 +275,6 @@ class StrictH2:
             self.calls += 1
             self.spans.extend(span_dicts(req))
             self.lock.notify_all()
-
-    wait_for = Collector.wait_for
 
     def close(self):
         self.sock.close()
