@@ -94,6 +94,13 @@ static int threads_besides_me(int *apps, int *shims)
 static void be_alone(void)
 {
 	int apps, shims;
+	/* a thread of ours just started (not yet run, on a busy machine) is
+	 * not yet named as ours: let it name itself */
+	uint64_t named_by = at_mono_ms() + (uint64_t)at_cfg.exit_timeout_ms;
+	while (at_exporter_unnamed() > 0 && at_mono_ms() < named_by) {
+		struct timespec ts = {0, 200000};
+		nanosleep(&ts, NULL);
+	}
 	if (threads_besides_me(&apps, &shims) || apps || !shims)
 		return;
 	if (!at_exporter_park(at_cfg.exit_timeout_ms))

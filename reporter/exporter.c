@@ -169,14 +169,33 @@ static void publish_stats(void)
  * most 100 ms). Inline on the exporter thread if this thread cannot start. */
 #define SETTLE_DELAY_MS 10
 
+/* Threads of the shim's started and not yet named: until a thread runs,
+ * /proc shows it with the program's name (hooks/ns.c tells the shim's
+ * threads from the app's by name). */
+static _Atomic int unnamed;
+
+int at_exporter_unnamed(void)
+{
+	return atomic_load(&unnamed);
+}
+
+/* Named by the thread itself: one prctl on it, where naming it from the
+ * app's thread took three system calls there (open, write, close of
+ * /proc/self/task/N/comm). */
+static void name_self(const char *name)
+{
+#ifdef __GLIBC__
+	pthread_setname_np(pthread_self(), name);
+#endif
+	atomic_fetch_sub(&unnamed, 1);
+}
+
 static void *settle(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1;
+	name_self("autotrace-bg");
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19); /* this thread only */
-#ifdef __GLIBC__
-	pthread_setname_np(pthread_self(), "autotrace-bg");
-#endif
 	struct timespec ts = {0, SETTLE_DELAY_MS * 1000000L};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -197,7 +216,10 @@ static int start_thread(void *(*fn)(void *))
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
+	atomic_fetch_add(&unnamed, 1);
 	int rc = AT_RESOLVE(pthread_create) ? real_pthread_create(&t, &attr, fn, NULL) : ENOSYS;
+	if (rc)
+		atomic_fetch_sub(&unnamed, 1);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	return rc;
@@ -212,13 +234,8 @@ static void *run(void *arg)
 {
 	(void)arg;
 	at_tls.depth = 1; /* nothing this thread does is traced */
-#ifdef __GLIBC__
-	/* named by itself: one prctl on this thread, where naming it from the
-	 * app's thread took three system calls there (open, write, close of
-	 * /proc/self/task/N/comm) */
-	if (!serving)
-		pthread_setname_np(pthread_self(), "autotrace-exp");
-#endif
+	if (!serving) /* started by start_thread (an exporter process runs it itself) */
+		name_self("autotrace-exp");
 	if (!serving && at_cfg.crash && start_thread(settle))
 		at_unwinder_load();
 	if (!nbackends) /* a thread started again after a park keeps them */
@@ -423,6 +440,7 @@ void at_exporter_atfork_child(void)
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	atomic_store(&started, 0);
+	atomic_store(&unnamed, 0); /* one starting at the fork did not start here */
 	/* the parent's counts and its thread's CPU time are not this process's */
 	atomic_store(&at_stat_exported, 0);
 	atomic_store(&cpu_ns, 0);

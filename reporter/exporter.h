@@ -35,6 +35,9 @@ int at_exporter_pause(int ms);
  * 0 when there is no thread of ours or it did not come round in time. For a
  * call the kernel grants only to a process of one thread (hooks/ns.c). */
 int at_exporter_park(long timeout_ms);
+/* How many threads of the shim's have been started and not yet named
+ * themselves (autotrace-exp, autotrace-bg). */
+int at_exporter_unnamed(void);
 /* fork child: the parent's thread does not exist here. */
 void at_exporter_atfork_child(void);
 void at_exporter_print_stats(void);
