@@ -88,7 +88,10 @@ def test_eagain_mid_header_keeps_pending_bytes(collector):
             assert r.returncode == 0, r.stderr
         for data in cap.wait(len(sizes)):
             base[data.split(b" ")[1]] = data
-        env = shim_env(collector, OTEL_PROPAGATORS=props, AUTOTRACE_LOG_LEVEL="debug")
+        # twelve programs ending at once: their exit flushes may take the
+        # collector longer than the default bound on a busy machine
+        env = shim_env(collector, OTEL_PROPAGATORS=props, AUTOTRACE_LOG_LEVEL="debug",
+                       AUTOTRACE_EXIT_TIMEOUT=5000)
         procs = [subprocess.Popen([program("http_client"), "-N", "-S", "1", "-B", str(n),
                                    str(cap.port), "/%d" % n], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
