@@ -41,7 +41,7 @@ struct at_config {
 	char *resource_attrs;     /* raw OTEL_RESOURCE_ATTRIBUTES, validated */
 	unsigned exporters;       /* AT_EXP_* */
 	int otlp_protocol;
-	char otlp_endpoint[512];  /* full URL including /v1/traces (gRPC: the authority's) */
+	char otlp_endpoint[512];  /* full URL including /v1/traces (gRPC: http://host:port, its path unused) */
 	char *otlp_headers;       /* "k: v\r\n" lines ready to send */
 	long otlp_timeout_ms;
 	long bsp_delay_ms;
