@@ -35,7 +35,10 @@
 AT_REAL(int, unshare, (int));
 AT_REAL(int, setns, (int, int));
 
-/* How long the threads that left are waited for to be gone. */
+/* How long the threads that left are waited for to be gone, at least: the
+ * short-lived one of the first span loads libunwind at the lowest priority,
+ * which on a busy machine with a cold disk takes longer; the wait is
+ * AUTOTRACE_EXIT_TIMEOUT when that is longer. */
 #define GONE_WAIT_MS 200
 
 /* Whether thread tid of this process is one of the shim's (they name
@@ -107,7 +110,8 @@ static void be_alone(void)
 		return; /* still busy (a slow collector): the kernel's answer */
 	/* the exporter leaving, and the short-lived one of the first span
 	 * (libunwind's load) ending: gone from the kernel's thread group */
-	uint64_t until = at_mono_ms() + GONE_WAIT_MS;
+	long gone_ms = at_cfg.exit_timeout_ms > GONE_WAIT_MS ? at_cfg.exit_timeout_ms : GONE_WAIT_MS;
+	uint64_t until = at_mono_ms() + (uint64_t)gone_ms;
 	while (!threads_besides_me(&apps, &shims) && !apps && shims && at_mono_ms() < until) {
 		struct timespec ts = {0, 200000};
 		nanosleep(&ts, NULL);
