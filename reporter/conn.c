@@ -130,26 +130,6 @@ int at_conn_connect(struct at_conn *c, uint64_t deadline_ms)
 	return 0;
 }
 
-int at_conn_send_all(struct at_conn *c, const void *buf, size_t n, uint64_t deadline_ms)
-{
-	const char *p = buf;
-	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno == EINTR) {
-			continue;
-		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (at_conn_wait(c->fd, POLLOUT, deadline_ms))
-				return -1;
-		} else {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
 {
 	while (n) {
@@ -176,6 +156,12 @@ int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline
 		}
 	}
 	return 0;
+}
+
+int at_conn_send_all(struct at_conn *c, const void *buf, size_t n, uint64_t deadline_ms)
+{
+	struct iovec v = {(void *)buf, n};
+	return at_conn_sendv(c, &v, 1, deadline_ms);
 }
 
 ssize_t at_conn_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)

@@ -443,9 +443,10 @@ static int send_headers(struct at_h2 *h, uint32_t id, const uint8_t *blk, size_t
 	do {
 		size_t k = n < h->peer_max_frame ? n : h->peer_max_frame;
 		int flags = (k == n ? FL_END_HEADERS : 0) | (type == F_HEADERS && end_stream ? FL_END_STREAM : 0);
-		put_head(h->out, k, type, flags, id);
-		memcpy(h->out + 9, blk, k);
-		if (at_conn_send_all(&h->c, h->out, 9 + k, deadline_ms)) {
+		uint8_t head[9];
+		put_head(head, k, type, flags, id);
+		struct iovec v[2] = {{head, 9}, {(void *)blk, k}};
+		if (at_conn_sendv(&h->c, v, 2, deadline_ms)) {
 			at_conn_failed(&h->c, "send", errno, deadline_ms);
 			return -1;
 		}

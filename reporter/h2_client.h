@@ -31,7 +31,6 @@ struct at_h2 {
 	struct at_hpack_dec dec;
 	size_t in_len, in_used;
 	uint8_t in[AT_H2_FRAME + 9];
-	uint8_t out[AT_H2_FRAME + 9];
 	size_t block_len;
 	uint8_t block[AT_H2_BLOCK];
 };

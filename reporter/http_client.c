@@ -159,8 +159,8 @@ int at_http_post(struct at_http *h, const char *content_type, const char *extra_
 			return -1;
 		}
 		int keep = 0, status = -1;
-		if (at_conn_send_all(&h->c, head, (size_t)n, deadline_ms) == 0 &&
-		    at_conn_send_all(&h->c, body, len, deadline_ms) == 0)
+		struct iovec v[2] = {{head, (size_t)n}, {(void *)body, len}};
+		if (at_conn_sendv(&h->c, v, 2, deadline_ms) == 0)
 			status = read_response(h, deadline_ms, &keep);
 		else
 			at_conn_failed(&h->c, "send", errno, deadline_ms);
