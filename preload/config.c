@@ -291,8 +291,9 @@ static void load_otlp(void)
 	}
 
 	/* OTLP/HTTP appends its path to the generic endpoint; gRPC has its
-	 * own (its method's), and an endpoint given as host:port alone, as
-	 * gRPC users write it, is taken as http:// */
+	 * own (its method's). An endpoint given as host:port alone, as gRPC
+	 * users write it, is https:// unless OTEL_EXPORTER_OTLP_INSECURE is
+	 * true (the specification's default is a secure connection). */
 	int grpc = at_cfg.otlp_protocol == AT_OTLP_GRPC;
 	const char *v = at_getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	int generic = !v;
@@ -303,8 +304,10 @@ static void load_otlp(void)
 	size_t l = strlen(v);
 	while (generic && !grpc && l && v[l - 1] == '/')
 		l--;
+	int insecure = env_bool("OTEL_EXPORTER_OTLP_INSECURE", 0);
+	insecure = env_bool("OTEL_EXPORTER_OTLP_TRACES_INSECURE", insecure);
 	snprintf(at_cfg.otlp_endpoint, sizeof at_cfg.otlp_endpoint, "%s%.*s%s",
-		 grpc && !strstr(v, "://") ? "http://" : "", (int)l, v,
+		 !grpc || strstr(v, "://") ? "" : insecure ? "http://" : "https://", (int)l, v,
 		 generic && !grpc ? "/v1/traces" : "");
 
 	const char *h = at_getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");

@@ -61,6 +61,13 @@ struct at_config {
 	char jaeger_user[128], jaeger_password[128];
 	char zipkin_endpoint[512];
 	char file_path[512];        /* AUTOTRACE_FILE */
+	/* TLS to https endpoints (config_tls.c; absolute paths, "" when unset) */
+	char otlp_ca[512];          /* OTEL_EXPORTER_OTLP_CERTIFICATE: CAs for the OTLP collector */
+	char otlp_client_cert[512]; /* OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE */
+	char otlp_client_key[512];  /* OTEL_EXPORTER_OTLP_CLIENT_KEY */
+	char ca_file[512];          /* SSL_CERT_FILE: CAs for every other https endpoint */
+	char ca_dir[512];           /* SSL_CERT_DIR */
+	char libssl[256];           /* AUTOTRACE_LIBSSL: the OpenSSL 3 libssl to load */
 	int log_level;
 	char traceparent[64];     /* TRACEPARENT at start */
 	char tracestate[520];     /* TRACESTATE at start */
@@ -76,6 +83,8 @@ int at_config_load(void);
 void at_config_load_destinations(int otel_set);
 /* JAEGER_TAGS value syntax: ${NAME} and ${NAME:default} replaced. */
 int at_expand_env_refs(const char *in, size_t n, char *out, size_t outlen);
+/* The TLS settings (config_tls.c). */
+void at_config_load_tls(void);
 
 /* Helpers exposed for unit tests and other modules. */
 int at_parse_bool(const char *s, int *out);

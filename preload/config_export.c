@@ -160,4 +160,5 @@ void at_config_load_destinations(int otel_set)
 	if (at_cfg.file_path[0])
 		at_cfg.exporters |= AT_EXP_FILE;
 	load_jaeger_tags();
+	at_config_load_tls();
 }

@@ -5,6 +5,7 @@
 #include "../preload/clock.h"
 #include "../preload/log.h"
 #include "../preload/url.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -23,16 +24,14 @@ int at_conn_init(struct at_conn *c, const char *url, const char **path)
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
 	if (at_url_parse(url, &u)) {
-		at_warn("exporter endpoint \"%.200s\" is not an http:// URL; spans will not be sent",
+		at_warn("exporter endpoint \"%.200s\" is not an http:// or https:// URL; spans will "
+		        "not be sent",
 			url);
 		return -1;
 	}
-	if (!strcmp(u.scheme, "https")) {
-		at_warn("exporter endpoint \"%.200s\": https is not supported yet (no TLS in the "
-			"shim); use a local collector or agent over http; spans will not be sent",
-			url);
-		return -1;
-	}
+	c->tls = !strcmp(u.scheme, "https");
+	if (c->tls)
+		(void)at_tls_load(); /* now: see tls.h */
 	snprintf(c->host, sizeof c->host, "%s", u.host);
 	snprintf(c->port, sizeof c->port, "%d", u.port);
 	*path = u.path;
@@ -51,20 +50,43 @@ int at_conn_ours(const struct at_conn *c)
 	return c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
 }
 
+void at_conn_tls_files(struct at_conn *c, const char *ca, const char *cert, const char *key)
+{
+	c->ca = ca;
+	c->cert = cert;
+	c->key = key;
+}
+
 void at_conn_close(struct at_conn *c)
 {
-	if (at_conn_ours(c))
+	int ours = at_conn_ours(c);
+	at_tls_conn_end(c, ours);
+	if (ours)
 		close(c->fd);
 	c->fd = -1;
+}
+
+void at_conn_forget(struct at_conn *c)
+{
+	at_tls_conn_end(c, 0);
+	c->fd = -1;
+}
+
+void at_conn_release(struct at_conn *c)
+{
+	at_conn_close(c);
+	at_tls_conn_free(c);
 }
 
 void at_conn_failed(struct at_conn *c, const char *step, int err, uint64_t deadline_ms)
 {
 	char b[64];
-	const char *e = !at_conn_remaining(deadline_ms) ? "timed out"
+	const char *e = !at_conn_remaining(deadline_ms)  ? "timed out"
+	                : err == EPROTO && c->tls_err[0] ? c->tls_err
 	                : err                            ? strerror_r(err, b, sizeof b)
 	                                                 : "failed";
-	snprintf(c->why, sizeof c->why, "%s: %s", step, e);
+	snprintf(c->why, sizeof c->why, "%s: %s%s", step,
+	         err == EPROTO && c->tls_err[0] && at_conn_remaining(deadline_ms) ? "TLS: " : "", e);
 }
 
 int at_conn_wait(int fd, short ev, uint64_t deadline_ms)
@@ -127,10 +149,16 @@ int at_conn_connect(struct at_conn *c, uint64_t deadline_ms)
 	c->fd = fd;
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
+	if (c->tls && at_tls_conn_start(c, deadline_ms)) {
+		at_debug("TLS with %s:%s failed (%s)", c->host, c->port, c->why);
+		close(fd);
+		c->fd = -1;
+		return -1;
+	}
 	return 0;
 }
 
-int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+static int raw_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
 {
 	while (n) {
 		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -158,6 +186,17 @@ int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline
 	return 0;
 }
 
+int at_conn_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+{
+	return c->sess ? at_tls_sendv(c, iov, n, deadline_ms) : raw_sendv(c, iov, n, deadline_ms);
+}
+
+int at_conn_raw_send(struct at_conn *c, const void *buf, size_t n, uint64_t deadline_ms)
+{
+	struct iovec v = {(void *)buf, n};
+	return raw_sendv(c, &v, 1, deadline_ms);
+}
+
 int at_conn_send_all(struct at_conn *c, const void *buf, size_t n, uint64_t deadline_ms)
 {
 	struct iovec v = {(void *)buf, n};
@@ -165,6 +204,11 @@ int at_conn_send_all(struct at_conn *c, const void *buf, size_t n, uint64_t dead
 }
 
 ssize_t at_conn_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)
+{
+	return c->sess ? at_tls_recv(c, p, n, deadline_ms) : at_conn_raw_recv(c, p, n, deadline_ms);
+}
+
+ssize_t at_conn_raw_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)
 {
 	for (;;) {
 		ssize_t r = recv(c->fd, p, n, 0);

@@ -16,6 +16,7 @@
 #include "finalize.h"
 #include "helper.h"
 #include "queue.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -437,6 +438,7 @@ void at_exporter_atfork_child(void)
 	 * without touching them (a backend may have been mid-write at fork). */
 	nbackends = 0;
 	memset(backends, 0, sizeof backends);
+	at_tls_atfork_child();
 	atomic_store(&flush_req, 0);
 	atomic_store(&flush_done, 0);
 	atomic_store(&started, 0);

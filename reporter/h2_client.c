@@ -131,13 +131,14 @@ int at_h2_init(struct at_h2 *h, const char *url)
 	if (at_conn_init(&h->c, url, &path))
 		return -1;
 	snprintf(h->authority, sizeof h->authority, "%s:%s", h->c.host, h->c.port);
+	h->c.alpn_h2 = 1;
 	h->usable = 1;
 	return 0;
 }
 
 void at_h2_close(struct at_h2 *h)
 {
-	at_conn_close(&h->c);
+	at_conn_release(&h->c);
 }
 
 /* Connects and sends the preface, our settings (no push; our window) and

@@ -78,7 +78,7 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 static void http_close(struct at_backend *b)
 {
 	struct http_backend *h = (struct http_backend *)b;
-	at_http_close(&h->http);
+	at_conn_release(&h->http.c);
 	at_buf_free(&h->buf);
 	at_buf_free(&h->gz);
 	free(h->headers);
@@ -97,6 +97,7 @@ struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 		free(h);
 		return NULL;
 	}
+	at_conn_tls_files(&h->http.c, spec->ca, spec->cert, spec->key);
 	if (spec->user && spec->user[0])
 		at_http_set_basic_auth(&h->http, spec->user, spec->password);
 	if (asprintf(&h->headers, "%s%s", spec->headers ? spec->headers : "",

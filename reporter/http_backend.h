@@ -16,6 +16,8 @@ struct at_http_backend_spec {
 	const char *user;    /* basic auth when non-empty */
 	const char *password;
 	int gzip; /* Content-Encoding: gzip */
+	/* https: CAs, client certificate and key (NULL: conn.h's defaults) */
+	const char *ca, *cert, *key;
 };
 
 /* NULL (after a warning) when the URL cannot be used. */

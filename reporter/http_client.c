@@ -142,7 +142,7 @@ int at_http_post(struct at_http *h, const char *content_type, const char *extra_
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fresh = 0;
 		if (!at_conn_ours(&h->c)) {
-			h->c.fd = -1; /* closed under us (or reused by the app): not ours to close */
+			at_conn_forget(&h->c); /* closed under us (or reused by the app) */
 			if (at_conn_connect(&h->c, deadline_ms))
 				return -1;
 			fresh = 1;

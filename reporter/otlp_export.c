@@ -17,6 +17,9 @@ struct at_backend *at_backend_otlp_new(void)
 		.encode = json ? at_otlp_encode_json : at_otlp_encode_proto,
 		.headers = at_cfg.otlp_headers,
 		.gzip = at_cfg.otlp_gzip,
+		.ca = at_cfg.otlp_ca,
+		.cert = at_cfg.otlp_client_cert,
+		.key = at_cfg.otlp_client_key,
 	};
 	return at_http_backend_new(&spec);
 }

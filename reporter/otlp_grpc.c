@@ -23,7 +23,7 @@
 #define EXPORT_PATH "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 /* RFC 7541 Appendix A */
-enum { ST_AUTHORITY = 1, ST_METHOD_POST = 3, ST_PATH = 4, ST_SCHEME_HTTP = 6,
+enum { ST_AUTHORITY = 1, ST_METHOD_POST = 3, ST_PATH = 4, ST_SCHEME_HTTP = 6, ST_SCHEME_HTTPS = 7,
        ST_CONTENT_TYPE = 31, ST_USER_AGENT = 58 };
 
 enum { OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS,
@@ -186,7 +186,7 @@ static int fixed_block(struct grpc_backend *g)
 		n += k;                                                                            \
 	} while (0)
 	PUT(at_hpack_put_indexed(o + n, cap - n, ST_METHOD_POST));
-	PUT(at_hpack_put_indexed(o + n, cap - n, ST_SCHEME_HTTP));
+	PUT(at_hpack_put_indexed(o + n, cap - n, g->h2.c.tls ? ST_SCHEME_HTTPS : ST_SCHEME_HTTP));
 	PUT(at_hpack_put_literal(o + n, cap - n, ST_PATH, NULL, 0, EXPORT_PATH,
 	                         sizeof EXPORT_PATH - 1));
 	PUT(at_hpack_put_literal(o + n, cap - n, ST_AUTHORITY, NULL, 0, g->h2.authority,
@@ -227,6 +227,7 @@ struct at_backend *at_backend_otlp_grpc_new(void)
 		free(g);
 		return NULL;
 	}
+	at_conn_tls_files(&g->h2.c, at_cfg.otlp_ca, at_cfg.otlp_client_cert, at_cfg.otlp_client_key);
 	g->gzip = at_cfg.otlp_gzip && at_gzip_available();
 	if (fixed_block(g)) {
 		at_warn("OTEL_EXPORTER_OTLP_HEADERS: over %zu bytes with the request's own; "

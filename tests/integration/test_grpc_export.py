@@ -80,7 +80,9 @@ def test_a_big_batch_flows_through_the_servers_windows(gcoll, http_server):
 
 
 def test_endpoint_as_host_and_port_and_gzip(gcoll, http_server):
-    env = grpc_env("127.0.0.1:%d" % gcoll.port, OTEL_EXPORTER_OTLP_COMPRESSION="gzip")
+    # no scheme: TLS, unless INSECURE (test_tls_export has the secure one)
+    env = grpc_env("127.0.0.1:%d" % gcoll.port, OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
+                   OTEL_EXPORTER_OTLP_INSECURE="true")
     r = run(["curl", "-s", http_server.url + "/gz"], env)
     assert r.returncode == 0, r.stderr
     spans = gcoll.wait_for(1)

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../preload/config.h"
 
@@ -16,7 +17,12 @@ static const char *vars[] = {
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT",
 	"OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-	"TRACEPARENT", "TRACESTATE", "JAEGER_SAMPLER_TYPE", "JAEGER_SAMPLER_PARAM", NULL};
+	"TRACEPARENT", "TRACESTATE", "JAEGER_SAMPLER_TYPE", "JAEGER_SAMPLER_PARAM",
+	"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+	"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+	"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+	"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "SSL_CERT_FILE", "SSL_CERT_DIR", "AUTOTRACE_LIBSSL",
+	NULL};
 
 static int clean(void **state)
 {
@@ -76,7 +82,8 @@ static void endpoints(void **state)
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
 }
 
-/* gRPC: its own default port, no /v1/traces, host:port taken as http:// */
+/* gRPC: its own default port, no /v1/traces, host:port taken as https://
+ * unless OTEL_EXPORTER_OTLP_INSECURE is true (the traces-only one wins) */
 static void grpc_endpoints(void **state)
 {
 	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
@@ -88,7 +95,17 @@ static void grpc_endpoints(void **state)
 	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317/");
 	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", 1);
 	at_config_load();
+	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
+	setenv("OTEL_EXPORTER_OTLP_INSECURE", "true", 1);
+	at_config_load();
 	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE");
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317", 1);
+	at_config_load(); /* a scheme given is kept */
+	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
 	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "other:1234", 1);
 	at_config_load();
 	assert_string_equal(at_cfg.otlp_endpoint, "http://other:1234");
@@ -100,6 +117,32 @@ static void grpc_endpoints(void **state)
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
 	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4318/v1/traces");
 	unsetenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+}
+
+/* TLS files: the traces-only variable first, relative paths made
+ * absolute, a client certificate without its key dropped */
+static void tls_files(void **state)
+{
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_ca, "");
+	assert_string_equal(at_cfg.libssl, "libssl.so.3");
+	setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/generic.pem", 1);
+	setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/etc/traces.pem", 1);
+	setenv("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "client.pem", 1);
+	setenv("SSL_CERT_DIR", "/a:/b", 1);
+	setenv("AUTOTRACE_LIBSSL", "/opt/ssl/libssl.so.3", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.otlp_ca, "/etc/traces.pem");
+	assert_string_equal(at_cfg.otlp_client_cert, ""); /* no key */
+	assert_string_equal(at_cfg.ca_dir, "/a:/b");
+	assert_string_equal(at_cfg.libssl, "/opt/ssl/libssl.so.3");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem", 1);
+	at_config_load();
+	char want[600];
+	assert_non_null(getcwd(want, 256));
+	strcat(want, "/client.pem");
+	assert_string_equal(at_cfg.otlp_client_cert, want);
+	assert_string_equal(at_cfg.otlp_client_key, "/k.pem");
 }
 
 static void invalid_numbers_fall_back(void **state)
@@ -215,6 +258,7 @@ int main(void)
 		cmocka_unit_test_setup(disabled, clean),
 		cmocka_unit_test_setup(endpoints, clean),
 		cmocka_unit_test_setup(grpc_endpoints, clean),
+		cmocka_unit_test_setup(tls_files, clean),
 		cmocka_unit_test_setup(invalid_numbers_fall_back, clean),
 		cmocka_unit_test_setup(samplers, clean),
 		cmocka_unit_test_setup(propagators_and_exporters, clean),

@@ -1,0 +1,509 @@
+/* TLS over the exporter's connections (tls.h), with OpenSSL 3 found at run
+ * time. Only the exporter thread (or the exporter process) comes here. */
+#define _GNU_SOURCE
+#include "tls.h"
+
+#include "../preload/autotrace.h"
+#include "../preload/config.h"
+#include "../preload/log.h"
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The functions used, by name (libcrypto's found through libssl's handle,
+ * which searches its dependencies). Their types are OpenSSL's own, from
+ * its headers: a build needs libssl-dev, the shim links nothing of it. */
+#define FUNCS(X)                                                                                   \
+	X(OpenSSL_version_num)                                                                     \
+	X(OPENSSL_init_ssl)                                                                        \
+	X(TLS_client_method)                                                                       \
+	X(SSL_CTX_new)                                                                             \
+	X(SSL_CTX_free)                                                                            \
+	X(SSL_CTX_ctrl)                                                                            \
+	X(SSL_CTX_set_options)                                                                     \
+	X(SSL_CTX_set_verify)                                                                      \
+	X(SSL_CTX_set_default_verify_paths)                                                        \
+	X(SSL_CTX_load_verify_locations)                                                           \
+	X(SSL_CTX_use_certificate_chain_file)                                                      \
+	X(SSL_CTX_use_PrivateKey_file)                                                             \
+	X(SSL_CTX_check_private_key)                                                               \
+	X(SSL_CTX_set_alpn_protos)                                                                 \
+	X(SSL_new)                                                                                 \
+	X(SSL_free)                                                                                \
+	X(SSL_ctrl)                                                                                \
+	X(SSL_set_bio)                                                                             \
+	X(SSL_set_connect_state)                                                                   \
+	X(SSL_get0_param)                                                                          \
+	X(SSL_do_handshake)                                                                        \
+	X(SSL_read)                                                                                \
+	X(SSL_write)                                                                               \
+	X(SSL_shutdown)                                                                            \
+	X(SSL_get_error)                                                                           \
+	X(SSL_get_verify_result)                                                                   \
+	X(SSL_get0_alpn_selected)                                                                  \
+	X(BIO_s_mem)                                                                               \
+	X(BIO_new)                                                                                 \
+	X(BIO_free)                                                                                \
+	X(BIO_read)                                                                                \
+	X(BIO_write)                                                                               \
+	X(BIO_ctrl_pending)                                                                        \
+	X(ERR_get_error)                                                                           \
+	X(ERR_error_string_n)                                                                      \
+	X(ERR_clear_error)                                                                         \
+	X(X509_verify_cert_error_string)                                                           \
+	X(X509_VERIFY_PARAM_set1_host)                                                             \
+	X(X509_VERIFY_PARAM_set1_ip_asc)
+
+#define FIELD(f) __typeof__(f) *f;
+static struct {
+	FUNCS(FIELD)
+} o;
+#undef FIELD
+#define NAME(f) #f,
+static const char *const names[] = {FUNCS(NAME)};
+#undef NAME
+
+/* A session: OpenSSL's state and its two memory BIOs (ciphertext in, out),
+ * plaintext gathered into records of up to 16 KiB, ciphertext moved. */
+struct at_tls_sess {
+	SSL *ssl;
+	BIO *rb, *wb; /* owned by ssl */
+	size_t stage_len;
+	unsigned char stage[16384];
+	unsigned char io[16384 + 512];
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int loaded;
+
+/* The program may clean OpenSSL up at its exit (OPENSSL_cleanup, an atexit
+ * handler of OpenSSL's, or the program's own call) while the exporter
+ * still has spans to send. Our handler, registered after OpenSSL's, runs
+ * before it: it flushes, then closes OpenSSL to the exporter (stopped), and
+ * waits for a call in progress (inside) to return. */
+static atomic_int stopped, inside;
+
+static void at_exit_stop(void)
+{
+	at_flush_at_exit();
+	atomic_store(&stopped, 1);
+	for (int i = 0; atomic_load(&inside) && i < 1000; i++)
+		sched_yield(); /* a call in OpenSSL is short: no I/O happens in it */
+}
+
+static void load(void)
+{
+	const char *lib = at_cfg.libssl[0] ? at_cfg.libssl : "libssl.so.3";
+	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		at_warn("https endpoints need OpenSSL 3's libssl: %.200s cannot be loaded (%.200s); "
+		        "spans for them will not be sent",
+		        lib, dlerror());
+		return;
+	}
+	void **fns = (void **)&o;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (!(fns[i] = dlsym(h, names[i]))) {
+			at_warn("https endpoints need OpenSSL 3's libssl: %.200s has no %s; spans for "
+			        "them will not be sent",
+			        lib, names[i]);
+			return;
+		}
+	if (o.OpenSSL_version_num() < 0x30000000UL) {
+		at_warn("https endpoints need OpenSSL 3's libssl: %.200s is version %lx; spans for "
+		        "them will not be sent",
+		        lib, o.OpenSSL_version_num());
+		return;
+	}
+	if (!o.OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+	                        NULL)) {
+		/* not its error strings: they may be gone with it */
+		at_warn("https endpoints: OpenSSL cannot be initialized (the program has cleaned it "
+		        "up at exit?); spans for them will not be sent");
+		return;
+	}
+	atexit(at_exit_stop); /* after OpenSSL's own: runs before it */
+	loaded = 1;
+}
+
+int at_tls_load(void)
+{
+	pthread_once(&once, load);
+	return loaded ? 0 : -1;
+}
+
+/* Enters OpenSSL: 0, or -1 once the program has cleaned it up. */
+static int enter(void)
+{
+	atomic_fetch_add(&inside, 1);
+	if (!atomic_load(&stopped))
+		return 0;
+	atomic_fetch_sub(&inside, 1);
+	return -1;
+}
+static void leave(void)
+{
+	atomic_fetch_sub(&inside, 1);
+}
+
+void at_tls_atfork_child(void)
+{
+	atomic_store(&inside, 0); /* the parent's exporter thread is not here */
+}
+
+/* The last OpenSSL error, or what else went wrong, into c->tls_err. */
+static void say(struct at_conn *c, const char *what)
+{
+	unsigned long e = o.ERR_get_error(), next;
+	while ((next = o.ERR_get_error()))
+		e = next; /* the last is the nearest to the cause's text */
+	char s[120] = "";
+	if (e) {
+		o.ERR_error_string_n(e, s, sizeof s);
+		/* "error:0A000086:SSL routines::certificate verify failed": the reason */
+		char *r = strrchr(s, ':');
+		if (r && r[1])
+			memmove(s, r + 1, strlen(r + 1) + 1);
+	}
+	snprintf(c->tls_err, sizeof c->tls_err, "%s%s%s", what, e ? ": " : "", s);
+	o.ERR_clear_error();
+}
+
+/* The context: the CAs trusted, the client certificate, ALPN. Made once
+ * per connection object; NULL (c->why said, with a warning) for good. */
+static SSL_CTX *context(struct at_conn *c)
+{
+	if (c->ctx)
+		return c->ctx;
+	if (c->ctx_failed)
+		return NULL;
+	c->ctx_failed = 1;
+	if (at_tls_load()) {
+		snprintf(c->why, sizeof c->why, "TLS: OpenSSL 3's libssl is not loaded");
+		return NULL;
+	}
+	if (enter())
+		return NULL;
+	SSL_CTX *ctx = o.SSL_CTX_new(o.TLS_client_method());
+	const char *step = "a TLS context cannot be made";
+	if (!ctx)
+		goto fail;
+	o.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
+	/* a collector that closes without close_notify ends its reply all the
+	 * same; no renegotiation: nothing to read while we write */
+	o.SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+	o.SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	step = c->ca && *c->ca ? "OTEL_EXPORTER_OTLP_CERTIFICATE cannot be loaded"
+	       : at_cfg.ca_file[0] || at_cfg.ca_dir[0] ? "SSL_CERT_FILE or SSL_CERT_DIR cannot be "
+	                                                 "loaded"
+	                                               : "the system's CA certificates cannot be "
+	                                                 "loaded";
+	int ok = c->ca && *c->ca ? o.SSL_CTX_load_verify_locations(ctx, c->ca, NULL)
+	         : at_cfg.ca_file[0] || at_cfg.ca_dir[0]
+	             ? o.SSL_CTX_load_verify_locations(ctx, at_cfg.ca_file[0] ? at_cfg.ca_file : NULL,
+	                                               at_cfg.ca_dir[0] ? at_cfg.ca_dir : NULL)
+	             : o.SSL_CTX_set_default_verify_paths(ctx);
+	if (!ok)
+		goto fail;
+	if (c->cert && *c->cert) {
+		step = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE cannot be loaded";
+		if (!o.SSL_CTX_use_certificate_chain_file(ctx, c->cert))
+			goto fail;
+		step = "OTEL_EXPORTER_OTLP_CLIENT_KEY cannot be loaded";
+		if (!o.SSL_CTX_use_PrivateKey_file(ctx, c->key, SSL_FILETYPE_PEM))
+			goto fail;
+		step = "OTEL_EXPORTER_OTLP_CLIENT_KEY does not match the client certificate";
+		if (!o.SSL_CTX_check_private_key(ctx))
+			goto fail;
+	}
+	static const unsigned char h2[] = "\x02h2", h1[] = "\x08http/1.1";
+	if (o.SSL_CTX_set_alpn_protos(ctx, c->alpn_h2 ? h2 : h1,
+	                              c->alpn_h2 ? sizeof h2 - 1 : sizeof h1 - 1))
+		goto fail;
+	leave();
+	c->ctx = ctx;
+	c->ctx_failed = 0;
+	return ctx;
+fail:
+	say(c, step);
+	leave();
+	if (ctx)
+		o.SSL_CTX_free(ctx);
+	at_warn("exporter endpoint https://%s:%s: %s; spans will not be sent to it", c->host, c->port,
+	        c->tls_err);
+	snprintf(c->why, sizeof c->why, "TLS: %s", c->tls_err);
+	return NULL;
+}
+
+void at_tls_conn_free(struct at_conn *c)
+{
+	if (c->ctx && !enter()) {
+		o.SSL_CTX_free(c->ctx);
+		leave();
+	}
+	c->ctx = NULL;
+}
+
+/* The ciphertext OpenSSL has made, sent. */
+static int flush_out(struct at_conn *c, uint64_t deadline_ms)
+{
+	struct at_tls_sess *t = c->sess;
+	for (;;) {
+		if (enter())
+			return -1;
+		size_t pend = o.BIO_ctrl_pending(t->wb);
+		int n = pend ? o.BIO_read(t->wb, t->io, sizeof t->io) : 0;
+		leave();
+		if (n <= 0)
+			return 0;
+		if (at_conn_raw_send(c, t->io, (size_t)n, deadline_ms))
+			return -1;
+	}
+}
+
+/* One read from the socket, given to OpenSSL: its size, 0 at the peer's
+ * end, -1 (errno). */
+static ssize_t feed_in(struct at_conn *c, uint64_t deadline_ms)
+{
+	struct at_tls_sess *t = c->sess;
+	ssize_t n = at_conn_raw_recv(c, t->io, sizeof t->io, deadline_ms);
+	if (n <= 0)
+		return n;
+	if (enter())
+		return -1;
+	int w = o.BIO_write(t->rb, t->io, (int)n);
+	leave();
+	return w == n ? n : -1;
+}
+
+static int is_ip(const char *host)
+{
+	unsigned char a[16];
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* The session, with the name (or address) the certificate must carry and
+ * the name sent as SNI. */
+static int session(struct at_conn *c, SSL_CTX *ctx)
+{
+	struct at_tls_sess *t = calloc(1, sizeof *t);
+	if (!t)
+		return -1;
+	c->sess = t;
+	if (enter())
+		return -1;
+	t->ssl = o.SSL_new(ctx);
+	BIO *rb = o.BIO_new(o.BIO_s_mem()), *wb = o.BIO_new(o.BIO_s_mem());
+	int ok = t->ssl && rb && wb;
+	if (ok) {
+		o.SSL_set_bio(t->ssl, rb, wb);
+		t->rb = rb;
+		t->wb = wb;
+		X509_VERIFY_PARAM *vp = o.SSL_get0_param(t->ssl);
+		if (is_ip(c->host))
+			ok = o.X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
+		else
+			ok = o.X509_VERIFY_PARAM_set1_host(vp, c->host, 0) &&
+			     o.SSL_ctrl(t->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+			                c->host);
+		o.SSL_set_connect_state(t->ssl);
+	} else {
+		if (rb)
+			o.BIO_free(rb);
+		if (wb)
+			o.BIO_free(wb);
+	}
+	o.ERR_clear_error();
+	leave();
+	return ok ? 0 : -1;
+}
+
+int at_tls_conn_start(struct at_conn *c, uint64_t deadline_ms)
+{
+	SSL_CTX *ctx = context(c);
+	if (!ctx)
+		return -1;
+	c->tls_err[0] = 0;
+	if (session(c, ctx)) {
+		snprintf(c->why, sizeof c->why, "TLS: a session cannot be made");
+		goto fail;
+	}
+	struct at_tls_sess *t = c->sess;
+	for (;;) {
+		if (enter()) {
+			snprintf(c->why, sizeof c->why, "TLS: OpenSSL was cleaned up at exit");
+			goto fail;
+		}
+		o.ERR_clear_error();
+		int r = o.SSL_do_handshake(t->ssl);
+		int e = r == 1 ? SSL_ERROR_NONE : o.SSL_get_error(t->ssl, r);
+		int fatal = e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+		if (fatal) {
+			long v = o.SSL_get_verify_result(t->ssl);
+			if (v != X509_V_OK) {
+				snprintf(c->tls_err, sizeof c->tls_err, "certificate verify failed: %s",
+				         o.X509_verify_cert_error_string(v));
+				o.ERR_clear_error();
+				/* the trust or the name configured: said whatever the log level */
+				if (!c->verify_warned++)
+					at_warn("exporter endpoint https://%s:%s: %s (%s); spans will not be "
+					        "sent to it",
+					        c->host, c->port, c->tls_err,
+					        c->ca && *c->ca ? "OTEL_EXPORTER_OTLP_CERTIFICATE names the "
+					                          "CAs trusted"
+					        : at_cfg.ca_file[0] || at_cfg.ca_dir[0]
+					            ? "SSL_CERT_FILE or SSL_CERT_DIR names the CAs trusted"
+					            : "the system's CAs are trusted");
+			} else
+				say(c, "handshake failed");
+		}
+		leave();
+		/* what it made, an alert included, goes out */
+		int sent = flush_out(c, deadline_ms);
+		if (fatal) {
+			snprintf(c->why, sizeof c->why, "TLS handshake: %s", c->tls_err);
+			goto fail;
+		}
+		if (sent) {
+			at_conn_failed(c, "TLS handshake: send", errno, deadline_ms);
+			goto fail;
+		}
+		if (e == SSL_ERROR_NONE)
+			return 0;
+		if (e == SSL_ERROR_WANT_READ) {
+			ssize_t n = feed_in(c, deadline_ms);
+			if (n > 0)
+				continue;
+			if (n == 0)
+				snprintf(c->why, sizeof c->why,
+				         "TLS handshake: the server closed the connection");
+			else
+				at_conn_failed(c, "TLS handshake", errno, deadline_ms);
+			goto fail;
+		}
+	}
+fail:
+	at_tls_conn_end(c, 0);
+	return -1;
+}
+
+void at_tls_conn_end(struct at_conn *c, int send)
+{
+	struct at_tls_sess *t = c->sess;
+	if (!t)
+		return;
+	c->sess = NULL;
+	int n = 0;
+	if (t->ssl && !enter()) {
+		if (send) {
+			o.SSL_shutdown(t->ssl); /* close_notify, into wb */
+			n = o.BIO_read(t->wb, t->io, sizeof t->io);
+		}
+		o.SSL_free(t->ssl);
+		o.ERR_clear_error();
+		leave();
+	}
+	if (n > 0) /* once, without waiting */
+		(void)at_conn_raw_send(c, t->io, (size_t)n, 0);
+	free(t);
+}
+
+/* k bytes of plaintext as records, sent. */
+static int write_rec(struct at_conn *c, const void *p, size_t k, uint64_t deadline_ms)
+{
+	struct at_tls_sess *t = c->sess;
+	if (enter()) {
+		snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
+		errno = EPROTO;
+		return -1;
+	}
+	o.ERR_clear_error();
+	int r = o.SSL_write(t->ssl, p, (int)k);
+	if (r != (int)k)
+		say(c, "write");
+	leave();
+	if (r != (int)k) {
+		errno = EPROTO;
+		return -1;
+	}
+	return flush_out(c, deadline_ms);
+}
+
+int at_tls_sendv(struct at_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+{
+	struct at_tls_sess *t = c->sess;
+	t->stage_len = 0;
+	for (int i = 0; i < n; i++) {
+		const unsigned char *p = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+		while (left) {
+			size_t k;
+			if (!t->stage_len && left >= sizeof t->stage) {
+				k = sizeof t->stage; /* a whole record from where it is */
+				if (write_rec(c, p, k, deadline_ms))
+					return -1;
+			} else {
+				k = sizeof t->stage - t->stage_len;
+				k = k < left ? k : left;
+				memcpy(t->stage + t->stage_len, p, k);
+				t->stage_len += k;
+				if (t->stage_len == sizeof t->stage) {
+					t->stage_len = 0;
+					if (write_rec(c, t->stage, sizeof t->stage, deadline_ms))
+						return -1;
+				}
+			}
+			p += k;
+			left -= k;
+		}
+	}
+	size_t k = t->stage_len;
+	t->stage_len = 0;
+	return k ? write_rec(c, t->stage, k, deadline_ms) : 0;
+}
+
+ssize_t at_tls_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)
+{
+	struct at_tls_sess *t = c->sess;
+	for (;;) {
+		if (enter()) {
+			snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
+			errno = EPROTO;
+			return -1;
+		}
+		o.ERR_clear_error();
+		int r = o.SSL_read(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+		int e = r > 0 ? SSL_ERROR_NONE : o.SSL_get_error(t->ssl, r);
+		int fatal = e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ &&
+		            e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN;
+		if (fatal)
+			say(c, "read");
+		leave();
+		if (r > 0)
+			return r;
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (flush_out(c, deadline_ms)) /* an alert, a key update's answer */
+			return -1;
+		if (fatal) {
+			errno = EPROTO;
+			return -1;
+		}
+		if (e == SSL_ERROR_WANT_READ) {
+			ssize_t k = feed_in(c, deadline_ms);
+			if (k <= 0)
+				return k;
+		}
+	}
+}
