@@ -364,6 +364,11 @@ static int take_frame(struct at_h2 *h, struct frame *f, struct stream *s, uint64
 		}
 		if (f->stream == s->id) {
 			s->seen = 1;
+			const uint8_t *d = f->p + (f->flags & FL_PADDED ? 1 : 0);
+			size_t have = s->r->body_len < sizeof s->r->body ? s->r->body_len
+			                                                 : sizeof s->r->body;
+			size_t k = sizeof s->r->body - have < data ? sizeof s->r->body - have : data;
+			memcpy(s->r->body + have, d, k);
 			s->r->body_len += data;
 			if (f->flags & FL_END_STREAM)
 				s->done = 1;

@@ -39,7 +39,8 @@ struct at_h2_response {
 	int status;       /* :status, 0 if none came */
 	int grpc_status;  /* grpc-status, -1 if none came */
 	char grpc_message[160]; /* grpc-message, percent-decoded, printable */
-	size_t body_len;  /* DATA bytes of the response (not kept) */
+	size_t body_len;  /* DATA bytes of the response */
+	uint8_t body[1024]; /* the first of them */
 	int unprocessed;  /* on -1: the peer says it did not process the request
 	                   * (REFUSED_STREAM, or GOAWAY below its stream) */
 };

@@ -7,6 +7,7 @@
 #include "../preload/log.h"
 #include "exporter.h"
 #include "gzip.h"
+#include "otlp_partial.h"
 #include "http_client.h"
 #include "retry.h"
 
@@ -19,7 +20,7 @@ struct http_backend {
 	struct at_http http;
 	struct at_buf buf, gz;
 	char *headers;
-	int warned;
+	int warned, partial_warned;
 };
 
 static int retryable(int status)
@@ -62,7 +63,8 @@ static size_t http_export(struct at_backend *b, struct at_span *const *spans, si
 	int status = at_retry(post_once, retryable, &pc, deadline_ms);
 	if (status >= 200 && status < 300) {
 		h->warned = 0;
-		return n;
+		return n - at_partial_success(h->spec.name, h->spec.url, h->spec.partial,
+		                              h->http.body, h->http.body_len, n, &h->partial_warned);
 	}
 	if (!h->warned++) {
 		if (status < 0)

@@ -18,6 +18,8 @@ struct at_http_backend_spec {
 	int gzip; /* Content-Encoding: gzip */
 	/* https: CAs, client certificate and key (NULL: conn.h's defaults) */
 	const char *ca, *cert, *key;
+	/* OTLP: the response's partial_success read, from protobuf (1) or JSON (2) */
+	int partial;
 };
 
 /* NULL (after a warning) when the URL cannot be used. */

@@ -54,13 +54,23 @@ struct resp {
 	size_t len;
 };
 
+/* Keeps the body's first bytes. */
+static void keep_body(struct at_http *h, const char *p, size_t n)
+{
+	size_t room = sizeof h->body - h->body_len;
+	n = n < room ? n : room;
+	memcpy(h->body + h->body_len, p, n);
+	h->body_len += n;
+}
+
 /* Returns the status, -1 on failure (h->why says what); *keep says
- * whether the connection can be reused. The body is read and discarded
- * (bounded by the deadline). */
+ * whether the connection can be reused. The body is read (bounded by the
+ * deadline), its first bytes kept in h->body when its length is given. */
 static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 {
 		struct resp r;
 	r.len = 0;
+	h->body_len = 0;
 	char *hend = NULL;
 	while (!hend) {
 		if (r.len == sizeof r.buf - 1) {
@@ -117,13 +127,16 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 			r.buf[r.len] = 0;
 		}
 	} else if (clen >= 0) {
+		keep_body(h, hend + 4, have < (size_t)clen ? have : (size_t)clen);
 		long left = clen - (long)have;
 		while (left > 0) {
 			ssize_t n = at_conn_recv(&h->c, r.buf, sizeof r.buf, deadline_ms);
 			if (n <= 0) {
 				*keep = 0;
+				h->body_len = 0; /* cut: not to be read */
 				return status;
 			}
+			keep_body(h, r.buf, (size_t)n < (size_t)left ? (size_t)n : (size_t)left);
 			left -= n;
 		}
 	} else if (status >= 200 && status != 204 && status != 304) {

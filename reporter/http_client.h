@@ -14,6 +14,9 @@ struct at_http {
 	char path[512];
 	char auth[320];  /* "Authorization: Basic ...\r\n" or empty */
 	int usable;
+	/* the last response's body, its first bytes (one with Content-Length) */
+	size_t body_len;
+	char body[1024];
 };
 
 /* Returns 0, or -1 with a warning when the URL cannot be used. */

@@ -20,6 +20,7 @@ struct at_backend *at_backend_otlp_new(void)
 		.ca = at_cfg.otlp_ca,
 		.cert = at_cfg.otlp_client_cert,
 		.key = at_cfg.otlp_client_key,
+		.partial = json ? 2 : 1,
 	};
 	return at_http_backend_new(&spec);
 }

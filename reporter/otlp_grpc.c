@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "exporter.h"
 #include "gzip.h"
+#include "otlp_partial.h"
 #include "h2_client.h"
 #include "otlp.h"
 #include "retry.h"
@@ -42,7 +43,7 @@ struct grpc_backend {
 	struct at_buf buf, gz;
 	uint8_t fixed[4096]; /* the request's header block but grpc-timeout */
 	size_t fixed_len;
-	int gzip, warned;
+	int gzip, warned, partial_warned;
 	struct at_h2_response r;
 	struct at_h2 h2; /* last: large */
 };
@@ -132,7 +133,14 @@ static size_t grpc_export(struct at_backend *b, struct at_span *const *spans, si
 	int code = at_retry(call_once, retryable, &c, deadline_ms);
 	if (code == OK) {
 		g->warned = 0;
-		return n;
+		/* the response message, uncompressed (we accept no encoding) */
+		size_t len = g->r.body_len < sizeof g->r.body ? g->r.body_len : sizeof g->r.body;
+		int whole = len >= 5 && len == g->r.body_len && !g->r.body[0] && 5 + ((size_t)g->r.body[1] << 24 |
+		                                              (size_t)g->r.body[2] << 16 |
+		                                              (size_t)g->r.body[3] << 8 | g->r.body[4]) ==
+		                                             g->r.body_len;
+		return n - at_partial_success("otlp (grpc)", at_cfg.otlp_endpoint, whole,
+		                              g->r.body + 5, whole ? len - 5 : 0, n, &g->partial_warned);
 	}
 	if (!g->warned++) {
 		if (code < 0)
