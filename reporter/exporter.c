@@ -332,6 +332,7 @@ void at_exporter_start(void)
 	if (at_io_direct_init)
 		at_io_direct_init();
 	at_unwinder_request(); /* the thread has it loaded: a crash meanwhile waits */
+	at_tls_prepare();
 	int rc = batch ? start_thread(run) : ENOMEM;
 	if (rc) {
 		errno = saved;

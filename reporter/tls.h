@@ -24,6 +24,15 @@ struct at_conn;
  * flushes, must come after it to run before it. A first connection made
  * in the exit flush would find OpenSSL cleaned up if the program uses it. */
 int at_tls_load(void);
+/* At the exporter thread's start, on the application's thread: when the
+ * program has OpenSSL loaded already (it uses it: its OPENSSL_cleanup is
+ * an exit handler), at_tls_load now, where it costs microseconds, so that
+ * ours is registered after it and the program cannot be exiting, running
+ * OPENSSL_cleanup, while the exporter thread initializes the library
+ * (measured: curl, which exits right after its request, crashed in 1 run
+ * of ~200). A program without it has no OPENSSL_cleanup to race: the
+ * exporter thread loads it (2 ms not spent on the application's thread). */
+void at_tls_prepare(void);
 /* Starts TLS on c's connected socket: 0, or -1 with c->why said. */
 int at_tls_conn_start(struct at_conn *c, uint64_t deadline_ms);
 /* Ends c's session; sends close_notify first when send is set. */
