@@ -1,0 +1,575 @@
+"""Export over TLS: https:// endpoints for OTLP (http/protobuf, http/json,
+gRPC), Zipkin and the Jaeger collector, with the host's OpenSSL 3 (libssl.so.3
+loaded at run time). The receivers are the usual ones serving TLS with a test
+CA's certificates (scripts/collector.py, scripts/grpc_collector.py,
+tls_certs.py): the server's chain and name are verified (IP address or DNS
+name, SNI for names), the trust comes from OTEL_EXPORTER_OTLP_CERTIFICATE or
+SSL_CERT_FILE / SSL_CERT_DIR, a client certificate for mutual TLS from
+OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / _KEY; every failure (an untrusted or
+misnamed server, a server that is not TLS, no libssl) loses the spans, says
+why on stderr, and leaves the program's output, status and exit time alone."""
+import concurrent.futures
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, run, shim_env, program
+from collector import Collector, TlsServer, server_context, tls_info
+from test_exporters import check_zipkin_v2, decode_collector_body, jaeger_ids
+from tls_certs import tls_certs  # noqa: F401  (the session fixture)
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from grpc_collector import GrpcCollector  # noqa: E402
+
+PROTOCOLS = ["http/protobuf", "http/json", "grpc"]
+CONTENT_TYPES = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
+EXIT_MS = 2000  # AUTOTRACE_EXIT_TIMEOUT of every run here
+BOUND = 8.0  # seconds a run may take at most: the exit bound and a margin, far below run()'s 30
+
+
+# ---- helpers ----
+
+def tls_env(endpoint, protocol="http/protobuf", log="warn", **extra):
+    """shim_env for an OTLP endpoint, without the test environment's
+    SSL_CERT_FILE / SSL_CERT_DIR (a test sets them itself). log: the
+    AUTOTRACE_LOG_LEVEL (warn: a lost export says why; None: the default,
+    off, for what must be said whatever the level)."""
+    env = shim_env(None, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, AUTOTRACE_EXIT_TIMEOUT=EXIT_MS)
+    for k in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        env.pop(k, None)
+    if log:
+        env["AUTOTRACE_LOG_LEVEL"] = log
+    if endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def timed_run(cmd, env):
+    t = time.monotonic()
+    r = run(cmd, env)
+    return r, time.monotonic() - t
+
+
+def err(r):
+    return r.stderr.decode(errors="replace")
+
+
+def said(r, *words):
+    """Whether one of the shim's diagnostic lines has one of words (any case)."""
+    lines = [ln.lower() for ln in err(r).splitlines() if "autotrace" in ln.lower()]
+    return any(w.lower() in ln for ln in lines for w in words)
+
+
+def same_as_bare(cmd, env, r):
+    """The run under the shim (r) printed and exited as the program alone does."""
+    bare = dict(env)
+    del bare["LD_PRELOAD"]
+    b = run(cmd, bare)
+    assert (r.returncode, r.stdout) == (b.returncode, b.stdout), (r, b)
+
+
+def client_cmd(http_server, path, client="curl"):
+    """A program making one CLIENT span: curl (libcurl, which has OpenSSL
+    loaded already) or http_client (plain sockets, no OpenSSL of its own)."""
+    if client == "curl":
+        return ["curl", "-s", http_server.url + path], b"hello\n"
+    return [program("http_client"), str(http_server.port), path], b"status 200\nhello\n\n"
+
+
+def check_client_span(spans, http_server, path, r=None):
+    """One CLIENT span, the one whose context went out in the request (r:
+    the run, whose stderr says why when there is none)."""
+    assert len(spans) == 1, (spans, r and err(r))
+    s = spans[0]
+    assert s["kind"] == "CLIENT" and s["name"] == "GET", s
+    assert s["attributes"]["url.full"] == http_server.url + path, s
+    assert s["attributes"]["http.response.status_code"] == 200, s
+    tp = http_server.header(len(http_server.requests) - 1, "traceparent")
+    assert tp == ["00-%s-%s-01" % (s["trace_id"], s["span_id"])], (tp, s)
+    return s
+
+
+def comparable(s):
+    """A span without what differs between two runs of the same request."""
+    s = dict(s, resource=dict(s["resource"]))
+    for k in ("trace_id", "span_id", "start", "end"):
+        del s[k]
+    del s["resource"]["process.pid"]
+    return s
+
+
+def wait_until(cond, timeout=5.0):
+    end = time.time() + timeout
+    while not cond() and time.time() < end:
+        time.sleep(0.02)
+    return cond()
+
+
+def no_spans(c):
+    """Nothing accepted: the program has exited, so its exit flush is over."""
+    time.sleep(0.3)
+    return not c.spans and not c.wait_for(1, timeout=0.2)
+
+
+@pytest.fixture
+def receiver():
+    """receiver(protocol, tls=None, client_ca=None): a Collector (OTLP/HTTP)
+    or a GrpcCollector, closed (and checked for decoding errors) at the end."""
+    made = []
+
+    def make(protocol, tls=None, client_ca=None):
+        cls = GrpcCollector if protocol == "grpc" else Collector
+        c = cls(tls=tls, client_ca=client_ca)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+    for c in made:
+        assert not c.errors, "collector could not decode: %s" % c.errors
+
+
+class TlsHttpServer:
+    """An HTTPS server on loopback (collector.TlsServer) that records each
+    request (method, path, lower-cased headers, body, TLS facts) and answers
+    200 with body: a Zipkin or Jaeger collector's port, or a site."""
+
+    def __init__(self, tls, body=b"over tls\n"):
+        self.requests = []
+        self.body = body
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _body(self):
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if not size:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                n = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(n) if n else b""
+
+            def _handle(self):
+                body = self._body()
+                rec.requests.append({"method": self.command, "path": self.path,
+                                     "headers": {k.lower(): v for k, v in self.headers.items()},
+                                     "body": body, "tls": tls_info(self.connection)})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(rec.body)))
+                self.end_headers()
+                self.wfile.write(rec.body)
+
+            do_GET = do_POST = _handle
+
+        self.server = TlsServer(("127.0.0.1", 0), Handler, server_context(tls))
+        self.tls_errors = self.server.tls_errors
+        self.port = self.server.server_address[1]
+        self.url = "https://localhost:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def posts(self, path):
+        return [q for q in self.requests if q["method"] == "POST" and q["path"] == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---- OTLP over https ----
+
+@pytest.mark.parametrize("client", ["curl", "http_client"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_otlp_over_https(receiver, tls_certs, http_server, protocol, client):
+    cmd, out = client_cmd(http_server, "/tls?q=1", client)
+    # the same request exported in the clear, to compare with
+    plain = receiver(protocol)
+    r = run(cmd, tls_env(plain.endpoint, protocol))
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    base = check_client_span(plain.wait_for(1), http_server, "/tls?q=1", r)
+
+    c = receiver(protocol, tls=tls_certs.server)
+    assert c.endpoint.startswith("https://127.0.0.1:")
+    env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    s = check_client_span(c.wait_for(1), http_server, "/tls?q=1", r)
+    assert comparable(s) == comparable(base)
+    assert elapsed < BOUND, (elapsed, err(r))
+    assert not c.errors and not c.tls_errors, (c.errors, c.tls_errors)
+    if protocol != "grpc":
+        q = c.requests[0]
+        assert q["path"] == "/v1/traces" and q["status"] == 200, q
+        assert q["headers"]["Content-Type"] == CONTENT_TYPES[protocol], q
+        assert q["tls"]["version"] in ("TLSv1.2", "TLSv1.3"), q
+        # an IP address is no server name (RFC 6066): no SNI for it
+        assert q["tls"]["sni"] is None, q
+    assert not said(r, "tls", "ssl", "certificate"), err(r)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_host_name_is_verified_and_sent_as_sni(receiver, tls_certs, http_server, protocol):
+    c = receiver(protocol, tls=tls_certs.server)
+    env = tls_env("https://localhost:%d" % c.port, protocol,
+                  OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/name")
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/name", r)
+    if protocol != "grpc":
+        assert c.requests[0]["tls"]["sni"] == "localhost", c.requests[0]
+
+
+def test_traces_variables_win_over_the_generic_ones(receiver, tls_certs, http_server):
+    # the generic ones name files that would fail: the client CA signs no
+    # server certificate, the server's key is no client's
+    c = receiver("http/protobuf", tls=tls_certs.server, client_ca=tls_certs.client_ca)
+    env = tls_env(None, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=c.endpoint + "/v1/traces",
+                  OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:1",
+                  OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.client_ca,
+                  OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=tls_certs.ca,
+                  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=tls_certs.server_cert,
+                  OTEL_EXPORTER_OTLP_CLIENT_KEY=tls_certs.server_key,
+                  OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE=tls_certs.client_cert,
+                  OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY=tls_certs.client_key)
+    cmd, out = client_cmd(http_server, "/traces-vars")
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/traces-vars", r)
+    assert c.requests[0]["tls"]["peer_cn"] == "autotrace test client", c.requests[0]
+
+
+# ---- gRPC endpoints without a scheme: TLS unless OTEL_EXPORTER_OTLP_INSECURE ----
+
+def test_grpc_host_and_port_is_tls_by_default(receiver, tls_certs, http_server):
+    c = receiver("grpc", tls=tls_certs.server)
+    env = tls_env("127.0.0.1:%d" % c.port, "grpc", OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/schemeless")
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/schemeless", r)
+
+
+@pytest.mark.parametrize("var", ["OTEL_EXPORTER_OTLP_INSECURE",
+                                 "OTEL_EXPORTER_OTLP_TRACES_INSECURE"])
+def test_grpc_host_and_port_insecure_is_plaintext(receiver, http_server, var):
+    c = receiver("grpc")
+    env = tls_env("127.0.0.1:%d" % c.port, "grpc", **{var: "true"})
+    cmd, out = client_cmd(http_server, "/insecure")
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/insecure", r)
+
+
+def test_grpc_host_and_port_against_a_plaintext_server(receiver, tls_certs, http_server):
+    c = receiver("grpc")
+    env = tls_env("127.0.0.1:%d" % c.port, "grpc",
+                  OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/secure-default")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    assert said(r, "tls"), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+    same_as_bare(cmd, env, r)
+
+
+@pytest.mark.parametrize("client", ["curl", "http_client"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_many_short_programs_at_once(receiver, tls_certs, http_server, protocol, client):
+    """Programs that exit right after their one request, many at a time:
+    the exporter's start (which loads and initializes OpenSSL) races the
+    program's exit (and, in curl, OpenSSL's own exit handler). None may
+    crash or lose its span."""
+    c = receiver(protocol, tls=tls_certs.server)
+    env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/many", client)
+    n = 48
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        results = list(ex.map(lambda i: run(cmd, env), range(n)))
+    bad = [(r.returncode, r.stdout, err(r)) for r in results if r.returncode or r.stdout != out]
+    assert not bad, "%d of %d runs failed: %s" % (len(bad), n, bad[:4])
+    spans = c.wait_for(n, timeout=15)
+    said_why = [err(r) for r in results if r.stderr]
+    assert len(spans) == n, (len(spans), said_why[:4])
+    assert len({s["span_id"] for s in spans}) == n
+
+
+# ---- what is trusted ----
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_an_untrusted_server_gets_nothing(receiver, tls_certs, http_server, protocol):
+    # neither OTEL_EXPORTER_OTLP_CERTIFICATE nor SSL_CERT_FILE/DIR: the
+    # system's CAs, which do not include the test CA
+    c = receiver(protocol, tls=tls_certs.server)
+    env = tls_env(c.endpoint, protocol, log=None)  # said whatever the log level
+    assert not any(k in env for k in ("SSL_CERT_FILE", "SSL_CERT_DIR",
+                                      "OTEL_EXPORTER_OTLP_CERTIFICATE"))
+    cmd, out = client_cmd(http_server, "/untrusted")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    assert said(r, "certificate verify failed", "unable to get local issuer"), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+    if protocol != "grpc":  # the shim did connect and refuse the certificate
+        assert wait_until(lambda: c.tls_errors), "no handshake seen"
+    same_as_bare(cmd, env, r)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_certificate_for_another_name_is_refused(receiver, tls_certs, http_server, protocol,
+                                                    host):
+    c = receiver(protocol, tls=tls_certs.wrong)  # DNS:wrong.example, signed by the trusted CA
+    env = tls_env("https://%s:%d" % (host, c.port), protocol, log=None,
+                  OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/wrong")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    assert said(r, "mismatch"), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+
+
+def _hashed_dir(tmp_path, ca):
+    """An SSL_CERT_DIR: the CA under its subject hash (what c_rehash makes)."""
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", ca], check=True,
+                       capture_output=True, text=True).stdout.strip()
+    d = tmp_path / "certs"
+    d.mkdir()
+    (d / (h + ".0")).write_bytes(open(ca, "rb").read())
+    return str(d)
+
+
+@pytest.mark.parametrize("var", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_openssl_environment_names_the_trust(receiver, tls_certs, http_server, tmp_path,
+                                             protocol, var):
+    c = receiver(protocol, tls=tls_certs.server)
+    where = tls_certs.ca if var == "SSL_CERT_FILE" else _hashed_dir(tmp_path, tls_certs.ca)
+    env = tls_env(c.endpoint, protocol, **{var: where})
+    cmd, out = client_cmd(http_server, "/" + var)
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/" + var, r)
+
+
+def test_a_ca_file_that_cannot_be_read_is_said(receiver, tls_certs, http_server, tmp_path):
+    c = receiver("http/protobuf", tls=tls_certs.server)
+    missing = str(tmp_path / "no-such-ca.pem")
+    env = tls_env(c.endpoint, log=None, OTEL_EXPORTER_OTLP_CERTIFICATE=missing)
+    cmd, out = client_cmd(http_server, "/noca")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert no_spans(c), c.spans
+    assert said(r, missing, "OTEL_EXPORTER_OTLP_CERTIFICATE"), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+
+
+# ---- mutual TLS ----
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_mutual_tls_with_a_client_certificate(receiver, tls_certs, http_server, protocol):
+    c = receiver(protocol, tls=tls_certs.server, client_ca=tls_certs.client_ca)
+    env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca,
+                  OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=tls_certs.client_cert,
+                  OTEL_EXPORTER_OTLP_CLIENT_KEY=tls_certs.client_key)
+    cmd, out = client_cmd(http_server, "/mtls")
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, "/mtls", r)
+    if protocol != "grpc":
+        assert c.requests[0]["tls"]["peer_cn"] == "autotrace test client", c.requests[0]
+        assert not c.tls_errors, c.tls_errors
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_mutual_tls_without_a_client_certificate(receiver, tls_certs, http_server, protocol):
+    c = receiver(protocol, tls=tls_certs.server, client_ca=tls_certs.client_ca)
+    env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    cmd, out = client_cmd(http_server, "/no-client-cert")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    assert elapsed < BOUND, (elapsed, err(r))
+    if protocol != "grpc":
+        # the server asked for one and did not get one; its alert is said
+        assert said(r, "certificate"), err(r)
+        assert wait_until(lambda: c.tls_errors), "no handshake seen"
+        assert any("certificate" in e for e in c.tls_errors), c.tls_errors
+    else:
+        # grpcio hangs up without an alert (curl --http2 sees the same):
+        # the export's failure is what there is to say
+        assert said(r, "fail"), err(r)
+    same_as_bare(cmd, env, r)
+
+
+# ---- servers that do not speak TLS, or never answer ----
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_https_to_a_plaintext_collector(receiver, http_server, protocol):
+    c = receiver(protocol)
+    env = tls_env("https://127.0.0.1:%d" % c.port, protocol)
+    cmd, out = client_cmd(http_server, "/plain-collector")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    assert said(r, "tls"), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+    same_as_bare(cmd, env, r)
+
+
+def test_a_server_that_never_answers_the_handshake_is_bounded(http_server):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)  # the kernel completes the connection; nobody reads the ClientHello
+    try:
+        env = tls_env("https://127.0.0.1:%d" % s.getsockname()[1],
+                      AUTOTRACE_EXIT_TIMEOUT=1000)
+        cmd, out = client_cmd(http_server, "/silent")
+        r, elapsed = timed_run(cmd, env)
+        assert r.returncode == 0 and r.stdout == out, err(r)
+        assert elapsed < 1.0 + 3.0, (elapsed, err(r))
+        # what waited in the backlog: a TLS handshake record (a ClientHello)
+        s.settimeout(2)
+        conn, _ = s.accept()
+        conn.settimeout(2)
+        assert conn.recv(1) == b"\x16", err(r)
+        conn.close()
+    finally:
+        s.close()
+
+
+# ---- no libssl ----
+
+def test_no_libssl_loses_only_the_https_spans(receiver, tls_certs, http_server):
+    c = receiver("http/protobuf", tls=tls_certs.server)
+    # Zipkin in the clear to http_server at the same time: still exported
+    env = tls_env(c.endpoint, log=None, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca,
+                  AUTOTRACE_LIBSSL="/nonexistent/libssl.so.3",
+                  OTEL_TRACES_EXPORTER="otlp,zipkin",
+                  OTEL_EXPORTER_ZIPKIN_ENDPOINT=http_server.url + "/api/v2/spans")
+    cmd, out = client_cmd(http_server, "/nolibssl")
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert said(r, "libssl"), err(r)
+    assert wait_until(lambda: any(q["path"] == "/api/v2/spans" for q in http_server.requests)), \
+        err(r)
+    assert no_spans(c) and not c.requests, c.requests
+    assert elapsed < BOUND, (elapsed, err(r))
+    same_as_bare(cmd, env, r)
+
+
+# ---- a program that uses OpenSSL itself ----
+
+PY_TLS = r"""
+import ssl, sys, urllib.request
+cafile, https_url, http_url, order = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                  urllib.request.HTTPSHandler(context=ctx))
+plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+calls = [(tls, https_url), (plain, http_url)]
+for opener, url in calls if order == "tls-first" else calls[::-1]:
+    with opener.open(url, timeout=10) as r:
+        sys.stdout.write(r.read().decode())
+sys.stdout.flush()
+"""
+
+
+@pytest.mark.parametrize("order", ["tls-first", "plain-first"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_program_using_openssl_itself(receiver, tls_certs, http_server, tmp_path, protocol,
+                                        order):
+    """Python's ssl and the shim share the process's libssl; the spans wait
+    for the exit flush (schedule delay 60 s), which runs while OpenSSL's own
+    exit handler may be cleaning it up."""
+    site = TlsHttpServer(tls_certs.server, body=b"secret page\n")
+    try:
+        c = receiver(protocol, tls=tls_certs.server)
+        script = tmp_path / "tls_client.py"
+        script.write_text(PY_TLS)
+        env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca,
+                      OTEL_BSP_SCHEDULE_DELAY=60000)
+        cmd = ["/usr/bin/python3", str(script), tls_certs.ca, site.url + "/page",
+               http_server.url + "/py", order]
+        r, elapsed = timed_run(cmd, env)
+        want = b"secret page\nhello\n" if order == "tls-first" else b"hello\nsecret page\n"
+        assert r.returncode == 0 and r.stdout == want, err(r)
+        assert [q["path"] for q in site.requests] == ["/page"], site.requests
+        assert site.requests[0]["tls"]["sni"] == "localhost"
+        spans = c.wait_for(1, pred=lambda s: s["attributes"].get("url.full") ==
+                           http_server.url + "/py")
+        check_client_span(spans, http_server, "/py", r)
+        assert spans[0]["resource"]["process.executable.name"].startswith("python3"), spans
+        assert elapsed < BOUND, (elapsed, err(r))
+    finally:
+        site.close()
+
+
+# ---- Zipkin and the Jaeger collector over https ----
+
+def _zipkin(site):
+    return {"OTEL_TRACES_EXPORTER": "zipkin",
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT": site.url + "/api/v2/spans"}, "/api/v2/spans"
+
+
+def _jaeger(site):
+    return {"JAEGER_ENDPOINT": site.url + "/api/traces"}, "/api/traces"
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+@pytest.mark.parametrize("route", [_zipkin, _jaeger], ids=["zipkin", "jaeger"])
+def test_zipkin_and_jaeger_over_https(tls_certs, http_server, route, trusted):
+    site = TlsHttpServer(tls_certs.server, body=b"")
+    try:
+        extra, path = route(site)
+        if trusted:
+            extra["SSL_CERT_FILE"] = tls_certs.ca
+        env = tls_env(None, log="warn" if trusted else None, **extra)
+        cmd, out = client_cmd(http_server, "/zj")
+        r, elapsed = timed_run(cmd, env)
+        assert r.returncode == 0 and r.stdout == out, err(r)
+        tp = http_server.header(0, "traceparent")
+        assert len(tp) == 1, http_server.requests
+        trace_id, span_id = tp[0].split("-")[1:3]
+        assert elapsed < BOUND, (elapsed, err(r))
+        if not trusted:
+            time.sleep(0.3)
+            assert not site.requests, site.requests
+            assert said(r, "certificate verify failed", "unable to get local issuer"), err(r)
+            assert wait_until(lambda: site.tls_errors), "no handshake seen"
+            return
+        assert wait_until(lambda: site.posts(path)), (site.requests, site.tls_errors, err(r))
+        (q,) = site.posts(path)
+        assert q["tls"]["sni"] == "localhost", q
+        if route is _zipkin:
+            spans = check_zipkin_v2(json.loads(q["body"]))
+            assert [(s["traceId"], s["id"]) for s in spans] == [(trace_id, span_id)]
+        else:
+            assert q["headers"]["content-type"] == "application/x-thrift", q
+            b = decode_collector_body(q["body"])
+            assert [jaeger_ids(s) for s in b.spans] == [(trace_id, span_id)]
+    finally:
+        site.close()
