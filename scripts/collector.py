@@ -196,7 +196,10 @@ class TlsServer(QuietServer):
 
 class Receiver:
     """What a test receiver keeps: the spans (dicts), the requests, decoding
-    errors, the answers to give first (status_plan) and a delay per request."""
+    errors, the answers to give first (status_plan), a delay per request, and
+    the body of a successful answer (reply: None for an empty response, else
+    a function of the request's content type giving (body bytes, content
+    type))."""
 
     def __init__(self):
         self.spans = []
@@ -205,6 +208,7 @@ class Receiver:
         self.tls_errors = []  # failed TLS handshakes (a TLS receiver's)
         self.status_plan = []
         self.delay = 0.0
+        self.reply = None
         self.lock = threading.Condition()
 
     def wait_for(self, n, timeout=10.0, pred=None):
@@ -270,9 +274,11 @@ class Collector(Receiver):
                     with coll.lock:
                         coll.spans.extend(spans)
                         coll.lock.notify_all()
-                reply = b"{}" if status == 200 else b"error"
+                reply, ctype = b"{}" if status == 200 else b"error", "application/json"
+                if status == 200 and coll.reply:
+                    reply, ctype = coll.reply(self.headers.get("Content-Type", ""))
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)

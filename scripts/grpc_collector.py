@@ -36,7 +36,8 @@ class GrpcCollector(Receiver):
         handler = grpc.unary_unary_rpc_method_handler(
             self._export,
             request_deserializer=trace_service_pb2.ExportTraceServiceRequest.FromString,
-            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString)
+            # a reply given as bytes goes as it is
+            response_serializer=lambda r: r if isinstance(r, bytes) else r.SerializeToString())
         self.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
         address = "%s:%d" % (host, port)
@@ -70,6 +71,8 @@ class GrpcCollector(Receiver):
         with self.lock:
             self.spans.extend(spans)
             self.lock.notify_all()
+        if self.reply:
+            return self.reply("application/grpc")[0]
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def close(self):
