@@ -1184,11 +1184,14 @@ def section_exporter(ctx):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
     commands.append(" ".join(argv[1:]).replace(ROOT + "/", "").replace(BIN, "$BUILD/bench")
                     .replace(LIB, "$BUILD/libautotrace.so"))
-    md("### OTLP/gRPC and OTLP/HTTP side by side", "",
+    md("### OTLP/gRPC and OTLP/HTTP side by side, in the clear and over TLS", "",
        "`bench/exporter_protocols.py`: `loop_curl` (pinned with its sink to CPU 0) exports its "
        "spans to a real receiver of each protocol (`scripts/collector.py`; grpcio's server, "
-       "`scripts/grpc_collector.py`), the two alternating; the exporter thread's CPU per span "
-       "as the shim reports it at exit (`AUTOTRACE_LOG_LEVEL=info`), medians of the rounds.", "",
+       "`scripts/grpc_collector.py`), in the clear and over TLS (https, a test CA's "
+       "certificate; TLS 1.3), the four alternating; the exporter thread's CPU per span as the "
+       "shim reports it at exit (`AUTOTRACE_LOG_LEVEL=info`), medians of the rounds. Over TLS, "
+       "send includes the encryption and the handshake of each connection (one per run "
+       "here: the connection is kept).", "",
        "| protocol | exporter CPU ns/span | render | encode | send (min–max) |",
        "|---|---:|---:|---:|---:|")
     for ln in r.stdout.splitlines():
