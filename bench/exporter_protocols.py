@@ -39,13 +39,13 @@ def main():
     sink = subprocess.Popen(["taskset", "-c", "0", os.path.join(bench_bin, "httpd"), "0"],
                             stdout=subprocess.PIPE, text=True)
     url = "http://127.0.0.1:%s/x" % sink.stdout.readline().strip()
-    res = {"http/protobuf": [], "grpc": [], "http/protobuf, TLS": [], "grpc, TLS": []}
+    res = {"http/protobuf": [], "grpc": [], "http/protobuf+tls": [], "grpc+tls": []}
     tmp = tempfile.mkdtemp(prefix="autotrace-bench-tls-")
     certs = make_certs(tmp)
     try:
         for _ in range(rounds):
             for name in res:
-                proto, tls = name.split(", ")[0], name.endswith("TLS")
+                proto, tls = name.split("+")[0], name.endswith("+tls")
                 cls = Collector if proto == "http/protobuf" else GrpcCollector
                 rcv = cls(tls=certs.server if tls else None)
                 env = {k: v for k, v in os.environ.items()

@@ -216,9 +216,20 @@ ssize_t at_conn_raw_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline
 			return r;
 		if (errno == EINTR)
 			continue;
-		if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    !at_conn_wait(c->fd, POLLIN, deadline_ms))
-			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			/* What came is acknowledged at once, not up to 40 ms later: a
+			 * server that writes its answer in pieces, with Nagle on, holds
+			 * the next piece until then. TLS makes it common: the server's
+			 * session tickets go out before the answer (measured with
+			 * Python's ssl server: the exit flush took 45 ms, 0.6 ms in the
+			 * clear). The kernel turns quick ACKs back off by itself. */
+			if (c->tls) {
+				int one = 1;
+				setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+			}
+			if (!at_conn_wait(c->fd, POLLIN, deadline_ms))
+				continue;
+		}
 		return -1;
 	}
 }

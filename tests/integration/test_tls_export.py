@@ -119,6 +119,22 @@ def no_spans(c):
     return not c.spans and not c.wait_for(1, timeout=0.2)
 
 
+def run_and_lose(c, http_server, path, env, *words, client="curl"):
+    """Runs a program whose span the receiver c must not get: the program
+    is unaffected (its output, status, a bounded run), its span was made
+    (its traceparent went out), nothing reached c, and the shim's stderr
+    has one of words (none given: not checked). Returns the run."""
+    cmd, out = client_cmd(http_server, path, client)
+    r, elapsed = timed_run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    assert http_server.header(0, "traceparent"), "no span was made"
+    assert no_spans(c) and not c.requests, c.requests
+    if words:
+        assert said(r, *words), err(r)
+    assert elapsed < BOUND, (elapsed, err(r))
+    return r
+
+
 @pytest.fixture
 def receiver():
     """receiver(protocol, tls=None, client_ca=None): a Collector (OTLP/HTTP)
@@ -281,14 +297,8 @@ def test_grpc_host_and_port_against_a_plaintext_server(receiver, tls_certs, http
     c = receiver("grpc")
     env = tls_env("127.0.0.1:%d" % c.port, "grpc",
                   OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
-    cmd, out = client_cmd(http_server, "/secure-default")
-    r, elapsed = timed_run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    assert http_server.header(0, "traceparent"), "no span was made"
-    assert no_spans(c) and not c.requests, c.requests
-    assert said(r, "tls"), err(r)
-    assert elapsed < BOUND, (elapsed, err(r))
-    same_as_bare(cmd, env, r)
+    r = run_and_lose(c, http_server, "/secure-default", env, "tls")
+    same_as_bare(r.args, env, r)
 
 
 @pytest.mark.parametrize("client", ["curl", "http_client"])
@@ -322,16 +332,11 @@ def test_an_untrusted_server_gets_nothing(receiver, tls_certs, http_server, prot
     env = tls_env(c.endpoint, protocol, log=None)  # said whatever the log level
     assert not any(k in env for k in ("SSL_CERT_FILE", "SSL_CERT_DIR",
                                       "OTEL_EXPORTER_OTLP_CERTIFICATE"))
-    cmd, out = client_cmd(http_server, "/untrusted")
-    r, elapsed = timed_run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    assert http_server.header(0, "traceparent"), "no span was made"
-    assert no_spans(c) and not c.requests, c.requests
-    assert said(r, "certificate verify failed", "unable to get local issuer"), err(r)
-    assert elapsed < BOUND, (elapsed, err(r))
+    r = run_and_lose(c, http_server, "/untrusted", env, "certificate verify failed",
+                     "unable to get local issuer")
     if protocol != "grpc":  # the shim did connect and refuse the certificate
         assert wait_until(lambda: c.tls_errors), "no handshake seen"
-    same_as_bare(cmd, env, r)
+    same_as_bare(r.args, env, r)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
@@ -341,13 +346,7 @@ def test_a_certificate_for_another_name_is_refused(receiver, tls_certs, http_ser
     c = receiver(protocol, tls=tls_certs.wrong)  # DNS:wrong.example, signed by the trusted CA
     env = tls_env("https://%s:%d" % (host, c.port), protocol, log=None,
                   OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
-    cmd, out = client_cmd(http_server, "/wrong")
-    r, elapsed = timed_run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    assert http_server.header(0, "traceparent"), "no span was made"
-    assert no_spans(c) and not c.requests, c.requests
-    assert said(r, "mismatch"), err(r)
-    assert elapsed < BOUND, (elapsed, err(r))
+    run_and_lose(c, http_server, "/wrong", env, "mismatch")
 
 
 def _hashed_dir(tmp_path, ca):
@@ -406,12 +405,7 @@ def test_mutual_tls_with_a_client_certificate(receiver, tls_certs, http_server, 
 def test_mutual_tls_without_a_client_certificate(receiver, tls_certs, http_server, protocol):
     c = receiver(protocol, tls=tls_certs.server, client_ca=tls_certs.client_ca)
     env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
-    cmd, out = client_cmd(http_server, "/no-client-cert")
-    r, elapsed = timed_run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    assert http_server.header(0, "traceparent"), "no span was made"
-    assert no_spans(c) and not c.requests, c.requests
-    assert elapsed < BOUND, (elapsed, err(r))
+    r = run_and_lose(c, http_server, "/no-client-cert", env)
     if protocol != "grpc":
         # the server asked for one and did not get one; its alert is said
         assert said(r, "certificate"), err(r)
@@ -421,7 +415,7 @@ def test_mutual_tls_without_a_client_certificate(receiver, tls_certs, http_serve
         # grpcio hangs up without an alert (curl --http2 sees the same):
         # the export's failure is what there is to say
         assert said(r, "fail"), err(r)
-    same_as_bare(cmd, env, r)
+    same_as_bare(r.args, env, r)
 
 
 # ---- servers that do not speak TLS, or never answer ----
@@ -430,14 +424,8 @@ def test_mutual_tls_without_a_client_certificate(receiver, tls_certs, http_serve
 def test_https_to_a_plaintext_collector(receiver, http_server, protocol):
     c = receiver(protocol)
     env = tls_env("https://127.0.0.1:%d" % c.port, protocol)
-    cmd, out = client_cmd(http_server, "/plain-collector")
-    r, elapsed = timed_run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    assert http_server.header(0, "traceparent"), "no span was made"
-    assert no_spans(c) and not c.requests, c.requests
-    assert said(r, "tls"), err(r)
-    assert elapsed < BOUND, (elapsed, err(r))
-    same_as_bare(cmd, env, r)
+    r = run_and_lose(c, http_server, "/plain-collector", env, "tls")
+    same_as_bare(r.args, env, r)
 
 
 def test_a_server_that_never_answers_the_handshake_is_bounded(http_server):
