@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run, shim_env
+from conftest import ROOT, fuzz_short, run, shim_env
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from collector import Collector  # noqa: E402
@@ -93,3 +93,10 @@ def test_an_empty_partial_success_is_full_success(http_server, protocol):
         assert "rejected" not in err and "warning" not in err, err
     finally:
         c.close()
+
+
+def test_partial_success_reader_fuzz_short(tmp_path):
+    """What a collector answers is read as protobuf and as JSON
+    (reporter/otlp_partial.c) under libFuzzer for a few seconds: no crash,
+    the message printable and bounded, never more rejected than sent."""
+    fuzz_short("fuzz_partial", tmp_path)
