@@ -134,7 +134,7 @@ def tls_info(conn):
     subject = dict(x[0] for x in peer.get("subject", ()))
     return {"version": conn.version(), "cipher": (conn.cipher() or (None,))[0],
             "alpn": conn.selected_alpn_protocol(), "sni": getattr(conn, "sni", None),
-            "peer_cn": subject.get("commonName")}
+            "peer_cn": subject.get("commonName"), "port": conn.getpeername()[1]}
 
 
 class TlsServer(QuietServer):

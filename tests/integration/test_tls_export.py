@@ -239,6 +239,35 @@ def test_otlp_over_https(receiver, tls_certs, http_server, protocol, client):
     assert not said(r, "tls", "ssl", "certificate"), err(r)
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_big_batches_over_https(receiver, tls_certs, protocol):
+    """1500 spans with 900-byte URLs in batches of up to 1024 (bodies of up
+    to ~1 MB: many TLS records, rings that fill and wrap, HTTP/2 flow
+    control over TLS), all arriving once, in two or three requests; over
+    OTLP/HTTP on one kept connection. The spans' server is the C test
+    server (Python's answers 40 ms late on a kept connection)."""
+    c = receiver(protocol, tls=tls_certs.server)
+    srv = subprocess.Popen([program("http_server")], stdout=subprocess.PIPE)
+    try:
+        port = int(srv.stdout.readline())
+        env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca,
+                      OTEL_BSP_MAX_EXPORT_BATCH_SIZE=1024, OTEL_BSP_MAX_QUEUE_SIZE=4096,
+                      OTEL_BSP_SCHEDULE_DELAY=60000)
+        n, path = 1500, "/" + "b" * 900
+        r = run([program("http_client"), "-n", str(n), str(port), path], env, timeout=60)
+    finally:
+        srv.kill()
+        srv.wait()
+    assert r.returncode == 0 and r.stdout.count(b"status 200") == n, err(r)
+    spans = c.wait_for(n, timeout=20)
+    assert len(spans) == n and len({s["span_id"] for s in spans}) == n, (len(spans), err(r))
+    assert all(s["attributes"]["url.full"].endswith(path) for s in spans)
+    assert 2 <= len(c.requests) <= 3, len(c.requests)
+    assert not said(r, "fail"), err(r)
+    if protocol != "grpc":  # one TLS connection for all of them
+        assert len({q["tls"]["port"] for q in c.requests}) == 1, c.requests
+
+
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_a_host_name_is_verified_and_sent_as_sni(receiver, tls_certs, http_server, protocol):
     c = receiver(protocol, tls=tls_certs.server)
