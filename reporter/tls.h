@@ -3,7 +3,7 @@
  * connection: the shim links no TLS library, and a process that never
  * exports over https never loads one.
  *
- * OpenSSL never touches the socket: it reads and writes memory BIOs, and
+ * OpenSSL never touches the socket: it reads and writes a BIO pair (rings in memory), and
  * conn.c moves the bytes with its own deadlines, MSG_NOSIGNAL and the
  * check that the fd is still ours. So the exporter is never blocked inside
  * OpenSSL, and a program that exits while it waits for a collector can
