@@ -269,6 +269,31 @@ def test_big_batches_over_https(receiver, tls_certs, protocol):
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_fork_per_connection_server_exports_from_each_child(receiver, tls_certs, protocol):
+    """Each child of a fork-per-connection server (ending with _exit) makes
+    its span, starts its own exporter, shakes hands and sends it before it
+    goes; the client's spans go too: every request has both."""
+    c = receiver(protocol, tls=tls_certs.server)
+    env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
+    srv = subprocess.Popen([program("http_server"), "-m", "fork"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env)
+    try:
+        port = int(srv.stdout.readline())
+        for i in range(20):
+            r = run([program("http_client"), str(port), "/f%d" % i], env)
+            assert r.returncode == 0 and b"status 200" in r.stdout, err(r)
+        spans = c.wait_for(40, timeout=15)
+    finally:
+        srv.kill()
+        _, serr = srv.communicate()
+    server = [s for s in spans if s["kind"] == "SERVER"]
+    client = [s for s in spans if s["kind"] == "CLIENT"]
+    assert len(server) == 20 and len(client) == 20, (len(server), len(client), serr[-500:])
+    assert {s["parent_span_id"] for s in server} == {s["span_id"] for s in client}
+    assert len({s["resource"]["process.pid"] for s in server}) == 20  # one child each
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_a_host_name_is_verified_and_sent_as_sni(receiver, tls_certs, http_server, protocol):
     c = receiver(protocol, tls=tls_certs.server)
     env = tls_env("https://localhost:%d" % c.port, protocol,
