@@ -461,13 +461,6 @@ def test_bad_configuration_warns_and_runs(collector, http_server):
     assert len(collector.wait_for(1)) == 1
 
 
-def test_https_endpoint_is_refused_clearly(http_server):
-    env = shim_env(None, OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:4318")
-    r = run(["curl", "-s", http_server.url], env)
-    assert r.returncode == 0 and r.stdout == b"hello\n"
-    assert b"https is not supported" in r.stderr
-
-
 def test_exit_stats_with_log_level(collector, http_server):
     r = run(["curl", "-s", http_server.url], shim_env(collector, AUTOTRACE_LOG_LEVEL="info"))
     assert r.returncode == 0
