@@ -137,7 +137,8 @@ static void load(void)
 	/* No exit handler of OpenSSL's (when we are the first to start it): one
 	 * registered while the program exits (an exporter started by a span
 	 * made at exit) is run by the exiting thread at once, under our
-	 * thread's initialization (measured: 6 of 40 runs of a plain-socket client crashed). */
+	 * thread's initialization (measured: 6 of 40 runs of a plain-socket
+	 * client crashed). */
 	if (!o.OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS |
 	                            OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
 	                        NULL)) {
