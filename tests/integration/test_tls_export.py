@@ -119,6 +119,16 @@ def no_spans(c):
     return not c.spans and not c.wait_for(1, timeout=0.2)
 
 
+def run_and_deliver(c, http_server, path, env):
+    """Runs curl for path: it is unaffected and its one CLIENT span (the one
+    whose traceparent went out) reaches the receiver c. Returns the run."""
+    cmd, out = client_cmd(http_server, path)
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    check_client_span(c.wait_for(1), http_server, path, r)
+    return r
+
+
 def run_and_lose(c, http_server, path, env, *words, client="curl"):
     """Runs a program whose span the receiver c must not get: the program
     is unaffected (its output, status, a bounded run), its span was made
@@ -298,10 +308,7 @@ def test_a_host_name_is_verified_and_sent_as_sni(receiver, tls_certs, http_serve
     c = receiver(protocol, tls=tls_certs.server)
     env = tls_env("https://localhost:%d" % c.port, protocol,
                   OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
-    cmd, out = client_cmd(http_server, "/name")
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/name", r)
+    run_and_deliver(c, http_server, "/name", env)
     if protocol != "grpc":
         assert c.requests[0]["tls"]["sni"] == "localhost", c.requests[0]
 
@@ -318,10 +325,7 @@ def test_traces_variables_win_over_the_generic_ones(receiver, tls_certs, http_se
                   OTEL_EXPORTER_OTLP_CLIENT_KEY=tls_certs.server_key,
                   OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE=tls_certs.client_cert,
                   OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY=tls_certs.client_key)
-    cmd, out = client_cmd(http_server, "/traces-vars")
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/traces-vars", r)
+    run_and_deliver(c, http_server, "/traces-vars", env)
     assert c.requests[0]["tls"]["peer_cn"] == "autotrace test client", c.requests[0]
 
 
@@ -330,10 +334,7 @@ def test_traces_variables_win_over_the_generic_ones(receiver, tls_certs, http_se
 def test_grpc_host_and_port_is_tls_by_default(receiver, tls_certs, http_server):
     c = receiver("grpc", tls=tls_certs.server)
     env = tls_env("127.0.0.1:%d" % c.port, "grpc", OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca)
-    cmd, out = client_cmd(http_server, "/schemeless")
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/schemeless", r)
+    run_and_deliver(c, http_server, "/schemeless", env)
 
 
 @pytest.mark.parametrize("var", ["OTEL_EXPORTER_OTLP_INSECURE",
@@ -341,10 +342,7 @@ def test_grpc_host_and_port_is_tls_by_default(receiver, tls_certs, http_server):
 def test_grpc_host_and_port_insecure_is_plaintext(receiver, http_server, var):
     c = receiver("grpc")
     env = tls_env("127.0.0.1:%d" % c.port, "grpc", **{var: "true"})
-    cmd, out = client_cmd(http_server, "/insecure")
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/insecure", r)
+    run_and_deliver(c, http_server, "/insecure", env)
 
 
 def test_grpc_host_and_port_against_a_plaintext_server(receiver, tls_certs, http_server):
@@ -420,10 +418,7 @@ def test_openssl_environment_names_the_trust(receiver, tls_certs, http_server, t
     c = receiver(protocol, tls=tls_certs.server)
     where = tls_certs.ca if var == "SSL_CERT_FILE" else _hashed_dir(tmp_path, tls_certs.ca)
     env = tls_env(c.endpoint, protocol, **{var: where})
-    cmd, out = client_cmd(http_server, "/" + var)
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/" + var, r)
+    run_and_deliver(c, http_server, "/" + var, env)
 
 
 def test_a_ca_file_that_cannot_be_read_is_said(receiver, tls_certs, http_server, tmp_path):
@@ -446,10 +441,7 @@ def test_mutual_tls_with_a_client_certificate(receiver, tls_certs, http_server, 
     env = tls_env(c.endpoint, protocol, OTEL_EXPORTER_OTLP_CERTIFICATE=tls_certs.ca,
                   OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=tls_certs.client_cert,
                   OTEL_EXPORTER_OTLP_CLIENT_KEY=tls_certs.client_key)
-    cmd, out = client_cmd(http_server, "/mtls")
-    r = run(cmd, env)
-    assert r.returncode == 0 and r.stdout == out, err(r)
-    check_client_span(c.wait_for(1), http_server, "/mtls", r)
+    run_and_deliver(c, http_server, "/mtls", env)
     if protocol != "grpc":
         assert c.requests[0]["tls"]["peer_cn"] == "autotrace test client", c.requests[0]
         assert not c.tls_errors, c.tls_errors
