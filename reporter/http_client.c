@@ -65,7 +65,7 @@ static void keep_body(struct at_http *h, const char *p, size_t n)
 
 /* Returns the status, -1 on failure (h->why says what); *keep says
  * whether the connection can be reused. The body is read (bounded by the
- * deadline), its first bytes kept in h->body when its length is given. */
+ * deadline), and kept in h->body when its length is given and it fits. */
 static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 {
 		struct resp r;
@@ -127,7 +127,8 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 			r.buf[r.len] = 0;
 		}
 	} else if (clen >= 0) {
-		keep_body(h, hend + 4, have < (size_t)clen ? have : (size_t)clen);
+		if ((size_t)clen <= sizeof h->body) /* a part of one is not read */
+			keep_body(h, hend + 4, have < (size_t)clen ? have : (size_t)clen);
 		long left = clen - (long)have;
 		while (left > 0) {
 			ssize_t n = at_conn_recv(&h->c, r.buf, sizeof r.buf, deadline_ms);
@@ -136,7 +137,8 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 				h->body_len = 0; /* cut: not to be read */
 				return status;
 			}
-			keep_body(h, r.buf, (size_t)n < (size_t)left ? (size_t)n : (size_t)left);
+			if ((size_t)clen <= sizeof h->body)
+				keep_body(h, r.buf, (size_t)n < (size_t)left ? (size_t)n : (size_t)left);
 			left -= n;
 		}
 	} else if (status >= 200 && status != 204 && status != 304) {

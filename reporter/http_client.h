@@ -14,7 +14,7 @@ struct at_http {
 	char path[512];
 	char auth[320];  /* "Authorization: Basic ...\r\n" or empty */
 	int usable;
-	/* the last response's body, its first bytes (one with Content-Length) */
+	/* the last response's body, when it has a Content-Length and fits */
 	size_t body_len;
 	char body[1024];
 };
