@@ -81,12 +81,12 @@ void at_conn_release(struct at_conn *c)
 void at_conn_failed(struct at_conn *c, const char *step, int err, uint64_t deadline_ms)
 {
 	char b[64];
-	const char *e = !at_conn_remaining(deadline_ms)  ? "timed out"
-	                : err == EPROTO && c->tls_err[0] ? c->tls_err
-	                : err                            ? strerror_r(err, b, sizeof b)
-	                                                 : "failed";
-	snprintf(c->why, sizeof c->why, "%s: %s%s", step,
-	         err == EPROTO && c->tls_err[0] && at_conn_remaining(deadline_ms) ? "TLS: " : "", e);
+	int late = !at_conn_remaining(deadline_ms), tls = !late && err == EPROTO && c->tls_err[0];
+	const char *e = late  ? "timed out"
+	                : tls ? c->tls_err
+	                : err ? strerror_r(err, b, sizeof b)
+	                      : "failed";
+	snprintf(c->why, sizeof c->why, "%s: %s%s", step, tls ? "TLS: " : "", e);
 }
 
 int at_conn_wait(int fd, short ev, uint64_t deadline_ms)
@@ -223,10 +223,8 @@ ssize_t at_conn_raw_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline
 			 * session tickets go out before the answer (measured with
 			 * Python's ssl server: the exit flush took 45 ms, 0.6 ms in the
 			 * clear). The kernel turns quick ACKs back off by itself. */
-			if (c->tls) {
-				int one = 1;
-				setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-			}
+			int one = 1;
+			setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 			if (!at_conn_wait(c->fd, POLLIN, deadline_ms))
 				continue;
 		}

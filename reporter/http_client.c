@@ -127,7 +127,8 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 			r.buf[r.len] = 0;
 		}
 	} else if (clen >= 0) {
-		if ((size_t)clen <= sizeof h->body) /* a part of one is not read */
+		int kept = (size_t)clen <= sizeof h->body; /* a part of one is not read */
+		if (kept)
 			keep_body(h, hend + 4, have < (size_t)clen ? have : (size_t)clen);
 		long left = clen - (long)have;
 		while (left > 0) {
@@ -137,7 +138,7 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 				h->body_len = 0; /* cut: not to be read */
 				return status;
 			}
-			if ((size_t)clen <= sizeof h->body)
+			if (kept)
 				keep_body(h, r.buf, (size_t)n < (size_t)left ? (size_t)n : (size_t)left);
 			left -= n;
 		}

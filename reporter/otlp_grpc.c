@@ -110,6 +110,18 @@ static int call_once(void *ctx, uint64_t deadline_ms)
 	return g->r.grpc_status;
 }
 
+/* The response's one gRPC message when it came whole, uncompressed (we
+ * accept no encoding) and within what the client keeps of a body: its
+ * bytes and *len; else NULL. */
+static const uint8_t *reply_message(const struct at_h2_response *r, size_t *len)
+{
+	const uint8_t *b = r->body;
+	if (r->body_len < 5 || r->body_len > sizeof r->body || b[0])
+		return NULL;
+	*len = (size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4];
+	return 5 + *len == r->body_len ? b + 5 : NULL;
+}
+
 static size_t grpc_export(struct at_backend *b, struct at_span *const *spans, size_t n,
                           uint64_t deadline_ms)
 {
@@ -133,14 +145,10 @@ static size_t grpc_export(struct at_backend *b, struct at_span *const *spans, si
 	int code = at_retry(call_once, retryable, &c, deadline_ms);
 	if (code == OK) {
 		g->warned = 0;
-		/* the response message, uncompressed (we accept no encoding) */
-		size_t len = g->r.body_len < sizeof g->r.body ? g->r.body_len : sizeof g->r.body;
-		int whole = len >= 5 && len == g->r.body_len && !g->r.body[0] && 5 + ((size_t)g->r.body[1] << 24 |
-		                                              (size_t)g->r.body[2] << 16 |
-		                                              (size_t)g->r.body[3] << 8 | g->r.body[4]) ==
-		                                             g->r.body_len;
-		return n - at_partial_success("otlp (grpc)", at_cfg.otlp_endpoint, whole,
-		                              g->r.body + 5, whole ? len - 5 : 0, n, &g->partial_warned);
+		size_t len = 0;
+		const uint8_t *m = reply_message(&g->r, &len);
+		return n - at_partial_success("otlp (grpc)", at_cfg.otlp_endpoint, m ? 1 : 0, m, len,
+		                              n, &g->partial_warned);
 	}
 	if (!g->warned++) {
 		if (code < 0)

@@ -114,16 +114,20 @@ static const char *json_value(const char *s, const char *end, const char *name)
 	return NULL;
 }
 
+/* A field by its proto3 JSON name, else by its proto name. */
+static const char *json_field(const char *s, const char *end, const char *json_name,
+                              const char *proto_name)
+{
+	const char *v = json_value(s, end, json_name);
+	return v ? v : json_value(s, end, proto_name);
+}
+
 static int from_json(const char *s, const char *end, int64_t *rejected, char *msg, size_t cap)
 {
-	const char *ps = json_value(s, end, "partialSuccess");
-	if (!ps)
-		ps = json_value(s, end, "partial_success");
+	const char *ps = json_field(s, end, "partialSuccess", "partial_success");
 	if (!ps || *ps != '{')
 		return 0;
-	const char *r = json_value(ps, end, "rejectedSpans");
-	if (!r)
-		r = json_value(ps, end, "rejected_spans");
+	const char *r = json_field(ps, end, "rejectedSpans", "rejected_spans");
 	if (r) { /* int64: a string in proto3 JSON, a number accepted too */
 		char digits[24];
 		size_t k = 0;
@@ -134,9 +138,7 @@ static int from_json(const char *s, const char *end, int64_t *rejected, char *ms
 		digits[k] = 0;
 		*rejected = strtoll(digits, NULL, 10);
 	}
-	const char *m = json_value(ps, end, "errorMessage");
-	if (!m)
-		m = json_value(ps, end, "error_message");
+	const char *m = json_field(ps, end, "errorMessage", "error_message");
 	if (m && *m == '"') {
 		char t[256];
 		size_t o = 0;

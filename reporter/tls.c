@@ -110,9 +110,16 @@ static void at_exit_stop(void)
 		nanosleep(&ms, NULL);
 }
 
+/* AUTOTRACE_LIBSSL (config_tls.c), which a process that loaded no
+ * configuration (a bench linking libatcore.a) leaves empty. */
+static const char *libssl(void)
+{
+	return at_cfg.libssl[0] ? at_cfg.libssl : "libssl.so.3";
+}
+
 static void load(void)
 {
-	const char *lib = at_cfg.libssl[0] ? at_cfg.libssl : "libssl.so.3";
+	const char *lib = libssl();
 	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		at_warn("https endpoints need OpenSSL 3's libssl: %.200s cannot be loaded (%.200s); "
@@ -162,7 +169,7 @@ void at_tls_prepare(void)
 	      (at_cfg.exporters & AT_EXP_JAEGER && https(at_cfg.jaeger_endpoint)) ||
 	      (at_cfg.exporters & AT_EXP_ZIPKIN && https(at_cfg.zipkin_endpoint))))
 		return;
-	void *h = dlopen(at_cfg.libssl[0] ? at_cfg.libssl : "libssl.so.3", RTLD_NOW | RTLD_NOLOAD);
+	void *h = dlopen(libssl(), RTLD_NOW | RTLD_NOLOAD);
 	if (!h)
 		return; /* the program has none: the exporter thread loads it */
 	dlclose(h);
@@ -189,6 +196,17 @@ static void leave(void)
 	atomic_fetch_sub(&inside, 1);
 }
 
+/* enter for the I/O of a session: a refusal is a TLS failure (EPROTO, its
+ * text in c->tls_err), as at_tls_sendv and at_tls_recv report them. */
+static int enter_io(struct at_conn *c)
+{
+	if (!enter())
+		return 0;
+	snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
+	errno = EPROTO;
+	return -1;
+}
+
 void at_tls_atfork_child(void)
 {
 	atomic_store(&inside, 0); /* the parent's exporter thread is not here */
@@ -210,6 +228,14 @@ static void say(struct at_conn *c, const char *what)
 	}
 	snprintf(c->tls_err, sizeof c->tls_err, "%s%s%s", what, e ? ": " : "", s);
 	o.ERR_clear_error();
+}
+
+/* Where the CAs trusted for c come from, for what is said of them. */
+static const char *trust(const struct at_conn *c)
+{
+	return c->ca && *c->ca                         ? "OTEL_EXPORTER_OTLP_CERTIFICATE"
+	       : at_cfg.ca_file[0] || at_cfg.ca_dir[0] ? "SSL_CERT_FILE or SSL_CERT_DIR"
+	                                               : "the system's CA certificates";
 }
 
 /* The context: the CAs trusted, the client certificate, ALPN. Made once
@@ -236,11 +262,9 @@ static SSL_CTX *context(struct at_conn *c)
 	 * same; no renegotiation: nothing to read while we write */
 	o.SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	o.SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	step = c->ca && *c->ca ? "OTEL_EXPORTER_OTLP_CERTIFICATE cannot be loaded"
-	       : at_cfg.ca_file[0] || at_cfg.ca_dir[0] ? "SSL_CERT_FILE or SSL_CERT_DIR cannot be "
-	                                                 "loaded"
-	                                               : "the system's CA certificates cannot be "
-	                                                 "loaded";
+	char trust_step[80];
+	snprintf(trust_step, sizeof trust_step, "%s cannot be loaded", trust(c));
+	step = trust_step;
 	int ok = c->ca && *c->ca ? o.SSL_CTX_load_verify_locations(ctx, c->ca, NULL)
 	         : at_cfg.ca_file[0] || at_cfg.ca_dir[0]
 	             ? o.SSL_CTX_load_verify_locations(ctx, at_cfg.ca_file[0] ? at_cfg.ca_file : NULL,
@@ -393,14 +417,9 @@ int at_tls_conn_start(struct at_conn *c, uint64_t deadline_ms)
 				o.ERR_clear_error();
 				/* the trust or the name configured: said whatever the log level */
 				if (!c->verify_warned++)
-					at_warn("exporter endpoint https://%s:%s: %s (%s); spans will not be "
-					        "sent to it",
-					        c->host, c->port, c->tls_err,
-					        c->ca && *c->ca ? "OTEL_EXPORTER_OTLP_CERTIFICATE names the "
-					                          "CAs trusted"
-					        : at_cfg.ca_file[0] || at_cfg.ca_dir[0]
-					            ? "SSL_CERT_FILE or SSL_CERT_DIR names the CAs trusted"
-					            : "the system's CAs are trusted");
+					at_warn("exporter endpoint https://%s:%s: %s (CAs trusted: %s); spans "
+					        "will not be sent to it",
+					        c->host, c->port, c->tls_err, trust(c));
 			} else
 				say(c, "handshake failed");
 		}
@@ -462,11 +481,8 @@ void at_tls_conn_end(struct at_conn *c, int send)
 static int write_rec(struct at_conn *c, const void *p, size_t k, uint64_t deadline_ms)
 {
 	struct at_tls_sess *t = c->sess;
-	if (enter()) {
-		snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
-		errno = EPROTO;
+	if (enter_io(c))
 		return -1;
-	}
 	for (;;) {
 		o.ERR_clear_error();
 		int r = o.SSL_write(t->ssl, p, (int)k);
@@ -481,13 +497,8 @@ static int write_rec(struct at_conn *c, const void *p, size_t k, uint64_t deadli
 			return -1;
 		}
 		/* its ring is full: out with it, then the same call again */
-		if (flush_out(c, deadline_ms))
+		if (flush_out(c, deadline_ms) || enter_io(c))
 			return -1;
-		if (enter()) {
-			snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
-			errno = EPROTO;
-			return -1;
-		}
 	}
 }
 
@@ -528,11 +539,8 @@ ssize_t at_tls_recv(struct at_conn *c, void *p, size_t n, uint64_t deadline_ms)
 {
 	struct at_tls_sess *t = c->sess;
 	for (;;) {
-		if (enter()) {
-			snprintf(c->tls_err, sizeof c->tls_err, "OpenSSL was cleaned up at exit");
-			errno = EPROTO;
+		if (enter_io(c))
 			return -1;
-		}
 		o.ERR_clear_error();
 		int r = o.SSL_read(t->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
 		int e = r > 0 ? SSL_ERROR_NONE : o.SSL_get_error(t->ssl, r);

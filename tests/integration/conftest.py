@@ -29,12 +29,17 @@ def free_port():
     return p
 
 
+def serve(receiver):
+    """For a fixture: yields the receiver, then closes it and checks that it
+    could decode everything it was sent."""
+    yield receiver
+    receiver.close()
+    assert not receiver.errors, "collector could not decode: %s" % receiver.errors
+
+
 @pytest.fixture
 def collector():
-    c = Collector()
-    yield c
-    c.close()
-    assert not c.errors, "collector could not decode: %s" % c.errors
+    yield from serve(Collector())
 
 
 class RecordingServer:

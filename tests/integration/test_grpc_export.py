@@ -20,7 +20,7 @@ import h2.events
 import h2.settings
 import pytest
 
-from conftest import ROOT, Collector, fuzz_short, run, shim_env, program
+from conftest import ROOT, Collector, fuzz_short, run, serve, shim_env, program
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from collector import Receiver, span_dicts, trace_service_pb2  # noqa: E402
@@ -31,10 +31,7 @@ EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 @pytest.fixture
 def gcoll():
-    c = GrpcCollector()
-    yield c
-    c.close()
-    assert not c.errors, "collector could not decode: %s" % c.errors
+    yield from serve(GrpcCollector())
 
 
 def grpc_env(endpoint, **extra):

@@ -82,40 +82,42 @@ static void endpoints(void **state)
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
 }
 
+/* The OTLP endpoint once name is set to value and the configuration
+ * loaded again. */
+static const char *endpoint_with(const char *name, const char *value)
+{
+	setenv(name, value, 1);
+	at_config_load();
+	return at_cfg.otlp_endpoint;
+}
+
 /* gRPC: its own default port, no /v1/traces, host:port taken as https://
  * unless OTEL_EXPORTER_OTLP_INSECURE is true (the traces-only one wins) */
 static void grpc_endpoints(void **state)
 {
-	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
-	at_config_load();
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+	                    "http://localhost:4317");
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_GRPC);
-	assert_string_equal(at_cfg.otlp_endpoint, "http://localhost:4317");
-	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317/", 1);
-	at_config_load();
-	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317/");
-	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", 1);
-	at_config_load();
-	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
-	setenv("OTEL_EXPORTER_OTLP_INSECURE", "true", 1);
-	at_config_load();
-	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4317");
-	setenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false", 1);
-	at_config_load();
-	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317/"),
+	                    "http://collector:4317/");
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+	                    "https://collector:4317");
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+	                    "http://collector:4317");
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false"),
+	                    "https://collector:4317");
 	unsetenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE");
-	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317", 1);
-	at_config_load(); /* a scheme given is kept */
-	assert_string_equal(at_cfg.otlp_endpoint, "https://collector:4317");
-	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "other:1234", 1);
-	at_config_load();
-	assert_string_equal(at_cfg.otlp_endpoint, "http://other:1234");
+	/* a scheme given is kept */
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+	                    "https://collector:4317");
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "other:1234"),
+	                    "http://other:1234");
 	/* the traces-only protocol wins over the generic one */
 	unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", 1);
-	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
-	at_config_load();
+	assert_string_equal(endpoint_with("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+	                    "http://collector:4318/v1/traces");
 	assert_int_equal(at_cfg.otlp_protocol, AT_OTLP_PROTOBUF);
-	assert_string_equal(at_cfg.otlp_endpoint, "http://collector:4318/v1/traces");
 	unsetenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
 }
 
