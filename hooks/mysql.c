@@ -609,16 +609,34 @@ static AT_ALWAYS_INLINE void finish_leaf(struct at_leaf *l, MYSQL *m, const char
 	finish_whole(l, m, q, n, failed);
 }
 
+/* mysql_query is mysql_real_query(m, q, strlen(q)) in libmariadb and in
+ * libmysqlclient alike (the comment at the top): made here, once the
+ * library's mysql_real_query is known, the statement is measured once and
+ * neither the library's mysql_query nor our mysql_real_query hook, which
+ * would pass it through, runs. query_real is the mysql_real_query of the
+ * library whose mysql_query was found (a process may hold two client
+ * libraries, whose MYSQL structures differ). */
+static int (*query_real)(MYSQL *, const char *, unsigned long);
+
 static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 {
 	int saved = errno;
 	struct at_leaf l;
 	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
-	errno = saved;
-	int rc = real_mysql_query(m, q);
+	size_t n = 0;
+	int rc;
+	if (AT_LIKELY(q && query_real)) {
+		n = strlen(q);
+		errno = saved;
+		rc = query_real(m, q, (unsigned long)n);
+	} else {
+		errno = saved;
+		rc = real_mysql_query(m, q);
+		n = q ? strlen(q) : 0;
+	}
 	saved = errno;
 	if (rec)
-		finish_leaf(&l, m, q, q ? strlen(q) : 0, rc != 0);
+		finish_leaf(&l, m, q, n, rc != 0);
 	at_leave();
 	errno = saved;
 	return rc;
@@ -628,6 +646,8 @@ static AT_NOINLINE int slow_query(MYSQL *m, const char *q, uintptr_t caller)
 {
 	if (!RESOLVE(mysql_query))
 		return 1;
+	if (!query_real) /* where it is missing, the library's mysql_query is made */
+		query_real = at_real_beside((void *)real_mysql_query, "mysql_real_query");
 	if (!at_enter())
 		return real_mysql_query(m, q);
 	return traced_query(m, q, caller);

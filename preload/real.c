@@ -90,6 +90,22 @@ void *at_real_in(const char *name, const char *const *sonames)
 	return p;
 }
 
+void *at_real_beside(const void *fn, const char *name)
+{
+	Dl_info di;
+	if (!fn || !dladdr(fn, &di) || !di.dli_fname)
+		return NULL;
+	void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	void *p = dlsym(h, name);
+	dlclose(h); /* NOLOAD took a reference; the host keeps its own */
+	Dl_info pi;
+	if (!p || is_ours(p) || !dladdr(p, &pi) || pi.dli_fbase != di.dli_fbase)
+		return NULL; /* (dlsym on a handle also searches its dependencies) */
+	return p;
+}
+
 int at_load_library(const char *soname, const char *const *names, void **fns, int n,
                     const char *without)
 {

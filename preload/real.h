@@ -15,6 +15,10 @@ void *at_real(const char *name);
  * Perl, Python or PHP extensions), looked up by their sonames. */
 void *at_real_in(const char *name, const char *const *sonames);
 
+/* name from the very object that defines fn (a sibling of a real function:
+ * never one of another library of the same API); NULL if it has none. */
+void *at_real_beside(const void *fn, const char *name);
+
 /* A library the shim uses only now and then (libunwind, zlib), not linked:
  * dlopen'ed with RTLD_LOCAL (its symbols stay out of the host's scope) and
  * the n functions named looked up into fns. 0 when all are there; else -1,
