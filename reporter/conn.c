@@ -153,6 +153,10 @@ int at_conn_connect(struct at_conn *c, uint64_t deadline_ms)
 		at_debug("TLS with %s:%s failed (%s)", c->host, c->port, c->why);
 		close(fd);
 		c->fd = -1;
+		if (c->ca_widened) { /* once: the trust is whole now */
+			c->ca_widened = 0;
+			return at_conn_connect(c, deadline_ms);
+		}
 		return -1;
 	}
 	return 0;

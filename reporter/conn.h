@@ -27,6 +27,8 @@ struct at_conn {
 	void *ctx;               /* SSL_CTX, made at the first connect */
 	int ctx_failed;          /* it cannot be made: said once, not tried again */
 	int verify_warned;       /* the server's certificate was refused: said once */
+	const char *ca_lazy;     /* the CA file not loaded yet: the directory was */
+	int ca_widened;          /* it was loaded after a refusal: connect again */
 	struct at_tls_sess *sess; /* the session on fd */
 	char tls_err[160];       /* OpenSSL's reason, when errno is EPROTO */
 };

@@ -9,6 +9,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -63,6 +64,8 @@
 	X(ERR_error_string_n)                                                                      \
 	X(ERR_clear_error)                                                                         \
 	X(X509_verify_cert_error_string)                                                           \
+	X(X509_get_default_cert_dir)                                                               \
+	X(X509_get_default_cert_file)                                                              \
 	X(X509_VERIFY_PARAM_set1_host)                                                             \
 	X(X509_VERIFY_PARAM_set1_ip_asc)
 
@@ -238,6 +241,76 @@ static const char *trust(const struct at_conn *c)
 	                                               : "the system's CA certificates";
 }
 
+/* Whether dir holds certificates under their subject hashes ("9d8f4a2b.0",
+ * what c_rehash and update-ca-certificates make), so that OpenSSL can look
+ * up an issuer there by name. */
+static int hashed(const char *dir)
+{
+	DIR *d = dir ? opendir(dir) : NULL;
+	if (!d)
+		return 0;
+	int found = 0;
+	for (struct dirent *e; !found && (e = readdir(d));) {
+		const char *n = e->d_name;
+		size_t i = 0;
+		while (i < 8 && ((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+			i++;
+		found = i == 8 && n[8] == '.' && n[9] >= '0' && n[9] <= '9';
+	}
+	closedir(d);
+	return found;
+}
+
+/* The CAs trusted: OTEL_EXPORTER_OTLP_CERTIFICATE's file, else
+ * SSL_CERT_FILE and SSL_CERT_DIR, else OpenSSL's default file and
+ * directory. A file is parsed whole as it is loaded (Debian 12's bundle of
+ * 140-odd CAs: 22 to 34 ms, in every process that exports over https); a
+ * hashed directory is read one CA at a time, as a verification needs it.
+ * So where there are both, the directory is loaded alone (c->ca_lazy) and
+ * the file only if that finds no issuer (widen): the CAs trusted are the
+ * same. */
+static int load_trust(struct at_conn *c, SSL_CTX *ctx)
+{
+	if (c->ca && *c->ca)
+		return o.SSL_CTX_load_verify_locations(ctx, c->ca, NULL);
+	const char *file = at_cfg.ca_file, *dir = at_cfg.ca_dir;
+	int env = file[0] || dir[0];
+	if (!env) {
+		file = o.X509_get_default_cert_file();
+		dir = o.X509_get_default_cert_dir();
+	}
+	if (file && file[0] && dir && dir[0] && hashed(dir)) {
+		c->ca_lazy = file;
+		return o.SSL_CTX_load_verify_locations(ctx, NULL, dir);
+	}
+	if (!env) /* (a default file or directory that is missing is no error) */
+		return o.SSL_CTX_set_default_verify_paths(ctx);
+	return o.SSL_CTX_load_verify_locations(ctx, file[0] ? file : NULL, dir[0] ? dir : NULL);
+}
+
+/* A verification that failed for want of an issuer while the trust was
+ * a directory only (c->ca_lazy): the file, which may hold CAs the
+ * directory does not (one appended by hand), is loaded too, and the
+ * connection is made again (c->ca_widened). 1 when so. */
+static int widen(struct at_conn *c, long v)
+{
+	const char *file = c->ca_lazy;
+	if (!file || (v != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY &&
+	              v != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT &&
+	              v != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN &&
+	              v != X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT))
+		return 0;
+	c->ca_lazy = NULL;
+	if (!o.SSL_CTX_load_verify_locations(c->ctx, file, NULL)) {
+		o.ERR_clear_error(); /* (refused all the same: said by the caller) */
+		return 0;
+	}
+	at_debug("exporter endpoint https://%s:%s: no issuer in the CA directory; %s loaded",
+	         c->host, c->port, file);
+	c->ca_widened = 1;
+	return 1;
+}
+
 /* The context: the CAs trusted, the client certificate, ALPN. Made once
  * per connection object; NULL (c->why said, with a warning) for good. */
 static SSL_CTX *context(struct at_conn *c)
@@ -265,12 +338,7 @@ static SSL_CTX *context(struct at_conn *c)
 	char trust_step[80];
 	snprintf(trust_step, sizeof trust_step, "%s cannot be loaded", trust(c));
 	step = trust_step;
-	int ok = c->ca && *c->ca ? o.SSL_CTX_load_verify_locations(ctx, c->ca, NULL)
-	         : at_cfg.ca_file[0] || at_cfg.ca_dir[0]
-	             ? o.SSL_CTX_load_verify_locations(ctx, at_cfg.ca_file[0] ? at_cfg.ca_file : NULL,
-	                                               at_cfg.ca_dir[0] ? at_cfg.ca_dir : NULL)
-	             : o.SSL_CTX_set_default_verify_paths(ctx);
-	if (!ok)
+	if (!load_trust(c, ctx))
 		goto fail;
 	if (c->cert && *c->cert) {
 		step = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE cannot be loaded";
@@ -309,6 +377,7 @@ void at_tls_conn_free(struct at_conn *c)
 		leave();
 	}
 	c->ctx = NULL;
+	c->ca_lazy = NULL;
 }
 
 /* The ciphertext OpenSSL has made, sent. */
@@ -416,7 +485,7 @@ int at_tls_conn_start(struct at_conn *c, uint64_t deadline_ms)
 				         o.X509_verify_cert_error_string(v));
 				o.ERR_clear_error();
 				/* the trust or the name configured: said whatever the log level */
-				if (!c->verify_warned++)
+				if (!widen(c, v) && !c->verify_warned++)
 					at_warn("exporter endpoint https://%s:%s: %s (CAs trusted: %s); spans "
 					        "will not be sent to it",
 					        c->host, c->port, c->tls_err, trust(c));

@@ -12,6 +12,7 @@ import concurrent.futures
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -401,13 +402,15 @@ def test_a_certificate_for_another_name_is_refused(receiver, tls_certs, http_ser
     run_and_lose(c, http_server, "/wrong", env, "mismatch")
 
 
-def _hashed_dir(tmp_path, ca):
-    """An SSL_CERT_DIR: the CA under its subject hash (what c_rehash makes)."""
-    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", ca], check=True,
-                       capture_output=True, text=True).stdout.strip()
-    d = tmp_path / "certs"
+def _hashed_dir(tmp_path, ca, name="certs"):
+    """An SSL_CERT_DIR: the CA (a path, or a list of them) each under its
+    subject hash (what c_rehash makes)."""
+    d = tmp_path / name
     d.mkdir()
-    (d / (h + ".0")).write_bytes(open(ca, "rb").read())
+    for one in [ca] if isinstance(ca, str) else ca:
+        h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", one], check=True,
+                           capture_output=True, text=True).stdout.strip()
+        (d / (h + ".0")).write_bytes(open(one, "rb").read())
     return str(d)
 
 
@@ -431,6 +434,135 @@ def test_a_ca_file_that_cannot_be_read_is_said(receiver, tls_certs, http_server,
     assert no_spans(c), c.spans
     assert said(r, missing, "OTEL_EXPORTER_OTLP_CERTIFICATE"), err(r)
     assert elapsed < BOUND, (elapsed, err(r))
+
+
+# ---- a CA file and a hashed CA directory: the directory first ----
+#
+# OpenSSL parses a CA file whole as it loads it (Debian's bundle of 140-odd
+# CAs: 22 to 34 ms of the exporter's CPU in every process that exports over
+# https), and a hashed directory one CA at a time, as a verification needs
+# it. Where the trust has both, the shim loads the directory alone and the
+# file only when no issuer was found there; then it connects again. The CAs
+# trusted are the same.
+
+# what is in the directory and in the file, for each case: the test CA
+# (which signed the receiver's certificate) or the client CA (which did not)
+LAYOUTS = {"in the directory": (["ca"], ["client_ca"]),
+           "only in the file": (["client_ca"], ["ca"]),
+           "in neither": (["client_ca"], ["client_ca"])}
+
+
+def _trust(tmp_path, tls_certs, case, file_name="ca-certificates.crt", hashed=True):
+    """A CA directory and, in it like Debian's bundle, a CA file, laid out
+    for case (LAYOUTS); hashed=False: the directory has the file only."""
+    in_dir, in_file = ([getattr(tls_certs, k) for k in ks] for ks in LAYOUTS[case])
+    d = _hashed_dir(tmp_path, in_dir if hashed else [], "trust")
+    f = os.path.join(d, file_name)
+    with open(f, "wb") as out:
+        for ca in in_file:
+            out.write(open(ca, "rb").read())
+    return d, f
+
+
+def traced_opens(cmd, env, trace):
+    """cmd under strace, which logs every openat of the program and its
+    threads and children (the exporter's) into trace: the shim is preloaded
+    into the program only."""
+    env = dict(env)
+    lib = env.pop("LD_PRELOAD")
+    return ["strace", "-f", "-qq", "-e", "trace=openat", "-o", trace,
+            "-E", "LD_PRELOAD=" + lib] + cmd, env
+
+
+def opened(trace, path):
+    with open(trace) as f:
+        return any("openat(" in ln and '"%s"' % path in ln for ln in f)
+
+
+def check_trust_case(c, http_server, path, cmd, env, case, trace, ca_file, protocol):
+    """The run of cmd (a one-request http_client) under strace: its span
+    arrives unless the test CA is in neither place; the CA file is read
+    only when the directory had no issuer; a refusal is said once."""
+    out = client_cmd(http_server, path, "http_client")[1]
+    r = run(cmd, env)
+    assert r.returncode == 0 and r.stdout == out, err(r)
+    refusals = [ln for ln in err(r).splitlines()
+                if "unable to get local issuer" in ln and "will not be sent" in ln]
+    if case == "in neither":
+        assert no_spans(c), c.spans
+        assert len(refusals) == 1, err(r)
+    else:
+        check_client_span(c.wait_for(1), http_server, path, r)
+        assert not refusals and not said(r, "verify failed"), err(r)
+    assert opened(trace, ca_file) == (case != "in the directory"), open(trace).read()[-3000:]
+    if protocol != "grpc":  # one connection refused the certificate, then one took it
+        assert len(c.tls_errors) == (0 if case == "in the directory" else
+                                     1 if case == "only in the file" else 2), c.tls_errors
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+@pytest.mark.parametrize("case", list(LAYOUTS))
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_ssl_cert_dir_is_read_before_ssl_cert_file(receiver, tls_certs, http_server, tmp_path,
+                                                   protocol, case):
+    c = receiver(protocol, tls=tls_certs.server)
+    d, f = _trust(tmp_path, tls_certs, case, "bundle.pem")
+    env = tls_env(c.endpoint, protocol, SSL_CERT_FILE=f, SSL_CERT_DIR=d)
+    trace = str(tmp_path / "opens")
+    path = "/" + case.replace(" ", "-")
+    cmd, env = traced_opens(client_cmd(http_server, path, "http_client")[0], env, trace)
+    check_trust_case(c, http_server, path, cmd, env, case, trace, f, protocol)
+
+
+def _system_trust_paths():
+    """OpenSSL's default CA directory and file (OPENSSLDIR/certs and
+    OPENSSLDIR/cert.pem), resolved; None unless the file is in the
+    directory (Debian: /usr/lib/ssl/certs -> /etc/ssl/certs, cert.pem ->
+    /etc/ssl/certs/ca-certificates.crt), so that one bind mount replaces
+    both."""
+    r = subprocess.run(["openssl", "version", "-d"], capture_output=True, text=True)
+    if r.returncode or '"' not in r.stdout:
+        return None
+    top = r.stdout.split('"')[1]
+    d, f = os.path.realpath(top + "/certs"), os.path.realpath(top + "/cert.pem")
+    return (d, top + "/cert.pem", f) if os.path.dirname(f) == d else None
+
+
+def _in_own_mount_namespace(over, cmd):
+    """cmd in a user and mount namespace of its own, with the directory
+    over[0] mounted over over[1] (the system's CAs seen by it alone)."""
+    return ["unshare", "-r", "-m", "sh", "-c", 'mount --bind "$0" "$1" && shift && exec "$@"',
+            over[0], over[1]] + cmd
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+@pytest.mark.parametrize("case", list(LAYOUTS) + ["a bundle only"])
+def test_the_system_cas_are_read_as_needed(receiver, tls_certs, http_server, tmp_path, case):
+    # neither OTEL_EXPORTER_OTLP_CERTIFICATE nor SSL_CERT_FILE/DIR: OpenSSL's
+    # default directory and file, replaced for this run by a bind mount
+    paths = _system_trust_paths()
+    if not paths:
+        pytest.skip("OpenSSL's default CA file is not in its default CA directory")
+    if run(_in_own_mount_namespace((str(tmp_path), str(tmp_path)), ["true"]),
+           dict(os.environ)).returncode:
+        pytest.skip("no user and mount namespace for an unprivileged user here")
+    cert_dir, default_file, bundle = paths
+    c = receiver("http/protobuf", tls=tls_certs.server)
+    layout = "only in the file" if case == "a bundle only" else case
+    d, _ = _trust(tmp_path, tls_certs, layout, os.path.basename(bundle),
+                  hashed=case != "a bundle only")
+    env = tls_env(c.endpoint)
+    trace = str(tmp_path / "opens")
+    path = "/" + case.replace(" ", "-")
+    cmd, env = traced_opens(client_cmd(http_server, path, "http_client")[0], env, trace)
+    cmd = _in_own_mount_namespace((d, cert_dir), cmd)
+    if case == "a bundle only":  # no hashed directory: the file from the start
+        r = run(cmd, env)
+        assert r.returncode == 0, err(r)
+        check_client_span(c.wait_for(1), http_server, path, r)
+        assert opened(trace, default_file) and not c.tls_errors, c.tls_errors
+        return
+    check_trust_case(c, http_server, path, cmd, env, case, trace, default_file, "http/protobuf")
 
 
 # ---- mutual TLS ----
