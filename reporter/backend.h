@@ -15,6 +15,9 @@ struct at_backend {
 	size_t (*export_batch)(struct at_backend *b, struct at_span *const *spans, size_t n,
 			       uint64_t deadline_ms);
 	void (*close)(struct at_backend *b);
+	/* Optional: connects (TLS handshake included) ahead of the first batch,
+	 * by deadline_ms; a failure is the first export's business. */
+	void (*open)(struct at_backend *b, uint64_t deadline_ms);
 	void *state;
 };
 

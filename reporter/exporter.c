@@ -83,6 +83,19 @@ static void setup_backends(void)
 	at_debug("exporter started: %d backend(s), endpoint %s", nbackends, at_cfg.otlp_endpoint);
 }
 
+/* The collectors connected to at once (a TLS handshake too: 4-6 ms of
+ * OpenSSL's work in a process), while the program goes on, rather than in
+ * the first export: for a short program, in its exit flush. */
+static void open_backends(void)
+{
+	long t = at_cfg.bsp_export_timeout_ms < at_cfg.otlp_timeout_ms ? at_cfg.bsp_export_timeout_ms
+	                                                                 : at_cfg.otlp_timeout_ms;
+	uint64_t deadline = at_mono_ms() + (uint64_t)t;
+	for (int i = 0; i < nbackends; i++)
+		if (backends[i]->open)
+			backends[i]->open(backends[i], deadline);
+}
+
 /* not inlined: the bench counts the exporter's instructions per span with
  * callgrind --toggle-collect=export_all */
 static AT_NOINLINE void export_all(void)
@@ -239,8 +252,10 @@ static void *run(void *arg)
 		name_self("autotrace-exp");
 	if (!serving && at_cfg.crash && start_thread(settle))
 		at_unwinder_load();
-	if (!nbackends) /* a thread started again after a park keeps them */
+	if (!nbackends) { /* a thread started again after a park keeps them */
 		setup_backends();
+		open_backends();
+	}
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
 		for (;;) {

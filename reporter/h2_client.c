@@ -550,6 +550,16 @@ static int exchange(struct at_h2 *h, const uint8_t *blk, size_t n, const struct 
 	return s->reset ? -1 : 0;
 }
 
+int at_h2_open(struct at_h2 *h, uint64_t deadline_ms)
+{
+	if (!h->usable)
+		return -1;
+	if (at_conn_ours(&h->c) && !h->goaway)
+		return 0;
+	at_conn_close(&h->c);
+	return open_conn(h, deadline_ms);
+}
+
 int at_h2_request(struct at_h2 *h, const uint8_t *blk, size_t n, const struct iovec *body,
                   int nbody, uint64_t deadline_ms, struct at_h2_response *r)
 {

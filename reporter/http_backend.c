@@ -87,6 +87,13 @@ static void http_close(struct at_backend *b)
 	free(h);
 }
 
+static void http_open(struct at_backend *b, uint64_t deadline_ms)
+{
+	struct http_backend *h = (struct http_backend *)b;
+	if (at_http_open(&h->http, deadline_ms))
+		at_debug("%s: %s not connected ahead: %s", h->spec.name, h->spec.url, h->http.c.why);
+}
+
 struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 {
 	struct http_backend *h = calloc(1, sizeof *h);
@@ -108,5 +115,6 @@ struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 	h->b.name = spec->name;
 	h->b.export_batch = http_export;
 	h->b.close = http_close;
+	h->b.open = http_open;
 	return &h->b;
 }

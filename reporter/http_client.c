@@ -148,6 +148,16 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 	return status;
 }
 
+int at_http_open(struct at_http *h, uint64_t deadline_ms)
+{
+	if (!h->usable)
+		return -1;
+	if (at_conn_ours(&h->c))
+		return 0;
+	at_conn_forget(&h->c);
+	return at_conn_connect(&h->c, deadline_ms);
+}
+
 int at_http_post(struct at_http *h, const char *content_type, const char *extra_headers,
 		 const void *body, size_t len, uint64_t deadline_ms)
 {

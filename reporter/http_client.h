@@ -22,6 +22,8 @@ struct at_http {
 /* Returns 0, or -1 with a warning when the URL cannot be used. */
 int at_http_init(struct at_http *h, const char *url);
 void at_http_set_basic_auth(struct at_http *h, const char *user, const char *pass);
+/* Connects now, unless a connection is kept: 0, or -1 (h->c.why). */
+int at_http_open(struct at_http *h, uint64_t deadline_ms);
 /* POST body; returns the HTTP status, or -1 when no response came (refused,
  * timed out, garbage: h->why says which). extra_headers: "k: v\r\n" lines
  * or NULL. No retry but one: a kept-alive connection the collector had

@@ -234,6 +234,13 @@ static int fixed_block(struct grpc_backend *g)
 	return 0;
 }
 
+static void grpc_open(struct at_backend *b, uint64_t deadline_ms)
+{
+	struct grpc_backend *g = (struct grpc_backend *)b;
+	if (at_h2_open(&g->h2, deadline_ms))
+		at_debug("otlp-grpc: %s not connected ahead: %s", at_cfg.otlp_endpoint, g->h2.c.why);
+}
+
 struct at_backend *at_backend_otlp_grpc_new(void)
 {
 	struct grpc_backend *g = calloc(1, sizeof *g);
@@ -255,5 +262,6 @@ struct at_backend *at_backend_otlp_grpc_new(void)
 	g->b.name = "otlp-grpc";
 	g->b.export_batch = grpc_export;
 	g->b.close = grpc_close;
+	g->b.open = grpc_open;
 	return &g->b;
 }

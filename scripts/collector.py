@@ -99,9 +99,19 @@ def decode(body, content_type):
 class QuietServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """A threaded HTTP server on which a client that hangs up mid-exchange (an
     exporter giving up at its exit bound, a test's client that does not read
-    the reply) is not an error worth a traceback."""
+    the reply) is not an error worth a traceback. accepted: the client port
+    of each connection accepted, in order."""
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, *args, **kw):
+        self.accepted = []
+        super().__init__(*args, **kw)
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        self.accepted.append(addr[1])
+        return conn, addr
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
@@ -142,12 +152,14 @@ class TlsServer(QuietServer):
     connection is wrapped and its handshake done in the connection's own
     thread (finish_request runs there), so a client that never completes a
     handshake holds up nobody else. A failed handshake, or a TLS error later,
-    is no traceback: its text goes to tls_errors (a list of strings)."""
+    is no traceback: its text goes to tls_errors (a list of strings); the
+    client port of each handshake completed to handshakes."""
     handshake_timeout = 10.0
 
     def __init__(self, address, handler, context, tls_errors=None):
         self.context = context
         self.tls_errors = [] if tls_errors is None else tls_errors
+        self.handshakes = []
         super().__init__(address, handler)
 
     def finish_request(self, request, client_address):
@@ -165,6 +177,7 @@ class TlsServer(QuietServer):
                 self.tls_errors.append("handshake: %s" % (str(e) or type(e).__name__))
                 self._linger(conn)
                 return
+            self.handshakes.append(client_address[1])
             conn.settimeout(None)
             super().finish_request(conn, client_address)
         finally:
