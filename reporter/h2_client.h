@@ -47,14 +47,14 @@ struct at_h2_response {
 
 /* 0, or -1 with a warning when the URL cannot be used. */
 int at_h2_init(struct at_h2 *h, const char *url);
+/* Connects now (the preface and settings sent), unless a connection is
+ * kept: 0, or -1 (h->c.why). */
+int at_h2_open(struct at_h2 *h, uint64_t deadline_ms);
 /* Sends one request: hblock, an HPACK header block with every field, the
  * pseudo-headers first; then the body's iovecs, the stream ended after
  * them. Reads the response to its stream's end. Returns 0 with r filled,
  * or -1 (h->c.why says what failed). A connection kept from an earlier
  * request that turns out closed is opened again once. */
-/* Connects now (the preface and settings sent), unless a connection is
- * kept: 0, or -1 (h->c.why). */
-int at_h2_open(struct at_h2 *h, uint64_t deadline_ms);
 int at_h2_request(struct at_h2 *h, const uint8_t *hblock, size_t hlen, const struct iovec *body,
                   int nbody, uint64_t deadline_ms, struct at_h2_response *r);
 void at_h2_close(struct at_h2 *h);
