@@ -18,6 +18,9 @@ struct at_backend {
 	/* Optional: connects (TLS handshake included) ahead of the first batch,
 	 * by deadline_ms; a failure is the first export's business. */
 	void (*open)(struct at_backend *b, uint64_t deadline_ms);
+	/* Optional, in a fork's child: closes the socket inherited from the
+	 * parent if it is still the backend's, and touches nothing else. */
+	void (*drop)(struct at_backend *b);
 	void *state;
 };
 

@@ -50,6 +50,12 @@ int at_conn_ours(const struct at_conn *c)
 	return c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
 }
 
+void at_conn_drop(struct at_conn *c)
+{
+	if (at_conn_ours(c))
+		close(c->fd);
+}
+
 void at_conn_tls_files(struct at_conn *c, const char *ca, const char *cert, const char *key)
 {
 	c->ca = ca;

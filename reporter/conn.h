@@ -47,6 +47,9 @@ int at_conn_ours(const struct at_conn *c);
 int at_conn_connect(struct at_conn *c, uint64_t deadline_ms);
 /* Closes the socket if it is still ours; forgets it either way. */
 void at_conn_close(struct at_conn *c);
+/* In a fork's child: closes the parent's socket if it is still ours, and
+ * touches nothing else (TLS's state may have been mid-change). */
+void at_conn_drop(struct at_conn *c);
 /* Forgets the socket without a word on it (it is not ours any more). */
 void at_conn_forget(struct at_conn *c);
 /* at_conn_close, and what TLS keeps between connections freed. */

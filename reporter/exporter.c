@@ -450,8 +450,14 @@ int at_exporter_park(long timeout_ms)
 
 void at_exporter_atfork_child(void)
 {
-	/* The parent's thread and its connections are not ours: drop them
-	 * without touching them (a backend may have been mid-write at fork). */
+	/* The parent's thread and its connections are not ours: their
+	 * sockets closed (the parent's go on; a child that lives long, a
+	 * pre-fork server's worker, would hold them open past the parent's
+	 * close), nothing else of them touched (a backend may have been
+	 * mid-write at fork). */
+	for (int i = 0; i < nbackends; i++)
+		if (backends[i] && backends[i]->drop)
+			backends[i]->drop(backends[i]);
 	nbackends = 0;
 	memset(backends, 0, sizeof backends);
 	at_tls_atfork_child();

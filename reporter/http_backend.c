@@ -94,6 +94,11 @@ static void http_open(struct at_backend *b, uint64_t deadline_ms)
 		at_debug("%s: %s not connected ahead: %s", h->spec.name, h->spec.url, h->http.c.why);
 }
 
+static void http_drop(struct at_backend *b)
+{
+	at_conn_drop(&((struct http_backend *)b)->http.c);
+}
+
 struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 {
 	struct http_backend *h = calloc(1, sizeof *h);
@@ -116,5 +121,6 @@ struct at_backend *at_http_backend_new(const struct at_http_backend_spec *spec)
 	h->b.export_batch = http_export;
 	h->b.close = http_close;
 	h->b.open = http_open;
+	h->b.drop = http_drop;
 	return &h->b;
 }

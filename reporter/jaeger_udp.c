@@ -92,12 +92,19 @@ static size_t udp_export(struct at_backend *b, struct at_span *const *spans, siz
 	return sent;
 }
 
-static void udp_close(struct at_backend *b)
+/* The socket closed if it is still ours (udp_socket's check). */
+static void udp_drop(struct at_backend *b)
 {
 	struct jaeger_udp *u = (struct jaeger_udp *)b;
 	struct stat st;
 	if (u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino)
 		close(u->fd);
+}
+
+static void udp_close(struct at_backend *b)
+{
+	struct jaeger_udp *u = (struct jaeger_udp *)b;
+	udp_drop(b);
 	at_jaeger_packer_free(&u->packer);
 	free(u);
 }
@@ -135,5 +142,6 @@ struct at_backend *at_backend_jaeger_udp_new(void)
 	u->b.name = "jaeger-agent";
 	u->b.export_batch = udp_export;
 	u->b.close = udp_close;
+	u->b.drop = udp_drop;
 	return &u->b;
 }

@@ -241,6 +241,11 @@ static void grpc_open(struct at_backend *b, uint64_t deadline_ms)
 		at_debug("otlp-grpc: %s not connected ahead: %s", at_cfg.otlp_endpoint, g->h2.c.why);
 }
 
+static void grpc_drop(struct at_backend *b)
+{
+	at_conn_drop(&((struct grpc_backend *)b)->h2.c);
+}
+
 struct at_backend *at_backend_otlp_grpc_new(void)
 {
 	struct grpc_backend *g = calloc(1, sizeof *g);
@@ -263,5 +268,6 @@ struct at_backend *at_backend_otlp_grpc_new(void)
 	g->b.export_batch = grpc_export;
 	g->b.close = grpc_close;
 	g->b.open = grpc_open;
+	g->b.drop = grpc_drop;
 	return &g->b;
 }

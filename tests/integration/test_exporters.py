@@ -562,3 +562,61 @@ def test_receiver_down_slow_or_garbage(http_server, route, mode):
         assert elapsed < 5.0, elapsed  # exit flush bounded by AUTOTRACE_EXIT_TIMEOUT
     finally:
         bad.close()
+
+
+# ---- a fork's child and the parent's connections ----
+
+FORKER = """\
+import os, sys, time, urllib.request
+
+def request(path):
+    with urllib.request.urlopen(sys.argv[1] + path) as r:
+        r.read()
+
+def sockets():
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink("/proc/self/fd/" + fd).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+request("/before")  # a span: the exporter starts (and connects, or sends)
+end = time.time() + 5
+while not sockets() and time.time() < end:
+    time.sleep(0.01)
+before = sockets()
+pid = os.fork()
+if not pid:
+    print("child", sockets(), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+request("/after")  # the parent's exporter goes on over its own
+print("parent", before, sockets(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("route", ["otlp", "jaeger-udp"])
+def test_a_fork_child_does_not_hold_the_parents_collector_socket(collector, agent, http_server,
+                                                                  route):
+    # The exporter's socket (a kept-alive TCP connection, or the agent's UDP
+    # socket) is inherited by a fork's child; the child closes its copy at
+    # once, so that a child that lives long (a pre-fork server's worker)
+    # does not hold the parent's connection open past the parent's close.
+    extra = {"AUTOTRACE_EXPORTER_MODE": "thread"}  # (a helper's sockets are not the app's)
+    if route == "jaeger-udp":
+        extra.update(JAEGER_AGENT_HOST="127.0.0.1", JAEGER_AGENT_PORT=str(agent.port),
+                     OTEL_TRACES_EXPORTER="jaeger")
+    env = shim_env(collector if route == "otlp" else None, **extra)
+    r = run([sys.executable, "-c", FORKER, http_server.url], env)
+    assert r.returncode == 0, r.stderr
+    lines = dict(ln.split(" ", 1) for ln in r.stdout.decode().splitlines())
+    assert lines["child"] == "0", (lines, r.stderr)
+    before, after = lines["parent"].split()
+    assert before == "1" and after == "1", (lines, r.stderr)
+    if route == "otlp":
+        spans = collector.wait_for(2)
+    else:
+        spans = [s for b in agent.batches(2)[1] for s in b.spans]
+    assert len(spans) == 2, (spans, r.stderr)
