@@ -83,7 +83,9 @@ static void setup_backends(void)
 	at_debug("exporter started: %d backend(s), endpoint %s", nbackends, at_cfg.otlp_endpoint);
 }
 
-/* The collectors connected to at once (a TLS handshake too: 4-6 ms of
+#define OPEN_AFTER_MS 2
+
+/* The collectors connected to ahead (a TLS handshake too: 4-6 ms of
  * OpenSSL's work in a process), while the program goes on, rather than in
  * the first export: for a short program, in its exit flush. */
 static void open_backends(void)
@@ -252,9 +254,13 @@ static void *run(void *arg)
 		name_self("autotrace-exp");
 	if (!serving && at_cfg.crash && start_thread(settle))
 		at_unwinder_load();
+	/* the backends connect OPEN_AFTER_MS after the thread starts (the
+	 * first export connects, if it comes first): not at once, when on a
+	 * program's one CPU the connect would run inside its first call */
+	uint64_t open_at = 0;
 	if (!nbackends) { /* a thread started again after a park keeps them */
 		setup_backends();
-		open_backends();
+		open_at = at_mono_ms() + OPEN_AFTER_MS;
 	}
 	for (;;) {
 		uint64_t due = at_mono_ms() + (uint64_t)at_cfg.bsp_delay_ms;
@@ -271,7 +277,12 @@ static void *run(void *arg)
 			uint64_t now = at_mono_ms();
 			if (now >= due)
 				break;
-			long wait = (long)(due - now);
+			if (open_at && now >= open_at) {
+				open_backends();
+				open_at = 0;
+				continue;
+			}
+			long wait = (long)((open_at && open_at < due ? open_at : due) - now);
 			if (serving) {
 				if (at_helper_app_gone()) {
 					draining = 1;
@@ -285,6 +296,7 @@ static void *run(void *arg)
 			at_queue_wait(wait);
 		}
 		uint32_t req = atomic_load(&flush_req);
+		open_at = 0;
 		export_all();
 		atomic_store_explicit(&cpu_ns, at_thread_cpu_ns(), memory_order_relaxed);
 		if (serving)

@@ -241,10 +241,12 @@ def test_dead_collector_is_asked_once_at_exit(http_server):
     assert r.returncode == 0 and r.stdout == b"hello\n"
     only_tp(http_server)
     err = r.stderr.decode()
-    # asked twice: when the exporter started (connecting ahead, while the
-    # program ran), and once in the exit flush
-    assert err.count("cannot connect to 127.0.0.1:%d (connect: Connection refused)" % port) == 2, err
-    assert err.count("not connected ahead: connect: Connection refused") == 1, err
+    # asked once in the exit flush, and once more before only if the
+    # exporter had connected ahead (2 ms after it started) by then
+    ahead = err.count("not connected ahead: connect: Connection refused")
+    assert ahead <= 1, err
+    assert err.count("cannot connect to 127.0.0.1:%d (connect: Connection refused)" % port) == \
+        1 + ahead, err
     # the failure is a warning that says what failed, once
     assert err.count("otlp: export of 1 spans to http://127.0.0.1:%d/v1/traces failed: "
                      "connect: Connection refused" % port) == 1, err
