@@ -623,17 +623,10 @@ static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 	int saved = errno;
 	struct at_leaf l;
 	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
-	size_t n = 0;
-	int rc;
-	if (AT_LIKELY(q && query_real)) {
-		n = strlen(q);
-		errno = saved;
-		rc = query_real(m, q, (unsigned long)n);
-	} else {
-		errno = saved;
-		rc = real_mysql_query(m, q);
-		n = q ? strlen(q) : 0;
-	}
+	size_t n = q ? strlen(q) : 0;
+	errno = saved;
+	int rc = AT_LIKELY(q && query_real) ? query_real(m, q, (unsigned long)n)
+	                                    : real_mysql_query(m, q);
 	saved = errno;
 	if (rec)
 		finish_leaf(&l, m, q, n, rc != 0);

@@ -85,14 +85,21 @@ static void setup_backends(void)
 
 #define OPEN_AFTER_MS 2
 
+/* When an export (or a connect ahead) starting now must give up:
+ * OTEL_BSP_EXPORT_TIMEOUT or OTEL_EXPORTER_OTLP_TIMEOUT, the sooner. */
+static uint64_t export_deadline(void)
+{
+	long t = at_cfg.bsp_export_timeout_ms < at_cfg.otlp_timeout_ms ? at_cfg.bsp_export_timeout_ms
+	                                                                 : at_cfg.otlp_timeout_ms;
+	return at_mono_ms() + (uint64_t)t;
+}
+
 /* The collectors connected to ahead (a TLS handshake too: 4-6 ms of
  * OpenSSL's work in a process), while the program goes on, rather than in
  * the first export: for a short program, in its exit flush. */
 static void open_backends(void)
 {
-	long t = at_cfg.bsp_export_timeout_ms < at_cfg.otlp_timeout_ms ? at_cfg.bsp_export_timeout_ms
-	                                                                 : at_cfg.otlp_timeout_ms;
-	uint64_t deadline = at_mono_ms() + (uint64_t)t;
+	uint64_t deadline = export_deadline();
 	for (int i = 0; i < nbackends; i++)
 		if (backends[i]->open)
 			backends[i]->open(backends[i], deadline);
@@ -124,10 +131,7 @@ static AT_NOINLINE void export_all(void)
 		struct at_queue_ctl *qc = at_queue_ctl();
 		atomic_store_explicit(&qc->inflight, (uint32_t)n, memory_order_relaxed);
 		at_queue_release(n); /* its tail's store-release orders inflight */
-		uint64_t deadline = at_mono_ms() + (uint64_t)at_cfg.bsp_export_timeout_ms;
-		uint64_t otlp_bound = at_mono_ms() + (uint64_t)at_cfg.otlp_timeout_ms;
-		if (otlp_bound < deadline)
-			deadline = otlp_bound;
+		uint64_t deadline = export_deadline();
 		if (atomic_load(&flush_req) != atomic_load(&flush_done)) {
 			uint64_t fd = atomic_load(&flush_deadline);
 			if (fd && fd < deadline)

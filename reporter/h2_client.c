@@ -550,14 +550,22 @@ static int exchange(struct at_h2 *h, const uint8_t *blk, size_t n, const struct 
 	return s->reset ? -1 : 0;
 }
 
+/* The kept connection if it is still ours and has streams left, else a
+ * new one (*fresh). */
+static int connection(struct at_h2 *h, uint64_t deadline_ms, int *fresh)
+{
+	*fresh = 0;
+	if (at_conn_ours(&h->c) && !h->goaway && h->next_stream < 0x7ffffff0u)
+		return 0;
+	at_conn_close(&h->c); /* closed under us, or used up */
+	*fresh = 1;
+	return open_conn(h, deadline_ms);
+}
+
 int at_h2_open(struct at_h2 *h, uint64_t deadline_ms)
 {
-	if (!h->usable)
-		return -1;
-	if (at_conn_ours(&h->c) && !h->goaway)
-		return 0;
-	at_conn_close(&h->c);
-	return open_conn(h, deadline_ms);
+	int fresh;
+	return h->usable ? connection(h, deadline_ms, &fresh) : -1;
 }
 
 int at_h2_request(struct at_h2 *h, const uint8_t *blk, size_t n, const struct iovec *body,
@@ -570,13 +578,9 @@ int at_h2_request(struct at_h2 *h, const uint8_t *blk, size_t n, const struct io
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(r, 0, sizeof *r);
 		r->grpc_status = -1;
-		int fresh = 0;
-		if (!at_conn_ours(&h->c) || h->goaway || h->next_stream >= 0x7ffffff0u) {
-			at_conn_close(&h->c); /* closed under us, or used up */
-			if (open_conn(h, deadline_ms))
-				return -1;
-			fresh = 1;
-		}
+		int fresh;
+		if (connection(h, deadline_ms, &fresh))
+			return -1;
 		struct stream s = {0};
 		s.r = r;
 		int rc = exchange(h, blk, n, body, nbody, deadline_ms, &s);

@@ -148,14 +148,21 @@ static int read_response(struct at_http *h, uint64_t deadline_ms, int *keep)
 	return status;
 }
 
-int at_http_open(struct at_http *h, uint64_t deadline_ms)
+/* The kept connection if it is still ours, else a new one (*fresh). */
+static int connection(struct at_http *h, uint64_t deadline_ms, int *fresh)
 {
-	if (!h->usable)
-		return -1;
+	*fresh = 0;
 	if (at_conn_ours(&h->c))
 		return 0;
-	at_conn_forget(&h->c);
+	at_conn_forget(&h->c); /* closed under us (or reused by the app) */
+	*fresh = 1;
 	return at_conn_connect(&h->c, deadline_ms);
+}
+
+int at_http_open(struct at_http *h, uint64_t deadline_ms)
+{
+	int fresh;
+	return h->usable ? connection(h, deadline_ms, &fresh) : -1;
 }
 
 int at_http_post(struct at_http *h, const char *content_type, const char *extra_headers,
@@ -166,13 +173,9 @@ int at_http_post(struct at_http *h, const char *content_type, const char *extra_
 		return -1;
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int fresh = 0;
-		if (!at_conn_ours(&h->c)) {
-			at_conn_forget(&h->c); /* closed under us (or reused by the app) */
-			if (at_conn_connect(&h->c, deadline_ms))
-				return -1;
-			fresh = 1;
-		}
+		int fresh;
+		if (connection(h, deadline_ms, &fresh))
+			return -1;
 		char head[2048];
 		int n = snprintf(head, sizeof head,
 				 "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: " "autotrace/0.1"

@@ -31,11 +31,18 @@ struct jaeger_udp {
 };
 
 /* The socket may have been closed by a daemon closing every fd, and its
- * number reused by the application: check it is still ours before sending. */
+ * number reused by the application: whether it is still ours. */
+static int ours(const struct jaeger_udp *u)
+{
+	struct stat st;
+	return u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino;
+}
+
+/* The socket, checked before sending (ours) or made again. */
 static int udp_socket(struct jaeger_udp *u)
 {
 	struct stat st;
-	if (u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino)
+	if (ours(u))
 		return u->fd;
 	u->fd = socket(u->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (u->fd < 0)
@@ -92,12 +99,11 @@ static size_t udp_export(struct at_backend *b, struct at_span *const *spans, siz
 	return sent;
 }
 
-/* The socket closed if it is still ours (udp_socket's check). */
+/* The socket closed if it is still ours. */
 static void udp_drop(struct at_backend *b)
 {
 	struct jaeger_udp *u = (struct jaeger_udp *)b;
-	struct stat st;
-	if (u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino)
+	if (ours(u))
 		close(u->fd);
 }
 

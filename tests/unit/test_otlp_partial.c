@@ -16,35 +16,39 @@ static int parse(const char *b, size_t n, int json, int64_t *rej, char *msg)
 	return at_otlp_partial(b, n, json, rej, msg, 64);
 }
 
+/* b parses to 1 with rej rejected spans and the message msg */
+static void check(const char *b, size_t n, int json, int64_t rej, const char *msg)
+{
+	int64_t r;
+	char m[64];
+	assert_int_equal(parse(b, n, json, &r, m), 1);
+	assert_int_equal(r, rej);
+	if (msg)
+		assert_string_equal(m, msg);
+}
+
 static void protobuf(void **state)
 {
 	int64_t rej;
 	char msg[64];
 	/* {partial_success {rejected_spans: 3, error_message: "too old"}} */
 	static const char full[] = "\x0a\x0b\x08\x03\x12\x07too old";
-	assert_int_equal(parse(full, sizeof full - 1, 0, &rej, msg), 1);
-	assert_int_equal(rej, 3);
-	assert_string_equal(msg, "too old");
+	check(full, sizeof full - 1, 0, 3, "too old");
 	/* a message alone is a warning too; rejected_spans 300 (two-byte varint) */
 	static const char only_msg[] = "\x0a\x04\x12\x02hi";
-	assert_int_equal(parse(only_msg, sizeof only_msg - 1, 0, &rej, msg), 1);
-	assert_int_equal(rej, 0);
-	assert_string_equal(msg, "hi");
+	check(only_msg, sizeof only_msg - 1, 0, 0, "hi");
 	static const char big[] = "\x0a\x03\x08\xac\x02";
-	assert_int_equal(parse(big, sizeof big - 1, 0, &rej, msg), 1);
-	assert_int_equal(rej, 300);
+	check(big, sizeof big - 1, 0, 300, NULL);
 	/* unknown fields around it are skipped (varint, fixed64, fixed32, bytes) */
 	static const char other[] = "\x10\x01\x19" "12345678" "\x25" "1234" "\x0a\x02\x08\x05"
 	                            "\x2a\x01z";
-	assert_int_equal(parse(other, sizeof other - 1, 0, &rej, msg), 1);
-	assert_int_equal(rej, 5);
+	check(other, sizeof other - 1, 0, 5, NULL);
 	/* an empty response, an empty partial_success (all accepted): none */
 	assert_int_equal(parse("", 0, 0, &rej, msg), 0);
 	assert_int_equal(parse("\x0a\x00", 2, 0, &rej, msg), 0);
 	/* control characters in the message are not passed on */
 	static const char ctl[] = "\x0a\x05\x12\x03" "a\nb";
-	assert_int_equal(parse(ctl, sizeof ctl - 1, 0, &rej, msg), 1);
-	assert_string_equal(msg, "a?b");
+	check(ctl, sizeof ctl - 1, 0, 0, "a?b");
 }
 
 static void protobuf_malformed(void **state)
@@ -70,12 +74,9 @@ static void json(void **state)
 	char msg[64];
 	static const char j[] =
 	    "{\"partialSuccess\": {\"rejectedSpans\": \"7\", \"errorMessage\": \"say \\\"no\\\"\"}}";
-	assert_int_equal(parse(j, sizeof j - 1, 1, &rej, msg), 1);
-	assert_int_equal(rej, 7);
-	assert_string_equal(msg, "say \"no\"");
+	check(j, sizeof j - 1, 1, 7, "say \"no\"");
 	static const char num[] = "{\"partial_success\":{\"rejected_spans\":2}}";
-	assert_int_equal(parse(num, sizeof num - 1, 1, &rej, msg), 1);
-	assert_int_equal(rej, 2);
+	check(num, sizeof num - 1, 1, 2, NULL);
 	assert_int_equal(parse("{}", 2, 1, &rej, msg), 0);
 	static const char empty[] = "{\"partialSuccess\":{}}";
 	assert_int_equal(parse(empty, sizeof empty - 1, 1, &rej, msg), 0);
