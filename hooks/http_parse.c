@@ -1093,6 +1093,32 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 	return ev;
 }
 
+int at_http_skip(struct at_http_parser *p, uint64_t n)
+{
+	if (!n)
+		return p->state == S_ERROR ? AT_HTTP_ERROR : 0;
+	switch (p->state) {
+	case S_BODY_EOF:
+		return 0;
+	case S_BODY_LEN:
+	case S_CHUNK_DATA:
+		if (n > p->body_left)
+			break;
+		p->body_left -= n;
+		if (p->body_left)
+			return 0;
+		if (p->state == S_CHUNK_DATA) {
+			p->state = S_CHUNK_CR;
+			return 0;
+		}
+		p->state = S_DONE;
+		return AT_HTTP_DONE;
+	default:
+		break;
+	}
+	return fail(p);
+}
+
 int at_http_parse_eof(struct at_http_parser *p)
 {
 	if (p->state == S_BODY_EOF || p->state == S_DONE) {

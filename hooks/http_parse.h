@@ -122,6 +122,12 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 /* The peer closed: returns AT_HTTP_DONE when the message ends at close (a
  * response without length), else AT_HTTP_ERROR. */
 int at_http_parse_eof(struct at_http_parser *p);
+/* n bytes of the message went by unseen (sendfile, splice: hooks/unseen.c).
+ * Only body bytes can be counted without being seen: returns AT_HTTP_DONE
+ * when they end the message, 0 when more of the body is to come, and
+ * AT_HTTP_ERROR (the parser stops) when the parser was not in a body or
+ * they would go past its end (a chunk's, whose framing follows). */
+int at_http_skip(struct at_http_parser *p, uint64_t n);
 /* 1 once the header section has been parsed */
 int at_http_headers_done(const struct at_http_parser *p);
 int at_http_is_done(const struct at_http_parser *p);

@@ -48,6 +48,7 @@
 #include "fdstate.h"
 #include "http_parse.h"
 #include "io_direct.h"
+#include "unseen.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -77,6 +78,8 @@ AT_REAL(ssize_t, readv, (int, const struct iovec *, int));
 AT_REAL(ssize_t, recv, (int, void *, size_t, int));
 AT_REAL(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *));
 AT_REAL(ssize_t, recvmsg, (int, struct msghdr *, int));
+AT_REAL(int, sendmmsg, (int, struct mmsghdr *, unsigned, int));
+AT_REAL(int, recvmmsg, (int, struct mmsghdr *, unsigned, int, struct timespec *));
 AT_REAL(ssize_t, __read_chk, (int, void *, size_t, size_t));
 AT_REAL(ssize_t, __recv_chk, (int, void *, size_t, size_t, int));
 AT_REAL(ssize_t, __recvfrom_chk,
@@ -121,6 +124,8 @@ static int resolve(void)
 	R(sendmsg);
 	R(recvfrom);
 	R(recvmsg);
+	R(sendmmsg);
+	R(recvmmsg);
 	R(connect);
 	R(accept);
 	R(accept4);
@@ -1007,6 +1012,16 @@ static void server_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 	}
 }
 
+/* The response is complete: the span ends (stamp as for end_span), and
+ * the next request is followed if this one was whole. */
+static void server_done(struct at_conn *c, uint64_t stamp)
+{
+	server_finish(c, stamp);
+	int again =
+	    c->rstate == R_HANDLING && !c->pipelined && !(c->out.flags & AT_HTTP_F_UPGRADED);
+	c->rstate = again ? R_IDLE : R_DEAD;
+}
+
 /* t0: when the write of these r bytes began, the end of the span if they
  * complete the response: the client can have read them, and ended its own
  * span, before this thread runs again. */
@@ -1029,10 +1044,7 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r, ui
 			return;
 		}
 		if (ev & AT_HTTP_DONE) {
-			server_finish(c, t0);
-			int again = c->rstate == R_HANDLING && !c->pipelined &&
-			            !(c->out.flags & AT_HTTP_F_UPGRADED);
-			c->rstate = again ? R_IDLE : R_DEAD;
+			server_done(c, t0);
 			return;
 		}
 		if (!used)
@@ -1209,6 +1221,166 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 			retire(e, c);
 	}
 	at_leave();
+}
+
+/* ---- bytes no hook sees (hooks/unseen.c) ---- */
+
+/* r bytes of the request went out unseen: only a body can be counted, and
+ * only a followed one is (c->follow); a sampled request's body is not
+ * looked at, its response says when it is over. */
+static void client_unseen_out(struct at_conn *c, ssize_t r)
+{
+	if (r <= 0 || c->wstate == W_DEAD)
+		return;
+	if (c->wstate != W_BODY) { /* a head we cannot see: no lines of ours in it */
+		c->wstate = W_DEAD;
+		return;
+	}
+	if (!c->follow)
+		return;
+	int ev = at_http_skip(&c->out, (uint64_t)r);
+	if (ev & AT_HTTP_ERROR)
+		c->wstate = W_DEAD;
+	else if (ev & AT_HTTP_DONE)
+		c->wstate = W_IDLE;
+}
+
+static void server_unseen_out(struct at_conn *c, ssize_t r, uint64_t t0)
+{
+	if (!c->span_active) { /* as server_out: not a response of ours */
+		c->rstate = R_DEAD;
+		return;
+	}
+	int ev = at_http_skip(&c->out, (uint64_t)r);
+	if (ev & AT_HTTP_ERROR) {
+		server_finish(c, 0);
+		c->rstate = R_DEAD;
+	} else if (ev & AT_HTTP_DONE) {
+		server_done(c, t0);
+	}
+}
+
+ssize_t at_net_unseen_out(int fd, at_unseen_fn call, void *arg, uintptr_t caller)
+{
+	int saved = errno;
+	struct at_fd *e = at_fd_entry(fd);
+	int kind = e ? atomic_load(&e->kind) : 0, entered = 0;
+	if (kind == AT_FD_CGI) { /* the head of a CGI's response, unseen: stop */
+		int expect = AT_FD_CGI;
+		atomic_compare_exchange_strong(&e->kind, &expect, AT_FD_NONE);
+		return call(arg);
+	}
+	if (kind == AT_FD_WIRE) {
+		if (!at_wire_cur) {
+			mark_desync(e);
+			return call(arg);
+		}
+		kind = AT_FD_CLIENT;
+	} else if (!kind || !(entered = at_enter())) {
+		if (kind)
+			mark_desync(e);
+		return call(arg);
+	}
+	struct at_conn *c = lock_conn(fd, e, kind);
+	if (!c) {
+		mark_desync(e);
+		if (entered)
+			at_leave();
+		errno = saved;
+		return call(arg);
+	}
+	ssize_t r = -1;
+	int err = 0;
+	uint64_t t0 = 0;
+	if (kind == AT_FD_CLIENT && c->wstate == W_BODY && c->pend_off < c->pend_len) {
+		/* ours still owed go before any more of theirs (client_out) */
+		struct out_call k = {.fd = fd, .op = OP_WRITE, .caller = caller};
+		if (send_pending(c, &k) < 0) {
+			err = errno;
+			if (err != ENOTSOCK)
+				goto out;
+			not_a_socket(c);
+		}
+	}
+	if (kind == AT_FD_SERVER && c->span_active)
+		t0 = at_stamp();
+	errno = saved;
+	r = call(arg);
+	err = errno;
+	if (kind == AT_FD_CLIENT)
+		client_unseen_out(c, r);
+	else if (r > 0 && c->rstate != R_DEAD)
+		server_unseen_out(c, r, t0);
+out:;
+	int dead = conn_dead(c);
+	at_conn_unlock(c);
+	if (dead)
+		retire(e, c);
+	if (entered)
+		at_leave();
+	errno = r < 0 ? err : saved;
+	return r;
+}
+
+static void client_unseen_in(struct at_conn *c, ssize_t r)
+{
+	if (c->wstate != W_BODY || !c->span_active)
+		return; /* as client_in: nothing asked */
+	int ev = at_http_skip(&c->in, (uint64_t)r);
+	if (ev & AT_HTTP_ERROR) {
+		client_finish(c, NULL);
+		c->wstate = W_DEAD;
+	} else if (ev & AT_HTTP_DONE) {
+		client_finish(c, NULL);
+		c->wstate = (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
+	}
+}
+
+static void server_unseen_in(struct at_conn *c, ssize_t r)
+{
+	if (c->rstate == R_HANDLING) { /* as server_in: the next request, early */
+		c->pipelined = 1;
+		return;
+	}
+	int ev = c->rstate == R_BODY ? at_http_skip(&c->in, (uint64_t)r) : AT_HTTP_ERROR;
+	if (ev & AT_HTTP_ERROR) { /* a request's head, unseen */
+		server_finish(c, 0);
+		c->rstate = R_DEAD;
+	} else if (ev & AT_HTTP_DONE) {
+		c->rstate = R_HANDLING;
+	}
+}
+
+void at_net_unseen_in(int fd, ssize_t r)
+{
+	if (r < 0)
+		return;
+	int saved = errno;
+	struct at_fd *e = at_fd_entry(fd);
+	int kind = e ? atomic_load(&e->kind) : 0;
+	if (!kind || kind == AT_FD_WIRE || kind == AT_FD_CGI) /* as in_done */
+		return;
+	if (!at_enter()) {
+		mark_desync(e);
+		return;
+	}
+	struct at_conn *c = lock_conn(fd, e, kind);
+	if (c) {
+		if (kind == AT_FD_CLIENT) {
+			if (r == 0)
+				client_eof(c);
+			else
+				client_unseen_in(c, r);
+		} else if (r > 0 && c->rstate != R_DEAD) {
+			server_unseen_in(c, r);
+		}
+		int dead = conn_dead(c);
+		at_conn_unlock(c);
+		if (dead)
+			retire(e, c);
+	}
+	at_leave();
+	errno = saved;
 }
 
 /* ---- marking and forgetting fds ---- */
@@ -1643,6 +1815,60 @@ AT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	int saved = errno;
 	if (msg && msg->msg_iovlen <= 1024)
 		in_done(fd, msg->msg_iov, (int)msg->msg_iovlen, r, flags, CALLER());
+	errno = saved;
+	return r;
+}
+
+/* Many messages at once (a datagram API, but any socket takes it): on a
+ * marked socket each is a sendmsg of ours, one after the other as the
+ * kernel sends them (on to the next after a short one, the count of those
+ * sent when a later one fails), so that a request's head still gets its
+ * header lines; a read's messages are followed in order. */
+AT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
+{
+	if (!NEED(sendmmsg) || !NEED(sendmsg))
+		return (int)syscall(SYS_sendmmsg, fd, vec, n, flags);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_sendmmsg(fd, vec, n, flags);
+	int saved = errno;
+	unsigned sent = 0;
+	for (; sent < n && sent < 1024; sent++) { /* the kernel's UIO_MAXIOV cap */
+		struct msghdr *m = &vec[sent].msg_hdr;
+		ssize_t r;
+		if (m->msg_iovlen > 1024) {
+			r = real_sendmsg(fd, m, flags); /* EMSGSIZE, as the kernel's */
+		} else {
+			struct out_call k = {.fd = fd,
+			                     .op = OP_SENDMSG,
+			                     .flags = flags,
+			                     .iov = m->msg_iov,
+			                     .iovcnt = (int)m->msg_iovlen,
+			                     .msg = m,
+			                     .caller = CALLER()};
+			r = out_path(&k);
+		}
+		if (r < 0) {
+			if (!sent)
+				return -1;
+			break;
+		}
+		vec[sent].msg_len = (unsigned)r;
+	}
+	errno = saved;
+	return (int)sent;
+}
+
+AT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struct timespec *tmo)
+{
+	if (!NEED(recvmmsg))
+		return (int)syscall(SYS_recvmmsg, fd, vec, n, flags, tmo);
+	if (AT_LIKELY(!at_fd_kind(fd)))
+		return real_recvmmsg(fd, vec, n, flags, tmo);
+	int r = real_recvmmsg(fd, vec, n, flags, tmo);
+	int saved = errno;
+	for (int i = 0; i < r; i++)
+		in_done(fd, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
+		        (ssize_t)vec[i].msg_len, flags, CALLER());
 	errno = saved;
 	return r;
 }

@@ -602,6 +602,75 @@ static void whole_line_edges(void **state)
 	assert_string_equal(o.seen.values[1], "1");
 }
 
+/* Parse the whole of msg, on past the events; all the events. */
+static int parse_all(struct at_http_parser *p, const char *msg)
+{
+	size_t n = strlen(msg), i = 0, used;
+	int all = 0;
+	do {
+		int ev = at_http_parse(p, msg + i, n - i, &used);
+		all |= ev;
+		i += used;
+		assert_false(ev & AT_HTTP_ERROR);
+	} while (i < n && used);
+	assert_int_equal(i, n);
+	return all;
+}
+
+/* Body bytes that went by unseen (sendfile, splice) are counted; any other
+ * byte cannot be, and the parser stops. */
+static void unseen_body_bytes(void **state)
+{
+	struct at_http_parser p;
+	/* a length: counted to its end, the next message parsed after it */
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
+	assert_int_equal(parse_all(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+	                 AT_HTTP_HEADERS);
+	assert_int_equal(at_http_skip(&p, 0), 0);
+	assert_int_equal(at_http_skip(&p, 5), 0);
+	assert_int_equal(at_http_skip(&p, 3), AT_HTTP_DONE);
+	assert_true(at_http_is_done(&p));
+	at_http_parser_reset(&p, 0);
+	assert_int_equal(parse_all(&p, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+	                 AT_HTTP_HEADERS | AT_HTTP_DONE);
+	assert_int_equal(p.status, 404);
+
+	/* past the end of the body: the next message's bytes went unseen */
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
+	parse_all(&p, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n");
+	assert_int_equal(at_http_skip(&p, 5), AT_HTTP_ERROR);
+	assert_int_equal(at_http_skip(&p, 0), AT_HTTP_ERROR);
+	size_t used;
+	assert_int_equal(at_http_parse(&p, "x", 1, &used), AT_HTTP_ERROR);
+
+	/* a chunk's data: counted, its framing then read as it comes */
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
+	parse_all(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n");
+	assert_int_equal(at_http_skip(&p, 16), 0);
+	assert_false(at_http_is_done(&p));
+	assert_int_equal(parse_all(&p, "\r\n3\r\nabc\r\n0\r\n\r\n"), AT_HTTP_DONE);
+	/* a chunk's size cannot be counted */
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
+	parse_all(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab");
+	assert_int_equal(at_http_skip(&p, 4), AT_HTTP_ERROR);
+
+	/* a body to the close: anything */
+	at_http_parser_init(&p, AT_HTTP_RESPONSE, 0, NULL, 0, NULL, 0, NULL);
+	parse_all(&p, "HTTP/1.0 200 OK\r\n\r\n");
+	assert_int_equal(at_http_skip(&p, 1u << 30), 0);
+	assert_int_equal(at_http_parse_eof(&p), AT_HTTP_DONE);
+
+	/* a head, or bytes after a complete message: not countable */
+	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, 0, NULL);
+	parse_all(&p, "POST / HTTP/1.1\r\nContent-Len");
+	assert_int_equal(at_http_skip(&p, 3), AT_HTTP_ERROR);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, 0, NULL);
+	assert_int_equal(at_http_skip(&p, 1), AT_HTTP_ERROR);
+	at_http_parser_init(&p, AT_HTTP_REQUEST, AT_HTTP_F_STRICT, NULL, 0, NULL, 0, NULL);
+	assert_int_equal(parse_all(&p, "GET / HTTP/1.1\r\n\r\n"), AT_HTTP_HEADERS | AT_HTTP_DONE);
+	assert_int_equal(at_http_skip(&p, 1), AT_HTTP_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +685,7 @@ int main(void)
 	    cmocka_unit_test(stop_bytes_at_every_offset),
 	    cmocka_unit_test(split_at_every_offset_as_whole),
 	    cmocka_unit_test(whole_line_edges),
+	    cmocka_unit_test(unseen_body_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
