@@ -813,6 +813,17 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	return r;
 }
 
+/* The response's parse said ev: 1 when it ended the span (a complete
+ * response, or one that is not HTTP). */
+static int response_end(struct at_conn *c, int ev)
+{
+	if (!(ev & (AT_HTTP_ERROR | AT_HTTP_DONE)))
+		return 0;
+	client_finish(c, NULL);
+	c->wstate = (ev & AT_HTTP_ERROR) || (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
+	return 1;
+}
+
 static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
 {
 	if (c->wstate != W_BODY || !c->span_active)
@@ -823,16 +834,8 @@ static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 		int ev =
 		    parse_iov(&c->in, iov, cnt, pos, r - pos, &used, AT_HTTP_DONE | AT_HTTP_ERROR);
 		pos += used;
-		if (ev & AT_HTTP_ERROR) {
-			client_finish(c, NULL);
-			c->wstate = W_DEAD;
+		if (response_end(c, ev))
 			return;
-		}
-		if (ev & AT_HTTP_DONE) {
-			client_finish(c, NULL);
-			c->wstate = (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
-			return;
-		}
 		if (!used)
 			break;
 	}
@@ -1130,6 +1133,36 @@ static void retire(struct at_fd *e, struct at_conn *c)
 		at_debug("fd %d: not HTTP/1.x or out of step: no longer watched", c->fd);
 }
 
+/* A call on c is over: c unlocked (and the fd let go if c can never be
+ * traced again), then at_leave if the call entered. */
+static void conn_done(struct at_fd *e, struct at_conn *c, int entered)
+{
+	int dead = conn_dead(c);
+	at_conn_unlock(c);
+	if (dead)
+		retire(e, c);
+	if (entered)
+		at_leave();
+}
+
+/* What an outgoing call on e (of the given kind, not a CGI's) is followed
+ * as: AT_FD_CLIENT or AT_FD_SERVER, *entered when at_enter was taken for
+ * it; or 0, the call passed through (a marked connection then out of
+ * step: a libcurl socket outside curl_easy_perform, a call inside another
+ * hook). */
+static int out_kind(struct at_fd *e, int kind, int *entered)
+{
+	*entered = 0;
+	if (kind == AT_FD_WIRE) { /* libcurl's socket (wire.h) */
+		if (at_wire_cur)
+			return AT_FD_CLIENT;
+	} else if (!kind || (*entered = at_enter())) {
+		return kind;
+	}
+	mark_desync(e);
+	return 0;
+}
+
 static ssize_t out_path(struct out_call *k)
 {
 	int saved = errno;
@@ -1144,17 +1177,8 @@ static ssize_t out_path(struct out_call *k)
 		errno = err;
 		return r;
 	}
-	if (kind == AT_FD_WIRE) { /* libcurl's socket (wire.h) */
-		if (!at_wire_cur) {
-			mark_desync(e);
-			return raw_out(k, k->iov, k->iovcnt);
-		}
-		kind = AT_FD_CLIENT;
-	} else if (!kind || !(entered = at_enter())) {
-		if (kind)
-			mark_desync(e);
+	if (!(kind = out_kind(e, kind, &entered)))
 		return raw_out(k, k->iov, k->iovcnt);
-	}
 	struct at_conn *c;
 	size_t total = iov_total(k->iov, k->iovcnt);
 	if (!total || (k->op == OP_SENDMSG && k->msg->msg_controllen) || (k->flags & MSG_OOB) ||
@@ -1180,17 +1204,36 @@ static ssize_t out_path(struct out_call *k)
 		if (r > 0 && c->rstate != R_DEAD)
 			server_out(c, k, (size_t)r, t0);
 	}
-	int dead = conn_dead(c);
-	at_conn_unlock(c);
-	if (dead)
-		retire(e, c);
-	if (entered)
-		at_leave();
+	conn_done(e, c, entered);
 	errno = r < 0 ? err : saved;
 	return r;
 }
 
-/* After a read-family call returned r. */
+/* r bytes of a response, or of a request, came in unseen (at_net_unseen_in). */
+static void client_unseen_in(struct at_conn *c, ssize_t r)
+{
+	if (c->wstate != W_BODY || !c->span_active)
+		return; /* as client_in: nothing asked */
+	response_end(c, at_http_skip(&c->in, (uint64_t)r));
+}
+
+static void server_unseen_in(struct at_conn *c, ssize_t r)
+{
+	if (c->rstate == R_HANDLING) { /* as server_in: the next request, early */
+		c->pipelined = 1;
+		return;
+	}
+	int ev = c->rstate == R_BODY ? at_http_skip(&c->in, (uint64_t)r) : AT_HTTP_ERROR;
+	if (ev & AT_HTTP_ERROR) { /* a request's head, unseen */
+		server_finish(c, 0);
+		c->rstate = R_DEAD;
+	} else if (ev & AT_HTTP_DONE) {
+		c->rstate = R_HANDLING;
+	}
+}
+
+/* After a read-family call returned r; iov NULL: r bytes came unseen
+ * (at_net_unseen_in). */
 static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int flags,
                     uintptr_t caller)
 {
@@ -1210,15 +1253,17 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
 		if (kind == AT_FD_CLIENT) {
 			if (r == 0)
 				client_eof(c);
-			else
+			else if (iov)
 				client_in(c, iov, cnt, (size_t)r);
+			else
+				client_unseen_in(c, r);
 		} else if (r > 0 && c->rstate != R_DEAD) {
-			server_in(c, iov, cnt, (size_t)r, caller);
+			if (iov)
+				server_in(c, iov, cnt, (size_t)r, caller);
+			else
+				server_unseen_in(c, r);
 		}
-		int dead = conn_dead(c);
-		at_conn_unlock(c);
-		if (dead)
-			retire(e, c);
+		conn_done(e, c, 0);
 	}
 	at_leave();
 }
@@ -1270,17 +1315,8 @@ ssize_t at_net_unseen_out(int fd, at_unseen_fn call, void *arg, uintptr_t caller
 		atomic_compare_exchange_strong(&e->kind, &expect, AT_FD_NONE);
 		return call(arg);
 	}
-	if (kind == AT_FD_WIRE) {
-		if (!at_wire_cur) {
-			mark_desync(e);
-			return call(arg);
-		}
-		kind = AT_FD_CLIENT;
-	} else if (!kind || !(entered = at_enter())) {
-		if (kind)
-			mark_desync(e);
+	if (!(kind = out_kind(e, kind, &entered)))
 		return call(arg);
-	}
 	struct at_conn *c = lock_conn(fd, e, kind);
 	if (!c) {
 		mark_desync(e);
@@ -1312,74 +1348,15 @@ ssize_t at_net_unseen_out(int fd, at_unseen_fn call, void *arg, uintptr_t caller
 	else if (r > 0 && c->rstate != R_DEAD)
 		server_unseen_out(c, r, t0);
 out:;
-	int dead = conn_dead(c);
-	at_conn_unlock(c);
-	if (dead)
-		retire(e, c);
-	if (entered)
-		at_leave();
+	conn_done(e, c, entered);
 	errno = r < 0 ? err : saved;
 	return r;
 }
 
-static void client_unseen_in(struct at_conn *c, ssize_t r)
-{
-	if (c->wstate != W_BODY || !c->span_active)
-		return; /* as client_in: nothing asked */
-	int ev = at_http_skip(&c->in, (uint64_t)r);
-	if (ev & AT_HTTP_ERROR) {
-		client_finish(c, NULL);
-		c->wstate = W_DEAD;
-	} else if (ev & AT_HTTP_DONE) {
-		client_finish(c, NULL);
-		c->wstate = (c->in.flags & AT_HTTP_F_UPGRADED) ? W_DEAD : W_IDLE;
-	}
-}
-
-static void server_unseen_in(struct at_conn *c, ssize_t r)
-{
-	if (c->rstate == R_HANDLING) { /* as server_in: the next request, early */
-		c->pipelined = 1;
-		return;
-	}
-	int ev = c->rstate == R_BODY ? at_http_skip(&c->in, (uint64_t)r) : AT_HTTP_ERROR;
-	if (ev & AT_HTTP_ERROR) { /* a request's head, unseen */
-		server_finish(c, 0);
-		c->rstate = R_DEAD;
-	} else if (ev & AT_HTTP_DONE) {
-		c->rstate = R_HANDLING;
-	}
-}
-
 void at_net_unseen_in(int fd, ssize_t r)
 {
-	if (r < 0)
-		return;
 	int saved = errno;
-	struct at_fd *e = at_fd_entry(fd);
-	int kind = e ? atomic_load(&e->kind) : 0;
-	if (!kind || kind == AT_FD_WIRE || kind == AT_FD_CGI) /* as in_done */
-		return;
-	if (!at_enter()) {
-		mark_desync(e);
-		return;
-	}
-	struct at_conn *c = lock_conn(fd, e, kind);
-	if (c) {
-		if (kind == AT_FD_CLIENT) {
-			if (r == 0)
-				client_eof(c);
-			else
-				client_unseen_in(c, r);
-		} else if (r > 0 && c->rstate != R_DEAD) {
-			server_unseen_in(c, r);
-		}
-		int dead = conn_dead(c);
-		at_conn_unlock(c);
-		if (dead)
-			retire(e, c);
-	}
-	at_leave();
+	in_done(fd, NULL, 0, r, 0, 0);
 	errno = saved;
 }
 
