@@ -54,6 +54,12 @@ struct at_fd {
 	uint16_t peer_port; /* network order */
 	_Atomic(struct at_conn *) conn; /* allocated on the first traced I/O */
 	unsigned char peer_addr[16];
+	/* a client socket: the server connection whose request was the
+	 * thread's current span when it was connected, and that request's
+	 * number (at_conn.seq); its first request is made on that request's
+	 * behalf if it is still going on (net.c client_start) */
+	struct at_conn *by;
+	uint32_t by_seq;
 };
 
 extern struct at_fd *_Atomic at_fds;
@@ -106,6 +112,10 @@ struct at_conn {
 	uint16_t pend_off, pend_len;
 	uint16_t host_len, ua_len;
 	uint64_t t0;
+	/* server: the request's number, unique in the process (server_start),
+	 * and the baggage its calls pass on */
+	uint32_t seq;
+	const char *bag;
 	char host[256];
 	/* server: the connection's addresses, formatted once (addrs_known) */
 	int local_port;   /* -1: not an inet socket */

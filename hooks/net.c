@@ -101,6 +101,11 @@ _Static_assert(AT_PEND_MAX >= sizeof(((struct at_inject *)0)->buf) + 2 * 8,
                "every injected line fits the pending buffer");
 
 static AT_TLS int resolving;
+
+/* The server connection whose request this thread made its current span
+ * last (server_start), and the numbering of requests. */
+static AT_TLS struct at_conn *cur_srv;
+static _Atomic uint32_t req_seq;
 static int resolve(void)
 {
 	if (resolving)
@@ -556,7 +561,7 @@ static void pend_lines(struct at_conn *c, const struct at_inject *inj)
 }
 
 /* req: the request as parsed up to the end of its header section */
-static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
+static void client_begin(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
 	at_span_start_detached(&c->span, req->method, AT_KIND_CLIENT, NULL);
 	c->span.caller = caller;
@@ -580,6 +585,45 @@ static void client_start(struct at_conn *c, const struct at_http_parser *req, ui
 	                    c->span.tracestate.len) <= 0)
 		return;
 	pend_lines(c, &inj);
+}
+
+/* The request the connection was made for (at_fd.by), taken once: the
+ * server connection, locked, when that request is still going on and is
+ * not the thread's current span any more (an event loop that read other
+ * requests since); else NULL. */
+static struct at_conn *made_for(struct at_conn *c)
+{
+	struct at_fd *e = at_fd_entry(c->fd);
+	struct at_conn *by = e ? e->by : NULL;
+	if (!by)
+		return NULL;
+	e->by = NULL;
+	if (at_tls.cur == &by->span || !at_conn_trylock(by))
+		return NULL;
+	if (by->kind == AT_FD_SERVER && by->span_active && by->seq == e->by_seq &&
+	    by->pid == at_getpid_cached())
+		return by;
+	at_conn_unlock(by);
+	return NULL;
+}
+
+static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
+{
+	/* the parent: the thread's current span, or the request the
+	 * connection was made for, lent for as long as this takes */
+	struct at_span *cur = at_tls.cur;
+	const char *bag = at_tls.baggage;
+	struct at_conn *by = made_for(c);
+	if (by) {
+		at_tls.cur = &by->span;
+		at_tls.baggage = by->bag;
+	}
+	client_begin(c, req, caller);
+	if (by) {
+		at_tls.cur = cur;
+		at_tls.baggage = bag;
+		at_conn_unlock(by);
+	}
 }
 
 static void client_finish(struct at_conn *c, const char *err)
@@ -962,6 +1006,9 @@ static void server_start(struct at_conn *c, uintptr_t caller)
 	int hops;
 	at_tls.baggage = at_loop_server(&c->span, at_tls.baggage, c->carrier.baggage,
 	                                sizeof c->carrier.baggage, &hops);
+	c->bag = at_tls.baggage;
+	c->seq = atomic_fetch_add_explicit(&req_seq, 1, memory_order_relaxed) + 1;
+	cur_srv = c;
 	int head = c->in.method_len == 4 && !memcmp(c->in.method, "HEAD", 4);
 	at_http_parser_init(&c->out, AT_HTTP_RESPONSE, head ? AT_HTTP_F_HEAD : 0, c->vout,
 	                    sizeof c->vout, NULL, 0, NULL);
@@ -1453,6 +1500,12 @@ static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
 		goto out;
 	atomic_store(&e->conn, NULL);
 	keep_peer(e, peer);
+	e->by = NULL;
+	if (kind == AT_FD_CLIENT && cur_srv && at_tls.cur == &cur_srv->span &&
+	    cur_srv->span_active) {
+		e->by = cur_srv;
+		e->by_seq = cur_srv->seq;
+	}
 	atomic_store_explicit(&e->kind, kind, memory_order_release);
 out:
 	errno = saved;

@@ -7,10 +7,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import pytest
 
-from conftest import BUILD, LIB, run, shim_env, program
+from conftest import BUILD, LIB, free_port, run, shim_env, program
 from httpnet import CaptureServer, Server, header_lines, one, by_service, raw_request
 
 TID = "0af7651916cd43dd8448eb211c80319c"
@@ -328,3 +329,97 @@ def test_server_span_ends_before_its_client_has_the_response(collector, framing)
         assert c["start"] <= s["start"] <= s["end"] <= c["end"]
     finally:
         srv.close()
+
+
+class SlowBackend:
+    """HTTP/1.1 server on loopback (not traced) that answers every request
+    after a pause, one thread each, and records its path and traceparent."""
+
+    def __init__(self, pause=0.4):
+        import http.server
+        import threading
+        rec = self.seen = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                rec[self.path] = self.headers.get("traceparent")
+                time.sleep(pause)
+                self.send_response(200)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n")
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
+    """lighttpd, traced, proxies (mod_proxy) nine requests that arrive at
+    once to a backend that answers each late: its single thread reads
+    request after request while it connects to the backend for each and
+    writes the proxied requests when those connects complete. Each proxied
+    request is made on behalf of the request it was connected for, not of
+    whichever request the loop read last: its CLIENT span is the child of
+    that request's SERVER span, and the traceparent the backend receives
+    names that CLIENT span. (Before: a third of them went to another
+    request's trace.)"""
+    import threading
+    from test_cgi import wait_listening
+    back = SlowBackend()
+    port = free_port()
+    conf = tmp_path / "lighttpd.conf"
+    conf.write_text('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
+                    'server.port = %d\nserver.modules = ("mod_proxy")\n'
+                    'proxy.server = ("" => (("host" => "127.0.0.1", "port" => %d)))\n'
+                    % (tmp_path, port, back.port))
+    log = open(tmp_path / "err", "w+")
+    p = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)],
+                         env=shim_env(collector, OTEL_SERVICE_NAME="proxy"),
+                         stdout=subprocess.DEVNULL, stderr=log)
+    paths = ["/r%d" % i for i in range(9)]
+    answers = {}
+
+    def get(path):
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+        s.close()
+        answers[path] = out
+
+    try:
+        wait_listening(port, p, lambda: log.read())
+        threads = [threading.Thread(target=get, args=(x,)) for x in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        spans = collector.wait_for(2 * len(paths))
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+        log.close()
+        back.close()
+    assert all(answers[x].startswith(b"HTTP/1.1 200") for x in paths), answers
+    server = {s["attributes"]["url.path"]: s for s in spans if s["kind"] == "SERVER"}
+    client = {urllib.parse.urlsplit(s["attributes"]["url.full"]).path: s
+              for s in spans if s["kind"] == "CLIENT"}
+    assert sorted(server) == sorted(client) == sorted(paths)
+    wrong = [x for x in paths if client[x]["parent_span_id"] != server[x]["span_id"]]
+    assert not wrong, "proxied on behalf of another request: %s" % wrong
+    for x in paths:
+        assert back.seen[x] == "00-%s-%s-01" % (client[x]["trace_id"], client[x]["span_id"])
