@@ -116,6 +116,9 @@ struct at_conn {
 	 * and the baggage its calls pass on */
 	uint32_t seq;
 	const char *bag;
+	/* client: at_fd.by and by_seq, until its first request takes them */
+	uint32_t by_seq;
+	struct at_conn *by;
 	char host[256];
 	/* server: the connection's addresses, formatted once (addrs_known) */
 	int local_port;   /* -1: not an inet socket */

@@ -305,6 +305,10 @@ static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 	       offsetof(struct at_conn, host) - offsetof(struct at_conn, lock));
 	c->fd = fd;
 	c->kind = kind;
+	if (kind == AT_FD_CLIENT) {
+		c->by = e->by;
+		c->by_seq = e->by_seq;
+	}
 	struct at_conn *expect = NULL;
 	if (!atomic_compare_exchange_strong(&e->conn, &expect, c)) {
 		at_conn_free(c);
@@ -587,20 +591,17 @@ static void client_begin(struct at_conn *c, const struct at_http_parser *req, ui
 	pend_lines(c, &inj);
 }
 
-/* The request the connection was made for (at_fd.by), taken once: the
+/* The request the connection was made for (c->by, from at_fd.by), taken once: the
  * server connection, locked, when that request is still going on and is
  * not the thread's current span any more (an event loop that read other
  * requests since); else NULL. */
 static struct at_conn *made_for(struct at_conn *c)
 {
-	struct at_fd *e = at_fd_entry(c->fd);
-	struct at_conn *by = e ? e->by : NULL;
-	if (!by)
-		return NULL;
-	e->by = NULL;
+	struct at_conn *by = c->by;
+	c->by = NULL;
 	if (at_tls.cur == &by->span || !at_conn_trylock(by))
 		return NULL;
-	if (by->kind == AT_FD_SERVER && by->span_active && by->seq == e->by_seq &&
+	if (by->kind == AT_FD_SERVER && by->span_active && by->seq == c->by_seq &&
 	    by->pid == at_getpid_cached())
 		return by;
 	at_conn_unlock(by);
@@ -610,11 +611,14 @@ static struct at_conn *made_for(struct at_conn *c)
 static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
 	/* the parent: the thread's current span, or the request the
-	 * connection was made for, lent for as long as this takes */
-	struct at_span *cur = at_tls.cur;
-	const char *bag = at_tls.baggage;
-	struct at_conn *by = made_for(c);
+	 * connection was made for, lent as the current span for as long as
+	 * this takes */
+	struct at_conn *by = AT_UNLIKELY(c->by != NULL) ? made_for(c) : NULL;
+	struct at_span *cur = NULL;
+	const char *bag = NULL;
 	if (by) {
+		cur = at_tls.cur;
+		bag = at_tls.baggage;
 		at_tls.cur = &by->span;
 		at_tls.baggage = by->bag;
 	}
@@ -1182,7 +1186,7 @@ static void retire(struct at_fd *e, struct at_conn *c)
 
 /* A call on c is over: c unlocked (and the fd let go if c can never be
  * traced again), then at_leave if the call entered. */
-static void conn_done(struct at_fd *e, struct at_conn *c, int entered)
+static AT_ALWAYS_INLINE void conn_done(struct at_fd *e, struct at_conn *c, int entered)
 {
 	int dead = conn_dead(c);
 	at_conn_unlock(c);
@@ -1285,6 +1289,8 @@ static void in_done(int fd, const struct iovec *iov, int cnt, ssize_t r, int fla
                     uintptr_t caller)
 {
 	if (r < 0 || (flags & MSG_PEEK)) /* peeked bytes will be read again */
+		return;
+	if (!r && iov && !iov_total(iov, cnt)) /* nothing asked: not the peer's close */
 		return;
 	struct at_fd *e = at_fd_entry(fd);
 	int kind = e ? atomic_load(&e->kind) : 0;
@@ -1733,12 +1739,12 @@ AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return out_path(&k);
 }
 
-/* What one buffer read from a marked fd brought (r: the real call's
- * result, returned as is, errno kept). */
-static ssize_t in_one(int fd, void *buf, ssize_t r, int flags, uintptr_t caller)
+/* What one buffer of n bytes read from a marked fd brought (r: the real
+ * call's result, returned as is, errno kept). */
+static ssize_t in_one(int fd, void *buf, size_t n, ssize_t r, int flags, uintptr_t caller)
 {
 	int saved = errno;
-	struct iovec v = {buf, r > 0 ? (size_t)r : 0};
+	struct iovec v = {buf, r > 0 ? (size_t)r : n};
 	in_done(fd, &v, 1, r, flags, caller);
 	errno = saved;
 	return r;
@@ -1748,7 +1754,7 @@ static ssize_t in_one(int fd, void *buf, ssize_t r, int flags, uintptr_t caller)
  * pass-through of read() and recv() keeps no registers: a few instructions. */
 static AT_NOINLINE ssize_t read_marked(int fd, void *buf, size_t n, uintptr_t caller)
 {
-	return in_one(fd, buf, real_read(fd, buf, n), 0, caller);
+	return in_one(fd, buf, n, real_read(fd, buf, n), 0, caller);
 }
 
 AT_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -1766,12 +1772,12 @@ AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 		return syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___read_chk(fd, buf, n, buflen);
-	return in_one(fd, buf, real___read_chk(fd, buf, n, buflen), 0, CALLER());
+	return in_one(fd, buf, n, real___read_chk(fd, buf, n, buflen), 0, CALLER());
 }
 
 static AT_NOINLINE ssize_t recv_marked(int fd, void *buf, size_t n, int flags, uintptr_t caller)
 {
-	return in_one(fd, buf, real_recv(fd, buf, n, flags), flags, caller);
+	return in_one(fd, buf, n, real_recv(fd, buf, n, flags), flags, caller);
 }
 
 AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
@@ -1789,14 +1795,14 @@ AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recv_chk(fd, buf, n, buflen, flags);
-	return in_one(fd, buf, real___recv_chk(fd, buf, n, buflen, flags), flags, CALLER());
+	return in_one(fd, buf, n, real___recv_chk(fd, buf, n, buflen, flags), flags, CALLER());
 }
 
 static AT_NOINLINE ssize_t recvfrom_marked(int fd, void *buf, size_t n, int flags,
                                            struct sockaddr *from, socklen_t *fromlen,
                                            uintptr_t caller)
 {
-	return in_one(fd, buf, real_recvfrom(fd, buf, n, flags, from, fromlen), flags, caller);
+	return in_one(fd, buf, n, real_recvfrom(fd, buf, n, flags, from, fromlen), flags, caller);
 }
 
 AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
@@ -1817,7 +1823,7 @@ AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 		               fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
-	return in_one(fd, buf, real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen), flags,
+	return in_one(fd, buf, n, real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen), flags,
 	              CALLER());
 }
 

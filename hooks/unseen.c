@@ -46,7 +46,7 @@ static AT_NOINLINE ssize_t sendfile_marked(struct sendfile_call *k, uintptr_t ca
 {
 	ssize_t r = at_fd_kind(k->out) ? at_net_unseen_out(k->out, sendfile_real, k, caller)
 	                               : sendfile_real(k);
-	if (at_fd_kind(k->in))
+	if (at_fd_kind(k->in) && (r || k->n)) /* 0 of 0 asked: not a close */
 		at_net_unseen_in(k->in, r);
 	return r;
 }
@@ -90,7 +90,7 @@ static AT_NOINLINE ssize_t splice_marked(struct splice_call *k, uintptr_t caller
 {
 	ssize_t r = at_fd_kind(k->out) ? at_net_unseen_out(k->out, splice_real, k, caller)
 	                               : splice_real(k);
-	if (at_fd_kind(k->in))
+	if (at_fd_kind(k->in) && (r || k->n))
 		at_net_unseen_in(k->in, r);
 	return r;
 }

@@ -384,3 +384,49 @@ def test_requests_written_with_sendmmsg(collector):
     assert [s["attributes"]["http.response.status_code"] for s in spans] == [201, 202, 203]
     assert [s["attributes"]["url.full"].rsplit("/", 1)[1] for s in spans] == ["m0", "m1", "m2"]
     assert [tp.split("-")[2] for tp in tps] == [s["span_id"] for s in spans]
+
+
+ZERO_READS = r"""
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(16)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for i in range(2):
+    s.sendall(b"GET /z%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += s.recv(1)
+    # reads that ask for nothing, in the middle of the response: each
+    # returns 0, which is not the peer closing
+    assert libc.read(s.fileno(), buf, 0) == 0
+    assert libc.recv(s.fileno(), buf, 0, 0) == 0
+    assert libc.recvfrom(s.fileno(), buf, 0, 0, None, None) == 0
+    n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    print(head.split(b" ")[1].decode(), len(body), flush=True)
+"""
+
+
+def test_a_read_of_nothing_is_not_the_close(collector, tmp_path):
+    """read, recv and recvfrom asked for 0 bytes return 0, as they do when
+    the peer closed: the response goes on, and so does the connection
+    (before, its span ended as failed, "connection closed before the
+    response was complete", and its next request had none)."""
+    script = tmp_path / "client.py"
+    script.write_text(ZERO_READS)
+    srv = KeepAliveServer()
+    try:
+        r = subprocess.run([sys.executable, str(script), str(srv.port)],
+                           env=shim_env(collector, OTEL_SERVICE_NAME="cli"),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:2] == ["201 40000", "202 40000"]
+        spans = sorted(collector.wait_for(2, pred=lambda s: s["kind"] == "CLIENT"),
+                       key=lambda s: s["start"])
+    finally:
+        srv.close()
+    assert [s["attributes"]["http.response.status_code"] for s in spans] == [201, 202]
+    assert [s["status_code"] for s in spans] == [0, 0]
+    assert all(traceparents(srv.requests))
