@@ -16,11 +16,23 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-AT_REAL(ssize_t, sendfile, (int, int, off_t *, size_t));
 AT_REAL(ssize_t, sendfile64, (int, int, off64_t *, size_t));
 AT_REAL(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned));
 
 #define CALLER() ((uintptr_t)__builtin_return_address(0))
+
+/* Is either fd marked? One load of the table for both (the pass-through
+ * of any other fd: a few instructions, as read's and write's). */
+static AT_ALWAYS_INLINE int either_marked(int a, int b)
+{
+	struct at_fd *t = atomic_load_explicit(&at_fds, memory_order_acquire);
+	if (AT_LIKELY(!t))
+		return 0;
+	return ((size_t)(unsigned)a < at_fds_n &&
+	        atomic_load_explicit(&t[a].kind, memory_order_relaxed)) ||
+	       ((size_t)(unsigned)b < at_fds_n &&
+	        atomic_load_explicit(&t[b].kind, memory_order_relaxed));
+}
 
 /* ---- sendfile ---- */
 
@@ -28,45 +40,47 @@ struct sendfile_call {
 	int out, in;
 	off64_t *off;
 	size_t n;
-	int wide; /* sendfile64 */
 };
 
 static ssize_t sendfile_real(void *arg)
 {
 	struct sendfile_call *k = arg;
-	if (k->wide ? !AT_RESOLVE(sendfile64) : !AT_RESOLVE(sendfile))
-		return syscall(SYS_sendfile, k->out, k->in, k->off, k->n);
-	return k->wide ? real_sendfile64(k->out, k->in, k->off, k->n)
-	               : real_sendfile(k->out, k->in, (off_t *)k->off, k->n);
+	return real_sendfile64(k->out, k->in, k->off, k->n);
 }
 
 /* out_fd is where the bytes go; in_fd, a file (or, on newer kernels, any
  * fd a pipe could read) */
-static AT_NOINLINE ssize_t sendfile_marked(struct sendfile_call *k, uintptr_t caller)
+static AT_NOINLINE ssize_t sendfile_marked(int out, int in, off64_t *off, size_t n,
+                                           uintptr_t caller)
 {
-	ssize_t r = at_fd_kind(k->out) ? at_net_unseen_out(k->out, sendfile_real, k, caller)
-	                               : sendfile_real(k);
-	if (at_fd_kind(k->in) && (r || k->n)) /* 0 of 0 asked: not a close */
-		at_net_unseen_in(k->in, r);
+	struct sendfile_call k = {out, in, off, n};
+	ssize_t r = at_fd_kind(out) ? at_net_unseen_out(out, sendfile_real, &k, caller)
+	                            : sendfile_real(&k);
+	if (at_fd_kind(in) && (r || n)) /* 0 of 0 asked: not a close */
+		at_net_unseen_in(in, r);
 	return r;
 }
 
 _Static_assert(sizeof(off_t) == sizeof(off64_t), "one offset type (LP64)");
 
-AT_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
-{
-	struct sendfile_call k = {out_fd, in_fd, (off64_t *)offset, count, 0};
-	if (AT_LIKELY(!at_fd_kind(out_fd) && !at_fd_kind(in_fd)))
-		return sendfile_real(&k);
-	return sendfile_marked(&k, CALLER());
-}
-
+/* sendfile and sendfile64 are one function on LP64: both go to libc's
+ * sendfile64 (resolved once for both) */
 AT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
-	struct sendfile_call k = {out_fd, in_fd, offset, count, 1};
-	if (AT_LIKELY(!at_fd_kind(out_fd) && !at_fd_kind(in_fd)))
-		return sendfile_real(&k);
-	return sendfile_marked(&k, CALLER());
+	if (AT_UNLIKELY(!AT_RESOLVE(sendfile64)))
+		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	if (AT_LIKELY(!either_marked(out_fd, in_fd)))
+		return real_sendfile64(out_fd, in_fd, offset, count);
+	return sendfile_marked(out_fd, in_fd, offset, count, CALLER());
+}
+
+AT_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	if (AT_UNLIKELY(!AT_RESOLVE(sendfile64)))
+		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	if (AT_LIKELY(!either_marked(out_fd, in_fd)))
+		return real_sendfile64(out_fd, in_fd, (off64_t *)offset, count);
+	return sendfile_marked(out_fd, in_fd, (off64_t *)offset, count, CALLER());
 }
 
 /* ---- splice: one end is a pipe ---- */
@@ -81,8 +95,6 @@ struct splice_call {
 static ssize_t splice_real(void *arg)
 {
 	struct splice_call *k = arg;
-	if (!AT_RESOLVE(splice))
-		return syscall(SYS_splice, k->in, k->off_in, k->out, k->off_out, k->n, k->flags);
 	return real_splice(k->in, k->off_in, k->out, k->off_out, k->n, k->flags);
 }
 
@@ -98,8 +110,10 @@ static AT_NOINLINE ssize_t splice_marked(struct splice_call *k, uintptr_t caller
 AT_EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
                          unsigned flags)
 {
+	if (AT_UNLIKELY(!AT_RESOLVE(splice)))
+		return syscall(SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
+	if (AT_LIKELY(!either_marked(fd_in, fd_out)))
+		return real_splice(fd_in, off_in, fd_out, off_out, len, flags);
 	struct splice_call k = {fd_in, fd_out, off_in, off_out, len, flags};
-	if (AT_LIKELY(!at_fd_kind(fd_in) && !at_fd_kind(fd_out)))
-		return splice_real(&k);
 	return splice_marked(&k, CALLER());
 }
