@@ -390,16 +390,8 @@ def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
     answers = {}
 
     def get(path):
-        s = socket.create_connection(("127.0.0.1", port), timeout=20)
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
-        out = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-        s.close()
-        answers[path] = out
+        answers[path] = raw_request(port, "GET %s HTTP/1.1\r\nHost: x\r\n"
+                                          "Connection: close\r\n\r\n" % path)
 
     try:
         wait_listening(port, p, lambda: log.read())
