@@ -7,6 +7,7 @@ response does; bytes that cannot be counted stop the following of that
 connection, and never lead to a header in the wrong place."""
 import inspect
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,15 +105,15 @@ def test_lighttpd_static_files_over_one_connection(collector, tmp_path):
     conf = tmp_path / "lighttpd.conf"
     conf.write_text('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
                     'server.port = %d\nserver.network-backend = "sendfile"\n'
-                    'server.pid-file = "%s"\n'
                     'mimetype.assign = (".txt" => "text/plain", ".bin" => '
-                    '"application/octet-stream")\n' % (www, port, tmp_path / "pid"))
+                    '"application/octet-stream")\n' % (www, port))
     trace = tmp_path / "strace"
     log = open(tmp_path / "err", "w+")
     env = shim_env(collector, OTEL_SERVICE_NAME="lighttpd")
+    # its own process group: strace and lighttpd are stopped together
     p = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=sendfile,sendfile64", "-o", str(trace),
                           "lighttpd", "-D", "-f", str(conf)],
-                         env=env, stdout=subprocess.DEVNULL, stderr=log)
+                         env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         wait_listening(port, p, lambda: log.read())
         paths = ["/a.bin", "/small.txt", "/missing", "/large.bin", "/a.bin", "/small.txt"]
@@ -129,12 +130,12 @@ def test_lighttpd_static_files_over_one_connection(collector, tmp_path):
         assert got == [200, 200, 404, 200, 200, 200]
         spans = server_spans(collector, len(paths))
     finally:
-        # lighttpd itself (strace's child), then strace follows it out
+        os.killpg(p.pid, signal.SIGTERM)
         try:
-            os.kill(int((tmp_path / "pid").read_text()), 15)
-        except (OSError, ValueError):
-            p.kill()
-        p.wait(timeout=10)
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
         log.close()
     calls = [ln for ln in trace.read_text().splitlines() if "sendfile" in ln]
     assert len(calls) > 3, "lighttpd did not use sendfile: the test tests nothing"
