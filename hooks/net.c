@@ -288,6 +288,18 @@ static int parse_iov(struct at_http_parser *p, const struct iovec *iov, int cnt,
 	return ev;
 }
 
+/* The same over bytes [from, from + n) of k's iovecs; or, k NULL, n body
+ * bytes that went out unseen (sendfile, splice: at_http_skip). */
+static int parse_out(struct at_http_parser *p, const struct out_call *k, size_t from, size_t n,
+                     size_t *used, int stop)
+{
+	if (k)
+		return parse_iov(p, k->iov, k->iovcnt, from, n, used, stop);
+	int ev = at_http_skip(p, n);
+	*used = (ev & AT_HTTP_ERROR) ? 0 : n;
+	return ev;
+}
+
 /* ---- connections ---- */
 
 static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
@@ -653,7 +665,8 @@ static void wire_start(struct at_conn *c)
 		pend_lines(c, w->inj);
 }
 
-/* Bytes [from, from + n) of k, the request's from the end of its head on,
+/* Bytes [from, from + n) of k (k NULL: n bytes unseen), the request's from
+ * the end of its head on,
  * went out, on a connection whose responses are not read here (c->follow:
  * under curl_easy_perform, libcurl's; a request not sampled, no span needs
  * it). The request ends by its own framing: then the next bytes start a new
@@ -665,8 +678,7 @@ static void follow_body(struct at_conn *c, const struct out_call *k, size_t from
 	if (!n)
 		return;
 	size_t used = 0;
-	int ev = parse_iov(&c->out, k->iov, k->iovcnt, from, n, &used,
-	                   AT_HTTP_DONE | AT_HTTP_ERROR);
+	int ev = parse_out(&c->out, k, from, n, &used, AT_HTTP_DONE | AT_HTTP_ERROR);
 	if ((ev & AT_HTTP_ERROR) || ((ev & AT_HTTP_DONE) && used < n))
 		c->wstate = W_DEAD;
 	else if (ev & AT_HTTP_DONE)
@@ -1076,7 +1088,8 @@ static void server_done(struct at_conn *c, uint64_t stamp)
 	c->rstate = again ? R_IDLE : R_DEAD;
 }
 
-/* t0: when the write of these r bytes began, the end of the span if they
+/* k NULL: r bytes of the response's body went out unseen.
+ * t0: when the write of these r bytes began, the end of the span if they
  * complete the response: the client can have read them, and ended its own
  * span, before this thread runs again. */
 static void server_out(struct at_conn *c, const struct out_call *k, size_t r, uint64_t t0)
@@ -1089,8 +1102,7 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r, ui
 	size_t pos = 0;
 	while (pos < r) {
 		size_t used = 0;
-		int ev = parse_iov(&c->out, k->iov, k->iovcnt, pos, r - pos, &used,
-		                   AT_HTTP_DONE | AT_HTTP_ERROR);
+		int ev = parse_out(&c->out, k, pos, r - pos, &used, AT_HTTP_DONE | AT_HTTP_ERROR);
 		pos += used;
 		if (ev & AT_HTTP_ERROR) {
 			server_finish(c, 0);
@@ -1334,28 +1346,8 @@ static void client_unseen_out(struct at_conn *c, ssize_t r)
 		c->wstate = W_DEAD;
 		return;
 	}
-	if (!c->follow)
-		return;
-	int ev = at_http_skip(&c->out, (uint64_t)r);
-	if (ev & AT_HTTP_ERROR)
-		c->wstate = W_DEAD;
-	else if (ev & AT_HTTP_DONE)
-		c->wstate = W_IDLE;
-}
-
-static void server_unseen_out(struct at_conn *c, ssize_t r, uint64_t t0)
-{
-	if (!c->span_active) { /* as server_out: not a response of ours */
-		c->rstate = R_DEAD;
-		return;
-	}
-	int ev = at_http_skip(&c->out, (uint64_t)r);
-	if (ev & AT_HTTP_ERROR) {
-		server_finish(c, 0);
-		c->rstate = R_DEAD;
-	} else if (ev & AT_HTTP_DONE) {
-		server_done(c, t0);
-	}
+	if (c->follow)
+		follow_body(c, NULL, 0, (size_t)r);
 }
 
 ssize_t at_net_unseen_out(int fd, at_unseen_fn call, void *arg, uintptr_t caller)
@@ -1399,7 +1391,7 @@ ssize_t at_net_unseen_out(int fd, at_unseen_fn call, void *arg, uintptr_t caller
 	if (kind == AT_FD_CLIENT)
 		client_unseen_out(c, r);
 	else if (r > 0 && c->rstate != R_DEAD)
-		server_unseen_out(c, r, t0);
+		server_out(c, NULL, (size_t)r, t0);
 out:;
 	conn_done(e, c, entered);
 	errno = r < 0 ? err : saved;
@@ -1723,11 +1715,12 @@ AT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	return out_path(&k);
 }
 
-AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+/* A sendmsg on a marked fd (more iovecs than the kernel takes: its
+ * EMSGSIZE, passed through) */
+static AT_ALWAYS_INLINE ssize_t sendmsg_marked(int fd, const struct msghdr *msg, int flags,
+                                               uintptr_t caller)
 {
-	if (!NEED(sendmsg))
-		return syscall(SYS_sendmsg, fd, msg, flags);
-	if (AT_LIKELY(!at_fd_kind(fd)) || !msg || msg->msg_iovlen > 1024)
+	if (msg->msg_iovlen > 1024)
 		return real_sendmsg(fd, msg, flags);
 	struct out_call k = {.fd = fd,
 	                     .op = OP_SENDMSG,
@@ -1735,8 +1728,17 @@ AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	                     .iov = msg->msg_iov,
 	                     .iovcnt = (int)msg->msg_iovlen,
 	                     .msg = msg,
-	                     .caller = CALLER()};
+	                     .caller = caller};
 	return out_path(&k);
+}
+
+AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (!NEED(sendmsg))
+		return syscall(SYS_sendmsg, fd, msg, flags);
+	if (AT_LIKELY(!at_fd_kind(fd)) || !msg)
+		return real_sendmsg(fd, msg, flags);
+	return sendmsg_marked(fd, msg, flags, CALLER());
 }
 
 /* What one buffer of n bytes read from a marked fd brought (r: the real
@@ -1869,20 +1871,7 @@ AT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 	int saved = errno;
 	unsigned sent = 0;
 	for (; sent < n && sent < 1024; sent++) { /* the kernel's UIO_MAXIOV cap */
-		struct msghdr *m = &vec[sent].msg_hdr;
-		ssize_t r;
-		if (m->msg_iovlen > 1024) {
-			r = real_sendmsg(fd, m, flags); /* EMSGSIZE, as the kernel's */
-		} else {
-			struct out_call k = {.fd = fd,
-			                     .op = OP_SENDMSG,
-			                     .flags = flags,
-			                     .iov = m->msg_iov,
-			                     .iovcnt = (int)m->msg_iovlen,
-			                     .msg = m,
-			                     .caller = CALLER()};
-			r = out_path(&k);
-		}
+		ssize_t r = sendmsg_marked(fd, &vec[sent].msg_hdr, flags, CALLER());
 		if (r < 0) {
 			if (!sent)
 				return -1;

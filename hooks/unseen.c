@@ -34,7 +34,19 @@ static AT_ALWAYS_INLINE int either_marked(int a, int b)
 	        atomic_load_explicit(&t[b].kind, memory_order_relaxed));
 }
 
-/* ---- sendfile ---- */
+/* A call on a marked fd: out (where the bytes go) or in (where they come
+ * from; n asked of it) or both. */
+static ssize_t unseen_call(int out, int in, size_t n, at_unseen_fn call, void *arg,
+                                       uintptr_t caller)
+{
+	ssize_t r = at_fd_kind(out) ? at_net_unseen_out(out, call, arg, caller) : call(arg);
+	if (at_fd_kind(in) && (r || n)) /* 0 of 0 asked: not a close */
+		at_net_unseen_in(in, r);
+	return r;
+}
+
+/* ---- sendfile: in_fd a file (or, on newer kernels, any fd a pipe could
+ * read) ---- */
 
 struct sendfile_call {
 	int out, in;
@@ -48,39 +60,35 @@ static ssize_t sendfile_real(void *arg)
 	return real_sendfile64(k->out, k->in, k->off, k->n);
 }
 
-/* out_fd is where the bytes go; in_fd, a file (or, on newer kernels, any
- * fd a pipe could read) */
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "one offset type (LP64)");
+
 static AT_NOINLINE ssize_t sendfile_marked(int out, int in, off64_t *off, size_t n,
                                            uintptr_t caller)
 {
 	struct sendfile_call k = {out, in, off, n};
-	ssize_t r = at_fd_kind(out) ? at_net_unseen_out(out, sendfile_real, &k, caller)
-	                            : sendfile_real(&k);
-	if (at_fd_kind(in) && (r || n)) /* 0 of 0 asked: not a close */
-		at_net_unseen_in(in, r);
-	return r;
+	return unseen_call(out, in, n, sendfile_real, &k, caller);
 }
 
-_Static_assert(sizeof(off_t) == sizeof(off64_t), "one offset type (LP64)");
-
-/* sendfile and sendfile64 are one function on LP64: both go to libc's
- * sendfile64 (resolved once for both) */
-AT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+/* sendfile and sendfile64 are one function on LP64: both are libc's
+ * sendfile64 (resolved once for both). Inlined into each: CALLER() is the
+ * hook's caller. */
+static AT_ALWAYS_INLINE ssize_t sendfile_hook(int out, int in, off64_t *off, size_t n)
 {
 	if (AT_UNLIKELY(!AT_RESOLVE(sendfile64)))
-		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
-	if (AT_LIKELY(!either_marked(out_fd, in_fd)))
-		return real_sendfile64(out_fd, in_fd, offset, count);
-	return sendfile_marked(out_fd, in_fd, offset, count, CALLER());
+		return syscall(SYS_sendfile, out, in, off, n);
+	if (AT_LIKELY(!either_marked(out, in)))
+		return real_sendfile64(out, in, off, n);
+	return sendfile_marked(out, in, off, n, CALLER());
+}
+
+AT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	return sendfile_hook(out_fd, in_fd, offset, count);
 }
 
 AT_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (AT_UNLIKELY(!AT_RESOLVE(sendfile64)))
-		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
-	if (AT_LIKELY(!either_marked(out_fd, in_fd)))
-		return real_sendfile64(out_fd, in_fd, (off64_t *)offset, count);
-	return sendfile_marked(out_fd, in_fd, (off64_t *)offset, count, CALLER());
+	return sendfile_hook(out_fd, in_fd, (off64_t *)offset, count);
 }
 
 /* ---- splice: one end is a pipe ---- */
@@ -98,13 +106,11 @@ static ssize_t splice_real(void *arg)
 	return real_splice(k->in, k->off_in, k->out, k->off_out, k->n, k->flags);
 }
 
-static AT_NOINLINE ssize_t splice_marked(struct splice_call *k, uintptr_t caller)
+static AT_NOINLINE ssize_t splice_marked(int in, loff_t *off_in, int out, loff_t *off_out,
+                                         size_t n, unsigned flags, uintptr_t caller)
 {
-	ssize_t r = at_fd_kind(k->out) ? at_net_unseen_out(k->out, splice_real, k, caller)
-	                               : splice_real(k);
-	if (at_fd_kind(k->in) && (r || k->n))
-		at_net_unseen_in(k->in, r);
-	return r;
+	struct splice_call k = {in, out, off_in, off_out, n, flags};
+	return unseen_call(out, in, n, splice_real, &k, caller);
 }
 
 AT_EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
@@ -114,6 +120,5 @@ AT_EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out,
 		return syscall(SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
 	if (AT_LIKELY(!either_marked(fd_in, fd_out)))
 		return real_splice(fd_in, off_in, fd_out, off_out, len, flags);
-	struct splice_call k = {fd_in, fd_out, off_in, off_out, len, flags};
-	return splice_marked(&k, CALLER());
+	return splice_marked(fd_in, off_in, fd_out, off_out, len, flags, CALLER());
 }

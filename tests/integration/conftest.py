@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -45,12 +46,14 @@ def collector():
 class RecordingServer:
     """HTTP/1.1 server on loopback that records each request's headers (raw
     lines, in order) and body (Content-Length or chunked) and answers with a
-    configurable status; a path starting /redir is redirected to /done."""
+    configurable status (or a function of the request's number, from 1),
+    after `pause` seconds; a path starting /redir is redirected to /done."""
 
     def __init__(self):
         self.requests = []
         self.status = 200
         self.body = b"hello\n"
+        self.pause = 0.0
         rec = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,7 +81,8 @@ class RecordingServer:
                     body = self.rfile.read(n) if n else b""
                 rec.requests.append({"method": self.command, "path": self.path,
                                      "headers": list(self.headers.items()), "body": body})
-                status = rec.status
+                status = rec.status(len(rec.requests)) if callable(rec.status) else rec.status
+                time.sleep(rec.pause)
                 redirect = self.path.startswith("/redir")  # -> /done, on this server
                 self.send_response(302 if redirect else status)
                 if redirect:

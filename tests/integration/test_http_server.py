@@ -331,39 +331,7 @@ def test_server_span_ends_before_its_client_has_the_response(collector, framing)
         srv.close()
 
 
-class SlowBackend:
-    """HTTP/1.1 server on loopback (not traced) that answers every request
-    after a pause, one thread each, and records its path and traceparent."""
-
-    def __init__(self, pause=0.4):
-        import http.server
-        import threading
-        rec = self.seen = {}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                rec[self.path] = self.headers.get("traceparent")
-                time.sleep(pause)
-                self.send_response(200)
-                self.send_header("Content-Length", "3")
-                self.end_headers()
-                self.wfile.write(b"ok\n")
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
+def test_event_loop_proxy_calls_belong_to_their_request(collector, http_server, tmp_path):
     """lighttpd, traced, proxies (mod_proxy) nine requests that arrive at
     once to a backend that answers each late: its single thread reads
     request after request while it connects to the backend for each and
@@ -375,7 +343,8 @@ def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
     request's trace.)"""
     import threading
     from test_cgi import wait_listening
-    back = SlowBackend()
+    back = http_server  # answers each request after 0.4 s
+    back.pause = 0.4
     port = free_port()
     conf = tmp_path / "lighttpd.conf"
     conf.write_text('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
@@ -405,7 +374,6 @@ def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
         p.terminate()
         p.wait(timeout=10)
         log.close()
-        back.close()
     assert all(answers[x].startswith(b"HTTP/1.1 200") for x in paths), answers
     server = {s["attributes"]["url.path"]: s for s in spans if s["kind"] == "SERVER"}
     client = {urllib.parse.urlsplit(s["attributes"]["url.full"]).path: s
@@ -413,5 +381,6 @@ def test_event_loop_proxy_calls_belong_to_their_request(collector, tmp_path):
     assert sorted(server) == sorted(client) == sorted(paths)
     wrong = [x for x in paths if client[x]["parent_span_id"] != server[x]["span_id"]]
     assert not wrong, "proxied on behalf of another request: %s" % wrong
+    seen = {r["path"]: dict(r["headers"]).get("traceparent") for r in back.requests}
     for x in paths:
-        assert back.seen[x] == "00-%s-%s-01" % (client[x]["trace_id"], client[x]["span_id"])
+        assert seen[x] == "00-%s-%s-01" % (client[x]["trace_id"], client[x]["span_id"])

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from conftest import free_port, program, shim_env
-from httpnet import CaptureServer
 from test_cgi import wait_listening
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -267,57 +266,24 @@ for i in range(3):
 """
 
 
-class KeepAliveServer:
-    """Loopback HTTP/1.1 server (not traced) that answers each request of
-    a connection with its own status (200 + its number) and records each
-    request's head and body."""
-
-    def __init__(self):
-        import threading
-        self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        c, _ = self.sock.accept()
-        c.settimeout(20)
-        buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                b = c.recv(65536)
-                if not b:
-                    return
-                buf += b
-            head, _, buf = buf.partition(b"\r\n\r\n")
-            n = 0
-            for ln in head.split(b"\r\n")[1:]:
-                if ln.lower().startswith(b"content-length:"):
-                    n = int(ln.split(b":")[1])
-            while len(buf) < n:
-                buf += c.recv(65536)
-            self.requests.append((head, buf[:n]))
-            buf = buf[n:]
-            body = os.urandom(40000)
-            c.sendall(b"HTTP/1.1 %d OK\r\nContent-Length: %d\r\n\r\n"
-                      % (200 + len(self.requests), len(body)) + body)
-
-    def close(self):
-        self.sock.close()
+def keep_alive(server):
+    """The recording server answers each request of a connection with its
+    own status (200 + its number) and a 40000-byte body."""
+    server.status = lambda n: 200 + n
+    server.body = os.urandom(40000)
+    return server
 
 
 def traceparents(requests):
     out = []
-    for head, _ in requests:
-        tp = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"traceparent:")]
-        out.append(tp[0].split(b":", 1)[1].strip().decode() if tp else None)
+    for r in requests:
+        tp = [v for k, v in r["headers"] if k.lower() == "traceparent"]
+        out.append(tp[0] if tp else None)
     return out
 
 
 @pytest.mark.parametrize("sampled", [True, False])
-def test_client_bodies_sent_by_sendfile(collector, tmp_path, sampled):
+def test_client_bodies_sent_by_sendfile(collector, http_server, tmp_path, sampled):
     """A traced client sends each request's body with sendfile, and reads
     one response's body by splice: every request of the connection gets
     its trace header, in its head and nowhere else, and (sampled) its span
@@ -331,21 +297,15 @@ def test_client_bodies_sent_by_sendfile(collector, tmp_path, sampled):
     # the response reader above, in the client's own script
     script.write_text("".join(inspect.getsource(f) for f in (read_response, recv_exactly, splice_in))
                       + CLIENT)
-    srv = KeepAliveServer()
+    srv = keep_alive(http_server)
     env = shim_env(collector, OTEL_SERVICE_NAME="cli",
                    OTEL_TRACES_SAMPLER="always_on" if sampled else "always_off")
-    try:
-        r = subprocess.run([sys.executable, str(script), str(srv.port), str(data)],
-                           env=env, capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == ""
-        assert r.stdout.split("\n")[:3] == ["201 40000", "202 40000", "203 40000"]
-        deadline = time.time() + 5
-        while len(srv.requests) < 3 and time.time() < deadline:
-            time.sleep(0.05)
-    finally:
-        srv.close()
-    assert [body for _, body in srv.requests] == [payload] * 3  # the bodies, untouched
+    r = subprocess.run([sys.executable, str(script), str(srv.port), str(data)],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert r.stdout.split("\n")[:3] == ["201 40000", "202 40000", "203 40000"]
+    assert [x["body"] for x in srv.requests] == [payload] * 3  # the bodies, untouched
     tps = traceparents(srv.requests)
     assert all(tp and tp.endswith("-01" if sampled else "-00") for tp in tps), tps
     if not sampled:
@@ -363,30 +323,27 @@ def test_client_bodies_sent_by_sendfile(collector, tmp_path, sampled):
 
 # ---- many messages at once ----------------------------------------------
 
-def test_requests_written_with_sendmmsg(collector):
+def test_requests_written_with_sendmmsg(collector, http_server):
     """A traced client writes each request's head in two messages of one
     sendmmsg and reads its response with recvmmsg: each message goes
     through the same path as a sendmsg, so each request gets its trace
     header (before the empty line, in the second message) and its span
     with its own status; the application's bytes are its own."""
-    srv = KeepAliveServer()
-    try:
-        r = subprocess.run([program("mmsg_client"), str(srv.port), "3"],
-                           env=shim_env(collector, OTEL_SERVICE_NAME="mmsg"),
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == ""
-        assert r.stdout.split("\n")[:3] == ["201 40000", "202 40000", "203 40000"]
-        spans = sorted(collector.wait_for(3, pred=lambda s: s["kind"] == "CLIENT"),
-                       key=lambda s: s["start"])
-    finally:
-        srv.close()
+    srv = keep_alive(http_server)
+    r = subprocess.run([program("mmsg_client"), str(srv.port), "3"],
+                       env=shim_env(collector, OTEL_SERVICE_NAME="mmsg"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert r.stdout.split("\n")[:3] == ["201 40000", "202 40000", "203 40000"]
+    spans = sorted(collector.wait_for(3, pred=lambda s: s["kind"] == "CLIENT"),
+                   key=lambda s: s["start"])
     tps = traceparents(srv.requests)
-    for i, (head, _) in enumerate(srv.requests):
-        lines = head.split(b"\r\n")
-        assert [ln for ln in lines if not ln.lower().startswith(b"traceparent:")] == \
-            [b"GET /m%d HTTP/1.1" % i, b"Host: x", b"X-A: 1"]
-        assert lines[-1].lower().startswith(b"traceparent:")  # before the empty line
+    for i, req in enumerate(srv.requests):
+        assert (req["method"], req["path"]) == ("GET", "/m%d" % i)
+        hdr = req["headers"]
+        assert [(k, v) for k, v in hdr if k.lower() != "traceparent"] == [("Host", "x"), ("X-A", "1")]
+        assert hdr[-1][0].lower() == "traceparent"  # before the empty line
     assert [s["attributes"]["http.response.status_code"] for s in spans] == [201, 202, 203]
     assert [s["attributes"]["url.full"].rsplit("/", 1)[1] for s in spans] == ["m0", "m1", "m2"]
     assert [tp.split("-")[2] for tp in tps] == [s["span_id"] for s in spans]
@@ -415,24 +372,21 @@ for i in range(2):
 """
 
 
-def test_a_read_of_nothing_is_not_the_close(collector, tmp_path):
+def test_a_read_of_nothing_is_not_the_close(collector, http_server, tmp_path):
     """read, recv and recvfrom asked for 0 bytes return 0, as they do when
     the peer closed: the response goes on, and so does the connection
     (before, its span ended as failed, "connection closed before the
     response was complete", and its next request had none)."""
     script = tmp_path / "client.py"
     script.write_text(ZERO_READS)
-    srv = KeepAliveServer()
-    try:
-        r = subprocess.run([sys.executable, str(script), str(srv.port)],
-                           env=shim_env(collector, OTEL_SERVICE_NAME="cli"),
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.split("\n")[:2] == ["201 40000", "202 40000"]
-        spans = sorted(collector.wait_for(2, pred=lambda s: s["kind"] == "CLIENT"),
-                       key=lambda s: s["start"])
-    finally:
-        srv.close()
+    srv = keep_alive(http_server)
+    r = subprocess.run([sys.executable, str(script), str(srv.port)],
+                       env=shim_env(collector, OTEL_SERVICE_NAME="cli"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["201 40000", "202 40000"]
+    spans = sorted(collector.wait_for(2, pred=lambda s: s["kind"] == "CLIENT"),
+                   key=lambda s: s["start"])
     assert [s["attributes"]["http.response.status_code"] for s in spans] == [201, 202]
     assert [s["status_code"] for s in spans] == [0, 0]
     assert all(traceparents(srv.requests))
