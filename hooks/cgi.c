@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -54,6 +55,8 @@ static int active;                /* inside a CGI request: ours or a parent's */
 static int watching;              /* the head is still looked for */
 static _Atomic int ended;
 static char mark_tp[AT_TRACEPARENT_LEN + 1]; /* AT_CGI_MARK's value */
+static struct stat out_st;                   /* the response's channel, fd 1 */
+static int out_known;
 
 /* The response's head, as the program writes it. */
 static struct at_cgi_head head;
@@ -273,6 +276,7 @@ void at_cgi_init(void)
 	setenv(AT_CGI_MARK, mark_tp, 1);
 
 	at_cgi_head_init(&head);
+	out_known = fstat(1, &out_st) == 0;
 	if (fcntl(1, F_GETFD) >= 0 && !at_net_mark_cgi(1))
 		watching = 1;
 	else
@@ -321,6 +325,14 @@ void at_cgi_end(int how)
 	set_status();
 	at_span_end_detached(&span);
 	errno = saved;
+}
+
+int at_cgi_handed_off(void)
+{
+	struct stat st;
+	if (!out_known)
+		return 0;
+	return fstat(1, &st) || st.st_dev != out_st.st_dev || st.st_ino != out_st.st_ino;
 }
 
 struct at_span *at_cgi_take(void)

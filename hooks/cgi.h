@@ -43,5 +43,9 @@ void at_cgi_end(int how);
 /* The span for a crash to record and queue (crash.c), or NULL; marked
  * ended. */
 struct at_span *at_cgi_take(void);
+/* Whether the program no longer has its response's channel as fd 1 (closed
+ * it, or put another file there): the response is out of its hands, as when
+ * it gave its stdout to a child. Async-signal-safe. */
+int at_cgi_handed_off(void);
 
 #endif

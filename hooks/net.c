@@ -1447,6 +1447,39 @@ static void end_all(struct at_conn *c)
 	at_conn_unlock(c);
 }
 
+/* A signal kills the process (preload/crash.c, from its handler): requests
+ * under way on any thread end as killed by it (one the thread holds, being
+ * worked on, is left); a response that a close would have ended is whole. */
+static struct {
+	const char *type, *msg;
+	size_t mlen;
+} killer;
+
+static void end_killed(struct at_conn *c)
+{
+	if (!c->span_active || !c->span.recording || c->pid != at_getpid_cached() ||
+	    !at_conn_trylock(c))
+		return;
+	if (c->kind == AT_FD_CLIENT && c->wstate == W_BODY &&
+	    (at_http_parse_eof(&c->in) & AT_HTTP_DONE)) {
+		client_finish(c, NULL);
+	} else {
+		set_status(c, c->kind == AT_FD_CLIENT ? &c->in : &c->out, c->kind == AT_FD_CLIENT);
+		at_span_fail(&c->span, killer.type, strlen(killer.type), killer.msg, killer.mlen);
+		end_span(c, 0);
+	}
+	at_conn_unlock(c);
+}
+
+void at_net_killed(const char *type, const char *msg, size_t mlen)
+{
+	killer.type = type;
+	killer.msg = msg;
+	killer.mlen = mlen;
+	if (atomic_load(&at_fds))
+		at_conn_each(end_killed);
+}
+
 /* Exit, _exit and exec: spans of connections still open would be lost. */
 void at_net_exit(void)
 {

@@ -27,7 +27,9 @@
 #include "../reporter/queue.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
@@ -35,7 +37,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const int crash_sigs[] = {AT_CRASH_SIGNALS};
+static const int crash_sigs[] = {AT_CRASH_SIGNALS, AT_TERM_SIGNALS};
 #define NSIGS ((int)(sizeof crash_sigs / sizeof crash_sigs[0]))
 #define VIEWS 4     /* ring of the application's dispositions: writers never tear the one read */
 #define MAX_OPEN 16 /* spans recorded per crash */
@@ -63,6 +65,11 @@ struct abort_msg {
 	char msg[];
 };
 static struct abort_msg **abort_msg;
+/* the shim's own code (a signal that interrupts it finds spans half made) */
+static uintptr_t text_lo, text_hi;
+/* the process is its PID namespace's init: a signal left at SIG_DFL does
+ * not kill it, so none is ours */
+static int is_init;
 
 AT_TLS uint8_t at_crash_thread_ready;
 /* set while this thread records a crash: a fault inside the recording
@@ -161,6 +168,16 @@ const char *at_crash_signame(int sig)
 		return "SIGILL";
 	case SIGABRT:
 		return "SIGABRT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	case SIGQUIT:
+		return "SIGQUIT";
+	case SIGALRM:
+		return "SIGALRM";
 	default:
 		return "signal";
 	}
@@ -214,11 +231,28 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 	case SIGABRT:
 		puts_(&b, "Aborted");
 		break;
+	case SIGTERM:
+		puts_(&b, "Terminated");
+		break;
+	case SIGINT:
+		puts_(&b, "Interrupt");
+		break;
+	case SIGHUP:
+		puts_(&b, "Hangup");
+		break;
+	case SIGQUIT:
+		puts_(&b, "Quit");
+		break;
+	case SIGALRM:
+		puts_(&b, "Alarm clock");
+		break;
 	default:
 		puts_(&b, "Signal ");
 		putdec(&b, sig);
 	}
-	if (si->si_code > 0) { /* raised by the CPU for an instruction */
+	if (at_term_signal(sig) && (si->si_code == SI_KERNEL || si->si_code == SI_TIMER)) {
+		puts_(&b, sig == SIGALRM ? " (a timer)" : " (sent by the kernel)");
+	} else if (si->si_code > 0 && !at_term_signal(sig)) { /* raised by the CPU for an instruction */
 		for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 			if (codes[i].sig == sig && codes[i].code == si->si_code) {
 				puts_(&b, ": ");
@@ -339,7 +373,28 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 
 /* ---- recording ---- */
 
-struct at_span *at_cgi_take(void) __attribute__((weak)); /* hooks/cgi.c */
+struct at_span *at_cgi_take(void) __attribute__((weak));  /* hooks/cgi.c */
+int at_cgi_handed_off(void) __attribute__((weak));         /* hooks/cgi.c */
+void at_net_killed(const char *type, const char *msg, size_t mlen) __attribute__((weak));
+
+/* Whether the signal interrupted the shim's own code, where a span may be
+ * half made (an attribute being added, a record being queued), and not a
+ * system call the shim makes for the application (hooks/io_direct.c: the
+ * kernel leaves the program counter after the syscall instruction, or on
+ * it when the call is to be restarted). */
+static int in_own_code(const void *uc)
+{
+	uintptr_t ip = interrupted_ip(uc);
+	if (!ip || ip < text_lo || ip >= text_hi)
+		return 0;
+#if defined(__x86_64__)
+	const unsigned char *p = (const unsigned char *)ip;
+	if ((ip - 2 >= text_lo && p[-2] == 0x0f && p[-1] == 0x05) ||
+	    (ip + 2 <= text_hi && p[0] == 0x0f && p[1] == 0x05))
+		return 0;
+#endif
+	return 1;
+}
 
 static void end_crashed(struct at_span *s, const char *type, const char *msg, size_t mlen,
                         const char *trace, size_t tlen)
@@ -373,6 +428,14 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	/* a vfork child shares our memory but not the exporter thread */
 	if ((int)syscall(SYS_getpid) != at_getpid_cached())
 		return;
+	int term = at_term_signal(sig);
+	/* what is queued goes; the spans being made are lost. A second kill,
+	 * on another thread, waits for the same export. */
+	static _Atomic int killing;
+	if (term && (in_own_code(uc) || atomic_exchange(&killing, 1))) {
+		at_exporter_flush(at_cfg.exit_timeout_ms);
+		return;
+	}
 	struct at_span *open[MAX_OPEN];
 	int n = 0;
 	/* a leaf span's call (leaf.h), innermost: made whole here */
@@ -389,13 +452,22 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	struct at_span *cgi = at_cgi_take ? at_cgi_take() : NULL;
 	if (cgi && n < MAX_OPEN)
 		open[n++] = cgi;
+	/* a CGI program killed once its stdout is closed: its web server has
+	 * the whole response and ends it so (lighttpd, for a program that
+	 * gave its stdout to a child and waits for it: git-http-backend) */
+	int cgi_done = cgi && term && at_cgi_handed_off && at_cgi_handed_off();
+	char msg[640];
+	size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);
+	const char *type = at_crash_signame(sig);
 	if (n) {
-		char msg[640], trace[3072];
-		size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);
-		size_t tlen = unwind(trace, sizeof trace, uc);
-		const char *type = at_crash_signame(sig);
+		char trace[3072];
+		/* a kill's stack is where the program waited, not a fault's */
+		size_t tlen = term ? 0 : unwind(trace, sizeof trace, uc);
 		for (int i = 0; i < n; i++) {
-			end_crashed(open[i], type, msg, mlen, trace, tlen);
+			if (open[i] == cgi && cgi_done)
+				open[i]->end_ns = at_stamp();
+			else
+				end_crashed(open[i], type, msg, mlen, trace, tlen);
 			at_queue_push(open[i]);
 			/* ended: if the application survives (its handler jumps
 			 * out, or fixes the fault), the hook must not queue it again */
@@ -407,6 +479,10 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		at_tls.cur = NULL;
 		at_tls.depth = 0;
 	}
+	/* the process dies: so do the requests other threads are making or
+	 * serving (a crash may yet be survived, by the application's handler) */
+	if (term && at_net_killed)
+		at_net_killed(type, msg, mlen);
 	at_exporter_flush(at_cfg.exit_timeout_ms);
 }
 
@@ -420,7 +496,9 @@ static void set_mask(const sigset_t *m)
 static void chain(int i, int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction a = *view(i);
-	int from_cpu = si->si_code > 0; /* the instruction faults again if we return */
+	/* the instruction faults again if we return (a timer's SIGALRM has a
+	 * positive code too) */
+	int from_cpu = si->si_code > 0 && !at_term_signal(sig);
 	if (a.sa_handler == SIG_IGN && !from_cpu)
 		return;
 	if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) {
@@ -447,9 +525,10 @@ static void chain(int i, int sig, siginfo_t *si, void *uc)
 		dfl.sa_handler = SIG_DFL;
 		set_view(i, &dfl);
 	}
+	/* from the mask the signal interrupted: ours blocks more (install) */
 	sigset_t old, m;
 	pthread_sigmask(SIG_SETMASK, NULL, &old);
-	m = old;
+	m = ((const ucontext_t *)uc)->uc_sigmask;
 	for (int s = 1; s < NSIG; s++)
 		if (sigismember(&a.sa_mask, s) == 1)
 			sigaddset(&m, s);
@@ -487,10 +566,18 @@ static int install(int i)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_crash;
+	/* a kill waits while a crash or another kill is recorded */
 	sigemptyset(&sa.sa_mask);
+	for (int k = 0; k < NSIGS; k++)
+		if (at_term_signal(crash_sigs[k]))
+			sigaddset(&sa.sa_mask, crash_sigs[k]);
 	/* NODEFER: a fault while recording reaches us and is abandoned (see
-	 * recording_jmp) instead of killing the process with the wrong signal */
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	 * recording_jmp) instead of killing the process with the wrong signal.
+	 * A kill's handler never returns to the program (chain: the signal is
+	 * sent again once it is the default), RESTART for the one case where
+	 * the application's handler was installed meanwhile. */
+	sa.sa_flags = at_term_signal(crash_sigs[i]) ? SA_SIGINFO | SA_ONSTACK | SA_RESTART
+	                                            : SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	if (at_real_sigaction(crash_sigs[i], &sa, NULL))
 		return -1;
 	atomic_store(&disp[i].ours, 1);
@@ -510,7 +597,13 @@ int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	*rc = 0;
 	if (!act)
 		return 1;
-	if (copy.sa_handler == SIG_IGN) {
+	if (at_term_signal(sig) && (copy.sa_handler != SIG_DFL || is_init)) {
+		/* the application's handler, or ignored: really its own, run by
+		 * the kernel; ours only stands in for the default action */
+		if ((*rc = at_real_sigaction(sig, &copy, NULL)))
+			return 1;
+		atomic_store(&disp[i].ours, 0);
+	} else if (copy.sa_handler == SIG_IGN) {
 		/* really ignore it (an exec'ed program inherits that); a fault
 		 * kills anyway, unrecorded */
 		if ((*rc = at_real_sigaction(sig, &copy, NULL)))
@@ -522,6 +615,26 @@ int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	}
 	set_view(i, &copy);
 	return 1;
+}
+
+/* The bounds of the shim's executable segment, from its program headers. */
+static void find_text(void)
+{
+	extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+	const ElfW(Ehdr) *eh = &__ehdr_start;
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+	uintptr_t bias = 0;
+	int have = 0;
+	for (int k = 0; k < eh->e_phnum; k++)
+		if (ph[k].p_type == PT_LOAD && ph[k].p_offset == 0) {
+			bias = (uintptr_t)eh - ph[k].p_vaddr;
+			have = 1;
+		}
+	for (int k = 0; have && k < eh->e_phnum; k++)
+		if (ph[k].p_type == PT_LOAD && (ph[k].p_flags & PF_X)) {
+			text_lo = bias + ph[k].p_vaddr;
+			text_hi = text_lo + ph[k].p_memsz;
+		}
 }
 
 /* ---- alternate signal stacks ---- */
@@ -578,6 +691,8 @@ void at_crash_init(void)
 		page_size = (size_t)ps;
 	stack_key_ok = pthread_key_create(&stack_key, thread_exit) == 0;
 	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
+	find_text();
+	is_init = getpid() == 1;
 	for (int i = 0; i < NSIGS; i++) {
 		struct sigaction old;
 		if (at_real_sigaction(crash_sigs[i], NULL, &old))
@@ -585,8 +700,12 @@ void at_crash_init(void)
 		disp[i].view[0] = old;
 		if (old.sa_handler == SIG_IGN)
 			continue; /* ignored before us: stays so */
+		int term = at_term_signal(crash_sigs[i]);
+		if (term && (old.sa_handler != SIG_DFL || is_init))
+			continue; /* a handler before us (another library's), or no kill */
 		if (install(i))
-			at_warn("cannot install a handler for %s; its crashes are not recorded",
+			at_warn(term ? "cannot install a handler for %s; spans are not flushed when it kills"
+			             : "cannot install a handler for %s; its crashes are not recorded",
 			        at_crash_signame(crash_sigs[i]));
 	}
 	atomic_store(&installed, 1);

@@ -2,7 +2,9 @@
  * open on the crashing thread get an `exception` event with a stack trace,
  * end with Error and are flushed (bounded); then the signal takes the course
  * it would have taken without the shim (the application's handler, else the
- * default action with its exit status and core dump). See docs/failures.md. */
+ * default action with its exit status and core dump). Likewise, without the
+ * stack trace, a SIGTERM, SIGINT, SIGHUP, SIGQUIT or SIGALRM that kills the
+ * process (its disposition the default one). See docs/failures.md. */
 #ifndef AT_CRASH_H
 #define AT_CRASH_H
 
@@ -18,15 +20,28 @@ void at_crash_init(void);
  * recorded too) with its first sampled span; freed when the thread exits. */
 extern AT_TLS uint8_t at_crash_thread_ready;
 void at_crash_thread_setup(void);
-/* The signals whose crashes are recorded; every other one is not ours. */
+/* The signals whose crashes are recorded; and those that end a process
+ * whose disposition is the default one (a service stopped, a CGI program
+ * killed by its web server, Ctrl-C): while the application leaves them at
+ * SIG_DFL our handler is installed, records the thread's open spans as
+ * killed, flushes the queue and lets the signal kill. Every other signal
+ * is not ours. */
 #define AT_CRASH_SIGNALS SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
+#define AT_TERM_SIGNALS SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM
+#define AT_SIGBIT(s) (1ULL << (s))
+#define AT_CRASH_MASK                                                                          \
+	(AT_SIGBIT(SIGSEGV) | AT_SIGBIT(SIGBUS) | AT_SIGBIT(SIGFPE) | AT_SIGBIT(SIGILL) |         \
+	 AT_SIGBIT(SIGABRT))
+#define AT_TERM_MASK                                                                           \
+	(AT_SIGBIT(SIGTERM) | AT_SIGBIT(SIGINT) | AT_SIGBIT(SIGHUP) | AT_SIGBIT(SIGQUIT) |         \
+	 AT_SIGBIT(SIGALRM))
 static inline int at_crash_watched(int sig)
 {
-	static const int sigs[] = {AT_CRASH_SIGNALS};
-	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		if (sigs[i] == sig)
-			return 1;
-	return 0;
+	return sig > 0 && sig < 64 && ((AT_CRASH_MASK | AT_TERM_MASK) & AT_SIGBIT(sig));
+}
+static inline int at_term_signal(int sig)
+{
+	return sig > 0 && sig < 64 && (AT_TERM_MASK & AT_SIGBIT(sig));
 }
 
 static inline void at_crash_thread_ensure(void)

@@ -3,13 +3,13 @@
 # The shim itself links only libc, libpthread, libdl; libunwind and zlib (their
 # -dev packages: headers to build, the libraries to load) it loads when first
 # needed. The client libraries here are what the test programs use; lighttpd
-# runs the CGI tests' programs; grpcio and h2 are the OTLP/gRPC tests' servers;
+# runs the CGI tests' programs (git's git-http-backend among them); grpcio and h2 are the OTLP/gRPC tests' servers;
 # the openssl CLI makes the TLS tests' certificates; libssl-dev's headers give
 # reporter/tls.c OpenSSL's types and constants (the shim links nothing of it: it
 # loads libssl.so.3, of libssl3, only when it exports over https).
 set -eu
 pkgs="build-essential pkg-config libcmocka-dev
- libcurl4-openssl-dev curl wget openssl
+ libcurl4-openssl-dev curl wget openssl git
  libhiredis-dev redis-server
  libmariadb-dev mariadb-server mariadb-client
  libunwind-dev zlib1g-dev libssl-dev

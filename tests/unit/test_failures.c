@@ -126,6 +126,40 @@ static void describe(void **state)
 	assert_string_equal(at_crash_signame(SIGILL), "SIGILL");
 }
 
+/* A signal that kills: who sent it, never a faulting address (a timer's
+ * SIGALRM and a tty's SIGHUP have positive codes too). */
+static void describe_kill(void **state)
+{
+	siginfo_t si;
+	char out[256];
+	memset(&si, 0, sizeof si);
+	si.si_code = SI_USER;
+	si.si_pid = 4242;
+	size_t n = at_crash_describe(SIGTERM, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Terminated (sent by process 4242)");
+	si.si_code = SI_KERNEL;
+	n = at_crash_describe(SIGALRM, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Alarm clock (a timer)");
+	n = at_crash_describe(SIGHUP, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Hangup (sent by the kernel)");
+	si.si_code = SI_TKILL;
+	si.si_pid = getpid();
+	n = at_crash_describe(SIGINT, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Interrupt (raised by the process)");
+	assert_string_equal(at_crash_signame(SIGQUIT), "SIGQUIT");
+	/* which signals are ours, and which of them kill */
+	assert_true(at_crash_watched(SIGSEGV) && !at_term_signal(SIGSEGV));
+	assert_true(at_crash_watched(SIGTERM) && at_term_signal(SIGTERM));
+	assert_true(at_term_signal(SIGALRM) && at_term_signal(SIGHUP));
+	assert_false(at_crash_watched(SIGPIPE) || at_crash_watched(SIGCHLD) ||
+	             at_crash_watched(SIGUSR1) || at_crash_watched(0) || at_crash_watched(64) ||
+	             at_crash_watched(-1));
+}
+
 /* The loader behind the unwinder and gzip: a library that is not there, or
  * lacks a function, is refused whole; one that is there gives working
  * pointers, without joining the process's global scope. */
@@ -151,6 +185,7 @@ int main(void)
 	    cmocka_unit_test(hops_baggage),
 	    cmocka_unit_test(hops_server_marks_past_threshold),
 	    cmocka_unit_test(describe),
+	    cmocka_unit_test(describe_kill),
 	    cmocka_unit_test(load_library),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -1,0 +1,385 @@
+"""A process killed by a signal it leaves at its default action (SIGTERM from
+a service manager or a web server, SIGINT, SIGHUP, SIGQUIT, an alarm's
+SIGALRM) exports its spans before it dies: those ended before, and those open
+on the thread the signal interrupted, ended as killed. It still dies by that
+signal; a program that handles, ignores or waits for the signal is left alone.
+Also a real case: git-http-backend, which lighttpd kills once the response is
+out (the program gave its stdout to `git upload-pack` and waits for it)."""
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import run, shim_env
+from test_cgi import web  # noqa: F401 (fixture)
+
+CLIENT = r"""
+import http.client, os, signal, sys, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+if "dfl-int" in sys.argv:      # Python handles SIGINT itself: give it back
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+if "handler" in sys.argv:
+    print("default", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+    signal.signal(signal.SIGTERM, lambda s, f: print("handled", s, flush=True))
+if "sigwait" in sys.argv:
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+if "ignored" in sys.argv:
+    print("ignored", signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, flush=True)
+c = http.client.HTTPConnection("127.0.0.1", port)
+c.request("GET", "/" + mode)
+if mode == "wait":             # killed while the response is awaited
+    print("sent", flush=True)
+    if "alarm" in sys.argv:
+        signal.alarm(1)
+    c.getresponse().read()
+    sys.exit(3)
+r = c.getresponse()
+r.read()
+print("ready", r.status, flush=True)
+if "sigwait" in sys.argv:
+    print("got", signal.sigwait([signal.SIGTERM]), flush=True)
+    sys.exit(0)
+if "alarm" in sys.argv:
+    signal.alarm(1)
+end = time.time() + 30
+while time.time() < end:
+    time.sleep(0.05)
+    if "handler" in sys.argv or "ignored" in sys.argv:
+        if os.path.exists(sys.argv[3]):
+            print("still here", flush=True)
+            sys.exit(0)
+sys.exit(4)
+"""
+
+
+def no_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT's, in the working directory
+
+
+def start(env, *args):
+    return subprocess.Popen([sys.executable, "-c", CLIENT] + [str(a) for a in args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=no_core)
+
+
+def first_line(p):
+    return p.stdout.readline().decode().strip()
+
+
+def finish(p):
+    out, err = p.communicate(timeout=20)
+    return p.returncode, out.decode(), err.decode()
+
+
+def bare_env():
+    return shim_env(None, LD_PRELOAD="")
+
+
+@pytest.mark.parametrize("sig,extra", [
+    (signal.SIGTERM, ()), (signal.SIGHUP, ()), (signal.SIGQUIT, ()),
+    (signal.SIGINT, ("dfl-int",)),
+])
+def test_spans_ended_before_a_kill_are_exported(collector, http_server, sig, extra):
+    results = []
+    for env in (bare_env(), shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000")):
+        p = start(env, http_server.port, "done", *extra)
+        assert first_line(p) == "ready 200"
+        p.send_signal(sig)
+        results.append(finish(p)[0])
+    # dies by the signal, as without the shim
+    assert results == [-sig, -sig]
+    # the span went out although the next export was a minute away
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1, spans
+    s = spans[0]
+    assert s["kind"] == "CLIENT" and s["attributes"]["http.response.status_code"] == 200
+    assert s["status_code"] == 0 and not s["events"]
+
+
+def test_a_call_under_way_ends_as_killed(collector, http_server):
+    http_server.pause = 20
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000")
+    p = start(env, http_server.port, "wait")
+    assert first_line(p) == "sent"
+    deadline = time.time() + 10
+    while not http_server.requests and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # in its read of the response
+    os.kill(p.pid, signal.SIGTERM)
+    rc, out, err = finish(p)
+    assert rc == -signal.SIGTERM, err
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1, spans
+    s = spans[0]
+    assert s["kind"] == "CLIENT" and s["name"] == "GET"
+    assert "http.response.status_code" not in s["attributes"]
+    assert s["status_code"] == 2
+    assert s["attributes"]["error.type"] == "SIGTERM"
+    ex = [e for e in s["events"] if e["name"] == "exception"]
+    assert len(ex) == 1
+    msg = "Terminated (sent by process %d)" % os.getpid()
+    assert ex[0]["attributes"]["exception.type"] == "SIGTERM"
+    assert ex[0]["attributes"]["exception.message"] == s["status_message"] == msg
+    assert "exception.stacktrace" not in ex[0]["attributes"]  # a kill is no fault
+    # the request went out with its traceparent naming this span
+    tp = http_server.header(0, "traceparent")
+    assert tp == ["00-%s-%s-01" % (s["trace_id"], s["span_id"])]
+
+
+def test_an_alarm_that_kills_mid_call(collector, http_server):
+    http_server.pause = 20
+    p = start(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"), http_server.port, "wait",
+              "alarm")
+    assert first_line(p) == "sent"
+    rc, out, err = finish(p)
+    assert rc == -signal.SIGALRM, err
+    s = collector.wait_for(1, 5)[0]
+    assert s["attributes"]["error.type"] == "SIGALRM"
+    assert s["status_message"] == "Alarm clock (a timer)"
+
+
+def test_a_handled_signal_is_the_programs(collector, http_server, tmp_path):
+    outs = []
+    for env in (bare_env(), shim_env(collector)):
+        flag = tmp_path / ("flag%d" % len(outs))
+        p = start(env, http_server.port, "done", flag, "handler")
+        # the program sees the default disposition, as without the shim
+        assert first_line(p) == "default True"
+        assert first_line(p) == "ready 200"
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        flag.write_text("")
+        outs.append(finish(p)[:2])
+    assert outs[0] == outs[1] == (0, "handled 15\nstill here\n")
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1 and spans[0]["status_code"] == 0 and not spans[0]["events"]
+
+
+def test_an_ignored_signal_stays_ignored(collector, http_server, tmp_path):
+    flag = tmp_path / "flag"
+
+    def ignore_hup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup does
+    p = subprocess.Popen([sys.executable, "-c", CLIENT, str(http_server.port), "done",
+                          str(flag), "ignored"], env=shim_env(collector),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ignore_hup)
+    assert first_line(p) == "ignored True"
+    assert first_line(p) == "ready 200"
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    flag.write_text("")
+    assert finish(p)[:2] == (0, "still here\n")
+
+
+def test_a_signal_waited_for_is_received(collector, http_server):
+    p = start(shim_env(collector), http_server.port, "done", "sigwait")
+    assert first_line(p) == "ready 200"
+    time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    assert finish(p)[:2] == (0, "got 15\n")
+    assert len(collector.wait_for(1, 5)) == 1
+
+
+SERVER = r"""
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("handling", self.path, flush=True)
+        time.sleep(30)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+def test_a_request_being_served_on_another_thread_ends_as_killed(collector):
+    """A threaded server stopped while a request is handled: the signal
+    interrupts the main thread (in its accept loop), the request's SERVER
+    span is another thread's, and is exported as killed, in its caller's
+    trace."""
+    import socket
+    p = subprocess.Popen([sys.executable, "-c", SERVER],
+                         env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = int(first_line(p))
+    tid, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-%s-01\r\n\r\n"
+              % (tid.encode(), parent.encode()))
+    assert first_line(p) == "handling /slow"
+    p.send_signal(signal.SIGTERM)
+    rc, out, err = finish(p)
+    c.close()
+    assert rc == -signal.SIGTERM, err
+    s = collector.wait_for(1, 5)[0]
+    assert s["kind"] == "SERVER" and s["trace_id"] == tid and s["parent_span_id"] == parent
+    assert s["attributes"]["url.path"] == "/slow"
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
+    assert s["status_message"].startswith("Terminated (sent by process ")
+
+
+LOOP = r"""
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+n = 0
+while True:
+    c.request("GET", "/n%d" % n)
+    c.getresponse().read()
+    n += 1
+    print(n, flush=True)
+"""
+
+
+def test_killed_anywhere_in_a_busy_loop(collector, http_server):
+    """SIGTERM at an arbitrary moment of a loop of requests: inside the
+    interpreter, the hooks, the queue, a system call. Each time the process
+    dies by it, at once; every request it completed is exported, and a span
+    under way at most once more, as killed; everything decodes."""
+    import random
+    rng = random.Random(7)
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000")
+    done = {}
+    for _ in range(12):
+        p = subprocess.Popen([sys.executable, "-c", LOOP, str(http_server.port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout.readline().strip() == b"1"
+        time.sleep(rng.uniform(0.0, 0.15))
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == -signal.SIGTERM, err
+        assert time.time() - t0 < 2, "the flush is bounded by AUTOTRACE_EXIT_TIMEOUT"
+        done[p.pid] = 1 + len(out.split())
+    spans = collector.wait_for(sum(done.values()), 10)
+    for pid, n in done.items():
+        mine = [s for s in spans if s["resource"]["process.pid"] == pid]
+        ok = [s for s in mine if s["status_code"] == 0]
+        killed = [s for s in mine if s["status_code"] != 0]
+        assert len(ok) >= n, (pid, n, len(ok))
+        assert len(killed) <= 1
+        for s in ok:
+            assert s["attributes"]["http.response.status_code"] == 200 and not s["events"]
+        for s in killed:
+            assert s["attributes"]["error.type"] == "SIGTERM"
+        paths = sorted(int(s["attributes"]["url.full"].rsplit("/n", 1)[1]) for s in mine)
+        assert paths == list(range(len(paths))), "no span twice, none missing"
+
+
+CGI = r"""
+import os, sys, time
+os.write(1, b"Status: 201 Created\r\nContent-Type: text/plain\r\n\r\npart")
+if sys.argv[1] == "close":   # the response is out of its hands
+    os.close(1)
+print("ready", file=sys.stderr, flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("how", ["close", "hold"])
+def test_a_cgi_program_killed_after_or_during_its_response(collector, how):
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000", GATEWAY_INTERFACE="CGI/1.1",
+                   REQUEST_METHOD="GET", SCRIPT_NAME="/cgi-bin/slow.cgi",
+                   REQUEST_URI="/cgi-bin/slow.cgi")
+    p = subprocess.Popen([sys.executable, "-c", CGI, how], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stderr.readline() == b"ready\n"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == -signal.SIGTERM, err
+    s = collector.wait_for(1, 5)[0]
+    assert s["kind"] == "SERVER" and s["name"] == "GET /cgi-bin/slow.cgi"
+    assert s["attributes"]["http.response.status_code"] == 201
+    if how == "close":
+        # its web server had the whole response (lighttpd kills such a program)
+        assert s["status_code"] == 0 and not s["events"]
+    else:
+        # killed mid-response (a web server gives up on a program whose client left)
+        assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
+
+
+def inner_pid(p):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                kids = f.read().split()
+            if kids:
+                return int(kids[0])
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("no child of unshare")
+
+
+def test_a_pid_namespaces_init_is_not_killed_by_a_default_signal(collector, http_server):
+    """The kernel does not deliver to a PID namespace's init (a container's
+    program) a signal it leaves at the default: a handler of ours would make
+    it delivered, so init gets none, and a call under way when it comes
+    finishes as it would without the shim."""
+    if subprocess.run(["unshare", "-Urpf", "true"], capture_output=True).returncode:
+        pytest.skip("no user and PID namespaces here")
+    http_server.pause = 1.5
+    p = subprocess.Popen(["unshare", "-Urpf", sys.executable, "-c", CLIENT,
+                          str(http_server.port), "wait"],
+                         env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert first_line(p) == "sent"
+    os.kill(inner_pid(p), signal.SIGTERM)
+    rc, out, err = finish(p)
+    assert rc == 3, err  # it got its response
+    s = collector.wait_for(1, 5)[0]
+    assert s["attributes"]["http.response.status_code"] == 200
+    assert s["status_code"] == 0 and not s["events"]
+
+
+GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+
+@pytest.mark.skipif(not shutil.which("git") or not os.path.exists(GIT_BACKEND),
+                    reason="git is not installed")
+def test_git_clone_through_git_http_backend(collector, web, tmp_path):
+    """lighttpd ends a CGI program that outlives its response with SIGTERM:
+    git-http-backend gives its stdout to `git upload-pack` and waits for it,
+    the pipe's end is the response's. Each request's CGI span was lost (no
+    exit, no flush); now it is exported, with the status its head gave and
+    no error, under the clone's CLIENT span."""
+    git = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path), "GIT_TERMINAL_PROMPT": "0"}
+    repo = tmp_path / "repo.git"
+    work = tmp_path / "work"
+    env = dict(os.environ, **git)
+    env.pop("LD_PRELOAD", None)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo)], check=True, env=env)
+    subprocess.run(["git", "init", "-q", str(work)], check=True, env=env)
+    for i in range(3):
+        (work / ("f%d" % i)).write_text("%d\n" % i)
+        subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
+        subprocess.run(["git", "-C", str(work), "-c", "user.email=t@e", "-c", "user.name=t",
+                        "commit", "-q", "-m", "c%d" % i], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "push", "-q", str(repo), "HEAD:refs/heads/main"],
+                   check=True, env=env)
+    srv = web(GIT_PROJECT_ROOT=str(tmp_path), GIT_HTTP_EXPORT_ALL="1")
+    os.symlink(GIT_BACKEND, os.path.join(srv.cgi, "git.cgi"))
+    url = "http://127.0.0.1:%d/cgi-bin/git.cgi/repo.git" % srv.port
+    r = run(["git", "clone", "-q", url, str(tmp_path / "clone")],
+            shim_env(collector, OTEL_SERVICE_NAME="git", **git))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "clone")) == [".git", "f0", "f1", "f2"]
+    spans = collector.wait_for(6, 10)
+    clients = [s for s in spans if s["kind"] == "CLIENT"]
+    servers = [s for s in spans if s["kind"] == "SERVER"]
+    # info/refs, then the upload-pack POSTs (how many: git's choice)
+    assert len(clients) >= 2 and len(servers) == len(clients), \
+        [(s["kind"], s["name"]) for s in spans]
+    for c in clients:
+        s = [x for x in servers if x["parent_span_id"] == c["span_id"]]
+        assert len(s) == 1, c
+        s = s[0]
+        assert s["trace_id"] == c["trace_id"]
+        assert s["name"] == "%s /cgi-bin/git.cgi" % c["name"]
+        assert s["attributes"]["http.response.status_code"] == 200
+        assert s["status_code"] == 0 and not s["events"], s
+        assert c["attributes"]["http.response.status_code"] == 200
