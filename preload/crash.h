@@ -35,13 +35,14 @@ void at_crash_thread_setup(void);
 #define AT_TERM_MASK                                                                           \
 	(AT_SIGBIT(SIGTERM) | AT_SIGBIT(SIGINT) | AT_SIGBIT(SIGHUP) | AT_SIGBIT(SIGQUIT) |         \
 	 AT_SIGBIT(SIGALRM))
+/* one unsigned compare and a bit test (sigaction's every call) */
 static inline int at_crash_watched(int sig)
 {
-	return sig > 0 && sig < 64 && ((AT_CRASH_MASK | AT_TERM_MASK) & AT_SIGBIT(sig));
+	return (unsigned)sig < 64 && (((AT_CRASH_MASK | AT_TERM_MASK) >> (unsigned)sig) & 1);
 }
 static inline int at_term_signal(int sig)
 {
-	return sig > 0 && sig < 64 && (AT_TERM_MASK & AT_SIGBIT(sig));
+	return (unsigned)sig < 64 && ((AT_TERM_MASK >> (unsigned)sig) & 1);
 }
 
 static inline void at_crash_thread_ensure(void)
