@@ -169,10 +169,14 @@ static void helper_signals(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;
 	/* a closed collector connection is an error return, not a death; the
-	 * app's terminal is not this process's (setsid) */
+	 * app's terminal is not this process's (setsid). A SIGTERM to every
+	 * process of a service (systemd's stop, to its cgroup) would end this
+	 * one before it has exported what the program flushes as it dies: it
+	 * goes when the program has gone (at_exporter_serve, bounded). */
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

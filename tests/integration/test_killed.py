@@ -130,6 +130,45 @@ def test_a_call_under_way_ends_as_killed(collector, http_server):
     assert tp == ["00-%s-%s-01" % (s["trace_id"], s["span_id"])]
 
 
+def helper_of(pid):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        for d in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if f.read().split(b"\0")[:2] == [b"autotrace-exporter", str(pid).encode()]:
+                        return int(d)
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no exporter process for %d" % pid)
+
+
+def test_a_service_stopped_whole_with_its_exporter_process(collector, http_server):
+    """systemd stops a service by sending SIGTERM to every process of its
+    cgroup, the exporter process too: that one goes when the program has
+    gone, after it has exported what the program flushed as it died."""
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000",
+                   AUTOTRACE_EXPORTER_MODE="process")
+    p = start(env, http_server.port, "done")
+    assert first_line(p) == "ready 200"
+    helper = helper_of(p.pid)
+    os.kill(helper, signal.SIGTERM)
+    p.send_signal(signal.SIGTERM)
+    assert finish(p)[0] == -signal.SIGTERM
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1 and spans[0]["status_code"] == 0
+    deadline = time.time() + 5
+    while os.path.exists("/proc/%d" % helper) and time.time() < deadline:
+        try:
+            if open("/proc/%d/stat" % helper).read().split(") ")[1][0] == "Z":
+                break
+        except OSError:
+            break
+        time.sleep(0.05)
+    assert time.time() < deadline, "the exporter process outlived its program"
+
+
 def test_an_alarm_that_kills_mid_call(collector, http_server):
     http_server.pause = 20
     p = start(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"), http_server.port, "wait",
