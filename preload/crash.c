@@ -155,32 +155,35 @@ static void putdec(struct wbuf *b, long v)
 	put(b, t + i, sizeof t - (size_t)i);
 }
 
+/* Each signal of ours: its name, and what a shell says when it kills. */
+static const struct sig_name {
+	int sig;
+	const char *name, *text;
+} sig_names[] = {
+    {SIGSEGV, "SIGSEGV", "Segmentation fault"},
+    {SIGBUS, "SIGBUS", "Bus error"},
+    {SIGFPE, "SIGFPE", "Floating-point exception"},
+    {SIGILL, "SIGILL", "Illegal instruction"},
+    {SIGABRT, "SIGABRT", "Aborted"},
+    {SIGTERM, "SIGTERM", "Terminated"},
+    {SIGINT, "SIGINT", "Interrupt"},
+    {SIGHUP, "SIGHUP", "Hangup"},
+    {SIGQUIT, "SIGQUIT", "Quit"},
+    {SIGALRM, "SIGALRM", "Alarm clock"},
+};
+
+static const struct sig_name *sig_name(int sig)
+{
+	for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+		if (sig_names[i].sig == sig)
+			return &sig_names[i];
+	return NULL;
+}
+
 const char *at_crash_signame(int sig)
 {
-	switch (sig) {
-	case SIGSEGV:
-		return "SIGSEGV";
-	case SIGBUS:
-		return "SIGBUS";
-	case SIGFPE:
-		return "SIGFPE";
-	case SIGILL:
-		return "SIGILL";
-	case SIGABRT:
-		return "SIGABRT";
-	case SIGTERM:
-		return "SIGTERM";
-	case SIGINT:
-		return "SIGINT";
-	case SIGHUP:
-		return "SIGHUP";
-	case SIGQUIT:
-		return "SIGQUIT";
-	case SIGALRM:
-		return "SIGALRM";
-	default:
-		return "signal";
-	}
+	const struct sig_name *n = sig_name(sig);
+	return n ? n->name : "signal";
 }
 
 struct code_name {
@@ -215,38 +218,10 @@ static const struct code_name codes[] = {
 size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 {
 	struct wbuf b = {out, 0, outlen};
-	switch (sig) {
-	case SIGSEGV:
-		puts_(&b, "Segmentation fault");
-		break;
-	case SIGBUS:
-		puts_(&b, "Bus error");
-		break;
-	case SIGFPE:
-		puts_(&b, "Floating-point exception");
-		break;
-	case SIGILL:
-		puts_(&b, "Illegal instruction");
-		break;
-	case SIGABRT:
-		puts_(&b, "Aborted");
-		break;
-	case SIGTERM:
-		puts_(&b, "Terminated");
-		break;
-	case SIGINT:
-		puts_(&b, "Interrupt");
-		break;
-	case SIGHUP:
-		puts_(&b, "Hangup");
-		break;
-	case SIGQUIT:
-		puts_(&b, "Quit");
-		break;
-	case SIGALRM:
-		puts_(&b, "Alarm clock");
-		break;
-	default:
+	const struct sig_name *n = sig_name(sig);
+	if (n) {
+		puts_(&b, n->text);
+	} else {
 		puts_(&b, "Signal ");
 		putdec(&b, sig);
 	}
