@@ -396,6 +396,15 @@ static void end_crashed(struct at_span *s, const char *type, const char *msg, si
 	s->end_ns = at_stamp();
 }
 
+/* Whether the signal's course, after us, is the default action (chain):
+ * a fault that is ignored kills too. */
+static int dies(int sig, const siginfo_t *si)
+{
+	const struct sigaction *a = view(sig_index(sig));
+	int from_cpu = si->si_code > 0 && !at_term_signal(sig);
+	return a->sa_handler == SIG_DFL || (a->sa_handler == SIG_IGN && from_cpu);
+}
+
 static void record(int sig, siginfo_t *si, const void *uc)
 {
 	if (atomic_load(&at_state) != AT_ON)
@@ -455,8 +464,8 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		at_tls.depth = 0;
 	}
 	/* the process dies: so do the requests other threads are making or
-	 * serving (a crash may yet be survived, by the application's handler) */
-	if (term && at_net_killed)
+	 * serving (not when the application's handler may yet survive it) */
+	if (at_net_killed && dies(sig, si))
 		at_net_killed(type, msg, mlen);
 	at_exporter_flush(at_cfg.exit_timeout_ms);
 }

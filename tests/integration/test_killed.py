@@ -224,9 +224,11 @@ def test_a_signal_waited_for_is_received(collector, http_server):
 
 
 SERVER = r"""
-import http.server, sys, time
+import ctypes, http.server, sys, time
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/crash":
+            ctypes.string_at(0)  # SIGSEGV, at its default
         print("handling", self.path, flush=True)
         time.sleep(30)
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
@@ -259,6 +261,36 @@ def test_a_request_being_served_on_another_thread_ends_as_killed(collector):
     assert s["attributes"]["url.path"] == "/slow"
     assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
     assert s["status_message"].startswith("Terminated (sent by process ")
+
+
+def test_a_crash_ends_the_requests_other_threads_serve(collector):
+    """A crash at the default action kills the whole process: the request
+    another thread serves is exported as ended by it, besides the crashing
+    request's own span with its stack trace."""
+    import socket
+    p = subprocess.Popen([sys.executable, "-c", SERVER],
+                         env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = int(first_line(p))
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert first_line(p) == "handling /slow"
+    crash = socket.create_connection(("127.0.0.1", port))
+    crash.sendall(b"GET /crash HTTP/1.1\r\nHost: x\r\n\r\n")
+    rc, out, err = finish(p)
+    slow.close()
+    crash.close()
+    assert rc == -signal.SIGSEGV, err
+    spans = {s["attributes"]["url.path"]: s for s in collector.wait_for(2, 5)}
+    assert sorted(spans) == ["/crash", "/slow"]
+    for s in spans.values():
+        assert s["kind"] == "SERVER" and s["status_code"] == 2
+        assert s["attributes"]["error.type"] == "SIGSEGV"
+    ex = [e["attributes"] for e in spans["/crash"]["events"] if e["name"] == "exception"]
+    assert "exception.stacktrace" in ex[0]
+    ex = [e["attributes"] for e in spans["/slow"]["events"] if e["name"] == "exception"]
+    assert ex[0]["exception.message"].startswith("Segmentation fault")
+    assert "exception.stacktrace" not in ex[0]  # not where this request was
 
 
 LOOP = r"""
