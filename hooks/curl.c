@@ -229,13 +229,10 @@ static void url_attrs(struct at_span *s, const char *url)
 	}
 }
 
-/* Attributes known only once the transfer is done. */
-void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
+/* The method and the URL, as the transfer has them so far. */
+static void request_attrs(struct at_span *s, CURL *h)
 {
 	char *method = NULL, *url = NULL;
-	long status = 0;
-	if (!AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
-		return;
 #if LIBCURL_VERSION_NUM >= 0x074800
 	if (real_curl_easy_getinfo(h, CURLINFO_EFFECTIVE_METHOD, &method) != CURLE_OK)
 		method = NULL;
@@ -246,6 +243,27 @@ void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
 	at_span_set_str(s, "http.request.method", method);
 	if (real_curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
 		url_attrs(s, url);
+}
+
+/* The transfer curl_easy_perform runs on this thread, and its span: a crash
+ * or a kill in the middle of it (preload/crash.c) ends the span, which
+ * would otherwise get its method and URL only at the end. */
+static AT_TLS CURL *performing;
+static AT_TLS struct at_span *performing_span;
+
+void at_curl_interrupted(struct at_span *s)
+{
+	if (s == performing_span && performing && s->recording)
+		request_attrs(s, performing);
+}
+
+/* Attributes known only once the transfer is done. */
+void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
+{
+	long status = 0;
+	if (!AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
+		return;
+	request_attrs(s, h);
 	if (real_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0)
 		at_span_set_int(s, "http.response.status_code", status);
 	char buf[32];
@@ -301,9 +319,12 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	if (ci.injected == AT_CURL_INJECT_LIST) /* its connections kept in step for */
 		at_curl_wire_follow(&w);        /* a later wired transfer */
 
+	performing = h;
+	performing_span = &s;
 	errno = saved;
 	CURLcode rc = real_curl_easy_perform(h);
 	saved = errno;
+	performing = NULL;
 
 	at_curl_wire_disarm(ci.injected == AT_CURL_INJECT_WIRE ? e : NULL, &w, rc);
 	at_curl_uninject(h, &ci);

@@ -77,6 +77,9 @@ void at_curl_wire_follow(struct at_wire *w);
 void at_curl_wire_disarm(struct at_curl_handle *e, struct at_wire *w, CURLcode rc);
 /* Attributes and status once the transfer is done. */
 void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc);
+/* From a signal handler (preload/crash.c): s, if it is the span of the
+ * transfer under way on this thread, gets its method and URL. */
+void at_curl_interrupted(struct at_span *s);
 /* End the multi transfer of this handle, if one is in flight. */
 void at_curl_multi_forget(CURL *easy);
 

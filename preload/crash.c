@@ -351,6 +351,7 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 struct at_span *at_cgi_take(void) __attribute__((weak));  /* hooks/cgi.c */
 int at_cgi_handed_off(void) __attribute__((weak));         /* hooks/cgi.c */
 void at_net_killed(const char *type, const char *msg, size_t mlen) __attribute__((weak));
+void at_curl_interrupted(struct at_span *s) __attribute__((weak)); /* hooks/curl.c */
 
 /* Whether the signal interrupted the shim's own code, where a span may be
  * half made (an attribute being added, a record being queued), and not a
@@ -448,6 +449,8 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		/* a kill's stack is where the program waited, not a fault's */
 		size_t tlen = term ? 0 : unwind(trace, sizeof trace, uc);
 		for (int i = 0; i < n; i++) {
+			if (at_curl_interrupted)
+				at_curl_interrupted(open[i]);
 			if (open[i] == cgi && cgi_done)
 				open[i]->end_ns = at_stamp();
 			else

@@ -50,6 +50,9 @@ def test_crash_in_curl_span(collector, http_server, mode, sig, func, words):
     assert r.stdout == plain.stdout == b"performing\n"
     s, ex = crashed_span(collector)
     assert s["kind"] == "CLIENT" and s["name"] == "GET"
+    # what it was doing, although the transfer never finished
+    assert s["attributes"]["url.full"] == url
+    assert s["attributes"]["http.request.method"] == "GET"
     assert s["status_code"] == 2
     assert s["status_message"] == ex["exception.message"]
     assert s["attributes"]["error.type"] == ex["exception.type"] == signal.Signals(sig).name

@@ -169,6 +169,27 @@ def test_a_service_stopped_whole_with_its_exporter_process(collector, http_serve
     assert time.time() < deadline, "the exporter process outlived its program"
 
 
+def test_curl_stopped_by_timeout(collector, http_server):
+    """A real curl stopped by timeout(1) (SIGTERM) in the middle of its
+    transfer: the span says what it was fetching, and that it was killed."""
+    if not shutil.which("timeout"):
+        pytest.skip("no timeout(1)")
+    http_server.pause = 20
+    url = http_server.url + "/slow?x=1"
+    r = run(["timeout", "-s", "TERM", "1", "curl", "-s", "-X", "PUT", url],
+            shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"))
+    assert r.returncode == 124, r.stderr  # timeout's: its command was killed
+    s = collector.wait_for(1, 5)[0]
+    assert s["kind"] == "CLIENT" and s["name"] == "PUT"
+    assert s["attributes"]["url.full"] == url
+    assert s["attributes"]["http.request.method"] == "PUT"
+    assert "http.response.status_code" not in s["attributes"]
+    assert s["attributes"]["error.type"] == "SIGTERM" and s["status_code"] == 2
+    assert s["status_message"].startswith("Terminated (sent by process ")
+    assert http_server.header(0, "traceparent") == [
+        "00-%s-%s-01" % (s["trace_id"], s["span_id"])]
+
+
 def test_an_alarm_that_kills_mid_call(collector, http_server):
     http_server.pause = 20
     p = start(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"), http_server.port, "wait",
