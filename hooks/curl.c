@@ -230,7 +230,7 @@ static void url_attrs(struct at_span *s, const char *url)
 }
 
 /* The method and the URL, as the transfer has them so far. */
-static void request_attrs(struct at_span *s, CURL *h)
+static AT_ALWAYS_INLINE void request_attrs(struct at_span *s, CURL *h)
 {
 	char *method = NULL, *url = NULL;
 #if LIBCURL_VERSION_NUM >= 0x074800

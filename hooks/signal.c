@@ -32,7 +32,8 @@ static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act, stru
 
 AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	if (AT_LIKELY(!at_crash_watched(sig) && at_real_sigaction))
+	/* SIGPIPE first: libcurl sets and restores it ~9 times a transfer */
+	if (AT_LIKELY((sig == SIGPIPE || !at_crash_watched(sig)) && at_real_sigaction))
 		return at_real_sigaction(sig, act, oact); /* a tail call */
 	return sigaction_slow(sig, act, oact);
 }
