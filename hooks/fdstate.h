@@ -116,6 +116,9 @@ struct at_conn {
 	 * and the baggage its calls pass on */
 	uint32_t seq;
 	const char *bag;
+	/* server, on a thread that serves several requests at once: the
+	 * request's path, hashed (net.c, by_path) */
+	uint32_t path_hash;
 	/* client: at_fd.by and by_seq, until its first request takes them */
 	uint32_t by_seq;
 	struct at_conn *by;

@@ -105,7 +105,54 @@ static AT_TLS int resolving;
 /* The server connection whose request this thread made its current span
  * last (server_start), and the numbering of requests. */
 static AT_TLS struct at_conn *cur_srv;
+static AT_TLS uint32_t cur_srv_seq;
 static _Atomic uint32_t req_seq;
+
+/* An event loop: this thread started a request while another of its
+ * requests was going on. From then on it keeps its requests in a ring, each
+ * with its path hashed, and a request it makes for a path other than its
+ * current request's goes to the one request under way that has that path
+ * (a proxy keeps the path; by_path). */
+static AT_TLS uint8_t multiplexed;
+#define LOOP_RING 32
+static AT_TLS struct loop_req {
+	struct at_conn *c;
+	uint32_t seq;
+} loop_ring[LOOP_RING];
+static AT_TLS uint8_t loop_next;
+
+/* A request target's path and query (*tl) and its path alone (returned):
+ * an absolute form's scheme and authority and a fragment left out. */
+static size_t target_path(const char **tp, size_t len, size_t *tl)
+{
+	const char *t = *tp;
+	if ((len >= 7 && !memcmp(t, "http://", 7)) || (len >= 8 && !memcmp(t, "https://", 8))) {
+		const char *p = memchr(t, ':', len) + 3;
+		p = memchr(p, '/', len - (size_t)(p - t));
+		if (p) {
+			len -= (size_t)(p - t);
+			t = p;
+		} else {
+			t = "/";
+			len = 1;
+		}
+	}
+	*tp = t;
+	const char *hash = memchr(t, '#', len);
+	*tl = hash ? (size_t)(hash - t) : len;
+	const char *q = memchr(t, '?', *tl);
+	return q ? (size_t)(q - t) : *tl;
+}
+
+static uint32_t path_hash(const char *t, size_t len)
+{
+	size_t tl, pl = target_path(&t, len, &tl);
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (size_t i = 0; i < pl; i++)
+		h = (h ^ (unsigned char)t[i]) * 16777619u;
+	return h;
+}
+
 static int resolve(void)
 {
 	if (resolving)
@@ -620,12 +667,51 @@ static struct at_conn *made_for(struct at_conn *c)
 	return NULL;
 }
 
+/* On a multiplexing thread: the request under way whose path the request
+ * being made asks for, when the one it would go to (by, locked, else the
+ * current request) has another path and exactly one other has it; locked,
+ * in place of by. Else by. */
+static struct at_conn *by_path(const struct at_http_parser *req, struct at_conn *by)
+{
+	uint32_t h = path_hash(req->target, req->target_len);
+	const struct at_conn *cand = by;
+	if (!cand && cur_srv && at_tls.cur == &cur_srv->span)
+		cand = cur_srv;
+	if (cand && cand->path_hash == h)
+		return by;
+	struct at_conn *found = NULL;
+	for (int i = 0; i < LOOP_RING; i++) {
+		struct at_conn *s = loop_ring[i].c;
+		if (!s || s == cand || s == found || s->path_hash != h || !at_conn_trylock(s))
+			continue;
+		if (s->kind == AT_FD_SERVER && s->span_active && s->seq == loop_ring[i].seq &&
+		    s->pid == at_getpid_cached() && s->path_hash == h) {
+			if (found) { /* two requests for that path: no telling */
+				at_conn_unlock(s);
+				at_conn_unlock(found);
+				return by;
+			}
+			found = s;
+			continue;
+		}
+		at_conn_unlock(s);
+	}
+	if (!found)
+		return by;
+	if (by)
+		at_conn_unlock(by);
+	return found;
+}
+
 static void client_start(struct at_conn *c, const struct at_http_parser *req, uintptr_t caller)
 {
 	/* the parent: the thread's current span, or the request the
-	 * connection was made for, lent as the current span for as long as
+	 * connection was made for, or on an event loop the request with the
+	 * path asked for (by_path), lent as the current span for as long as
 	 * this takes */
 	struct at_conn *by = AT_UNLIKELY(c->by != NULL) ? made_for(c) : NULL;
+	if (AT_UNLIKELY(multiplexed))
+		by = by_path(req, by);
 	struct at_span *cur = NULL;
 	const char *bag = NULL;
 	if (by) {
@@ -941,22 +1027,7 @@ static void server_attrs(struct at_conn *c)
 	struct at_span *s = &c->span;
 	at_span_set_strn(s, "http.request.method", c->in.method, c->in.method_len);
 	const char *t = c->in.target;
-	size_t len = c->in.target_len;
-	/* absolute form: drop scheme and authority */
-	if ((len >= 7 && !memcmp(t, "http://", 7)) || (len >= 8 && !memcmp(t, "https://", 8))) {
-		const char *p = strchr(strstr(t, "://") + 3, '/');
-		if (p) {
-			len -= (size_t)(p - t);
-			t = p;
-		} else {
-			t = "/";
-			len = 1;
-		}
-	}
-	const char *hash = memchr(t, '#', len);
-	size_t tl = hash ? (size_t)(hash - t) : len;
-	const char *q = memchr(t, '?', tl);
-	size_t pl = q ? (size_t)(q - t) : tl;
+	size_t tl, pl = target_path(&t, c->in.target_len, &tl);
 	at_span_set_strn(s, "url.path", t, pl);
 	if (pl < tl)
 		at_span_set_strn(s, "url.query", t + pl + 1, tl - pl - 1);
@@ -996,6 +1067,15 @@ static void server_attrs(struct at_conn *c)
 		at_span_set_strn(s, "user_agent.original", c->ua, c->ua_len);
 }
 
+/* A request of a multiplexing thread, going on: its path, into the ring. */
+static void loop_add(struct at_conn *c)
+{
+	c->path_hash = path_hash(c->in.target, c->in.target_len);
+	struct loop_req *e = &loop_ring[loop_next++ % LOOP_RING];
+	e->c = c;
+	e->seq = c->seq;
+}
+
 static void server_start(struct at_conn *c, uintptr_t caller)
 {
 	struct at_ctx parent, root;
@@ -1024,7 +1104,15 @@ static void server_start(struct at_conn *c, uintptr_t caller)
 	                                sizeof c->carrier.baggage, &hops);
 	c->bag = at_tls.baggage;
 	c->seq = atomic_fetch_add_explicit(&req_seq, 1, memory_order_relaxed) + 1;
+	if (AT_UNLIKELY(!multiplexed && cur_srv && cur_srv != c && cur_srv->span_active &&
+	                cur_srv->seq == cur_srv_seq)) {
+		multiplexed = 1; /* for good: an event loop */
+		loop_add(cur_srv);
+	}
+	if (AT_UNLIKELY(multiplexed))
+		loop_add(c);
 	cur_srv = c;
+	cur_srv_seq = c->seq;
 	int head = c->in.method_len == 4 && !memcmp(c->in.method, "HEAD", 4);
 	at_http_parser_init(&c->out, AT_HTTP_RESPONSE, head ? AT_HTTP_F_HEAD : 0, c->vout,
 	                    sizeof c->vout, NULL, 0, NULL);
