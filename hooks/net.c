@@ -123,7 +123,7 @@ static AT_TLS uint8_t loop_next;
 
 /* A request target's path and query (*tl) and its path alone (returned):
  * an absolute form's scheme and authority and a fragment left out. */
-static size_t target_path(const char **tp, size_t len, size_t *tl)
+static AT_ALWAYS_INLINE size_t target_path(const char **tp, size_t len, size_t *tl)
 {
 	const char *t = *tp;
 	if ((len >= 7 && !memcmp(t, "http://", 7)) || (len >= 8 && !memcmp(t, "https://", 8))) {
