@@ -332,31 +332,17 @@ def test_server_span_ends_before_its_client_has_the_response(collector, framing)
         srv.close()
 
 
-def test_event_loop_proxy_calls_belong_to_their_request(collector, http_server, tmp_path):
-    """lighttpd, traced, proxies (mod_proxy) nine requests that arrive at
-    once to a backend that answers each late: its single thread reads
-    request after request while it connects to the backend for each and
-    writes the proxied requests when those connects complete. Each proxied
-    request is made on behalf of the request it was connected for, not of
-    whichever request the loop read last: its CLIENT span is the child of
-    that request's SERVER span, and the traceparent the backend receives
-    names that CLIENT span. (Before: a third of them went to another
-    request's trace.)"""
+def proxy_through(cmd, collector, back, tmp_path, port, batches):
+    """Starts a traced proxy (cmd, listening on port), sends it each batch of
+    paths at once (a thread a request), and checks every proxied request
+    against the spans: the CLIENT span of a path is the child of the SERVER
+    span of that path, and the traceparent the backend got names it."""
     import threading
     from test_cgi import wait_listening
-    back = http_server  # answers each request after 0.4 s
-    back.pause = 0.4
-    port = free_port()
-    conf = tmp_path / "lighttpd.conf"
-    conf.write_text('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
-                    'server.port = %d\nserver.modules = ("mod_proxy")\n'
-                    'proxy.server = ("" => (("host" => "127.0.0.1", "port" => %d)))\n'
-                    % (tmp_path, port, back.port))
     log = open(tmp_path / "err", "w+")
-    p = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)],
-                         env=shim_env(collector, OTEL_SERVICE_NAME="proxy"),
+    p = subprocess.Popen(cmd, env=shim_env(collector, OTEL_SERVICE_NAME="proxy"),
                          stdout=subprocess.DEVNULL, stderr=log)
-    paths = ["/r%d" % i for i in range(9)]
+    paths = [x for b in batches for x in b]
     answers = {}
 
     def get(path):
@@ -365,63 +351,7 @@ def test_event_loop_proxy_calls_belong_to_their_request(collector, http_server, 
 
     try:
         wait_listening(port, p, lambda: log.read())
-        threads = [threading.Thread(target=get, args=(x,)) for x in paths]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        spans = collector.wait_for(2 * len(paths))
-    finally:
-        p.terminate()
-        p.wait(timeout=10)
-        log.close()
-    assert all(answers[x].startswith(b"HTTP/1.1 200") for x in paths), answers
-    server = {s["attributes"]["url.path"]: s for s in spans if s["kind"] == "SERVER"}
-    client = {urllib.parse.urlsplit(s["attributes"]["url.full"]).path: s
-              for s in spans if s["kind"] == "CLIENT"}
-    assert sorted(server) == sorted(client) == sorted(paths)
-    wrong = [x for x in paths if client[x]["parent_span_id"] != server[x]["span_id"]]
-    assert not wrong, "proxied on behalf of another request: %s" % wrong
-    seen = {r["path"]: dict(r["headers"]).get("traceparent") for r in back.requests}
-    for x in paths:
-        assert seen[x] == "00-%s-%s-01" % (client[x]["trace_id"], client[x]["span_id"])
-
-
-@pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy is not installed")
-def test_event_loop_proxy_reusing_its_backend_connections(collector, http_server, tmp_path):
-    """HAProxy, traced, one thread, reusing idle backend connections
-    (http-reuse always), proxies rounds of six requests that arrive at once:
-    it connects for a request after reading others, and sends a request on a
-    connection another request opened. Neither the thread's last request nor
-    the one a connection was opened for is then the right parent; the request
-    under way with the path the proxied request asks for is (a proxy keeps
-    the path). Before: 7 to 11 of 30 CLIENT spans under another request."""
-    import threading
-    from test_cgi import wait_listening
-    back = http_server
-    back.pause = 0.3
-    port = free_port()
-    conf = tmp_path / "haproxy.cfg"
-    conf.write_text("global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n"
-                    "  timeout client 30s\n  timeout server 30s\n  http-reuse always\n"
-                    "frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n"
-                    "backend be\n  server s1 127.0.0.1:%d\n" % (port, back.port))
-    log = open(tmp_path / "err", "w+")
-    p = subprocess.Popen(["haproxy", "-f", str(conf), "-db"],
-                         env=shim_env(collector, OTEL_SERVICE_NAME="haproxy"),
-                         stdout=subprocess.DEVNULL, stderr=log)
-    paths = []
-    answers = {}
-
-    def get(path):
-        answers[path] = raw_request(port, "GET %s HTTP/1.1\r\nHost: x\r\n"
-                                          "Connection: close\r\n\r\n" % path)
-
-    try:
-        wait_listening(port, p, lambda: log.read())
-        for rnd in range(5):
-            batch = ["/r%d/%d" % (rnd, i) for i in range(6)]
-            paths += batch
+        for batch in batches:
             threads = [threading.Thread(target=get, args=(x,)) for x in batch]
             for t in threads:
                 t.start()
@@ -442,3 +372,44 @@ def test_event_loop_proxy_reusing_its_backend_connections(collector, http_server
     seen = {r["path"]: dict(r["headers"]).get("traceparent") for r in back.requests}
     for x in paths:
         assert seen[x] == "00-%s-%s-01" % (client[x]["trace_id"], client[x]["span_id"])
+
+
+def test_event_loop_proxy_calls_belong_to_their_request(collector, http_server, tmp_path):
+    """lighttpd, traced, proxies (mod_proxy) nine requests that arrive at
+    once to a backend that answers each late: its single thread reads
+    request after request while it connects to the backend for each and
+    writes the proxied requests when those connects complete. Each proxied
+    request is made on behalf of the request it was connected for, not of
+    whichever request the loop read last: its CLIENT span is the child of
+    that request's SERVER span, and the traceparent the backend receives
+    names that CLIENT span. (Before: a third of them went to another
+    request's trace.)"""
+    http_server.pause = 0.4  # answers each request late
+    port = free_port()
+    conf = tmp_path / "lighttpd.conf"
+    conf.write_text('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
+                    'server.port = %d\nserver.modules = ("mod_proxy")\n'
+                    'proxy.server = ("" => (("host" => "127.0.0.1", "port" => %d)))\n'
+                    % (tmp_path, port, http_server.port))
+    proxy_through(["lighttpd", "-D", "-f", str(conf)], collector, http_server, tmp_path, port,
+                  [["/r%d" % i for i in range(9)]])
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy is not installed")
+def test_event_loop_proxy_reusing_its_backend_connections(collector, http_server, tmp_path):
+    """HAProxy, traced, one thread, reusing idle backend connections
+    (http-reuse always), proxies rounds of six requests that arrive at once:
+    it connects for a request after reading others, and sends a request on a
+    connection another request opened. Neither the thread's last request nor
+    the one a connection was opened for is then the right parent; the request
+    under way with the path the proxied request asks for is (a proxy keeps
+    the path). Before: 7 to 11 of 30 CLIENT spans under another request."""
+    http_server.pause = 0.3
+    port = free_port()
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text("global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n"
+                    "  timeout client 30s\n  timeout server 30s\n  http-reuse always\n"
+                    "frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n"
+                    "backend be\n  server s1 127.0.0.1:%d\n" % (port, http_server.port))
+    proxy_through(["haproxy", "-f", str(conf), "-db"], collector, http_server, tmp_path, port,
+                  [["/r%d/%d" % (r, i) for i in range(6)] for r in range(5)])
