@@ -397,13 +397,19 @@ static void end_crashed(struct at_span *s, const char *type, const char *msg, si
 	s->end_ns = at_stamp();
 }
 
+/* Raised by the CPU for an instruction, which faults again if we return
+ * (a timer's SIGALRM has a positive code too). */
+static int from_cpu(int sig, const siginfo_t *si)
+{
+	return si->si_code > 0 && !at_term_signal(sig);
+}
+
 /* Whether the signal's course, after us, is the default action (chain):
  * a fault that is ignored kills too. */
 static int dies(int sig, const siginfo_t *si)
 {
 	const struct sigaction *a = view(sig_index(sig));
-	int from_cpu = si->si_code > 0 && !at_term_signal(sig);
-	return a->sa_handler == SIG_DFL || (a->sa_handler == SIG_IGN && from_cpu);
+	return a->sa_handler == SIG_DFL || (a->sa_handler == SIG_IGN && from_cpu(sig, si));
 }
 
 static void record(int sig, siginfo_t *si, const void *uc)
@@ -483,10 +489,8 @@ static void set_mask(const sigset_t *m)
 static void chain(int i, int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction a = *view(i);
-	/* the instruction faults again if we return (a timer's SIGALRM has a
-	 * positive code too) */
-	int from_cpu = si->si_code > 0 && !at_term_signal(sig);
-	if (a.sa_handler == SIG_IGN && !from_cpu)
+	int cpu = from_cpu(sig, si);
+	if (a.sa_handler == SIG_IGN && !cpu)
 		return;
 	if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) {
 		/* the kernel does not let a fault be ignored: both mean default */
@@ -495,7 +499,7 @@ static void chain(int i, int sig, siginfo_t *si, void *uc)
 		dfl.sa_handler = SIG_DFL;
 		at_real_sigaction(sig, &dfl, NULL);
 		atomic_store(&disp[i].ours, 0);
-		if (!from_cpu) {
+		if (!cpu) {
 			/* pending until we return: then it kills in the original context */
 			sigset_t m;
 			pthread_sigmask(SIG_SETMASK, NULL, &m);

@@ -153,6 +153,26 @@ def task_names():
 """
 
 
+def process_state(pid):
+    """A process's state letter from /proc (R, S, Z...), or "gone"."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def wait_gone(pid, timeout):
+    """Waits until pid has exited (gone, or a zombie not reaped by us);
+    returns its last state."""
+    end = time.time() + timeout
+    state = process_state(pid)
+    while state not in ("gone", "Z", "X") and time.time() < end:
+        time.sleep(0.05)
+        state = process_state(pid)
+    return state
+
+
 def run(cmd, env, timeout=30, **kw):
     return subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, **kw)
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TASK_NAMES_PY, program, run, shim_env
+from conftest import TASK_NAMES_PY, process_state, program, run, shim_env, wait_gone
 
 PY = "/usr/bin/python3"
 
@@ -219,17 +219,7 @@ def test_exec_ends_the_old_helper(collector, http_server):
         spans = client_spans(collector, 1)  # exported before the exec
         assert spans[0]["resource"]["process.pid"] == p.pid
         # the app's pid lives on as sleep; the helper must not
-        end = time.time() + 2.5
-        state = None
-        while time.time() < end:
-            try:
-                stat = open("/proc/%d/stat" % helper).read()
-                state = stat.rsplit(")", 1)[1].split()[0]
-            except OSError:
-                state = "gone"
-            if state in ("gone", "Z", "X"):
-                break
-            time.sleep(0.05)
+        state = wait_gone(helper, 2.5)
         assert state in ("gone", "Z", "X"), "helper still %s after the exec" % state
         assert p.poll() is None  # and the app is still running (sleep 3)
         assert open("/proc/%d/comm" % p.pid).read().strip() == "sleep"
@@ -318,8 +308,7 @@ def test_the_helper_lets_go_of_stderr_when_the_app_exits(tmp_path):
         exited = time.time()
         p.stderr.read()  # returns at end-of-file: when no process holds the pipe
         eof = time.time() - exited
-        alive = os.path.exists("/proc/%d" % helper) and \
-            open("/proc/%d/stat" % helper).read().rsplit(")", 1)[1].split()[0] not in "ZX"
+        alive = process_state(helper) not in ("gone", "Z", "X")
         assert eof < 1.0, eof
         # the test could not fail if the helper had already gone
         assert alive, "the helper was not still exporting"
