@@ -30,6 +30,7 @@
 
 #include "../preload/autotrace.h"
 #include "../preload/config.h"
+#include "../preload/crash.h"
 #include "../preload/leaf.h"
 #include "../preload/log.h"
 #include "../preload/loop.h"
@@ -39,6 +40,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,14 +319,23 @@ static int take(void)
 
 void at_cgi_end(int how)
 {
-	if (!take())
-		return;
+	/* a kill meanwhile (lighttpd ends a program with SIGTERM as its
+	 * response's pipe closes, which may be as it exits) waits until the
+	 * span is queued: taken, it is no longer the kill's to record */
+	if (!owner || atomic_load(&ended))
+		return; /* not a CGI request's process, or ended */
+	sigset_t kills, old;
+	at_term_sigset(&kills);
 	int saved = errno;
-	if (how == AT_CGI_EXIT)
-		at_cgi_stdio(); /* written after this, by exit */
-	watching = 0;
-	set_status();
-	at_span_end_detached(&span);
+	pthread_sigmask(SIG_BLOCK, &kills, &old);
+	if (take()) {
+		if (how == AT_CGI_EXIT)
+			at_cgi_stdio(); /* written after this, by exit */
+		watching = 0;
+		set_status();
+		at_span_end_detached(&span);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved;
 }
 

@@ -558,10 +558,7 @@ static int install(int i)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_crash;
 	/* a kill waits while a crash or another kill is recorded */
-	sigemptyset(&sa.sa_mask);
-	for (int k = 0; k < NSIGS; k++)
-		if (at_term_signal(crash_sigs[k]))
-			sigaddset(&sa.sa_mask, crash_sigs[k]);
+	at_term_sigset(&sa.sa_mask);
 	/* NODEFER: a fault while recording reaches us and is abandoned (see
 	 * recording_jmp) instead of killing the process with the wrong signal.
 	 * A kill's handler never returns to the program (chain: the signal is

@@ -44,6 +44,16 @@ static inline int at_term_signal(int sig)
 {
 	return (unsigned)sig < 64 && ((AT_TERM_MASK >> (unsigned)sig) & 1);
 }
+/* The signals that kill, as a set: blocked while their handler runs, and
+ * while a span passes from the code that ends it to the queue where the
+ * handler cannot see it (hooks/cgi.c). */
+static inline void at_term_sigset(sigset_t *s)
+{
+	static const int sigs[] = {AT_TERM_SIGNALS};
+	sigemptyset(s);
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(s, sigs[i]);
+}
 
 static inline void at_crash_thread_ensure(void)
 {
