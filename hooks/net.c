@@ -834,8 +834,81 @@ static void not_a_socket(struct at_conn *c)
 	c->rstate = R_DEAD;
 }
 
+/* ---- Redis on the wire (resp_wire.h) ---- */
+
+/* A fork's child does not end its parent's commands. */
+static void resp_own(struct at_conn *c)
+{
+	if (AT_UNLIKELY(c->pid != at_getpid_cached())) {
+		c->resp.count = 0;
+		c->pid = at_getpid_cached();
+	}
+}
+
+/* The connection's first write is a RESP command: c speaks Redis from now
+ * on. Returns 0 when it does not. */
+static int resp_begin(struct at_conn *c, const struct out_call *k)
+{
+	if (c->had_head)
+		return 0;
+	int i = 0;
+	while (i < k->iovcnt && !k->iov[i].iov_len)
+		i++;
+	if (i == k->iovcnt || !at_resp_looks(k->iov[i].iov_base, k->iov[i].iov_len))
+		return 0;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[INET6_ADDRSTRLEN];
+	int port = 0, saved = errno;
+	size_t n = 0;
+	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+		n = fmt_addr(&ss, ip, &port);
+	errno = saved;
+	at_resp_init(&c->resp, ip, n, port);
+	c->pid = at_getpid_cached();
+	c->wstate = W_RESP;
+	at_debug("fd %d: Redis on the wire", c->fd);
+	return 1;
+}
+
+/* The application's write, t0 when it began: the commands in it followed. */
+static ssize_t resp_out(struct at_conn *c, const struct out_call *k, uint64_t t0)
+{
+	ssize_t r = raw_out(k, k->iov, k->iovcnt);
+	if (r > 0) {
+		int err = errno;
+		resp_own(c);
+		if (at_resp_out(&c->resp, k->iov, k->iovcnt, (size_t)r, t0, k->caller) < 0)
+			c->wstate = W_DEAD;
+		errno = err;
+	}
+	return r;
+}
+
+static void resp_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
+{
+	resp_own(c);
+	if (at_resp_in(&c->resp, iov, cnt, r))
+		c->wstate = W_DEAD;
+}
+
+/* Bytes went by unseen: the commands under way end, nothing more is read. */
+static void resp_lost(struct at_conn *c)
+{
+	resp_own(c);
+	at_resp_desync(&c->resp);
+	c->wstate = W_DEAD;
+}
+
+static int spans_open(const struct at_conn *c)
+{
+	return c->span_active || (c->wstate == W_RESP && at_resp_pending(&c->resp));
+}
+
 static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t total)
 {
+	if (c->wstate == W_RESP)
+		return resp_out(c, k, at_stamp());
 	/* past the end of the header section, ours go before any more of theirs */
 	if (c->wstate == W_BODY && c->pend_off < c->pend_len && send_pending(c, k) < 0) {
 		if (errno != ENOTSOCK)
@@ -871,6 +944,8 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	int ev = parse_iov(&c->out, k->iov, k->iovcnt, 0, total, &kpos,
 	                   AT_HTTP_HEAD_END | AT_HTTP_ERROR);
 	if (ev & AT_HTTP_ERROR) { /* not HTTP/1.x: we changed nothing, we never will */
+		if (resp_begin(c, k))
+			return resp_out(c, k, c->t0);
 		c->wstate = W_DEAD;
 		return raw_out(k, k->iov, k->iovcnt);
 	}
@@ -938,6 +1013,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 		return r;
 	}
 	c->wstate = W_BODY;
+	c->had_head = 1;
 	size_t sent = (size_t)r - kpos < plen ? (size_t)r - kpos : plen;
 	c->pend_off = (uint16_t)(c->pend_off + sent);
 	if (sent == plen) {
@@ -972,6 +1048,8 @@ static int response_end(struct at_conn *c, int ev)
 
 static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
 {
+	if (c->wstate == W_RESP)
+		return resp_in(c, iov, cnt, r);
 	if (c->wstate != W_BODY || !c->span_active)
 		return; /* nothing asked: a greeting, or bytes after the response */
 	size_t pos = 0;
@@ -989,6 +1067,10 @@ static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 
 static void client_eof(struct at_conn *c)
 {
+	if (c->wstate == W_RESP) {
+		resp_own(c);
+		at_resp_closed(&c->resp, 1);
+	}
 	if (c->wstate == W_BODY && c->span_active) {
 		if (at_http_parse_eof(&c->in) & AT_HTTP_DONE)
 			client_finish(c, NULL);
@@ -1209,6 +1291,10 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r, ui
 /* The connection is going away (close, exit, exec): end what is open. */
 static void conn_finish(struct at_conn *c)
 {
+	if (c->wstate == W_RESP && c->kind == AT_FD_CLIENT) {
+		resp_own(c);
+		at_resp_closed(&c->resp, 0);
+	}
 	if (!c->span_active)
 		return;
 	if (c->kind == AT_FD_CLIENT) {
@@ -1221,6 +1307,8 @@ static void conn_finish(struct at_conn *c)
 
 static void desynced(struct at_conn *c)
 {
+	if (c->kind == AT_FD_CLIENT && c->wstate == W_RESP)
+		resp_lost(c);
 	if (c->kind == AT_FD_CLIENT)
 		client_finish(c, NULL);
 	else
@@ -1363,6 +1451,8 @@ static ssize_t out_path(struct out_call *k)
 /* r bytes of a response, or of a request, came in unseen (at_net_unseen_in). */
 static void client_unseen_in(struct at_conn *c, ssize_t r)
 {
+	if (c->wstate == W_RESP)
+		return resp_lost(c);
 	if (c->wstate != W_BODY || !c->span_active)
 		return; /* as client_in: nothing asked */
 	response_end(c, at_http_skip(&c->in, (uint64_t)r));
@@ -1430,6 +1520,8 @@ static void client_unseen_out(struct at_conn *c, ssize_t r)
 {
 	if (r <= 0 || c->wstate == W_DEAD)
 		return;
+	if (c->wstate == W_RESP)
+		return resp_lost(c);
 	if (c->wstate != W_BODY) { /* a head we cannot see: no lines of ours in it */
 		c->wstate = W_DEAD;
 		return;
@@ -1529,7 +1621,7 @@ static void forget(int fd)
 
 static void end_all(struct at_conn *c)
 {
-	if (!c->span_active || c->pid != at_getpid_cached() || !at_conn_trylock(c))
+	if (!spans_open(c) || c->pid != at_getpid_cached() || !at_conn_trylock(c))
 		return;
 	conn_finish(c);
 	at_conn_unlock(c);
@@ -1545,10 +1637,12 @@ static struct {
 
 static void end_killed(struct at_conn *c)
 {
-	if (!c->span_active || !c->span.recording || c->pid != at_getpid_cached() ||
-	    !at_conn_trylock(c))
+	if (!spans_open(c) || (c->span_active && !c->span.recording) ||
+	    c->pid != at_getpid_cached() || !at_conn_trylock(c))
 		return;
-	if (c->kind == AT_FD_CLIENT && c->wstate == W_BODY &&
+	if (c->wstate == W_RESP && c->kind == AT_FD_CLIENT) {
+		at_resp_killed(&c->resp, killer.type, killer.msg, killer.mlen);
+	} else if (c->kind == AT_FD_CLIENT && c->wstate == W_BODY &&
 	    (at_http_parse_eof(&c->in) & AT_HTTP_DONE)) {
 		client_finish(c, NULL);
 	} else {
@@ -1732,19 +1826,35 @@ static int traced_connect(int fd, const struct sockaddr *sa, socklen_t len, uint
 	return rc;
 }
 
+/* A connect on a socket that is connected already, not marked: the check
+ * that a non-blocking connect is over (hiredis 1.x's redisCheckConnectDone
+ * calls connect again), on a socket connected inside another hook (which
+ * leaves it unmarked: the library's own spans cover it). The first connect
+ * decided; this one changes nothing. */
+static int already_connected(int fd)
+{
+	if (at_fd_kind(fd))
+		return 0;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int saved = errno, yes = !getpeername(fd, (struct sockaddr *)&ss, &sl);
+	errno = saved;
+	return yes;
+}
+
 AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (!NEED(connect))
 		return (int)syscall(SYS_connect, fd, sa, len);
-	int rc;
-	if (inet(sa) && at_tls.depth == 0 && at_on() && net_spans() && at_enter()) {
+	int rc, again = inet(sa) && at_tls.depth == 0 && already_connected(fd);
+	if (inet(sa) && at_tls.depth == 0 && !again && at_on() && net_spans() && at_enter()) {
 		rc = traced_connect(fd, sa, len, CALLER());
 		at_leave();
 	} else {
 		rc = real_connect(fd, sa, len);
 	}
 	int saved = errno;
-	if (inet(sa) && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
+	if (inet(sa) && !again && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
 		mark(fd, AT_FD_CLIENT, 0, NULL);
 	else if (rc == 0)
 		forget(fd);

@@ -325,14 +325,13 @@ static AT_ALWAYS_INLINE struct conn *conn_lookup(const void *c)
 	return NULL;
 }
 
-static int show_args(void);
 
 /* The connection's facts changed (its address, its database): the head of
  * its captures, made once here rather than for every command. */
 static void conn_facts(struct conn *e)
 {
 	int has_addr = e->addr[0] != 0;
-	e->caph = at_redis_cap_head(show_args(), has_addr ? e->addr_len : 0, has_addr ? e->port : 0,
+	e->caph = at_redis_cap_head(at_redis_show_args(), has_addr ? e->addr_len : 0, has_addr ? e->port : 0,
 	                            e->db);
 }
 
@@ -416,7 +415,7 @@ static void conn_note(void *c, const char *host, int port)
 
 /* ---- span attributes ---- */
 
-static int show_args(void)
+int at_redis_show_args(void)
 {
 	static int v = -1;
 	if (AT_UNLIKELY(v < 0)) {
@@ -429,6 +428,22 @@ static int show_args(void)
 		v = b;
 	}
 	return v;
+}
+
+void at_redis_fail_reply(struct at_span *s, const char *str, size_t len)
+{
+	/* "WRONGTYPE Operation against a key...": the prefix is the code */
+	size_t n = 0;
+	while (n < len && n < 32 &&
+	       ((str[n] >= 'A' && str[n] <= 'Z') || str[n] == '_' ||
+	        (n && str[n] >= '0' && str[n] <= '9')))
+		n++;
+	if (n && (n == len || str[n] == ' ')) {
+		at_span_set_strn(s, "db.response.status_code", str, n);
+		at_span_fail(s, str, n, str, len);
+	} else {
+		at_span_fail(s, "REDIS_REPLY_ERROR", 17, str, len);
+	}
 }
 
 /* How the application gave a command: a format and its arguments, an
@@ -525,7 +540,7 @@ static AT_ALWAYS_INLINE int capture_raw(char *buf, size_t room, const struct con
 	int port = has_addr ? e->port : 0;
 	if (q->fmt) {
 		size_t n = at_redis_cap_words(buf, room,
-		                              at_redis_cap_head(show_args(), addr_len, port, db),
+		                              at_redis_cap_head(at_redis_show_args(), addr_len, port, db),
 		                              addr, addr_len, q->fmt);
 		if (n) {
 			*len = n;
@@ -533,7 +548,7 @@ static AT_ALWAYS_INLINE int capture_raw(char *buf, size_t room, const struct con
 		}
 	}
 	struct at_redis_cap cap;
-	if (at_redis_cap_init(&cap, buf, room, show_args(), addr, addr_len, port, db))
+	if (at_redis_cap_init(&cap, buf, room, at_redis_show_args(), addr, addr_len, port, db))
 		return -1;
 	capture(&cap, q);
 	*len = cap.len;
@@ -605,18 +620,7 @@ static AT_NOINLINE void finish(struct at_span *s, const void *c, struct conn *e,
 		}
 		end_error(s, err_name(err), str, len);
 	} else if (reply_error(reply, &str, &len)) {
-		/* "WRONGTYPE Operation against a key...": the prefix is the code */
-		size_t n = 0;
-		while (n < len && n < 32 &&
-		       ((str[n] >= 'A' && str[n] <= 'Z') || str[n] == '_' ||
-		        (n && str[n] >= '0' && str[n] <= '9')))
-			n++;
-		if (n && (n == len || str[n] == ' ')) {
-			at_span_set_strn(s, "db.response.status_code", str, n);
-			at_span_fail(s, str, n, str, len);
-		} else {
-			at_span_fail(s, "REDIS_REPLY_ERROR", 17, str, len);
-		}
+		at_redis_fail_reply(s, str, len);
 	} else if (select_db >= 0) {
 		db = select_db;
 		if (e)

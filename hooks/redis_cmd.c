@@ -11,6 +11,9 @@
 #include "redis_cmd.h"
 
 #include "../preload/autotrace.h"
+#include "../preload/config.h"
+#include "../preload/errors.h"
+#include "../preload/log.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -321,6 +324,21 @@ static AT_ALWAYS_INLINE void cap_end(struct at_redis_cap *c)
 	c->text += (c->argc > 1) + (n ? n : 2);
 	if (c->text > AT_REDIS_TEXT_MAX)
 		c->full = 1; /* the text is cut before what follows */
+}
+
+void at_redis_cap_arg_begin(struct at_redis_cap *c)
+{
+	cap_begin(c);
+}
+
+void at_redis_cap_arg_put(struct at_redis_cap *c, const char *s, size_t n)
+{
+	cap_put(c, s, n);
+}
+
+void at_redis_cap_arg_end(struct at_redis_cap *c)
+{
+	cap_end(c);
 }
 
 void at_redis_cap_argv(struct at_redis_cap *c, int argc, const char *const *argv,
@@ -670,3 +688,4 @@ int at_redis_cmd_resp(struct at_redis_cmd *c, const char *buf, size_t len)
 	at_redis_cap_init(&cap, blob, sizeof blob, c->show_args, NULL, 0, 0, -1);
 	return cap_render(c, &cap, at_redis_cap_resp(&cap, buf, len));
 }
+

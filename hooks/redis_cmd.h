@@ -150,6 +150,11 @@ int at_redis_cap_format(struct at_redis_cap *c, const char *fmt, va_list ap);
 size_t at_redis_cap_words(char *buf, size_t room, uint64_t h, const char *addr, size_t addr_len,
                           const char *fmt);
 int at_redis_cap_resp(struct at_redis_cap *c, const char *buf, size_t len);
+/* One argument in pieces (hooks/resp_wire.c: a command as it is written):
+ * begin, its bytes in as many puts as they come, end. */
+void at_redis_cap_arg_begin(struct at_redis_cap *c);
+void at_redis_cap_arg_put(struct at_redis_cap *c, const char *s, size_t n);
+void at_redis_cap_arg_end(struct at_redis_cap *c);
 /* The database once the reply is in (a SELECT changes it; -1: none). */
 void at_redis_cap_set_db(char *blob, long db);
 
@@ -164,9 +169,16 @@ struct at_redis_conninfo {
 int at_redis_blob_read(struct at_redis_cmd *c, struct at_redis_conninfo *ci, const char *blob,
                        size_t len);
 
+/* AUTOTRACE_REDIS_ARGS: values beyond the key shown in db.query.text
+ * (hooks/redis.c, as the next). */
+int at_redis_show_args(void);
+
 /* The span's AT_RENDER_REDIS attribute a (hooks/redis_render.c). */
 struct at_span;
 struct at_attr;
+/* An error reply's text (len bytes at str) on the span: Error, and its
+ * prefix ("WRONGTYPE", "ERR") as error.type and db.response.status_code. */
+void at_redis_fail_reply(struct at_span *s, const char *str, size_t len);
 void at_redis_render(struct at_span *s, struct at_attr *a);
 
 #endif

@@ -289,7 +289,7 @@ def test_non_http_connection_no_longer_watched(collector, capture):
     number is traced afresh."""
     cap = CaptureServer(http=False)
     try:
-        payload = NON_HTTP["redis"]
+        payload = NON_HTTP["tls"]  # (Redis is followed as Redis: test_redis_wire.py)
         r = run(["/usr/bin/python3", "-c", RETIRE, str(cap.port), str(capture.port),
                  payload.hex()], shim_env(collector, AUTOTRACE_LOG_LEVEL="debug"))
         assert r.returncode == 0, r.stderr
