@@ -1975,6 +1975,7 @@ def main():
             if k not in LOOPS:
                 hooks[k] = False
                 why[k] = "not in BENCH_LOOPS"
+    why["redis_wire"] = "no redis-server (it did not start, or not in BENCH_LOOPS)"
     redis_p, redis_port = start_redis() if hooks["redis"] else (None, None)
     if hooks["redis"] and not redis_p:
         hooks["redis"] = False
@@ -2016,6 +2017,8 @@ def main():
          hooks["redis"], V4P),
         ("mysql", "mysql_query SELECT 1", "loop_mysql", lambda: [q(2000, 300), my_port], 1,
          hooks["mysql"], V4P),
+        ("redis_wire", "Redis on the wire, PING (hiredis linked in)", "loop_redis_wire",
+         lambda: [q(3000, 300), redis_port], 1, hooks["http_client"] and bool(redis_port), V2T),
         ("file", "write+read, regular file", "loop_fd", lambda: [q(20000, 2000), "file", fpath], 2,
          hooks["file"], V3T),
         ("unix", "write+read, AF_UNIX socketpair (untraced socket)", "loop_fd",

@@ -113,11 +113,66 @@ static int digit(int64_t *num, char c)
 	return 0;
 }
 
+/* A number ended by "\r\n" at p[*i] (within n bytes): it, or -1 when the
+ * bytes are not that (or end first). */
+static AT_ALWAYS_INLINE int64_t whole_num(const char *p, size_t n, size_t *i)
+{
+	size_t k = *i;
+	int64_t v = 0;
+	while (k < n && p[k] >= '0' && p[k] <= '9' && k - *i < NUM_DIGITS_MAX)
+		v = v * 10 + (p[k++] - '0');
+	if (k == *i || k + 1 >= n || p[k] != '\r' || p[k + 1] != '\n')
+		return -1;
+	*i = k + 2;
+	return v;
+}
+
+/* The common write: whole commands, each within the piece. The command at
+ * p, when all of it is there, taken at once (checked, then captured);
+ * returns its length, 0 when it is not whole here (the byte-by-byte path
+ * takes it). */
+static size_t whole_command(struct at_resp *r, const char *p, size_t n, uint64_t t0,
+                            uintptr_t caller)
+{
+	size_t i = 1;
+	int64_t argc = whole_num(p, n, &i);
+	if (argc <= 0 || argc > 4096)
+		return 0;
+	size_t args = i;
+	for (int64_t a = 0; a < argc; a++) {
+		if (i >= n || p[i] != '$')
+			return 0;
+		i++;
+		int64_t len = whole_num(p, n, &i);
+		if (len < 0 || (uint64_t)len + 2 > n - i || p[i + len] != '\r' || p[i + len + 1] != '\n')
+			return 0;
+		i += (size_t)len + 2;
+	}
+	command_begin(r, t0, caller);
+	for (size_t k = args; k < i;) {
+		k++; /* '$' */
+		size_t len = (size_t)whole_num(p, n, &k);
+		at_redis_cap_arg_begin(&r->cap);
+		at_redis_cap_arg_put(&r->cap, p + k, len);
+		at_redis_cap_arg_end(&r->cap);
+		k += len + 2;
+	}
+	command_end(r);
+	return i;
+}
+
 /* Bytes of one piece that went out; -1: not a command as RESP writes it. */
 static int out_bytes(struct at_resp *r, const char *p, size_t n, uint64_t t0, uintptr_t caller)
 {
 	size_t i = 0;
 	while (i < n) {
+		if (r->rq_state == RQ_CMD && p[i] == '*') {
+			size_t m = whole_command(r, p + i, n - i, t0, caller);
+			if (m) {
+				i += m;
+				continue;
+			}
+		}
 		char c = p[i];
 		switch (r->rq_state) {
 		case RQ_CMD:
