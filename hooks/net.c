@@ -1291,7 +1291,7 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r, ui
 /* The connection is going away (close, exit, exec): end what is open. */
 static void conn_finish(struct at_conn *c)
 {
-	if (c->wstate == W_RESP && c->kind == AT_FD_CLIENT) {
+	if (c->wstate == W_RESP) { /* a client's only */
 		resp_own(c);
 		at_resp_closed(&c->resp, 0);
 	}
@@ -1307,7 +1307,7 @@ static void conn_finish(struct at_conn *c)
 
 static void desynced(struct at_conn *c)
 {
-	if (c->kind == AT_FD_CLIENT && c->wstate == W_RESP)
+	if (c->wstate == W_RESP)
 		resp_lost(c);
 	if (c->kind == AT_FD_CLIENT)
 		client_finish(c, NULL);
@@ -1640,7 +1640,7 @@ static void end_killed(struct at_conn *c)
 	if (!spans_open(c) || (c->span_active && !c->span.recording) ||
 	    c->pid != at_getpid_cached() || !at_conn_trylock(c))
 		return;
-	if (c->wstate == W_RESP && c->kind == AT_FD_CLIENT) {
+	if (c->wstate == W_RESP) {
 		at_resp_killed(&c->resp, killer.type, killer.msg, killer.mlen);
 	} else if (c->kind == AT_FD_CLIENT && c->wstate == W_BODY &&
 	    (at_http_parse_eof(&c->in) & AT_HTTP_DONE)) {
@@ -1846,8 +1846,11 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (!NEED(connect))
 		return (int)syscall(SYS_connect, fd, sa, len);
-	int rc, again = inet(sa) && at_tls.depth == 0 && already_connected(fd);
-	if (inet(sa) && at_tls.depth == 0 && !again && at_on() && net_spans() && at_enter()) {
+	/* a connect of the application's own, while tracing: a span maybe, a
+	 * mark unless the socket was connected already */
+	int own = inet(sa) && at_tls.depth == 0 && at_on();
+	int again = own && already_connected(fd), rc;
+	if (own && !again && net_spans() && at_enter()) {
 		rc = traced_connect(fd, sa, len, CALLER());
 		at_leave();
 	} else {

@@ -325,14 +325,13 @@ static AT_ALWAYS_INLINE struct conn *conn_lookup(const void *c)
 	return NULL;
 }
 
-
 /* The connection's facts changed (its address, its database): the head of
  * its captures, made once here rather than for every command. */
 static void conn_facts(struct conn *e)
 {
 	int has_addr = e->addr[0] != 0;
-	e->caph = at_redis_cap_head(at_redis_show_args(), has_addr ? e->addr_len : 0, has_addr ? e->port : 0,
-	                            e->db);
+	e->caph = at_redis_cap_head(at_redis_show_args(), has_addr ? e->addr_len : 0,
+	                            has_addr ? e->port : 0, e->db);
 }
 
 static void conn_set_db(struct conn *e, long db)

@@ -11,9 +11,6 @@
 #include "redis_cmd.h"
 
 #include "../preload/autotrace.h"
-#include "../preload/config.h"
-#include "../preload/errors.h"
-#include "../preload/log.h"
 
 #include <ctype.h>
 #include <stdint.h>
