@@ -1976,6 +1976,7 @@ def main():
                 hooks[k] = False
                 why[k] = "not in BENCH_LOOPS"
     why["redis_wire"] = "no redis-server (it did not start, or not in BENCH_LOOPS)"
+    why["mysql_wire"] = "no mariadbd (it did not start, or not in BENCH_LOOPS)"
     redis_p, redis_port = start_redis() if hooks["redis"] else (None, None)
     if hooks["redis"] and not redis_p:
         hooks["redis"] = False
@@ -2019,6 +2020,8 @@ def main():
          hooks["mysql"], V4P),
         ("redis_wire", "Redis on the wire, PING (hiredis linked in)", "loop_redis_wire",
          lambda: [q(3000, 300), redis_port], 1, hooks["http_client"] and bool(redis_port), V2T),
+        ("mysql_wire", "MySQL on the wire, SELECT 1 (libmariadb linked in)", "loop_mysql_wire",
+         lambda: [q(2000, 300), my_port], 1, hooks["http_client"] and bool(my_port), V2T),
         ("file", "write+read, regular file", "loop_fd", lambda: [q(20000, 2000), "file", fpath], 2,
          hooks["file"], V3T),
         ("unix", "write+read, AF_UNIX socketpair (untraced socket)", "loop_fd",

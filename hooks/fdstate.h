@@ -15,6 +15,7 @@
 #include "../preload/propagation.h"
 #include "../preload/span.h"
 #include "http_parse.h"
+#include "mysql_wire.h"
 #include "resp_wire.h"
 
 #include <netinet/in.h>
@@ -93,8 +94,9 @@ int at_net_mark_cgi(int fd);
 void at_http_set_status(struct at_span *s, int status, int client);
 
 /* Connection states (one direction each). */
-/* W_RESP: a client speaking Redis (resp_wire.h) */
-enum { W_IDLE = 0, W_HEAD, W_BODY, W_DEAD, W_RESP };
+/* W_RESP, W_MYSQL: a client speaking Redis (resp_wire.h), MySQL
+ * (mysql_wire.h): a database's protocol read on the wire, from W_RESP on */
+enum { W_IDLE = 0, W_HEAD, W_BODY, W_DEAD, W_RESP, W_MYSQL };
 enum { R_IDLE = 0, R_HEAD, R_BODY, R_HANDLING, R_DEAD };
 
 #define AT_PEND_MAX 1400 /* injected header lines not yet sent */
@@ -111,7 +113,9 @@ struct at_conn {
 	 * left unread (a request not sampled); or it must not be (one that
 	 * asks for an upgrade or a 100-continue) */
 	uint8_t follow, resp_needed;
-	uint8_t had_head; /* client: a request's head went out */
+	/* client: not a fresh connection: a request's head went out, or a
+	 * greeting came in */
+	uint8_t had_head;
 	uint16_t pend_off, pend_len;
 	uint16_t host_len, ua_len;
 	uint64_t t0;
@@ -136,18 +140,20 @@ struct at_conn {
 	struct at_http_parser in;  /* what it reads */
 	char vout[AT_SMALL_VAL];
 	struct at_span span;
-	/* big and used only by servers, or by a client speaking Redis: pages
-	 * are touched only when needed */
+	/* big and used only by servers, or by a client speaking Redis or
+	 * MySQL: pages are touched only when needed */
 	union {
 		struct {
 			struct at_carrier carrier;
 			char vin[AT_BAGGAGE_MAX + 64];
 		};
 		struct at_resp resp;
+		struct at_myw myw;
 	};
 };
-_Static_assert(sizeof(struct at_resp) <= sizeof(struct at_carrier) + AT_BAGGAGE_MAX + 64,
-               "a Redis connection's state takes no room of its own in the slot");
+_Static_assert(sizeof(struct at_resp) <= sizeof(struct at_carrier) + AT_BAGGAGE_MAX + 64 &&
+                   sizeof(struct at_myw) <= sizeof(struct at_carrier) + AT_BAGGAGE_MAX + 64,
+               "a database connection's state takes no room of its own in the slot");
 
 /* A free slot (inuse set, everything else to be initialised by the
  * caller), or NULL when the pool is exhausted. The lowest free slot: one

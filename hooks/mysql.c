@@ -76,27 +76,7 @@ AT_REAL(const char *, mysql_get_server_info, (MYSQL *));
 AT_REAL(unsigned int, mysql_stmt_errno, (MYSQL_STMT *));
 AT_REAL(const char *, mysql_stmt_error, (MYSQL_STMT *));
 
-/* AUTOTRACE_SQL_LITERALS=1: db.query.text is the statement as sent. Read
- * once; every later call is one load. */
-static _Atomic int keep_literals_v = -1;
-
-static AT_NOINLINE int keep_literals_read(void)
-{
-	const char *e = at_getenv("AUTOTRACE_SQL_LITERALS");
-	int k = 0;
-	if (e && at_parse_bool(e, &k))
-		at_warn("AUTOTRACE_SQL_LITERALS=\"%.16s\" is not a boolean; literals are "
-		        "replaced",
-		        e);
-	atomic_store_explicit(&keep_literals_v, k, memory_order_relaxed);
-	return k;
-}
-
-static inline int keep_literals(void)
-{
-	int k = atomic_load_explicit(&keep_literals_v, memory_order_relaxed);
-	return AT_LIKELY(k >= 0) ? k : keep_literals_read();
-}
+#define keep_literals at_sql_keep_literals
 
 /* ---- lock-free tables keyed by handle (open addressing, tombstones) ---- */
 
@@ -486,8 +466,11 @@ AT_EXPORT MYSQL *mysql_real_connect(MYSQL *m, const char *host, const char *user
 {
 	if (!RESOLVE(mysql_real_connect))
 		return NULL;
+	uint8_t was = at_tls.lib_conn;
+	at_tls.lib_conn = 1; /* not followed on the wire (net.c) */
 	MYSQL *r = real_mysql_real_connect(m, host, user, passwd, db, port, sock, flags);
 	int saved = errno;
+	at_tls.lib_conn = was;
 	int fresh;
 	struct conn *c = r && at_on() ? lookup_or_add(&conn_table, r, &fresh) : NULL;
 	if (c) {

@@ -2,8 +2,24 @@
 #include "mysql_render.h"
 
 #include "sql_sanitize.h"
+#include "../preload/config.h"
+#include "../preload/log.h"
 
 #include <string.h>
+
+_Atomic int at_sql_keep_literals_v = -1;
+
+AT_NOINLINE int at_sql_keep_literals_read(void)
+{
+	const char *e = at_getenv("AUTOTRACE_SQL_LITERALS");
+	int k = 0;
+	if (e && at_parse_bool(e, &k))
+		at_warn("AUTOTRACE_SQL_LITERALS=\"%.16s\" is not a boolean; literals are "
+		        "replaced",
+		        e);
+	atomic_store_explicit(&at_sql_keep_literals_v, k, memory_order_relaxed);
+	return k;
+}
 
 void at_mysql_render(struct at_span *s, struct at_attr *a)
 {

@@ -834,15 +834,32 @@ static void not_a_socket(struct at_conn *c)
 	c->rstate = R_DEAD;
 }
 
-/* ---- Redis on the wire (resp_wire.h) ---- */
+/* ---- databases on the wire: Redis (resp_wire.h), MySQL (mysql_wire.h) ---- */
 
 /* A fork's child does not end its parent's commands. */
-static void resp_own(struct at_conn *c)
+static void wire_own(struct at_conn *c)
 {
 	if (AT_UNLIKELY(c->pid != at_getpid_cached())) {
-		c->resp.count = 0;
+		if (c->wstate == W_RESP)
+			c->resp.count = 0;
+		else
+			c->myw.count = c->myw.writing = 0;
 		c->pid = at_getpid_cached();
 	}
+}
+
+/* The connection's peer, for server.address and server.port. */
+static size_t wire_peer(const struct at_conn *c, char *ip, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int saved = errno;
+	size_t n = 0;
+	*port = 0;
+	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+		n = fmt_addr(&ss, ip, port);
+	errno = saved;
+	return n;
 }
 
 /* The connection's first write is a RESP command: c speaks Redis from now
@@ -856,14 +873,9 @@ static int resp_begin(struct at_conn *c, const struct out_call *k)
 		i++;
 	if (i == k->iovcnt || !at_resp_looks(k->iov[i].iov_base, k->iov[i].iov_len))
 		return 0;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
 	char ip[INET6_ADDRSTRLEN];
-	int port = 0, saved = errno;
-	size_t n = 0;
-	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-		n = fmt_addr(&ss, ip, &port);
-	errno = saved;
+	int port;
+	size_t n = wire_peer(c, ip, &port);
 	at_resp_init(&c->resp, ip, n, port);
 	c->pid = at_getpid_cached();
 	c->wstate = W_RESP;
@@ -871,44 +883,89 @@ static int resp_begin(struct at_conn *c, const struct out_call *k)
 	return 1;
 }
 
+/* The connection's first read, before anything was written, is a MySQL
+ * server's greeting: c speaks MySQL from now on. Not when a client
+ * library the mysql hooks follow is connecting (its own calls' spans
+ * cover it). Returns 0 when it does not. */
+static int myw_begin(struct at_conn *c, const struct iovec *iov, int cnt)
+{
+	int i = 0;
+	while (i < cnt && !iov[i].iov_len)
+		i++;
+	if (i == cnt || at_tls.lib_conn || !at_myw_looks(iov[i].iov_base, iov[i].iov_len))
+		return 0;
+	char ip[INET6_ADDRSTRLEN];
+	int port;
+	size_t n = wire_peer(c, ip, &port);
+	at_myw_init(&c->myw, ip, n, port);
+	c->pid = at_getpid_cached();
+	c->wstate = W_MYSQL;
+	at_debug("fd %d: MySQL on the wire", c->fd);
+	return 1;
+}
+
 /* The application's write, t0 when it began: the commands in it followed. */
-static ssize_t resp_out(struct at_conn *c, const struct out_call *k, uint64_t t0)
+static ssize_t wire_out(struct at_conn *c, const struct out_call *k, uint64_t t0)
 {
 	ssize_t r = raw_out(k, k->iov, k->iovcnt);
 	if (r > 0) {
-		int err = errno;
-		resp_own(c);
-		if (at_resp_out(&c->resp, k->iov, k->iovcnt, (size_t)r, t0, k->caller) < 0)
+		int err = errno, rc;
+		wire_own(c);
+		if (c->wstate == W_RESP)
+			rc = at_resp_out(&c->resp, k->iov, k->iovcnt, (size_t)r, t0, k->caller);
+		else
+			rc = at_myw_out(&c->myw, k->iov, k->iovcnt, (size_t)r, t0, k->caller);
+		if (rc)
 			c->wstate = W_DEAD;
 		errno = err;
 	}
 	return r;
 }
 
-static void resp_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
+static void wire_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
 {
-	resp_own(c);
-	if (at_resp_in(&c->resp, iov, cnt, r))
+	wire_own(c);
+	int rc = c->wstate == W_RESP ? at_resp_in(&c->resp, iov, cnt, r)
+	                             : at_myw_in(&c->myw, iov, cnt, r);
+	if (rc)
 		c->wstate = W_DEAD;
 }
 
 /* Bytes went by unseen: the commands under way end, nothing more is read. */
-static void resp_lost(struct at_conn *c)
+static void wire_lost(struct at_conn *c)
 {
-	resp_own(c);
-	at_resp_desync(&c->resp);
+	wire_own(c);
+	if (c->wstate == W_RESP)
+		at_resp_desync(&c->resp);
+	else
+		at_myw_desync(&c->myw);
 	c->wstate = W_DEAD;
+}
+
+/* The connection is gone (server: the peer closed it). */
+static void wire_closed(struct at_conn *c, int server)
+{
+	wire_own(c);
+	if (c->wstate == W_RESP)
+		at_resp_closed(&c->resp, server);
+	else
+		at_myw_closed(&c->myw, server);
+}
+
+static int wire_pending(const struct at_conn *c)
+{
+	return c->wstate == W_RESP ? at_resp_pending(&c->resp) : at_myw_pending(&c->myw);
 }
 
 static int spans_open(const struct at_conn *c)
 {
-	return c->span_active || (c->wstate == W_RESP && at_resp_pending(&c->resp));
+	return c->span_active || (c->wstate >= W_RESP && wire_pending(c));
 }
 
 static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t total)
 {
-	if (c->wstate == W_RESP)
-		return resp_out(c, k, at_stamp());
+	if (c->wstate >= W_RESP)
+		return wire_out(c, k, at_stamp());
 	/* past the end of the header section, ours go before any more of theirs */
 	if (c->wstate == W_BODY && c->pend_off < c->pend_len && send_pending(c, k) < 0) {
 		if (errno != ENOTSOCK)
@@ -945,7 +1002,7 @@ static ssize_t client_out(struct at_conn *c, const struct out_call *k, size_t to
 	                   AT_HTTP_HEAD_END | AT_HTTP_ERROR);
 	if (ev & AT_HTTP_ERROR) { /* not HTTP/1.x: we changed nothing, we never will */
 		if (resp_begin(c, k))
-			return resp_out(c, k, c->t0);
+			return wire_out(c, k, c->t0);
 		c->wstate = W_DEAD;
 		return raw_out(k, k->iov, k->iovcnt);
 	}
@@ -1048,8 +1105,14 @@ static int response_end(struct at_conn *c, int ev)
 
 static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_t r)
 {
-	if (c->wstate == W_RESP)
-		return resp_in(c, iov, cnt, r);
+	if (c->wstate >= W_RESP)
+		return wire_in(c, iov, cnt, r);
+	if (c->wstate == W_IDLE && !c->had_head) { /* the server speaks first */
+		c->had_head = 1;
+		if (myw_begin(c, iov, cnt))
+			wire_in(c, iov, cnt, r);
+		return;
+	}
 	if (c->wstate != W_BODY || !c->span_active)
 		return; /* nothing asked: a greeting, or bytes after the response */
 	size_t pos = 0;
@@ -1067,10 +1130,8 @@ static void client_in(struct at_conn *c, const struct iovec *iov, int cnt, size_
 
 static void client_eof(struct at_conn *c)
 {
-	if (c->wstate == W_RESP) {
-		resp_own(c);
-		at_resp_closed(&c->resp, 1);
-	}
+	if (c->wstate >= W_RESP)
+		wire_closed(c, 1);
 	if (c->wstate == W_BODY && c->span_active) {
 		if (at_http_parse_eof(&c->in) & AT_HTTP_DONE)
 			client_finish(c, NULL);
@@ -1291,10 +1352,8 @@ static void server_out(struct at_conn *c, const struct out_call *k, size_t r, ui
 /* The connection is going away (close, exit, exec): end what is open. */
 static void conn_finish(struct at_conn *c)
 {
-	if (c->wstate == W_RESP) { /* a client's only */
-		resp_own(c);
-		at_resp_closed(&c->resp, 0);
-	}
+	if (c->wstate >= W_RESP) /* a client's only */
+		wire_closed(c, 0);
 	if (!c->span_active)
 		return;
 	if (c->kind == AT_FD_CLIENT) {
@@ -1307,8 +1366,8 @@ static void conn_finish(struct at_conn *c)
 
 static void desynced(struct at_conn *c)
 {
-	if (c->wstate == W_RESP)
-		resp_lost(c);
+	if (c->wstate >= W_RESP)
+		wire_lost(c);
 	if (c->kind == AT_FD_CLIENT)
 		client_finish(c, NULL);
 	else
@@ -1451,8 +1510,8 @@ static ssize_t out_path(struct out_call *k)
 /* r bytes of a response, or of a request, came in unseen (at_net_unseen_in). */
 static void client_unseen_in(struct at_conn *c, ssize_t r)
 {
-	if (c->wstate == W_RESP)
-		return resp_lost(c);
+	if (c->wstate >= W_RESP)
+		return wire_lost(c);
 	if (c->wstate != W_BODY || !c->span_active)
 		return; /* as client_in: nothing asked */
 	response_end(c, at_http_skip(&c->in, (uint64_t)r));
@@ -1520,8 +1579,8 @@ static void client_unseen_out(struct at_conn *c, ssize_t r)
 {
 	if (r <= 0 || c->wstate == W_DEAD)
 		return;
-	if (c->wstate == W_RESP)
-		return resp_lost(c);
+	if (c->wstate >= W_RESP)
+		return wire_lost(c);
 	if (c->wstate != W_BODY) { /* a head we cannot see: no lines of ours in it */
 		c->wstate = W_DEAD;
 		return;
@@ -1642,6 +1701,8 @@ static void end_killed(struct at_conn *c)
 		return;
 	if (c->wstate == W_RESP) {
 		at_resp_killed(&c->resp, killer.type, killer.msg, killer.mlen);
+	} else if (c->wstate == W_MYSQL) {
+		at_myw_killed(&c->myw, killer.type, killer.msg, killer.mlen);
 	} else if (c->kind == AT_FD_CLIENT && c->wstate == W_BODY &&
 	    (at_http_parse_eof(&c->in) & AT_HTTP_DONE)) {
 		client_finish(c, NULL);

@@ -33,6 +33,9 @@ struct at_tls {
 	const char *baggage;
 	uint64_t rng; /* id generator state (ids.h) */
 	unsigned rng_gen;
+	/* inside a database client library's connect (hooks/mysql.c): the
+	 * socket is the library's, its calls' spans cover it */
+	uint8_t lib_conn;
 	struct at_ctx inherited; /* parent context given to a new thread or process */
 };
 extern AT_TLS struct at_tls at_tls;
