@@ -179,6 +179,8 @@ static int command_begin(struct at_myw *m, uint8_t cmd, uintptr_t caller)
 	c->rec = 0;
 	c->stmt = -1;
 	c->cut = 0;
+	c->elide = c->lex = 0;
+	c->quote = 0;
 	c->len = c->text = 0;
 	m->writing = 1;
 	if (!traced(cmd))
@@ -211,6 +213,48 @@ static void text_put(struct at_myw_cmd *c, const uint8_t *p, size_t n)
 	c->len = (uint16_t)(c->len + n);
 }
 
+/* Bytes of a statement too long to keep whole: a quoted string's contents
+ * are left out as they go by, so that what is kept (the first 1 KiB) holds
+ * the statement's shape (its FROM past a long literal, say), which the
+ * renderer then sanitizes as the hook sanitizes a long one. A backslash
+ * escapes, a doubled quote stays within; back-quoted names are kept. With
+ * AUTOTRACE_SQL_LITERALS=1 the text is kept as sent (c->elide 0). */
+enum { LX_TEXT = 0, LX_STR, LX_ESC, LX_END };
+
+static void text_put_long(struct at_myw_cmd *c, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && !c->cut) {
+		uint8_t ch = p[i++];
+		switch (c->lex) {
+		case LX_END:
+			if (ch == (uint8_t)c->quote) { /* doubled: still within */
+				c->lex = LX_STR;
+				continue;
+			}
+			c->lex = LX_TEXT;
+			text_put(c, (const uint8_t *)&c->quote, 1);
+			__attribute__((fallthrough)); /* ch is the statement's */
+		case LX_TEXT:
+			text_put(c, &ch, 1);
+			if (ch == '\'' || ch == '"') {
+				c->quote = (char)ch;
+				c->lex = LX_STR;
+			}
+			continue;
+		case LX_STR:
+			if (ch == '\\')
+				c->lex = LX_ESC;
+			else if (ch == (uint8_t)c->quote)
+				c->lex = LX_END;
+			continue;
+		case LX_ESC:
+			c->lex = LX_STR;
+			continue;
+		}
+	}
+}
+
 /* The prepare's statement, kept for its executions (the server's id comes
  * with its response). */
 static void stmt_keep(struct at_myw *m, struct at_myw_cmd *c)
@@ -233,6 +277,8 @@ static int command_end(struct at_myw *m)
 	const uint8_t *h = m->out.head;
 	size_t n = m->out.kept;
 	m->writing = 0;
+	if (c->lex == LX_END && !c->cut) /* the literal its last quote ended */
+		text_put(c, (const uint8_t *)&c->quote, 1);
 	size_t tl = (size_t)(c->len - c->text);
 	if (c->cut || tl >= AT_SQL_MAX) { /* cut, not within a UTF-8 sequence */
 		c->cut = 1;
@@ -380,15 +426,23 @@ static int out_payload(struct at_myw *m, const uint8_t *p, size_t n, uintptr_t c
 {
 	struct at_myw_dir *d = &m->out;
 	if (m->phase == PH_CMD && d->seq == 0) {
+		struct at_myw_cmd *c = cmd_at(m, m->count);
 		if (!d->len) {
 			if (command_begin(m, p[0], caller) < 0)
 				return -1;
+			/* the packet's length says whether the statement fits whole
+			 * (d->left: the payload not yet framed, this piece's too) */
+			if ((d->more || d->left - 1 >= AT_SQL_MAX) && !m->keep)
+				c->elide = 1;
 		}
-		struct at_myw_cmd *c = cmd_at(m, m->count);
 		/* a prepare's text is kept for its executions, sampled or not */
 		if ((c->rec && c->cmd == COM_QUERY) || c->cmd == COM_STMT_PREPARE) {
 			size_t skip = d->len ? 0 : 1; /* the command byte */
-			if (n > skip)
+			if (n <= skip)
+				;
+			else if (c->elide)
+				text_put_long(c, p + skip, n - skip);
+			else
 				text_put(c, p + skip, n - skip);
 		}
 	}

@@ -47,6 +47,9 @@ struct at_myw_cmd {
 	uint8_t rec;   /* its span records */
 	int8_t stmt;   /* a prepare's or execute's entry in the statement table, or -1 */
 	uint8_t cut;   /* the statement did not fit: captured in part */
+	uint8_t elide; /* a long statement: its quoted literals left out (mysql_wire.c) */
+	uint8_t lex;   /* where the statement is: in a literal, after its quote... */
+	char quote;    /* the quote of the literal being left out, or 0 */
 	uint16_t len;  /* blob bytes */
 	uint16_t text; /* where the statement starts in the blob */
 	char blob[AT_MYW_BLOB];
