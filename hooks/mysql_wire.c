@@ -517,21 +517,29 @@ static int out_empty_check(struct at_myw *m)
 
 static const struct framer out_framer = {out_payload, out_start, out_empty_check};
 
-int at_myw_out(struct at_myw *m, const struct iovec *iov, int cnt, size_t n, uint64_t t0,
-               uintptr_t caller)
+/* n bytes of iov, one direction's: framed piece by piece. */
+static int frame_iov(struct at_myw *m, struct at_myw_dir *d, const struct framer *f,
+                     const struct iovec *iov, int cnt, size_t n, uint64_t t0, uintptr_t caller)
 {
 	for (int k = 0; k < cnt && n; k++) {
 		size_t len = iov[k].iov_len < n ? iov[k].iov_len : n;
-		int rc = len ? frame(m, &m->out, &out_framer, iov[k].iov_base, len, t0, caller) : 0;
+		int rc = len ? frame(m, d, f, iov[k].iov_base, len, t0, caller) : 0;
 		n -= len;
 		if (rc < 0) {
-			at_debug("mysql on the wire: a packet out of place; no longer followed");
+			at_debug("mysql on the wire: a %s out of place; no longer followed",
+			         d == &m->out ? "packet written" : "packet read");
 			at_myw_desync(m);
 		}
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+int at_myw_out(struct at_myw *m, const struct iovec *iov, int cnt, size_t n, uint64_t t0,
+               uintptr_t caller)
+{
+	return frame_iov(m, &m->out, &out_framer, iov, cnt, n, t0, caller);
 }
 
 /* ---- responses read ---- */
@@ -802,18 +810,7 @@ static const struct framer in_framer = {in_payload, NULL, in_packet_end};
 
 int at_myw_in(struct at_myw *m, const struct iovec *iov, int cnt, size_t n)
 {
-	for (int k = 0; k < cnt && n; k++) {
-		size_t len = iov[k].iov_len < n ? iov[k].iov_len : n;
-		int rc = len ? frame(m, &m->in, &in_framer, iov[k].iov_base, len, 0, 0) : 0;
-		n -= len;
-		if (rc < 0) {
-			at_debug("mysql on the wire: a response out of place; no longer followed");
-			at_myw_desync(m);
-		}
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return frame_iov(m, &m->in, &in_framer, iov, cnt, n, 0, 0);
 }
 
 /* ---- endings ---- */

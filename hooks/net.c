@@ -862,16 +862,21 @@ static size_t wire_peer(const struct at_conn *c, char *ip, int *port)
 	return n;
 }
 
+/* The first piece of iov that is not empty, or NULL. */
+static const struct iovec *first_piece(const struct iovec *iov, int cnt)
+{
+	for (int i = 0; i < cnt; i++)
+		if (iov[i].iov_len)
+			return &iov[i];
+	return NULL;
+}
+
 /* The connection's first write is a RESP command: c speaks Redis from now
  * on. Returns 0 when it does not. */
 static int resp_begin(struct at_conn *c, const struct out_call *k)
 {
-	if (c->had_head)
-		return 0;
-	int i = 0;
-	while (i < k->iovcnt && !k->iov[i].iov_len)
-		i++;
-	if (i == k->iovcnt || !at_resp_looks(k->iov[i].iov_base, k->iov[i].iov_len))
+	const struct iovec *v = c->had_head ? NULL : first_piece(k->iov, k->iovcnt);
+	if (!v || !at_resp_looks(v->iov_base, v->iov_len))
 		return 0;
 	char ip[INET6_ADDRSTRLEN];
 	int port;
@@ -889,10 +894,8 @@ static int resp_begin(struct at_conn *c, const struct out_call *k)
  * cover it). Returns 0 when it does not. */
 static int myw_begin(struct at_conn *c, const struct iovec *iov, int cnt)
 {
-	int i = 0;
-	while (i < cnt && !iov[i].iov_len)
-		i++;
-	if (i == cnt || at_tls.lib_conn || !at_myw_looks(iov[i].iov_base, iov[i].iov_len))
+	const struct iovec *v = at_tls.lib_conn ? NULL : first_piece(iov, cnt);
+	if (!v || !at_myw_looks(v->iov_base, v->iov_len))
 		return 0;
 	char ip[INET6_ADDRSTRLEN];
 	int port;

@@ -23,7 +23,7 @@ TRACEPARENT = "00-%s-%s-01" % (TRACE_ID, PARENT_ID)
 
 
 class MariaDB:
-    def __init__(self, base):
+    def __init__(self, base, extra=()):
         self.base = str(base)
         self.datadir = os.path.join(self.base, "data")
         self.socket = os.path.join(self.base, "mysqld.sock")
@@ -37,8 +37,8 @@ class MariaDB:
             [MARIADBD, "--no-defaults", "--user=root", "--datadir=" + self.datadir,
              "--socket=" + self.socket, "--port=%d" % self.port, "--bind-address=127.0.0.1",
              "--skip-networking=0", "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
-             "--skip-name-resolve", "--performance-schema=OFF", "--skip-log-bin"] + small,
-            stdout=self.log, stderr=subprocess.STDOUT)
+             "--skip-name-resolve", "--performance-schema=OFF", "--skip-log-bin"] + small +
+            list(extra), stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()
         self.sql("CREATE DATABASE app; CREATE DATABASE other; "
                  "CREATE TABLE app.users (id INT PRIMARY KEY, name VARCHAR(40)); "

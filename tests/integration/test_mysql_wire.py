@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, free_port, program, run, shim_env
+from conftest import ROOT, program, run, shim_env
 from test_mysql import (INSTALL_DB, MARIADBD, PARENT_ID, TRACE_ID, TRACEPARENT, MariaDB, env_tcp,
                         exactly)
 from test_mysql import mariadb  # noqa: F401  (the fixture)
@@ -275,37 +275,12 @@ def test_cli_compressed_not_followed(collector, tables):
     assert collector.wait_for(1, 1.0) == []
 
 
-class TlsMariaDB(MariaDB):
-    """test_mysql's server, with TLS (the test CA's certificate for
-    127.0.0.1); a database "app" with the table users."""
-
-    def __init__(self, base, certs):
-        self.base = str(base)
-        self.datadir = os.path.join(self.base, "data")
-        self.socket = os.path.join(self.base, "mysqld.sock")
-        self.port = free_port()
-        small = ["--innodb-log-file-size=8M", "--innodb-buffer-pool-size=16M"]
-        subprocess.run([INSTALL_DB, "--no-defaults", "--auth-root-authentication-method=normal",
-                        "--skip-test-db", "--datadir=" + self.datadir] + small,
-                       check=True, capture_output=True, timeout=120)
-        self.log = open(os.path.join(self.base, "mariadbd.log"), "wb")
-        self.proc = subprocess.Popen(
-            [MARIADBD, "--no-defaults", "--user=root", "--datadir=" + self.datadir,
-             "--socket=" + self.socket, "--port=%d" % self.port, "--bind-address=127.0.0.1",
-             "--skip-networking=0", "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
-             "--skip-name-resolve", "--performance-schema=OFF", "--skip-log-bin",
-             "--ssl-ca=" + certs.ca, "--ssl-cert=" + certs.server_cert,
-             "--ssl-key=" + certs.server_key] + small,
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
-        self.sql("CREATE DATABASE app; "
-                 "CREATE TABLE app.users (id INT PRIMARY KEY, name VARCHAR(40)); "
-                 "INSERT INTO app.users VALUES (1, 'alice'), (2, 'bob');")
-
-
 @pytest.fixture(scope="module")
 def mariadb_tls(tmp_path_factory, tls_certs):  # noqa: F811
-    db = TlsMariaDB(tmp_path_factory.mktemp("mariadb_tls"), tls_certs)
+    # test_mysql's server, with the test CA's certificate for 127.0.0.1
+    db = MariaDB(tmp_path_factory.mktemp("mariadb_tls"),
+                 ["--ssl-ca=" + tls_certs.ca, "--ssl-cert=" + tls_certs.server_cert,
+                  "--ssl-key=" + tls_certs.server_key])
     yield db
     db.stop()
 
