@@ -76,8 +76,6 @@ AT_REAL(const char *, mysql_get_server_info, (MYSQL *));
 AT_REAL(unsigned int, mysql_stmt_errno, (MYSQL_STMT *));
 AT_REAL(const char *, mysql_stmt_error, (MYSQL_STMT *));
 
-#define keep_literals at_sql_keep_literals
-
 /* ---- lock-free tables keyed by handle (open addressing, tombstones) ---- */
 
 #define TOMBSTONE ((void *)1)
@@ -270,7 +268,7 @@ static const char *query_text(const char *q, size_t n, char *out, struct at_sql_
 	at_sql_summarize(work, l, sum);
 	sum->rendered = 1;
 	const char *src = work;
-	if (keep_literals()) {
+	if (at_sql_keep_literals()) {
 		src = q;
 		l = n;
 	}
@@ -348,7 +346,7 @@ static AT_ALWAYS_INLINE size_t facts_blob(char *b, size_t room, const struct con
 	/* the connection's facts, then a short statement: no call for each */
 	at_copy_small(b, facts ? c->facts : no_facts, flen);
 	b[0] = (char)(sysn == SYS_MARIADB ? AT_MYSQL_SYS_MARIADB : AT_MYSQL_SYS_MYSQL);
-	b[1] = (char)keep_literals();
+	b[1] = (char)at_sql_keep_literals();
 	at_copy_small(b + flen, text, len);
 	return need;
 }
@@ -421,7 +419,7 @@ static void finish_span(struct at_span *s, MYSQL *m, int live, int sys_hint,
 		at_span_set_strn(s, "db.query.text", text, len);
 	else if (len) /* sanitized and named on the exporter thread */
 		at_span_set_deferred(s, "db.query.text",
-		                     keep_literals() ? AT_RENDER_SQL_RAW : AT_RENDER_SQL, text,
+		                     at_sql_keep_literals() ? AT_RENDER_SQL_RAW : AT_RENDER_SQL, text,
 		                     len);
 }
 

@@ -1,4 +1,5 @@
-/* On the exporter thread (reporter/finalize.c): see mysql_render.h. */
+/* On the exporter thread (reporter/finalize.c): see mysql_render.h; and
+ * the literals setting both MySQL hooks read. */
 #include "mysql_render.h"
 
 #include "sql_sanitize.h"
