@@ -6,7 +6,6 @@
 #include "mysql_wire.h"
 
 #include "../preload/autotrace.h"
-#include "../preload/errors.h"
 #include "../preload/log.h"
 #include "../preload/utf8.h"
 
@@ -450,8 +449,9 @@ static int out_payload(struct at_myw *m, const uint8_t *p, size_t n, uintptr_t c
 	return 0;
 }
 
-/* Packets of one direction: header bytes, then payload; fn takes each
- * payload piece, end each logical packet whole. */
+/* Packets of one direction: header bytes, then payload; start takes the
+ * first header of a logical packet, payload each piece of it, end the
+ * packet whole (a 2^24-1 one continued by the next). */
 struct framer {
 	int (*payload)(struct at_myw *m, const uint8_t *p, size_t n, uintptr_t caller);
 	int (*start)(struct at_myw *m, uint64_t t0);
@@ -507,7 +507,7 @@ static int out_start(struct at_myw *m, uint64_t t0)
 	return 0;
 }
 
-static int out_empty_check(struct at_myw *m)
+static int out_end(struct at_myw *m)
 {
 	/* a command packet with no command byte */
 	if (m->phase == PH_CMD && m->out.seq == 0 && !m->out.len)
@@ -515,7 +515,7 @@ static int out_empty_check(struct at_myw *m)
 	return out_packet_end(m);
 }
 
-static const struct framer out_framer = {out_payload, out_start, out_empty_check};
+static const struct framer out_framer = {out_payload, out_start, out_end};
 
 /* n bytes of iov, one direction's: framed piece by piece. */
 static int frame_iov(struct at_myw *m, struct at_myw_dir *d, const struct framer *f,
@@ -580,16 +580,14 @@ static void command_done(struct at_myw *m, int err, const uint8_t *h, size_t n)
 	size_t mo = n >= 9 && h[3] == '#' ? 9 : 3;
 	char num[16];
 	int nl = snprintf(num, sizeof num, "%u", code);
-	struct at_span s;
-	at_leaf_span(&c->leaf, &s);
-	at_span_set_strn(&s, "db.response.status_code", num, (size_t)nl);
 	size_t ml = n > mo ? n - mo : 0;
-	at_span_fail(&s, num, (size_t)nl, ml ? (const char *)h + mo : num, ml ? ml : (size_t)nl);
-	at_span_end(&s);
+	struct at_leaf_failure f = {num, ml ? (const char *)h + mo : num, (size_t)nl,
+	                            ml ? ml : (size_t)nl, 1};
+	at_leaf_end_as(&c->leaf, &f);
 }
 
 /* The status flags of an OK packet (0x00 or 0xfe) or an EOF packet. */
-static unsigned status_of(const struct at_myw *m, const uint8_t *h, size_t n, int eof)
+static unsigned status_of(const uint8_t *h, size_t n, int eof)
 {
 	if (eof)
 		return n >= 5 ? le16(h + 3) : 0;
@@ -658,7 +656,7 @@ static int response_packet(struct at_myw *m)
 	switch (m->rs) {
 	case RS_FIRST:
 		if (h[0] == 0x00) {
-			result_end(m, status_of(m, h, n, 0), h, n);
+			result_end(m, status_of(h, n, 0), h, n);
 		} else if (h[0] == 0xff) {
 			command_done(m, 1, h, n);
 		} else if (h[0] == 0xfb) {
@@ -687,7 +685,7 @@ static int response_packet(struct at_myw *m)
 		} else if (!deprecate) {
 			if (h[0] == 0xfe && len < 9) {
 				/* an execution with a cursor: the rows come by COM_STMT_FETCH */
-				if (c->cmd != COM_QUERY && (status_of(m, h, n, 1) & CURSOR_EXISTS))
+				if (c->cmd != COM_QUERY && (status_of(h, n, 1) & CURSOR_EXISTS))
 					command_done(m, 0, h, n);
 				else
 					m->rs = RS_ROWS;
@@ -700,7 +698,7 @@ static int response_packet(struct at_myw *m)
 		if (h[0] == 0xff)
 			command_done(m, 1, h, n);
 		else if (is_end(m, h, len))
-			result_end(m, status_of(m, h, n, !deprecate), h, n);
+			result_end(m, status_of(h, n, !deprecate), h, n);
 		return 0;
 	case RS_PREP:
 		if (h[0] == 0xff) {
@@ -815,17 +813,18 @@ int at_myw_in(struct at_myw *m, const struct iovec *iov, int cnt, size_t n)
 
 /* ---- endings ---- */
 
-/* Every command under way (and one being written) ends through fn. */
-static void end_each(struct at_myw *m, void (*fn)(struct at_leaf *l, const void *arg),
-                     const void *arg, int prepares)
+/* Every command under way (and one being written) ends: failed (f), or
+ * with no status (f NULL; a prepare's then has no span, as one that
+ * worked). */
+static void end_each(struct at_myw *m, const struct at_leaf_failure *f)
 {
 	unsigned n = m->count + m->writing;
 	for (unsigned i = 0; i < n; i++) {
 		struct at_myw_cmd *c = cmd_at(m, i);
-		if (c->rec && (prepares || c->cmd != COM_STMT_PREPARE)) {
+		if (c->rec && (f || c->cmd != COM_STMT_PREPARE)) {
 			if (i == m->count) /* written in part: what it has */
 				at_leaf_raw(&c->leaf, "db.query.text", AT_RENDER_MYSQL, c->blob, c->len);
-			fn(&c->leaf, arg);
+			at_leaf_end_as(&c->leaf, f);
 		}
 	}
 	m->count = 0;
@@ -833,32 +832,9 @@ static void end_each(struct at_myw *m, void (*fn)(struct at_leaf *l, const void 
 	m->head = 0;
 }
 
-static void end_unset(struct at_leaf *l, const void *arg)
-{
-	(void)arg;
-	at_leaf_end(l);
-}
-
 void at_myw_desync(struct at_myw *m)
 {
-	end_each(m, end_unset, NULL, 0);
-}
-
-struct failure {
-	const char *type, *msg;
-	size_t mlen;
-	int code; /* the type is a client error number: db.response.status_code too */
-};
-
-static void end_failed(struct at_leaf *l, const void *arg)
-{
-	const struct failure *f = arg;
-	struct at_span s;
-	at_leaf_span(l, &s);
-	if (f->code)
-		at_span_set_strn(&s, "db.response.status_code", f->type, strlen(f->type));
-	at_span_fail(&s, f->type, strlen(f->type), f->msg, f->mlen);
-	at_span_end(&s);
+	end_each(m, NULL);
 }
 
 void at_myw_closed(struct at_myw *m, int server)
@@ -866,13 +842,14 @@ void at_myw_closed(struct at_myw *m, int server)
 	static const char eof[] = "Lost connection to server during query";
 	static const char gone[] = "the connection was closed before the response was read";
 	/* 2013: CR_SERVER_LOST, what the client library reports */
-	struct failure f = {server ? "2013" : "MYSQL_NO_RESPONSE", server ? eof : gone,
-	                    server ? sizeof eof - 1 : sizeof gone - 1, server};
-	end_each(m, end_failed, &f, 1);
+	const char *type = server ? "2013" : "MYSQL_NO_RESPONSE";
+	struct at_leaf_failure f = {type, server ? eof : gone, strlen(type),
+	                            server ? sizeof eof - 1 : sizeof gone - 1, server};
+	end_each(m, &f);
 }
 
 void at_myw_killed(struct at_myw *m, const char *type, const char *msg, size_t mlen)
 {
-	struct failure f = {type, msg, mlen, 0};
-	end_each(m, end_failed, &f, 1);
+	struct at_leaf_failure f = {type, msg, strlen(type), mlen, 0};
+	end_each(m, &f);
 }

@@ -848,20 +848,6 @@ static void wire_own(struct at_conn *c)
 	}
 }
 
-/* The connection's peer, for server.address and server.port. */
-static size_t wire_peer(const struct at_conn *c, char *ip, int *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	int saved = errno;
-	size_t n = 0;
-	*port = 0;
-	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-		n = fmt_addr(&ss, ip, port);
-	errno = saved;
-	return n;
-}
-
 /* The first piece of iov that is not empty, or NULL. */
 static const struct iovec *first_piece(const struct iovec *iov, int cnt)
 {
@@ -871,6 +857,27 @@ static const struct iovec *first_piece(const struct iovec *iov, int cnt)
 	return NULL;
 }
 
+/* c speaks a database's protocol from now on (W_RESP, W_MYSQL): its state
+ * set up with the peer, for server.address and server.port. */
+static void wire_begin(struct at_conn *c, int state)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[INET6_ADDRSTRLEN];
+	int port = 0, saved = errno;
+	size_t n = 0;
+	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+		n = fmt_addr(&ss, ip, &port);
+	errno = saved;
+	if (state == W_RESP)
+		at_resp_init(&c->resp, ip, n, port);
+	else
+		at_myw_init(&c->myw, ip, n, port);
+	c->pid = at_getpid_cached();
+	c->wstate = (uint8_t)state;
+	at_debug("fd %d: %s on the wire", c->fd, state == W_RESP ? "Redis" : "MySQL");
+}
+
 /* The connection's first write is a RESP command: c speaks Redis from now
  * on. Returns 0 when it does not. */
 static int resp_begin(struct at_conn *c, const struct out_call *k)
@@ -878,13 +885,7 @@ static int resp_begin(struct at_conn *c, const struct out_call *k)
 	const struct iovec *v = c->had_head ? NULL : first_piece(k->iov, k->iovcnt);
 	if (!v || !at_resp_looks(v->iov_base, v->iov_len))
 		return 0;
-	char ip[INET6_ADDRSTRLEN];
-	int port;
-	size_t n = wire_peer(c, ip, &port);
-	at_resp_init(&c->resp, ip, n, port);
-	c->pid = at_getpid_cached();
-	c->wstate = W_RESP;
-	at_debug("fd %d: Redis on the wire", c->fd);
+	wire_begin(c, W_RESP);
 	return 1;
 }
 
@@ -897,13 +898,7 @@ static int myw_begin(struct at_conn *c, const struct iovec *iov, int cnt)
 	const struct iovec *v = at_tls.lib_conn ? NULL : first_piece(iov, cnt);
 	if (!v || !at_myw_looks(v->iov_base, v->iov_len))
 		return 0;
-	char ip[INET6_ADDRSTRLEN];
-	int port;
-	size_t n = wire_peer(c, ip, &port);
-	at_myw_init(&c->myw, ip, n, port);
-	c->pid = at_getpid_cached();
-	c->wstate = W_MYSQL;
-	at_debug("fd %d: MySQL on the wire", c->fd);
+	wire_begin(c, W_MYSQL);
 	return 1;
 }
 

@@ -5,7 +5,6 @@
 #include "resp_wire.h"
 
 #include "../preload/autotrace.h"
-#include "../preload/errors.h"
 #include "../preload/log.h"
 
 #include <string.h>
@@ -478,54 +477,34 @@ int at_resp_in(struct at_resp *r, const struct iovec *iov, int cnt, size_t n)
 
 /* ---- endings ---- */
 
-/* Every command under way ends through fn. */
-static void end_each(struct at_resp *r, void (*fn)(struct at_leaf *l, const void *arg),
-                     const void *arg)
+/* Every command under way ends: failed (f), or with no status (f NULL). */
+static void end_each(struct at_resp *r, const struct at_leaf_failure *f)
 {
 	while (r->count) {
 		struct at_resp_slot *sl = &r->slot[r->head];
 		r->head = (uint8_t)((r->head + 1) % AT_RESP_SLOTS);
 		r->count--;
-		fn(&sl->leaf, arg);
+		at_leaf_end_as(&sl->leaf, f);
 	}
-}
-
-static void end_unset(struct at_leaf *l, const void *arg)
-{
-	(void)arg;
-	at_leaf_end(l);
 }
 
 void at_resp_desync(struct at_resp *r)
 {
-	end_each(r, end_unset, NULL);
-}
-
-struct failure {
-	const char *type, *msg;
-	size_t mlen;
-};
-
-static void end_failed(struct at_leaf *l, const void *arg)
-{
-	const struct failure *f = arg;
-	struct at_span s;
-	at_leaf_span(l, &s);
-	at_span_fail(&s, f->type, strlen(f->type), f->msg, f->mlen);
-	at_span_end(&s);
+	end_each(r, NULL);
 }
 
 void at_resp_closed(struct at_resp *r, int server)
 {
 	static const char eof[] = "the server closed the connection before the reply";
 	static const char gone[] = "the connection was closed before the reply was read";
-	struct failure f = {server ? "REDIS_ERR_EOF" : "REDIS_ERR_NO_REPLY", server ? eof : gone,
-	                    server ? sizeof eof - 1 : sizeof gone - 1};
-	end_each(r, end_failed, &f);
+	const char *type = server ? "REDIS_ERR_EOF" : "REDIS_ERR_NO_REPLY";
+	struct at_leaf_failure f = {type, server ? eof : gone, strlen(type),
+	                            server ? sizeof eof - 1 : sizeof gone - 1, 0};
+	end_each(r, &f);
 }
 
 void at_resp_killed(struct at_resp *r, const char *type, const char *msg, size_t mlen)
 {
-	struct failure f = {type, msg, mlen};
-	end_each(r, end_failed, &f);
+	struct at_leaf_failure f = {type, msg, strlen(type), mlen, 0};
+	end_each(r, &f);
 }

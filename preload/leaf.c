@@ -2,6 +2,7 @@
  * side of the record. */
 #include "leaf.h"
 
+#include "errors.h"
 #include "ids.h"
 
 void at_leaf_draw_ids(struct at_leaf *l)
@@ -46,6 +47,20 @@ void at_leaf_end_whole(struct at_leaf *l)
 {
 	struct at_span s;
 	at_leaf_span(l, &s);
+	at_span_end(&s);
+}
+
+void at_leaf_end_as(struct at_leaf *l, const struct at_leaf_failure *f)
+{
+	if (!f) {
+		at_leaf_end(l);
+		return;
+	}
+	struct at_span s;
+	at_leaf_span(l, &s);
+	if (f->code)
+		at_span_set_strn(&s, "db.response.status_code", f->type, f->tlen);
+	at_span_fail(&s, f->type, f->tlen, f->msg, f->mlen);
 	at_span_end(&s);
 }
 

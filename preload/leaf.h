@@ -156,6 +156,18 @@ static inline void at_leaf_raw(struct at_leaf *l, const char *key, int render, c
 /* A parent with a tracestate: the record has no room for it. */
 void at_leaf_end_whole(struct at_leaf *l);
 
+/* How a leaf failed: error.type (tlen bytes; db.response.status_code too
+ * when code), the exception's message. */
+struct at_leaf_failure {
+	const char *type, *msg;
+	size_t tlen, mlen;
+	int code;
+};
+/* End now, as the whole span, failed (f), or with no status (f NULL): how
+ * the commands a wire follower (resp_wire.c, mysql_wire.c) has under way
+ * end, by an error response, a lost connection or a kill. */
+void at_leaf_end_as(struct at_leaf *l, const struct at_leaf_failure *f);
+
 /* End: the span goes into the queue as a record. */
 static inline void at_leaf_end(struct at_leaf *l)
 {
