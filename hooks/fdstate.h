@@ -2,8 +2,9 @@
  * asks "is this fd one of ours?", so the answer must be one array load and a
  * compare: a table indexed by fd, mapped on the first traced connect or
  * accept (before that the table pointer is NULL and every fd is "no").
- * Only fds that went through a traced connect() (TCP client) or accept()
- * (server) are marked; everything else (files, pipes, UDP, unix sockets)
+ * Only fds that went through a traced connect() (client) or accept()
+ * (server) of a stream socket, TCP or unix, are marked; everything else
+ * (files, pipes, UDP, socketpairs, unix datagram and seqpacket sockets)
  * stays 0 and passes straight through.
  *
  * The per-connection state (parsers, the active span, bytes still to send)
@@ -62,6 +63,7 @@ struct at_fd {
 	 * behalf if it is still going on (net.c client_start) */
 	struct at_conn *by;
 	uint32_t by_seq;
+	uint8_t local; /* a unix socket */
 };
 
 extern struct at_fd *_Atomic at_fds;
@@ -116,6 +118,7 @@ struct at_conn {
 	/* client: not a fresh connection: a request's head went out, or a
 	 * greeting came in */
 	uint8_t had_head;
+	uint8_t local; /* a unix socket (at_fd.local) */
 	uint16_t pend_off, pend_len;
 	uint16_t host_len, ua_len;
 	uint64_t t0;
@@ -132,8 +135,8 @@ struct at_conn {
 	char host[256];
 	/* server: the connection's addresses, formatted once (addrs_known) */
 	int local_port;   /* -1: not an inet socket */
-	uint8_t peer_len; /* 0: not an inet socket */
-	char peer[INET6_ADDRSTRLEN];
+	uint8_t peer_len; /* 0: none known (an unnamed unix socket) */
+	char peer[AT_ADDR_MAX];
 	char ua[256];
 	char pend[AT_PEND_MAX];
 	struct at_http_parser out; /* what the application writes */

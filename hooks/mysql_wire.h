@@ -29,13 +29,12 @@
 #include "mysql_render.h"
 #include "sql_sanitize.h"
 
-#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #define AT_MYW_PENDING 4 /* commands awaiting their responses */
 #define AT_MYW_DB 64     /* a database name kept */
-#define AT_MYW_BLOB (AT_MYSQL_HEAD + AT_MYW_DB + INET6_ADDRSTRLEN + AT_SQL_MAX)
+#define AT_MYW_BLOB (AT_MYSQL_HEAD + AT_MYW_DB + AT_ADDR_MAX + AT_SQL_MAX)
 #define AT_MYW_STMTS 8   /* prepared statements whose text is kept */
 #define AT_MYW_HEAD 320  /* a packet's first bytes kept */
 
@@ -88,7 +87,7 @@ struct at_myw {
 	uint64_t out_t0;         /* when the client packet's first byte was written */
 	int port;
 	char db[AT_MYW_DB], db_sent[AT_MYW_DB]; /* confirmed; as the commands written leave it */
-	char addr[INET6_ADDRSTRLEN];
+	char addr[AT_ADDR_MAX];
 	struct at_myw_dir out, in;
 	struct at_myw_cmd cmd[AT_MYW_PENDING];
 	uint8_t stmt_next;

@@ -63,6 +63,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 AT_REAL(int, connect, (int, const struct sockaddr *, socklen_t));
@@ -364,6 +365,7 @@ static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 	       offsetof(struct at_conn, host) - offsetof(struct at_conn, lock));
 	c->fd = fd;
 	c->kind = kind;
+	c->local = e->local;
 	if (kind == AT_FD_CLIENT) {
 		c->by = e->by;
 		c->by_seq = e->by_seq;
@@ -407,10 +409,31 @@ static size_t fmt_uint(char *b, unsigned v)
 	return n;
 }
 
-/* The address as inet_ntop writes it (ip: INET6_ADDRSTRLEN bytes) and the
- * port; returns the address's length, 0 when ss is not AF_INET/AF_INET6. */
-static size_t fmt_addr(const struct sockaddr_storage *ss, char *ip, int *port)
+/* The address as inet_ntop writes it (ip: AT_ADDR_MAX bytes) and the port;
+ * a unix socket's path (sl: the address's length, as getpeername gave it),
+ * an abstract name as "@name", and port 0. Returns the address's length, 0
+ * for an unnamed unix socket or another family. */
+static size_t fmt_addr(const struct sockaddr_storage *ss, socklen_t sl, char *ip, int *port)
 {
+	if (ss->ss_family == AF_UNIX) {
+		const struct sockaddr_un *a = (const void *)ss;
+		size_t off = offsetof(struct sockaddr_un, sun_path), n;
+		if (sl <= off)
+			return 0;
+		n = sl - off < sizeof a->sun_path ? sl - off : sizeof a->sun_path;
+		if (a->sun_path[0]) {
+			n = strnlen(a->sun_path, n);
+			memcpy(ip, a->sun_path, n);
+		} else if (n > 1) {
+			ip[0] = '@';
+			memcpy(ip + 1, a->sun_path + 1, n - 1);
+		} else {
+			return 0;
+		}
+		ip[n] = 0;
+		*port = 0;
+		return n;
+	}
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)ss;
 		const uint8_t *o = (const uint8_t *)&a->sin_addr;
@@ -493,17 +516,18 @@ static void set_status(struct at_conn *c, const struct at_http_parser *resp, int
 	at_http_set_status(&c->span, resp->status, client);
 }
 
+/* The address and its port (none for a unix socket's path). */
 static void set_addr(struct at_span *s, const char *key_addr, const char *key_port,
-                     const struct sockaddr_storage *ss)
+                     const struct sockaddr_storage *ss, socklen_t sl)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[AT_ADDR_MAX];
 	int port;
-	size_t n = fmt_addr(ss, ip, &port);
+	size_t n = fmt_addr(ss, sl, ip, &port);
 	if (!n)
 		return;
 	if (key_addr)
 		at_span_set_strn(s, key_addr, ip, n);
-	if (key_port)
+	if (key_port && port)
 		at_span_set_int(s, key_port, port);
 }
 
@@ -588,7 +612,7 @@ static void client_url_parsed(struct at_conn *c, int proxy, const char *t, size_
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-			set_addr(s, "server.address", "server.port", &ss);
+			set_addr(s, "server.address", "server.port", &ss, sl);
 	}
 }
 
@@ -606,6 +630,21 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 	if (proxy || !c->host_len || !client_url_plain(c, t, tl))
 		client_url_parsed(c, proxy, t, tl);
 	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
+	if (c->local) { /* the URL names a host; the request went to a socket's path */
+		if (!c->addrs_known) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
+			int port, saved = errno;
+			c->peer_len = 0;
+			if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+				c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
+			errno = saved;
+			c->addrs_known = 1;
+		}
+		at_span_set_strn(s, "network.transport", "unix", 4);
+		if (c->peer_len)
+			at_span_set_strn(s, "network.peer.address", c->peer, c->peer_len);
+	}
 }
 
 /* Our header lines, each ended by CRLF, as the bytes still to send (the
@@ -863,11 +902,11 @@ static void wire_begin(struct at_conn *c, int state)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[AT_ADDR_MAX];
 	int port = 0, saved = errno;
 	size_t n = 0;
 	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-		n = fmt_addr(&ss, ip, &port);
+		n = fmt_addr(&ss, sl, ip, &port);
 	errno = saved;
 	if (state == W_RESP)
 		at_resp_init(&c->resp, ip, n, port);
@@ -1189,21 +1228,24 @@ static void server_attrs(struct at_conn *c)
 	if (!c->addrs_known) { /* a connection's addresses do not change */
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		char ip[INET6_ADDRSTRLEN];
+		char ip[AT_ADDR_MAX];
 		int port;
-		c->local_port = -1;
-		if (!getsockname(c->fd, (struct sockaddr *)&ss, &sl) && fmt_addr(&ss, ip, &port))
+		c->local_port = -1; /* none for a unix socket */
+		if (!getsockname(c->fd, (struct sockaddr *)&ss, &sl) && fmt_addr(&ss, sl, ip, &port) &&
+		    port)
 			c->local_port = port;
 		sl = sizeof ss;
 		c->peer_len = 0;
 		if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-			c->peer_len = (uint8_t)fmt_addr(&ss, c->peer, &port);
+			c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
 		c->addrs_known = 1;
 	}
 	if (c->local_port >= 0)
 		at_span_set_int(s, "server.port", c->local_port);
 	if (c->peer_len)
 		at_span_set_strn(s, "client.address", c->peer, c->peer_len);
+	if (c->local)
+		at_span_set_strn(s, "network.transport", "unix", 4);
 	if (c->ua_len)
 		at_span_set_strn(s, "user_agent.original", c->ua, c->ua_len);
 }
@@ -1749,8 +1791,9 @@ static int table_ready(void)
 }
 
 /* stream: the socket is known to be a stream (accepted), else asked;
- * peer: its peer's address to keep (accepted), or NULL */
-static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
+ * peer: its peer's address to keep (accepted), or NULL; local: a unix
+ * socket */
+static void mark(int fd, int kind, int stream, const struct sockaddr *peer, int local)
 {
 	int saved = errno;
 	forget(fd); /* a stale entry: its close went by unseen */
@@ -1772,6 +1815,7 @@ static void mark(int fd, int kind, int stream, const struct sockaddr *peer)
 		goto out;
 	atomic_store(&e->conn, NULL);
 	keep_peer(e, peer);
+	e->local = (uint8_t)local;
 	e->by = NULL;
 	if (kind == AT_FD_CLIENT && cur_srv && at_tls.cur == &cur_srv->span &&
 	    cur_srv->span_active) {
@@ -1796,6 +1840,13 @@ int at_net_mark_cgi(int fd)
 static int inet(const struct sockaddr *sa)
 {
 	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
+}
+
+/* A family whose stream connections are followed: TCP's, and a unix
+ * socket's (a database's local socket, HTTP behind a local proxy). */
+static int followed(const struct sockaddr *sa)
+{
+	return inet(sa) || (sa && sa->sa_family == AF_UNIX);
 }
 
 /* sa: the peer's address accept() wrote for the application, or NULL
@@ -1828,9 +1879,12 @@ static void mark_accepted(int fd, const struct sockaddr *sa)
 	 * types only SOCK_STREAM (TCP, MPTCP, one-to-one SCTP) is accepted on
 	 * inet (DCCP aside, gone from Linux 6.16): no getsockopt. The
 	 * application's own buffer is not kept: it may have been too short
-	 * for the address (accept then cuts it) */
+	 * for the address (accept then cuts it). A unix socket may be a
+	 * SOCK_SEQPACKET one: mark asks. */
 	if (inet(sa))
-		mark(fd, AT_FD_SERVER, 1, peer);
+		mark(fd, AT_FD_SERVER, 1, peer, 0);
+	else if (sa->sa_family == AF_UNIX)
+		mark(fd, AT_FD_SERVER, 0, NULL, 1);
 	else
 		forget(fd);
 }
@@ -1872,7 +1926,7 @@ static int traced_connect(int fd, const struct sockaddr *sa, socklen_t len, uint
 		struct sockaddr_storage ss;
 		memset(&ss, 0, sizeof ss);
 		memcpy(&ss, sa, len < sizeof ss ? len : sizeof ss);
-		set_addr(&s, "server.address", "server.port", &ss);
+		set_addr(&s, "server.address", "server.port", &ss, len);
 		at_span_set_str(&s, "network.transport", "tcp");
 		if (rc && saved != EINPROGRESS) {
 			const char *m = strerror(saved);
@@ -1905,8 +1959,9 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	if (!NEED(connect))
 		return (int)syscall(SYS_connect, fd, sa, len);
-	/* a connect of the application's own, while tracing: a span maybe, a
-	 * mark unless the socket was connected already */
+	/* a connect of the application's own, while tracing: a span maybe (TCP),
+	 * a mark unless the socket was connected already (a unix socket's
+	 * second connect fails: EISCONN) */
 	int own = inet(sa) && at_tls.depth == 0 && at_on();
 	int again = own && already_connected(fd), rc;
 	if (own && !again && net_spans() && at_enter()) {
@@ -1916,8 +1971,8 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		rc = real_connect(fd, sa, len);
 	}
 	int saved = errno;
-	if (inet(sa) && !again && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
-		mark(fd, AT_FD_CLIENT, 0, NULL);
+	if (followed(sa) && !again && (rc == 0 || saved == EINPROGRESS || saved == EINTR))
+		mark(fd, AT_FD_CLIENT, 0, NULL, !inet(sa));
 	else if (rc == 0)
 		forget(fd);
 	errno = saved;

@@ -20,7 +20,6 @@
 #include "../preload/leaf.h"
 #include "redis_cmd.h"
 
-#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -58,7 +57,7 @@ struct at_resp {
 	long db, db_sent; /* confirmed, and as the commands written leave it */
 	int port;
 	uint8_t addr_len;
-	char addr[INET6_ADDRSTRLEN];
+	char addr[AT_ADDR_MAX];
 	uint8_t head, count; /* the ring of slots */
 	struct at_resp_slot slot[AT_RESP_SLOTS];
 };

@@ -14,6 +14,10 @@
 #define AT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define AT_TLS __thread __attribute__((tls_model("initial-exec")))
 
+/* A peer's address as text, with its NUL: an IPv6 address, or a unix
+ * socket's path (108 bytes; an abstract name as "@name"). */
+#define AT_ADDR_MAX 110
+
 #define AT_SDK_NAME "autotrace"
 #define AT_SDK_VERSION "0.1.0"
 

@@ -155,6 +155,46 @@ def test_same_spans_as_the_hook(collector, tables, extra):
     assert wire[-1]["end"] - wire[-1]["start"] >= 280_000_000
 
 
+def test_same_spans_over_a_unix_socket(collector, tables):
+    """Over the server's unix socket (what the CLI and PHP use for
+    "localhost"): the hook's spans again, server.address the socket's path
+    and no server.port, for the hook (the path it was given) and on the
+    wire (the peer's path)."""
+    n = len(STEPS_SPANS)
+    spans = []
+    for prog in ("mysql_client", "mysql_static"):
+        env = shim_env(collector, MYSQL_TEST_SOCKET=tables.socket, MYSQL_TEST_DB="app",
+                       OTEL_SERVICE_NAME=prog)
+        r = run([program(prog)] + STEPS, env)
+        assert r.stdout.decode().splitlines() == STEPS_OUT, r.stderr.decode()
+        spans.append(by_start(exactly(collector, n, service(prog))))
+    hook, wire = spans
+    assert [(s["name"], s["attributes"]["db.namespace"], s["status_code"]) for s in wire] == \
+        STEPS_SPANS
+    assert [view(s) for s in wire] == [view(s) for s in hook]
+    for s in hook + wire:
+        assert s["attributes"]["server.address"] == tables.socket
+        assert "server.port" not in s["attributes"]
+
+
+def test_mariadb_cli_over_a_unix_socket(collector, tables):
+    """The CLI with -S: its statements' spans, the output as bare."""
+    cmd = [CLI, "--no-defaults", "-S", tables.socket, "-u", "root", "--force", "app"]
+    script = "SELECT name FROM users WHERE id = 2;\nSELECT * FROM cli_nothing;\n"
+    bare = run(cmd, bare_env(), input=script.encode())
+    assert b"ERROR 1146" in bare.stderr and bare.stdout == b"name\nbob\n", bare.stderr
+    r = run(cmd, shim_env(collector), input=script.encode())
+    assert (r.returncode, r.stdout, r.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+    spans = by_start(exactly(collector, 2))
+    assert [(s["name"], s["attributes"]["db.query.text"], s["status_code"]) for s in spans] == \
+        [("SELECT users", "SELECT name FROM users WHERE id = ?", 0),
+         ("SELECT cli_nothing", "SELECT * FROM cli_nothing", 2)]
+    for s in spans:
+        a = s["attributes"]
+        assert a["db.system.name"] == "mariadb" and a["db.namespace"] == "app"
+        assert a["server.address"] == tables.socket and "server.port" not in a
+
+
 @pytest.mark.parametrize("literals", ["0", "1"])
 def test_big_statement_same_as_the_hook(collector, tables, literals):
     # 60 kB: libmariadb writes it in two sends (8 kB, then the rest), the

@@ -75,6 +75,28 @@ def test_redis_cli(collector, redis):
     assert spans[3]["status_message"].startswith("WRONGTYPE Operation against a key")
 
 
+def test_redis_cli_over_a_unix_socket(collector, redis):
+    """redis-cli -s: followed as over TCP; server.address the socket's path,
+    no server.port; the output as bare."""
+    cli = tool("redis-cli")
+    cmds = [["set", "ku", "v"], ["-n", "2", "get", "ku"], ["incr", "ku"]]
+    outs = []
+    for c in cmds:
+        bare = run([cli, "-s", redis.sock] + c, dict(os.environ))
+        r = run([cli, "-s", redis.sock] + c, shim_env(collector, TRACEPARENT=TRACEPARENT))
+        assert (r.returncode, r.stdout) == (bare.returncode, bare.stdout), r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == b"OK\n" and outs[2].startswith(b"ERR value is not an integer")
+    spans = by_start(collector.wait_for(4))
+    assert [s["name"] for s in spans] == ["SET", "SELECT", "GET", "INCR"]
+    for s in spans:
+        a = s["attributes"]
+        assert s["kind"] == "CLIENT" and a["db.system.name"] == "redis"
+        assert a["server.address"] == redis.sock and "server.port" not in a
+        assert (s["trace_id"], s["parent_span_id"]) == (PARENT_TRACE, PARENT_SPAN)
+    assert [s["status_code"] for s in spans] == [0, 0, 0, 2]
+
+
 def test_redis_benchmark_pipelines(collector, redis):
     bench = tool("redis-benchmark")
     r = run([bench, "-h", "127.0.0.1", "-p", str(redis.port), "-n", "400", "-c", "4", "-P",
