@@ -582,6 +582,45 @@ static AT_ALWAYS_INLINE int leaf_statement(struct at_leaf *l, MYSQL *m, int live
 	return 1;
 }
 
+/* A crash or kill during a text statement (leaf.h's late): the statement
+ * and its connection's facts, as leaf_statement would take them after the
+ * call, the first AT_SQL_MAX - 1 bytes of a long one (the renderer
+ * sanitizes what it gets). The connection is open: the call runs on it. */
+static void late_query(struct at_leaf *l, char *buf, size_t room)
+{
+	MYSQL *m = (MYSQL *)l->late_obj;
+	struct conn *c = m ? lookup(&conn_table, m) : NULL;
+	size_t len = l->late_len < AT_SQL_MAX ? l->late_len : AT_SQL_MAX - 1;
+	size_t n = l->late_text && len ? facts_blob(buf, room, c, server_system(m, c, 1),
+	                                            l->late_text, len)
+	                               : 0;
+	if (n)
+		at_leaf_raw(l, "db.query.text", AT_RENDER_MYSQL, buf, n);
+}
+
+/* The same for a prepared statement's execute: the text it was prepared
+ * from. */
+static void late_stmt(struct at_leaf *l, char *buf, size_t room)
+{
+	const struct stmt *e = lookup(&stmt_table, l->late_obj);
+	if (!e || !e->len || e->sum.rendered)
+		return;
+	struct conn *c = e->conn ? lookup(&conn_table, e->conn) : NULL;
+	size_t n = facts_blob(buf, room, c, e->system, e->text, e->len);
+	if (n)
+		at_leaf_raw(l, "db.query.text", AT_RENDER_MYSQL, buf, n);
+}
+
+static AT_ALWAYS_INLINE void late_set(struct at_leaf *l,
+                                      void (*late)(struct at_leaf *, char *, size_t),
+                                      const void *obj, const char *text, size_t len)
+{
+	l->late = late;
+	l->late_obj = obj;
+	l->late_text = text;
+	l->late_len = len;
+}
+
 static AT_ALWAYS_INLINE void finish_leaf(struct at_leaf *l, MYSQL *m, const char *q, size_t n,
                                          int failed)
 {
@@ -605,6 +644,7 @@ static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 	struct at_leaf l;
 	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
 	size_t n = q ? strlen(q) : 0;
+	late_set(&l, late_query, m, q, n);
 	errno = saved;
 	int rc = AT_LIKELY(q && query_real) ? query_real(m, q, (unsigned long)n)
 	                                    : real_mysql_query(m, q);
@@ -645,6 +685,7 @@ static AT_NOINLINE int traced_real_query(MYSQL *m, const char *q, unsigned long 
 	int saved = errno;
 	struct at_leaf l;
 	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, caller);
+	late_set(&l, late_query, m, q, n);
 	errno = saved;
 	int rc = real_mysql_real_query(m, q, n);
 	saved = errno;
@@ -965,6 +1006,7 @@ AT_EXPORT int mysql_stmt_execute(MYSQL_STMT *st)
 	int saved = errno;
 	struct at_leaf l;
 	int rec = at_leaf_begin(&l, AT_KIND_CLIENT, (uintptr_t)__builtin_return_address(0));
+	late_set(&l, late_stmt, st, NULL, 0);
 	errno = saved;
 	int rc = real_mysql_stmt_execute(st);
 	saved = errno;

@@ -429,9 +429,13 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	}
 	struct at_span *open[MAX_OPEN];
 	int n = 0;
-	/* a leaf span's call (leaf.h), innermost: made whole here */
+	/* a leaf span's call (leaf.h), innermost: made whole here, with
+	 * what its hook would capture once the call is over */
 	struct at_span leaf;
+	char late[AT_ARENA_SIZE];
 	if (at_tls.leaf) {
+		if (!at_tls.leaf->len && at_tls.leaf->late)
+			at_tls.leaf->late(at_tls.leaf, late, sizeof late);
 		at_leaf_span(at_tls.leaf, &leaf);
 		at_tls.cur = leaf.prev; /* not the chain's: only recorded */
 		open[n++] = &leaf;

@@ -44,6 +44,14 @@ struct at_leaf {
 	uint16_t len;   /* raw bytes captured so far (a crash reads it) */
 	uint16_t pad;
 	uint8_t trace_id[16], span_id[8]; /* drawn at the start: !lazy */
+	/* a hook that captures only once the call is over (mysql.c): how a
+	 * crash or kill during the call captures it now (preload/crash.c),
+	 * from what the hook noted (late_obj: its connection or statement,
+	 * late_text, late_len); it calls at_leaf_raw with buf. NULL: none. */
+	void (*late)(struct at_leaf *l, char *buf, size_t room);
+	const void *late_obj;
+	const char *late_text;
+	size_t late_len;
 };
 
 /* The record in the queue after its commit word (reporter/queue.c), then
@@ -106,6 +114,7 @@ static AT_ALWAYS_INLINE int at_leaf_begin(struct at_leaf *l, int kind, uintptr_t
 	l->len = 0;
 	l->pad = 0;
 	l->raw = NULL;
+	l->late = NULL;
 	l->lazy = 1;
 	const uint8_t *trace = l->trace_id;
 	if (l->parent)

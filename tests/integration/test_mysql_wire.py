@@ -585,7 +585,10 @@ def sleeper(db, kind, sql, env):
     if kind == "pymysql":
         cmd = [PY, "-c", SLEEPER, str(db.port), sql]
     else:
-        cmd = [program(kind), "q:" + sql]
+        if kind == "mysql_client_prepared":  # sql has one ? for 5
+            cmd = [program("mysql_client"), "p:%s|5" % sql]
+        else:
+            cmd = [program(kind), "q:" + sql]
         env = dict(env, MYSQL_TEST_HOST="127.0.0.1", MYSQL_TEST_PORT=str(db.port),
                    MYSQL_TEST_DB="app")
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -639,12 +642,14 @@ def test_server_closes_the_connection(collector, tables, kind):
     assert killed - 200_000_000 < s["end"] < killed + 1_500_000_000
 
 
-@pytest.mark.parametrize("kind", ["mysql_client", "mysql_static", "pymysql"])
+@pytest.mark.parametrize("kind", ["mysql_client", "mysql_client_prepared", "mysql_static",
+                                  "pymysql"])
 def test_killed_while_waiting(collector, tables, kind):
     """SIGTERM while the statement waits for its reply: its span ends, with
-    error.type SIGTERM; one span, also with the shared libmariadb
-    (mysql_client), whose hook ends its own."""
-    sql = "SELECT SLEEP(5) AS t_%s" % kind
+    error.type SIGTERM and the statement's name and attributes; one span,
+    also with the shared libmariadb (mysql_client: a text statement, an
+    execute), whose hook ends its own."""
+    sql = "SELECT SLEEP(%s) AS t_%s" % ("?" if kind == "mysql_client_prepared" else "5", kind)
     p = sleeper(tables, kind, sql, shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"))
     try:
         running(tables, sql)
@@ -659,10 +664,10 @@ def test_killed_while_waiting(collector, tables, kind):
     spans = exactly(collector, 1)
     s = spans[0]
     assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
-    if kind != "mysql_client":  # the hook's span, ended by the kill, has its error only
-        assert s["name"] == "SELECT"
-        assert s["attributes"]["db.query.text"] == "SELECT SLEEP(?) AS t_%s" % kind
-        assert s["attributes"]["server.port"] == tables.port
+    a = s["attributes"]
+    assert s["name"] == "SELECT" and a["db.query.text"] == "SELECT SLEEP(?) AS t_%s" % kind
+    assert a["db.system.name"] == "mariadb" and a["db.namespace"] == "app"
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == tables.port
     assert s["end"] - s["start"] < 4_000_000_000
 
 
