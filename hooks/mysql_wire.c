@@ -407,14 +407,15 @@ static int out_packet_end(struct at_myw *m)
 	}
 }
 
-/* A packet's payload bytes: the first ones kept, all counted. */
-static void keep(struct at_myw_dir *d, const uint8_t *p, size_t n)
+/* A packet's payload bytes: the first cap (at most AT_MYW_HEAD) kept, all
+ * counted. */
+static AT_ALWAYS_INLINE void keep(struct at_myw_dir *d, const uint8_t *p, size_t n, size_t cap)
 {
-	if (d->kept < AT_MYW_HEAD) {
-		size_t k = (size_t)(AT_MYW_HEAD - d->kept);
+	if (d->kept < cap) {
+		size_t k = cap - d->kept;
 		if (k > n)
 			k = n;
-		memcpy(d->head + d->kept, p, k);
+		at_copy_small((char *)d->head + d->kept, (const char *)p, k);
 		d->kept = (uint16_t)(d->kept + k);
 	}
 	d->len += n;
@@ -445,7 +446,7 @@ static int out_payload(struct at_myw *m, const uint8_t *p, size_t n, uintptr_t c
 				text_put(c, p + skip, n - skip);
 		}
 	}
-	keep(d, p, n);
+	keep(d, p, n, AT_MYW_HEAD);
 	return 0;
 }
 
@@ -458,15 +459,24 @@ struct framer {
 	int (*end)(struct at_myw *m);
 };
 
-static int frame(struct at_myw *m, struct at_myw_dir *d, const struct framer *f, const uint8_t *p,
-                 size_t n, uint64_t t0, uintptr_t caller)
+/* Inlined into each direction's at_myw_out/at_myw_in: f is a constant
+ * there, its callbacks direct calls. A header whole in the piece is taken
+ * at once, one split between reads byte by byte. */
+static AT_ALWAYS_INLINE int frame(struct at_myw *m, struct at_myw_dir *d, const struct framer *f,
+                                  const uint8_t *p, size_t n, uint64_t t0, uintptr_t caller)
 {
 	size_t i = 0;
 	while (i < n) {
 		if (d->hn < 4) {
-			d->hdr[d->hn++] = p[i++];
-			if (d->hn < 4)
-				continue;
+			if (!d->hn && n - i >= 4) {
+				memcpy(d->hdr, p + i, 4);
+				d->hn = 4;
+				i += 4;
+			} else {
+				d->hdr[d->hn++] = p[i++];
+				if (d->hn < 4)
+					continue;
+			}
 			d->left = d->hdr[0] | d->hdr[1] << 8 | (uint32_t)d->hdr[2] << 16;
 			if (!d->started) {
 				d->started = 1;
@@ -518,8 +528,9 @@ static int out_end(struct at_myw *m)
 static const struct framer out_framer = {out_payload, out_start, out_end};
 
 /* n bytes of iov, one direction's: framed piece by piece. */
-static int frame_iov(struct at_myw *m, struct at_myw_dir *d, const struct framer *f,
-                     const struct iovec *iov, int cnt, size_t n, uint64_t t0, uintptr_t caller)
+static AT_ALWAYS_INLINE int frame_iov(struct at_myw *m, struct at_myw_dir *d,
+                                      const struct framer *f, const struct iovec *iov, int cnt,
+                                      size_t n, uint64_t t0, uintptr_t caller)
 {
 	for (int k = 0; k < cnt && n; k++) {
 		size_t len = iov[k].iov_len < n ? iov[k].iov_len : n;
@@ -797,10 +808,17 @@ static int in_packet_end(struct at_myw *m)
 	}
 }
 
+/* A response's packet: its first RESP_HEAD bytes say what it is (an OK's
+ * or EOF's status, a column count and its metadata flag, a prepare's
+ * counts); an ERR's message and the greeting are kept whole (AT_MYW_HEAD). */
+#define RESP_HEAD 32
 static int in_payload(struct at_myw *m, const uint8_t *p, size_t n, uintptr_t caller)
 {
 	struct at_myw_dir *d = &m->in;
-	keep(d, p, n);
+	size_t cap = AT_MYW_HEAD;
+	if (m->phase == PH_CMD && (d->kept ? d->head[0] : p[0]) != 0xff)
+		cap = RESP_HEAD;
+	keep(d, p, n, cap);
 	return 0;
 }
 
