@@ -241,6 +241,21 @@ static void conn_facts(struct conn *c)
 	c->facts_len = (uint8_t)(AT_MYSQL_HEAD + c->db_len + c->addr_len);
 }
 
+/* A statement that worked, "USE name": name is the connection's database
+ * from now on (as mysql_select_db's), for the statements after it (the
+ * USE's own span has the one it was sent in). */
+static AT_NOINLINE void note_use(MYSQL *m, const char *q, size_t n)
+{
+	char db[sizeof ((struct conn *)0)->db];
+	size_t dl = at_sql_use_db(q, n, db, sizeof db);
+	struct conn *c = dl && m ? lookup(&conn_table, m) : NULL;
+	if (!c)
+		return;
+	memcpy(c->db, db, dl + 1);
+	c->db_len = (uint8_t)dl;
+	conn_facts(c);
+}
+
 /* The statement as it goes into the span. Sanitizing it and finding its
  * operation and table is heavy: a statement that fits the span whole goes in
  * raw, as the caller's own text (no copy), and that work runs on the
@@ -651,6 +666,8 @@ static AT_NOINLINE int traced_query(MYSQL *m, const char *q, uintptr_t caller)
 	saved = errno;
 	if (rec)
 		finish_leaf(&l, m, q, n, rc != 0);
+	if (AT_UNLIKELY(!rc && q && at_sql_maybe_use(q, n)))
+		note_use(m, q, n);
 	at_leave();
 	errno = saved;
 	return rc;
@@ -691,6 +708,8 @@ static AT_NOINLINE int traced_real_query(MYSQL *m, const char *q, unsigned long 
 	saved = errno;
 	if (rec)
 		finish_leaf(&l, m, q, n, rc != 0);
+	if (AT_UNLIKELY(!rc && q && at_sql_maybe_use(q, n)))
+		note_use(m, q, n);
 	at_leave();
 	errno = saved;
 	return rc;
@@ -744,6 +763,8 @@ static void pending_end(struct pending *p, MYSQL *m, int failed)
 	unsigned err = failed ? conn_error(m, &msg) : 0;
 	finish_span(&p->span, m, 1, 0, &p->sum, p->text, p->len, err, msg);
 	at_span_end_detached(&p->span);
+	if (!failed && !p->sum.rendered && at_sql_maybe_use(p->text, p->len))
+		note_use(m, p->text, p->len);
 	pending_release(p);
 }
 

@@ -181,6 +181,7 @@ static int command_begin(struct at_myw *m, uint8_t cmd, uintptr_t caller)
 	c->elide = c->lex = 0;
 	c->quote = 0;
 	c->len = c->text = 0;
+	c->use_len = 0;
 	m->writing = 1;
 	if (!traced(cmd))
 		return 0;
@@ -297,6 +298,18 @@ static int command_end(struct at_myw *m)
 		m->db_sent_len = copy_name(m->db_sent, h + 1, n - 1);
 		memcpy(c->blob, m->db_sent, m->db_sent_len);
 		c->len = m->db_sent_len;
+		break;
+	case COM_QUERY:
+		/* "USE name": a COM_INIT_DB in a statement (the whole packet is
+		 * in h: a short one) */
+		if (m->out.len == n && at_sql_maybe_use((const char *)h + 1, n - 1)) {
+			c->use_len = (uint8_t)at_sql_use_db((const char *)h + 1, n - 1, c->use_db,
+			                                    sizeof c->use_db);
+			if (c->use_len) {
+				memcpy(m->db_sent, c->use_db, c->use_len);
+				m->db_sent_len = c->use_len;
+			}
+		}
 		break;
 	case COM_STMT_PREPARE:
 		stmt_keep(m, c);
@@ -564,6 +577,16 @@ static void command_done(struct at_myw *m, int err, const uint8_t *h, size_t n)
 	m->count--;
 	m->rs = RS_FIRST;
 	switch (c->cmd) {
+	case COM_QUERY:
+		if (!c->use_len)
+			break;
+		if (!err) {
+			memcpy(m->db, c->use_db, c->use_len);
+			m->db_len = c->use_len;
+		}
+		memcpy(m->db_sent, m->db, m->db_len);
+		m->db_sent_len = m->db_len;
+		break;
 	case COM_INIT_DB:
 	case COM_CHANGE_USER:
 		if (!err) {

@@ -11,7 +11,8 @@
  *   COM_QUERY                a span for the statement
  *   COM_STMT_EXECUTE         a span with the text of its COM_STMT_PREPARE
  *   COM_STMT_PREPARE         a span only when it fails
- *   COM_INIT_DB, CHANGE_USER no span; db.namespace follows them
+ *   COM_INIT_DB, CHANGE_USER no span; db.namespace follows them (and a
+ *                            COM_QUERY "USE name")
  *   others                   followed, no span
  * A span begins at the write that started its command and ends when the
  * whole response (every result set, every row) has been read; an ERR
@@ -51,6 +52,8 @@ struct at_myw_cmd {
 	char quote;    /* the quote of the literal being left out, or 0 */
 	uint16_t len;  /* blob bytes */
 	uint16_t text; /* where the statement starts in the blob */
+	uint8_t use_len; /* a COM_QUERY "USE name": the name's length, else 0 */
+	char use_db[AT_MYW_DB];
 	char blob[AT_MYW_BLOB];
 };
 

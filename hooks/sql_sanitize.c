@@ -550,3 +550,57 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 		set_table(sum, &l);
 	}
 }
+
+static int blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+size_t at_sql_use_db(const char *q, size_t n, char *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+	while (i < n && blank(q[i]))
+		i++;
+	if (n - i < 5 || strncasecmp(q + i, "use", 3) || !blank(q[i + 3]))
+		return 0;
+	i += 4;
+	while (i < n && blank(q[i]))
+		i++;
+	if (i < n && q[i] == '`') {
+		for (i++;; i++) {
+			if (i >= n)
+				return 0; /* not closed */
+			if (q[i] == '`') {
+				if (i + 1 < n && q[i + 1] == '`')
+					i++; /* a doubled one: the name holds one */
+				else
+					break;
+			}
+			if (o + 1 >= cap)
+				return 0;
+			out[o++] = q[i];
+		}
+		i++;
+	} else {
+		/* unquoted: letters, digits, _ and $, and any byte of a UTF-8
+		 * sequence */
+		for (; i < n && (((q[i] | 0x20) >= 'a' && (q[i] | 0x20) <= 'z') ||
+		                 (q[i] >= '0' && q[i] <= '9') || q[i] == '_' || q[i] == '$' ||
+		                 (unsigned char)q[i] >= 0x80);
+		     i++) {
+			if (o + 1 >= cap)
+				return 0;
+			out[o++] = q[i];
+		}
+	}
+	while (i < n && blank(q[i]))
+		i++;
+	if (i < n && q[i] == ';')
+		i++;
+	while (i < n && blank(q[i]))
+		i++;
+	if (i != n || !o)
+		return 0;
+	out[o] = 0;
+	return o;
+}

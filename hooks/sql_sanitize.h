@@ -40,6 +40,21 @@ static inline void at_sql_summary_clear(struct at_sql_summary *sum)
 	sum->op_len = sum->table_len = 0;
 }
 
+/* Whether q (n bytes) may be "USE name": the cheap test before
+ * at_sql_use_db, for every statement that worked. */
+static inline int at_sql_maybe_use(const char *q, size_t n)
+{
+	return n >= 5 && ((q[0] | 0x20) == 'u' || q[0] == ' ' || q[0] == '\t' || q[0] == '\n' ||
+	                  q[0] == '\r');
+}
+
+/* The database a whole statement "USE name" makes the connection's
+ * default (the client's COM_INIT_DB in a statement): name plain or
+ * `quoted` (`` a backquote), white space around, one ';' after. Into out
+ * (cap bytes, NUL-terminated); returns its length, 0 when q is not that
+ * or the name does not fit. */
+size_t at_sql_use_db(const char *q, size_t n, char *out, size_t cap);
+
 #include "../preload/span.h"
 
 /* Renders a deferred db.query.text (raw statement in a) on the exporter

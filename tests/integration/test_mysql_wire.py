@@ -177,6 +177,42 @@ def test_same_spans_over_a_unix_socket(collector, tables):
         assert "server.port" not in s["attributes"]
 
 
+USE_STEPS = ["q:USE other", "q:SELECT 1", "q:use `app`;", "q:SELECT name FROM users WHERE id = 1",
+             "q:USE nope", "q:SELECT 3", "u:other", "q:USE app", "q:SELECT 4"]
+USE_OUT = ["ok", "ok", "ok", "ok", "err 1049", "ok", "ok", "ok", "ok"]
+# the USE's own span has the database it was sent in; the next ones the new
+USE_SPANS = [("USE", "app"), ("SELECT", "other"), ("USE", "other"), ("SELECT users", "app"),
+             ("USE", "app"), ("SELECT", "app"), ("USE", "other"), ("SELECT", "app")]
+
+USE_PYMYSQL = r"""
+import sys, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="root", database="app",
+                    autocommit=True)
+cur = c.cursor()
+for q in ("USE other", "SELECT 1", "USE `app`", "SELECT 2"):
+    cur.execute(q)
+print("ok")
+"""
+
+
+def test_use_statement_moves_the_namespace(collector, tables):
+    """A statement "USE name" that worked changes db.namespace for the
+    statements after it, as mysql_select_db (COM_INIT_DB) does: the hook's
+    spans and the wire's alike; one that failed changes nothing."""
+    n = len(USE_SPANS)
+    hook = steps_spans(collector, tables, "mysql_client", USE_STEPS, USE_OUT, n)
+    assert [(s["name"], s["attributes"]["db.namespace"]) for s in hook] == USE_SPANS
+    wire = steps_spans(collector, tables, "mysql_static", USE_STEPS, USE_OUT, n)
+    assert [view(s) for s in wire] == [view(s) for s in hook]
+    assert hook[4]["attributes"]["error.type"] == "1049"
+    r = run([PY, "-c", USE_PYMYSQL, str(tables.port)],
+            shim_env(collector, OTEL_SERVICE_NAME="use_pymysql"))
+    assert r.stdout == b"ok\n", r.stderr.decode()
+    spans = by_start(exactly(collector, 4, service("use_pymysql")))
+    assert [(s["name"], s["attributes"]["db.namespace"]) for s in spans] == \
+        [("USE", "app"), ("SELECT", "other"), ("USE", "other"), ("SELECT", "app")]
+
+
 def test_mariadb_cli_over_a_unix_socket(collector, tables):
     """The CLI with -S: its statements' spans, the output as bare."""
     cmd = [CLI, "--no-defaults", "-S", tables.socket, "-u", "root", "--force", "app"]

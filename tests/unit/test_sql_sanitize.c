@@ -259,12 +259,56 @@ static void no_literal_leaks(void **state)
 	}
 }
 
+/* "USE name" statements and what is not one */
+static void use_db(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *q, *db;
+	} cases[] = {
+	    {"USE other", "other"},
+	    {"use app", "app"},
+	    {"  Use\tapp_2$x ;  \n", "app_2$x"},
+	    {"USE `my db`", "my db"},
+	    {"USE `we``ird`;", "we`ird"},
+	    {"USE caf\xc3\xa9", "caf\xc3\xa9"},
+	    {"USE", NULL},
+	    {"USE ", NULL},
+	    {"USEother", NULL},
+	    {"USE a b", NULL},
+	    {"USE a; SELECT 1", NULL},
+	    {"USE `open", NULL},
+	    {"USE ``", NULL},
+	    {"UPDATE t SET a = 1", NULL},
+	    {"use other -- comment", NULL},
+	    {"SELECT 1", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[64];
+		memset(out, 'x', sizeof out);
+		size_t n = at_sql_use_db(cases[i].q, strlen(cases[i].q), out, sizeof out);
+		if (!cases[i].db) {
+			assert_int_equal(n, 0);
+			continue;
+		}
+		assert_int_equal(n, strlen(cases[i].db));
+		assert_string_equal(out, cases[i].db);
+		assert_true(at_sql_maybe_use(cases[i].q, strlen(cases[i].q)));
+	}
+	/* a name longer than the room: none */
+	char small[4];
+	assert_int_equal(at_sql_use_db("USE abcd", 8, small, sizeof small), 0);
+	assert_int_equal(at_sql_use_db("USE abc", 7, small, sizeof small), 3);
+	assert_int_equal(at_sql_use_db("USE `abcd`", 10, small, sizeof small), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(sanitize_corpus),  cmocka_unit_test(summarize_corpus),
 	    cmocka_unit_test(long_in_list),     cmocka_unit_test(truncation),
 	    cmocka_unit_test(no_literal_leaks), cmocka_unit_test(summary_lengths),
+	    cmocka_unit_test(use_db),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
