@@ -181,7 +181,7 @@ static int command_begin(struct at_myw *m, uint8_t cmd, uintptr_t caller)
 	c->elide = c->lex = 0;
 	c->quote = 0;
 	c->len = c->text = 0;
-	c->use_len = 0;
+	c->sets_db = 0;
 	m->writing = 1;
 	if (!traced(cmd))
 		return 0;
@@ -295,20 +295,16 @@ static int command_end(struct at_myw *m)
 		return 0;
 	}
 	case COM_INIT_DB:
-		m->db_sent_len = copy_name(m->db_sent, h + 1, n - 1);
-		memcpy(c->blob, m->db_sent, m->db_sent_len);
-		c->len = m->db_sent_len;
+		c->new_db_len = copy_name(c->new_db, h + 1, n - 1);
+		c->sets_db = 1;
 		break;
 	case COM_QUERY:
 		/* "USE name": a COM_INIT_DB in a statement (the whole packet is
 		 * in h: a short one) */
 		if (m->out.len == n && at_sql_maybe_use((const char *)h + 1, n - 1)) {
-			c->use_len = (uint8_t)at_sql_use_db((const char *)h + 1, n - 1, c->use_db,
-			                                    sizeof c->use_db);
-			if (c->use_len) {
-				memcpy(m->db_sent, c->use_db, c->use_len);
-				m->db_sent_len = c->use_len;
-			}
+			c->new_db_len = (uint8_t)at_sql_use_db((const char *)h + 1, n - 1, c->new_db,
+			                                       sizeof c->new_db);
+			c->sets_db = c->new_db_len != 0;
 		}
 		break;
 	case COM_STMT_PREPARE:
@@ -337,11 +333,14 @@ static int command_end(struct at_myw *m)
 			i = z ? (size_t)(z - h) + 1 : n;
 		}
 		z = i < n ? memchr(h + i, 0, n - i) : NULL;
-		c->len = z ? copy_name(c->blob, h + i, (size_t)(z - (h + i))) : 0;
-		memcpy(m->db_sent, c->blob, c->len);
-		m->db_sent_len = (uint8_t)c->len;
+		c->new_db_len = z ? copy_name(c->new_db, h + i, (size_t)(z - (h + i))) : 0;
+		c->sets_db = 1;
 		break;
 	}
+	}
+	if (c->sets_db) { /* the commands written after it are in that database */
+		memcpy(m->db_sent, c->new_db, c->new_db_len);
+		m->db_sent_len = c->new_db_len;
 	}
 	if (c->rec)
 		at_leaf_raw(&c->leaf, "db.query.text", AT_RENDER_MYSQL, c->blob, c->len);
@@ -576,26 +575,15 @@ static void command_done(struct at_myw *m, int err, const uint8_t *h, size_t n)
 	m->head = (uint8_t)((m->head + 1) % AT_MYW_PENDING);
 	m->count--;
 	m->rs = RS_FIRST;
-	switch (c->cmd) {
-	case COM_QUERY:
-		if (!c->use_len)
-			break;
+	if (c->sets_db) {
 		if (!err) {
-			memcpy(m->db, c->use_db, c->use_len);
-			m->db_len = c->use_len;
-		}
-		memcpy(m->db_sent, m->db, m->db_len);
-		m->db_sent_len = m->db_len;
-		break;
-	case COM_INIT_DB:
-	case COM_CHANGE_USER:
-		if (!err) {
-			memcpy(m->db, c->blob, c->len);
-			m->db_len = (uint8_t)c->len;
+			memcpy(m->db, c->new_db, c->new_db_len);
+			m->db_len = c->new_db_len;
 		}
 		memcpy(m->db_sent, m->db, m->db_len); /* what the server has now */
 		m->db_sent_len = m->db_len;
-		break;
+	}
+	switch (c->cmd) {
 	case COM_STMT_PREPARE:
 		if (err && c->stmt >= 0)
 			m->stmt[c->stmt].used = 0;

@@ -52,8 +52,10 @@ struct at_myw_cmd {
 	char quote;    /* the quote of the literal being left out, or 0 */
 	uint16_t len;  /* blob bytes */
 	uint16_t text; /* where the statement starts in the blob */
-	uint8_t use_len; /* a COM_QUERY "USE name": the name's length, else 0 */
-	char use_db[AT_MYW_DB];
+	/* COM_INIT_DB, COM_CHANGE_USER, a COM_QUERY "USE name": new_db is the
+	 * connection's database once the server says OK */
+	uint8_t sets_db, new_db_len;
+	char new_db[AT_MYW_DB];
 	char blob[AT_MYW_BLOB];
 };
 

@@ -517,6 +517,19 @@ static void set_status(struct at_conn *c, const struct at_http_parser *resp, int
 }
 
 /* The address and its port (none for a unix socket's path). */
+/* c's peer, formatted once (client.address, network.peer.address): kept at
+ * accept, else asked. */
+static void know_peer(struct at_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int port, saved = errno;
+	c->peer_len = 0;
+	if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
+		c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
+	errno = saved;
+}
+
 static void set_addr(struct at_span *s, const char *key_addr, const char *key_port,
                      const struct sockaddr_storage *ss, socklen_t sl)
 {
@@ -632,13 +645,8 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
 	if (c->local) { /* the URL names a host; the request went to a socket's path */
 		if (!c->addrs_known) {
-			struct sockaddr_storage ss;
-			socklen_t sl = sizeof ss;
-			int port, saved = errno;
-			c->peer_len = 0;
-			if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-				c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
-			errno = saved;
+			c->local_port = -1;
+			know_peer(c);
 			c->addrs_known = 1;
 		}
 		at_span_set_strn(s, "network.transport", "unix", 4);
@@ -1234,10 +1242,7 @@ static void server_attrs(struct at_conn *c)
 		if (!getsockname(c->fd, (struct sockaddr *)&ss, &sl) && fmt_addr(&ss, sl, ip, &port) &&
 		    port)
 			c->local_port = port;
-		sl = sizeof ss;
-		c->peer_len = 0;
-		if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-			c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
+		know_peer(c);
 		c->addrs_known = 1;
 	}
 	if (c->local_port >= 0)
