@@ -17,8 +17,9 @@
 AT_REAL(sighandler_t, signal, (int, sighandler_t));
 AT_REAL(sighandler_t, sysv_signal, (int, sighandler_t));
 
-/* Only the crash signals are ours to virtualise: every other one (libcurl
- * sets SIGPIPE around each request) goes straight to libc. */
+/* Only the crash signals and those that kill are ours to virtualise: every
+ * other one goes straight to libc, and SIGPIPE nearly so (libcurl sets it
+ * around each request: at_crash_pipe_sigaction). */
 static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	int rc;
@@ -32,16 +33,17 @@ static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act, stru
 
 AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	/* SIGPIPE first: libcurl sets and restores it ~9 times a transfer */
-	if (AT_LIKELY((sig == SIGPIPE || !at_crash_watched(sig)) && at_real_sigaction))
+	if (AT_LIKELY(!at_crash_watched(sig) && sig != SIGPIPE && at_real_sigaction))
 		return at_real_sigaction(sig, act, oact); /* a tail call */
+	if (sig == SIGPIPE) /* libcurl sets and restores it ~20 times a transfer */
+		return at_crash_pipe_sigaction(act, oact);
 	return sigaction_slow(sig, act, oact);
 }
 
 /* signal() through our sigaction, with the flags glibc's would use. */
 static int virtual_signal(int sig, sighandler_t h, int flags, sighandler_t *old)
 {
-	if (!at_crash_watched(sig))
+	if (!at_crash_watched(sig) && sig != SIGPIPE)
 		return 0;
 	struct sigaction act, oact;
 	memset(&act, 0, sizeof act);
@@ -52,7 +54,9 @@ static int virtual_signal(int sig, sighandler_t h, int flags, sighandler_t *old)
 	act.sa_flags = flags;
 	int rc;
 	(void)at_on();
-	if (!at_crash_sigaction(sig, &act, &oact, &rc))
+	if (sig == SIGPIPE)
+		rc = at_crash_pipe_sigaction(&act, &oact);
+	else if (!at_crash_sigaction(sig, &act, &oact, &rc))
 		return 0;
 	*old = rc ? SIG_ERR : oact.sa_handler;
 	return 1;

@@ -170,6 +170,7 @@ static const struct sig_name {
     {SIGHUP, "SIGHUP", "Hangup"},
     {SIGQUIT, "SIGQUIT", "Quit"},
     {SIGALRM, "SIGALRM", "Alarm clock"},
+    {SIGPIPE, "SIGPIPE", "Broken pipe"},
 };
 
 static const struct sig_name *sig_name(int sig)
@@ -249,8 +250,9 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 			puts_(&b, ": ");
 			put(&b, m, n);
 		} else if (si->si_pid == getpid()) {
-			puts_(&b, sig == SIGABRT ? " (abort() or a failed assert())"
-			                         : " (raised by the process)");
+			puts_(&b, sig == SIGABRT   ? " (abort() or a failed assert())"
+			          : sig == SIGPIPE ? " (a write to a pipe or socket its reader closed)"
+			                           : " (raised by the process)");
 		} else {
 			puts_(&b, " (sent by process ");
 			putdec(&b, si->si_pid);
@@ -556,7 +558,8 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
-static int install(int i)
+/* Our handler for crash_sigs[i], as install sets it. */
+static void handler(int i, struct sigaction *sa_out)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -570,10 +573,37 @@ static int install(int i)
 	 * the application's handler was installed meanwhile. */
 	sa.sa_flags = at_term_signal(crash_sigs[i]) ? SA_SIGINFO | SA_ONSTACK | SA_RESTART
 	                                            : SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	*sa_out = sa;
+}
+
+static int install(int i)
+{
+	struct sigaction sa;
+	handler(i, &sa);
 	if (at_real_sigaction(crash_sigs[i], &sa, NULL))
 		return -1;
 	atomic_store(&disp[i].ours, 1);
 	return 0;
+}
+
+/* Our SIGPIPE handler, made once at init when we stand in for its default
+ * (not in a PID namespace's init). */
+static struct sigaction pipe_handler;
+static _Atomic int pipe_ours;
+
+/* SIGPIPE's view is never set: it stays the default it was when ours was
+ * installed, and our handler runs only while the application leaves it
+ * so (a handler of its own, or SIG_IGN, is the real disposition). */
+int at_crash_pipe_sigaction(const struct sigaction *act, struct sigaction *oact)
+{
+	if (act && act->sa_handler == SIG_DFL && atomic_load_explicit(&pipe_ours, memory_order_acquire))
+		act = &pipe_handler;
+	int rc = at_crash_real_sigaction(SIGPIPE, act, oact);
+	if (!rc && oact && (oact->sa_flags & SA_SIGINFO) && oact->sa_sigaction == on_crash) {
+		memset(oact, 0, sizeof *oact);
+		oact->sa_handler = SIG_DFL;
+	}
+	return rc;
 }
 
 int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc)
@@ -685,11 +715,19 @@ void at_crash_init(void)
 	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
 	find_text();
 	is_init = getpid() == 1;
+	if (!is_init) {
+		handler(sig_index(SIGPIPE), &pipe_handler);
+		atomic_store_explicit(&pipe_ours, 1, memory_order_release);
+	}
 	for (int i = 0; i < NSIGS; i++) {
 		struct sigaction old;
 		if (at_real_sigaction(crash_sigs[i], NULL, &old))
 			continue;
 		disp[i].view[0] = old;
+		if (crash_sigs[i] == SIGPIPE) { /* never set: the default (at_crash_pipe_sigaction) */
+			memset(&disp[i].view[0], 0, sizeof disp[i].view[0]);
+			disp[i].view[0].sa_handler = SIG_DFL;
+		}
 		if (old.sa_handler == SIG_IGN)
 			continue; /* ignored before us: stays so */
 		int term = at_term_signal(crash_sigs[i]);

@@ -27,18 +27,21 @@ void at_crash_thread_setup(void);
  * killed, flushes the queue and lets the signal kill. Every other signal
  * is not ours. */
 #define AT_CRASH_SIGNALS SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
-#define AT_TERM_SIGNALS SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM
+#define AT_TERM_SIGNALS SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGPIPE
 #define AT_SIGBIT(s) (1ULL << (s))
 #define AT_CRASH_MASK                                                                          \
 	(AT_SIGBIT(SIGSEGV) | AT_SIGBIT(SIGBUS) | AT_SIGBIT(SIGFPE) | AT_SIGBIT(SIGILL) |         \
 	 AT_SIGBIT(SIGABRT))
 #define AT_TERM_MASK                                                                           \
 	(AT_SIGBIT(SIGTERM) | AT_SIGBIT(SIGINT) | AT_SIGBIT(SIGHUP) | AT_SIGBIT(SIGQUIT) |         \
-	 AT_SIGBIT(SIGALRM))
-/* one unsigned compare and a bit test (sigaction's every call) */
+	 AT_SIGBIT(SIGALRM) | AT_SIGBIT(SIGPIPE))
+/* The signals whose disposition the application sets through the shim's
+ * view (at_crash_sigaction): one unsigned compare and a bit test
+ * (sigaction's every call). Not SIGPIPE: at_crash_pipe_sigaction. */
 static inline int at_crash_watched(int sig)
 {
-	return (unsigned)sig < 64 && (((AT_CRASH_MASK | AT_TERM_MASK) >> (unsigned)sig) & 1);
+	return (unsigned)sig < 64 &&
+	       ((((AT_CRASH_MASK | AT_TERM_MASK) & ~AT_SIGBIT(SIGPIPE)) >> (unsigned)sig) & 1);
 }
 static inline int at_term_signal(int sig)
 {
@@ -66,6 +69,11 @@ static inline void at_crash_thread_ensure(void)
  * Returns 1 if the call was handled (*rc is its result), 0 if the caller
  * must pass it to the real sigaction. */
 int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc);
+/* SIGPIPE's sigaction, which libcurl makes ~20 times a transfer: straight
+ * to libc, but for the default, which is our handler while ours stands in
+ * for it (as for the other signals that kill), and reads back as the
+ * default. */
+int at_crash_pipe_sigaction(const struct sigaction *act, struct sigaction *oact);
 /* libc's sigaction (resolved on first use; the pointer is NULL until then). */
 int at_crash_real_sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
 extern int (*at_real_sigaction)(int, const struct sigaction *, struct sigaction *);

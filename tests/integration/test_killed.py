@@ -467,3 +467,87 @@ def test_git_clone_through_git_http_backend(collector, web, tmp_path):
         assert s["attributes"]["http.response.status_code"] == 200
         assert s["status_code"] == 0 and not s["events"], s
         assert c["attributes"]["http.response.status_code"] == 200
+
+
+# SIGPIPE: a program writing to a pipe whose reader has gone (`prog | head`,
+# a CGI program whose web server closed its stdout) dies by it when it leaves
+# it at the default, as Perl does. argv: the server's port, the mode.
+PIPE_WRITER = r"""
+use strict; use IO::Socket::INET; use POSIX ();
+my ($port, $mode) = @ARGV;
+my $old = POSIX::SigAction->new;
+POSIX::sigaction(POSIX::SIGPIPE(), undef, $old);
+print STDERR "view ", ($old->handler eq 'DEFAULT' ? "default" : "other"), "\n";
+$SIG{PIPE} = 'IGNORE' if $mode eq 'ignore';
+$SIG{PIPE} = sub { print STDERR "handled\n"; POSIX::_exit(7) } if $mode eq 'handler';
+my $s = IO::Socket::INET->new("127.0.0.1:$port") or die "connect: $!";
+print $s "GET /pipe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+my $r = join("", <$s>);
+$| = 1;
+print "x" x 4096 for 1 .. 100000;
+print STDERR "survived\n";
+POSIX::_exit(0);  # not exit: its flush of stdout would fail, or not
+"""
+
+
+def pipe_writer(env, port, mode):
+    """Runs PIPE_WRITER with its stdout read a little, then closed."""
+    p = subprocess.Popen(["perl", "-e", PIPE_WRITER, str(port), mode], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=no_core)
+    assert p.stdout.read(100) == b"x" * 100
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    return p.wait(20), err.splitlines()
+
+
+@pytest.mark.skipif(not shutil.which("perl"), reason="no perl")
+@pytest.mark.parametrize("mode", ["default", "ignore", "handler"])
+def test_sigpipe(collector, http_server, mode):
+    """Left at the default: the program dies by SIGPIPE as without the
+    shim, its span exported first (the next export was a minute away), and
+    sigaction reads back the default. Ignored or handled: as without the
+    shim."""
+    bare = pipe_writer(bare_env(), http_server.port, mode)
+    shim = pipe_writer(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"), http_server.port,
+                       mode)
+    assert shim == bare
+    assert bare == {"default": (-signal.SIGPIPE, ["view default"]),
+                    "ignore": (0, ["view default", "survived"]),
+                    "handler": (7, ["view default", "handled"])}[mode]
+    if mode != "default":
+        return  # exported at exit
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1, spans
+    s = spans[0]
+    assert s["kind"] == "CLIENT" and s["attributes"]["http.response.status_code"] == 200
+
+
+CGI_WRITER = r"""
+use POSIX ();
+$| = 1;
+print "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+print "x" x 4096 for 1 .. 100000;
+POSIX::_exit(0);
+"""
+
+
+@pytest.mark.skipif(not shutil.which("perl"), reason="no perl")
+def test_a_cgi_program_whose_client_left(collector):
+    """A Perl CGI program whose web server closed its stdout mid-response
+    (the client left): it dies by SIGPIPE, as without the shim, and its
+    request's span says so, in the caller's trace."""
+    tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    env = shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000", GATEWAY_INTERFACE="CGI/1.1",
+                   REQUEST_METHOD="GET", SCRIPT_NAME="/cgi-bin/big.cgi",
+                   REQUEST_URI="/cgi-bin/big.cgi", HTTP_TRACEPARENT="00-%s-%s-01" % (tid, sid))
+    p = subprocess.Popen(["perl", "-e", CGI_WRITER], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=no_core)
+    assert p.stdout.read(100).startswith(b"Status: 200 OK")
+    p.stdout.close()
+    assert p.wait(20) == -signal.SIGPIPE, p.stderr.read()
+    s = collector.wait_for(1, 5)[0]
+    assert s["kind"] == "SERVER" and s["name"] == "GET /cgi-bin/big.cgi"
+    assert (s["trace_id"], s["parent_span_id"]) == (tid, sid)
+    assert s["attributes"]["http.response.status_code"] == 200
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGPIPE"
+    assert s["status_message"] == "Broken pipe (a write to a pipe or socket its reader closed)"
