@@ -1436,6 +1436,11 @@ static void mark_desync(struct at_fd *e)
 		atomic_store(&e->kind, AT_FD_NONE);
 }
 
+/* The connection this thread holds locked, from lock_conn to conn_done: a
+ * signal that kills while the thread is in its call (a write that blocks,
+ * one that raises SIGPIPE) ends that one's request too (end_killed). */
+static AT_TLS struct at_conn *held;
+
 static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 {
 	struct at_conn *c = conn_get(fd, e, kind);
@@ -1453,6 +1458,7 @@ static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 	}
 	if (atomic_load(&c->desync))
 		desynced(c);
+	held = c;
 	return c;
 }
 
@@ -1481,6 +1487,7 @@ static void retire(struct at_fd *e, struct at_conn *c)
 static AT_ALWAYS_INLINE void conn_done(struct at_fd *e, struct at_conn *c, int entered)
 {
 	int dead = conn_dead(c);
+	held = NULL;
 	at_conn_unlock(c);
 	if (dead)
 		retire(e, c);
@@ -1732,17 +1739,20 @@ static void end_all(struct at_conn *c)
 }
 
 /* A signal kills the process (preload/crash.c, from its handler): requests
- * under way on any thread end as killed by it (one the thread holds, being
- * worked on, is left); a response that a close would have ended is whole. */
+ * under way on any thread end as killed by it (one another thread holds,
+ * being worked on, is left); a response that a close would have ended is
+ * whole. */
 static struct {
 	const char *type, *msg;
 	size_t mlen;
 } killer;
 
+/* The killing thread's own connection (held), locked in a call the
+ * signal interrupted, is ended too: that call never goes on. */
 static void end_killed(struct at_conn *c)
 {
 	if (!spans_open(c) || (c->span_active && !c->span.recording) ||
-	    c->pid != at_getpid_cached() || !at_conn_trylock(c))
+	    c->pid != at_getpid_cached() || (c != held && !at_conn_trylock(c)))
 		return;
 	if (c->wstate == W_RESP) {
 		at_resp_killed(&c->resp, killer.type, killer.msg, killer.mlen);

@@ -9,6 +9,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -551,3 +552,41 @@ def test_a_cgi_program_whose_client_left(collector):
     assert s["attributes"]["http.response.status_code"] == 200
     assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGPIPE"
     assert s["status_message"] == "Broken pipe (a write to a pipe or socket its reader closed)"
+
+
+UPLOADER = r"""
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.putrequest("PUT", "/upload")
+c.putheader("Content-Length", str(64 << 20))
+c.endheaders()
+print("sending", flush=True)
+c.send(b"x" * (64 << 20))  # the server reads none of it: blocks
+"""
+
+
+def test_killed_in_a_write_that_blocks(collector):
+    """SIGTERM while the program is blocked writing a request's body (the
+    server reads nothing): the request's span, whose connection the write
+    holds, ends as killed."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    p = subprocess.Popen([sys.executable, "-c", UPLOADER, str(srv.getsockname()[1])],
+                         env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = srv.accept()
+    try:
+        assert first_line(p) == "sending"
+        time.sleep(0.5)  # the socket's buffers fill: the send blocks
+        p.send_signal(signal.SIGTERM)
+        rc, out, err = finish(p)
+        assert rc == -signal.SIGTERM, err
+        head = conn.recv(65536)
+    finally:
+        conn.close()
+        srv.close()
+    s = collector.wait_for(1, 5)[0]
+    assert s["kind"] == "CLIENT" and s["name"] == "PUT"
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
+    assert b"traceparent: 00-%s-%s-01" % (s["trace_id"].encode(), s["span_id"].encode()) in head
