@@ -645,7 +645,6 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
 	if (c->local) { /* the URL names a host; the request went to a socket's path */
 		if (!c->addrs_known) {
-			c->local_port = -1;
 			know_peer(c);
 			c->addrs_known = 1;
 		}

@@ -551,21 +551,20 @@ void at_sql_summarize(const char *s, size_t n, struct at_sql_summary *sum)
 	}
 }
 
-static int blank(char c)
+/* The first index from i on that is not white space. */
+static size_t skip_space(const char *q, size_t n, size_t i)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	while (i < n && is_space((unsigned char)q[i]))
+		i++;
+	return i;
 }
 
 size_t at_sql_use_db(const char *q, size_t n, char *out, size_t cap)
 {
-	size_t i = 0, o = 0;
-	while (i < n && blank(q[i]))
-		i++;
-	if (n - i < 5 || strncasecmp(q + i, "use", 3) || !blank(q[i + 3]))
+	size_t i = skip_space(q, n, 0), o = 0;
+	if (n - i < 5 || strncasecmp(q + i, "use", 3) || !is_space((unsigned char)q[i + 3]))
 		return 0;
-	i += 4;
-	while (i < n && blank(q[i]))
-		i++;
+	i = skip_space(q, n, i + 4);
 	if (i < n && q[i] == '`') {
 		for (i++;; i++) {
 			if (i >= n)
@@ -582,23 +581,15 @@ size_t at_sql_use_db(const char *q, size_t n, char *out, size_t cap)
 		}
 		i++;
 	} else {
-		/* unquoted: letters, digits, _ and $, and any byte of a UTF-8
-		 * sequence */
-		for (; i < n && (((q[i] | 0x20) >= 'a' && (q[i] | 0x20) <= 'z') ||
-		                 (q[i] >= '0' && q[i] <= '9') || q[i] == '_' || q[i] == '$' ||
-		                 (unsigned char)q[i] >= 0x80);
-		     i++) {
+		for (; i < n && is_ident((unsigned char)q[i]); i++) {
 			if (o + 1 >= cap)
 				return 0;
 			out[o++] = q[i];
 		}
 	}
-	while (i < n && blank(q[i]))
-		i++;
+	i = skip_space(q, n, i);
 	if (i < n && q[i] == ';')
-		i++;
-	while (i < n && blank(q[i]))
-		i++;
+		i = skip_space(q, n, i + 1);
 	if (i != n || !o)
 		return 0;
 	out[o] = 0;

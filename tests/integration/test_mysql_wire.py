@@ -123,8 +123,12 @@ STEPS_SPANS = [
 ]
 
 
-def steps_spans(collector, db, prog, steps, out, n, **extra):
-    env = env_tcp(collector, db, OTEL_SERVICE_NAME=prog, **extra)
+def steps_spans(collector, db, prog, steps, out, n, unix=False, **extra):
+    if unix:  # over the server's unix socket
+        env = shim_env(collector, MYSQL_TEST_SOCKET=db.socket, MYSQL_TEST_DB="app",
+                       OTEL_SERVICE_NAME=prog, **extra)
+    else:
+        env = env_tcp(collector, db, OTEL_SERVICE_NAME=prog, **extra)
     r = run([program(prog)] + steps, env)
     assert r.stdout.decode().splitlines() == out, r.stderr.decode()
     return by_start(exactly(collector, n, service(prog)))
@@ -161,14 +165,8 @@ def test_same_spans_over_a_unix_socket(collector, tables):
     and no server.port, for the hook (the path it was given) and on the
     wire (the peer's path)."""
     n = len(STEPS_SPANS)
-    spans = []
-    for prog in ("mysql_client", "mysql_static"):
-        env = shim_env(collector, MYSQL_TEST_SOCKET=tables.socket, MYSQL_TEST_DB="app",
-                       OTEL_SERVICE_NAME=prog)
-        r = run([program(prog)] + STEPS, env)
-        assert r.stdout.decode().splitlines() == STEPS_OUT, r.stderr.decode()
-        spans.append(by_start(exactly(collector, n, service(prog))))
-    hook, wire = spans
+    hook, wire = (steps_spans(collector, tables, prog, STEPS, STEPS_OUT, n, unix=True)
+                  for prog in ("mysql_client", "mysql_static"))
     assert [(s["name"], s["attributes"]["db.namespace"], s["status_code"]) for s in wire] == \
         STEPS_SPANS
     assert [view(s) for s in wire] == [view(s) for s in hook]
