@@ -43,6 +43,7 @@
 #include "../preload/loop.h"
 #include "../preload/propagation.h"
 #include "../preload/real.h"
+#include "../preload/stdfd.h"
 #include "../preload/url.h"
 #include "cgi.h"
 #include "fdstate.h"
@@ -2269,6 +2270,8 @@ AT_EXPORT int close(int fd)
 		forget(fd);
 		errno = saved;
 	}
+	if (AT_UNLIKELY(fd == 2))
+		at_stderr_closed();
 	return real_close(fd);
 }
 
@@ -2281,6 +2284,12 @@ AT_EXPORT int dup2(int old, int new)
 		forget(new);
 		errno = saved;
 	}
+	if (AT_UNLIKELY(new == 2)) {
+		int rc = real_dup2(old, new);
+		if (rc == 2)
+			at_stderr_placed();
+		return rc;
+	}
 	return real_dup2(old, new);
 }
 
@@ -2292,6 +2301,12 @@ AT_EXPORT int dup3(int old, int new, int flags)
 		int saved = errno;
 		forget(new);
 		errno = saved;
+	}
+	if (AT_UNLIKELY(new == 2)) {
+		int rc = real_dup3(old, new, flags);
+		if (rc == 2)
+			at_stderr_placed();
+		return rc;
 	}
 	return real_dup3(old, new, flags);
 }
@@ -2377,5 +2392,7 @@ AT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 				forget((int)fd);
 		errno = saved;
 	}
+	if (first <= 2 && last >= 2 && !(flags & CLOSE_RANGE_CLOEXEC))
+		at_stderr_closed();
 	return real_close_range(first, last, flags);
 }

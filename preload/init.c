@@ -17,6 +17,7 @@
 #include "log.h"
 #include "propagation.h"
 #include "resource.h"
+#include "stdfd.h"
 #include "unwinder.h"
 #include "../reporter/exporter.h"
 #include "../reporter/helper.h"
@@ -117,6 +118,7 @@ static void do_init(void)
 {
 	atomic_store(&at_state, AT_INITING);
 	atomic_store(&at_pid, getpid());
+	at_stderr_init();
 	if (!at_config_load()) {
 		atomic_store(&at_state, AT_OFF);
 		return;

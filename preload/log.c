@@ -3,6 +3,7 @@
  * through stdio: the host's stdout/stderr buffers are not ours to touch. */
 #define _GNU_SOURCE
 #include "log.h"
+#include "stdfd.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@ int at_log_level = AT_LOG_OFF;
 static void vlog(const char *fmt, va_list ap)
 {
 	char line[1024];
+	if (!at_stderr_usable())
+		return; /* the application's descriptor now, or none */
 	int saved = errno;
 	int n = snprintf(line, sizeof line, "autotrace[%d]: ", (int)getpid());
 	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);

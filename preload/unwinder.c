@@ -4,8 +4,15 @@
 #include "config.h"
 #include "real.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* the name a libunwind macro stands for: "_ULx86_64_step" for unw_step */
 #define NAME_(x) #x
@@ -35,6 +42,103 @@ static const char *const names[] = {
     NAME(unw_get_proc_name), NAME(unw_get_proc_info),
 };
 
+/* libunwind (1.6) keeps a pipe open for itself, made at its first unwind,
+ * through which it tests addresses before reading them. Two things follow:
+ *
+ * - in a program started without stdin, stdout or stderr the pipe would take
+ *   the free number: the program's next open would not get it, and what it
+ *   prints would go into libunwind's pipe. The numbers 0..2 that are free are
+ *   held (on /dev/null) while libunwind makes its pipe.
+ * - a program that closes every descriptor closes libunwind's too, and may
+ *   reuse the numbers: at a crash libunwind would read a byte from, and write
+ *   one to, the program's file or connection. The pipe's descriptors are
+ *   noted (those libunwind made: pipes that were not open before) and a
+ *   crash unwinds only while they are still the same pipes. */
+struct held {
+	int fd[3], n;
+};
+
+static void hold_std(struct held *h)
+{
+	h->n = 0;
+	int nul = -1;
+	for (int fd = 0; fd <= 2; fd++) {
+		if (syscall(SYS_fcntl, fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (nul < 0 && (nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+		                                   O_RDWR | O_CLOEXEC)) < 0)
+			return;
+		int got = nul == fd ? fd : (int)syscall(SYS_fcntl, nul, F_DUPFD_CLOEXEC, fd);
+		if (got == fd)
+			h->fd[h->n++] = fd;
+		else if (got >= 0) /* the program took fd meanwhile */
+			syscall(SYS_close, got);
+	}
+	if (nul > 2)
+		syscall(SYS_close, nul);
+}
+
+static void release_std(const struct held *h)
+{
+	for (int i = 0; i < h->n; i++)
+		syscall(SYS_close, h->fd[i]);
+}
+
+enum { PIPES_MAX = 64, OWN_MAX = 4 };
+
+struct fd_id {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct fd_id own[OWN_MAX];
+static int nown;
+
+/* The pipes open in the process, at most max. */
+static int list_pipes(struct fd_id *out, int max)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int self = dirfd(d);
+	struct dirent *e;
+	struct stat st;
+	while (n < max && (e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd == self || fstat((int)fd, &st) ||
+		    !S_ISFIFO(st.st_mode))
+			continue;
+		out[n++] = (struct fd_id){(int)fd, st.st_dev, st.st_ino};
+	}
+	closedir(d);
+	return n;
+}
+
+static void note_own(const struct fd_id *before, int nbefore)
+{
+	struct fd_id after[PIPES_MAX];
+	int n = list_pipes(after, PIPES_MAX);
+	for (int i = 0; i < n && nown < OWN_MAX; i++) {
+		int old = 0;
+		for (int j = 0; j < nbefore && !old; j++)
+			old = before[j].ino == after[i].ino && before[j].dev == after[i].dev;
+		if (!old)
+			own[nown++] = after[i];
+	}
+}
+
+static int own_intact(void)
+{
+	struct stat st;
+	for (int i = 0; i < nown; i++)
+		if (fstat(own[i].fd, &st) || st.st_ino != own[i].ino || st.st_dev != own[i].dev)
+			return 0;
+	return 1;
+}
+
 void at_unwinder_load(void)
 {
 	if (!at_cfg.crash)
@@ -42,10 +146,17 @@ void at_unwinder_load(void)
 	int s = atomic_load(&state);
 	if ((s != IDLE && s != PENDING) || !atomic_compare_exchange_strong(&state, &s, LOADING))
 		return;
+	int saved = errno;
+	struct fd_id before[PIPES_MAX];
+	struct held h;
+	int nbefore = list_pipes(before, PIPES_MAX);
+	hold_std(&h);
 	void *p[sizeof names / sizeof names[0]];
 	if (at_load_library(SONAME, names, p, (int)(sizeof names / sizeof names[0]),
 	                    "crashes are recorded without a stack trace")) {
+		release_std(&h);
 		atomic_store(&state, ABSENT);
+		errno = saved;
 		return;
 	}
 	fns.getcontext = (__typeof__(fns.getcontext))p[0];
@@ -59,7 +170,11 @@ void at_unwinder_load(void)
 	unw_cursor_t c;
 	if (!fns.getcontext(&ctx) && !fns.init_local(&c, &ctx))
 		fns.step(&c);
+	release_std(&h);
+	if (nbefore >= 0)
+		note_own(before, nbefore);
 	atomic_store(&state, READY);
+	errno = saved;
 }
 
 const struct at_unwinder *at_unwinder_get(long wait_ms)
@@ -67,7 +182,7 @@ const struct at_unwinder *at_unwinder_get(long wait_ms)
 	for (long waited = 0;; waited++) {
 		int s = atomic_load(&state);
 		if (s == READY)
-			return &fns;
+			return own_intact() ? &fns : NULL;
 		if ((s != PENDING && s != LOADING) || waited >= wait_ms)
 			return NULL;
 		struct timespec ms = {0, 1000000};

@@ -29,8 +29,9 @@ void at_unwinder_request(void);
  * tables before a crash needs them. Any thread; once. */
 void at_unwinder_load(void);
 /* For the crash handler (async-signal-safe): the functions, or NULL if
- * libunwind is absent or still not loaded after waiting at most wait_ms
- * for a load under way. */
+ * libunwind is absent, still not loaded after waiting at most wait_ms for a
+ * load under way, or if the program closed the pipe libunwind keeps (it
+ * would read and write the program's descriptor of the same number). */
 const struct at_unwinder *at_unwinder_get(long wait_ms);
 /* fork: the parent waits (at most 100 ms) for a load under way, so the
  * child's loader is not copied in the middle of a dlopen; in the child a

@@ -4,6 +4,7 @@
 
 #include "../preload/clock.h"
 #include "../preload/log.h"
+#include "../preload/stdfd.h"
 #include "../preload/url.h"
 #include "tls.h"
 
@@ -124,7 +125,8 @@ int at_conn_connect(struct at_conn *c, uint64_t deadline_ms)
 	}
 	int fd = -1, err = 0;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		fd = at_fd_not_std(
+		    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 		if (fd < 0) {
 			err = errno;
 			continue;

@@ -8,6 +8,7 @@
 #include "../preload/autotrace.h"
 #include "../preload/propagation.h"
 #include "../preload/resource.h"
+#include "../preload/stdfd.h"
 #include "buf.h"
 
 #include <errno.h>
@@ -95,6 +96,8 @@ static size_t console_export(struct at_backend *b, struct at_span *const *spans,
 {
 	struct console *c = (struct console *)b;
 	size_t done = 0;
+	if (!at_stderr_usable())
+		return 0; /* the application closed its stderr: 2 is not ours to write */
 	for (size_t i = 0; i < n; i++) {
 		at_buf_reset(&c->buf);
 		if (at_console_format(&c->buf, spans[i]))

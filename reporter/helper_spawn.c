@@ -28,6 +28,7 @@
 #include "../preload/clock.h"
 #include "../preload/config.h"
 #include "../preload/log.h"
+#include "../preload/stdfd.h"
 #include "queue.h"
 
 #include <dlfcn.h>
@@ -232,9 +233,8 @@ int at_helper_spawn(const char **why)
 	if (lp && (size_t)snprintf(ldpath, sizeof ldpath, "LD_LIBRARY_PATH=%s", lp) < sizeof ldpath)
 		envp[0] = ldpath;
 
-	struct stat st;
 	struct spawn_args a = {path, argv, envp, at_queue_shared_fd(), 0, getpid(), NULL, 0, 0};
-	a.keep_stderr = !fstat(2, &st); /* else /dev/null there */
+	a.keep_stderr = at_stderr_usable(); /* else /dev/null there */
 
 	size_t stack_len = 64 * 1024; /* two stacks, one for each child */
 	char *stack = mmap(NULL, 2 * stack_len, PROT_READ | PROT_WRITE,

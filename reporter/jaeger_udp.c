@@ -6,6 +6,7 @@
 
 #include "../preload/config.h"
 #include "../preload/log.h"
+#include "../preload/stdfd.h"
 #include "jaeger.h"
 
 #include <errno.h>
@@ -44,7 +45,7 @@ static int udp_socket(struct jaeger_udp *u)
 	struct stat st;
 	if (ours(u))
 		return u->fd;
-	u->fd = socket(u->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	u->fd = at_fd_not_std(socket(u->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 	if (u->fd < 0)
 		return -1;
 	int sz = 4 * AT_JAEGER_UDP_MAX;

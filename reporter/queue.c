@@ -31,6 +31,7 @@
 
 #include "../preload/autotrace.h"
 #include "../preload/leaf.h"
+#include "../preload/stdfd.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -171,7 +172,7 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 	size_t cap = ring_cap(capacity);
 	size_t len = CTL_SIZE + ring_bytes(cap);
 	size_t total = len + page_up(extra);
-	int fd = (int)syscall(SYS_memfd_create, "autotrace-queue", MFD_CLOEXEC);
+	int fd = at_fd_not_std((int)syscall(SYS_memfd_create, "autotrace-queue", MFD_CLOEXEC));
 	if (fd < 0)
 		return -1;
 	char *p = MAP_FAILED;

@@ -96,6 +96,32 @@ def test_crash_right_after_the_first_span_has_its_stack_trace(collector, http_se
     assert any(f.startswith("main+0x") for f in fr), fr
 
 
+def test_a_crash_after_closing_every_descriptor_leaves_the_programs_files(
+        collector, http_server, tmp_path):
+    # libunwind keeps a pipe of its own to test addresses with; a daemon that
+    # closes every descriptor and opens its files on the same numbers: at the
+    # crash, libunwind wrote bytes of memory into the file (seen: the first
+    # five bytes overwritten). The crash is recorded without a stack trace.
+    data = tmp_path / "data"
+    content = b"0123456789abcdef"
+    data.write_bytes(content)
+    plain = run([program("crash_curl"), "closeall", http_server.url, str(data)],
+                shim_env(None, LD_PRELOAD=""))
+    assert plain.returncode == -signal.SIGSEGV and data.read_bytes() == content
+    r = run([program("crash_curl"), "closeall", http_server.url, str(data)],
+            shim_env(collector))
+    assert r.returncode == -signal.SIGSEGV, r.stderr
+    assert r.stdout == plain.stdout == b"performing\ndone 0\n"
+    assert data.read_bytes() == content
+    spans = collector.wait_for(2)
+    crashed = [s for s in spans if exceptions(s)]
+    assert len(spans) == 2 and len(crashed) == 1, spans
+    ex = exceptions(crashed[0])[0]["attributes"]
+    assert crashed[0]["attributes"]["error.type"] == ex["exception.type"] == "SIGSEGV"
+    assert "SEGV_MAPERR" in ex["exception.message"]
+    assert "exception.stacktrace" not in ex
+
+
 def test_spans_ended_before_a_crash_are_flushed(collector, http_server):
     # the request completes, then the program crashes outside any span:
     # the queued span is exported before the process dies

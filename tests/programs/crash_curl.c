@@ -15,8 +15,14 @@
  *                           request crashes as segv does; the parent prints
  *                           how long fork took ("fork_ms N") and the
  *                           child's signal
+ *   crash_curl closeall URL FILE
+ *                           a request, 200 ms, then, as a daemon does, closes
+ *                           every descriptor above 2, opens FILE (read-write)
+ *                           on the numbers 3 to 10, and a second request
+ *                           crashes as segv does
  * Prints "performing" before the request. Knows nothing of tracing. */
 #include <assert.h>
+#include <fcntl.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +125,17 @@ int main(int argc, char **argv)
 		printf("fork_ms %ld\nchild signal %d\n",
 		       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
 		       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	}
+	if (!strcmp(mode, "closeall") && argc > 3) {
+		struct timespec pause = {0, 200000000};
+		nanosleep(&pause, NULL);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		for (int fd = 3; fd <= 10; fd++)
+			if (open(argv[3], O_RDWR) != fd)
+				return 3;
+		mode = "segv";
+		curl_easy_perform(h);
 	}
 	curl_easy_cleanup(h);
 	return 0;

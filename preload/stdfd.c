@@ -1,0 +1,96 @@
+/* The shim writes its diagnostics and console spans to descriptor 2. A
+ * daemon that closes its stderr and then opens a file, a socket or accepts a
+ * connection gets descriptor 2 back for its own use: a line written there
+ * would land in the application's data or on its client's connection
+ * (PITFALLS 6: never write into a descriptor that belongs to the app).
+ *
+ * So before writing, descriptor 2 must be the file it was at start (device
+ * and inode), or one the application put there on purpose: through dup2 or
+ * dup3 (a shell's 2>file, daemon-style redirection), or unseen by the hooks
+ * (freopen on stderr, glibc's daemon()) while the stdio stream stderr still
+ * names descriptor 2. After the application closed it (close, close_range,
+ * or fclose(stderr), which leaves the stream with no descriptor), whatever
+ * takes number 2 next is the application's, and the shim stays silent.
+ *
+ * The other way round: a program started without one of 0, 1, 2 (a daemon
+ * run with 2>&-) leaves the number free, and the shim's ring or collector
+ * socket would take it; the program would then print its errors into the
+ * shim's ring. The descriptors the shim keeps go above 2. */
+#define _GNU_SOURCE
+#include "stdfd.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { SAME, CLOSED, PLACED };
+
+static _Atomic int state = SAME;
+static _Atomic uint64_t known_dev, known_ino; /* ino 0: none known */
+
+static void remember(const struct stat *st)
+{
+	atomic_store_explicit(&known_dev, (uint64_t)st->st_dev, memory_order_relaxed);
+	atomic_store_explicit(&known_ino, (uint64_t)st->st_ino, memory_order_relaxed);
+}
+
+void at_stderr_init(void)
+{
+	struct stat st;
+	int saved = errno;
+	if (fstat(2, &st))
+		atomic_store(&state, CLOSED); /* started without one */
+	else
+		remember(&st);
+	errno = saved;
+}
+
+void at_stderr_closed(void)
+{
+	atomic_store(&state, CLOSED);
+}
+
+void at_stderr_placed(void)
+{
+	atomic_store(&state, PLACED);
+}
+
+int at_stderr_usable(void)
+{
+	struct stat st;
+	int saved = errno, ok = 0;
+	if (fstat(2, &st))
+		goto out;
+	if ((uint64_t)st.st_ino == atomic_load_explicit(&known_ino, memory_order_relaxed) &&
+	    (uint64_t)st.st_dev == atomic_load_explicit(&known_dev, memory_order_relaxed)) {
+		ok = 1;
+		goto out;
+	}
+	int s = atomic_load(&state);
+	/* a change the hooks did not see: freopen keeps the stream on 2 */
+	if (s == PLACED || (s == SAME && fileno_unlocked(stderr) == 2)) {
+		remember(&st);
+		atomic_compare_exchange_strong(&state, &s, SAME);
+		ok = 1;
+	}
+out:
+	errno = saved;
+	return ok;
+}
+
+int at_fd_not_std(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	/* raw calls: the close hook would take this for the program's */
+	int nfd = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+	int err = errno;
+	(void)syscall(SYS_close, fd);
+	errno = err;
+	return nfd;
+}
