@@ -391,6 +391,7 @@ int at_config_load(void)
 			at_log_level = at_parse_long(lvl, 0, 4, &n) ? AT_LOG_OFF : (int)n;
 	}
 	at_cfg.log_level = at_log_level;
+	at_cfg_path("AUTOTRACE_LOG_FILE", at_cfg.log_file, sizeof at_cfg.log_file);
 
 	if (!env_bool("AUTOTRACE_ENABLED", 1) || env_bool("OTEL_SDK_DISABLED", 0) ||
 	    env_bool("JAEGER_DISABLED", 0))

@@ -61,6 +61,7 @@ struct at_config {
 	char jaeger_user[128], jaeger_password[128];
 	char zipkin_endpoint[512];
 	char file_path[512];        /* AUTOTRACE_FILE */
+	char log_file[512];         /* AUTOTRACE_LOG_FILE */
 	/* TLS to https endpoints (config_tls.c; absolute paths, "" when unset) */
 	char otlp_ca[512];          /* OTEL_EXPORTER_OTLP_CERTIFICATE: CAs for the OTLP collector */
 	char otlp_client_cert[512]; /* OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE */
@@ -92,5 +93,9 @@ int at_parse_long(const char *s, long min, long max, long *out);
 int at_parse_ratio(const char *s, double *out);
 int at_otlp_headers_parse(const char *s, char *out, size_t outlen);
 const char *at_getenv(const char *name);
+/* A path from the environment, a relative one taken from the directory the
+ * process started in (it may change directory later); "" if unset or too
+ * long (with a warning). */
+void at_cfg_path(const char *name, char *dst, size_t n);
 
 #endif

@@ -110,6 +110,18 @@ static void copy_env(const char *name, char *dst, size_t n, const char *dflt)
 	snprintf(dst, n, "%s", v ? v : "");
 }
 
+void at_cfg_path(const char *name, char *dst, size_t n)
+{
+	copy_env(name, dst, n, NULL);
+	char cwd[256];
+	if (dst[0] && dst[0] != '/' && getcwd(cwd, sizeof cwd)) {
+		char rel[512];
+		snprintf(rel, sizeof rel, "%s", dst);
+		if ((size_t)snprintf(dst, n, "%s/%s", cwd, rel) >= n)
+			snprintf(dst, n, "%s", rel);
+	}
+}
+
 void at_config_load_destinations(int otel_set)
 {
 	copy_env("JAEGER_AGENT_HOST", at_cfg.jaeger_agent_host, sizeof at_cfg.jaeger_agent_host,
@@ -129,16 +141,7 @@ void at_config_load_destinations(int otel_set)
 	copy_env("JAEGER_PASSWORD", at_cfg.jaeger_password, sizeof at_cfg.jaeger_password, NULL);
 	copy_env("OTEL_EXPORTER_ZIPKIN_ENDPOINT", at_cfg.zipkin_endpoint,
 	         sizeof at_cfg.zipkin_endpoint, "http://localhost:9411/api/v2/spans");
-	copy_env("AUTOTRACE_FILE", at_cfg.file_path, sizeof at_cfg.file_path, NULL);
-	char cwd[256];
-	if (at_cfg.file_path[0] && at_cfg.file_path[0] != '/' && getcwd(cwd, sizeof cwd)) {
-		/* relative to where the program started, even if it changes directory */
-		char rel[sizeof at_cfg.file_path];
-		memcpy(rel, at_cfg.file_path, sizeof rel);
-		if (snprintf(at_cfg.file_path, sizeof at_cfg.file_path, "%s/%s", cwd, rel) >=
-		    (int)sizeof at_cfg.file_path)
-			memcpy(at_cfg.file_path, rel, sizeof rel);
-	}
+	at_cfg_path("AUTOTRACE_FILE", at_cfg.file_path, sizeof at_cfg.file_path);
 
 	const char *c = at_getenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
 	if (!c)

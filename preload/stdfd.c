@@ -11,6 +11,9 @@
  * names descriptor 2. After the application closed it (close, close_range,
  * or fclose(stderr), which leaves the stream with no descriptor), whatever
  * takes number 2 next is the application's, and the shim stays silent.
+ * Nor is a connection a stderr: inetd, systemd's Accept=yes and forking
+ * servers that dup2 the accepted socket onto 0, 1 and 2 give the program its
+ * client as stderr too, where a diagnostic would reach the client.
  *
  * The other way round: a program started without one of 0, 1, 2 (a daemon
  * run with 2>&-) leaves the number free, and the shim's ring or collector
@@ -24,6 +27,7 @@
 #include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,11 +36,29 @@ enum { SAME, CLOSED, PLACED };
 
 static _Atomic int state = SAME;
 static _Atomic uint64_t known_dev, known_ino; /* ino 0: none known */
+static _Atomic int known_ok;                     /* a stderr, not a connection */
 
-static void remember(const struct stat *st)
+/* A socket on 2 is a stderr (journald's stream, a log collector's) unless
+ * it is an IP socket or stdin's socket: the program's client. */
+static int a_connection(const struct stat *st)
 {
+	if (!S_ISSOCK(st->st_mode))
+		return 0;
+	int dom = 0;
+	socklen_t l = sizeof dom;
+	if (!getsockopt(2, SOL_SOCKET, SO_DOMAIN, &dom, &l) && (dom == AF_INET || dom == AF_INET6))
+		return 1;
+	struct stat in;
+	return !fstat(0, &in) && in.st_ino == st->st_ino && in.st_dev == st->st_dev;
+}
+
+static int remember(const struct stat *st)
+{
+	int ok = !a_connection(st);
+	atomic_store_explicit(&known_ok, ok, memory_order_relaxed);
 	atomic_store_explicit(&known_dev, (uint64_t)st->st_dev, memory_order_relaxed);
 	atomic_store_explicit(&known_ino, (uint64_t)st->st_ino, memory_order_relaxed);
+	return ok;
 }
 
 void at_stderr_init(void)
@@ -46,7 +68,7 @@ void at_stderr_init(void)
 	if (fstat(2, &st))
 		atomic_store(&state, CLOSED); /* started without one */
 	else
-		remember(&st);
+		(void)remember(&st);
 	errno = saved;
 }
 
@@ -68,15 +90,14 @@ int at_stderr_usable(void)
 		goto out;
 	if ((uint64_t)st.st_ino == atomic_load_explicit(&known_ino, memory_order_relaxed) &&
 	    (uint64_t)st.st_dev == atomic_load_explicit(&known_dev, memory_order_relaxed)) {
-		ok = 1;
+		ok = atomic_load_explicit(&known_ok, memory_order_relaxed);
 		goto out;
 	}
 	int s = atomic_load(&state);
 	/* a change the hooks did not see: freopen keeps the stream on 2 */
 	if (s == PLACED || (s == SAME && fileno_unlocked(stderr) == 2)) {
-		remember(&st);
+		ok = remember(&st);
 		atomic_compare_exchange_strong(&state, &s, SAME);
-		ok = 1;
 	}
 out:
 	errno = saved;

@@ -10,8 +10,9 @@ With the exporter in a process (AUTOTRACE_EXPORTER_MODE=process) the console
 lines are that process's: they go to the stderr the program had at its first
 span, which the exporter process keeps a copy of."""
 import os
+import re
 import socket
-import sys
+import subprocess
 import threading
 
 import pytest
@@ -78,6 +79,8 @@ elif how == "dup2":
     fd = 2
 elif how == "freopen":  # unseen by the hooks; stdio's stderr still on 2
     assert libc.freopen(out.encode(), b"w", cstderr.value)
+    fd = 2
+elif how == "none":
     fd = 2
 assert fd == 2, fd
 get("/after")
@@ -163,3 +166,98 @@ def test_a_redirected_stderr_is_followed(how, prog, collector, http_server, tmp_
     after = [l for l in text.splitlines() if '" CLIENT ' in l and "/after" in l]
     assert bool(after) != PROCESS, text
     assert (b"/after" in r.stderr) == PROCESS
+
+
+# An inetd-style service: its client's connection is its stdin, stdout and
+# stderr (inetd, systemd's Accept=yes), or it puts it there itself after
+# accept (argv[2] "dup2", a forking server). It reads a line, makes a
+# request of its own, answers on stdout.
+SERVICE = r"""
+import http.client, os, socket, sys
+port, how = int(sys.argv[1]), sys.argv[2]
+if how == "dup2":
+    lsn = socket.socket(fileno=0)
+    conn, _ = lsn.accept()
+    for fd in (0, 1, 2):
+        os.dup2(conn.fileno(), fd)
+line = os.read(0, 100)
+c = http.client.HTTPConnection("127.0.0.1", port)
+c.request("GET", "/inetd")
+c.getresponse().read()
+os.write(1, b"reply to " + line)
+"""
+
+
+@pytest.mark.parametrize("how", ["inherited", "dup2"])
+def test_a_service_whose_stderr_is_its_client(how, collector, http_server, tmp_path):
+    prog = tmp_path / "service.py"
+    prog.write_text(SERVICE)
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(1)
+    env = shim(collector)
+    if how == "inherited":  # as inetd starts it
+        cli = socket.create_connection(lsn.getsockname())
+        conn, _ = lsn.accept()
+        p = subprocess.Popen(["/usr/bin/python3", str(prog), str(http_server.port), how],
+                             stdin=conn, stdout=conn, stderr=conn, env=env)
+        conn.close()
+    else:  # stdin the listening socket; stderr starts as a pipe we read
+        p = subprocess.Popen(["/usr/bin/python3", str(prog), str(http_server.port), how],
+                             stdin=lsn, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=env)
+        cli = socket.create_connection(lsn.getsockname())
+    lsn.close()
+    cli.sendall(b"hello\n")
+    cli.shutdown(socket.SHUT_WR)
+    got = b""
+    cli.settimeout(20)
+    while True:
+        b = cli.recv(4096)
+        if not b:
+            break
+        got += b
+    cli.close()
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 0
+    assert got == b"reply to hello\n"
+    assert paths_exported(collector, 1) == ["inetd"]
+    if how == "dup2":  # before the socket was put there, the pipe was its stderr
+        assert b"autotrace[" in err
+
+
+def test_a_stderr_on_a_local_socket_gets_the_diagnostics(prog, collector, http_server, tmp_path):
+    # journald's stream (systemd's StandardError=journal) is a unix socket
+    a, b = socket.socketpair()
+    p = subprocess.Popen(["/usr/bin/python3", prog, "none", str(http_server.port), "-"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=a,
+                         env=shim(collector))
+    a.close()
+    p.wait(20)
+    b.settimeout(5)
+    got = b""
+    while True:
+        d = b.recv(65536)
+        if not d:
+            break
+        got += d
+    assert p.returncode == 0
+    assert b'" CLIENT ' in got and b"/after" in got and b"spans queued 2" in got, got
+
+
+@pytest.mark.parametrize("how", ["none", "close"])
+def test_log_file(how, prog, collector, http_server, tmp_path):
+    # AUTOTRACE_LOG_FILE: the diagnostics go there, whatever descriptor 2 is;
+    # a relative path is from where the program started
+    out = tmp_path / "data"
+    env = shim_env(collector, AUTOTRACE_LOG_LEVEL="debug", AUTOTRACE_LOG_FILE="autotrace.log")
+    r = run(["/usr/bin/python3", prog, how, str(http_server.port), str(out)], env,
+            cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "autotrace.log").read_text()
+    assert "autotrace[" not in r.stderr.decode()
+    lines = log.splitlines()
+    assert all(re.match(r"autotrace\[\d+\]: ", l) for l in lines), log
+    assert any("spans queued 2" in l for l in lines), log
+    if how == "close":
+        assert out.read_bytes() == b"the program's own line\n"
