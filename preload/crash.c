@@ -171,6 +171,12 @@ static const struct sig_name {
     {SIGQUIT, "SIGQUIT", "Quit"},
     {SIGALRM, "SIGALRM", "Alarm clock"},
     {SIGPIPE, "SIGPIPE", "Broken pipe"},
+    {SIGUSR1, "SIGUSR1", "User defined signal 1"},
+    {SIGUSR2, "SIGUSR2", "User defined signal 2"},
+    {SIGXCPU, "SIGXCPU", "CPU time limit exceeded"},
+    {SIGXFSZ, "SIGXFSZ", "File size limit exceeded"},
+    {SIGVTALRM, "SIGVTALRM", "Virtual timer expired"},
+    {SIGPROF, "SIGPROF", "Profiling timer expired"},
 };
 
 static const struct sig_name *sig_name(int sig)
@@ -227,7 +233,11 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 		putdec(&b, sig);
 	}
 	if (at_term_signal(sig) && (si->si_code == SI_KERNEL || si->si_code == SI_TIMER)) {
-		puts_(&b, sig == SIGALRM ? " (a timer)" : " (sent by the kernel)");
+		puts_(&b, sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF ? " (a timer)"
+		          : sig == SIGXCPU || sig == SIGXFSZ ? " (a resource limit: RLIMIT_"
+		                                             : " (sent by the kernel)");
+		if (sig == SIGXCPU || sig == SIGXFSZ)
+			puts_(&b, sig == SIGXCPU ? "CPU)" : "FSIZE)");
 	} else if (si->si_code > 0 && !at_term_signal(sig)) { /* raised by the CPU for an instruction */
 		for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 			if (codes[i].sig == sig && codes[i].code == si->si_code) {

@@ -27,14 +27,17 @@ void at_crash_thread_setup(void);
  * killed, flushes the queue and lets the signal kill. Every other signal
  * is not ours. */
 #define AT_CRASH_SIGNALS SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
-#define AT_TERM_SIGNALS SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGPIPE
+#define AT_TERM_SIGNALS                                                                        \
+	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGPIPE, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,   \
+	    SIGVTALRM, SIGPROF
 #define AT_SIGBIT(s) (1ULL << (s))
 #define AT_CRASH_MASK                                                                          \
 	(AT_SIGBIT(SIGSEGV) | AT_SIGBIT(SIGBUS) | AT_SIGBIT(SIGFPE) | AT_SIGBIT(SIGILL) |         \
 	 AT_SIGBIT(SIGABRT))
 #define AT_TERM_MASK                                                                           \
 	(AT_SIGBIT(SIGTERM) | AT_SIGBIT(SIGINT) | AT_SIGBIT(SIGHUP) | AT_SIGBIT(SIGQUIT) |         \
-	 AT_SIGBIT(SIGALRM) | AT_SIGBIT(SIGPIPE))
+	 AT_SIGBIT(SIGALRM) | AT_SIGBIT(SIGPIPE) | AT_SIGBIT(SIGUSR1) | AT_SIGBIT(SIGUSR2) |       \
+	 AT_SIGBIT(SIGXCPU) | AT_SIGBIT(SIGXFSZ) | AT_SIGBIT(SIGVTALRM) | AT_SIGBIT(SIGPROF))
 /* The signals whose disposition the application sets through the shim's
  * view (at_crash_sigaction): one unsigned compare and a bit test
  * (sigaction's every call). Not SIGPIPE: at_crash_pipe_sigaction. */

@@ -1,6 +1,6 @@
 """A process killed by a signal it leaves at its default action (SIGTERM from
 a service manager or a web server, SIGINT, SIGHUP, SIGQUIT, an alarm's
-SIGALRM) exports its spans before it dies: those ended before, and those open
+SIGALRM, SIGUSR1/2, SIGPROF, a CPU limit's SIGXCPU) exports its spans before it dies: those ended before, and those open
 on the thread the signal interrupted, ended as killed. It still dies by that
 signal; a program that handles, ignores or waits for the signal is left alone.
 Also a real case: git-http-backend, which lighttpd kills once the response is
@@ -82,7 +82,8 @@ def bare_env():
 
 @pytest.mark.parametrize("sig,extra", [
     (signal.SIGTERM, ()), (signal.SIGHUP, ()), (signal.SIGQUIT, ()),
-    (signal.SIGINT, ("dfl-int",)),
+    (signal.SIGINT, ("dfl-int",)), (signal.SIGUSR1, ()), (signal.SIGUSR2, ()),
+    (signal.SIGPROF, ()),
 ])
 def test_spans_ended_before_a_kill_are_exported(collector, http_server, sig, extra):
     results = []
@@ -193,6 +194,41 @@ def test_an_alarm_that_kills_mid_call(collector, http_server):
     s = collector.wait_for(1, 5)[0]
     assert s["attributes"]["error.type"] == "SIGALRM"
     assert s["status_message"] == "Alarm clock (a timer)"
+
+
+# a CGI program or a batch job under a CPU limit (Apache's RLimitCPU, ulimit
+# -t): the kernel's SIGXCPU kills it while its request waits
+XCPU = r"""
+import http.client, sys, threading
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/cpu")
+print("sent", flush=True)
+def burn():
+    while True:
+        pass
+threading.Thread(target=burn, daemon=True).start()
+c.getresponse().read()
+sys.exit(3)
+"""
+
+
+def test_killed_by_its_cpu_time_limit(collector, http_server):
+    http_server.pause = 20
+
+    def limit():
+        no_core()
+        resource.setrlimit(resource.RLIMIT_CPU, (1, 5))
+    rcs = []
+    for env in (bare_env(), shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000")):
+        p = subprocess.Popen([sys.executable, "-c", XCPU, str(http_server.port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
+        assert first_line(p) == "sent"
+        rcs.append(finish(p)[0])
+    assert rcs == [-signal.SIGXCPU, -signal.SIGXCPU]
+    s = collector.wait_for(1, 5)[0]
+    assert s["attributes"]["url.full"].endswith("/cpu")
+    assert s["attributes"]["error.type"] == "SIGXCPU"
+    assert s["status_message"] == "CPU time limit exceeded (a resource limit: RLIMIT_CPU)"
 
 
 def test_a_handled_signal_is_the_programs(collector, http_server, tmp_path):

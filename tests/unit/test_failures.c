@@ -155,9 +155,18 @@ static void describe_kill(void **state)
 	assert_true(at_crash_watched(SIGSEGV) && !at_term_signal(SIGSEGV));
 	assert_true(at_crash_watched(SIGTERM) && at_term_signal(SIGTERM));
 	assert_true(at_term_signal(SIGALRM) && at_term_signal(SIGHUP));
+	assert_true(at_term_signal(SIGUSR1) && at_crash_watched(SIGUSR1) &&
+	            at_term_signal(SIGXCPU) && at_term_signal(SIGPROF));
 	assert_false(at_crash_watched(SIGPIPE) || at_crash_watched(SIGCHLD) ||
-	             at_crash_watched(SIGUSR1) || at_crash_watched(0) || at_crash_watched(64) ||
-	             at_crash_watched(-1));
+	             at_crash_watched(SIGWINCH) || at_crash_watched(SIGCONT) ||
+	             at_crash_watched(0) || at_crash_watched(64) || at_crash_watched(-1));
+	si.si_code = SI_KERNEL;
+	n = at_crash_describe(SIGXCPU, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "CPU time limit exceeded (a resource limit: RLIMIT_CPU)");
+	n = at_crash_describe(SIGPROF, &si, out, sizeof out);
+	out[n] = 0;
+	assert_string_equal(out, "Profiling timer expired (a timer)");
 }
 
 /* The loader behind the unwinder and gzip: a library that is not there, or
