@@ -101,6 +101,16 @@ def shim(collector, **kw):
                     **kw)
 
 
+def read_all(sock):
+    """What the peer sends until it closes."""
+    got = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return got
+        got += b
+
+
 def paths_exported(collector, n):
     return sorted(s["attributes"]["url.full"].rsplit("/", 1)[1] for s in collector.wait_for(n))
 
@@ -134,11 +144,7 @@ def test_a_connection_on_number_2_carries_only_the_programs_bytes(prog, collecto
 
     def peer():
         c, _ = lsn.accept()
-        while True:
-            b = c.recv(4096)
-            if not b:
-                break
-            got.append(b)
+        got.append(read_all(c))
         c.close()
 
     t = threading.Thread(target=peer)
@@ -210,13 +216,8 @@ def test_a_service_whose_stderr_is_its_client(how, collector, http_server, tmp_p
     lsn.close()
     cli.sendall(b"hello\n")
     cli.shutdown(socket.SHUT_WR)
-    got = b""
     cli.settimeout(20)
-    while True:
-        b = cli.recv(4096)
-        if not b:
-            break
-        got += b
+    got = read_all(cli)
     cli.close()
     _, err = p.communicate(timeout=20)
     assert p.returncode == 0
@@ -235,12 +236,7 @@ def test_a_stderr_on_a_local_socket_gets_the_diagnostics(prog, collector, http_s
     a.close()
     p.wait(20)
     b.settimeout(5)
-    got = b""
-    while True:
-        d = b.recv(65536)
-        if not d:
-            break
-        got += d
+    got = read_all(b)
     assert p.returncode == 0
     assert b'" CLIENT ' in got and b"/after" in got and b"spans queued 2" in got, got
 

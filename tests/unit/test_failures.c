@@ -104,6 +104,14 @@ static void hops_server_marks_past_threshold(void **state)
 	at_cfg.loop_depth = saved;
 }
 
+/* at_crash_describe's text, as a string (in a static buffer) */
+static const char *described(int sig, const siginfo_t *si)
+{
+	static char out[256];
+	out[at_crash_describe(sig, si, out, sizeof out - 1)] = 0;
+	return out;
+}
+
 static void describe(void **state)
 {
 	siginfo_t si;
@@ -111,15 +119,11 @@ static void describe(void **state)
 	memset(&si, 0, sizeof si);
 	si.si_code = SEGV_MAPERR;
 	si.si_addr = (void *)0x10;
-	size_t n = at_crash_describe(SIGSEGV, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out,
+	assert_string_equal(described(SIGSEGV, &si),
 	                    "Segmentation fault: address not mapped (SEGV_MAPERR) at address 0x10");
 	si.si_code = SI_USER;
 	si.si_pid = 1;
-	n = at_crash_describe(SIGBUS, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Bus error (sent by process 1)");
+	assert_string_equal(described(SIGBUS, &si), "Bus error (sent by process 1)");
 	/* bounded by the buffer */
 	si.si_code = FPE_INTDIV;
 	assert_int_equal(at_crash_describe(SIGFPE, &si, out, 10), 10);
@@ -131,25 +135,16 @@ static void describe(void **state)
 static void describe_kill(void **state)
 {
 	siginfo_t si;
-	char out[256];
 	memset(&si, 0, sizeof si);
 	si.si_code = SI_USER;
 	si.si_pid = 4242;
-	size_t n = at_crash_describe(SIGTERM, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Terminated (sent by process 4242)");
+	assert_string_equal(described(SIGTERM, &si), "Terminated (sent by process 4242)");
 	si.si_code = SI_KERNEL;
-	n = at_crash_describe(SIGALRM, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Alarm clock (a timer)");
-	n = at_crash_describe(SIGHUP, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Hangup (sent by the kernel)");
+	assert_string_equal(described(SIGALRM, &si), "Alarm clock (a timer)");
+	assert_string_equal(described(SIGHUP, &si), "Hangup (sent by the kernel)");
 	si.si_code = SI_TKILL;
 	si.si_pid = getpid();
-	n = at_crash_describe(SIGINT, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Interrupt (raised by the process)");
+	assert_string_equal(described(SIGINT, &si), "Interrupt (raised by the process)");
 	assert_string_equal(at_crash_signame(SIGQUIT), "SIGQUIT");
 	/* which signals are ours, and which of them kill */
 	assert_true(at_crash_watched(SIGSEGV) && !at_term_signal(SIGSEGV));
@@ -161,12 +156,9 @@ static void describe_kill(void **state)
 	             at_crash_watched(SIGWINCH) || at_crash_watched(SIGCONT) ||
 	             at_crash_watched(0) || at_crash_watched(64) || at_crash_watched(-1));
 	si.si_code = SI_KERNEL;
-	n = at_crash_describe(SIGXCPU, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "CPU time limit exceeded (a resource limit: RLIMIT_CPU)");
-	n = at_crash_describe(SIGPROF, &si, out, sizeof out);
-	out[n] = 0;
-	assert_string_equal(out, "Profiling timer expired (a timer)");
+	assert_string_equal(described(SIGXCPU, &si),
+	                    "CPU time limit exceeded (a resource limit: RLIMIT_CPU)");
+	assert_string_equal(described(SIGPROF, &si), "Profiling timer expired (a timer)");
 }
 
 /* The loader behind the unwinder and gzip: a library that is not there, or
