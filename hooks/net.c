@@ -2284,13 +2284,10 @@ AT_EXPORT int dup2(int old, int new)
 		forget(new);
 		errno = saved;
 	}
-	if (AT_UNLIKELY(new == 2)) {
-		int rc = real_dup2(old, new);
-		if (rc == 2)
-			at_stderr_placed();
-		return rc;
-	}
-	return real_dup2(old, new);
+	int rc = real_dup2(old, new);
+	if (AT_UNLIKELY(rc == 2))
+		at_stderr_placed(); /* the program's new stderr (stdfd.c) */
+	return rc;
 }
 
 AT_EXPORT int dup3(int old, int new, int flags)
@@ -2302,13 +2299,10 @@ AT_EXPORT int dup3(int old, int new, int flags)
 		forget(new);
 		errno = saved;
 	}
-	if (AT_UNLIKELY(new == 2)) {
-		int rc = real_dup3(old, new, flags);
-		if (rc == 2)
-			at_stderr_placed();
-		return rc;
-	}
-	return real_dup3(old, new, flags);
+	int rc = real_dup3(old, new, flags);
+	if (AT_UNLIKELY(rc == 2))
+		at_stderr_placed(); /* the program's new stderr (stdfd.c) */
+	return rc;
 }
 
 /* A new descriptor on a number whose close went by unseen (a raw close
