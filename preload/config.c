@@ -392,6 +392,7 @@ int at_config_load(void)
 	}
 	at_cfg.log_level = at_log_level;
 	at_cfg_path("AUTOTRACE_LOG_FILE", at_cfg.log_file, sizeof at_cfg.log_file);
+	at_log_file = at_cfg.log_file[0] ? at_cfg.log_file : NULL;
 
 	if (!env_bool("AUTOTRACE_ENABLED", 1) || env_bool("OTEL_SDK_DISABLED", 0) ||
 	    env_bool("JAEGER_DISABLED", 0))

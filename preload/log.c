@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "log.h"
 
-#include "config.h"
 #include "stdfd.h"
 
 #include <errno.h>
@@ -18,13 +17,14 @@
 #include <sys/syscall.h>
 
 int at_log_level = AT_LOG_OFF;
+const char *at_log_file;
 
 static void vlog(const char *fmt, va_list ap)
 {
 	char line[1024];
 	int saved = errno, fd = 2;
-	if (at_cfg.log_file[0])
-		fd = (int)syscall(SYS_openat, AT_FDCWD, at_cfg.log_file,
+	if (at_log_file)
+		fd = (int)syscall(SYS_openat, AT_FDCWD, at_log_file,
 		                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
 	else if (!at_stderr_usable())
 		fd = -1; /* the application's descriptor now, or none */

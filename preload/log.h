@@ -4,6 +4,8 @@
 enum at_log_level { AT_LOG_OFF = 0, AT_LOG_ERROR, AT_LOG_WARN, AT_LOG_INFO, AT_LOG_DEBUG };
 
 extern int at_log_level;
+/* AUTOTRACE_LOG_FILE, absolute; NULL: stderr */
+extern const char *at_log_file;
 
 void at_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Configuration problems are always shown once, whatever the log level. */

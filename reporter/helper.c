@@ -224,6 +224,7 @@ static AT_NOINLINE __attribute__((noreturn)) void helper_main(void)
 	    h->resource_attrs_off ? (char *)h->strings + h->resource_attrs_off : NULL;
 	at_cfg.otlp_headers = h->otlp_headers_off ? (char *)h->strings + h->otlp_headers_off : NULL;
 	at_log_level = h->log_level;
+	at_log_file = at_cfg.log_file[0] ? at_cfg.log_file : NULL;
 	at_clock_init_as(h->clock_tsc);
 	at_resource_init();
 	at_resource_set_pid(app_pid);

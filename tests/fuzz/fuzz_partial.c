@@ -3,7 +3,7 @@
  * as protobuf and as JSON. Beyond memory safety: the message is
  * NUL-terminated within its buffer and printable, and the count of
  * rejected spans the exporter takes off a batch stays within the batch. */
-// SRCS: reporter/otlp_partial.c preload/log.c
+// SRCS: reporter/otlp_partial.c preload/log.c preload/stdfd.c
 #include "../../reporter/otlp_partial.h"
 
 #include <stdint.h>
