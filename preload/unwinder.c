@@ -95,7 +95,8 @@ struct fd_id {
 static struct fd_id own[OWN_MAX];
 static int nown;
 
-/* The pipes open in the process, at most max. */
+/* The pipes open in the process; -1 if more than max (then libunwind's are
+ * not told apart: a crash unwinds as before). */
 static int list_pipes(struct fd_id *out, int max)
 {
 	int n = 0;
@@ -105,13 +106,16 @@ static int list_pipes(struct fd_id *out, int max)
 	int self = dirfd(d);
 	struct dirent *e;
 	struct stat st;
-	while (n < max && (e = readdir(d))) {
+	while (n >= 0 && (e = readdir(d))) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
 		if (*end || end == e->d_name || fd == self || fstat((int)fd, &st) ||
 		    !S_ISFIFO(st.st_mode))
 			continue;
-		out[n++] = (struct fd_id){(int)fd, st.st_dev, st.st_ino};
+		if (n == max)
+			n = -1;
+		else
+			out[n++] = (struct fd_id){(int)fd, st.st_dev, st.st_ino};
 	}
 	closedir(d);
 	return n;
@@ -121,6 +125,8 @@ static void note_own(const struct fd_id *before, int nbefore)
 {
 	struct fd_id after[PIPES_MAX];
 	int n = list_pipes(after, PIPES_MAX);
+	if (n - nbefore > OWN_MAX)
+		return; /* the program's too, opened meanwhile: not told apart */
 	for (int i = 0; i < n && nown < OWN_MAX; i++) {
 		int old = 0;
 		for (int j = 0; j < nbefore && !old; j++)

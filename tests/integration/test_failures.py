@@ -122,6 +122,16 @@ def test_a_crash_after_closing_every_descriptor_leaves_the_programs_files(
     assert "exception.stacktrace" not in ex
 
 
+def test_a_crash_in_a_program_with_many_pipes_has_its_stack_trace(collector, http_server):
+    # libunwind's own pipe is told from the program's by listing them before
+    # and after its load; with more than that list holds, the crash unwinds
+    r = run([program("crash_curl"), "pipes", http_server.url], shim_env(collector))
+    assert r.returncode == -signal.SIGSEGV, r.stderr
+    s, ex = crashed_span(collector)
+    fr = frames(ex["exception.stacktrace"])
+    assert fr[0].startswith("crash_null_deref+0x") and any(f.startswith("main+0x") for f in fr)
+
+
 def test_spans_ended_before_a_crash_are_flushed(collector, http_server):
     # the request completes, then the program crashes outside any span:
     # the queued span is exported before the process dies

@@ -20,6 +20,7 @@
  *                           every descriptor above 2, opens FILE (read-write)
  *                           on the numbers 3 to 10, and a second request
  *                           crashes as segv does
+ *   crash_curl pipes URL    opens 70 pipes, then crashes as segv does
  * Prints "performing" before the request. Knows nothing of tracing. */
 #include <assert.h>
 #include <fcntl.h>
@@ -102,6 +103,13 @@ int main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	if (!strcmp(mode, "early"))
 		curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	if (!strcmp(mode, "pipes")) {
+		int fds[2];
+		for (int i = 0; i < 70; i++)
+			if (pipe(fds))
+				return 3;
+		mode = "segv";
+	}
 	printf("performing\n");
 	fflush(stdout);
 	CURLcode rc = curl_easy_perform(h);
