@@ -155,28 +155,30 @@ static void putdec(struct wbuf *b, long v)
 	put(b, t + i, sizeof t - (size_t)i);
 }
 
-/* Each signal of ours: its name, and what a shell says when it kills. */
+/* Each signal of ours: its name, what a shell says when it kills, and for
+ * a signal that kills, who sends it when the kernel does (NULL: "sent by
+ * the kernel"). */
 static const struct sig_name {
 	int sig;
-	const char *name, *text;
+	const char *name, *text, *by_kernel;
 } sig_names[] = {
-    {SIGSEGV, "SIGSEGV", "Segmentation fault"},
-    {SIGBUS, "SIGBUS", "Bus error"},
-    {SIGFPE, "SIGFPE", "Floating-point exception"},
-    {SIGILL, "SIGILL", "Illegal instruction"},
-    {SIGABRT, "SIGABRT", "Aborted"},
-    {SIGTERM, "SIGTERM", "Terminated"},
-    {SIGINT, "SIGINT", "Interrupt"},
-    {SIGHUP, "SIGHUP", "Hangup"},
-    {SIGQUIT, "SIGQUIT", "Quit"},
-    {SIGALRM, "SIGALRM", "Alarm clock"},
-    {SIGPIPE, "SIGPIPE", "Broken pipe"},
-    {SIGUSR1, "SIGUSR1", "User defined signal 1"},
-    {SIGUSR2, "SIGUSR2", "User defined signal 2"},
-    {SIGXCPU, "SIGXCPU", "CPU time limit exceeded"},
-    {SIGXFSZ, "SIGXFSZ", "File size limit exceeded"},
-    {SIGVTALRM, "SIGVTALRM", "Virtual timer expired"},
-    {SIGPROF, "SIGPROF", "Profiling timer expired"},
+    {SIGSEGV, "SIGSEGV", "Segmentation fault", NULL},
+    {SIGBUS, "SIGBUS", "Bus error", NULL},
+    {SIGFPE, "SIGFPE", "Floating-point exception", NULL},
+    {SIGILL, "SIGILL", "Illegal instruction", NULL},
+    {SIGABRT, "SIGABRT", "Aborted", NULL},
+    {SIGTERM, "SIGTERM", "Terminated", NULL},
+    {SIGINT, "SIGINT", "Interrupt", NULL},
+    {SIGHUP, "SIGHUP", "Hangup", NULL},
+    {SIGQUIT, "SIGQUIT", "Quit", NULL},
+    {SIGALRM, "SIGALRM", "Alarm clock", "a timer"},
+    {SIGPIPE, "SIGPIPE", "Broken pipe", NULL},
+    {SIGUSR1, "SIGUSR1", "User defined signal 1", NULL},
+    {SIGUSR2, "SIGUSR2", "User defined signal 2", NULL},
+    {SIGXCPU, "SIGXCPU", "CPU time limit exceeded", "a resource limit: RLIMIT_CPU"},
+    {SIGXFSZ, "SIGXFSZ", "File size limit exceeded", "a resource limit: RLIMIT_FSIZE"},
+    {SIGVTALRM, "SIGVTALRM", "Virtual timer expired", "a timer"},
+    {SIGPROF, "SIGPROF", "Profiling timer expired", "a timer"},
 };
 
 static const struct sig_name *sig_name(int sig)
@@ -233,11 +235,9 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 		putdec(&b, sig);
 	}
 	if (at_term_signal(sig) && (si->si_code == SI_KERNEL || si->si_code == SI_TIMER)) {
-		puts_(&b, sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF ? " (a timer)"
-		          : sig == SIGXCPU || sig == SIGXFSZ ? " (a resource limit: RLIMIT_"
-		                                             : " (sent by the kernel)");
-		if (sig == SIGXCPU || sig == SIGXFSZ)
-			puts_(&b, sig == SIGXCPU ? "CPU)" : "FSIZE)");
+		puts_(&b, " (");
+		puts_(&b, n && n->by_kernel ? n->by_kernel : "sent by the kernel");
+		puts_(&b, ")");
 	} else if (si->si_code > 0 && !at_term_signal(sig)) { /* raised by the CPU for an instruction */
 		for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 			if (codes[i].sig == sig && codes[i].code == si->si_code) {

@@ -104,6 +104,25 @@ out:
 	return ok;
 }
 
+int at_fd_note(int fd, struct at_fd_id *id)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st))
+		return -1;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+int at_fd_same(int fd, const struct at_fd_id *id)
+{
+	struct stat st;
+	int saved = errno;
+	int same = fd >= 0 && !fstat(fd, &st) && st.st_dev == id->dev && st.st_ino == id->ino;
+	errno = saved;
+	return same;
+}
+
 int at_fd_not_std(int fd)
 {
 	if (fd < 0 || fd > 2)
@@ -114,4 +133,30 @@ int at_fd_not_std(int fd)
 	(void)syscall(SYS_close, fd);
 	errno = err;
 	return nfd;
+}
+
+void at_std_hold(struct at_std_held *h)
+{
+	h->n = 0;
+	int nul = -1;
+	for (int fd = 0; fd <= 2; fd++) {
+		if (syscall(SYS_fcntl, fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (nul < 0 && (nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+		                                   O_RDWR | O_CLOEXEC)) < 0)
+			return;
+		int got = nul == fd ? fd : (int)syscall(SYS_fcntl, nul, F_DUPFD_CLOEXEC, fd);
+		if (got == fd)
+			h->fd[h->n++] = fd;
+		else if (got >= 0) /* the program took fd meanwhile */
+			syscall(SYS_close, got);
+	}
+	if (nul > 2)
+		syscall(SYS_close, nul);
+}
+
+void at_std_release(const struct at_std_held *h)
+{
+	for (int i = 0; i < h->n; i++)
+		syscall(SYS_close, h->fd[i]);
 }

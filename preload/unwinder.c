@@ -3,14 +3,13 @@
 
 #include "config.h"
 #include "real.h"
+#include "stdfd.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,48 +47,17 @@ static const char *const names[] = {
  * - in a program started without stdin, stdout or stderr the pipe would take
  *   the free number: the program's next open would not get it, and what it
  *   prints would go into libunwind's pipe. The numbers 0..2 that are free are
- *   held (on /dev/null) while libunwind makes its pipe.
+ *   held while libunwind makes its pipe (at_std_hold).
  * - a program that closes every descriptor closes libunwind's too, and may
  *   reuse the numbers: at a crash libunwind would read a byte from, and write
  *   one to, the program's file or connection. The pipe's descriptors are
  *   noted (those libunwind made: pipes that were not open before) and a
  *   crash unwinds only while they are still the same pipes. */
-struct held {
-	int fd[3], n;
-};
-
-static void hold_std(struct held *h)
-{
-	h->n = 0;
-	int nul = -1;
-	for (int fd = 0; fd <= 2; fd++) {
-		if (syscall(SYS_fcntl, fd, F_GETFD) >= 0 || errno != EBADF)
-			continue;
-		if (nul < 0 && (nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
-		                                   O_RDWR | O_CLOEXEC)) < 0)
-			return;
-		int got = nul == fd ? fd : (int)syscall(SYS_fcntl, nul, F_DUPFD_CLOEXEC, fd);
-		if (got == fd)
-			h->fd[h->n++] = fd;
-		else if (got >= 0) /* the program took fd meanwhile */
-			syscall(SYS_close, got);
-	}
-	if (nul > 2)
-		syscall(SYS_close, nul);
-}
-
-static void release_std(const struct held *h)
-{
-	for (int i = 0; i < h->n; i++)
-		syscall(SYS_close, h->fd[i]);
-}
-
 enum { PIPES_MAX = 64, OWN_MAX = 4 };
 
 struct fd_id {
 	int fd;
-	dev_t dev;
-	ino_t ino;
+	struct at_fd_id id;
 };
 
 static struct fd_id own[OWN_MAX];
@@ -115,7 +83,7 @@ static int list_pipes(struct fd_id *out, int max)
 		if (n == max)
 			n = -1;
 		else
-			out[n++] = (struct fd_id){(int)fd, st.st_dev, st.st_ino};
+			out[n++] = (struct fd_id){(int)fd, {st.st_dev, st.st_ino}};
 	}
 	closedir(d);
 	return n;
@@ -130,7 +98,7 @@ static void note_own(const struct fd_id *before, int nbefore)
 	for (int i = 0; i < n && nown < OWN_MAX; i++) {
 		int old = 0;
 		for (int j = 0; j < nbefore && !old; j++)
-			old = before[j].ino == after[i].ino && before[j].dev == after[i].dev;
+			old = before[j].id.ino == after[i].id.ino && before[j].id.dev == after[i].id.dev;
 		if (!old)
 			own[nown++] = after[i];
 	}
@@ -138,9 +106,8 @@ static void note_own(const struct fd_id *before, int nbefore)
 
 static int own_intact(void)
 {
-	struct stat st;
 	for (int i = 0; i < nown; i++)
-		if (fstat(own[i].fd, &st) || st.st_ino != own[i].ino || st.st_dev != own[i].dev)
+		if (!at_fd_same(own[i].fd, &own[i].id))
 			return 0;
 	return 1;
 }
@@ -154,13 +121,13 @@ void at_unwinder_load(void)
 		return;
 	int saved = errno;
 	struct fd_id before[PIPES_MAX];
-	struct held h;
+	struct at_std_held h;
 	int nbefore = list_pipes(before, PIPES_MAX);
-	hold_std(&h);
+	at_std_hold(&h);
 	void *p[sizeof names / sizeof names[0]];
 	if (at_load_library(SONAME, names, p, (int)(sizeof names / sizeof names[0]),
 	                    "crashes are recorded without a stack trace")) {
-		release_std(&h);
+		at_std_release(&h);
 		atomic_store(&state, ABSENT);
 		errno = saved;
 		return;
@@ -176,7 +143,7 @@ void at_unwinder_load(void)
 	unw_cursor_t c;
 	if (!fns.getcontext(&ctx) && !fns.init_local(&c, &ctx))
 		fns.step(&c);
-	release_std(&h);
+	at_std_release(&h);
 	if (nbefore >= 0)
 		note_own(before, nbefore);
 	atomic_store(&state, READY);

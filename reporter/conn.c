@@ -47,8 +47,7 @@ int at_conn_remaining(uint64_t deadline_ms)
 
 int at_conn_ours(const struct at_conn *c)
 {
-	struct stat st;
-	return c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
+	return at_fd_same(c->fd, &c->id);
 }
 
 void at_conn_drop(struct at_conn *c)
@@ -152,11 +151,8 @@ int at_conn_connect(struct at_conn *c, uint64_t deadline_ms)
 		at_debug("cannot connect to %s:%s (%s)", c->host, c->port, c->why);
 		return -1;
 	}
-	struct stat st;
-	fstat(fd, &st);
 	c->fd = fd;
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
+	(void)at_fd_note(fd, &c->id);
 	if (c->tls && at_tls_conn_start(c, deadline_ms)) {
 		at_debug("TLS with %s:%s failed (%s)", c->host, c->port, c->why);
 		close(fd);

@@ -11,14 +11,15 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "../preload/stdfd.h"
+
 struct at_tls_sess;
 
 struct at_conn {
 	char host[256];
 	char port[8];
 	int fd;
-	dev_t dev;
-	ino_t ino;
+	struct at_fd_id id; /* the socket's file: at_conn_ours */
 	char why[256]; /* what failed last ("connect: Connection refused") */
 	/* https (tls.h): the files set by the backend (NULL: SSL_CERT_FILE and
 	 * SSL_CERT_DIR, else the system's CAs; no client certificate) */

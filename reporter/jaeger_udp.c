@@ -25,8 +25,7 @@ struct jaeger_udp {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int fd;
-	dev_t dev;
-	ino_t ino;
+	struct at_fd_id id;
 	int warned;
 	uint64_t reported_trimmed, reported_dropped;
 };
@@ -35,14 +34,12 @@ struct jaeger_udp {
  * number reused by the application: whether it is still ours. */
 static int ours(const struct jaeger_udp *u)
 {
-	struct stat st;
-	return u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino;
+	return at_fd_same(u->fd, &u->id);
 }
 
 /* The socket, checked before sending (ours) or made again. */
 static int udp_socket(struct jaeger_udp *u)
 {
-	struct stat st;
 	if (ours(u))
 		return u->fd;
 	u->fd = at_fd_not_std(socket(u->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -50,9 +47,7 @@ static int udp_socket(struct jaeger_udp *u)
 		return -1;
 	int sz = 4 * AT_JAEGER_UDP_MAX;
 	setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-	fstat(u->fd, &st);
-	u->dev = st.st_dev;
-	u->ino = st.st_ino;
+	(void)at_fd_note(u->fd, &u->id);
 	return u->fd;
 }
 

@@ -71,8 +71,7 @@ static uint32_t wake_len;
 #define CTL(base) ((struct at_queue_ctl *)((char *)(base)-CTL_SIZE))
 int at_queue_futex_private = FUTEX_PRIVATE_FLAG;
 static int shared_fd = -1;
-static dev_t shared_dev;
-static ino_t shared_ino;
+static struct at_fd_id shared_id;
 static char *map_start;
 static size_t map_total; /* the whole mapping, control block and extra included */
 /* Where this process's count of pushes starts: a fork child's stats are
@@ -182,11 +181,7 @@ int at_queue_init_shared(size_t capacity, size_t wake_at, size_t extra)
 		close(fd);
 		return -1;
 	}
-	struct stat st;
-	if (!fstat(fd, &st)) {
-		shared_dev = st.st_dev;
-		shared_ino = st.st_ino;
-	}
+	(void)at_fd_note(fd, &shared_id);
 	set_geometry(p, total, fd, cap, wake_at);
 	CTL(ring)->extra_off = len;
 	return 0;
@@ -221,9 +216,7 @@ int at_queue_shared_fd_intact(void)
 {
 	/* an application that closes every descriptor, or dup2()s over ours,
 	 * leaves the number to something else: the file is checked */
-	struct stat st;
-	return shared_fd >= 0 && !fstat(shared_fd, &st) && st.st_dev == shared_dev &&
-	       st.st_ino == shared_ino;
+	return at_fd_same(shared_fd, &shared_id);
 }
 
 void *at_queue_extra(size_t *len)
