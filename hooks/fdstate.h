@@ -90,6 +90,9 @@ static inline struct at_fd *at_fd_entry(int fd)
 struct at_fd *at_fd_table(void);
 /* Marks fd AT_FD_CGI (net.c); 0, or -1 when the table cannot be had. */
 int at_net_mark_cgi(int fd);
+/* At start-up, once tracing is on: stdin (and stdout) an inetd service's
+ * client connection, followed as an accepted socket (net.c). */
+void at_net_inetd_init(void);
 /* A response's status on an HTTP span (net.c): a 5xx is an error, and on a
  * client's span a 4xx too (error.type, the code). No stdio: a crash's
  * signal handler ends a CGI span with it. */
@@ -107,7 +110,12 @@ enum { R_IDLE = 0, R_HEAD, R_BODY, R_HANDLING, R_DEAD };
 struct at_conn {
 	_Atomic int inuse;
 	_Atomic int lock;   /* one thread works on a connection at a time */
+	/* the descriptors that name it: one, and one more for each duplicate
+	 * of a marked socket (net.c share); freed with the last */
+	_Atomic int refs;
 	_Atomic int desync; /* bytes went by unparsed: stop looking */
+	/* fd: the descriptor of the call that holds the connection (lock_conn;
+	 * a duplicate's calls name theirs) */
 	int fd, kind, pid;
 	uint8_t wstate, rstate;
 	uint8_t span_active, app_prop, pipelined, pend_built, addrs_known;

@@ -62,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -87,6 +88,7 @@ AT_REAL(ssize_t, __recv_chk, (int, void *, size_t, size_t, int));
 AT_REAL(ssize_t, __recvfrom_chk,
         (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *));
 AT_REAL(int, close, (int));
+AT_REAL(int, dup, (int));
 AT_REAL(int, dup2, (int, int));
 AT_REAL(int, dup3, (int, int, int));
 AT_REAL(int, close_range, (unsigned, unsigned, int));
@@ -186,6 +188,7 @@ static int resolve(void)
 	R(__read_chk);
 	R(__recv_chk);
 	R(__recvfrom_chk);
+	R(dup);
 	R(dup2);
 	R(dup3);
 	R(close_range);
@@ -364,6 +367,7 @@ static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 	/* everything but inuse, which another allocator must keep seeing */
 	memset((char *)c + offsetof(struct at_conn, lock), 0,
 	       offsetof(struct at_conn, host) - offsetof(struct at_conn, lock));
+	c->refs = 1;
 	c->fd = fd;
 	c->kind = kind;
 	c->local = e->local;
@@ -1456,6 +1460,7 @@ static struct at_conn *lock_conn(int fd, struct at_fd *e, int kind)
 		at_conn_unlock(c);
 		return NULL;
 	}
+	c->fd = fd; /* one of its descriptors, open for this call */
 	if (atomic_load(&c->desync))
 		desynced(c);
 	held = c;
@@ -1726,8 +1731,54 @@ static void forget(int fd)
 		return;
 	struct at_conn *c = atomic_exchange(&e->conn, NULL);
 	atomic_store(&e->kind, AT_FD_NONE);
-	if (c)
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1) /* its last descriptor */
 		release(c);
+}
+
+/* new is a duplicate of old (dup, dup2, dup3), which is a marked socket:
+ * both numbers name its connection, so that a server that reads one and
+ * writes the other (fdopen(dup(s), "w"); a child given the socket as its
+ * stdin and stdout) is followed whole. The connection ends with the last
+ * of them closed. Not in a vfork child (it shares our memory, not our
+ * descriptors), nor for libcurl's or a CGI's descriptor. */
+static void share(int old, int new)
+{
+	struct at_fd *from = at_fd_entry(old), *to = at_fd_entry(new);
+	int kind = from ? atomic_load(&from->kind) : AT_FD_NONE;
+	if (!to || (kind != AT_FD_CLIENT && kind != AT_FD_SERVER) ||
+	    getpid() != at_getpid_cached())
+		return;
+	forget(new); /* a stale entry: its close went by unseen */
+	struct at_conn *c = conn_get(old, from, kind);
+	if (!c)
+		return;
+	int n = atomic_load(&c->refs);
+	do {
+		if (n <= 0) /* being freed: old was closed meanwhile */
+			return;
+	} while (!atomic_compare_exchange_weak(&c->refs, &n, n + 1));
+	if (atomic_load(&from->conn) != c) { /* closed meanwhile, the slot reused */
+		if (atomic_fetch_sub(&c->refs, 1) == 1)
+			release(c);
+		return;
+	}
+	to->peer_family = from->peer_family;
+	to->peer_port = from->peer_port;
+	memcpy(to->peer_addr, from->peer_addr, sizeof to->peer_addr);
+	to->local = from->local;
+	to->by = from->by;
+	to->by_seq = from->by_seq;
+	atomic_store(&to->conn, c);
+	atomic_store_explicit(&to->kind, kind, memory_order_release);
+}
+
+static void shared(int old, int rc)
+{
+	if (rc >= 0 && AT_UNLIKELY(at_fd_kind(old))) {
+		int saved = errno;
+		share(old, rc);
+		errno = saved;
+	}
 }
 
 static void end_all(struct at_conn *c)
@@ -1855,6 +1906,39 @@ int at_net_mark_cgi(int fd)
 static int inet(const struct sockaddr *sa)
 {
 	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
+}
+
+/* An inetd-style service (inetd, xinetd, systemd's Accept=yes, tcpserver,
+ * socat's EXEC with nofork): started with a client's TCP connection as its
+ * stdin, and as its stdout. Its stdin is followed as an accepted socket,
+ * its stdout as the same connection (share). Not in a CGI program (the
+ * web server read the request), nor in one started by a traced process
+ * with a context (TRACEPARENT: a program a service's request runs, which
+ * reads what its parent left). AUTOTRACE_INETD=0: not at all. */
+void at_net_inetd_init(void)
+{
+	struct stat in, out;
+	if (fstat(0, &in) || !S_ISSOCK(in.st_mode) || at_cgi_active() || at_env_parent.valid)
+		return;
+	const char *v = at_getenv("AUTOTRACE_INETD");
+	int on = 1;
+	if (v && at_parse_bool(v, &on))
+		at_warn("AUTOTRACE_INETD=\"%.20s\" is not a boolean; using true", v);
+	int type = 0, listening = 1;
+	socklen_t tl = sizeof type, ll = sizeof listening;
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	if (!on || getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM ||
+	    getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) || listening ||
+	    getpeername(0, (struct sockaddr *)&peer, &pl) || !inet((struct sockaddr *)&peer))
+		return;
+	mark(0, AT_FD_SERVER, 1, (struct sockaddr *)&peer, 0);
+	if (!at_fd_kind(0))
+		return;
+	if (!fstat(1, &out) && out.st_dev == in.st_dev && out.st_ino == in.st_ino)
+		share(0, 1);
+	at_debug("stdin is a TCP connection: followed as an inetd service's%s",
+	         at_fd_kind(1) ? ", with stdout" : "");
 }
 
 /* A family whose stream connections are followed: TCP's, and a unix
@@ -2285,6 +2369,8 @@ AT_EXPORT int dup2(int old, int new)
 		errno = saved;
 	}
 	int rc = real_dup2(old, new);
+	if (old != new)
+		shared(old, rc);
 	if (AT_UNLIKELY(rc == 2))
 		at_stderr_placed(); /* the program's new stderr (stdfd.c) */
 	return rc;
@@ -2300,6 +2386,7 @@ AT_EXPORT int dup3(int old, int new, int flags)
 		errno = saved;
 	}
 	int rc = real_dup3(old, new, flags);
+	shared(old, rc);
 	if (AT_UNLIKELY(rc == 2))
 		at_stderr_placed(); /* the program's new stderr (stdfd.c) */
 	return rc;
@@ -2315,6 +2402,20 @@ static void fresh(int fd)
 		forget(fd);
 		errno = saved;
 	}
+}
+
+/* dup's number is new to the program: a stale entry on it goes; a
+ * duplicate of a marked socket shares its connection. */
+AT_EXPORT int dup(int old)
+{
+	if (!NEED(dup))
+		return (int)syscall(SYS_dup, old);
+	int rc = real_dup(old);
+	fresh(rc);
+	shared(old, rc);
+	if (AT_UNLIKELY(rc == 2))
+		at_stderr_placed(); /* close(2); dup(f): the old way to redirect */
+	return rc;
 }
 
 AT_EXPORT int socket(int domain, int type, int proto)

@@ -35,10 +35,11 @@ AT_TLS struct at_tls at_tls;
 extern struct at_ctx at_env_parent;
 struct at_span at_env_carrier; /* the tracestate that came with TRACEPARENT */
 
-/* hooks/cgi.c: weak, so that a unit test linking init.o does not take the
- * hooks with it */
+/* hooks/cgi.c, hooks/net.c: weak, so that a unit test linking init.o does
+ * not take the hooks with it */
 void at_cgi_init(void) __attribute__((weak));
 void at_cgi_end(int how) __attribute__((weak));
+void at_net_inetd_init(void) __attribute__((weak));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic int at_pid;
@@ -141,6 +142,8 @@ static void do_init(void)
 	if (at_cgi_init)
 		at_cgi_init(); /* a CGI request's span: every span's parent */
 	atomic_store(&at_state, AT_ON);
+	if (at_net_inetd_init)
+		at_net_inetd_init(); /* marks a socket: needs tracing on */
 }
 
 void at_init_slow(void)

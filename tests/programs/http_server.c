@@ -2,11 +2,21 @@
 /* A legacy-style HTTP/1.1 server on plain sockets, for the tests and the
  * demo. Prints its port on the first line of stdout, then serves until
  * killed.
- *   -m thread|fork|loop|prefork
+ *   -m thread|fork|loop|prefork|dup|stdio|inetd|vfork
  *                         thread per connection (default), fork per
  *                         connection (children end with _exit), one thread
- *                         serving connections one after another, or two
- *                         pre-forked children accepting on the shared socket
+ *                         serving connections one after another, two
+ *                         pre-forked children accepting on the shared socket;
+ *                         dup: thread per connection, responses written on a
+ *                         dup() of the connection (fdopen(dup(s), "w")
+ *                         style), which is closed first; stdio: fork per
+ *                         connection, the child's stdin and stdout the
+ *                         connection (dup2), serving them, then exit();
+ *                         vfork: per connection, a vfork child dup2's it
+ *                         onto its stdin and stdout and execs this program
+ *                         in inetd mode;
+ *                         inetd: no listening socket, no port printed: one
+ *                         connection on stdin and stdout, as inetd starts it
  *   -s status             response status (default 200)
  *   -r len|chunked|close  response framing (default len)
  *   -e                    echo: the body is the request head as received
@@ -176,7 +186,7 @@ static void respond(int fd, const char *body, size_t blen, int keep)
 	}
 }
 
-static void serve(int fd)
+static void serve(int fd, int out)
 {
 	static __thread char buf[65536];
 	static __thread char body[70000];
@@ -223,7 +233,7 @@ static void serve(int fd)
 			blen =
 			    (size_t)snprintf(body, sizeof body, "hello from %d\n", (int)getpid());
 		}
-		respond(fd, body, blen, keep);
+		respond(out, body, blen, keep);
 		size_t used = (size_t)hl + clen;
 		memmove(buf, buf + used, have - used);
 		have -= used;
@@ -235,7 +245,13 @@ static void serve(int fd)
 static void *conn_thread(void *p)
 {
 	int fd = (int)(intptr_t)p;
-	serve(fd);
+	if (!strcmp(mode, "dup")) {
+		int w = dup(fd);
+		serve(fd, w);
+		close(w);
+	} else {
+		serve(fd, fd);
+	}
 	close(fd);
 	return NULL;
 }
@@ -287,7 +303,12 @@ int main(int argc, char **argv)
 	if (cgi)
 		cgi = argv + optind;
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, !strcmp(mode, "fork") ? SIG_IGN : SIG_DFL);
+	int forks = !strcmp(mode, "fork") || !strcmp(mode, "stdio") || !strcmp(mode, "vfork");
+	signal(SIGCHLD, forks ? SIG_IGN : SIG_DFL); /* no zombies */
+	if (!strcmp(mode, "inetd")) {
+		serve(0, 1);
+		return 0;
+	}
 	int ls = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0), one = 1;
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -323,14 +344,33 @@ int main(int argc, char **argv)
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(ls);
-				serve(fd);
+				serve(fd, fd);
 				if (!no_close)
 					close(fd);
 				_exit(0);
 			}
 			close(fd);
+		} else if (!strcmp(mode, "vfork")) {
+			if (vfork() == 0) {
+				dup2(fd, 0);
+				dup2(fd, 1);
+				close(fd);
+				execl("/proc/self/exe", "http_server", "-m", "inetd", (char *)NULL);
+				_exit(127);
+			}
+			close(fd);
+		} else if (!strcmp(mode, "stdio")) {
+			if (fork() == 0) {
+				close(ls);
+				dup2(fd, 0);
+				dup2(fd, 1);
+				close(fd);
+				serve(0, 1);
+				exit(0);
+			}
+			close(fd);
 		} else if (!strcmp(mode, "loop")) {
-			serve(fd);
+			serve(fd, fd);
 			close(fd);
 		} else {
 			pthread_t t;

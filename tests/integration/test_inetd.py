@@ -1,0 +1,260 @@
+"""A server's connection under more than one descriptor: an inetd-style
+service (started with the client's TCP connection as its stdin and stdout:
+inetd, xinetd, systemd's Accept=yes, socat's EXEC with nofork), a server
+that answers on a dup() of its socket, a forked child that serves on the
+socket dup2'ed onto its stdin and stdout. Each request gets its SERVER
+span, with the status of the response written on the other descriptor."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, run, shim_env, program
+from httpnet import Server, by_service, one, raw_request
+
+TID = "0af7651916cd43dd8448eb211c80319c"
+SID = "b7ad6b7169203331"
+GOOD = "00-%s-%s-01" % (TID, SID)
+
+
+def get(path, *headers, close=True):
+    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n" % (
+        path, "".join(h + "\r\n" for h in headers),
+        "Connection: close\r\n" if close else "")).encode()
+
+
+def read_response(s):
+    """One response with a Content-Length, whole, from socket s."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        b = s.recv(4096)
+        assert b, "connection closed in a response's head: %r" % data
+        data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n")
+             if l.lower().startswith(b"content-length:")][0])
+    while len(body) < n:
+        b = s.recv(4096)
+        assert b
+        body += b
+    return head, body
+
+
+def wait_listening(port, proc, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on %d" % port)
+
+
+def inetd(env, cmd, stdin_kind="tcp"):
+    """Starts cmd as inetd would, for one client: its stdin and stdout one
+    accepted TCP connection (or one end of a unix socketpair); returns the
+    client's socket, the process and the listening port."""
+    if stdin_kind == "unix":
+        mine, theirs = socket.socketpair()
+        port = 0
+    else:
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        port = ls.getsockname()[1]
+        mine = socket.create_connection(("127.0.0.1", port), timeout=10)
+        theirs, _ = ls.accept()
+        ls.close()
+    p = subprocess.Popen(cmd, stdin=theirs, stdout=theirs, stderr=subprocess.PIPE, env=env)
+    theirs.close()
+    mine.settimeout(10)
+    return mine, p, port
+
+
+def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_path):
+    """busybox httpd -i, a real inetd-mode web server, started per
+    connection by socat (EXEC with nofork: the connection is its stdin and
+    stdout) and asked by curl, all three under the shim: curl's CLIENT span
+    is the parent of busybox's SERVER span, which has the request's
+    attributes and each response's status."""
+    assert shutil.which("busybox") and shutil.which("socat"), \
+        "busybox and socat: scripts/install-deps.sh installs them"
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hi from busybox\n")
+    port = free_port()
+    srv = subprocess.Popen(
+        ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+         "EXEC:busybox httpd -i -h %s,nofork" % www],
+        env=shim_env(collector, OTEL_SERVICE_NAME="bb"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_listening(port, srv)
+        url = "http://127.0.0.1:%d" % port
+        r = run(["curl", "-s", url + "/index.html?x=1"],
+                shim_env(collector, OTEL_SERVICE_NAME="curl"))
+        assert r.stdout == b"hi from busybox\n"
+        r = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url + "/nope"],
+                shim_env(collector, OTEL_SERVICE_NAME="curl"))
+        assert r.stdout == b"404"
+        spans = collector.wait_for(4, pred=lambda s: s["resource"].get("service.name") in (
+            "bb", "curl"))
+        time.sleep(0.3)
+        servers = by_service(collector.spans, "bb", "SERVER")
+        clients = by_service(collector.spans, "curl", "CLIENT")
+        assert len(servers) == 2 and len(clients) == 2, spans
+        # the wait for the probe connection: socat's accept made no span
+        assert by_service(collector.spans, "bb", "CLIENT") == []
+        for path, status in (("/index.html", 200), ("/nope", 404)):
+            s = [x for x in servers if x["attributes"]["url.path"] == path][0]
+            c = [x for x in clients if x["attributes"]["url.full"].startswith(url + path)][0]
+            assert s["trace_id"] == c["trace_id"] and s["parent_span_id"] == c["span_id"]
+            a = s["attributes"]
+            assert a["http.request.method"] == "GET"
+            assert a["http.response.status_code"] == status
+            assert a["server.port"] == port
+            assert a["client.address"] == "127.0.0.1"
+            assert a["user_agent.original"].startswith("curl/")
+            assert s["status_code"] == 0  # a 404 is not a server's error
+        assert [x for x in servers if x["attributes"]["url.path"] == "/index.html"][0][
+            "attributes"]["url.query"] == "x=1"
+    finally:
+        srv.kill()
+        srv.wait(10)
+
+
+def test_inetd_service_keep_alive_requests_each_have_a_span(collector):
+    """The C test server as an inetd service: two requests on its one
+    connection, each a SERVER span with the caller's context and the
+    response's status; the client gets exactly the server's bytes."""
+    env = shim_env(collector, OTEL_SERVICE_NAME="svc")
+    s, p, port = inetd(env, [program("http_server"), "-m", "inetd"])
+    try:
+        s.sendall(get("/one?a=b", "traceparent: " + GOOD, close=False))
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200 X\r\n") and body == b"hello from %d\n" % p.pid
+        s.sendall(get("/two"))
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200 X\r\n")
+        assert s.recv(10) == b""
+        assert p.wait(10) == 0
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+    spans = collector.wait_for(2)
+    first = one(spans, name="GET", trace_id=TID)
+    assert first["parent_span_id"] == SID and first["kind"] == "SERVER"
+    a = first["attributes"]
+    assert a["url.path"] == "/one" and a["url.query"] == "a=b"
+    assert a["http.response.status_code"] == 200
+    assert a["server.port"] == port and a["client.address"] == "127.0.0.1"
+    second = [x for x in spans if x["attributes"].get("url.path") == "/two"]
+    assert len(second) == 1 and second[0]["attributes"]["http.response.status_code"] == 200
+    assert second[0]["trace_id"] != TID
+    assert second[0]["resource"]["process.pid"] == p.pid
+
+
+@pytest.mark.parametrize("why", ["switched-off", "traceparent", "unix-socket"])
+def test_stdin_socket_not_followed(collector, why):
+    """No SERVER span where stdin is not an inetd client's connection to
+    follow: AUTOTRACE_INETD=0; a program started within a trace
+    (TRACEPARENT: a traced parent's request, which the parent reads); a
+    unix socketpair (how libuv gives a child its stdio). The service's
+    bytes are the same."""
+    extra = {"AUTOTRACE_INETD": "0"} if why == "switched-off" else (
+        {"TRACEPARENT": GOOD} if why == "traceparent" else {})
+    env = shim_env(collector, OTEL_SERVICE_NAME="svc", AUTOTRACE_LOG_LEVEL="debug", **extra)
+    s, p, _ = inetd(env, [program("http_server"), "-m", "inetd"],
+                    "unix" if why == "unix-socket" else "tcp")
+    try:
+        s.sendall(get("/x"))
+        head, body = read_response(s)
+        assert head == b"HTTP/1.1 200 X\r\nContent-Length: %d\r\nConnection: close" % len(body)
+        assert p.wait(10) == 0
+        err = p.stderr.read().decode()
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+    assert "inetd service" not in err
+    time.sleep(0.5)
+    assert [x for x in collector.spans if x["kind"] == "SERVER"] == []
+
+
+@pytest.mark.parametrize("framing", ["len", "close"])
+def test_response_written_on_a_dup_of_the_socket(collector, framing):
+    """A server thread that reads its connection and answers on a dup() of
+    it (fdopen(dup(s), "w") style), closing the dup first: every request of
+    a keep-alive connection has its span and its response's status; a
+    response that ends at close ends with the last descriptor."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "dup", "-r", framing)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        if framing == "len":
+            s.sendall(get("/a", "traceparent: " + GOOD, close=False))
+            assert read_response(s)[0].startswith(b"HTTP/1.1 200")
+            s.sendall(get("/b"))
+            assert read_response(s)[0].startswith(b"HTTP/1.1 200")
+        else:
+            s.sendall(get("/a", "traceparent: " + GOOD))
+        rest = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            rest += b
+        s.close()
+        if framing == "close":
+            assert rest.startswith(b"HTTP/1.1 200 X\r\nConnection: close\r\n\r\nhello from ")
+        want = 2 if framing == "len" else 1
+        spans = collector.wait_for(want)
+        time.sleep(0.3)
+        assert len(collector.spans) == want
+        a = one(spans, trace_id=TID)
+        assert a["parent_span_id"] == SID and a["attributes"]["url.path"] == "/a"
+        for x in spans:
+            assert x["attributes"]["http.response.status_code"] == 200
+        if framing == "len":
+            assert {x["attributes"]["url.path"] for x in spans} == {"/a", "/b"}
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("mode", ["stdio", "vfork"])
+def test_forked_child_serving_on_stdin_and_stdout(collector, mode):
+    """A forking server whose child dup2's the connection onto its stdin
+    and stdout, closes the original and serves on 0 and 1 (the classic
+    way to run a handler on a connection), or execs a program to (from a
+    vfork child, whose dup2 and close must leave the parent's memory
+    alone): one span per request, in the child, with the response's
+    status; the server goes on with its next connection."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", mode)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(get("/a", "traceparent: " + GOOD, close=False))
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200")
+        child = int(body.split()[-1])
+        s.sendall(get("/b"))
+        assert read_response(s)[0].startswith(b"HTTP/1.1 200")
+        s.close()
+        spans = collector.wait_for(2)
+        time.sleep(0.3)
+        assert len(collector.spans) == 2
+        assert one(spans, trace_id=TID)["attributes"]["url.path"] == "/a"
+        for x in spans:
+            assert x["kind"] == "SERVER"
+            assert x["attributes"]["http.response.status_code"] == 200
+            assert x["resource"]["process.pid"] == child != srv.p.pid
+        out = raw_request(srv.port, get("/c").decode())
+        assert out.startswith(b"HTTP/1.1 200")
+        third = collector.wait_for(3)
+        assert [x["attributes"]["url.path"] for x in third if x not in spans] == ["/c"]
+    finally:
+        srv.close()
