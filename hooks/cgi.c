@@ -55,7 +55,7 @@ static struct at_span span;
 static struct at_carrier carrier; /* the request's propagation headers */
 static pid_t owner;               /* the process whose span it is; 0: none */
 static int active;                /* inside a CGI request: ours or a parent's */
-static int watching;              /* the head is still looked for */
+int at_cgi_watching; /* the head is still looked for (hooks/stdio.c's test) */
 static _Atomic int ended;
 static char mark_tp[AT_TRACEPARENT_LEN + 1]; /* AT_CGI_MARK's value */
 static struct stat out_st;                   /* the response's channel, fd 1 */
@@ -72,11 +72,11 @@ static _Atomic int head_busy; /* two threads writing to stdout at once: given up
  * nothing more: the fflush hook tests one flag. */
 static int looking(void)
 {
-	if (!watching)
+	if (!at_cgi_watching)
 		return 0;
 	if (head.state == AT_CGI_HEAD_LINE && getpid() == owner)
 		return 1;
-	watching = 0;
+	at_cgi_watching = 0;
 	return 0;
 }
 
@@ -114,21 +114,6 @@ void at_cgi_stdio(void)
 		funlockfile(f);
 	}
 	errno = saved;
-}
-
-/* libc's fflush writes stdio's buffer with its own write, unseen: what it
- * holds for stdout is read first (a C program's printf, then fflush). */
-AT_REAL(int, fflush, (FILE *));
-
-AT_EXPORT int fflush(FILE *f)
-{
-	if (AT_UNLIKELY(watching) && (!f || f == stdout))
-		at_cgi_stdio();
-	if (!AT_RESOLVE(fflush)) {
-		errno = ENOSYS;
-		return EOF;
-	}
-	return real_fflush(f);
 }
 
 /* ---- the request span ---- */
@@ -281,7 +266,7 @@ void at_cgi_init(void)
 	at_cgi_head_init(&head);
 	out_known = fstat(1, &out_st) == 0;
 	if (fcntl(1, F_GETFD) >= 0 && !at_net_mark_cgi(1))
-		watching = 1;
+		at_cgi_watching = 1;
 	else
 		head.state = AT_CGI_HEAD_BAD;
 }
@@ -331,7 +316,7 @@ void at_cgi_end(int how)
 	if (take()) {
 		if (how == AT_CGI_EXIT)
 			at_cgi_stdio(); /* written after this, by exit */
-		watching = 0;
+		at_cgi_watching = 0;
 		set_status();
 		at_span_end_detached(&span);
 	}
@@ -351,7 +336,7 @@ struct at_span *at_cgi_take(void)
 {
 	if (!take() || !span.recording)
 		return NULL;
-	watching = 0;
+	at_cgi_watching = 0;
 	set_status();
 	return &span;
 }

@@ -35,6 +35,8 @@ int at_cgi_out(const struct iovec *iov, int cnt, size_t r);
 /* What stdio holds for stdout and will write through libc's own calls,
  * which no hook sees: read at fflush and at exit. */
 void at_cgi_stdio(void);
+/* Whether the response's head is still looked for: the fflush hook's test. */
+extern int at_cgi_watching;
 
 enum { AT_CGI_EXIT, AT_CGI_QUIT, AT_CGI_EXEC };
 /* The process ends (exit; _exit, which drops stdio's buffers; exec): the

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* AT_FD_WIRE: a client socket libcurl connected inside a curl_easy_perform
  * that hands its trace headers to net.c (wire.h); written to only there.
@@ -93,6 +94,16 @@ int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's
  * client connection, followed as an accepted socket (net.c). */
 void at_net_inetd_init(void);
+/* stdio on a marked server socket (net.c; the hooks in hooks/stdio.c): f's
+ * descriptor when it is one, else -1; and a flush of f by flush (libc's
+ * fflush) whose bytes are parsed as the response they are. */
+int at_net_stdio_fd(FILE *f);
+int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
+/* exit: stdout's stdio buffer written through the hook when it is a
+ * marked server socket, then the spans still open ended (net.c). */
+void at_net_fini(void);
+/* fd is about to be closed by libc's own close (fclose): forgotten. */
+void at_net_closing(int fd);
 /* A response's status on an HTTP span (net.c): a 5xx is an error, and on a
  * client's span a 4xx too (error.type, the code). No stdio: a crash's
  * signal handler ends a CGI span with it. */

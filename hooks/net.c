@@ -54,10 +54,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,8 @@ AT_REAL(ssize_t, __recvfrom_chk,
         (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *));
 AT_REAL(int, close, (int));
 AT_REAL(int, dup, (int));
+AT_REAL(int, fcntl, (int, int, ...));
+AT_REAL(int, fcntl64, (int, int, ...));
 AT_REAL(int, dup2, (int, int));
 AT_REAL(int, dup3, (int, int, int));
 AT_REAL(int, close_range, (unsigned, unsigned, int));
@@ -189,6 +193,8 @@ static int resolve(void)
 	R(__recv_chk);
 	R(__recvfrom_chk);
 	R(dup);
+	R(fcntl);
+	R(fcntl64);
 	R(dup2);
 	R(dup3);
 	R(close_range);
@@ -1781,6 +1787,12 @@ static void shared(int old, int rc)
 	}
 }
 
+void at_net_closing(int fd)
+{
+	if (AT_UNLIKELY(at_fd_kind(fd)))
+		forget(fd);
+}
+
 static void end_all(struct at_conn *c)
 {
 	if (!spans_open(c) || c->pid != at_getpid_cached() || !at_conn_trylock(c))
@@ -1837,10 +1849,72 @@ void at_net_exit(void)
 		at_conn_each(end_all);
 }
 
+/* ---- stdio on a server's socket ----
+ * stdio writes its buffer with libc's own write, which no hook sees: a
+ * response printf'ed to an inetd service's stdout, or fprintf'ed to
+ * fdopen(s, "w"). Its bytes are read as they go, from the buffer, where
+ * they are flushed through a hook (fflush, fclose: hooks/stdio.c; exit,
+ * below) and parsed as the response. Bytes stdio writes by itself, its
+ * buffer full, a line-buffered stream's lines (bash's stdout) or an
+ * unbuffered stream's, are still unseen. */
+
+int at_net_stdio_fd(FILE *f)
+{
+	int fd = f->_fileno;
+	return at_fd_kind(fd) == AT_FD_SERVER ? fd : -1;
+}
+
+/* glibc's libio: a stream whose buffer holds bytes to write (not one
+ * being read: fflush(stdin)) */
+#define IO_CURRENTLY_PUTTING 0x0800
+
+int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
+{
+	flockfile(f); /* no other thread fills the buffer meanwhile */
+	const char *base = f->_IO_write_base;
+	size_t n = base && (f->_flags & IO_CURRENTLY_PUTTING) && f->_IO_write_ptr > base
+	               ? (size_t)(f->_IO_write_ptr - base)
+	               : 0;
+	uint64_t t0 = n ? at_stamp() : 0;
+	int rc = flush(f); /* writes the buffer, whose bytes stay where they were */
+	int saved = errno;
+	struct at_fd *e = at_fd_entry(fd);
+	int entered = 0;
+	struct at_conn *c;
+	if (!rc && n && e && out_kind(e, atomic_load(&e->kind), &entered) == AT_FD_SERVER &&
+	    (c = lock_conn(fd, e, AT_FD_SERVER))) {
+		struct iovec v = {(void *)base, n};
+		struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1};
+		if (c->rstate != R_DEAD)
+			server_out(c, &k, n, t0);
+		conn_done(e, c, entered);
+	} else if (entered) {
+		at_leave();
+	}
+	funlockfile(f);
+	errno = saved;
+	return rc;
+}
+
+/* exit(): what is still open ends. stdio writes what it holds only after
+ * every exit handler and destructor: stdout's is written first, through
+ * the hook (an inetd service's printf'ed response, no fflush). Not at
+ * _exit or exec, which drop it. From the atexit handler, and from the
+ * shim's destructor (preload/init.c), which runs after a handler
+ * registered at start-up (before main, as an inetd service's is). */
+void at_net_fini(void)
+{
+	if (!atomic_load(&at_fds) || !at_on() || getpid() != at_getpid_cached())
+		return;
+	if (stdout && at_net_stdio_fd(stdout) >= 0)
+		fflush(stdout);
+	at_conn_each(end_all);
+}
+
 static void on_exit_handler(void)
 {
 	int saved = errno;
-	at_net_exit();
+	at_net_fini();
 	errno = saved;
 }
 
@@ -2416,6 +2490,44 @@ AT_EXPORT int dup(int old)
 	if (AT_UNLIKELY(rc == 2))
 		at_stderr_placed(); /* close(2); dup(f): the old way to redirect */
 	return rc;
+}
+
+/* fcntl's F_DUPFD and F_DUPFD_CLOEXEC are dup's (Python's os.dup and
+ * socket.dup, a shell's n>&m); every other command passes through, its
+ * argument as the caller gave it (a pointer or an int, in a register
+ * either way, as glibc's own fcntl reads it). fcntl64 is the name
+ * programs built since glibc 2.28 call (Python, Perl). */
+static int dupfd_done(int fd, int cmd, int rc)
+{
+	if (AT_UNLIKELY(cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+		fresh(rc);
+		shared(fd, rc);
+		if (rc == 2)
+			at_stderr_placed();
+	}
+	return rc;
+}
+
+AT_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!NEED(fcntl))
+		return (int)syscall(SYS_fcntl, fd, cmd, arg);
+	return dupfd_done(fd, cmd, real_fcntl(fd, cmd, arg));
+}
+
+AT_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!NEED(fcntl64))
+		return (int)syscall(SYS_fcntl, fd, cmd, arg);
+	return dupfd_done(fd, cmd, real_fcntl64(fd, cmd, arg));
 }
 
 AT_EXPORT int socket(int domain, int type, int proto)

@@ -40,6 +40,7 @@ struct at_span at_env_carrier; /* the tracestate that came with TRACEPARENT */
 void at_cgi_init(void) __attribute__((weak));
 void at_cgi_end(int how) __attribute__((weak));
 void at_net_inetd_init(void) __attribute__((weak));
+void at_net_fini(void) __attribute__((weak));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic int at_pid;
@@ -181,6 +182,11 @@ __attribute__((destructor)) static void at_dtor(void)
 		return;
 	if (at_cgi_end)
 		at_cgi_end(AT_CGI_EXIT);
+	if (at_net_fini) {
+		int saved = errno;
+		at_net_fini(); /* connections still open, stdout's last response */
+		errno = saved;
+	}
 	at_flush_at_exit();
 	if (at_log_level >= AT_LOG_INFO)
 		at_exporter_print_stats();

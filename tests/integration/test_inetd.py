@@ -128,12 +128,16 @@ def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_p
         srv.wait(10)
 
 
-def test_inetd_service_keep_alive_requests_each_have_a_span(collector):
+@pytest.mark.parametrize("how", ["write", "stdio"])
+def test_inetd_service_keep_alive_requests_each_have_a_span(collector, how):
     """The C test server as an inetd service: two requests on its one
     connection, each a SERVER span with the caller's context and the
-    response's status; the client gets exactly the server's bytes."""
+    response's status; the client gets exactly the server's bytes. With
+    stdio (printf to stdout), libc writes the bytes: the first response at
+    an fflush, the last at exit."""
     env = shim_env(collector, OTEL_SERVICE_NAME="svc")
-    s, p, port = inetd(env, [program("http_server"), "-m", "inetd"])
+    s, p, port = inetd(env, [program("http_server"), "-m", "inetd"] +
+                       (["-S"] if how == "stdio" else []))
     try:
         s.sendall(get("/one?a=b", "traceparent: " + GOOD, close=False))
         head, body = read_response(s)
@@ -187,13 +191,17 @@ def test_stdin_socket_not_followed(collector, why):
     assert [x for x in collector.spans if x["kind"] == "SERVER"] == []
 
 
+@pytest.mark.parametrize("how", ["dup", "fdopen"])
 @pytest.mark.parametrize("framing", ["len", "close"])
-def test_response_written_on_a_dup_of_the_socket(collector, framing):
+def test_response_written_on_a_dup_of_the_socket(collector, framing, how):
     """A server thread that reads its connection and answers on a dup() of
-    it (fdopen(dup(s), "w") style), closing the dup first: every request of
-    a keep-alive connection has its span and its response's status; a
-    response that ends at close ends with the last descriptor."""
-    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "dup", "-r", framing)
+    it, closing the dup first; or, the classic way, with stdio on
+    fdopen(dup(s), "w"), fflush'ed after each response but the last, which
+    fclose writes: every request of a keep-alive connection has its span
+    and its response's status; a response that ends at close ends with the
+    last descriptor."""
+    args = ["-m", "dup"] if how == "dup" else ["-m", "thread", "-S"]
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-r", framing, *args)
     try:
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         if framing == "len":
@@ -258,3 +266,75 @@ def test_forked_child_serving_on_stdin_and_stdout(collector, mode):
         assert [x["attributes"]["url.path"] for x in third if x not in spans] == ["/c"]
     finally:
         srv.close()
+
+
+PY_DUP_SERVER = r'''
+import socket
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+print(ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+w = c.dup()  # os.dup, socket.dup: fcntl64(F_DUPFD_CLOEXEC)
+data = b""
+while b"\r\n\r\n" not in data:
+    data += c.recv(4096)
+w.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+w.close()
+c.close()
+'''
+
+
+def test_python_server_answering_on_socket_dup(collector):
+    """Python's socket.dup() (fcntl64 with F_DUPFD_CLOEXEC, not dup):
+    the response written on the duplicate gives the span its status."""
+    p = subprocess.Popen(["/usr/bin/python3", "-c", PY_DUP_SERVER],
+                         env=shim_env(collector, OTEL_SERVICE_NAME="py"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        port = int(p.stdout.readline())
+        out = raw_request(port, get("/d", "traceparent: " + GOOD).decode())
+        assert out == b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+        assert p.wait(10) == 0
+    finally:
+        p.kill()
+        p.wait(10)
+    s = one(collector.wait_for(1), kind="SERVER")
+    assert s["parent_span_id"] == SID and s["attributes"]["url.path"] == "/d"
+    assert s["attributes"]["http.response.status_code"] == 201
+
+
+SH_SERVICE = r'''
+read -r method path version
+while read -r line; do
+    line=${line%$'\r'}
+    [ -z "$line" ] && break
+done
+body="hello from sh $path"
+printf 'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s' ${#body} "$body"
+'''
+
+
+def test_shell_script_inetd_service(collector):
+    """A shell script as an inetd service: bash reads the request a byte
+    at a time (its read builtin on a socket) and answers with printf; the
+    request's span continues the caller's trace. (Its status is not known:
+    bash's stdout is line-buffered, and stdio writes each line by itself,
+    with no hook to see it.)"""
+    env = shim_env(collector, OTEL_SERVICE_NAME="sh")
+    s, p, port = inetd(env, ["/bin/bash", "-c", SH_SERVICE])
+    try:
+        s.sendall(get("/shell?q=1", "traceparent: " + GOOD))
+        head, body = read_response(s)
+        assert body == b"hello from sh /shell?q=1"
+        assert p.wait(10) == 0
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+    x = one(collector.wait_for(1), kind="SERVER")
+    assert x["trace_id"] == TID and x["parent_span_id"] == SID
+    a = x["attributes"]
+    assert a["url.path"] == "/shell" and a["url.query"] == "q=1"
+    assert a["http.request.method"] == "GET" and a["server.port"] == port
+    assert a["client.address"] == "127.0.0.1"

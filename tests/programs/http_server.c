@@ -32,7 +32,11 @@
  *   -a none|full|short    how accept is called: no address (default), a
  *                         sockaddr_storage, or a buffer of 2 bytes (the
  *                         kernel cuts the address to its family)
- *   -n N                  loop mode: exit after N connections */
+ *   -n N                  loop mode: exit after N connections
+ *   -S                    responses written with stdio: to stdout in inetd
+ *                         mode, else to fdopen(dup(fd), "w") (fclose'd at
+ *                         the end); flushed after each but the last, which
+ *                         fclose or exit writes */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,7 +54,7 @@
 #include <threads.h>
 #include <unistd.h>
 
-static int status = 200, echo, upstream, in_thread, no_close;
+static int status = 200, echo, upstream, in_thread, no_close, use_stdio;
 static const char *framing = "len", *mode = "thread";
 static char **cgi;
 static const char *accept_how = "none";
@@ -153,10 +157,26 @@ static int run_cgi(char *out, size_t cap)
 	return (int)have;
 }
 
-static void respond(int fd, const char *body, size_t blen, int keep)
+static void respond(int fd, FILE *w, const char *body, size_t blen, int keep)
 {
 	char head[256];
 	int n;
+	if (w) {
+		if (!strcmp(framing, "chunked"))
+			fprintf(w, "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n%s\r\n%zx\r\n",
+			        status, keep ? "" : "Connection: close\r\n", blen);
+		else if (!strcmp(framing, "close"))
+			fprintf(w, "HTTP/1.1 %d X\r\nConnection: close\r\n\r\n", status);
+		else
+			fprintf(w, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status, blen,
+			        keep ? "" : "Connection: close\r\n");
+		fwrite(body, 1, blen, w);
+		if (!strcmp(framing, "chunked"))
+			fputs("\r\n0\r\n\r\n", w);
+		if (keep)
+			fflush(w);
+		return;
+	}
 	if (!strcmp(framing, "chunked")) {
 		n = snprintf(head, sizeof head,
 		             "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n%s\r\n%zx\r\n", status,
@@ -191,6 +211,7 @@ static void serve(int fd, int out)
 	static __thread char buf[65536];
 	static __thread char body[70000];
 	size_t have = 0;
+	FILE *w = !use_stdio ? NULL : out == 1 ? stdout : fdopen(dup(out), "w");
 	for (;;) {
 		int hl = read_head(fd, buf, sizeof buf, &have);
 		if (hl < 0)
@@ -233,13 +254,15 @@ static void serve(int fd, int out)
 			blen =
 			    (size_t)snprintf(body, sizeof body, "hello from %d\n", (int)getpid());
 		}
-		respond(out, body, blen, keep);
+		respond(out, w, body, blen, keep);
 		size_t used = (size_t)hl + clen;
 		memmove(buf, buf + used, have - used);
 		have -= used;
 		if (!keep)
 			break;
 	}
+	if (w && w != stdout)
+		fclose(w);
 }
 
 static void *conn_thread(void *p)
@@ -260,7 +283,7 @@ int main(int argc, char **argv)
 {
 	int o;
 	int v6 = 0, conns = -1;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:")) != -1) {
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:S")) != -1) {
 		switch (o) {
 		case '6':
 			v6 = 1;
@@ -295,6 +318,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			cgi = argv;
+			break;
+		case 'S':
+			use_stdio = 1;
 			break;
 		default:
 			return 2;

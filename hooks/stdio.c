@@ -1,0 +1,66 @@
+/* stdio's flushes: libc writes a stream's buffer with its own write, which
+ * no hook sees. Where the buffer goes to something the shim follows, it is
+ * read as it is written: a CGI program's stdout (the response's head,
+ * hooks/cgi.c) and a server's socket (the response, hooks/net.c). Any
+ * other stream passes straight through after a flag test and, once a
+ * socket has been marked, one load of the fd table. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/real.h"
+#include "cgi.h"
+#include "fdstate.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+AT_REAL(int, fflush, (FILE *));
+AT_REAL(int, fclose, (FILE *));
+
+/* f's descriptor when it is a marked server socket, else -1. */
+static AT_ALWAYS_INLINE int server_stream(FILE *f)
+{
+	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
+		return -1;
+	return at_net_stdio_fd(f);
+}
+
+AT_EXPORT int fflush(FILE *f)
+{
+	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
+		at_cgi_stdio();
+	if (!AT_RESOLVE(fflush)) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	int fd = server_stream(f ? f : stdout);
+	if (AT_LIKELY(fd < 0))
+		return real_fflush(f);
+	if (f)
+		return at_net_stdio_flush(f, fd, real_fflush);
+	/* every stream: stdout's through the hook first, then the others */
+	int rc = at_net_stdio_flush(stdout, fd, real_fflush);
+	return real_fflush(NULL) || rc ? EOF : 0;
+}
+
+/* fclose writes what the buffer holds, then closes the descriptor with
+ * libc's own close: the buffer is written through the hook first, and the
+ * descriptor's connection let go (the last one ends the response, as a
+ * close does), so that a number reused is not taken for it. */
+AT_EXPORT int fclose(FILE *f)
+{
+	if (!AT_RESOLVE(fclose)) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	int fd = server_stream(f);
+	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
+		return real_fclose(f);
+	int flushed = at_net_stdio_flush(f, fd, real_fflush);
+	int err = errno;
+	at_net_closing(fd);
+	errno = err;
+	int rc = real_fclose(f);
+	if (flushed) /* fclose's result: its flush failed, with this errno */
+		errno = err;
+	return flushed ? EOF : rc;
+}
