@@ -92,7 +92,6 @@ AT_REAL(ssize_t, __recvfrom_chk,
 AT_REAL(int, close, (int));
 AT_REAL(int, dup, (int));
 AT_REAL(int, fcntl, (int, int, ...));
-AT_REAL(int, fcntl64, (int, int, ...));
 AT_REAL(int, dup2, (int, int));
 AT_REAL(int, dup3, (int, int, int));
 AT_REAL(int, close_range, (unsigned, unsigned, int));
@@ -194,7 +193,6 @@ static int resolve(void)
 	R(__recvfrom_chk);
 	R(dup);
 	R(fcntl);
-	R(fcntl64);
 	R(dup2);
 	R(dup3);
 	R(close_range);
@@ -2495,8 +2493,7 @@ AT_EXPORT int dup(int old)
 /* fcntl's F_DUPFD and F_DUPFD_CLOEXEC are dup's (Python's os.dup and
  * socket.dup, a shell's n>&m); every other command passes through, its
  * argument as the caller gave it (a pointer or an int, in a register
- * either way, as glibc's own fcntl reads it). fcntl64 is the name
- * programs built since glibc 2.28 call (Python, Perl). */
+ * either way, as glibc's own fcntl reads it). */
 static int dupfd_done(int fd, int cmd, int rc)
 {
 	if (AT_UNLIKELY(cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
@@ -2519,16 +2516,9 @@ AT_EXPORT int fcntl(int fd, int cmd, ...)
 	return dupfd_done(fd, cmd, real_fcntl(fd, cmd, arg));
 }
 
-AT_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	va_start(ap, cmd);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	if (!NEED(fcntl64))
-		return (int)syscall(SYS_fcntl, fd, cmd, arg);
-	return dupfd_done(fd, cmd, real_fcntl64(fd, cmd, arg));
-}
+/* the same function in a 64-bit glibc, under the name programs built
+ * since glibc 2.28 call */
+AT_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 AT_EXPORT int socket(int domain, int type, int proto)
 {

@@ -107,14 +107,19 @@ def raw_request(port, head, split=None, pause=0.0, host="127.0.0.1"):
         s.sendall(data[i:i + step])
         if pause:
             time.sleep(pause)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
+    out = read_all(s)
     s.close()
     return out
+
+
+def read_all(sock):
+    """What the peer sends until it closes."""
+    got = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return got
+        got += b
 
 
 class Server:

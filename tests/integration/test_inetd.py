@@ -4,7 +4,6 @@ inetd, xinetd, systemd's Accept=yes, socat's EXEC with nofork), a server
 that answers on a dup() of its socket, a forked child that serves on the
 socket dup2'ed onto its stdin and stdout. Each request gets its SERVER
 span, with the status of the response written on the other descriptor."""
-import os
 import shutil
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import time
 import pytest
 
 from conftest import free_port, run, shim_env, program
-from httpnet import Server, by_service, one, raw_request
+from httpnet import Server, by_service, one, raw_request, read_all
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
@@ -211,12 +210,7 @@ def test_response_written_on_a_dup_of_the_socket(collector, framing, how):
             assert read_response(s)[0].startswith(b"HTTP/1.1 200")
         else:
             s.sendall(get("/a", "traceparent: " + GOOD))
-        rest = b""
-        while True:
-            b = s.recv(4096)
-            if not b:
-                break
-            rest += b
+        rest = read_all(s)
         s.close()
         if framing == "close":
             assert rest.startswith(b"HTTP/1.1 200 X\r\nConnection: close\r\n\r\nhello from ")

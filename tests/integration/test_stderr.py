@@ -18,6 +18,7 @@ import threading
 import pytest
 
 from conftest import run, shim_env
+from httpnet import read_all
 
 PROCESS = os.environ.get("AUTOTRACE_TEST_EXPORTER_MODE") == "process"
 
@@ -99,16 +100,6 @@ def shim(collector, **kw):
     # console and OTLP: the collector shows the program was traced throughout
     return shim_env(collector, OTEL_TRACES_EXPORTER="otlp,console", AUTOTRACE_LOG_LEVEL="debug",
                     **kw)
-
-
-def read_all(sock):
-    """What the peer sends until it closes."""
-    got = b""
-    while True:
-        b = sock.recv(65536)
-        if not b:
-            return got
-        got += b
 
 
 def paths_exported(collector, n):
