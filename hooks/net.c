@@ -1902,11 +1902,9 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
  * registered at start-up (before main, as an inetd service's is). */
 void at_net_fini(void)
 {
-	if (!atomic_load(&at_fds) || !at_on() || getpid() != at_getpid_cached())
-		return;
-	if (stdout && at_net_stdio_fd(stdout) >= 0)
+	if (stdout && at_net_stdio_fd(stdout) >= 0 && at_on() && getpid() == at_getpid_cached())
 		fflush(stdout);
-	at_conn_each(end_all);
+	at_net_exit();
 }
 
 static void on_exit_handler(void)
