@@ -358,12 +358,10 @@ static int parse_out(struct at_http_parser *p, const struct out_call *k, size_t 
 
 /* ---- connections ---- */
 
-static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
+/* A connection's state, on its first traced call (conn_get). */
+static __attribute__((noinline)) struct at_conn *conn_new(int fd, struct at_fd *e, int kind)
 {
-	struct at_conn *c = atomic_load(&e->conn);
-	if (c)
-		return c;
-	c = at_conn_alloc();
+	struct at_conn *c = at_conn_alloc();
 	if (!c) { /* pool exhausted: this connection is not traced */
 		atomic_store(&e->kind, AT_FD_NONE);
 		return NULL;
@@ -385,6 +383,12 @@ static struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
 		return expect;
 	}
 	return c;
+}
+
+static AT_ALWAYS_INLINE struct at_conn *conn_get(int fd, struct at_fd *e, int kind)
+{
+	struct at_conn *c = atomic_load(&e->conn);
+	return AT_LIKELY(c != NULL) ? c : conn_new(fd, e, kind);
 }
 
 /* stamp: when the span ended (at_stamp), or 0 for now */
