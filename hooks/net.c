@@ -2478,35 +2478,30 @@ static void fresh(int fd)
 	}
 }
 
-/* dup's number is new to the program: a stale entry on it goes; a
- * duplicate of a marked socket shares its connection. */
+/* A new number rc, a duplicate of old (dup, fcntl's F_DUPFD): a stale
+ * entry on it goes; a duplicate of a marked socket shares its connection;
+ * on 2 it is the program's new stderr (close(2); dup(f): the old way to
+ * redirect). */
+static int duplicated(int old, int rc)
+{
+	fresh(rc);
+	shared(old, rc);
+	if (AT_UNLIKELY(rc == 2))
+		at_stderr_placed();
+	return rc;
+}
+
 AT_EXPORT int dup(int old)
 {
 	if (!NEED(dup))
 		return (int)syscall(SYS_dup, old);
-	int rc = real_dup(old);
-	fresh(rc);
-	shared(old, rc);
-	if (AT_UNLIKELY(rc == 2))
-		at_stderr_placed(); /* close(2); dup(f): the old way to redirect */
-	return rc;
+	return duplicated(old, real_dup(old));
 }
 
 /* fcntl's F_DUPFD and F_DUPFD_CLOEXEC are dup's (Python's os.dup and
  * socket.dup, a shell's n>&m); every other command passes through, its
  * argument as the caller gave it (a pointer or an int, in a register
  * either way, as glibc's own fcntl reads it). */
-static int dupfd_done(int fd, int cmd, int rc)
-{
-	if (AT_UNLIKELY(cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-		fresh(rc);
-		shared(fd, rc);
-		if (rc == 2)
-			at_stderr_placed();
-	}
-	return rc;
-}
-
 AT_EXPORT int fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -2515,7 +2510,8 @@ AT_EXPORT int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	if (!NEED(fcntl))
 		return (int)syscall(SYS_fcntl, fd, cmd, arg);
-	return dupfd_done(fd, cmd, real_fcntl(fd, cmd, arg));
+	int rc = real_fcntl(fd, cmd, arg);
+	return AT_UNLIKELY(cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) ? duplicated(fd, rc) : rc;
 }
 
 /* the same function in a 64-bit glibc, under the name programs built
