@@ -92,6 +92,7 @@ AT_EXPORT void curl_easy_reset(CURL *h)
 		atomic_store(&e->headers, NULL);
 		atomic_store(&e->url, URL_UNKNOWN);
 		atomic_store(&e->wire_off, 0);
+		at_curl_set_unix(e, NULL, 0);
 	}
 	errno = saved;
 }
@@ -109,6 +110,7 @@ AT_EXPORT CURL *curl_easy_duphandle(CURL *h)
 			atomic_store(&n->headers, atomic_load(&e->headers));
 			atomic_store(&n->url, atomic_load(&e->url));
 			atomic_store(&n->wire_off, atomic_load(&e->wire_off));
+			at_curl_copy_unix(n, e);
 		}
 	}
 	errno = saved;
@@ -257,15 +259,48 @@ void at_curl_interrupted(struct at_span *s)
 		request_attrs(s, performing);
 }
 
+/* The HTTP version the response came in: "1.1" (its length in *n), or NULL. */
+static const char *http_version(CURL *h, size_t *n)
+{
+	long v = 0;
+	if (real_curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &v) != CURLE_OK)
+		return NULL;
+	*n = 3;
+	switch (v) {
+	case CURL_HTTP_VERSION_1_0:
+		return "1.0";
+	case CURL_HTTP_VERSION_1_1:
+		return "1.1";
+	case CURL_HTTP_VERSION_2_0:
+		*n = 1;
+		return "2";
+	case CURL_HTTP_VERSION_3:
+		*n = 1;
+		return "3";
+	default:
+		return NULL;
+	}
+}
+
 /* Attributes known only once the transfer is done. */
-void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc)
+void at_curl_finish_span(struct at_span *s, CURL *h, struct at_curl_handle *e, CURLcode rc)
 {
 	long status = 0;
 	if (!AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
 		return;
 	request_attrs(s, h);
-	if (real_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0)
+	if (real_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0) {
 		at_span_set_int(s, "http.response.status_code", status);
+		size_t n;
+		const char *v = http_version(h, &n);
+		if (v)
+			at_span_set_strn(s, "network.protocol.version", v, n);
+	}
+	const char *up = e ? atomic_load_explicit(&e->unix_path, memory_order_relaxed) : NULL;
+	if (AT_UNLIKELY(up != NULL)) {
+		at_span_set_str(s, "network.transport", "unix");
+		at_span_set_str(s, "network.peer.address", up);
+	}
 	char buf[32];
 	if (rc != CURLE_OK) {
 		const char *name = code_name(rc, buf, sizeof buf);
@@ -329,7 +364,7 @@ AT_EXPORT CURLcode curl_easy_perform(CURL *h)
 	at_curl_wire_disarm(ci.injected == AT_CURL_INJECT_WIRE ? e : NULL, &w, rc);
 	at_curl_uninject(h, &ci);
 	if (s.recording)
-		at_curl_finish_span(&s, h, rc);
+		at_curl_finish_span(&s, h, e, rc);
 	at_span_end(&s);
 	at_leave();
 	errno = saved;

@@ -6,6 +6,7 @@
 
 #include "../preload/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,6 +52,7 @@ struct at_curl_handle *at_curl_lookup_or_add(void *h)
 			atomic_store(&table[i].url, URL_UNKNOWN);
 			atomic_store(&table[i].xfer, NULL);
 			atomic_store(&table[i].wire_off, 0);
+			atomic_store(&table[i].unix_path, NULL);
 			return &table[i];
 		}
 	}
@@ -66,8 +68,37 @@ void at_curl_forget(void *h)
 	struct at_curl_handle *e = at_curl_lookup(h);
 	if (e) {
 		atomic_store(&e->headers, NULL);
+		at_curl_set_unix(e, NULL, 0);
 		atomic_store(&e->key, TOMBSTONE);
 	}
+}
+
+/* A handle is used by one thread at a time (libcurl's rule), the one that
+ * sets its options, performs it and cleans it up: the old copy has no
+ * other reader when it is freed. */
+static void put_unix(struct at_curl_handle *e, char *copy)
+{
+	free(atomic_exchange(&e->unix_path, copy));
+}
+
+void at_curl_set_unix(struct at_curl_handle *e, const char *path, int abstract)
+{
+	char *copy = NULL;
+	if (path && *path) {
+		size_t n = strnlen(path, 256), a = abstract != 0;
+		if ((copy = malloc(a + n + 1))) {
+			copy[0] = '@';
+			memcpy(copy + a, path, n);
+			copy[a + n] = 0;
+		}
+	}
+	put_unix(e, copy);
+}
+
+void at_curl_copy_unix(struct at_curl_handle *e, const struct at_curl_handle *from)
+{
+	const char *p = atomic_load(&from->unix_path);
+	put_unix(e, p ? strdup(p) : NULL);
 }
 
 int at_curl_url_kind(const char *url)

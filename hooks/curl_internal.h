@@ -19,6 +19,8 @@ struct at_curl_handle {
 	_Atomic int url;
 	_Atomic(struct at_curl_xfer *) xfer; /* a multi transfer in flight */
 	_Atomic unsigned wire_off;           /* AT_CURL_WIRE_OFF_*: why not wire.h */
+	_Atomic(char *) unix_path; /* CURLOPT_(ABSTRACT_)UNIX_SOCKET_PATH, "@name" when
+	                              abstract: a copy (malloc), or NULL */
 };
 
 /* Why a handle's requests get their trace headers from CURLOPT_HTTPHEADER
@@ -29,8 +31,7 @@ enum {
 	AT_CURL_WIRE_OFF_PROXY = 1u << 1,
 	AT_CURL_WIRE_OFF_PRE_PROXY = 1u << 2,
 	AT_CURL_WIRE_OFF_TUNNEL = 1u << 3,
-	AT_CURL_WIRE_OFF_UNIX = 1u << 4,
-	AT_CURL_WIRE_OFF_ABSTRACT = 1u << 5,
+	AT_CURL_WIRE_OFF_UNIX = 1u << 4, /* a unix socket, named or abstract */
 	AT_CURL_WIRE_OFF_FOLLOW = 1u << 6, /* a redirect may go to https */
 	AT_CURL_WIRE_OFF_VERSION = 1u << 7, /* HTTP/2 or 3 asked for */
 	AT_CURL_WIRE_OFF_CONNECT_ONLY = 1u << 8,
@@ -47,6 +48,10 @@ extern _Atomic int at_curl_table_overflow;
 struct at_curl_handle *at_curl_lookup(const void *h);
 struct at_curl_handle *at_curl_lookup_or_add(void *h);
 void at_curl_forget(void *h);
+/* e's unix socket: path (NULL: none), abstract or not; dup: a copy of
+ * another handle's (the string as stored) */
+void at_curl_set_unix(struct at_curl_handle *e, const char *path, int abstract);
+void at_curl_copy_unix(struct at_curl_handle *e, const struct at_curl_handle *from);
 int at_curl_url_kind(const char *url);
 
 /* Header nodes chained in front of the application's list for one request. */
@@ -75,8 +80,8 @@ void at_curl_wire_option(CURL *h, CURLoption opt, long lv, const void *pv);
 int at_curl_wire_arm(struct at_curl_handle *e, const struct at_inject *inj, struct at_wire *w);
 void at_curl_wire_follow(struct at_wire *w);
 void at_curl_wire_disarm(struct at_curl_handle *e, struct at_wire *w, CURLcode rc);
-/* Attributes and status once the transfer is done. */
-void at_curl_finish_span(struct at_span *s, CURL *h, CURLcode rc);
+/* Attributes and status once the transfer is done (e: h's entry, or NULL). */
+void at_curl_finish_span(struct at_span *s, CURL *h, struct at_curl_handle *e, CURLcode rc);
 /* From a signal handler (preload/crash.c): s, if it is the span of the
  * transfer under way on this thread, gets its method and URL. */
 void at_curl_interrupted(struct at_span *s);

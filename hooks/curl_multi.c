@@ -62,7 +62,7 @@ static void xfer_finish(struct at_curl_xfer *x, CURLcode rc, int done)
 {
 	at_curl_uninject(x->easy, &x->ci);
 	if (x->span.recording) {
-		at_curl_finish_span(&x->span, x->easy, rc);
+		at_curl_finish_span(&x->span, x->easy, at_curl_lookup(x->easy), rc);
 		long status = 0;
 		if (!done && AT_RESOLVE_IN(curl_easy_getinfo, at_curl_sonames))
 			real_curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);

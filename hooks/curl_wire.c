@@ -38,6 +38,14 @@ static int set_str(const void *pv)
 	return pv && *(const char *)pv;
 }
 
+/* the socket's name, for the span's network.peer.address */
+static void unix_path(CURL *h, const char *pv, int abstract)
+{
+	struct at_curl_handle *e = set_str(pv) ? at_curl_lookup_or_add(h) : at_curl_lookup(h);
+	if (e)
+		at_curl_set_unix(e, pv, abstract);
+}
+
 /* A method the socket hooks' strict parse takes for HTTP (A-Z only). */
 static int odd_method(const char *m)
 {
@@ -64,10 +72,10 @@ void at_curl_wire_option(CURL *h, CURLoption opt, long lv, const void *pv)
 		set_bit(h, AT_CURL_WIRE_OFF_PRE_PROXY, set_str(pv));
 		break;
 	case CURLOPT_UNIX_SOCKET_PATH:
-		set_bit(h, AT_CURL_WIRE_OFF_UNIX, set_str(pv));
-		break;
 	case CURLOPT_ABSTRACT_UNIX_SOCKET:
-		set_bit(h, AT_CURL_WIRE_OFF_ABSTRACT, set_str(pv));
+		/* one setting in libcurl: the last one set names the socket */
+		set_bit(h, AT_CURL_WIRE_OFF_UNIX, set_str(pv));
+		unix_path(h, pv, opt == CURLOPT_ABSTRACT_UNIX_SOCKET);
 		break;
 	case CURLOPT_CUSTOMREQUEST:
 		set_bit(h, AT_CURL_WIRE_OFF_METHOD, odd_method(pv));

@@ -37,6 +37,7 @@ def test_curl_cli_header_matches_exported_span(collector, http_server):
     assert a["server.address"] == "127.0.0.1"
     assert a["server.port"] == http_server.port
     assert a["http.response.status_code"] == 200
+    assert a["network.protocol.version"] == "1.1" and "network.transport" not in a
     assert s["status_code"] == 0
     assert s["end"] > s["start"] > 0
     res = s["resource"]

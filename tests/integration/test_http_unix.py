@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import run, shim_env
+from conftest import program, run, shim_env
 
 PY = "/usr/bin/python3"
 TID = "0af7651916cd43dd8448eb211c80319c"
@@ -114,7 +114,54 @@ def test_curl_to_a_server_on_a_unix_socket(collector, tmp_path):
     assert a["server.address"] == "localhost" and a["network.transport"] == "unix"
     assert "server.port" not in a and "client.address" not in a
     assert a["http.response.status_code"] == 200
-    assert c["attributes"]["http.response.status_code"] == 200
+    ca = c["attributes"]
+    assert ca["http.response.status_code"] == 200 and ca["network.protocol.version"] == "1.1"
+    # curl's span owns the transfer: it names the socket, the URL's host stays
+    assert ca["network.transport"] == "unix" and ca["network.peer.address"] == path
+    assert ca["server.address"] == "localhost" and ca["server.port"] == 80
+
+
+def test_curl_abstract_socket(collector):
+    """curl --abstract-unix-socket: the span's peer is the name, "@..."."""
+    name = "@autotrace-curl-%d" % os.getpid()
+    srv = UnixServer(name, 1, bare_env())
+    try:
+        r = run(["curl", "-sS", "--abstract-unix-socket", name[1:], "http://svc/x"],
+                shim_env(collector))
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    a = collector.wait_for(1)[0]["attributes"]
+    assert a["network.transport"] == "unix" and a["network.peer.address"] == name
+    assert a["url.full"] == "http://svc/x" and a["http.response.status_code"] == 200
+
+
+def test_libcurl_unix_socket_option_per_handle(collector, http_server, tmp_path):
+    """CURLOPT_UNIX_SOCKET_PATH set by a program (which then reuses its
+    buffer): the handle's spans, its duphandle's and a multi transfer's
+    name the socket; the handle with the option unset and the duphandle
+    after curl_easy_reset go over TCP, and their spans say nothing of
+    unix."""
+    path = str(tmp_path / "api.sock")
+    srv = UnixServer(path, 3, bare_env())
+    try:
+        r = run([program("curl_client"), "unix", "http://svc.local/u", path,
+                 http_server.url + "/t"], shim_env(collector))
+    finally:
+        srv.close()
+    assert r.returncode == 0 and r.stdout == b"0 200\n" * 5, (r.stdout, r.stderr)
+    spans = sorted(collector.wait_for(5), key=lambda s: s["start"])
+    assert len(spans) == 5
+    for i, s in enumerate(spans):
+        a = s["attributes"]
+        assert a["http.response.status_code"] == 200
+        if i in (0, 1, 4):
+            assert a["url.full"] == "http://svc.local/u"
+            assert a["network.transport"] == "unix" and a["network.peer.address"] == path
+        else:
+            assert a["url.full"] == http_server.url + "/t"
+            assert "network.transport" not in a and "network.peer.address" not in a
+    assert len(http_server.requests) == 2
 
 
 def test_python_client_over_a_unix_socket(collector, tmp_path):

@@ -17,6 +17,13 @@
  *   curl_client shared URL      a request through the app's multi handle,
  *                               then two through curl_easy_perform on another
  *                               handle sharing its connections (CURLSH)
+ *   curl_client unix URL SOCK TCPURL
+ *                               URL over the unix socket SOCK (a name the
+ *                               app rewrites after setting it), on the
+ *                               handle, its duphandle and a multi transfer;
+ *                               between them, TCPURL on the handle with the
+ *                               socket unset and on the duphandle after a
+ *                               reset
  * Prints one line per request: "<curl code> <http status>"; the last three
  * modes add libcurl's count of the header bytes it sent
  * (CURLINFO_REQUEST_SIZE). */
@@ -211,6 +218,40 @@ int main(int argc, char **argv)
 		h = NULL;
 		curl_multi_cleanup(m);
 		curl_share_cleanup(sh);
+	} else if (!strcmp(mode, "unix") && argc > 4) {
+		char sock[256];
+		snprintf(sock, sizeof sock, "%s", argv[3]);
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L); /* one connection each */
+		memset(sock, 'x', strlen(sock)); /* libcurl keeps its own copy */
+		perform(h);
+		CURL *d = curl_easy_duphandle(h);
+		perform(d);
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, NULL);
+		curl_easy_setopt(h, CURLOPT_URL, argv[4]);
+		perform(h);
+		curl_easy_reset(d);
+		curl_easy_setopt(d, CURLOPT_URL, argv[4]);
+		curl_easy_setopt(d, CURLOPT_WRITEFUNCTION, sink);
+		perform(d);
+		curl_easy_cleanup(d);
+		CURLM *m = curl_multi_init();
+		CURL *x = handle(url);
+		curl_easy_setopt(x, CURLOPT_UNIX_SOCKET_PATH, argv[3]);
+		curl_easy_setopt(x, CURLOPT_FORBID_REUSE, 1L);
+		curl_multi_add_handle(m, x);
+		int running = 1;
+		while (running) {
+			curl_multi_perform(m, &running);
+			if (running)
+				curl_multi_wait(m, NULL, 0, 1000, NULL);
+		}
+		long status = 0;
+		curl_easy_getinfo(x, CURLINFO_RESPONSE_CODE, &status);
+		printf("0 %ld\n", status);
+		curl_multi_remove_handle(m, x);
+		curl_easy_cleanup(x);
+		curl_multi_cleanup(m);
 	} else {
 		return 2;
 	}
