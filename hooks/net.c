@@ -1989,6 +1989,19 @@ static int inet(const struct sockaddr *sa)
  * web server read the request), nor in one started by a traced process
  * with a context (TRACEPARENT: a program a service's request runs, which
  * reads what its parent left). AUTOTRACE_INETD=0: not at all. */
+/* A unix socket on stdin that a listening socket accepted (systemd's
+ * Accept=yes on a ListenStream=/path, socat UNIX-LISTEN): its own address
+ * is the listener's name, a path or an abstract one. A socketpair's ends
+ * (how libuv, sshd and others give a child its stdio) and a client's
+ * connected end have none. */
+static int accepted_unix(int fd)
+{
+	struct sockaddr_un un;
+	socklen_t l = sizeof un;
+	return !getsockname(fd, (struct sockaddr *)&un, &l) && un.sun_family == AF_UNIX &&
+	       l > offsetof(struct sockaddr_un, sun_path);
+}
+
 void at_net_inetd_init(void)
 {
 	struct stat in, out;
@@ -2004,15 +2017,18 @@ void at_net_inetd_init(void)
 	socklen_t pl = sizeof peer;
 	if (!on || getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM ||
 	    getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) || listening ||
-	    getpeername(0, (struct sockaddr *)&peer, &pl) || !inet((struct sockaddr *)&peer))
+	    getpeername(0, (struct sockaddr *)&peer, &pl))
 		return;
-	mark(0, AT_FD_SERVER, 1, (struct sockaddr *)&peer, 0);
+	if (inet((struct sockaddr *)&peer))
+		mark(0, AT_FD_SERVER, 1, (struct sockaddr *)&peer, 0);
+	else if (peer.ss_family == AF_UNIX && accepted_unix(0))
+		mark(0, AT_FD_SERVER, 1, NULL, 1);
 	if (!at_fd_kind(0))
 		return;
 	if (!fstat(1, &out) && out.st_dev == in.st_dev && out.st_ino == in.st_ino)
 		share(0, 1);
-	at_debug("stdin is a TCP connection: followed as an inetd service's%s",
-	         at_fd_kind(1) ? ", with stdout" : "");
+	at_debug("stdin is a %s connection: followed as an inetd service's%s",
+	         peer.ss_family == AF_UNIX ? "unix" : "TCP", at_fd_kind(1) ? ", with stdout" : "");
 }
 
 /* A family whose stream connections are followed: TCP's, and a unix

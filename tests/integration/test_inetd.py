@@ -1,9 +1,10 @@
 """A server's connection under more than one descriptor: an inetd-style
-service (started with the client's TCP connection as its stdin and stdout:
+service (started with the client's TCP or unix connection as its stdin and stdout:
 inetd, xinetd, systemd's Accept=yes, socat's EXEC with nofork), a server
 that answers on a dup() of its socket, a forked child that serves on the
 socket dup2'ed onto its stdin and stdout. Each request gets its SERVER
 span, with the status of the response written on the other descriptor."""
+import os
 import shutil
 import socket
 import subprocess
@@ -54,13 +55,27 @@ def wait_listening(port, proc, timeout=10):
     raise AssertionError("nothing listens on %d" % port)
 
 
-def inetd(env, cmd, stdin_kind="tcp"):
+def inetd(env, cmd, stdin_kind="tcp", path=None):
     """Starts cmd as inetd would, for one client: its stdin and stdout one
-    accepted TCP connection (or one end of a unix socketpair); returns the
-    client's socket, the process and the listening port."""
+    accepted TCP connection; or one end of a unix socketpair ("unix"); or
+    a unix connection to path (a name, or "@name": an abstract one), the
+    end a listening socket accepted ("unix-accepted") or the client's
+    ("unix-client"). Returns the other end, the process and the listening
+    port (0 for unix)."""
+    port = 0
     if stdin_kind == "unix":
         mine, theirs = socket.socketpair()
-        port = 0
+    elif stdin_kind.startswith("unix-"):
+        addr = "\0" + path[1:] if path.startswith("@") else path
+        ls = socket.socket(socket.AF_UNIX)
+        ls.bind(addr)
+        ls.listen(1)
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(addr)
+        accepted, _ = ls.accept()
+        ls.close()
+        mine, theirs = ((client, accepted) if stdin_kind == "unix-accepted"
+                        else (accepted, client))
     else:
         ls = socket.socket()
         ls.bind(("127.0.0.1", 0))
@@ -75,30 +90,39 @@ def inetd(env, cmd, stdin_kind="tcp"):
     return mine, p, port
 
 
-def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_path):
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_path, over):
     """busybox httpd -i, a real inetd-mode web server, started per
     connection by socat (EXEC with nofork: the connection is its stdin and
-    stdout) and asked by curl, all three under the shim: curl's CLIENT span
-    is the parent of busybox's SERVER span, which has the request's
-    attributes and each response's status."""
+    stdout) listening on TCP or on a unix socket, and asked by curl (with
+    --unix-socket), all three under the shim: curl's CLIENT span is the
+    parent of busybox's SERVER span, which has the request's attributes
+    and each response's status."""
     assert shutil.which("busybox") and shutil.which("socat"), \
         "busybox and socat: scripts/install-deps.sh installs them"
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_text("hi from busybox\n")
-    port = free_port()
+    port, sock = free_port(), str(tmp_path / "www.sock")
+    listen = ("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port if over == "tcp"
+              else "UNIX-LISTEN:%s,fork" % sock)
     srv = subprocess.Popen(
-        ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
-         "EXEC:busybox httpd -i -h %s,nofork" % www],
+        ["socat", listen, "EXEC:busybox httpd -i -h %s,nofork" % www],
         env=shim_env(collector, OTEL_SERVICE_NAME="bb"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_listening(port, srv)
-        url = "http://127.0.0.1:%d" % port
-        r = run(["curl", "-s", url + "/index.html?x=1"],
+        if over == "tcp":
+            wait_listening(port, srv)
+            url, via = "http://127.0.0.1:%d" % port, []
+        else:
+            while not os.path.exists(sock):
+                assert srv.poll() is None, srv.stderr.read()
+                time.sleep(0.05)
+            url, via = "http://localhost", ["--unix-socket", sock]
+        r = run(["curl", "-s"] + via + [url + "/index.html?x=1"],
                 shim_env(collector, OTEL_SERVICE_NAME="curl"))
         assert r.stdout == b"hi from busybox\n"
-        r = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url + "/nope"],
+        r = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"] + via + [url + "/nope"],
                 shim_env(collector, OTEL_SERVICE_NAME="curl"))
         assert r.stdout == b"404"
         spans = collector.wait_for(4, pred=lambda s: s["resource"].get("service.name") in (
@@ -116,8 +140,11 @@ def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_p
             a = s["attributes"]
             assert a["http.request.method"] == "GET"
             assert a["http.response.status_code"] == status
-            assert a["server.port"] == port
-            assert a["client.address"] == "127.0.0.1"
+            if over == "tcp":
+                assert a["server.port"] == port and a["client.address"] == "127.0.0.1"
+            else:
+                assert a["network.transport"] == "unix" and "server.port" not in a
+                assert c["attributes"]["network.peer.address"] == sock
             assert a["user_agent.original"].startswith("curl/")
             assert s["status_code"] == 0  # a 404 is not a server's error
         assert [x for x in servers if x["attributes"]["url.path"] == "/index.html"][0][
@@ -163,18 +190,45 @@ def test_inetd_service_keep_alive_requests_each_have_a_span(collector, how):
     assert second[0]["resource"]["process.pid"] == p.pid
 
 
-@pytest.mark.parametrize("why", ["switched-off", "traceparent", "unix-socket"])
-def test_stdin_socket_not_followed(collector, why):
+@pytest.mark.parametrize("where", ["path", "abstract"])
+def test_inetd_service_on_a_unix_socket(collector, tmp_path, where):
+    """A service started with a connection a listening unix socket accepted
+    (systemd's Accept=yes on a ListenStream=/path): a SERVER span for its
+    request, the caller's trace continued, the transport unix and no port;
+    a listener on a path or an abstract name."""
+    path = str(tmp_path / "svc.sock") if where == "path" else "@autotrace-inetd-%d" % os.getpid()
+    env = shim_env(collector, OTEL_SERVICE_NAME="svc")
+    s, p, _ = inetd(env, [program("http_server"), "-m", "inetd"], "unix-accepted", path)
+    try:
+        s.sendall(get("/u?k=v", "traceparent: " + GOOD))
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200 X\r\n") and body == b"hello from %d\n" % p.pid
+        assert p.wait(10) == 0
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+    s = one(collector.wait_for(1), kind="SERVER")
+    assert (s["trace_id"], s["parent_span_id"]) == (TID, SID)
+    a = s["attributes"]
+    assert a["url.path"] == "/u" and a["url.query"] == "k=v"
+    assert a["http.response.status_code"] == 200 and a["network.transport"] == "unix"
+    assert "server.port" not in a and "client.address" not in a
+
+
+@pytest.mark.parametrize("why", ["switched-off", "traceparent", "unix-socket", "unix-client"])
+def test_stdin_socket_not_followed(collector, why, tmp_path):
     """No SERVER span where stdin is not an inetd client's connection to
     follow: AUTOTRACE_INETD=0; a program started within a trace
     (TRACEPARENT: a traced parent's request, which the parent reads); a
-    unix socketpair (how libuv gives a child its stdio). The service's
+    unix socketpair (how libuv gives a child its stdio); the connecting
+    end of a unix connection (the program is the client). The service's
     bytes are the same."""
     extra = {"AUTOTRACE_INETD": "0"} if why == "switched-off" else (
         {"TRACEPARENT": GOOD} if why == "traceparent" else {})
     env = shim_env(collector, OTEL_SERVICE_NAME="svc", AUTOTRACE_LOG_LEVEL="debug", **extra)
     s, p, _ = inetd(env, [program("http_server"), "-m", "inetd"],
-                    "unix" if why == "unix-socket" else "tcp")
+                    why if why.startswith("unix") else "tcp", str(tmp_path / "c.sock"))
     try:
         s.sendall(get("/x"))
         head, body = read_response(s)
