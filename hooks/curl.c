@@ -298,7 +298,7 @@ void at_curl_finish_span(struct at_span *s, CURL *h, struct at_curl_handle *e, C
 	}
 	const char *up = e ? atomic_load_explicit(&e->unix_path, memory_order_relaxed) : NULL;
 	if (AT_UNLIKELY(up != NULL)) {
-		at_span_set_str(s, "network.transport", "unix");
+		at_span_set_strn(s, "network.transport", "unix", 4);
 		at_span_set_str(s, "network.peer.address", up);
 	}
 	char buf[32];

@@ -1982,13 +1982,6 @@ static int inet(const struct sockaddr *sa)
 	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
 }
 
-/* An inetd-style service (inetd, xinetd, systemd's Accept=yes, tcpserver,
- * socat's EXEC with nofork): started with a client's TCP connection as its
- * stdin, and as its stdout. Its stdin is followed as an accepted socket,
- * its stdout as the same connection (share). Not in a CGI program (the
- * web server read the request), nor in one started by a traced process
- * with a context (TRACEPARENT: a program a service's request runs, which
- * reads what its parent left). AUTOTRACE_INETD=0: not at all. */
 /* A unix socket on stdin that a listening socket accepted (systemd's
  * Accept=yes on a ListenStream=/path, socat UNIX-LISTEN): its own address
  * is the listener's name, a path or an abstract one. A socketpair's ends
@@ -2002,6 +1995,14 @@ static int accepted_unix(int fd)
 	       l > offsetof(struct sockaddr_un, sun_path);
 }
 
+/* An inetd-style service (inetd, xinetd, systemd's Accept=yes, tcpserver,
+ * socat's EXEC with nofork): started with a client's TCP connection, or a
+ * unix one a listener accepted, as its stdin, and as its stdout. Its stdin
+ * is followed as an accepted socket, its stdout as the same connection
+ * (share). Not in a CGI program (the web server read the request), nor in
+ * one started by a traced process with a context (TRACEPARENT: a program
+ * a service's request runs, which reads what its parent left).
+ * AUTOTRACE_INETD=0: not at all. */
 void at_net_inetd_init(void)
 {
 	struct stat in, out;

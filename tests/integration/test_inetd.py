@@ -90,6 +90,21 @@ def inetd(env, cmd, stdin_kind="tcp", path=None):
     return mine, p, port
 
 
+def ask_once(s, p, request):
+    """Sends request on s to the service p, reads its one response and
+    waits for p to exit by itself (status 0); s closed and p gone
+    whatever happens. Returns the head, the body and p's stderr."""
+    try:
+        s.sendall(request)
+        head, body = read_response(s)
+        assert p.wait(10) == 0
+        return head, body, p.stderr.read().decode()
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+
+
 @pytest.mark.parametrize("over", ["tcp", "unix"])
 def test_inetd_service_under_socat_is_one_trace_with_its_client(collector, tmp_path, over):
     """busybox httpd -i, a real inetd-mode web server, started per
@@ -199,15 +214,8 @@ def test_inetd_service_on_a_unix_socket(collector, tmp_path, where):
     path = str(tmp_path / "svc.sock") if where == "path" else "@autotrace-inetd-%d" % os.getpid()
     env = shim_env(collector, OTEL_SERVICE_NAME="svc")
     s, p, _ = inetd(env, [program("http_server"), "-m", "inetd"], "unix-accepted", path)
-    try:
-        s.sendall(get("/u?k=v", "traceparent: " + GOOD))
-        head, body = read_response(s)
-        assert head.startswith(b"HTTP/1.1 200 X\r\n") and body == b"hello from %d\n" % p.pid
-        assert p.wait(10) == 0
-    finally:
-        s.close()
-        p.kill()
-        p.wait(10)
+    head, body, _ = ask_once(s, p, get("/u?k=v", "traceparent: " + GOOD))
+    assert head.startswith(b"HTTP/1.1 200 X\r\n") and body == b"hello from %d\n" % p.pid
     s = one(collector.wait_for(1), kind="SERVER")
     assert (s["trace_id"], s["parent_span_id"]) == (TID, SID)
     a = s["attributes"]
@@ -229,16 +237,8 @@ def test_stdin_socket_not_followed(collector, why, tmp_path):
     env = shim_env(collector, OTEL_SERVICE_NAME="svc", AUTOTRACE_LOG_LEVEL="debug", **extra)
     s, p, _ = inetd(env, [program("http_server"), "-m", "inetd"],
                     why if why.startswith("unix") else "tcp", str(tmp_path / "c.sock"))
-    try:
-        s.sendall(get("/x"))
-        head, body = read_response(s)
-        assert head == b"HTTP/1.1 200 X\r\nContent-Length: %d\r\nConnection: close" % len(body)
-        assert p.wait(10) == 0
-        err = p.stderr.read().decode()
-    finally:
-        s.close()
-        p.kill()
-        p.wait(10)
+    head, body, err = ask_once(s, p, get("/x"))
+    assert head == b"HTTP/1.1 200 X\r\nContent-Length: %d\r\nConnection: close" % len(body)
     assert "inetd service" not in err
     time.sleep(0.5)
     assert [x for x in collector.spans if x["kind"] == "SERVER"] == []
@@ -371,15 +371,8 @@ def test_shell_script_inetd_service(collector):
     with no hook to see it.)"""
     env = shim_env(collector, OTEL_SERVICE_NAME="sh")
     s, p, port = inetd(env, ["/bin/bash", "-c", SH_SERVICE])
-    try:
-        s.sendall(get("/shell?q=1", "traceparent: " + GOOD))
-        head, body = read_response(s)
-        assert body == b"hello from sh /shell?q=1"
-        assert p.wait(10) == 0
-    finally:
-        s.close()
-        p.kill()
-        p.wait(10)
+    head, body, _ = ask_once(s, p, get("/shell?q=1", "traceparent: " + GOOD))
+    assert body == b"hello from sh /shell?q=1"
     x = one(collector.wait_for(1), kind="SERVER")
     assert x["trace_id"] == TID and x["parent_span_id"] == SID
     a = x["attributes"]

@@ -81,6 +81,22 @@ static CURL *handle(const char *url)
 	return h;
 }
 
+/* h's transfer through the multi handle m, run to its end; its status */
+static long multi_transfer(CURLM *m, CURL *h)
+{
+	curl_multi_add_handle(m, h);
+	int running = 1;
+	while (running) {
+		curl_multi_perform(m, &running);
+		if (running)
+			curl_multi_wait(m, NULL, 0, 1000, NULL);
+	}
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(m, h);
+	return status;
+}
+
 static void *thread_main(void *url)
 {
 	CURL *h = handle(url);
@@ -198,17 +214,7 @@ int main(int argc, char **argv)
 		curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 		curl_easy_setopt(h, CURLOPT_SHARE, sh);
 		CURLM *m = curl_multi_init();
-		curl_multi_add_handle(m, h);
-		int running = 1;
-		while (running) {
-			curl_multi_perform(m, &running);
-			if (running)
-				curl_multi_wait(m, NULL, 0, 1000, NULL);
-		}
-		long status = 0;
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		printf("0 %ld 0\n", status);
-		curl_multi_remove_handle(m, h);
+		printf("0 %ld 0\n", multi_transfer(m, h));
 		CURL *b = handle(url);
 		curl_easy_setopt(b, CURLOPT_SHARE, sh);
 		perform_size(b);
@@ -239,17 +245,7 @@ int main(int argc, char **argv)
 		CURL *x = handle(url);
 		curl_easy_setopt(x, CURLOPT_UNIX_SOCKET_PATH, argv[3]);
 		curl_easy_setopt(x, CURLOPT_FORBID_REUSE, 1L);
-		curl_multi_add_handle(m, x);
-		int running = 1;
-		while (running) {
-			curl_multi_perform(m, &running);
-			if (running)
-				curl_multi_wait(m, NULL, 0, 1000, NULL);
-		}
-		long status = 0;
-		curl_easy_getinfo(x, CURLINFO_RESPONSE_CODE, &status);
-		printf("0 %ld\n", status);
-		curl_multi_remove_handle(m, x);
+		printf("0 %ld\n", multi_transfer(m, x));
 		curl_easy_cleanup(x);
 		curl_multi_cleanup(m);
 	} else {
