@@ -9,6 +9,18 @@ import time
 from conftest import program
 
 
+# The start of a Python server program (python3 -c): listens on a loopback
+# port, prints it (the test reads that line) and accepts one connection, c.
+PY_ACCEPT_ONE = r"""
+import os, socket, sys
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+print(ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+"""
+
+
 class CaptureServer:
     """Raw TCP server on loopback: records the exact bytes of each connection
     (until the request head and its Content-Length body are complete, or the

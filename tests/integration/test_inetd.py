@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import free_port, run, shim_env, program
-from httpnet import Server, by_service, one, raw_request, read_all
+from httpnet import PY_ACCEPT_ONE, Server, by_service, one, raw_request, read_all
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
@@ -316,13 +316,7 @@ def test_forked_child_serving_on_stdin_and_stdout(collector, mode):
         srv.close()
 
 
-PY_DUP_SERVER = r'''
-import socket
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(1)
-print(ls.getsockname()[1], flush=True)
-c, _ = ls.accept()
+PY_DUP_SERVER = PY_ACCEPT_ONE + r'''
 w = c.dup()  # os.dup, socket.dup: fcntl64(F_DUPFD_CLOEXEC)
 data = b""
 while b"\r\n\r\n" not in data:

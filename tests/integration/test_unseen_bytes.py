@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import free_port, program, shim_env
+from httpnet import PY_ACCEPT_ONE
 from test_cgi import wait_listening
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -147,13 +148,7 @@ def test_lighttpd_static_files_over_one_connection(collector, tmp_path):
 
 # ---- a server that sends and receives bodies through sendfile and splice --
 
-SERVER = r"""
-import os, socket, sys
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(1)
-print(ls.getsockname()[1], flush=True)
-c, _ = ls.accept()
+SERVER = PY_ACCEPT_ONE + r"""
 body_file = open(sys.argv[1], "rb")
 size = os.fstat(body_file.fileno()).st_size
 
