@@ -1,11 +1,14 @@
 /* write/read pairs on a descriptor that is not traced:
  *   loop_fd N file PATH   a regular file (rewritten in place)
  *   loop_fd N unix        an AF_UNIX socketpair (an untraced socket)
- * One iteration is one write and one read. */
+ * One iteration is one write and one read. Or stdio's writing calls:
+ *   loop_fd N stdio PATH  fputs, putc, fwrite, fprintf to a stream on PATH
+ *                         (/dev/null), one of each per iteration */
 #define _GNU_SOURCE
 #include "bench.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,16 +28,39 @@ static NOINLINE void op(void)
 		bench_die("read");
 }
 
+static FILE *out;
+
+static NOINLINE void op_stdio(long i)
+{
+	if (fputs("a line of text\n", out) == EOF || putc('x', out) == EOF ||
+	    fwrite(buf, 1, sizeof buf, out) != sizeof buf || fprintf(out, "%ld\n", i) < 0)
+		bench_die("stdio");
+}
+
 NOINLINE void bench_loop(long n)
 {
-	for (long i = 0; i < n; i++)
-		op();
+	if (out)
+		for (long i = 0; i < n; i++)
+			op_stdio(i);
+	else
+		for (long i = 0; i < n; i++)
+			op();
 }
 
 int main(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, 1, 100000);
 	memset(buf, 'x', sizeof buf);
+	if (argc > 3 && !strcmp(argv[2], "stdio")) {
+		if (!(out = fopen(argv[3], "w")))
+			bench_die(argv[3]);
+		for (int i = 0; i < 1000; i++)
+			op_stdio(i);
+		double t0 = bench_begin();
+		bench_loop(n);
+		bench_report(n, t0, bench_now());
+		return 0;
+	}
 	if (argc > 3 && !strcmp(argv[2], "file")) {
 		is_file = 1;
 		wfd = rfd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC, 0600);

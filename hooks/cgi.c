@@ -88,6 +88,8 @@ int at_cgi_out(const struct iovec *iov, int cnt, size_t r)
 		head.state = AT_CGI_HEAD_BAD;
 		return 1;
 	}
+	if (!iov && r) /* bytes gone by unread (hooks/stdio_write.c) */
+		head.state = AT_CGI_HEAD_BAD;
 	for (int i = 0; i < cnt && r && head.state == AT_CGI_HEAD_LINE; i++) {
 		size_t n = iov[i].iov_len < r ? iov[i].iov_len : r;
 		at_cgi_head_feed(&head, iov[i].iov_base, n);

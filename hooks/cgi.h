@@ -29,8 +29,9 @@ int at_cgi_active(void);
  * span); 0, nothing (not in a CGI request). */
 int at_cgi_mark(char out[AT_CGI_MARK_VAR]);
 
-/* The bytes the program wrote to its stdout (r of them, from iov): the
- * response's head. Returns 1 once the head is over: stop watching. */
+/* The bytes the program wrote to its stdout (r of them, from iov; iov
+ * NULL: r bytes that went by unread): the response's head. Returns 1 once
+ * the head is over: stop watching. */
 int at_cgi_out(const struct iovec *iov, int cnt, size_t r);
 /* What stdio holds for stdout and will write through libc's own calls,
  * which no hook sees: read at fflush and at exit. */

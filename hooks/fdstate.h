@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 /* AT_FD_WIRE: a client socket libcurl connected inside a curl_easy_perform
  * that hands its trace headers to net.c (wire.h); written to only there.
@@ -99,6 +100,9 @@ void at_net_inetd_init(void);
  * fflush) whose bytes are parsed as the response they are. */
 int at_net_stdio_fd(FILE *f);
 int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
+/* n bytes of f's went out on the server socket fd, from v (v NULL: gone by
+ * unread), by a stdio call that began at t0 (hooks/stdio_write.c). */
+void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0);
 /* exit: stdout's stdio buffer written through the hook when it is a
  * marked server socket, then the spans still open ended (net.c). */
 void at_net_fini(void);

@@ -1854,11 +1854,10 @@ void at_net_exit(void)
 /* ---- stdio on a server's socket ----
  * stdio writes its buffer with libc's own write, which no hook sees: a
  * response printf'ed to an inetd service's stdout, or fprintf'ed to
- * fdopen(s, "w"). Its bytes are read as they go, from the buffer, where
- * they are flushed through a hook (fflush, fclose: hooks/stdio.c; exit,
- * below) and parsed as the response. Bytes stdio writes by itself, its
- * buffer full, a line-buffered stream's lines (bash's stdout) or an
- * unbuffered stream's, are still unseen. */
+ * fdopen(s, "w"). Its bytes are read as they go and parsed as the
+ * response: from the buffer where it is flushed through a hook (fflush,
+ * fclose: hooks/stdio.c; exit, below), and as the writing calls that
+ * write some of it by themselves (hooks/stdio_write.c) give them. */
 
 int at_net_stdio_fd(FILE *f)
 {
@@ -1870,6 +1869,22 @@ int at_net_stdio_fd(FILE *f)
  * being read: fflush(stdin)) */
 #define IO_CURRENTLY_PUTTING 0x0800
 
+void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0)
+{
+	struct at_fd *e = at_fd_entry(fd);
+	int entered = 0;
+	struct at_conn *c;
+	if (n && e && out_kind(e, atomic_load(&e->kind), &entered) == AT_FD_SERVER &&
+	    (c = lock_conn(fd, e, AT_FD_SERVER))) {
+		struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = v, .iovcnt = cnt};
+		if (c->rstate != R_DEAD)
+			server_out(c, v ? &k : NULL, n, t0);
+		conn_done(e, c, entered);
+	} else if (entered) {
+		at_leave();
+	}
+}
+
 int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
 {
 	flockfile(f); /* no other thread fills the buffer meanwhile */
@@ -1880,19 +1895,9 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
 	uint64_t t0 = n ? at_stamp() : 0;
 	int rc = flush(f); /* writes the buffer, whose bytes stay where they were */
 	int saved = errno;
-	struct at_fd *e = at_fd_entry(fd);
-	int entered = 0;
-	struct at_conn *c;
-	if (!rc && n && e && out_kind(e, atomic_load(&e->kind), &entered) == AT_FD_SERVER &&
-	    (c = lock_conn(fd, e, AT_FD_SERVER))) {
-		struct iovec v = {(void *)base, n};
-		struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1};
-		if (c->rstate != R_DEAD)
-			server_out(c, &k, n, t0);
-		conn_done(e, c, entered);
-	} else if (entered) {
-		at_leave();
-	}
+	struct iovec v = {(void *)base, n};
+	if (!rc)
+		at_net_stdio_wrote(fd, &v, 1, n, t0);
 	funlockfile(f);
 	errno = saved;
 	return rc;

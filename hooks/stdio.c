@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <stdio.h>
 
+#undef fflush_unlocked /* a macro of <stdio.h> */
+
 AT_REAL(int, fflush, (FILE *));
+AT_REAL(int, fflush_unlocked, (FILE *));
 AT_REAL(int, fclose, (FILE *));
 
 /* f's descriptor when it is a marked server socket, else -1. */
@@ -24,6 +27,18 @@ static AT_ALWAYS_INLINE int server_stream(FILE *f)
 	return at_net_stdio_fd(f);
 }
 
+static int flush(FILE *f, int (*real)(FILE *))
+{
+	int fd = server_stream(f ? f : stdout);
+	if (AT_LIKELY(fd < 0))
+		return real(f);
+	if (f)
+		return at_net_stdio_flush(f, fd, real);
+	/* every stream: stdout's through the hook first, then the others */
+	int rc = at_net_stdio_flush(stdout, fd, real);
+	return real(NULL) || rc ? EOF : 0;
+}
+
 AT_EXPORT int fflush(FILE *f)
 {
 	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
@@ -32,18 +47,23 @@ AT_EXPORT int fflush(FILE *f)
 		errno = ENOSYS;
 		return EOF;
 	}
-	int fd = server_stream(f ? f : stdout);
-	if (AT_LIKELY(fd < 0))
-		return real_fflush(f);
-	if (f)
-		return at_net_stdio_flush(f, fd, real_fflush);
-	/* every stream: stdout's through the hook first, then the others */
-	int rc = at_net_stdio_flush(stdout, fd, real_fflush);
-	return real_fflush(NULL) || rc ? EOF : 0;
+	return flush(f, real_fflush);
+}
+
+AT_EXPORT int fflush_unlocked(FILE *f)
+{
+	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
+		at_cgi_stdio();
+	if (!AT_RESOLVE(fflush_unlocked)) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	return flush(f, real_fflush_unlocked);
 }
 
 /* fclose writes what the buffer holds, then closes the descriptor with
- * libc's own close: the buffer is written through the hook first, and the
+ * libc's own close: the buffer is read first (a CGI's stdout: its head;
+ * a server socket's: written through the hook), and the
  * descriptor's connection let go (the last one ends the response, as a
  * close does), so that a number reused is not taken for it. */
 AT_EXPORT int fclose(FILE *f)
@@ -52,6 +72,8 @@ AT_EXPORT int fclose(FILE *f)
 		errno = ENOSYS;
 		return EOF;
 	}
+	if (AT_UNLIKELY(at_cgi_watching) && f == stdout)
+		at_cgi_stdio();
 	int fd = server_stream(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);

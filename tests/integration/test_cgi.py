@@ -166,6 +166,14 @@ def test_a_python_cgi_continues_the_callers_trace_and_is_its_calls_parent(collec
     ("printf", 418, b"short and stout\n"),   # stdio's buffer, written by exit
     ("fflush", 418, None),                   # stdio's buffer at fflush, then a long body
     ("write", 503, b"busy\n"),               # write(2)
+    # stdio writes the head by itself, inside the program's calls:
+    ("big", 418, None),                      # its buffer full
+    ("linebuf", 418, None),                  # a line-buffered stdout's lines
+    ("unbuf", 418, None),                    # an unbuffered stdout
+    ("putc", 418, None),                     # inline putc's __overflow
+    ("fwrite", 418, None),                   # a body longer than the buffer
+    ("errno", 418, b"Numerical result out of range\nshort and stout\n"),  # %m: errno kept
+    ("unlocked", 418, b"unlocked\n"),        # fputs_unlocked, fflush_unlocked, _exit
 ])
 def test_the_status_a_c_program_writes_is_the_spans(collector, web, query, code, body):
     srv = web()
@@ -175,7 +183,7 @@ def test_the_status_a_c_program_writes_is_the_spans(collector, web, query, code,
     if body is not None:
         assert got == body
     else:
-        assert len(got) == 128 * 64 + len(b"short and stout\n")
+        assert got == b"".join(b"%063d\n" % i for i in range(128)) + b"short and stout\n"
     s = one(collector.wait_for(1), kind="SERVER")
     assert s["parent_span_id"] == PARENT
     assert s["attributes"]["http.response.status_code"] == code
@@ -202,6 +210,28 @@ def test_a_shell_cgi_redirect_is_a_302(collector, web):
     assert s["resource"]["process.executable.name"] == "sh"
     assert s["attributes"]["http.response.status_code"] == 302
     assert s["parent_span_id"] == "" and len(s["trace_id"]) == 32  # no caller: a new trace
+
+
+BASH_CGI = """#!/bin/bash
+echo "Status: 404 Not Found"
+echo "Content-Type: text/plain"
+echo
+echo "no $QUERY_STRING here"
+"""
+
+
+def test_a_bash_cgi_status_is_the_spans(collector, web):
+    """bash's echo builtin writes with stdio on a line-buffered stdout:
+    stdio writes each line by itself, inside the builtin's calls, and the
+    head is read from them."""
+    srv = web()
+    srv.script("bash.cgi", BASH_CGI)
+    status, got = srv.get("/cgi-bin/bash.cgi?thing", {"traceparent": GOOD})
+    assert (status, got) == (404, b"no thing here\n")
+    s = one(collector.wait_for(1), kind="SERVER")
+    assert s["resource"]["process.executable.name"] == "bash"
+    assert s["parent_span_id"] == PARENT
+    assert s["attributes"]["http.response.status_code"] == 404
 
 
 def test_a_head_never_written_gives_no_status(collector, web):

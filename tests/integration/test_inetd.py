@@ -205,6 +205,55 @@ def test_inetd_service_keep_alive_requests_each_have_a_span(collector, how):
     assert second[0]["resource"]["process.pid"] == p.pid
 
 
+@pytest.mark.parametrize("framing", ["len", "chunked"])
+def test_inetd_stdio_response_longer_than_its_buffer(collector, framing):
+    """A response printf'ed and fwrite'd to stdout that does not fit
+    stdio's buffer (4 KiB on a socket): libc writes most of it by itself,
+    inside those calls, and the rest at the fflush. Each of the two
+    requests on the connection has its span and its status; the client
+    gets the server's bytes (the body echoes the request's head)."""
+    env = shim_env(collector, OTEL_SERVICE_NAME="svc")
+    s, p, port = inetd(env, [program("http_server"), "-m", "inetd", "-S", "-e",
+                             "-s", "404", "-r", framing])
+    pad = "x-pad: " + "p" * 9000
+    try:
+        first = get("/big", "traceparent: " + GOOD, pad, close=False)
+        s.sendall(first)
+        if framing == "len":
+            head, body = read_response(s)
+            assert head.startswith(b"HTTP/1.1 404 X\r\n") and body == first
+            s.sendall(get("/two"))
+            head, body = read_response(s)
+            assert head.startswith(b"HTTP/1.1 404 X\r\n") and body == get("/two")
+            assert s.recv(10) == b""
+        else:
+            want = b"%x\r\n%s\r\n0\r\n\r\n"
+            data = b""
+            while not data.endswith(b"\r\n0\r\n\r\n"):
+                b = s.recv(65536)
+                assert b, data
+                data += b
+            assert data.startswith(b"HTTP/1.1 404 X\r\n")
+            assert data.endswith(b"\r\n\r\n" + want % (len(first), first))
+            s.sendall(get("/two"))
+            data = read_all(s)
+            assert data.startswith(b"HTTP/1.1 404 X\r\n")
+            assert data.endswith(b"\r\n\r\n" + want % (len(get("/two")), get("/two")))
+        assert p.wait(10) == 0
+    finally:
+        s.close()
+        p.kill()
+        p.wait(10)
+    spans = collector.wait_for(2)
+    big = one(spans, trace_id=TID)
+    assert big["parent_span_id"] == SID and big["attributes"]["url.path"] == "/big"
+    two = [x for x in spans if x["attributes"].get("url.path") == "/two"]
+    assert len(two) == 1
+    for x in (big, two[0]):
+        assert x["kind"] == "SERVER" and x["attributes"]["http.response.status_code"] == 404
+        assert x["attributes"]["server.port"] == port
+
+
 @pytest.mark.parametrize("where", ["path", "abstract"])
 def test_inetd_service_on_a_unix_socket(collector, tmp_path, where):
     """A service started with a connection a listening unix socket accepted
@@ -360,9 +409,9 @@ printf 'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s' ${#body} "$body"
 def test_shell_script_inetd_service(collector):
     """A shell script as an inetd service: bash reads the request a byte
     at a time (its read builtin on a socket) and answers with printf; the
-    request's span continues the caller's trace. (Its status is not known:
-    bash's stdout is line-buffered, and stdio writes each line by itself,
-    with no hook to see it.)"""
+    request's span continues the caller's trace and has the status, which
+    stdio wrote by itself (bash's stdout is line-buffered) inside the
+    printf builtin's stdio calls."""
     env = shim_env(collector, OTEL_SERVICE_NAME="sh")
     s, p, port = inetd(env, ["/bin/bash", "-c", SH_SERVICE])
     head, body, _ = ask_once(s, p, get("/shell?q=1", "traceparent: " + GOOD))
@@ -373,3 +422,4 @@ def test_shell_script_inetd_service(collector):
     assert a["url.path"] == "/shell" and a["url.query"] == "q=1"
     assert a["http.request.method"] == "GET" and a["server.port"] == port
     assert a["client.address"] == "127.0.0.1"
+    assert a["http.response.status_code"] == 200

@@ -1,0 +1,403 @@
+/* stdio's writing calls (printf, fputs, fwrite, putc... and __overflow,
+ * which inline putc calls when the buffer is full): stdio writes its
+ * buffer with libc's own write, which no hook sees, inside whichever of
+ * these calls finds the buffer full, a line ended on a line-buffered
+ * stream or an unbuffered stream. Where the stream is one the shim
+ * follows, a CGI program's stdout while its head is looked for (cgi.c) or
+ * a marked server socket (net.c), the call is made with the stream
+ * locked, and the bytes it wrote are worked out from what the buffer held
+ * before and after: stdio writes in order, so what is left in the buffer
+ * is the tail of what it held plus what the call gave it, and the rest
+ * went out. Those are read as the response they are. What stays in the
+ * buffer is read when it is flushed (hooks/stdio.c, exit). Any other
+ * stream passes straight through after one flag test and, once a socket
+ * has been marked, one load of the fd table. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/clock.h"
+#include "../preload/real.h"
+#include "cgi.h"
+#include "fdstate.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* <stdio.h>'s macros for some of the names hooked here */
+#undef fwrite_unlocked
+#undef fputs_unlocked
+#undef putc
+#undef putc_unlocked
+#undef putchar_unlocked
+#undef fputc_unlocked
+
+/* glibc's libio flags (libio.h, not installed) */
+#define IO_UNBUFFERED 0x0002
+#define IO_LINE_BUF 0x0200
+#define IO_CURRENTLY_PUTTING 0x0800
+
+#define CGI_OUT (-2) /* follow()'s answer for a CGI program's stdout */
+
+/* Where f's bytes go when the shim follows them: CGI_OUT, a marked server
+ * socket's descriptor; else -1. */
+static AT_ALWAYS_INLINE int follow(FILE *f)
+{
+	if (AT_LIKELY(!at_cgi_watching) &&
+	    AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)))
+		return -1;
+	if (!f)
+		return -1;
+	if (at_cgi_watching && f == stdout && f->_fileno == 1)
+		return CGI_OUT;
+	return atomic_load_explicit(&at_fds, memory_order_relaxed) ? at_net_stdio_fd(f) : -1;
+}
+
+/* The bytes f's buffer holds, not yet written. */
+static size_t pending(FILE *f)
+{
+	if (!(f->_flags & IO_CURRENTLY_PUTTING) || !f->_IO_write_base ||
+	    f->_IO_write_ptr <= f->_IO_write_base)
+		return 0;
+	return (size_t)(f->_IO_write_ptr - f->_IO_write_base);
+}
+
+/* Whether a call giving f n more bytes may write some out: an unbuffered
+ * or line-buffered stream, or more than the buffer has room for. */
+static int may_write(FILE *f, size_t n)
+{
+	if (f->_flags & (IO_UNBUFFERED | IO_LINE_BUF))
+		return 1;
+	return n >= (size_t)(f->_IO_write_end - f->_IO_write_ptr);
+}
+
+/* One call on a followed stream, from before() to after(). */
+struct held {
+	FILE *f;
+	int to;       /* follow()'s answer */
+	size_t p;     /* bytes the buffer held before the call */
+	char *copy;   /* a copy of them, where the call may write them */
+	uint64_t t0;  /* when the call began */
+	int err;      /* errno at the call */
+};
+
+static void before(struct held *h, FILE *f, int to, size_t n)
+{
+	h->err = errno;
+	flockfile(f); /* recursive: the real call takes it again */
+	h->f = f;
+	h->to = to;
+	h->copy = NULL;
+	h->p = pending(f);
+	if (h->p && may_write(f, n) && (h->copy = malloc(h->p)))
+		memcpy(h->copy, f->_IO_write_base, h->p);
+	h->t0 = at_stamp();
+	errno = h->err;
+}
+
+/* r bytes went out on h->to: v's (or, v NULL, bytes no longer known). */
+static void wrote(int to, const struct iovec *v, int cnt, size_t r, uint64_t t0)
+{
+	if (to == CGI_OUT)
+		at_cgi_out(v, cnt, r);
+	else
+		at_net_stdio_wrote(to, v, cnt, r, t0);
+}
+
+/* The call is over: it took n bytes when ok, d's pieces (d NULL: not
+ * known); what went out is the buffer's old bytes then those, less what
+ * the buffer holds now. */
+static void after(struct held *h, const struct iovec *d, int dcnt, size_t n, int ok)
+{
+	int err = errno;
+	size_t left = pending(h->f);
+	if (ok && left < h->p + n) {
+		size_t out = h->p + n - left;
+		size_t from_old = out < h->p ? out : h->p, rest = out - from_old;
+		struct iovec v[3];
+		int cnt = 0;
+		if ((from_old && !h->copy) || (rest && !d)) {
+			wrote(h->to, NULL, 0, out, h->t0); /* gone unread */
+			goto done;
+		}
+		if (from_old)
+			v[cnt++] = (struct iovec){h->copy, from_old};
+		for (int i = 0; i < dcnt && rest; i++) {
+			size_t k = d[i].iov_len < rest ? d[i].iov_len : rest;
+			v[cnt++] = (struct iovec){d[i].iov_base, k};
+			rest -= k;
+		}
+		wrote(h->to, v, cnt, out, h->t0);
+	}
+done:
+	free(h->copy);
+	funlockfile(h->f);
+	errno = err;
+}
+
+/* ---- calls with their bytes in hand ---- */
+
+AT_REAL(int, fputs, (const char *, FILE *));
+AT_REAL(int, fputs_unlocked, (const char *, FILE *));
+AT_REAL(int, puts, (const char *));
+AT_REAL(size_t, fwrite, (const void *, size_t, size_t, FILE *));
+AT_REAL(size_t, fwrite_unlocked, (const void *, size_t, size_t, FILE *));
+AT_REAL(int, fputc, (int, FILE *));
+AT_REAL(int, putc, (int, FILE *));
+AT_REAL(int, _IO_putc, (int, FILE *));
+AT_REAL(int, fputc_unlocked, (int, FILE *));
+AT_REAL(int, putc_unlocked, (int, FILE *));
+AT_REAL(int, putchar, (int));
+AT_REAL(int, putchar_unlocked, (int));
+AT_REAL(int, __overflow, (FILE *, int));
+
+#define RESOLVED_OR(name, fail)                                                            \
+	do {                                                                               \
+		if (!AT_RESOLVE(name)) {                                                   \
+			errno = ENOSYS;                                                    \
+			return fail;                                               \
+		}                                                                          \
+	} while (0)
+
+static AT_NOINLINE int fputs_held(int (*call)(const char *, FILE *), const char *s, FILE *f,
+                                  int to)
+{
+	size_t n = strlen(s);
+	struct held h;
+	before(&h, f, to, n);
+	int rc = call(s, f);
+	struct iovec d = {(void *)s, n};
+	after(&h, &d, 1, n, rc != EOF);
+	return rc;
+}
+
+AT_EXPORT int fputs(const char *s, FILE *f)
+{
+	RESOLVED_OR(fputs, EOF);
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? real_fputs(s, f) : fputs_held(real_fputs, s, f, to);
+}
+
+AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
+{
+	RESOLVED_OR(fputs_unlocked, EOF);
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? real_fputs_unlocked(s, f)
+	                           : fputs_held(real_fputs_unlocked, s, f, to);
+}
+
+static AT_NOINLINE int puts_held(const char *s, int to)
+{
+	size_t n = strlen(s);
+	struct held h;
+	before(&h, stdout, to, n + 1);
+	int rc = real_puts(s);
+	struct iovec d[2] = {{(void *)s, n}, {"\n", 1}};
+	after(&h, d, 2, n + 1, rc != EOF);
+	return rc;
+}
+
+AT_EXPORT int puts(const char *s)
+{
+	RESOLVED_OR(puts, EOF);
+	int to = follow(stdout);
+	return AT_LIKELY(to == -1) ? real_puts(s) : puts_held(s, to);
+}
+
+typedef size_t (*fwrite_fn)(const void *, size_t, size_t, FILE *);
+
+static AT_NOINLINE size_t fwrite_held(fwrite_fn call, const void *p, size_t size, size_t cnt,
+                                      FILE *f, int to)
+{
+	size_t n;
+	if (__builtin_mul_overflow(size, cnt, &n))
+		return call(p, size, cnt, f);
+	struct held h;
+	before(&h, f, to, n);
+	size_t rc = call(p, size, cnt, f);
+	struct iovec d = {(void *)p, n};
+	after(&h, &d, 1, n, rc == cnt);
+	return rc;
+}
+
+AT_EXPORT size_t fwrite(const void *p, size_t size, size_t cnt, FILE *f)
+{
+	RESOLVED_OR(fwrite, 0);
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? real_fwrite(p, size, cnt, f)
+	                           : fwrite_held(real_fwrite, p, size, cnt, f, to);
+}
+
+AT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t cnt, FILE *f)
+{
+	RESOLVED_OR(fwrite_unlocked, 0);
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? real_fwrite_unlocked(p, size, cnt, f)
+	                           : fwrite_held(real_fwrite_unlocked, p, size, cnt, f, to);
+}
+
+/* One character: c, or with c EOF (__overflow's "just flush") none. */
+typedef int (*putc_fn)(int, FILE *);
+
+static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to)
+{
+	unsigned char b = (unsigned char)c;
+	size_t n = c == EOF ? 0 : 1;
+	struct held h;
+	before(&h, f, to, n ? n : (size_t)-1);
+	int rc = call(c, f);
+	struct iovec d = {&b, n};
+	after(&h, &d, 1, n, rc != EOF);
+	return rc;
+}
+
+#define PUTC_HOOK(name)                                                                    \
+	AT_EXPORT int name(int c, FILE *f)                                                 \
+	{                                                                                  \
+		RESOLVED_OR(name, EOF);                                                    \
+		int to = follow(f);                                                        \
+		return AT_LIKELY(to == -1) ? real_##name(c, f) : putc_held(real_##name, c, f, to); \
+	}
+
+PUTC_HOOK(fputc)
+PUTC_HOOK(putc)
+PUTC_HOOK(_IO_putc)
+PUTC_HOOK(fputc_unlocked)
+PUTC_HOOK(putc_unlocked)
+
+static int putchar_to(int c, FILE *f)
+{
+	return real_putchar(c);
+}
+
+static int putchar_unlocked_to(int c, FILE *f)
+{
+	return real_putchar_unlocked(c);
+}
+
+AT_EXPORT int putchar(int c)
+{
+	RESOLVED_OR(putchar, EOF);
+	int to = follow(stdout);
+	return AT_LIKELY(to == -1) ? real_putchar(c) : putc_held(putchar_to, c, stdout, to);
+}
+
+AT_EXPORT int putchar_unlocked(int c)
+{
+	RESOLVED_OR(putchar_unlocked, EOF);
+	int to = follow(stdout);
+	return AT_LIKELY(to == -1) ? real_putchar_unlocked(c)
+	                           : putc_held(putchar_unlocked_to, c, stdout, to);
+}
+
+static int overflow_to(int c, FILE *f)
+{
+	return real___overflow(f, c);
+}
+
+/* What the inline putc of <stdio.h> calls when the buffer has no room: on
+ * a line-buffered or unbuffered stream, for every character. */
+AT_EXPORT int __overflow(FILE *f, int c)
+{
+	RESOLVED_OR(__overflow, EOF);
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? real___overflow(f, c) : putc_held(overflow_to, c, f, to);
+}
+
+/* ---- printf: its bytes are known by formatting them first ---- */
+
+AT_REAL(int, vfprintf, (FILE *, const char *, va_list));
+AT_REAL(int, __vfprintf_chk, (FILE *, int, const char *, va_list));
+
+/* libc's printf calls, as one form: flag < 0 for the unchecked one */
+static int vfmt(FILE *f, int flag, const char *fmt, va_list ap)
+{
+	return flag < 0 ? real_vfprintf(f, fmt, ap) : real___vfprintf_chk(f, flag, fmt, ap);
+}
+
+/* The call made as it is; its bytes formatted beforehand the same way
+ * (%n stores the same count twice), so that what it writes is known. */
+static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap, int to)
+{
+	int err = errno;
+	char small[256], *d = small;
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(small, sizeof small, fmt, cp);
+	va_end(cp);
+	if (n >= (int)sizeof small && (d = malloc((size_t)n + 1))) {
+		va_copy(cp, ap);
+		vsnprintf(d, (size_t)n + 1, fmt, cp);
+		va_end(cp);
+	}
+	errno = err;
+	struct held h;
+	before(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1);
+	int rc = vfmt(f, flag, fmt, ap);
+	int known = d && n >= 0 && rc == n;
+	struct iovec v = {d, known ? (size_t)n : 0};
+	after(&h, known ? &v : NULL, known, rc > 0 ? (size_t)rc : 0, rc >= 0);
+	err = errno;
+	if (d != small)
+		free(d);
+	errno = err;
+	return rc;
+}
+
+static AT_ALWAYS_INLINE int vfmt_call(FILE *f, int flag, const char *fmt, va_list ap)
+{
+	if (!(flag < 0 ? AT_RESOLVE(vfprintf) : AT_RESOLVE(__vfprintf_chk))) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int to = follow(f);
+	return AT_LIKELY(to == -1) ? vfmt(f, flag, fmt, ap) : vfmt_held(f, flag, fmt, ap, to);
+}
+
+AT_EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)
+{
+	return vfmt_call(f, -1, fmt, ap);
+}
+
+AT_EXPORT int vprintf(const char *fmt, va_list ap)
+{
+	return vfmt_call(stdout, -1, fmt, ap);
+}
+
+AT_EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
+{
+	return vfmt_call(f, flag < 0 ? 0 : flag, fmt, ap);
+}
+
+AT_EXPORT int __vprintf_chk(int flag, const char *fmt, va_list ap)
+{
+	return vfmt_call(stdout, flag < 0 ? 0 : flag, fmt, ap);
+}
+
+#define VA_CALL(f, flag, fmt)                                                              \
+	va_list ap;                                                                        \
+	va_start(ap, fmt);                                                                 \
+	int rc = vfmt_call(f, flag, fmt, ap);                                              \
+	va_end(ap);                                                                        \
+	return rc
+
+AT_EXPORT int fprintf(FILE *f, const char *fmt, ...)
+{
+	VA_CALL(f, -1, fmt);
+}
+
+AT_EXPORT int printf(const char *fmt, ...)
+{
+	VA_CALL(stdout, -1, fmt);
+}
+
+AT_EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
+{
+	VA_CALL(f, flag < 0 ? 0 : flag, fmt);
+}
+
+AT_EXPORT int __printf_chk(int flag, const char *fmt, ...)
+{
+	VA_CALL(stdout, flag < 0 ? 0 : flag, fmt);
+}
