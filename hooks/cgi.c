@@ -27,6 +27,7 @@
 
 #include "cgi_head.h"
 #include "fdstate.h"
+#include "stdio_buf.h"
 
 #include "../preload/autotrace.h"
 #include "../preload/config.h"
@@ -108,9 +109,9 @@ void at_cgi_stdio(void)
 	int saved = errno;
 	if (ftrylockfile(f) == 0) {
 		if (!atomic_exchange(&head_busy, 1)) {
-			if (f->_IO_write_base && f->_IO_write_ptr > f->_IO_write_base)
-				at_cgi_head_feed(&head, f->_IO_write_base,
-				                 (size_t)(f->_IO_write_ptr - f->_IO_write_base));
+			size_t n = at_stdio_pending(f);
+			if (n)
+				at_cgi_head_feed(&head, f->_IO_write_base, n);
 			atomic_store(&head_busy, 0);
 		}
 		funlockfile(f);

@@ -47,6 +47,7 @@
 #include "../preload/url.h"
 #include "cgi.h"
 #include "fdstate.h"
+#include "stdio_buf.h"
 #include "http_parse.h"
 #include "io_direct.h"
 #include "unseen.h"
@@ -1865,10 +1866,6 @@ int at_net_stdio_fd(FILE *f)
 	return at_fd_kind(fd) == AT_FD_SERVER ? fd : -1;
 }
 
-/* glibc's libio: a stream whose buffer holds bytes to write (not one
- * being read: fflush(stdin)) */
-#define IO_CURRENTLY_PUTTING 0x0800
-
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0)
 {
 	struct at_fd *e = at_fd_entry(fd);
@@ -1889,9 +1886,7 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
 {
 	flockfile(f); /* no other thread fills the buffer meanwhile */
 	const char *base = f->_IO_write_base;
-	size_t n = base && (f->_flags & IO_CURRENTLY_PUTTING) && f->_IO_write_ptr > base
-	               ? (size_t)(f->_IO_write_ptr - base)
-	               : 0;
+	size_t n = at_stdio_pending(f); /* not a stream being read: fflush(stdin) */
 	uint64_t t0 = n ? at_stamp() : 0;
 	int rc = flush(f); /* writes the buffer, whose bytes stay where they were */
 	int saved = errno;

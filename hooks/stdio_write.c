@@ -18,6 +18,7 @@
 #include "../preload/real.h"
 #include "cgi.h"
 #include "fdstate.h"
+#include "stdio_buf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -32,11 +33,6 @@
 #undef putc_unlocked
 #undef putchar_unlocked
 #undef fputc_unlocked
-
-/* glibc's libio flags (libio.h, not installed) */
-#define IO_UNBUFFERED 0x0002
-#define IO_LINE_BUF 0x0200
-#define IO_CURRENTLY_PUTTING 0x0800
 
 #define CGI_OUT (-2) /* follow()'s answer for a CGI program's stdout */
 
@@ -54,20 +50,11 @@ static AT_ALWAYS_INLINE int follow(FILE *f)
 	return atomic_load_explicit(&at_fds, memory_order_relaxed) ? at_net_stdio_fd(f) : -1;
 }
 
-/* The bytes f's buffer holds, not yet written. */
-static size_t pending(FILE *f)
-{
-	if (!(f->_flags & IO_CURRENTLY_PUTTING) || !f->_IO_write_base ||
-	    f->_IO_write_ptr <= f->_IO_write_base)
-		return 0;
-	return (size_t)(f->_IO_write_ptr - f->_IO_write_base);
-}
-
 /* Whether a call giving f n more bytes may write some out: an unbuffered
  * or line-buffered stream, or more than the buffer has room for. */
 static int may_write(FILE *f, size_t n)
 {
-	if (f->_flags & (IO_UNBUFFERED | IO_LINE_BUF))
+	if (f->_flags & (AT_IO_UNBUFFERED | AT_IO_LINE_BUF))
 		return 1;
 	return n >= (size_t)(f->_IO_write_end - f->_IO_write_ptr);
 }
@@ -89,7 +76,7 @@ static void before(struct held *h, FILE *f, int to, size_t n)
 	h->f = f;
 	h->to = to;
 	h->copy = NULL;
-	h->p = pending(f);
+	h->p = at_stdio_pending(f);
 	if (h->p && may_write(f, n) && (h->copy = malloc(h->p)))
 		memcpy(h->copy, f->_IO_write_base, h->p);
 	h->t0 = at_stamp();
@@ -111,7 +98,7 @@ static void wrote(int to, const struct iovec *v, int cnt, size_t r, uint64_t t0)
 static void after(struct held *h, const struct iovec *d, int dcnt, size_t n, int ok)
 {
 	int err = errno;
-	size_t left = pending(h->f);
+	size_t left = at_stdio_pending(h->f);
 	if (ok && left < h->p + n) {
 		size_t out = h->p + n - left;
 		size_t from_old = out < h->p ? out : h->p, rest = out - from_old;

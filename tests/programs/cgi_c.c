@@ -19,6 +19,7 @@
  *           the CHILD_URL variable) and is waited for
  * Each stdio call's result is checked: a wrong one ends the program with
  * _exit(3), its output dropped. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
