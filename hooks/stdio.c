@@ -27,8 +27,11 @@ static AT_ALWAYS_INLINE int server_stream(FILE *f)
 	return at_net_stdio_fd(f);
 }
 
+/* fflush and fflush_unlocked, real the one called */
 static int flush(FILE *f, int (*real)(FILE *))
 {
+	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
+		at_cgi_stdio();
 	int fd = server_stream(f ? f : stdout);
 	if (AT_LIKELY(fd < 0))
 		return real(f);
@@ -41,8 +44,6 @@ static int flush(FILE *f, int (*real)(FILE *))
 
 AT_EXPORT int fflush(FILE *f)
 {
-	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
-		at_cgi_stdio();
 	if (!AT_RESOLVE(fflush)) {
 		errno = ENOSYS;
 		return EOF;
@@ -52,8 +53,6 @@ AT_EXPORT int fflush(FILE *f)
 
 AT_EXPORT int fflush_unlocked(FILE *f)
 {
-	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
-		at_cgi_stdio();
 	if (!AT_RESOLVE(fflush_unlocked)) {
 		errno = ENOSYS;
 		return EOF;

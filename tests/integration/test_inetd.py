@@ -4,6 +4,7 @@ inetd, xinetd, systemd's Accept=yes, socat's EXEC with nofork), a server
 that answers on a dup() of its socket, a forked child that serves on the
 socket dup2'ed onto its stdin and stdout. Each request gets its SERVER
 span, with the status of the response written on the other descriptor."""
+import contextlib
 import os
 import shutil
 import socket
@@ -90,19 +91,26 @@ def inetd(env, cmd, stdin_kind="tcp", path=None):
     return mine, p, port
 
 
-def ask_once(s, p, request):
-    """Sends request on s to the service p, reads its one response and
-    waits for p to exit by itself (status 0); s closed and p gone
-    whatever happens. Returns the head, the body and p's stderr."""
+@contextlib.contextmanager
+def serving(s, p):
+    """The with block talks to the service p on s; then p is waited for
+    to exit by itself (status 0); s closed and p gone whatever happens."""
     try:
-        s.sendall(request)
-        head, body = read_response(s)
+        yield
         assert p.wait(10) == 0
-        return head, body, p.stderr.read().decode()
     finally:
         s.close()
         p.kill()
         p.wait(10)
+
+
+def ask_once(s, p, request):
+    """Sends request on s to the service p, reads its one response and
+    waits for p to exit. Returns the head, the body and p's stderr."""
+    with serving(s, p):
+        s.sendall(request)
+        head, body = read_response(s)
+    return head, body, p.stderr.read().decode()
 
 
 @pytest.mark.parametrize("over", ["tcp", "unix"])
@@ -179,7 +187,7 @@ def test_inetd_service_keep_alive_requests_each_have_a_span(collector, how):
     env = shim_env(collector, OTEL_SERVICE_NAME="svc")
     s, p, port = inetd(env, [program("http_server"), "-m", "inetd"] +
                        (["-S"] if how == "stdio" else []))
-    try:
+    with serving(s, p):
         s.sendall(get("/one?a=b", "traceparent: " + GOOD, close=False))
         head, body = read_response(s)
         assert head.startswith(b"HTTP/1.1 200 X\r\n") and body == b"hello from %d\n" % p.pid
@@ -187,11 +195,6 @@ def test_inetd_service_keep_alive_requests_each_have_a_span(collector, how):
         head, body = read_response(s)
         assert head.startswith(b"HTTP/1.1 200 X\r\n")
         assert s.recv(10) == b""
-        assert p.wait(10) == 0
-    finally:
-        s.close()
-        p.kill()
-        p.wait(10)
     spans = collector.wait_for(2)
     first = one(spans, name="GET", trace_id=TID)
     assert first["parent_span_id"] == SID and first["kind"] == "SERVER"
@@ -216,7 +219,7 @@ def test_inetd_stdio_response_longer_than_its_buffer(collector, framing):
     s, p, port = inetd(env, [program("http_server"), "-m", "inetd", "-S", "-e",
                              "-s", "404", "-r", framing])
     pad = "x-pad: " + "p" * 9000
-    try:
+    with serving(s, p):
         first = get("/big", "traceparent: " + GOOD, pad, close=False)
         s.sendall(first)
         if framing == "len":
@@ -239,11 +242,6 @@ def test_inetd_stdio_response_longer_than_its_buffer(collector, framing):
             data = read_all(s)
             assert data.startswith(b"HTTP/1.1 404 X\r\n")
             assert data.endswith(b"\r\n\r\n" + want % (len(get("/two")), get("/two")))
-        assert p.wait(10) == 0
-    finally:
-        s.close()
-        p.kill()
-        p.wait(10)
     spans = collector.wait_for(2)
     big = one(spans, trace_id=TID)
     assert big["parent_span_id"] == SID and big["attributes"]["url.path"] == "/big"
