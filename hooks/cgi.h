@@ -34,9 +34,10 @@ int at_cgi_mark(char out[AT_CGI_MARK_VAR]);
  * the head is over: stop watching. */
 int at_cgi_out(const struct iovec *iov, int cnt, size_t r);
 /* What stdio holds for stdout and will write through libc's own calls,
- * which no hook sees: read at fflush and at exit. */
+ * which no hook sees: read at fflush, fclose and exit. */
 void at_cgi_stdio(void);
-/* Whether the response's head is still looked for: the fflush hook's test. */
+/* Whether the response's head is still looked for: the stdio hooks' test
+ * (hooks/stdio.c, hooks/stdio_write.c). */
 extern int at_cgi_watching;
 
 enum { AT_CGI_EXIT, AT_CGI_QUIT, AT_CGI_EXEC };

@@ -95,13 +95,15 @@ int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's
  * client connection, followed as an accepted socket (net.c). */
 void at_net_inetd_init(void);
-/* stdio on a marked server socket (net.c; the hooks in hooks/stdio.c): f's
+/* stdio on a marked server socket (net.c; the hooks in hooks/stdio.c, and
+ * hooks/stdio_write.c; hooks/stdio_buf.h's at_stdio_server_fd): f's
  * descriptor when it is one, else -1; and a flush of f by flush (libc's
  * fflush) whose bytes are parsed as the response they are. */
 int at_net_stdio_fd(FILE *f);
 int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
-/* n bytes of f's went out on the server socket fd, from v (v NULL: gone by
- * unread), by a stdio call that began at t0 (hooks/stdio_write.c). */
+/* n bytes of a stdio stream went out on the server socket fd, from v (v
+ * NULL: gone by unread), by a call that began at t0 (at_net_stdio_flush;
+ * hooks/stdio_write.c). */
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0);
 /* exit: stdout's stdio buffer written through the hook when it is a
  * marked server socket, then the spans still open ended (net.c). */

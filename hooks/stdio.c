@@ -9,6 +9,7 @@
 #include "../preload/real.h"
 #include "cgi.h"
 #include "fdstate.h"
+#include "stdio_buf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,20 +20,12 @@ AT_REAL(int, fflush, (FILE *));
 AT_REAL(int, fflush_unlocked, (FILE *));
 AT_REAL(int, fclose, (FILE *));
 
-/* f's descriptor when it is a marked server socket, else -1. */
-static AT_ALWAYS_INLINE int server_stream(FILE *f)
-{
-	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
-		return -1;
-	return at_net_stdio_fd(f);
-}
-
 /* fflush and fflush_unlocked, real the one called */
 static int flush(FILE *f, int (*real)(FILE *))
 {
 	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
 		at_cgi_stdio();
-	int fd = server_stream(f ? f : stdout);
+	int fd = at_stdio_server_fd(f ? f : stdout);
 	if (AT_LIKELY(fd < 0))
 		return real(f);
 	if (f)
@@ -73,7 +66,7 @@ AT_EXPORT int fclose(FILE *f)
 	}
 	if (AT_UNLIKELY(at_cgi_watching) && f == stdout)
 		at_cgi_stdio();
-	int fd = server_stream(f);
+	int fd = at_stdio_server_fd(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);
 	int flushed = at_net_stdio_flush(f, fd, real_fflush);

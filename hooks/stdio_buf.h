@@ -1,7 +1,10 @@
-/* A stdio stream's buffer, as glibc's libio keeps it in the public FILE
- * fields: the bytes written to it that libc has not yet written out. */
+/* A stdio stream as the stdio hooks see it: its buffer, as glibc's libio
+ * keeps it in the public FILE fields (the bytes written to it that libc
+ * has not yet written out), and whether it is a marked server socket's. */
 #ifndef AT_STDIO_BUF_H
 #define AT_STDIO_BUF_H
+
+#include "fdstate.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +21,15 @@ static inline size_t at_stdio_pending(const FILE *f)
 	    f->_IO_write_ptr <= f->_IO_write_base)
 		return 0;
 	return (size_t)(f->_IO_write_ptr - f->_IO_write_base);
+}
+
+/* f's descriptor when it is a marked server socket, else -1: one load
+ * of the fd table's pointer until a socket has been marked. */
+static AT_ALWAYS_INLINE int at_stdio_server_fd(FILE *f)
+{
+	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
+		return -1;
+	return at_net_stdio_fd(f);
 }
 
 #endif

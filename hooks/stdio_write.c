@@ -40,14 +40,9 @@
  * socket's descriptor; else -1. */
 static AT_ALWAYS_INLINE int follow(FILE *f)
 {
-	if (AT_LIKELY(!at_cgi_watching) &&
-	    AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)))
-		return -1;
-	if (!f)
-		return -1;
-	if (at_cgi_watching && f == stdout && f->_fileno == 1)
+	if (AT_UNLIKELY(at_cgi_watching) && f && f == stdout && f->_fileno == 1)
 		return CGI_OUT;
-	return atomic_load_explicit(&at_fds, memory_order_relaxed) ? at_net_stdio_fd(f) : -1;
+	return at_stdio_server_fd(f);
 }
 
 /* Whether a call giving f n more bytes may write some out: an unbuffered
