@@ -3,7 +3,11 @@
  *   loop_fd N unix        an AF_UNIX socketpair (an untraced socket)
  * One iteration is one write and one read. Or stdio's writing calls:
  *   loop_fd N stdio PATH  fputs, putc, fwrite, fprintf to a stream on PATH
- *                         (/dev/null), one of each per iteration */
+ *                         (/dev/null), one of each per iteration
+ * or its reading calls:
+ *   loop_fd N stdio_read PATH  fgets (31 bytes), getc, fread (64 bytes) from
+ *                         a stream on PATH (/dev/zero: it never ends), one
+ *                         of each per iteration */
 #define _GNU_SOURCE
 #include "bench.h"
 
@@ -37,9 +41,22 @@ static NOINLINE void op_stdio(long i)
 		bench_die("stdio");
 }
 
+static FILE *in;
+
+static NOINLINE void op_stdio_read(void)
+{
+	char line[32];
+	if (!fgets(line, sizeof line, in) || getc(in) == EOF ||
+	    fread(buf, 1, sizeof buf, in) != sizeof buf)
+		bench_die("stdio_read");
+}
+
 NOINLINE void bench_loop(long n)
 {
-	if (out)
+	if (in)
+		for (long i = 0; i < n; i++)
+			op_stdio_read();
+	else if (out)
 		for (long i = 0; i < n; i++)
 			op_stdio(i);
 	else
@@ -56,6 +73,16 @@ int main(int argc, char **argv)
 			bench_die(argv[3]);
 		for (int i = 0; i < 1000; i++)
 			op_stdio(i);
+		double t0 = bench_begin();
+		bench_loop(n);
+		bench_report(n, t0, bench_now());
+		return 0;
+	}
+	if (argc > 3 && !strcmp(argv[2], "stdio_read")) {
+		if (!(in = fopen(argv[3], "r")))
+			bench_die(argv[3]);
+		for (int i = 0; i < 1000; i++)
+			op_stdio_read();
 		double t0 = bench_begin();
 		bench_loop(n);
 		bench_report(n, t0, bench_now());

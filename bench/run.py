@@ -10,7 +10,7 @@ Environment: BUILD (the build directory, default build), BENCH_QUICK=1 (small
 counts, for trying the script), BENCH_OUT (where to write, default
 bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, lines,
 micro, exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
-keys: curl, http_client, http_server, redis, mysql, file, unix, stdio, span_db,
+keys: curl, http_client, http_server, redis, mysql, file, unix, stdio, stdio_read, span_db,
 span_leaf, span_min) for a partial run while working on one hook.
 """
 import datetime
@@ -1766,7 +1766,9 @@ def budgets(ctx):
     for key, title in (("file", "write/read on a file: ≤ 5 ns"),
                        ("unix", "write/read on an untraced socket (no explicit budget)"),
                        ("stdio", "stdio's writing calls on an untraced stream (no explicit "
-                                 "budget)")):
+                                 "budget)"),
+                       ("stdio_read", "stdio's reading calls on an untraced stream (no "
+                                      "explicit budget)")):
         m = ctx["micro_ns"].get(key)
         ins = ctx["instr"].get(key)
         if ins is None:
@@ -1962,12 +1964,14 @@ def main():
         "file": {"write", "read"} <= syms,
         "unix": {"write", "read"} <= syms,
         "stdio": {"fputs", "putc", "fwrite", "fprintf"} <= syms,
+        "stdio_read": {"fgets", "getc", "fread"} <= syms,
         "span_db": True, "span_leaf": True, "span_min": True,
     }
     why = {k: "hook not in the tree yet (libautotrace.so exports no %s)" % s for k, s in (
         ("curl", "curl_easy_perform"), ("http_client", "send/recv"), ("http_server", "send/recv"),
         ("redis", "redisCommand"), ("mysql", "mysql_query"), ("file", "write/read"),
-        ("unix", "write/read"), ("stdio", "fputs/putc/fwrite/fprintf"))}
+        ("unix", "write/read"), ("stdio", "fputs/putc/fwrite/fprintf"),
+        ("stdio_read", "fgets/getc/fread"))}
 
     sink_p, sink = start_httpd(0)
     sink1_p, sink1 = start_httpd(1)
@@ -2031,6 +2035,8 @@ def main():
          lambda: [q(20000, 2000), "unix"], 2, hooks["unix"], V2T),
         ("stdio", "fputs+putc+fwrite+fprintf, a stream on /dev/null", "loop_fd",
          lambda: [q(20000, 2000), "stdio", "/dev/null"], 4, hooks["stdio"], V2T),
+        ("stdio_read", "fgets+getc+fread, a stream on /dev/zero", "loop_fd",
+         lambda: [q(20000, 2000), "stdio_read", "/dev/zero"], 3, hooks["stdio_read"], V2T),
         ("span_db", "synthetic DB span (`span_cost`)", "span_cost", lambda: [q(20000, 5000), 1, "db"],
          1, True, V2),
         ("span_leaf", "synthetic DB span as a leaf (`span_cost` leaf)", "span_cost",
@@ -2053,6 +2059,8 @@ def main():
          hooks["unix"]),
         ("stdio", "fputs+putc+fwrite+fprintf, a stream on /dev/null", "loop_fd",
          lambda: [q(300000, 30000), "stdio", "/dev/null"], 4, hooks["stdio"]),
+        ("stdio_read", "fgets+getc+fread, a stream on /dev/zero", "loop_fd",
+         lambda: [q(300000, 30000), "stdio_read", "/dev/zero"], 3, hooks["stdio_read"]),
     ]
     ctx["calls"] = [("redis", "hiredis PING", "call_redis", []),
                     ("mysql", "mysql_query SELECT 1", "call_mysql", [my_port])]

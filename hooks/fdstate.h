@@ -105,6 +105,10 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
  * NULL: gone by unread), by a call that began at t0 (at_net_stdio_flush;
  * hooks/stdio_write.c). */
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0);
+/* r bytes came in on the marked socket fd through stdio (hooks/stdio_read.c),
+ * v's; r == 0: the peer closed; r < 0: bytes came that are not known, and
+ * the connection is no longer followed. */
+void at_net_stdio_read(int fd, const struct iovec *v, int cnt, ssize_t r, uintptr_t caller);
 /* exit: stdout's stdio buffer written through the hook when it is a
  * marked server socket, then the spans still open ended (net.c). */
 void at_net_fini(void);

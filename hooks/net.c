@@ -1882,6 +1882,17 @@ void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64
 	}
 }
 
+void at_net_stdio_read(int fd, const struct iovec *v, int cnt, ssize_t r, uintptr_t caller)
+{
+	int saved = errno;
+	struct at_fd *e;
+	if (r >= 0)
+		in_done(fd, v, cnt, r, 0, caller);
+	else if ((e = at_fd_entry(fd)))
+		mark_desync(e);
+	errno = saved;
+}
+
 int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
 {
 	flockfile(f); /* no other thread fills the buffer meanwhile */

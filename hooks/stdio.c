@@ -55,9 +55,9 @@ AT_EXPORT int fflush_unlocked(FILE *f)
 
 /* fclose writes what the buffer holds, then closes the descriptor with
  * libc's own close: the buffer is read first (a CGI's stdout: its head;
- * a server socket's: written through the hook), and the
- * descriptor's connection let go (the last one ends the response, as a
- * close does), so that a number reused is not taken for it. */
+ * a server socket's: written through the hook), and the descriptor's
+ * connection, a server's or a client's, let go (the last one ends the
+ * response, as a close does), so that a number reused is not taken for it. */
 AT_EXPORT int fclose(FILE *f)
 {
 	if (!AT_RESOLVE(fclose)) {
@@ -66,10 +66,10 @@ AT_EXPORT int fclose(FILE *f)
 	}
 	if (AT_UNLIKELY(at_cgi_watching) && f == stdout)
 		at_cgi_stdio();
-	int fd = at_stdio_server_fd(f);
+	int fd = at_stdio_socket_fd(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);
-	int flushed = at_net_stdio_flush(f, fd, real_fflush);
+	int flushed = at_stdio_server_fd(f) >= 0 ? at_net_stdio_flush(f, fd, real_fflush) : 0;
 	int err = errno;
 	at_net_closing(fd);
 	errno = err;

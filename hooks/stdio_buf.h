@@ -6,8 +6,11 @@
 
 #include "fdstate.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 /* libio's flags (libio.h, not installed) */
 #define AT_IO_UNBUFFERED 0x0002
@@ -31,5 +34,43 @@ static AT_ALWAYS_INLINE int at_stdio_server_fd(FILE *f)
 		return -1;
 	return at_net_stdio_fd(f);
 }
+
+/* f's descriptor when it is a marked client or server socket, whose bytes
+ * read through stdio are followed (hooks/stdio_read.c), else -1. */
+static AT_ALWAYS_INLINE int at_stdio_socket_fd(FILE *f)
+{
+	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
+		return -1;
+	int kind = at_fd_kind(f->_fileno);
+	return kind == AT_FD_CLIENT || kind == AT_FD_SERVER ? f->_fileno : -1;
+}
+
+/* One call on a followed stream, from at_stdio_hold to at_stdio_release
+ * (hooks/stdio_write.c; hooks/stdio_read.c for a read that writes first). */
+struct at_stdio_held {
+	FILE *f;
+	int to;       /* where the bytes go: a server socket's fd, or a CGI's stdout */
+	size_t p;     /* bytes the buffer held before the call */
+	char *copy;   /* a copy of them, where the call may write them */
+	uint64_t t0;  /* when the call began */
+	int err;      /* errno at the call */
+};
+
+/* Before a call giving f n more bytes ((size_t)-1: it may write whatever
+ * the buffer holds): f locked, what the buffer holds kept if the call may
+ * write it. */
+void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n);
+/* The call is over: it took n bytes when ok, d's pieces (d NULL: not
+ * known); what went out is read as what it is; f unlocked, errno kept. */
+void at_stdio_release(struct at_stdio_held *h, const struct iovec *d, int dcnt, size_t n, int ok);
+
+/* A hook's real function, resolved, or the call fails with ENOSYS. */
+#define RESOLVED_OR(name, fail)                                                            \
+	do {                                                                               \
+		if (!AT_RESOLVE(name)) {                                                   \
+			errno = ENOSYS;                                                    \
+			return fail;                                               \
+		}                                                                          \
+	} while (0)
 
 #endif

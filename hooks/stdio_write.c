@@ -54,17 +54,7 @@ static int may_write(FILE *f, size_t n)
 	return n >= (size_t)(f->_IO_write_end - f->_IO_write_ptr);
 }
 
-/* One call on a followed stream, from before() to after(). */
-struct held {
-	FILE *f;
-	int to;       /* follow()'s answer */
-	size_t p;     /* bytes the buffer held before the call */
-	char *copy;   /* a copy of them, where the call may write them */
-	uint64_t t0;  /* when the call began */
-	int err;      /* errno at the call */
-};
-
-static void before(struct held *h, FILE *f, int to, size_t n)
+void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n)
 {
 	h->err = errno;
 	flockfile(f); /* recursive: the real call takes it again */
@@ -90,7 +80,7 @@ static void wrote(int to, const struct iovec *v, int cnt, size_t r, uint64_t t0)
 /* The call is over: it took n bytes when ok, d's pieces (d NULL: not
  * known); what went out is the buffer's old bytes then those, less what
  * the buffer holds now. */
-static void after(struct held *h, const struct iovec *d, int dcnt, size_t n, int ok)
+void at_stdio_release(struct at_stdio_held *h, const struct iovec *d, int dcnt, size_t n, int ok)
 {
 	int err = errno;
 	size_t left = at_stdio_pending(h->f);
@@ -134,23 +124,15 @@ AT_REAL(int, putchar, (int));
 AT_REAL(int, putchar_unlocked, (int));
 AT_REAL(int, __overflow, (FILE *, int));
 
-#define RESOLVED_OR(name, fail)                                                            \
-	do {                                                                               \
-		if (!AT_RESOLVE(name)) {                                                   \
-			errno = ENOSYS;                                                    \
-			return fail;                                               \
-		}                                                                          \
-	} while (0)
-
 static AT_NOINLINE int fputs_held(int (*call)(const char *, FILE *), const char *s, FILE *f,
                                   int to)
 {
 	size_t n = strlen(s);
-	struct held h;
-	before(&h, f, to, n);
+	struct at_stdio_held h;
+	at_stdio_hold(&h, f, to, n);
 	int rc = call(s, f);
 	struct iovec d = {(void *)s, n};
-	after(&h, &d, 1, n, rc != EOF);
+	at_stdio_release(&h, &d, 1, n, rc != EOF);
 	return rc;
 }
 
@@ -172,11 +154,11 @@ AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
 static AT_NOINLINE int puts_held(const char *s, int to)
 {
 	size_t n = strlen(s);
-	struct held h;
-	before(&h, stdout, to, n + 1);
+	struct at_stdio_held h;
+	at_stdio_hold(&h, stdout, to, n + 1);
 	int rc = real_puts(s);
 	struct iovec d[2] = {{(void *)s, n}, {"\n", 1}};
-	after(&h, d, 2, n + 1, rc != EOF);
+	at_stdio_release(&h, d, 2, n + 1, rc != EOF);
 	return rc;
 }
 
@@ -195,11 +177,11 @@ static AT_NOINLINE size_t fwrite_held(fwrite_fn call, const void *p, size_t size
 	size_t n;
 	if (__builtin_mul_overflow(size, cnt, &n))
 		return call(p, size, cnt, f);
-	struct held h;
-	before(&h, f, to, n);
+	struct at_stdio_held h;
+	at_stdio_hold(&h, f, to, n);
 	size_t rc = call(p, size, cnt, f);
 	struct iovec d = {(void *)p, n};
-	after(&h, &d, 1, n, rc == cnt);
+	at_stdio_release(&h, &d, 1, n, rc == cnt);
 	return rc;
 }
 
@@ -226,11 +208,11 @@ static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to)
 {
 	unsigned char b = (unsigned char)c;
 	size_t n = c == EOF ? 0 : 1;
-	struct held h;
-	before(&h, f, to, n ? n : (size_t)-1);
+	struct at_stdio_held h;
+	at_stdio_hold(&h, f, to, n ? n : (size_t)-1);
 	int rc = call(c, f);
 	struct iovec d = {&b, n};
-	after(&h, &d, 1, n, rc != EOF);
+	at_stdio_release(&h, &d, 1, n, rc != EOF);
 	return rc;
 }
 
@@ -314,12 +296,12 @@ static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap,
 		va_end(cp);
 	}
 	errno = err;
-	struct held h;
-	before(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1);
+	struct at_stdio_held h;
+	at_stdio_hold(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1);
 	int rc = vfmt(f, flag, fmt, ap);
 	int known = d && n >= 0 && rc == n;
 	struct iovec v = {d, known ? (size_t)n : 0};
-	after(&h, known ? &v : NULL, known, rc > 0 ? (size_t)rc : 0, rc >= 0);
+	at_stdio_release(&h, known ? &v : NULL, known, rc > 0 ? (size_t)rc : 0, rc >= 0);
 	err = errno;
 	if (d != small)
 		free(d);

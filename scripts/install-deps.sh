@@ -5,7 +5,8 @@
 # needed. The client libraries here are what the test programs use; lighttpd
 # runs the CGI tests' programs (git's git-http-backend among them); lighttpd and
 # haproxy are the event-loop proxies of the HTTP tests; grpcio and h2 are the OTLP/gRPC tests' servers;
-# socat starts busybox's inetd-mode web server per connection for the inetd tests;
+# socat starts busybox's inetd-mode web server per connection for the inetd tests,
+# and micro-httpd (which reads its request with stdio) for the stdio-read tests;
 # PyMySQL (pure Python) and the mariadb CLI (its client library built in) are
 # clients of the MySQL-on-the-wire tests;
 # the openssl CLI makes the TLS tests' certificates; libssl-dev's headers give
@@ -19,7 +20,7 @@ pkgs="build-essential pkg-config libcmocka-dev
  libunwind-dev zlib1g-dev libssl-dev
  python3 python3-pytest python3-protobuf python3-thrift python3-mysqldb python3-pymysql
  python3-grpcio python3-h2
- lighttpd haproxy socat busybox
+ lighttpd haproxy socat busybox micro-httpd
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler
  valgrind clang

@@ -36,7 +36,18 @@
  *   -S                    responses written with stdio: to stdout in inetd
  *                         mode, else to fdopen(dup(fd), "w") (fclose'd at
  *                         the end); flushed after each but the last, which
- *                         fclose or exit writes */
+ *                         fclose or exit writes
+ *   -R how                requests read with stdio: from stdin in inetd mode,
+ *                         else from fdopen(dup(fd), "r") (fclose'd at the
+ *                         end); the head line by line with fgets, getline,
+ *                         fread (a byte at a time), getc, getc_unlocked
+ *                         (<stdio.h>'s inline one) or scanf (the request
+ *                         line with fscanf, the rest with fgets); a body
+ *                         with one fread
+ *   -U                    with -S and -R, not in inetd mode: one stream,
+ *                         fdopen(dup(fd), "r+"), for reading and writing;
+ *                         no fflush: reading the next request writes the
+ *                         response before it */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,10 +65,74 @@
 #include <threads.h>
 #include <unistd.h>
 
-static int status = 200, echo, upstream, in_thread, no_close, use_stdio;
+static int status = 200, echo, upstream, in_thread, no_close, use_stdio, update;
 static const char *framing = "len", *mode = "thread";
 static char **cgi;
 static const char *accept_how = "none";
+static const char *reading; /* -R */
+
+/* One line of a request's head, its newline included, into buf (0 ended);
+ * its length, 0 when the connection ended. */
+static size_t stdio_line(FILE *r, char *buf, size_t cap)
+{
+	size_t n = 0;
+	if (!strcmp(reading, "fgets") || !strcmp(reading, "scanf")) {
+		if (!fgets(buf, (int)cap, r))
+			return 0;
+		return strlen(buf);
+	}
+	if (!strcmp(reading, "getline")) {
+		char *l = NULL;
+		size_t lc = 0;
+		ssize_t k = getline(&l, &lc, r);
+		if (k > 0 && (size_t)k < cap) {
+			memcpy(buf, l, (size_t)k + 1);
+			n = (size_t)k;
+		}
+		free(l);
+		return n;
+	}
+	while (n + 1 < cap) {
+		int c;
+		unsigned char b;
+		if (!strcmp(reading, "fread"))
+			c = fread(&b, 1, 1, r) == 1 ? b : EOF;
+		else if (!strcmp(reading, "getc_unlocked"))
+			c = getc_unlocked(r);
+		else
+			c = getc(r);
+		if (c == EOF)
+			break;
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[n] = 0;
+	return n;
+}
+
+/* A request's head read with stdio (-R) into buf; its length, or -1. */
+static int stdio_head(FILE *r, char *buf, size_t cap)
+{
+	size_t have = 0;
+	if (!strcmp(reading, "scanf")) {
+		char m[32], u[1024], v[16];
+		if (fscanf(r, "%31s %1023s %15s", m, u, v) != 3)
+			return -1;
+		have = (size_t)snprintf(buf, cap, "%s %s %s", m, u, v);
+		if (!stdio_line(r, buf + have, cap - have)) /* the line's end */
+			return -1;
+		have += strlen(buf + have);
+	}
+	for (;;) {
+		size_t n = stdio_line(r, buf + have, cap - have);
+		if (!n)
+			return -1;
+		have += n;
+		if (!strcmp(buf + have - n, "\r\n") || !strcmp(buf + have - n, "\n"))
+			return (int)have;
+	}
+}
 
 static int read_head(int fd, char *buf, size_t cap, size_t *have)
 {
@@ -173,7 +248,7 @@ static void respond(int fd, FILE *w, const char *body, size_t blen, int keep)
 		fwrite(body, 1, blen, w);
 		if (!strcmp(framing, "chunked"))
 			fputs("\r\n0\r\n\r\n", w);
-		if (keep)
+		if (keep && !update)
 			fflush(w);
 		return;
 	}
@@ -211,9 +286,11 @@ static void serve(int fd, int out)
 	static __thread char buf[65536];
 	static __thread char body[70000];
 	size_t have = 0;
-	FILE *w = !use_stdio ? NULL : out == 1 ? stdout : fdopen(dup(out), "w");
+	FILE *w = !use_stdio ? NULL : out == 1 ? stdout : fdopen(dup(out), update ? "r+" : "w");
+	FILE *rd = !reading ? NULL : fd == 0 ? stdin : update ? w : fdopen(dup(fd), "r");
 	for (;;) {
-		int hl = read_head(fd, buf, sizeof buf, &have);
+		int hl = rd ? stdio_head(rd, buf, sizeof buf - 1)
+		            : read_head(fd, buf, sizeof buf, &have);
 		if (hl < 0)
 			break;
 		/* a request body, by Content-Length */
@@ -221,6 +298,11 @@ static void serve(int fd, int out)
 		char *cl = strcasestr(buf, "\r\ncontent-length:");
 		if (cl && cl < buf + hl)
 			clen = strtoul(cl + 17, NULL, 10);
+		if (rd) {
+			if (clen > sizeof buf - (size_t)hl || fread(buf + hl, 1, clen, rd) != clen)
+				break;
+			have = (size_t)hl + clen;
+		}
 		while (have < (size_t)hl + clen && have < sizeof buf) {
 			ssize_t r = read(fd, buf + have, sizeof buf - have);
 			if (r <= 0)
@@ -263,6 +345,8 @@ static void serve(int fd, int out)
 	}
 	if (w && w != stdout)
 		fclose(w);
+	if (rd && rd != stdin && rd != w)
+		fclose(rd);
 }
 
 static void *conn_thread(void *p)
@@ -283,7 +367,7 @@ int main(int argc, char **argv)
 {
 	int o;
 	int v6 = 0, conns = -1;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:S")) != -1) {
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:SR:U")) != -1) {
 		switch (o) {
 		case '6':
 			v6 = 1;
@@ -321,6 +405,12 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			use_stdio = 1;
+			break;
+		case 'R':
+			reading = optarg;
+			break;
+		case 'U':
+			update = 1;
 			break;
 		default:
 			return 2;
