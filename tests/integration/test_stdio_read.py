@@ -6,7 +6,6 @@ worked out from the stream's buffer, and each request still has its span,
 its caller's context and its status; a call whose bytes cannot be known
 (fscanf) stops the following, never a byte of the application's changes."""
 import shutil
-import socket
 import subprocess
 import time
 
@@ -98,7 +97,7 @@ def test_inetd_service_reading_stdin_with_stdio(collector, how):
             assert head.startswith(b"HTTP/1.1 404 X\r\n")
             assert echoed == r.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         assert s.recv(10) == b""
-    spans = collector.wait_for(3)
+    collector.wait_for(3)
     time.sleep(0.2)
     servers = [x for x in collector.spans if x["kind"] == "SERVER"]
     assert sorted(x["attributes"]["url.path"] for x in servers) == ["/one", "/three", "/two"]
@@ -114,28 +113,33 @@ def test_inetd_service_reading_stdin_with_stdio(collector, how):
         assert x["attributes"]["server.port"] == port
 
 
+def asked(collector, server_args, client_args, n=3, status=200):
+    """n requests of the traced C client on one connection to the traced C
+    server: each (CLIENT span, its SERVER child), in order."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", *server_args)
+    try:
+        r = run([program("http_client"), "-n", str(n)] + client_args + [str(srv.port), "/c"],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0 and r.stdout.count(b"status %d" % status) == n, r.stderr
+        spans = collector.wait_for(2 * n)
+        clients = sorted((x for x in spans if x["kind"] == "CLIENT"), key=lambda x: x["start"])
+        servers = [x for x in spans if x["kind"] == "SERVER"]
+        assert len(clients) == n and len(servers) == n
+        return [(c, one(servers, parent_span_id=c["span_id"])) for c in clients]
+    finally:
+        srv.close()
+
+
 @pytest.mark.parametrize("how", ["fgets", "getc"])
 def test_server_reading_fdopen_of_its_socket(collector, how):
     """A forking server that reads each connection through
     fdopen(dup(s), "r") and answers with write(), asked by the traced C
     client on one keep-alive connection: every request has its span, child
     of the client's."""
-    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-R", how)
-    try:
-        r = run([program("http_client"), "-n", "3", "-d", "x=1", str(srv.port), "/f"],
-                shim_env(collector, OTEL_SERVICE_NAME="cli"))
-        assert r.returncode == 0 and r.stdout.count(b"status 200") == 3, r.stderr
-        spans = collector.wait_for(6)
-        clients = [x for x in spans if x["kind"] == "CLIENT"]
-        servers = [x for x in spans if x["kind"] == "SERVER"]
-        assert len(clients) == 3 and len(servers) == 3
-        for c in clients:
-            sv = one(servers, parent_span_id=c["span_id"])
-            assert sv["trace_id"] == c["trace_id"]
-            assert sv["attributes"]["http.response.status_code"] == 200
-            assert sv["attributes"]["http.request.method"] == "POST"
-    finally:
-        srv.close()
+    for c, sv in asked(collector, ["-R", how], ["-d", "x=1"]):
+        assert sv["trace_id"] == c["trace_id"]
+        assert sv["attributes"]["http.response.status_code"] == 200
+        assert sv["attributes"]["http.request.method"] == "POST"
 
 
 @pytest.mark.parametrize("framing", ["len", "chunked"])
@@ -144,22 +148,10 @@ def test_one_stream_for_reading_and_writing(collector, framing):
     fflush: each response stays in the buffer until the fgets of the next
     request writes it, inside that call. Each request's span has the
     status, and is the client's child."""
-    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-R", "fgets",
-                 "-S", "-U", "-s", "404", "-r", framing)
-    try:
-        r = run([program("http_client"), "-n", "3", str(srv.port), "/u"],
-                shim_env(collector, OTEL_SERVICE_NAME="cli"))
-        assert r.returncode == 0 and r.stdout.count(b"status 404") == 3, r.stderr
-        spans = collector.wait_for(6)
-        clients = [x for x in spans if x["kind"] == "CLIENT"]
-        servers = [x for x in spans if x["kind"] == "SERVER"]
-        assert len(clients) == 3 and len(servers) == 3
-        for c in clients:
-            sv = one(servers, parent_span_id=c["span_id"])
-            assert sv["attributes"]["http.response.status_code"] == 404
-            assert c["attributes"]["http.response.status_code"] == 404
-    finally:
-        srv.close()
+    for c, sv in asked(collector, ["-R", "fgets", "-S", "-U", "-s", "404", "-r", framing], [],
+                       status=404):
+        assert sv["attributes"]["http.response.status_code"] == 404
+        assert c["attributes"]["http.response.status_code"] == 404
 
 
 def test_request_read_with_fscanf_is_not_followed(collector):
@@ -189,26 +181,12 @@ def test_client_reading_its_responses_with_stdio(collector, framing):
     _chk forms too), then fclose's it: each request's CLIENT span ends with
     its response, not at the close, with its status, and is the server's
     parent."""
-    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-s", "503",
-                 "-r", framing)
     n = 1 if framing == "close" else 3
-    try:
-        r = run([program("http_client"), "-F", "-n", str(n), str(srv.port), "/c"],
-                shim_env(collector, OTEL_SERVICE_NAME="cli"))
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.count(b"status 503") == n
-        spans = collector.wait_for(2 * n)
-        clients = sorted((x for x in spans if x["kind"] == "CLIENT"),
-                         key=lambda x: x["start"])
-        servers = [x for x in spans if x["kind"] == "SERVER"]
-        assert len(clients) == n and len(servers) == n
-        for i, c in enumerate(clients):
-            assert c["attributes"]["http.response.status_code"] == 503
-            assert c["status_code"] == 2 and c["attributes"]["error.type"] == "503"
-            sv = one(servers, parent_span_id=c["span_id"])
-            assert sv["attributes"]["http.response.status_code"] == 503
-            # ended when its response was read: before the next request
-            if i + 1 < n:
-                assert c["end"] <= clients[i + 1]["start"]
-    finally:
-        srv.close()
+    pairs = asked(collector, ["-s", "503", "-r", framing], ["-F"], n, 503)
+    for i, (c, sv) in enumerate(pairs):
+        assert c["attributes"]["http.response.status_code"] == 503
+        assert c["status_code"] == 2 and c["attributes"]["error.type"] == "503"
+        assert sv["attributes"]["http.response.status_code"] == 503
+        # ended when its response was read: before the next request
+        if i + 1 < n:
+            assert c["end"] <= pairs[i + 1][0]["start"]
