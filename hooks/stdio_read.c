@@ -62,12 +62,11 @@ struct rd {
 	ssize_t avail; /* unread() before */
 	int writes;    /* the call writes the buffer's bytes first: r+ last written */
 	struct at_stdio_held w;
-	int err;
 };
 
 static void before(struct rd *r, FILE *f, int fd)
 {
-	r->err = errno;
+	int err = errno;
 	flockfile(f); /* recursive: the real call takes it again */
 	r->f = f;
 	r->fd = fd;
@@ -77,7 +76,7 @@ static void before(struct rd *r, FILE *f, int fd)
 	r->writes = at_stdio_pending(f) && (to = at_stdio_server_fd(f)) >= 0;
 	if (r->writes)
 		at_stdio_hold(&r->w, f, to, (size_t)-1);
-	errno = r->err;
+	errno = err;
 }
 
 /* The call is over: it handed the application n bytes, d's pieces (n
