@@ -71,14 +71,14 @@ def test_micro_httpd_is_one_trace_with_its_client(collector, tmp_path):
         srv.wait(10)
 
 
-READS = ["fgets", "getline", "fread", "getc", "getc_unlocked"]
+READS = ["fgets", "getline", "fread", "getc", "getc_unlocked", "gets"]
 
 
 @pytest.mark.parametrize("how", READS)
 def test_inetd_service_reading_stdin_with_stdio(collector, how):
     """The C test server as an inetd service reading each request from
     stdin with stdio (its head a line at a time with fgets, getline, fread
-    of one byte, getc or the inline getc_unlocked; its body with one
+    of one byte, getc, the inline getc_unlocked or gets; its body with one
     fread): three requests on the connection, the second with a body
     larger than stdio's buffer (read straight into the caller's), each a
     SERVER span with its caller's context and status; the service echoes

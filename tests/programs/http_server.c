@@ -41,7 +41,8 @@
  *                         else from fdopen(dup(fd), "r") (fclose'd at the
  *                         end); the head line by line with fgets, getline,
  *                         fread (a byte at a time), getc, getc_unlocked
- *                         (<stdio.h>'s inline one) or scanf (the request
+ *                         (<stdio.h>'s inline one), gets (inetd mode: an
+ *                         old program's stdin) or scanf (the request
  *                         line with fscanf, the rest with fgets); a body
  *                         with one fread
  *   -U                    with -S and -R, not in inetd mode: one stream,
@@ -71,6 +72,8 @@ static char **cgi;
 static const char *accept_how = "none";
 static const char *reading; /* -R */
 
+char *gets(char *); /* gone from <stdio.h> (C11); still in libc for old programs */
+
 /* One line of a request's head, its newline included, into buf (0 ended);
  * its length, 0 when the connection ended. */
 static size_t stdio_line(FILE *r, char *buf, size_t cap)
@@ -80,6 +83,14 @@ static size_t stdio_line(FILE *r, char *buf, size_t cap)
 		if (!fgets(buf, (int)cap, r))
 			return 0;
 		return strlen(buf);
+	}
+	if (!strcmp(reading, "gets")) { /* the line without its newline */
+		if (r != stdin || !gets(buf))
+			return 0;
+		n = strlen(buf);
+		buf[n++] = '\n';
+		buf[n] = 0;
+		return n;
 	}
 	if (!strcmp(reading, "getline")) {
 		char *l = NULL;
