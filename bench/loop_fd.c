@@ -51,7 +51,8 @@ static NOINLINE void op_stdio_read(void)
 		bench_die("stdio_read");
 }
 
-NOINLINE void bench_loop(long n)
+/* n iterations of the mode's operation */
+static inline void iterate(long n)
 {
 	if (in)
 		for (long i = 0; i < n; i++)
@@ -64,35 +65,28 @@ NOINLINE void bench_loop(long n)
 			op();
 }
 
+/* the measured iterations (callgrind collects inside this one only) */
+NOINLINE void bench_loop(long n)
+{
+	iterate(n);
+}
+
 int main(int argc, char **argv)
 {
 	long n = bench_arg(argc, argv, 1, 100000);
 	memset(buf, 'x', sizeof buf);
-	if (argc > 3 && !strcmp(argv[2], "stdio")) {
-		if (!(out = fopen(argv[3], "w")))
-			bench_die(argv[3]);
-		for (int i = 0; i < 1000; i++)
-			op_stdio(i);
-		double t0 = bench_begin();
-		bench_loop(n);
-		bench_report(n, t0, bench_now());
-		return 0;
-	}
-	if (argc > 3 && !strcmp(argv[2], "stdio_read")) {
-		if (!(in = fopen(argv[3], "r")))
-			bench_die(argv[3]);
-		for (int i = 0; i < 1000; i++)
-			op_stdio_read();
-		double t0 = bench_begin();
-		bench_loop(n);
-		bench_report(n, t0, bench_now());
-		return 0;
-	}
-	if (argc > 3 && !strcmp(argv[2], "file")) {
+	const char *mode = argc > 2 ? argv[2] : "", *path = argc > 3 ? argv[3] : NULL;
+	if (path && !strcmp(mode, "stdio")) {
+		if (!(out = fopen(path, "w")))
+			bench_die(path);
+	} else if (path && !strcmp(mode, "stdio_read")) {
+		if (!(in = fopen(path, "r")))
+			bench_die(path);
+	} else if (path && !strcmp(mode, "file")) {
 		is_file = 1;
-		wfd = rfd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		wfd = rfd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		if (wfd < 0)
-			bench_die(argv[3]);
+			bench_die(path);
 	} else {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
@@ -100,8 +94,7 @@ int main(int argc, char **argv)
 		wfd = sv[0];
 		rfd = sv[1];
 	}
-	for (int i = 0; i < 1000; i++)
-		op();
+	iterate(1000); /* warm-up */
 	double t0 = bench_begin();
 	bench_loop(n);
 	bench_report(n, t0, bench_now());

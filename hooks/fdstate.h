@@ -95,11 +95,9 @@ int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's
  * client connection, followed as an accepted socket (net.c). */
 void at_net_inetd_init(void);
-/* stdio on a marked server socket (net.c; the hooks in hooks/stdio.c, and
- * hooks/stdio_write.c; hooks/stdio_buf.h's at_stdio_server_fd): f's
- * descriptor when it is one, else -1; and a flush of f by flush (libc's
- * fflush) whose bytes are parsed as the response they are. */
-int at_net_stdio_fd(FILE *f);
+/* stdio on a marked server socket fd (net.c; the hooks in hooks/stdio.c,
+ * which tell it with hooks/stdio_buf.h's at_stdio_server_fd): a flush of f
+ * by flush (libc's fflush) whose bytes are parsed as the response they are. */
 int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
 /* n bytes of a stdio stream went out on the server socket fd, from v (v
  * NULL: gone by unread), by a call that began at t0 (at_net_stdio_flush;

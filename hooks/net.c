@@ -1860,12 +1860,6 @@ void at_net_exit(void)
  * fclose: hooks/stdio.c; exit, below), and as the writing calls that
  * write some of it by themselves (hooks/stdio_write.c) give them. */
 
-int at_net_stdio_fd(FILE *f)
-{
-	int fd = f->_fileno;
-	return at_fd_kind(fd) == AT_FD_SERVER ? fd : -1;
-}
-
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0)
 {
 	struct at_fd *e = at_fd_entry(fd);
@@ -1917,7 +1911,7 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
  * registered at start-up (before main, as an inetd service's is). */
 void at_net_fini(void)
 {
-	if (stdout && at_net_stdio_fd(stdout) >= 0 && at_on() && getpid() == at_getpid_cached())
+	if (at_stdio_server_fd(stdout) >= 0 && at_on() && getpid() == at_getpid_cached())
 		fflush(stdout);
 	at_net_exit();
 }

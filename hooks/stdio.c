@@ -37,19 +37,13 @@ static int flush(FILE *f, int (*real)(FILE *))
 
 AT_EXPORT int fflush(FILE *f)
 {
-	if (!AT_RESOLVE(fflush)) {
-		errno = ENOSYS;
-		return EOF;
-	}
+	RESOLVED_OR(fflush, EOF);
 	return flush(f, real_fflush);
 }
 
 AT_EXPORT int fflush_unlocked(FILE *f)
 {
-	if (!AT_RESOLVE(fflush_unlocked)) {
-		errno = ENOSYS;
-		return EOF;
-	}
+	RESOLVED_OR(fflush_unlocked, EOF);
 	return flush(f, real_fflush_unlocked);
 }
 
@@ -60,16 +54,13 @@ AT_EXPORT int fflush_unlocked(FILE *f)
  * response, as a close does), so that a number reused is not taken for it. */
 AT_EXPORT int fclose(FILE *f)
 {
-	if (!AT_RESOLVE(fclose)) {
-		errno = ENOSYS;
-		return EOF;
-	}
+	RESOLVED_OR(fclose, EOF);
 	if (AT_UNLIKELY(at_cgi_watching) && f == stdout)
 		at_cgi_stdio();
 	int fd = at_stdio_socket_fd(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);
-	int flushed = at_stdio_server_fd(f) >= 0 ? at_net_stdio_flush(f, fd, real_fflush) : 0;
+	int flushed = at_fd_kind(fd) == AT_FD_SERVER ? at_net_stdio_flush(f, fd, real_fflush) : 0;
 	int err = errno;
 	at_net_closing(fd);
 	errno = err;

@@ -1,6 +1,6 @@
 /* A stdio stream as the stdio hooks see it: its buffer, as glibc's libio
  * keeps it in the public FILE fields (the bytes written to it that libc
- * has not yet written out), and whether it is a marked server socket's. */
+ * has not yet written out), and whether it is a marked socket's. */
 #ifndef AT_STDIO_BUF_H
 #define AT_STDIO_BUF_H
 
@@ -26,22 +26,28 @@ static inline size_t at_stdio_pending(const FILE *f)
 	return (size_t)(f->_IO_write_ptr - f->_IO_write_base);
 }
 
-/* f's descriptor when it is a marked server socket, else -1: one load
- * of the fd table's pointer until a socket has been marked. */
-static AT_ALWAYS_INLINE int at_stdio_server_fd(FILE *f)
+/* The fd table's kind (AT_FD_*) of f's descriptor, 0 for a stream on
+ * any other: one load of the table's pointer until a socket has been
+ * marked. */
+static AT_ALWAYS_INLINE int at_stdio_kind(const FILE *f)
 {
 	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
-		return -1;
-	return at_net_stdio_fd(f);
+		return 0;
+	return at_fd_kind(f->_fileno);
+}
+
+/* f's descriptor when it is a marked server socket, whose bytes written
+ * through stdio are read as its responses, else -1. */
+static AT_ALWAYS_INLINE int at_stdio_server_fd(const FILE *f)
+{
+	return at_stdio_kind(f) == AT_FD_SERVER ? f->_fileno : -1;
 }
 
 /* f's descriptor when it is a marked client or server socket, whose bytes
  * read through stdio are followed (hooks/stdio_read.c), else -1. */
-static AT_ALWAYS_INLINE int at_stdio_socket_fd(FILE *f)
+static AT_ALWAYS_INLINE int at_stdio_socket_fd(const FILE *f)
 {
-	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !f)
-		return -1;
-	int kind = at_fd_kind(f->_fileno);
+	int kind = at_stdio_kind(f);
 	return kind == AT_FD_CLIENT || kind == AT_FD_SERVER ? f->_fileno : -1;
 }
 

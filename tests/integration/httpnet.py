@@ -21,6 +21,22 @@ c, _ = ls.accept()
 """
 
 
+def wait_listening(port, proc, errors=None):
+    """Waits until something listens on the loopback port, proc (the
+    server) still running: an assertion with errors() (default: proc's
+    stderr) if it exits, or after 10 s."""
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, "the server exited: %s" % (
+                errors() if errors else proc.stderr.read())
+            assert time.time() < deadline, "nothing listens on %d" % port
+            time.sleep(0.05)
+
+
 class CaptureServer:
     """Raw TCP server on loopback: records the exact bytes of each connection
     (until the request head and its Content-Length body are complete, or the

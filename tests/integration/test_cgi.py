@@ -7,7 +7,6 @@ program's own. Also a traced web server (Python's CGI server) passing its
 own span on through exec."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import free_port, fuzz_short, program, shim_env
-from httpnet import CaptureServer, one, raw_request
+from httpnet import CaptureServer, one, raw_request, wait_listening
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -33,18 +32,6 @@ sys.stdout.write("Status: 404 Not Found\\r\\nContent-Type: text/plain\\r\\n\\r\\
 SH_CGI = """#!/bin/sh
 printf 'Status: 302 Found\\r\\nLocation: http://elsewhere.example/\\r\\n\\r\\n'
 """
-
-
-def wait_listening(port, proc, errors):
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert proc.poll() is None, "the web server exited: %s" % errors()
-            assert time.time() < deadline, "the web server did not listen"
-            time.sleep(0.05)
 
 
 class Lighttpd:

@@ -13,7 +13,8 @@ import urllib.parse
 import pytest
 
 from conftest import BUILD, LIB, free_port, run, shim_env, program
-from httpnet import CaptureServer, Server, header_lines, one, by_service, raw_request
+from httpnet import (CaptureServer, Server, header_lines, one, by_service, raw_request,
+                     wait_listening)
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
@@ -338,7 +339,6 @@ def proxy_through(cmd, collector, back, tmp_path, port, batches):
     against the spans: the CLIENT span of a path is the child of the SERVER
     span of that path, and the traceparent the backend got names it."""
     import threading
-    from test_cgi import wait_listening
     log = open(tmp_path / "err", "w+")
     p = subprocess.Popen(cmd, env=shim_env(collector, OTEL_SERVICE_NAME="proxy"),
                          stdout=subprocess.DEVNULL, stderr=log)

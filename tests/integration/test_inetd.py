@@ -14,7 +14,8 @@ import time
 import pytest
 
 from conftest import free_port, run, shim_env, program
-from httpnet import PY_ACCEPT_ONE, Server, by_service, one, raw_request, read_all
+from httpnet import (PY_ACCEPT_ONE, Server, by_service, one, raw_request, read_all,
+                     wait_listening)
 
 TID = "0af7651916cd43dd8448eb211c80319c"
 SID = "b7ad6b7169203331"
@@ -42,18 +43,6 @@ def read_response(s):
         assert b
         body += b
     return head, body
-
-
-def wait_listening(port, proc, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listens on %d" % port)
 
 
 def inetd(env, cmd, stdin_kind="tcp", path=None):

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import free_port, run, shim_env, program
-from httpnet import Server, by_service, one
-from test_inetd import GOOD, SID, TID, get, inetd, read_response, serving, wait_listening
+from httpnet import Server, by_service, one, wait_listening
+from test_inetd import GOOD, SID, TID, get, inetd, read_response, serving
 
 
 def post(path, body, *headers, close=False):

@@ -16,8 +16,7 @@ import time
 import pytest
 
 from conftest import free_port, program, shim_env
-from httpnet import PY_ACCEPT_ONE
-from test_cgi import wait_listening
+from httpnet import PY_ACCEPT_ONE, wait_listening
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
