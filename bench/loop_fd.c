@@ -7,7 +7,10 @@
  * or its reading calls:
  *   loop_fd N stdio_read PATH  fgets (31 bytes), getc, fread (64 bytes) from
  *                         a stream on PATH (/dev/zero: it never ends), one
- *                         of each per iteration */
+ *                         of each per iteration
+ * or dprintf:
+ *   loop_fd N dprintf PATH  one dprintf of a number and a newline to PATH
+ *                         (/dev/null) per iteration */
 #define _GNU_SOURCE
 #include "bench.h"
 
@@ -42,6 +45,13 @@ static NOINLINE void op_stdio(long i)
 }
 
 static FILE *in;
+static int dfd = -1;
+
+static NOINLINE void op_dprintf(long i)
+{
+	if (dprintf(dfd, "%ld\n", i) < 2)
+		bench_die("dprintf");
+}
 
 static NOINLINE void op_stdio_read(void)
 {
@@ -54,7 +64,10 @@ static NOINLINE void op_stdio_read(void)
 /* n iterations of the mode's operation */
 static inline void iterate(long n)
 {
-	if (in)
+	if (dfd >= 0)
+		for (long i = 0; i < n; i++)
+			op_dprintf(i);
+	else if (in)
 		for (long i = 0; i < n; i++)
 			op_stdio_read();
 	else if (out)
@@ -78,6 +91,9 @@ int main(int argc, char **argv)
 	const char *mode = argc > 2 ? argv[2] : "", *path = argc > 3 ? argv[3] : NULL;
 	if (path && !strcmp(mode, "stdio")) {
 		if (!(out = fopen(path, "w")))
+			bench_die(path);
+	} else if (path && !strcmp(mode, "dprintf")) {
+		if ((dfd = open(path, O_WRONLY)) < 0)
 			bench_die(path);
 	} else if (path && !strcmp(mode, "stdio_read")) {
 		if (!(in = fopen(path, "r")))

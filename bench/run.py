@@ -10,7 +10,7 @@ Environment: BUILD (the build directory, default build), BENCH_QUICK=1 (small
 counts, for trying the script), BENCH_OUT (where to write, default
 bench/RESULTS.md), BENCH_SECTIONS (comma list of callgrind, e2e, lines,
 micro, exporter, scale, memory: run only those) and BENCH_LOOPS (comma list of loop
-keys: curl, http_client, http_server, redis, mysql, file, unix, stdio, stdio_read, span_db,
+keys: curl, http_client, http_server, redis, mysql, file, unix, stdio, stdio_read, dprintf, span_db,
 span_leaf, span_min) for a partial run while working on one hook.
 """
 import datetime
@@ -1768,7 +1768,8 @@ def budgets(ctx):
                        ("stdio", "stdio's writing calls on an untraced stream (no explicit "
                                  "budget)"),
                        ("stdio_read", "stdio's reading calls on an untraced stream (no "
-                                      "explicit budget)")):
+                                      "explicit budget)"),
+                       ("dprintf", "dprintf on an untraced descriptor (no explicit budget)")):
         m = ctx["micro_ns"].get(key)
         ins = ctx["instr"].get(key)
         if ins is None:
@@ -1965,13 +1966,14 @@ def main():
         "unix": {"write", "read"} <= syms,
         "stdio": {"fputs", "putc", "fwrite", "fprintf"} <= syms,
         "stdio_read": {"fgets", "getc", "fread"} <= syms,
+        "dprintf": "dprintf" in syms,
         "span_db": True, "span_leaf": True, "span_min": True,
     }
     why = {k: "hook not in the tree yet (libautotrace.so exports no %s)" % s for k, s in (
         ("curl", "curl_easy_perform"), ("http_client", "send/recv"), ("http_server", "send/recv"),
         ("redis", "redisCommand"), ("mysql", "mysql_query"), ("file", "write/read"),
         ("unix", "write/read"), ("stdio", "fputs/putc/fwrite/fprintf"),
-        ("stdio_read", "fgets/getc/fread"))}
+        ("stdio_read", "fgets/getc/fread"), ("dprintf", "dprintf"))}
 
     sink_p, sink = start_httpd(0)
     sink1_p, sink1 = start_httpd(1)
@@ -2037,6 +2039,8 @@ def main():
          lambda: [q(20000, 2000), "stdio", "/dev/null"], 4, hooks["stdio"], V2T),
         ("stdio_read", "fgets+getc+fread, a stream on /dev/zero", "loop_fd",
          lambda: [q(20000, 2000), "stdio_read", "/dev/zero"], 3, hooks["stdio_read"], V2T),
+        ("dprintf", "dprintf, /dev/null", "loop_fd",
+         lambda: [q(20000, 2000), "dprintf", "/dev/null"], 1, hooks["dprintf"], V2T),
         ("span_db", "synthetic DB span (`span_cost`)", "span_cost", lambda: [q(20000, 5000), 1, "db"],
          1, True, V2),
         ("span_leaf", "synthetic DB span as a leaf (`span_cost` leaf)", "span_cost",
@@ -2061,6 +2065,8 @@ def main():
          lambda: [q(300000, 30000), "stdio", "/dev/null"], 4, hooks["stdio"]),
         ("stdio_read", "fgets+getc+fread, a stream on /dev/zero", "loop_fd",
          lambda: [q(300000, 30000), "stdio_read", "/dev/zero"], 3, hooks["stdio_read"]),
+        ("dprintf", "dprintf, /dev/null", "loop_fd",
+         lambda: [q(300000, 30000), "dprintf", "/dev/null"], 1, hooks["dprintf"]),
     ]
     ctx["calls"] = [("redis", "hiredis PING", "call_redis", []),
                     ("mysql", "mysql_query SELECT 1", "call_mysql", [my_port])]

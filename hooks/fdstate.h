@@ -95,6 +95,9 @@ int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's
  * client connection, followed as an accepted socket (net.c). */
 void at_net_inetd_init(void);
+/* n bytes written on the marked fd through the write hook's path, as a
+ * write(2) from caller (hooks/dprintf.c). */
+ssize_t at_net_write(int fd, const void *buf, size_t n, uintptr_t caller);
 /* stdio on a marked server socket fd (net.c; the hooks in hooks/stdio.c,
  * which tell it with hooks/stdio_buf.h's at_stdio_server_fd): a flush of f
  * by flush (libc's fflush) whose bytes are parsed as the response they are. */

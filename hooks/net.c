@@ -1904,15 +1904,16 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
 }
 
 /* exit(): what is still open ends. stdio writes what it holds only after
- * every exit handler and destructor: stdout's is written first, through
- * the hook (an inetd service's printf'ed response, no fflush). Not at
+ * every exit handler and destructor: the streams on server sockets are
+ * written first, through the hook (an inetd service's printf'ed response
+ * with no fflush, a forked child's fdopen(s, "w") never fclose'd). Not at
  * _exit or exec, which drop it. From the atexit handler, and from the
  * shim's destructor (preload/init.c), which runs after a handler
  * registered at start-up (before main, as an inetd service's is). */
 void at_net_fini(void)
 {
-	if (at_stdio_server_fd(stdout) >= 0 && at_on() && getpid() == at_getpid_cached())
-		fflush(stdout);
+	if (at_on() && getpid() == at_getpid_cached())
+		at_stdio_flush_all();
 	at_net_exit();
 }
 
@@ -2199,6 +2200,13 @@ static AT_NOINLINE ssize_t write_marked(int fd, const void *buf, size_t n, uintp
 	struct iovec v = {(void *)buf, n};
 	struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = &v, .iovcnt = 1, .caller = caller};
 	return out_path(&k);
+}
+
+ssize_t at_net_write(int fd, const void *buf, size_t n, uintptr_t caller)
+{
+	if (!NEED(write))
+		return syscall(SYS_write, fd, buf, n);
+	return write_marked(fd, buf, n, caller);
 }
 
 AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)

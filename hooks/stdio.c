@@ -19,20 +19,58 @@
 AT_REAL(int, fflush, (FILE *));
 AT_REAL(int, fflush_unlocked, (FILE *));
 AT_REAL(int, fclose, (FILE *));
+AT_REAL(int, fcloseall, (void));
 
-/* fflush and fflush_unlocked, real the one called */
+/* glibc's list of every stream and its lock (libio's; exported, not
+ * declared): weak, a libc without them has its streams left to itself */
+extern FILE *_IO_list_all __attribute__((weak));
+void _IO_list_lock(void) __attribute__((weak));
+void _IO_list_unlock(void) __attribute__((weak));
+
+/* Every stream on a marked server socket with bytes to write, flushed by
+ * real through the hook (at_net_stdio_flush). As libc's own flush of every
+ * stream: fflush(NULL)'s holds the list's lock; exit's and fcloseall's
+ * (cleanup) take no lock, and pass by a stream another thread holds.
+ * EOF if one failed. */
+static int flush_followed(int (*real)(FILE *), int cleanup)
+{
+	if (AT_LIKELY(!atomic_load_explicit(&at_fds, memory_order_relaxed)) || !&_IO_list_all ||
+	    !_IO_list_lock || !_IO_list_unlock)
+		return 0;
+	int rc = 0;
+	if (!cleanup)
+		_IO_list_lock();
+	for (FILE *f = _IO_list_all; f; f = f->_chain) {
+		int fd = at_stdio_server_fd(f);
+		if (fd < 0 || !at_stdio_pending(f) || (cleanup && ftrylockfile(f)))
+			continue;
+		if (at_net_stdio_flush(f, fd, real))
+			rc = EOF;
+		if (cleanup)
+			funlockfile(f);
+	}
+	if (!cleanup)
+		_IO_list_unlock();
+	return rc;
+}
+
+int at_stdio_flush_all(void)
+{
+	return AT_RESOLVE(fflush) ? flush_followed(real_fflush, 1) : 0;
+}
+
+/* fflush and fflush_unlocked, real the one called; fflush(NULL) writes
+ * every stream: the followed ones through the hook first */
 static int flush(FILE *f, int (*real)(FILE *))
 {
 	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
 		at_cgi_stdio();
-	int fd = at_stdio_server_fd(f ? f : stdout);
-	if (AT_LIKELY(fd < 0))
-		return real(f);
-	if (f)
-		return at_net_stdio_flush(f, fd, real);
-	/* every stream: stdout's through the hook first, then the others */
-	int rc = at_net_stdio_flush(stdout, fd, real);
-	return real(NULL) || rc ? EOF : 0;
+	if (!f) {
+		int rc = flush_followed(real, 0);
+		return real(NULL) || rc ? EOF : 0;
+	}
+	int fd = at_stdio_server_fd(f);
+	return AT_LIKELY(fd < 0) ? real(f) : at_net_stdio_flush(f, fd, real);
 }
 
 AT_EXPORT int fflush(FILE *f)
@@ -68,4 +106,15 @@ AT_EXPORT int fclose(FILE *f)
 	if (flushed) /* fclose's result: its flush failed, with this errno */
 		errno = err;
 	return flushed ? EOF : rc;
+}
+
+/* glibc's fcloseall writes every stream (and closes none of their
+ * descriptors): the followed ones through the hook first. */
+AT_EXPORT int fcloseall(void)
+{
+	RESOLVED_OR(fcloseall, EOF);
+	if (AT_UNLIKELY(at_cgi_watching))
+		at_cgi_stdio();
+	at_stdio_flush_all();
+	return real_fcloseall();
 }

@@ -7,6 +7,7 @@
 #include "fdstate.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,18 @@ void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n);
 /* The call is over: it took n bytes when ok, d's pieces (d NULL: not
  * known); what went out is read as what it is; f unlocked, errno kept. */
 void at_stdio_release(struct at_stdio_held *h, const struct iovec *d, int dcnt, size_t n, int ok);
+
+/* Every stream on a marked server socket with bytes to write, written
+ * through the hook (hooks/stdio.c) before libc writes them unseen, at exit
+ * and fcloseall: as libc then, without the list's lock, passing by a
+ * stream another thread holds. EOF if one failed, else 0. */
+int at_stdio_flush_all(void);
+
+/* fmt's bytes, as vsnprintf (flag < 0) or __vsnprintf_chk (flag) makes
+ * them from ap (left as it was), and their count: in *out, which is small
+ * (cap bytes) or, for longer ones, memory from malloc; NULL where they
+ * cannot be had (a conversion error: -1 and its errno; no memory). */
+int at_stdio_format(char *small, size_t cap, char **out, int flag, const char *fmt, va_list ap);
 
 /* A hook's real function, resolved, or the call fails with ENOSYS. */
 #define RESOLVED_OR(name, fail)                                                            \

@@ -285,16 +285,8 @@ static int vfmt(FILE *f, int flag, const char *fmt, va_list ap)
 static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap, int to)
 {
 	int err = errno;
-	char small[256], *d = small;
-	va_list cp;
-	va_copy(cp, ap);
-	int n = vsnprintf(small, sizeof small, fmt, cp);
-	va_end(cp);
-	if (n >= (int)sizeof small && (d = malloc((size_t)n + 1))) {
-		va_copy(cp, ap);
-		vsnprintf(d, (size_t)n + 1, fmt, cp);
-		va_end(cp);
-	}
+	char small[256], *d;
+	int n = at_stdio_format(small, sizeof small, &d, -1, fmt, ap);
 	errno = err;
 	struct at_stdio_held h;
 	at_stdio_hold(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1);
@@ -307,6 +299,28 @@ static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap,
 		free(d);
 	errno = err;
 	return rc;
+}
+
+int __vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list);
+
+/* vsnprintf's, or with flag >= 0 __vsnprintf_chk's (_FORTIFY_SOURCE's
+ * checks), on a copy of ap */
+static int format_in(char *d, size_t cap, int flag, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = flag < 0 ? vsnprintf(d, cap, fmt, cp) : __vsnprintf_chk(d, cap, flag, cap, fmt, cp);
+	va_end(cp);
+	return n;
+}
+
+int at_stdio_format(char *small, size_t cap, char **out, int flag, const char *fmt, va_list ap)
+{
+	int n = format_in(small, cap, flag, fmt, ap);
+	*out = n < 0 ? NULL : small;
+	if (n >= 0 && (size_t)n >= cap && (*out = malloc((size_t)n + 1)))
+		format_in(*out, (size_t)n + 1, flag, fmt, ap);
+	return n;
 }
 
 static AT_ALWAYS_INLINE int vfmt_call(FILE *f, int flag, const char *fmt, va_list ap)

@@ -153,6 +153,7 @@ def test_a_python_cgi_continues_the_callers_trace_and_is_its_calls_parent(collec
     ("printf", 418, b"short and stout\n"),   # stdio's buffer, written by exit
     ("fflush", 418, None),                   # stdio's buffer at fflush, then a long body
     ("write", 503, b"busy\n"),               # write(2)
+    ("dprintf", 502, b"bad gateway\n"),      # dprintf(1, ...): libc's own write
     # stdio writes the head by itself, inside the program's calls:
     ("big", 418, None),                      # its buffer full
     ("linebuf", 418, None),                  # a line-buffered stdout's lines

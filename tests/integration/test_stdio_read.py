@@ -4,7 +4,9 @@ a client that reads its response that way. libc reads the socket itself,
 inside fgets, getline, fread, getc... (hooks/stdio_read.c): the bytes are
 worked out from the stream's buffer, and each request still has its span,
 its caller's context and its status; a call whose bytes cannot be known
-(fscanf) stops the following, never a byte of the application's changes."""
+(fscanf) stops the following, never a byte of the application's changes.
+And a response a forked child leaves in its stream's buffer, for exit,
+fflush(NULL) or fcloseall to write."""
 import shutil
 import subprocess
 import time
@@ -190,3 +192,34 @@ def test_client_reading_its_responses_with_stdio(collector, framing):
         # ended when its response was read: before the next request
         if i + 1 < n:
             assert c["end"] <= pairs[i + 1][0]["start"]
+
+
+@pytest.mark.parametrize("how", ["exit", "flushall", "fcloseall"])
+def test_fork_child_leaving_its_response_to_exit(collector, how):
+    """A forking server's child that writes its responses with stdio on
+    fdopen(dup(s), "w") and leaves the last one in the buffer, never
+    fclose'd: libc writes it inside exit() (its flush of every stream), or
+    inside fflush(NULL) or fcloseall() before _exit. Each request's span
+    has its status."""
+    for c, sv in asked(collector, ["-S", "-L", how, "-s", "202"], [], 2, 202):
+        assert sv["attributes"]["http.response.status_code"] == 202
+        assert c["attributes"]["http.response.status_code"] == 202
+
+
+def test_exit_while_another_thread_holds_the_stream(collector):
+    """At exit the shim writes a followed stream's buffer only if it can
+    take its lock at once, as libc's own last flush takes none: a child
+    that exits while another of its threads holds the stream's lock for
+    good exits, and libc writes the response (unseen, so its span has no
+    status); the other request's span has its status."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-S", "-L", "held")
+    try:
+        r = run([program("http_client"), "-n", "2", str(srv.port), "/c"], shim_env(collector),
+                timeout=20)
+        assert r.returncode == 0 and r.stdout.count(b"status 200") == 2, r.stderr
+        servers = [x for x in collector.wait_for(4) if x["kind"] == "SERVER"]
+        assert len(servers) == 2
+        codes = sorted(x["attributes"].get("http.response.status_code", 0) for x in servers)
+        assert codes == [0, 200]
+    finally:
+        srv.close()

@@ -13,6 +13,8 @@
  *   unlocked head and a line with fputs_unlocked under flockfile, then
  *           fflush_unlocked and _exit
  *   write   the head through write(2): a 503
+ *   dprintf the head and a body through dprintf(1, ...): a 502 (not
+ *           through stdio's stdout; libc writes each call's bytes itself)
  *   quit    the head through stdio, then _exit: nothing is written
  *   crash   the head, fflush, then a SIGSEGV
  *   child   the head, then a fork child execs argv-less "curl URL" (URL in
@@ -53,6 +55,11 @@ int main(void)
 	if (!strcmp(q, "write")) {
 		const char h[] = "Status: 503 Busy\r\nContent-Type: text/plain\r\n\r\nbusy\n";
 		return write(1, h, sizeof h - 1) == (ssize_t)(sizeof h - 1) ? 0 : 1;
+	}
+	if (!strcmp(q, "dprintf")) {
+		check(dprintf(1, "Status: %d Bad\r\nContent-Type: text/plain\r\n\r\n", 502), 45);
+		check(dprintf(1, "%s\n", "bad gateway"), 12);
+		return 0;
 	}
 	static const char head[] = "Status: 418 Teapot\r\nContent-Type: text/plain\r\n\r\n";
 	int chars = !strcmp(q, "putc");

@@ -16,6 +16,7 @@
  *   -F          read the responses with stdio, from fdopen(fd, "r"): the
  *               head with fgets, a body with fread, a chunk's size line
  *               with fgets; fclose at the end closes the socket
+ *   -P          write each request with one dprintf (__dprintf_chk here)
  * Prints "status N" and the body of each response. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,7 +32,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int nonblock, bytewise, use_writev, use_sendmsg, use_stdio;
+static int nonblock, bytewise, use_writev, use_sendmsg, use_stdio, use_dprintf;
 
 static void wait_for(int fd, short ev)
 {
@@ -200,7 +201,7 @@ int main(int argc, char **argv)
 	int o, n = 1, sndbuf = 0, big = 0;
 	const char *method = "GET", *body = NULL;
 	char extra[4096] = "";
-	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:F")) != -1) {
+	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:FP")) != -1) {
 		switch (o) {
 		case 'n':
 			n = atoi(optarg);
@@ -239,6 +240,9 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			use_stdio = 1;
+			break;
+		case 'P':
+			use_dprintf = 1;
 			break;
 		default:
 			return 2;
@@ -280,7 +284,8 @@ int main(int argc, char **argv)
 		if (i == n - 1)
 			len += snprintf(req + len, reqcap - (size_t)len, "Connection: close\r\n");
 		len += snprintf(req + len, reqcap - (size_t)len, "\r\n%s", body ? body : "");
-		if (send_all(fd, req, (size_t)len)) {
+		if (use_dprintf ? dprintf(fd, "%.*s", len, req) != len
+		                : send_all(fd, req, (size_t)len)) {
 			perror("send");
 			return 1;
 		}

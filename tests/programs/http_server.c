@@ -45,6 +45,16 @@
  *                         old program's stdin) or scanf (the request
  *                         line with fscanf, the rest with fgets); a body
  *                         with one fread
+ *   -D how                responses written with dprintf, vdprintf, or their
+ *                         _FORTIFY_SOURCE forms (how: chk, vchk): the head
+ *                         and the body in one call, a chunked body's end
+ *                         in a second
+ *   -L how                with -S in fork mode: the child leaves its stream
+ *                         open, its last response in the buffer, and ends
+ *                         with exit(0), which writes it, or with
+ *                         fflush(NULL) (how: flushall) or fcloseall() then
+ *                         _exit(0); held: exit(0) while a thread holds
+ *                         the stream's lock
  *   -U                    with -S and -R, not in inetd mode: one stream,
  *                         fdopen(dup(fd), "r+"), for reading and writing;
  *                         no fflush: reading the next request writes the
@@ -55,6 +65,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +82,39 @@ static const char *framing = "len", *mode = "thread";
 static char **cgi;
 static const char *accept_how = "none";
 static const char *reading; /* -R */
+static const char *dprinting; /* -D */
+static const char *leaving;   /* -L */
+static FILE *left;            /* the stream -L leaves open */
+static pthread_mutex_t holding = PTHREAD_MUTEX_INITIALIZER;
+
+/* -L held: takes the stream's lock for good */
+static void *hold_stream(void *p)
+{
+	flockfile(left);
+	pthread_mutex_unlock(&holding);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* _FORTIFY_SOURCE's forms, called by name (this file is built without it) */
+int __dprintf_chk(int, int, const char *, ...);
+int __vdprintf_chk(int, int, const char *, va_list);
+
+static int vdpf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = !strcmp(dprinting, "vchk") ? __vdprintf_chk(fd, 1, fmt, ap) : vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* A dprintf of the kind -D says */
+#define DPF(fd, ...)                                                                       \
+	(!strcmp(dprinting, "dprintf") ? dprintf(fd, __VA_ARGS__)                           \
+	 : !strcmp(dprinting, "chk")   ? __dprintf_chk(fd, 1, __VA_ARGS__)                  \
+	                               : vdpf(fd, __VA_ARGS__))
 
 char *gets(char *); /* gone from <stdio.h> (C11); still in libc for old programs */
 
@@ -263,6 +307,21 @@ static void respond(int fd, FILE *w, const char *body, size_t blen, int keep)
 			fflush(w);
 		return;
 	}
+	if (dprinting) {
+		const char *conn = keep ? "" : "Connection: close\r\n";
+		if (!strcmp(framing, "chunked")) {
+			DPF(fd, "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n%s\r\n%zx\r\n%.*s",
+			    status, conn, blen, (int)blen, body);
+			DPF(fd, "\r\n0\r\n\r\n");
+		} else if (!strcmp(framing, "close")) {
+			DPF(fd, "HTTP/1.1 %d X\r\nConnection: close\r\n\r\n%.*s", status, (int)blen,
+			    body);
+		} else {
+			DPF(fd, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n%.*s", status, blen,
+			    conn, (int)blen, body);
+		}
+		return;
+	}
 	if (!strcmp(framing, "chunked")) {
 		n = snprintf(head, sizeof head,
 		             "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n%s\r\n%zx\r\n", status,
@@ -354,8 +413,9 @@ static void serve(int fd, int out)
 		if (!keep)
 			break;
 	}
-	if (w && w != stdout)
+	if (w && w != stdout && !leaving)
 		fclose(w);
+	left = w;
 	if (rd && rd != stdin && rd != w)
 		fclose(rd);
 }
@@ -378,7 +438,7 @@ int main(int argc, char **argv)
 {
 	int o;
 	int v6 = 0, conns = -1;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:SR:U")) != -1) {
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:SR:UD:L:")) != -1) {
 		switch (o) {
 		case '6':
 			v6 = 1;
@@ -422,6 +482,12 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			update = 1;
+			break;
+		case 'D':
+			dprinting = optarg;
+			break;
+		case 'L':
+			leaving = optarg;
 			break;
 		default:
 			return 2;
@@ -474,6 +540,18 @@ int main(int argc, char **argv)
 				serve(fd, fd);
 				if (!no_close)
 					close(fd);
+				if (leaving && !strcmp(leaving, "held")) {
+					pthread_t t;
+					pthread_mutex_lock(&holding);
+					pthread_create(&t, NULL, hold_stream, NULL);
+					pthread_mutex_lock(&holding); /* until it holds it */
+				}
+				if (leaving && (!strcmp(leaving, "exit") || !strcmp(leaving, "held")))
+					exit(0);
+				if (leaving && !strcmp(leaving, "fcloseall"))
+					fcloseall();
+				else if (leaving)
+					fflush(NULL);
 				_exit(0);
 			}
 			close(fd);
