@@ -98,13 +98,22 @@ void at_net_inetd_init(void);
 /* n bytes written on the marked fd through the write hook's path, as a
  * write(2) from caller (hooks/dprintf.c). */
 ssize_t at_net_write(int fd, const void *buf, size_t n, uintptr_t caller);
-/* stdio on a marked server socket fd (net.c; the hooks in hooks/stdio.c,
- * which tell it with hooks/stdio_buf.h's at_stdio_server_fd): a flush of f
- * by flush (libc's fflush) whose bytes are parsed as the response they are. */
-int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *));
+/* stdio on a marked socket fd (net.c; the hooks in hooks/stdio.c, which
+ * tell it with hooks/stdio_buf.h's at_stdio_socket_fd): a flush of f by
+ * flush (libc's fflush) whose bytes are parsed as the response they are, or
+ * on a client's, written as its request (at_net_stdio_drain) from caller. */
+int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *), uintptr_t caller);
+/* A client socket's stream, f locked: the bytes its buffer holds written
+ * through the write hook as write(2)s from caller would be (the request
+ * parsed, its trace header added) and taken out of the buffer, as libc's
+ * flush takes them: libc then has none to write. A write that fails
+ * leaves the rest in the buffer, for libc to write or fail on as it would
+ * have, and the connection is given up. */
+void at_net_stdio_drain(FILE *f, int fd, uintptr_t caller);
 /* n bytes of a stdio stream went out on the server socket fd, from v (v
  * NULL: gone by unread), by a call that began at t0 (at_net_stdio_flush;
- * hooks/stdio_write.c). */
+ * hooks/stdio_write.c); on a client socket, bytes libc wrote by itself,
+ * with no header added: unseen (a head's: the connection given up). */
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0);
 /* r bytes came in on the marked socket fd through stdio (hooks/stdio_read.c),
  * v's; r == 0: the peer closed; r < 0: bytes came that are not known, and

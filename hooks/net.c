@@ -1863,17 +1863,39 @@ void at_net_exit(void)
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0)
 {
 	struct at_fd *e = at_fd_entry(fd);
-	int entered = 0;
+	int entered = 0, kind;
 	struct at_conn *c;
-	if (n && e && out_kind(e, atomic_load(&e->kind), &entered) == AT_FD_SERVER &&
-	    (c = lock_conn(fd, e, AT_FD_SERVER))) {
+	if (n && e && (kind = out_kind(e, atomic_load(&e->kind), &entered)) &&
+	    (kind == AT_FD_SERVER || kind == AT_FD_CLIENT) && (c = lock_conn(fd, e, kind))) {
 		struct out_call k = {.fd = fd, .op = OP_WRITE, .iov = v, .iovcnt = cnt};
-		if (c->rstate != R_DEAD)
+		if (kind == AT_FD_CLIENT) /* libc wrote them, with no header of ours */
+			client_unseen_out(c, (ssize_t)n);
+		else if (c->rstate != R_DEAD)
 			server_out(c, v ? &k : NULL, n, t0);
 		conn_done(e, c, entered);
 	} else if (entered) {
 		at_leave();
 	}
+}
+
+void at_net_stdio_drain(FILE *f, int fd, uintptr_t caller)
+{
+	int saved = errno;
+	char *b = f->_IO_write_base;
+	size_t n = at_stdio_pending(f), done = 0;
+	while (done < n) {
+		ssize_t r = at_net_write(fd, b + done, n - done, caller);
+		if (r <= 0) { /* the rest is libc's: to write, or to fail on */
+			struct at_fd *e = at_fd_entry(fd);
+			if (e)
+				mark_desync(e);
+			memmove(b, b + done, n - done);
+			break;
+		}
+		done += (size_t)r;
+	}
+	f->_IO_write_ptr = b + (n - done);
+	errno = saved;
 }
 
 void at_net_stdio_read(int fd, const struct iovec *v, int cnt, ssize_t r, uintptr_t caller)
@@ -1887,9 +1909,16 @@ void at_net_stdio_read(int fd, const struct iovec *v, int cnt, ssize_t r, uintpt
 	errno = saved;
 }
 
-int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *))
+int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *), uintptr_t caller)
 {
 	flockfile(f); /* no other thread fills the buffer meanwhile */
+	if (at_fd_kind(fd) == AT_FD_CLIENT) {
+		if (at_stdio_pending(f))
+			at_net_stdio_drain(f, fd, caller);
+		int rc = flush(f); /* what a failed write left, if any */
+		funlockfile(f);
+		return rc;
+	}
 	const char *base = f->_IO_write_base;
 	size_t n = at_stdio_pending(f); /* not a stream being read: fflush(stdin) */
 	uint64_t t0 = n ? at_stamp() : 0;

@@ -1,7 +1,9 @@
 /* stdio's flushes: libc writes a stream's buffer with its own write, which
  * no hook sees. Where the buffer goes to something the shim follows, it is
  * read as it is written: a CGI program's stdout (the response's head,
- * hooks/cgi.c) and a server's socket (the response, hooks/net.c). Any
+ * hooks/cgi.c) and a server's socket (the response, hooks/net.c); on a
+ * client's socket it is written through the write hook instead, so that
+ * the request gets its trace header (net.c, at_net_stdio_drain). Any
  * other stream passes straight through after a flag test and, once a
  * socket has been marked, one load of the fd table. */
 #define _GNU_SOURCE
@@ -27,7 +29,7 @@ extern FILE *_IO_list_all __attribute__((weak));
 void _IO_list_lock(void) __attribute__((weak));
 void _IO_list_unlock(void) __attribute__((weak));
 
-/* Every stream on a marked server socket with bytes to write, flushed by
+/* Every stream on a marked socket with bytes to write, flushed by
  * real through the hook (at_net_stdio_flush). As libc's own flush of every
  * stream: fflush(NULL)'s holds the list's lock; exit's and fcloseall's
  * (cleanup) take no lock, and pass by a stream another thread holds.
@@ -41,10 +43,10 @@ static int flush_followed(int (*real)(FILE *), int cleanup)
 	if (!cleanup)
 		_IO_list_lock();
 	for (FILE *f = _IO_list_all; f; f = f->_chain) {
-		int fd = at_stdio_server_fd(f);
+		int fd = at_stdio_socket_fd(f);
 		if (fd < 0 || !at_stdio_pending(f) || (cleanup && ftrylockfile(f)))
 			continue;
-		if (at_net_stdio_flush(f, fd, real))
+		if (at_net_stdio_flush(f, fd, real, 0))
 			rc = EOF;
 		if (cleanup)
 			funlockfile(f);
@@ -61,7 +63,7 @@ int at_stdio_flush_all(void)
 
 /* fflush and fflush_unlocked, real the one called; fflush(NULL) writes
  * every stream: the followed ones through the hook first */
-static int flush(FILE *f, int (*real)(FILE *))
+static int flush(FILE *f, int (*real)(FILE *), uintptr_t caller)
 {
 	if (AT_UNLIKELY(at_cgi_watching) && (!f || f == stdout))
 		at_cgi_stdio();
@@ -69,25 +71,25 @@ static int flush(FILE *f, int (*real)(FILE *))
 		int rc = flush_followed(real, 0);
 		return real(NULL) || rc ? EOF : 0;
 	}
-	int fd = at_stdio_server_fd(f);
-	return AT_LIKELY(fd < 0) ? real(f) : at_net_stdio_flush(f, fd, real);
+	int fd = at_stdio_socket_fd(f);
+	return AT_LIKELY(fd < 0) ? real(f) : at_net_stdio_flush(f, fd, real, caller);
 }
 
 AT_EXPORT int fflush(FILE *f)
 {
 	RESOLVED_OR(fflush, EOF);
-	return flush(f, real_fflush);
+	return flush(f, real_fflush, (uintptr_t)__builtin_return_address(0));
 }
 
 AT_EXPORT int fflush_unlocked(FILE *f)
 {
 	RESOLVED_OR(fflush_unlocked, EOF);
-	return flush(f, real_fflush_unlocked);
+	return flush(f, real_fflush_unlocked, (uintptr_t)__builtin_return_address(0));
 }
 
 /* fclose writes what the buffer holds, then closes the descriptor with
  * libc's own close: the buffer is read first (a CGI's stdout: its head;
- * a server socket's: written through the hook), and the descriptor's
+ * a socket's: written through the hook), and the descriptor's
  * connection, a server's or a client's, let go (the last one ends the
  * response, as a close does), so that a number reused is not taken for it. */
 AT_EXPORT int fclose(FILE *f)
@@ -98,7 +100,9 @@ AT_EXPORT int fclose(FILE *f)
 	int fd = at_stdio_socket_fd(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);
-	int flushed = at_fd_kind(fd) == AT_FD_SERVER ? at_net_stdio_flush(f, fd, real_fflush) : 0;
+	int flushed = at_stdio_pending(f) ? at_net_stdio_flush(f, fd, real_fflush,
+	                                                       (uintptr_t)__builtin_return_address(0))
+	                                  : 0;
 	int err = errno;
 	at_net_closing(fd);
 	errno = err;

@@ -37,15 +37,9 @@ static AT_ALWAYS_INLINE int at_stdio_kind(const FILE *f)
 	return at_fd_kind(f->_fileno);
 }
 
-/* f's descriptor when it is a marked server socket, whose bytes written
- * through stdio are read as its responses, else -1. */
-static AT_ALWAYS_INLINE int at_stdio_server_fd(const FILE *f)
-{
-	return at_stdio_kind(f) == AT_FD_SERVER ? f->_fileno : -1;
-}
-
 /* f's descriptor when it is a marked client or server socket, whose bytes
- * read through stdio are followed (hooks/stdio_read.c), else -1. */
+ * written or read through stdio are followed (hooks/stdio_write.c,
+ * hooks/stdio_read.c), else -1. */
 static AT_ALWAYS_INLINE int at_stdio_socket_fd(const FILE *f)
 {
 	int kind = at_stdio_kind(f);
@@ -56,7 +50,7 @@ static AT_ALWAYS_INLINE int at_stdio_socket_fd(const FILE *f)
  * (hooks/stdio_write.c; hooks/stdio_read.c for a read that writes first). */
 struct at_stdio_held {
 	FILE *f;
-	int to;       /* where the bytes go: a server socket's fd, or a CGI's stdout */
+	int to;       /* where the bytes go: a marked socket's fd, or a CGI's stdout */
 	size_t p;     /* bytes the buffer held before the call */
 	char *copy;   /* a copy of them, where the call may write them */
 	uint64_t t0;  /* when the call began */
@@ -71,7 +65,7 @@ void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n);
  * known); what went out is read as what it is; f unlocked, errno kept. */
 void at_stdio_release(struct at_stdio_held *h, const struct iovec *d, int dcnt, size_t n, int ok);
 
-/* Every stream on a marked server socket with bytes to write, written
+/* Every stream on a marked socket with bytes to write, written
  * through the hook (hooks/stdio.c) before libc writes them unseen, at exit
  * and fcloseall: as libc then, without the list's lock, passing by a
  * stream another thread holds. EOF if one failed, else 0. */

@@ -72,10 +72,9 @@ static void before(struct rd *r, FILE *f, int fd)
 	r->fd = fd;
 	r->flags = f->_flags;
 	r->avail = unread(f);
-	int to;
-	r->writes = at_stdio_pending(f) && (to = at_stdio_server_fd(f)) >= 0;
-	if (r->writes)
-		at_stdio_hold(&r->w, f, to, (size_t)-1);
+	r->writes = at_stdio_pending(f) != 0;
+	if (r->writes) /* a client's request goes out here, through the hook */
+		at_stdio_hold(&r->w, f, fd, (size_t)-1);
 	errno = err;
 }
 

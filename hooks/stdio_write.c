@@ -9,7 +9,12 @@
  * before and after: stdio writes in order, so what is left in the buffer
  * is the tail of what it held plus what the call gave it, and the rest
  * went out. Those are read as the response they are. What stays in the
- * buffer is read when it is flushed (hooks/stdio.c, exit). Any other
+ * buffer is read when it is flushed (hooks/stdio.c, exit). On a marked
+ * client socket a request needs its header added, so what the buffer
+ * holds is written through the write hook before a call that may write
+ * it (net.c, at_net_stdio_drain), as at a flush; what the call's own
+ * bytes make libc write by itself (a request longer than the buffer, an
+ * unbuffered stream) goes out unseen. Any other
  * stream passes straight through after one flag test and, once a socket
  * has been marked, one load of the fd table. */
 #define _GNU_SOURCE
@@ -37,12 +42,12 @@
 #define CGI_OUT (-2) /* follow()'s answer for a CGI program's stdout */
 
 /* Where f's bytes go when the shim follows them: CGI_OUT, a marked server
- * socket's descriptor; else -1. */
+ * or client socket's descriptor; else -1. */
 static AT_ALWAYS_INLINE int follow(FILE *f)
 {
 	if (AT_UNLIKELY(at_cgi_watching) && f && f == stdout && f->_fileno == 1)
 		return CGI_OUT;
-	return at_stdio_server_fd(f);
+	return at_stdio_socket_fd(f);
 }
 
 /* Whether a call giving f n more bytes may write some out: an unbuffered
@@ -61,6 +66,10 @@ void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n)
 	h->f = f;
 	h->to = to;
 	h->copy = NULL;
+	/* a client's request: what the buffer holds goes out through the
+	 * write hook, with its header, before libc would write it unseen */
+	if (to >= 0 && at_fd_kind(to) == AT_FD_CLIENT && at_stdio_pending(f) && may_write(f, n))
+		at_net_stdio_drain(f, to, 0);
 	h->p = at_stdio_pending(f);
 	if (h->p && may_write(f, n) && (h->copy = malloc(h->p)))
 		memcpy(h->copy, f->_IO_write_base, h->p);

@@ -17,6 +17,12 @@
  *               head with fgets, a body with fread, a chunk's size line
  *               with fgets; fclose at the end closes the socket
  *   -P          write each request with one dprintf (__dprintf_chk here)
+ *   -W how      write each request with stdio: fwrite to fdopen(dup(fd), "w")
+ *               then fflush (how: fflush), the same a line at a time into a
+ *               64-byte buffer (lines), each request on a new stream that
+ *               fclose writes (fclose), on an unbuffered stream (unbuf), or
+ *               with -F on the one fdopen(fd, "r+") stream the responses
+ *               are read from, with no fflush: the read writes it (rplus)
  * Prints "status N" and the body of each response. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,6 +39,7 @@
 #include <unistd.h>
 
 static int nonblock, bytewise, use_writev, use_sendmsg, use_stdio, use_dprintf;
+static const char *writing; /* -W */
 
 static void wait_for(int fd, short ev)
 {
@@ -77,6 +84,31 @@ static int send_all(int fd, const char *p, size_t n)
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+/* A request written with stdio (-W) on w, or on a new stream for fd; 0 or -1 */
+static int stdio_request(FILE *w, int fd, const char *req, size_t len)
+{
+	int own = !w;
+	if (own && !(w = fdopen(dup(fd), "w")))
+		return -1;
+	if (own && !strcmp(writing, "lines"))
+		setvbuf(w, NULL, _IOFBF, 64);
+	if (own && !strcmp(writing, "unbuf"))
+		setvbuf(w, NULL, _IONBF, 0);
+	size_t done = 0;
+	while (done < len) { /* a line at a time, the body at once */
+		const char *e = memmem(req + done, len - done, "\r\n", 2);
+		size_t k = e && strcmp(writing, "fflush") ? (size_t)(e - req) + 2 - done : len - done;
+		if (fwrite(req + done, 1, k, w) != k)
+			return -1;
+		done += k;
+	}
+	if (!strcmp(writing, "rplus"))
+		return 0; /* the response's read writes it */
+	if (!own && fflush(w))
+		return -1;
+	return own && fclose(w) ? -1 : 0;
 }
 
 static size_t chunk = 4096; /* not a constant: reads go through __read_chk */
@@ -201,7 +233,7 @@ int main(int argc, char **argv)
 	int o, n = 1, sndbuf = 0, big = 0;
 	const char *method = "GET", *body = NULL;
 	char extra[4096] = "";
-	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:FP")) != -1) {
+	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:FPW:")) != -1) {
 		switch (o) {
 		case 'n':
 			n = atoi(optarg);
@@ -244,6 +276,9 @@ int main(int argc, char **argv)
 		case 'P':
 			use_dprintf = 1;
 			break;
+		case 'W':
+			writing = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -268,7 +303,10 @@ int main(int argc, char **argv)
 	size_t reqcap = 4096 + (size_t)big + (body ? strlen(body) : 0);
 	char *req = malloc(reqcap), *buf = malloc(1 << 20);
 	size_t have = 0;
-	FILE *in = use_stdio ? fdopen(fd, "r") : NULL;
+	int rplus = writing && !strcmp(writing, "rplus");
+	FILE *in = use_stdio ? fdopen(fd, rplus ? "r+" : "r") : NULL;
+	/* fflush: one stream for all the requests; the others make their own */
+	FILE *out = writing && !strcmp(writing, "fflush") ? fdopen(dup(fd), "w") : rplus ? in : NULL;
 	for (int i = 0; i < n; i++) {
 		int len = snprintf(req, reqcap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s",
 		                   method, path, port, extra);
@@ -284,14 +322,17 @@ int main(int argc, char **argv)
 		if (i == n - 1)
 			len += snprintf(req + len, reqcap - (size_t)len, "Connection: close\r\n");
 		len += snprintf(req + len, reqcap - (size_t)len, "\r\n%s", body ? body : "");
-		if (use_dprintf ? dprintf(fd, "%.*s", len, req) != len
-		                : send_all(fd, req, (size_t)len)) {
+		if (writing     ? stdio_request(out, fd, req, (size_t)len)
+		    : use_dprintf ? dprintf(fd, "%.*s", len, req) != len
+		                  : send_all(fd, req, (size_t)len)) {
 			perror("send");
 			return 1;
 		}
 		if (in ? read_response_stdio(in) : read_response(fd, buf, 1 << 20, &have))
 			return 1;
 	}
+	if (out && out != in)
+		fclose(out);
 	if (in)
 		fclose(in);
 	else

@@ -1,0 +1,80 @@
+"""A client that writes its requests with stdio on its socket (fwrite to
+fdopen(dup(s), "w"), an "r+" stream it also reads the responses from):
+libc would write the buffer with its own write, which no hook sees, and
+no trace header could be added. The shim writes what the buffer holds
+through the write hook where libc would write it (fflush, fclose, the read
+of an "r+" stream, a writing call that fills the buffer: net.c,
+at_net_stdio_drain), so each request has its CLIENT span and its
+traceparent; bytes libc writes by itself (an unbuffered stream) are never
+changed, and that connection is no longer followed."""
+import time
+
+import pytest
+
+from conftest import run, shim_env, program
+from httpnet import Server, header_lines, one
+from test_http_client import plain_env
+from test_stdio_read import asked
+
+
+@pytest.mark.parametrize("how,reading", [("fflush", []), ("lines", []), ("fclose", []),
+                                         ("rplus", ["-F"]), ("fflush", ["-F"])])
+def test_client_writing_its_requests_with_stdio(collector, how, reading):
+    """The traced C client writes each of three keep-alive requests (the
+    second a POST with a body) with stdio: one stream fflush'ed after each
+    (fflush); a line at a time into a 64-byte buffer, so that the writing
+    calls find it full, then fclose (lines); a new stream fclose'd after
+    each (fclose); the "r+" stream it reads the responses from, never
+    flushed (rplus). Each request has a CLIENT span, the parent of the
+    server's span, with the response's status."""
+    pairs = []
+    for i, (c, sv) in enumerate(asked(collector, ["-s", "202"], ["-W", how] + reading, 3, 202)):
+        assert sv["trace_id"] == c["trace_id"]
+        assert c["attributes"]["http.response.status_code"] == 202
+        assert c["attributes"]["url.full"].endswith("/c")
+        pairs.append((c, sv))
+    assert len(pairs) == 3
+
+
+def test_request_head_reaches_the_server_with_its_header_only(collector):
+    """The bytes a stdio-writing client sends, as the server got them (it
+    echoes each head): the client's own, in order, plus one traceparent
+    line, the CLIENT span's."""
+    srv = Server(plain_env(), "-m", "fork", "-e")
+    try:
+        r = run([program("http_client"), "-n", "2", "-W", "lines", "-H", "X-One: 1",
+                 "-H", "X-Two: 2", str(srv.port), "/e"],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0, r.stderr
+        clients = sorted((x for x in collector.wait_for(2) if x["kind"] == "CLIENT"),
+                         key=lambda x: x["start"])
+        heads = [b for b in r.stdout.split(b"status 200\n")[1:]]
+        assert len(clients) == 2 and len(heads) == 2
+        for c, head in zip(clients, heads):
+            lines = header_lines(head)
+            assert dict(lines)["traceparent"] == "00-%s-%s-01" % (c["trace_id"], c["span_id"])
+            assert [k for k, _ in lines if k != "traceparent"][:3] == ["host", "x-one", "x-two"]
+            assert head.startswith(b"GET /e HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % srv.port)
+    finally:
+        srv.close()
+
+
+def test_unbuffered_stream_is_not_followed(collector):
+    """On an unbuffered stream libc writes each call's bytes itself, inside
+    the call: the request goes out as the client wrote it, with no header
+    added, and its connection is no longer followed (no CLIENT span, never
+    a wrong one); the server, traced, answers each request in a trace of
+    its own."""
+    srv = Server(shim_env(collector, OTEL_SERVICE_NAME="srv"), "-m", "fork", "-e")
+    try:
+        r = run([program("http_client"), "-n", "2", "-W", "unbuf", str(srv.port), "/u"],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0 and r.stdout.count(b"status 200") == 2, r.stderr
+        assert b"traceparent" not in r.stdout.lower()
+        collector.wait_for(2)
+        time.sleep(0.3)
+        spans = collector.spans
+        assert [x["kind"] for x in spans] == ["SERVER", "SERVER"]
+        assert all(x["parent_span_id"] == "" for x in spans)
+    finally:
+        srv.close()
