@@ -12,23 +12,24 @@ import time
 import pytest
 
 from conftest import run, shim_env, program
-from httpnet import Server, header_lines, one
+from httpnet import Server, header_lines, one, strip_injected
 from test_http_client import plain_env
 from test_stdio_read import asked
 
 
-@pytest.mark.parametrize("how,reading", [("fflush", []), ("lines", []), ("fclose", []),
-                                         ("rplus", ["-F"]), ("fflush", ["-F"])])
-def test_client_writing_its_requests_with_stdio(collector, how, reading):
-    """The traced C client writes each of three keep-alive requests (the
-    second a POST with a body) with stdio: one stream fflush'ed after each
-    (fflush); a line at a time into a 64-byte buffer, so that the writing
-    calls find it full, then fclose (lines); a new stream fclose'd after
-    each (fclose); the "r+" stream it reads the responses from, never
-    flushed (rplus). Each request has a CLIENT span, the parent of the
-    server's span, with the response's status."""
+@pytest.mark.parametrize("how,more", [("fflush", []), ("lines", ["-B", "130"]),
+                                      ("fclose", []), ("rplus", ["-F"]), ("fflush", ["-F"])])
+def test_client_writing_its_requests_with_stdio(collector, how, more):
+    """The traced C client writes each of three keep-alive requests with
+    stdio: one stream fflush'ed after each (fflush); a line at a time into
+    a 160-byte buffer that a 139-byte header line does not fit in after
+    the first two, so that the writing call finds it full, then fclose
+    (lines); a new stream fclose'd after each (fclose); the "r+" stream it
+    reads the responses from, never flushed (rplus). Each request has a
+    CLIENT span, the parent of the server's span, with the response's
+    status."""
     pairs = []
-    for i, (c, sv) in enumerate(asked(collector, ["-s", "202"], ["-W", how] + reading, 3, 202)):
+    for i, (c, sv) in enumerate(asked(collector, ["-s", "202"], ["-W", how] + more, 3, 202)):
         assert sv["trace_id"] == c["trace_id"]
         assert c["attributes"]["http.response.status_code"] == 202
         assert c["attributes"]["url.full"].endswith("/c")
@@ -42,7 +43,7 @@ def test_request_head_reaches_the_server_with_its_header_only(collector):
     line, the CLIENT span's."""
     srv = Server(plain_env(), "-m", "fork", "-e")
     try:
-        r = run([program("http_client"), "-n", "2", "-W", "lines", "-H", "X-One: 1",
+        r = run([program("http_client"), "-n", "2", "-W", "lines", "-B", "130", "-H", "X-One: 1",
                  "-H", "X-Two: 2", str(srv.port), "/e"],
                 shim_env(collector, OTEL_SERVICE_NAME="cli"))
         assert r.returncode == 0, r.stderr
@@ -76,5 +77,50 @@ def test_unbuffered_stream_is_not_followed(collector):
         spans = collector.spans
         assert [x["kind"] for x in spans] == ["SERVER", "SERVER"]
         assert all(x["parent_span_id"] == "" for x in spans)
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("buf", [16, 100, 128, 4096])
+@pytest.mark.parametrize("big", [0, 90, 6000])
+def test_bytes_on_the_wire_whatever_the_buffer(collector, buf, big):
+    """The request written a line at a time into stdio buffers of 16 to
+    4096 bytes, with a header line of none, 90 or 6000 bytes: the server
+    gets the client's bytes, in order, plus at most one traceparent line,
+    the CLIENT span's. Where every line fits in the buffer the request is
+    written through the hooks and has its span and header; otherwise libc
+    writes some of the head itself (a line longer than the buffer; with a
+    buffer under 128 bytes, glibc writes whatever does not fit in what is
+    left of it, the first line too), and then neither."""
+    srv = Server(plain_env(), "-m", "fork", "-e")
+    try:
+        args = ["-n", "2", "-W", "lines", "-V", str(buf)] + (["-B", str(big)] if big else [])
+        r = run([program("http_client")] + args + [str(srv.port), "/b"],
+                shim_env(collector, OTEL_SERVICE_NAME="cli"))
+        assert r.returncode == 0, r.stderr
+        heads = r.stdout.split(b"status 200\n")[1:]
+        assert len(heads) == 2
+        fits = buf >= 128 and big + 9 <= buf
+        want = 2 if fits else 0
+        if fits:
+            collector.wait_for(2)
+        time.sleep(0.3)
+        clients = sorted((x for x in collector.spans if x["kind"] == "CLIENT"),
+                         key=lambda x: x["start"])
+        assert len(clients) == want
+        for i, head in enumerate(heads):
+            own = b"GET /b HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % srv.port
+            if big:
+                own += b"X-Big: " + b"a" * big + b"\r\n"
+            if i == 1:
+                own += b"Connection: close\r\n"
+            lines = header_lines(head)
+            tp = [v for k, v in lines if k == "traceparent"]
+            assert strip_injected(head[:-1]) == own + b"\r\n"  # less printf's newline
+            if fits:
+                c = clients[i]
+                assert tp == ["00-%s-%s-01" % (c["trace_id"], c["span_id"])]
+            else:
+                assert tp == []
     finally:
         srv.close()

@@ -19,10 +19,12 @@
  *   -P          write each request with one dprintf (__dprintf_chk here)
  *   -W how      write each request with stdio: fwrite to fdopen(dup(fd), "w")
  *               then fflush (how: fflush), the same a line at a time into a
- *               64-byte buffer (lines), each request on a new stream that
+ *               small buffer (lines, -V), each request on a new stream that
  *               fclose writes (fclose), on an unbuffered stream (unbuf), or
  *               with -F on the one fdopen(fd, "r+") stream the responses
  *               are read from, with no fflush: the read writes it (rplus)
+ *   -V size     the buffer of -W lines (default 160; glibc writes a call's
+ *               bytes that do not fit in a buffer under 128 bytes itself)
  * Prints "status N" and the body of each response. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +42,7 @@
 
 static int nonblock, bytewise, use_writev, use_sendmsg, use_stdio, use_dprintf;
 static const char *writing; /* -W */
+static size_t line_buf = 160; /* -V */
 
 static void wait_for(int fd, short ev)
 {
@@ -92,8 +95,10 @@ static int stdio_request(FILE *w, int fd, const char *req, size_t len)
 	int own = !w;
 	if (own && !(w = fdopen(dup(fd), "w")))
 		return -1;
-	if (own && !strcmp(writing, "lines"))
-		setvbuf(w, NULL, _IOFBF, 64);
+	static char *lbuf; /* glibc takes the size only with a buffer */
+	if (own && !strcmp(writing, "lines") &&
+	    ((!lbuf && !(lbuf = malloc(line_buf))) || setvbuf(w, lbuf, _IOFBF, line_buf)))
+		return -1;
 	if (own && !strcmp(writing, "unbuf"))
 		setvbuf(w, NULL, _IONBF, 0);
 	size_t done = 0;
@@ -233,7 +238,7 @@ int main(int argc, char **argv)
 	int o, n = 1, sndbuf = 0, big = 0;
 	const char *method = "GET", *body = NULL;
 	char extra[4096] = "";
-	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:FPW:")) != -1) {
+	while ((o = getopt(argc, argv, "n:bwMS:NH:B:d:X:R:FPW:V:")) != -1) {
 		switch (o) {
 		case 'n':
 			n = atoi(optarg);
@@ -278,6 +283,9 @@ int main(int argc, char **argv)
 			break;
 		case 'W':
 			writing = optarg;
+			break;
+		case 'V':
+			line_buf = strtoul(optarg, NULL, 10);
 			break;
 		default:
 			return 2;
