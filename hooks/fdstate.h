@@ -108,7 +108,8 @@ int at_net_stdio_flush(FILE *f, int fd, int (*flush)(FILE *), uintptr_t caller);
  * parsed, its trace header added) and taken out of the buffer, as libc's
  * flush takes them: libc then has none to write. A write that fails
  * leaves the rest in the buffer, for libc to write or fail on as it would
- * have, and the connection is given up. */
+ * have, and the connection is given up. A buffer libc would not write (it
+ * would first seek back over read bytes not handed out) is left to it. */
 void at_net_stdio_drain(FILE *f, int fd, uintptr_t caller);
 /* n bytes of a stdio stream went out on the server socket fd, from v (v
  * NULL: gone by unread), by a call that began at t0 (at_net_stdio_flush;

@@ -1883,6 +1883,11 @@ void at_net_stdio_drain(FILE *f, int fd, uintptr_t caller)
 	int saved = errno;
 	char *b = f->_IO_write_base;
 	size_t n = at_stdio_pending(f), done = 0;
+	/* libc would first seek back over read bytes not handed out (an "r+"
+	 * stream written without an fseek), which fails on a socket and writes
+	 * nothing: left to it */
+	if (!(f->_flags & AT_IO_IS_APPENDING) && f->_IO_read_end != b)
+		return;
 	while (done < n) {
 		ssize_t r = at_net_write(fd, b + done, n - done, caller);
 		if (r <= 0) { /* the rest is libc's: to write, or to fail on */

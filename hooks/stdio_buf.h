@@ -17,6 +17,7 @@
 #define AT_IO_UNBUFFERED 0x0002
 #define AT_IO_LINE_BUF 0x0200
 #define AT_IO_CURRENTLY_PUTTING 0x0800 /* holds bytes to write, not read ones */
+#define AT_IO_IS_APPENDING 0x1000
 
 /* The bytes f's buffer holds, not yet written; from f->_IO_write_base. */
 static inline size_t at_stdio_pending(const FILE *f)

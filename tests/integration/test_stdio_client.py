@@ -7,6 +7,8 @@ of an "r+" stream, a writing call that fills the buffer: net.c,
 at_net_stdio_drain), so each request has its CLIENT span and its
 traceparent; bytes libc writes by itself (an unbuffered stream) are never
 changed, and that connection is no longer followed."""
+import json
+import sys
 import time
 
 import pytest
@@ -124,3 +126,49 @@ def test_bytes_on_the_wire_whatever_the_buffer(collector, buf, big):
                 assert tp == []
     finally:
         srv.close()
+
+
+RPLUS_UNREAD = r'''
+import ctypes, json, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fdopen.restype = ctypes.c_void_p
+libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
+for name in ("fputs", "fflush", "fgetc", "fclose"):
+    getattr(libc, name).argtypes = ([ctypes.c_char_p] if name == "fputs" else []) + [ctypes.c_void_p]
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+c = socket.create_connection(ls.getsockname())
+s, _ = ls.accept()
+c.sendall(b"GET /one HTTP/1.1\r\nHost: h\r\n\r\n")
+s.recv(4096)
+s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+f = libc.fdopen(c.fileno(), b"r+")
+first = libc.fgetc(f)  # the rest of the response stays in the buffer, unread
+libc.fputs(b"GET /two HTTP/1.1\r\nHost: h\r\n\r\n", f)
+ctypes.set_errno(0)
+rc = libc.fflush(f)
+err = ctypes.get_errno()
+s.settimeout(0.5)
+try:
+    got = s.recv(4096).decode()
+except socket.timeout:
+    got = None
+print(json.dumps([first, rc, err if rc else 0, got]))
+'''
+
+
+def test_r_plus_stream_written_over_unread_bytes_as_without_the_shim(collector):
+    """An "r+" stream on a client's socket written while bytes it read are
+    not yet handed out: glibc would first seek back over them, which fails
+    on a socket (ESPIPE), and writes nothing. With the shim the same: the
+    buffer is left to libc, the fflush fails the same way and nothing is
+    sent."""
+    out = {}
+    for name, env in (("bare", plain_env()),
+                      ("shim", shim_env(collector, OTEL_SERVICE_NAME="py"))):
+        r = run([sys.executable, "-c", RPLUS_UNREAD], env)
+        assert r.returncode == 0, r.stderr
+        out[name] = json.loads(r.stdout)
+    assert out["bare"] == [ord("H"), -1, 29, None]  # EOF, ESPIPE, nothing sent
+    assert out["shim"] == out["bare"]
