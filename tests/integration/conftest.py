@@ -1,6 +1,7 @@
 """Shared fixtures: the shim, a collector decoding with the official OTLP
 protos, an HTTP server that records what it received."""
 import http.server
+import json
 import shutil
 import os
 import socket
@@ -175,6 +176,19 @@ def wait_gone(pid, timeout):
 
 def run(cmd, env, timeout=30, **kw):
     return subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, **kw)
+
+
+def bare_and_shim(collector, script, service="py"):
+    """What a Python script prints as JSON run without the shim, then with
+    it (exporting to collector): (bare, shim)."""
+    out = []
+    for env in (shim_env(), shim_env(collector, OTEL_SERVICE_NAME=service)):
+        if len(out) == 0:
+            del env["LD_PRELOAD"]
+        r = run([sys.executable, "-c", script], env)
+        assert r.returncode == 0, r.stderr
+        out.append(json.loads(r.stdout))
+    return out
 
 
 def program(name):

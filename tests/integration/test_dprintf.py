@@ -6,14 +6,10 @@ that writes its requests with dprintf has a CLIENT span per request and
 its trace header; a CGI program's head written with dprintf(1, ...) gives
 the span its status. What the calls return, errno and the bytes on the
 wire are the application's own (plus the injected header)."""
-import json
-import sys
-
 import pytest
 
-from conftest import run, shim_env, program
+from conftest import bare_and_shim, shim_env, program
 from httpnet import header_lines, one, strip_injected
-from test_http_client import plain_env
 from test_inetd import GOOD, SID, TID, get, inetd, read_response, serving
 from test_stdio_read import asked
 
@@ -133,13 +129,7 @@ def test_dprintf_returns_and_errno_as_without_the_shim(collector):
     nothing sent; %m; a bad descriptor; an empty output; a reset
     connection); the server gets the same bytes but the trace header; the
     two requests answered are CLIENT spans."""
-    res = {}
-    for name, env in (("bare", plain_env()),
-                      ("shim", shim_env(collector, OTEL_SERVICE_NAME="py"))):
-        r = run([sys.executable, "-c", PARITY], env)
-        assert r.returncode == 0, r.stderr
-        res[name] = json.loads(r.stdout)
-    bare, shim = res["bare"], res["shim"]
+    bare, shim = bare_and_shim(collector, PARITY)
     assert bare["calls"][:2] == [[-1, 84], [-1, 84]]  # EILSEQ
     assert bare["got"][2] == "GET /"  # what glibc formatted before the error
     assert bare["calls"][2][0] == len(bare["got"][0]) > 3000

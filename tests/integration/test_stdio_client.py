@@ -7,14 +7,12 @@ of an "r+" stream, a writing call that fills the buffer: net.c,
 at_net_stdio_drain), so each request has its CLIENT span and its
 traceparent; bytes libc writes by itself (an unbuffered stream) are never
 changed, and that connection is no longer followed."""
-import json
-import sys
 import time
 
 import pytest
 
-from conftest import run, shim_env, program
-from httpnet import Server, header_lines, one, strip_injected
+from conftest import bare_and_shim, run, shim_env, program
+from httpnet import Server, header_lines, strip_injected
 from test_http_client import plain_env
 from test_stdio_read import asked
 
@@ -164,11 +162,6 @@ def test_r_plus_stream_written_over_unread_bytes_as_without_the_shim(collector):
     on a socket (ESPIPE), and writes nothing. With the shim the same: the
     buffer is left to libc, the fflush fails the same way and nothing is
     sent."""
-    out = {}
-    for name, env in (("bare", plain_env()),
-                      ("shim", shim_env(collector, OTEL_SERVICE_NAME="py"))):
-        r = run([sys.executable, "-c", RPLUS_UNREAD], env)
-        assert r.returncode == 0, r.stderr
-        out[name] = json.loads(r.stdout)
-    assert out["bare"] == [ord("H"), -1, 29, None]  # EOF, ESPIPE, nothing sent
-    assert out["shim"] == out["bare"]
+    bare, shim = bare_and_shim(collector, RPLUS_UNREAD)
+    assert bare == [ord("H"), -1, 29, None]  # EOF, ESPIPE, nothing sent
+    assert shim == bare
