@@ -58,10 +58,11 @@ struct at_stdio_held {
 	int err;      /* errno at the call */
 };
 
-/* Before a call giving f n more bytes ((size_t)-1: it may write whatever
- * the buffer holds): f locked, what the buffer holds kept if the call may
- * write it. */
-void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n);
+/* Before a call from caller giving f n more bytes ((size_t)-1: it may
+ * write whatever the buffer holds): f locked, what the buffer holds kept
+ * if the call may write it (a client's request: written then, through
+ * the write hook). */
+void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n, uintptr_t caller);
 /* The call is over: it took n bytes when ok, d's pieces (d NULL: not
  * known); what went out is read as what it is; f unlocked, errno kept. */
 void at_stdio_release(struct at_stdio_held *h, const struct iovec *d, int dcnt, size_t n, int ok);

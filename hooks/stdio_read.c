@@ -64,7 +64,7 @@ struct rd {
 	struct at_stdio_held w;
 };
 
-static void before(struct rd *r, FILE *f, int fd)
+static void before(struct rd *r, FILE *f, int fd, uintptr_t caller)
 {
 	int err = errno;
 	flockfile(f); /* recursive: the real call takes it again */
@@ -74,7 +74,7 @@ static void before(struct rd *r, FILE *f, int fd)
 	r->avail = unread(f);
 	r->writes = at_stdio_pending(f) != 0;
 	if (r->writes) /* a client's request goes out here, through the hook */
-		at_stdio_hold(&r->w, f, fd, (size_t)-1);
+		at_stdio_hold(&r->w, f, fd, (size_t)-1, caller);
 	errno = err;
 }
 
@@ -158,7 +158,7 @@ static AT_NOINLINE char *fgets_held(fgets_fn call, char *s, size_t size, int n, 
                                     uintptr_t caller)
 {
 	struct rd r;
-	before(&r, f, fd);
+	before(&r, f, fd, caller);
 	char *rc = call(s, size, n, f);
 	ssize_t len = 0;
 	if (rc) {
@@ -204,7 +204,7 @@ FGETS_CHK_HOOK(__fgets_unlocked_chk)
 static AT_NOINLINE char *gets_held(char *s, int fd, uintptr_t caller)
 {
 	struct rd r;
-	before(&r, stdin, fd);
+	before(&r, stdin, fd, caller);
 	char *rc = real_gets(s);
 	ssize_t len = 0;
 	struct iovec d[2] = {{s, 0}, {"\n", 1}};
@@ -247,7 +247,7 @@ static AT_NOINLINE ssize_t getdelim_held(getdelim_fn call, char **l, size_t *cap
                                          FILE *f, int fd, uintptr_t caller)
 {
 	struct rd r;
-	before(&r, f, fd);
+	before(&r, f, fd, caller);
 	ssize_t rc = call(l, cap, delim, f);
 	ssize_t len = rc >= 0 ? rc : failed(&r) ? UNKNOWN : 0;
 	struct iovec d = {rc > 0 ? *l : NULL, rc > 0 ? (size_t)rc : 0};
@@ -305,7 +305,7 @@ static AT_NOINLINE size_t fread_held(fread_fn call, void *p, size_t plen, size_t
 	if (__builtin_mul_overflow(size, n, &want) || !want)
 		return call(p, plen, size, n, f);
 	struct rd r;
-	before(&r, f, fd);
+	before(&r, f, fd, caller);
 	size_t got = call(p, plen, 1, want, f);
 	struct iovec d = {p, got};
 	after(&r, &d, 1, (ssize_t)got, caller);
@@ -356,7 +356,7 @@ typedef int (*getc_fn)(FILE *);
 static AT_NOINLINE int getc_held(getc_fn call, FILE *f, int fd, int takes, uintptr_t caller)
 {
 	struct rd r;
-	before(&r, f, fd);
+	before(&r, f, fd, caller);
 	int c = call(f);
 	unsigned char b = (unsigned char)c;
 	struct iovec d = {&b, 1};
@@ -419,7 +419,7 @@ static AT_NOINLINE int vscan_held(FILE *f, int iso, const char *fmt, va_list ap,
                                   uintptr_t caller)
 {
 	struct rd r;
-	before(&r, f, fd);
+	before(&r, f, fd, caller);
 	int rc = vscan(f, iso, fmt, ap);
 	after(&r, NULL, 0, UNKNOWN, caller);
 	return rc;

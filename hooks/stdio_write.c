@@ -41,6 +41,10 @@
 
 #define CGI_OUT (-2) /* follow()'s answer for a CGI program's stdout */
 
+/* the application's call site, in an exported hook (or a function always
+ * inlined into one) */
+#define CALLER() ((uintptr_t)__builtin_return_address(0))
+
 /* Where f's bytes go when the shim follows them: CGI_OUT, a marked server
  * or client socket's descriptor; else -1. */
 static AT_ALWAYS_INLINE int follow(FILE *f)
@@ -59,7 +63,7 @@ static int may_write(FILE *f, size_t n)
 	return n >= (size_t)(f->_IO_write_end - f->_IO_write_ptr);
 }
 
-void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n)
+void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n, uintptr_t caller)
 {
 	h->err = errno;
 	flockfile(f); /* recursive: the real call takes it again */
@@ -69,7 +73,7 @@ void at_stdio_hold(struct at_stdio_held *h, FILE *f, int to, size_t n)
 	/* a client's request: what the buffer holds goes out through the
 	 * write hook, with its header, before libc would write it unseen */
 	if (to >= 0 && at_fd_kind(to) == AT_FD_CLIENT && at_stdio_pending(f) && may_write(f, n))
-		at_net_stdio_drain(f, to, 0);
+		at_net_stdio_drain(f, to, caller);
 	h->p = at_stdio_pending(f);
 	if (h->p && may_write(f, n) && (h->copy = malloc(h->p)))
 		memcpy(h->copy, f->_IO_write_base, h->p);
@@ -134,11 +138,11 @@ AT_REAL(int, putchar_unlocked, (int));
 AT_REAL(int, __overflow, (FILE *, int));
 
 static AT_NOINLINE int fputs_held(int (*call)(const char *, FILE *), const char *s, FILE *f,
-                                  int to)
+                                  int to, uintptr_t caller)
 {
 	size_t n = strlen(s);
 	struct at_stdio_held h;
-	at_stdio_hold(&h, f, to, n);
+	at_stdio_hold(&h, f, to, n, caller);
 	int rc = call(s, f);
 	struct iovec d = {(void *)s, n};
 	at_stdio_release(&h, &d, 1, n, rc != EOF);
@@ -149,7 +153,7 @@ AT_EXPORT int fputs(const char *s, FILE *f)
 {
 	RESOLVED_OR(fputs, EOF);
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? real_fputs(s, f) : fputs_held(real_fputs, s, f, to);
+	return AT_LIKELY(to == -1) ? real_fputs(s, f) : fputs_held(real_fputs, s, f, to, CALLER());
 }
 
 AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
@@ -157,14 +161,14 @@ AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
 	RESOLVED_OR(fputs_unlocked, EOF);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fputs_unlocked(s, f)
-	                           : fputs_held(real_fputs_unlocked, s, f, to);
+	                           : fputs_held(real_fputs_unlocked, s, f, to, CALLER());
 }
 
-static AT_NOINLINE int puts_held(const char *s, int to)
+static AT_NOINLINE int puts_held(const char *s, int to, uintptr_t caller)
 {
 	size_t n = strlen(s);
 	struct at_stdio_held h;
-	at_stdio_hold(&h, stdout, to, n + 1);
+	at_stdio_hold(&h, stdout, to, n + 1, caller);
 	int rc = real_puts(s);
 	struct iovec d[2] = {{(void *)s, n}, {"\n", 1}};
 	at_stdio_release(&h, d, 2, n + 1, rc != EOF);
@@ -175,19 +179,19 @@ AT_EXPORT int puts(const char *s)
 {
 	RESOLVED_OR(puts, EOF);
 	int to = follow(stdout);
-	return AT_LIKELY(to == -1) ? real_puts(s) : puts_held(s, to);
+	return AT_LIKELY(to == -1) ? real_puts(s) : puts_held(s, to, CALLER());
 }
 
 typedef size_t (*fwrite_fn)(const void *, size_t, size_t, FILE *);
 
 static AT_NOINLINE size_t fwrite_held(fwrite_fn call, const void *p, size_t size, size_t cnt,
-                                      FILE *f, int to)
+                                      FILE *f, int to, uintptr_t caller)
 {
 	size_t n;
 	if (__builtin_mul_overflow(size, cnt, &n))
 		return call(p, size, cnt, f);
 	struct at_stdio_held h;
-	at_stdio_hold(&h, f, to, n);
+	at_stdio_hold(&h, f, to, n, caller);
 	size_t rc = call(p, size, cnt, f);
 	struct iovec d = {(void *)p, n};
 	at_stdio_release(&h, &d, 1, n, rc == cnt);
@@ -199,7 +203,7 @@ AT_EXPORT size_t fwrite(const void *p, size_t size, size_t cnt, FILE *f)
 	RESOLVED_OR(fwrite, 0);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fwrite(p, size, cnt, f)
-	                           : fwrite_held(real_fwrite, p, size, cnt, f, to);
+	                           : fwrite_held(real_fwrite, p, size, cnt, f, to, CALLER());
 }
 
 AT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t cnt, FILE *f)
@@ -207,18 +211,18 @@ AT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t cnt, FILE *f
 	RESOLVED_OR(fwrite_unlocked, 0);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fwrite_unlocked(p, size, cnt, f)
-	                           : fwrite_held(real_fwrite_unlocked, p, size, cnt, f, to);
+	                           : fwrite_held(real_fwrite_unlocked, p, size, cnt, f, to, CALLER());
 }
 
 /* One character: c, or with c EOF (__overflow's "just flush") none. */
 typedef int (*putc_fn)(int, FILE *);
 
-static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to)
+static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to, uintptr_t caller)
 {
 	unsigned char b = (unsigned char)c;
 	size_t n = c == EOF ? 0 : 1;
 	struct at_stdio_held h;
-	at_stdio_hold(&h, f, to, n ? n : (size_t)-1);
+	at_stdio_hold(&h, f, to, n ? n : (size_t)-1, caller);
 	int rc = call(c, f);
 	struct iovec d = {&b, n};
 	at_stdio_release(&h, &d, 1, n, rc != EOF);
@@ -230,7 +234,7 @@ static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to)
 	{                                                                                  \
 		RESOLVED_OR(name, EOF);                                                    \
 		int to = follow(f);                                                        \
-		return AT_LIKELY(to == -1) ? real_##name(c, f) : putc_held(real_##name, c, f, to); \
+		return AT_LIKELY(to == -1) ? real_##name(c, f) : putc_held(real_##name, c, f, to, CALLER()); \
 	}
 
 PUTC_HOOK(fputc)
@@ -253,7 +257,7 @@ AT_EXPORT int putchar(int c)
 {
 	RESOLVED_OR(putchar, EOF);
 	int to = follow(stdout);
-	return AT_LIKELY(to == -1) ? real_putchar(c) : putc_held(putchar_to, c, stdout, to);
+	return AT_LIKELY(to == -1) ? real_putchar(c) : putc_held(putchar_to, c, stdout, to, CALLER());
 }
 
 AT_EXPORT int putchar_unlocked(int c)
@@ -261,7 +265,7 @@ AT_EXPORT int putchar_unlocked(int c)
 	RESOLVED_OR(putchar_unlocked, EOF);
 	int to = follow(stdout);
 	return AT_LIKELY(to == -1) ? real_putchar_unlocked(c)
-	                           : putc_held(putchar_unlocked_to, c, stdout, to);
+	                           : putc_held(putchar_unlocked_to, c, stdout, to, CALLER());
 }
 
 static int overflow_to(int c, FILE *f)
@@ -275,7 +279,7 @@ AT_EXPORT int __overflow(FILE *f, int c)
 {
 	RESOLVED_OR(__overflow, EOF);
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? real___overflow(f, c) : putc_held(overflow_to, c, f, to);
+	return AT_LIKELY(to == -1) ? real___overflow(f, c) : putc_held(overflow_to, c, f, to, CALLER());
 }
 
 /* ---- printf: its bytes are known by formatting them first ---- */
@@ -291,14 +295,15 @@ static int vfmt(FILE *f, int flag, const char *fmt, va_list ap)
 
 /* The call made as it is; its bytes formatted beforehand the same way
  * (%n stores the same count twice), so that what it writes is known. */
-static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap, int to)
+static AT_NOINLINE int vfmt_held(FILE *f, int flag, const char *fmt, va_list ap, int to,
+                                 uintptr_t caller)
 {
 	int err = errno;
 	char small[256], *d;
 	int n = at_stdio_format(small, sizeof small, &d, -1, fmt, ap);
 	errno = err;
 	struct at_stdio_held h;
-	at_stdio_hold(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1);
+	at_stdio_hold(&h, f, to, n >= 0 ? (size_t)n : (size_t)-1, caller);
 	int rc = vfmt(f, flag, fmt, ap);
 	int known = d && n >= 0 && rc == n;
 	struct iovec v = {d, known ? (size_t)n : 0};
@@ -339,7 +344,7 @@ static AT_ALWAYS_INLINE int vfmt_call(FILE *f, int flag, const char *fmt, va_lis
 		return -1;
 	}
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? vfmt(f, flag, fmt, ap) : vfmt_held(f, flag, fmt, ap, to);
+	return AT_LIKELY(to == -1) ? vfmt(f, flag, fmt, ap) : vfmt_held(f, flag, fmt, ap, to, CALLER());
 }
 
 AT_EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)

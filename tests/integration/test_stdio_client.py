@@ -27,12 +27,16 @@ def test_client_writing_its_requests_with_stdio(collector, how, more):
     (lines); a new stream fclose'd after each (fclose); the "r+" stream it
     reads the responses from, never flushed (rplus). Each request has a
     CLIENT span, the parent of the server's span, with the response's
-    status."""
+    status and the client's call site."""
     pairs = []
     for i, (c, sv) in enumerate(asked(collector, ["-s", "202"], ["-W", how] + more, 3, 202)):
         assert sv["trace_id"] == c["trace_id"]
         assert c["attributes"]["http.response.status_code"] == 202
         assert c["attributes"]["url.full"].endswith("/c")
+        # the call site: the client's stdio call that wrote its head's end
+        # (the read's, rplus: _FORTIFY_SOURCE's inline fgets of <stdio.h>)
+        assert c["attributes"]["code.file.path"].endswith(("/http_client.c", "/bits/stdio2.h"))
+        assert c["attributes"]["code.function.name"] in ("main", "stdio_request", "fgets")
         pairs.append((c, sv))
     assert len(pairs) == 3
 
