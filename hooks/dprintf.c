@@ -30,21 +30,6 @@ static int real_call(int fd, int flag, const char *fmt, va_list ap)
 	return flag < 0 ? real_vdprintf(fd, fmt, ap) : real___vdprintf_chk(fd, flag, fmt, ap);
 }
 
-/* The bytes written through the write hook as libc's loop writes them:
- * until all are out or a write fails (-1, its errno). */
-static int put_all(int fd, const char *p, int n, uintptr_t caller)
-{
-	size_t left = (size_t)n;
-	while (left) {
-		ssize_t r = at_net_write(fd, p, left, caller);
-		if (r < 0)
-			return -1;
-		p += r;
-		left -= (size_t)r;
-	}
-	return n;
-}
-
 /* libc's call where the bytes could not be had: made as one the hooks do
  * not see (unseen.h), its bytes counted as gone by unread; a failed one may
  * have written some of them (glibc writes what it formatted before a
@@ -77,7 +62,9 @@ static AT_NOINLINE int followed(int fd, int flag, const char *fmt, va_list ap, u
 			errno = u.err;
 		return u.rc;
 	}
-	int rc = put_all(fd, d, n, caller);
+	/* written as libc's loop writes them: until all are out or a write
+	 * fails (-1, its errno) */
+	int rc = at_net_write_all(fd, d, (size_t)n, caller) == (size_t)n ? n : -1;
 	if (d != small) {
 		int err = errno;
 		free(d);
@@ -88,32 +75,28 @@ static AT_NOINLINE int followed(int fd, int flag, const char *fmt, va_list ap, u
 
 static AT_ALWAYS_INLINE int call(int fd, int flag, const char *fmt, va_list ap, uintptr_t caller)
 {
-	if (!(flag < 0 ? AT_RESOLVE(vdprintf) : AT_RESOLVE(__vdprintf_chk))) {
-		errno = ENOSYS;
-		return -1;
-	}
+	RESOLVED_ONE_OR(flag < 0, vdprintf, __vdprintf_chk, -1);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_call(fd, flag, fmt, ap);
 	return followed(fd, flag, fmt, ap, caller);
 }
 
-#define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 AT_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
 {
-	return call(fd, -1, fmt, ap, CALLER());
+	return call(fd, -1, fmt, ap, AT_CALLER());
 }
 
 AT_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
 {
-	return call(fd, flag < 0 ? 0 : flag, fmt, ap, CALLER());
+	return call(fd, flag < 0 ? 0 : flag, fmt, ap, AT_CALLER());
 }
 
 AT_EXPORT int dprintf(int fd, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = call(fd, -1, fmt, ap, CALLER());
+	int rc = call(fd, -1, fmt, ap, AT_CALLER());
 	va_end(ap);
 	return rc;
 }
@@ -122,7 +105,7 @@ AT_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = call(fd, flag < 0 ? 0 : flag, fmt, ap, CALLER());
+	int rc = call(fd, flag < 0 ? 0 : flag, fmt, ap, AT_CALLER());
 	va_end(ap);
 	return rc;
 }

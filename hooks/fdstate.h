@@ -95,9 +95,10 @@ int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's
  * client connection, followed as an accepted socket (net.c). */
 void at_net_inetd_init(void);
-/* n bytes written on the marked fd through the write hook's path, as a
- * write(2) from caller (hooks/dprintf.c). */
-ssize_t at_net_write(int fd, const void *buf, size_t n, uintptr_t caller);
+/* n bytes written on the marked fd through the write hook's path, as
+ * write(2)s from caller, until all are out or one fails (its errno kept):
+ * how many went (hooks/dprintf.c, at_net_stdio_drain). */
+size_t at_net_write_all(int fd, const void *buf, size_t n, uintptr_t caller);
 /* stdio on a marked socket fd (net.c; the hooks in hooks/stdio.c, which
  * tell it with hooks/stdio_buf.h's at_stdio_socket_fd): a flush of f by
  * flush (libc's fflush) whose bytes are parsed as the response they are, or
@@ -120,8 +121,8 @@ void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64
  * v's; r == 0: the peer closed; r < 0: bytes came that are not known, and
  * the connection is no longer followed. */
 void at_net_stdio_read(int fd, const struct iovec *v, int cnt, ssize_t r, uintptr_t caller);
-/* exit: stdout's stdio buffer written through the hook when it is a
- * marked server socket, then the spans still open ended (net.c). */
+/* exit: every stdio stream on a marked socket written through the hook
+ * (at_stdio_flush_all), then the spans still open ended (net.c). */
 void at_net_fini(void);
 /* fd is about to be closed by libc's own close (fclose): forgotten. */
 void at_net_closing(int fd);

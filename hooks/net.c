@@ -221,7 +221,6 @@ void at_net_io_set(void *const p[AT_IO_NEXT_N])
 #define SET_FN(idx, name, bit) real_##name = (__typeof__(real_##name))p[AT_IO_FN_##idx];
 	AT_IO_FNS(SET_FN)
 }
-#define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* ---- one outgoing call, whatever its form ---- */
 
@@ -1852,13 +1851,16 @@ void at_net_exit(void)
 		at_conn_each(end_all);
 }
 
-/* ---- stdio on a server's socket ----
+/* ---- stdio on a marked socket ----
  * stdio writes its buffer with libc's own write, which no hook sees: a
  * response printf'ed to an inetd service's stdout, or fprintf'ed to
  * fdopen(s, "w"). Its bytes are read as they go and parsed as the
  * response: from the buffer where it is flushed through a hook (fflush,
  * fclose: hooks/stdio.c; exit, below), and as the writing calls that
- * write some of it by themselves (hooks/stdio_write.c) give them. */
+ * write some of it by themselves (hooks/stdio_write.c) give them. A
+ * client's request is written through the write hook instead, so that
+ * it gets its header (at_net_stdio_drain). And stdio's reads, likewise
+ * unseen, are handed over as they come (at_net_stdio_read). */
 
 void at_net_stdio_wrote(int fd, const struct iovec *v, int cnt, size_t n, uint64_t t0)
 {
@@ -1882,22 +1884,18 @@ void at_net_stdio_drain(FILE *f, int fd, uintptr_t caller)
 {
 	int saved = errno;
 	char *b = f->_IO_write_base;
-	size_t n = at_stdio_pending(f), done = 0;
+	size_t n = at_stdio_pending(f);
 	/* libc would first seek back over read bytes not handed out (an "r+"
 	 * stream written without an fseek), which fails on a socket and writes
 	 * nothing: left to it */
 	if (!(f->_flags & AT_IO_IS_APPENDING) && f->_IO_read_end != b)
 		return;
-	while (done < n) {
-		ssize_t r = at_net_write(fd, b + done, n - done, caller);
-		if (r <= 0) { /* the rest is libc's: to write, or to fail on */
-			struct at_fd *e = at_fd_entry(fd);
-			if (e)
-				mark_desync(e);
-			memmove(b, b + done, n - done);
-			break;
-		}
-		done += (size_t)r;
+	size_t done = at_net_write_all(fd, b, n, caller);
+	if (done < n) { /* the rest is libc's: to write, or to fail on */
+		struct at_fd *e = at_fd_entry(fd);
+		if (e)
+			mark_desync(e);
+		memmove(b, b + done, n - done);
 	}
 	f->_IO_write_ptr = b + (n - done);
 	errno = saved;
@@ -2195,7 +2193,7 @@ AT_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int own = inet(sa) && at_tls.depth == 0 && at_on();
 	int again = own && already_connected(fd), rc;
 	if (own && !again && net_spans() && at_enter()) {
-		rc = traced_connect(fd, sa, len, CALLER());
+		rc = traced_connect(fd, sa, len, AT_CALLER());
 		at_leave();
 	} else {
 		rc = real_connect(fd, sa, len);
@@ -2236,11 +2234,18 @@ static AT_NOINLINE ssize_t write_marked(int fd, const void *buf, size_t n, uintp
 	return out_path(&k);
 }
 
-ssize_t at_net_write(int fd, const void *buf, size_t n, uintptr_t caller)
+size_t at_net_write_all(int fd, const void *buf, size_t n, uintptr_t caller)
 {
-	if (!NEED(write))
-		return syscall(SYS_write, fd, buf, n);
-	return write_marked(fd, buf, n, caller);
+	size_t done = 0;
+	while (done < n) {
+		const char *p = (const char *)buf + done;
+		ssize_t r = NEED(write) ? write_marked(fd, p, n - done, caller)
+		                        : syscall(SYS_write, fd, p, n - done);
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	return done;
 }
 
 AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -2249,7 +2254,7 @@ AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 		return syscall(SYS_write, fd, buf, n);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_write(fd, buf, n);
-	return write_marked(fd, buf, n, CALLER());
+	return write_marked(fd, buf, n, AT_CALLER());
 }
 
 static AT_NOINLINE ssize_t send_marked(int fd, const void *buf, size_t n, int flags,
@@ -2267,7 +2272,7 @@ AT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 		return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_send(fd, buf, n, flags);
-	return send_marked(fd, buf, n, flags, CALLER());
+	return send_marked(fd, buf, n, flags, AT_CALLER());
 }
 
 AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
@@ -2285,7 +2290,7 @@ AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const str
 	                     .iovcnt = 1,
 	                     .to = to,
 	                     .tolen = tolen,
-	                     .caller = CALLER()};
+	                     .caller = AT_CALLER()};
 	return out_path(&k);
 }
 
@@ -2296,7 +2301,7 @@ AT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	if (AT_LIKELY(!at_fd_kind(fd)) || cnt <= 0)
 		return real_writev(fd, iov, cnt);
 	struct out_call k = {
-	    .fd = fd, .op = OP_WRITEV, .iov = iov, .iovcnt = cnt, .caller = CALLER()};
+	    .fd = fd, .op = OP_WRITEV, .iov = iov, .iovcnt = cnt, .caller = AT_CALLER()};
 	return out_path(&k);
 }
 
@@ -2323,7 +2328,7 @@ AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return syscall(SYS_sendmsg, fd, msg, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)) || !msg)
 		return real_sendmsg(fd, msg, flags);
-	return sendmsg_marked(fd, msg, flags, CALLER());
+	return sendmsg_marked(fd, msg, flags, AT_CALLER());
 }
 
 /* What one buffer of n bytes read from a marked fd brought (r: the real
@@ -2350,7 +2355,7 @@ AT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 		return syscall(SYS_read, fd, buf, n);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_read(fd, buf, n);
-	return read_marked(fd, buf, n, CALLER());
+	return read_marked(fd, buf, n, AT_CALLER());
 }
 
 AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -2359,7 +2364,7 @@ AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 		return syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___read_chk(fd, buf, n, buflen);
-	return in_one(fd, buf, n, real___read_chk(fd, buf, n, buflen), 0, CALLER());
+	return in_one(fd, buf, n, real___read_chk(fd, buf, n, buflen), 0, AT_CALLER());
 }
 
 static AT_NOINLINE ssize_t recv_marked(int fd, void *buf, size_t n, int flags, uintptr_t caller)
@@ -2373,7 +2378,7 @@ AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 		return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recv(fd, buf, n, flags);
-	return recv_marked(fd, buf, n, flags, CALLER());
+	return recv_marked(fd, buf, n, flags, AT_CALLER());
 }
 
 AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
@@ -2382,7 +2387,7 @@ AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recv_chk(fd, buf, n, buflen, flags);
-	return in_one(fd, buf, n, real___recv_chk(fd, buf, n, buflen, flags), flags, CALLER());
+	return in_one(fd, buf, n, real___recv_chk(fd, buf, n, buflen, flags), flags, AT_CALLER());
 }
 
 static AT_NOINLINE ssize_t recvfrom_marked(int fd, void *buf, size_t n, int flags,
@@ -2399,7 +2404,7 @@ AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 		return syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recvfrom(fd, buf, n, flags, from, fromlen);
-	return recvfrom_marked(fd, buf, n, flags, from, fromlen, CALLER());
+	return recvfrom_marked(fd, buf, n, flags, from, fromlen, AT_CALLER());
 }
 
 AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -2411,7 +2416,7 @@ AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
 	return in_one(fd, buf, n, real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen), flags,
-	              CALLER());
+	              AT_CALLER());
 }
 
 AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -2423,7 +2428,7 @@ AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	ssize_t r = real_readv(fd, iov, cnt);
 	int saved = errno;
 	if (cnt > 0)
-		in_done(fd, iov, cnt, r, 0, CALLER());
+		in_done(fd, iov, cnt, r, 0, AT_CALLER());
 	errno = saved;
 	return r;
 }
@@ -2437,7 +2442,7 @@ AT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	ssize_t r = real_recvmsg(fd, msg, flags);
 	int saved = errno;
 	if (msg && msg->msg_iovlen <= 1024)
-		in_done(fd, msg->msg_iov, (int)msg->msg_iovlen, r, flags, CALLER());
+		in_done(fd, msg->msg_iov, (int)msg->msg_iovlen, r, flags, AT_CALLER());
 	errno = saved;
 	return r;
 }
@@ -2456,7 +2461,7 @@ AT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags)
 	int saved = errno;
 	unsigned sent = 0;
 	for (; sent < n && sent < 1024; sent++) { /* the kernel's UIO_MAXIOV cap */
-		ssize_t r = sendmsg_marked(fd, &vec[sent].msg_hdr, flags, CALLER());
+		ssize_t r = sendmsg_marked(fd, &vec[sent].msg_hdr, flags, AT_CALLER());
 		if (r < 0) {
 			if (!sent)
 				return -1;
@@ -2478,7 +2483,7 @@ AT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned n, int flags, struc
 	int saved = errno;
 	for (int i = 0; i < r; i++)
 		in_done(fd, vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen,
-		        (ssize_t)vec[i].msg_len, flags, CALLER());
+		        (ssize_t)vec[i].msg_len, flags, AT_CALLER());
 	errno = saved;
 	return r;
 }

@@ -78,13 +78,13 @@ static int flush(FILE *f, int (*real)(FILE *), uintptr_t caller)
 AT_EXPORT int fflush(FILE *f)
 {
 	RESOLVED_OR(fflush, EOF);
-	return flush(f, real_fflush, (uintptr_t)__builtin_return_address(0));
+	return flush(f, real_fflush, AT_CALLER());
 }
 
 AT_EXPORT int fflush_unlocked(FILE *f)
 {
 	RESOLVED_OR(fflush_unlocked, EOF);
-	return flush(f, real_fflush_unlocked, (uintptr_t)__builtin_return_address(0));
+	return flush(f, real_fflush_unlocked, AT_CALLER());
 }
 
 /* fclose writes what the buffer holds, then closes the descriptor with
@@ -100,9 +100,7 @@ AT_EXPORT int fclose(FILE *f)
 	int fd = at_stdio_socket_fd(f);
 	if (AT_LIKELY(fd < 0) || !AT_RESOLVE(fflush))
 		return real_fclose(f);
-	int flushed = at_stdio_pending(f) ? at_net_stdio_flush(f, fd, real_fflush,
-	                                                       (uintptr_t)__builtin_return_address(0))
-	                                  : 0;
+	int flushed = at_stdio_pending(f) ? at_net_stdio_flush(f, fd, real_fflush, AT_CALLER()) : 0;
 	int err = errno;
 	at_net_closing(fd);
 	errno = err;

@@ -87,5 +87,14 @@ int at_stdio_format(char *small, size_t cap, char **out, int flag, const char *f
 			return fail;                                               \
 		}                                                                          \
 	} while (0)
+/* The same for a call made through one of two real functions: a's when
+ * first, else b's. */
+#define RESOLVED_ONE_OR(first, a, b, fail)                                                 \
+	do {                                                                               \
+		if (!((first) ? AT_RESOLVE(a) : AT_RESOLVE(b))) {                           \
+			errno = ENOSYS;                                                    \
+			return fail;                                                       \
+		}                                                                          \
+	} while (0)
 
 #endif

@@ -128,7 +128,6 @@ static int failed(const struct rd *r)
 	return !(r->flags & AT_IO_ERR_SEEN) && (r->f->_flags & AT_IO_ERR_SEEN);
 }
 
-#define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* ---- a line into the caller's buffer ---- */
 
@@ -181,7 +180,7 @@ static AT_NOINLINE char *fgets_held(fgets_fn call, char *s, size_t size, int n, 
 		RESOLVED_OR(name, NULL);                                                   \
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0) ? real_##name(s, n, f)                            \
-		                         : fgets_held(call, s, 0, n, f, fd, CALLER());     \
+		                         : fgets_held(call, s, 0, n, f, fd, AT_CALLER());     \
 	}
 
 FGETS_HOOK(fgets, fgets_to)
@@ -193,7 +192,7 @@ FGETS_HOOK(fgets_unlocked, fgets_unlocked_to)
 		RESOLVED_OR(name, NULL);                                                   \
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0) ? real_##name(s, size, n, f)                      \
-		                         : fgets_held(real_##name, s, size, n, f, fd, CALLER()); \
+		                         : fgets_held(real_##name, s, size, n, f, fd, AT_CALLER()); \
 	}
 
 FGETS_CHK_HOOK(__fgets_chk)
@@ -225,7 +224,7 @@ AT_EXPORT char *gets(char *s)
 {
 	RESOLVED_OR(gets, NULL);
 	int fd = at_stdio_socket_fd(stdin);
-	return AT_LIKELY(fd < 0) ? real_gets(s) : gets_held(s, fd, CALLER());
+	return AT_LIKELY(fd < 0) ? real_gets(s) : gets_held(s, fd, AT_CALLER());
 }
 
 /* ---- a line into a buffer it grows ---- */
@@ -260,7 +259,7 @@ AT_EXPORT ssize_t getline(char **l, size_t *cap, FILE *f)
 	RESOLVED_OR(getline, -1);
 	int fd = at_stdio_socket_fd(f);
 	return AT_LIKELY(fd < 0) ? real_getline(l, cap, f)
-	                         : getdelim_held(getline_to, l, cap, '\n', f, fd, CALLER());
+	                         : getdelim_held(getline_to, l, cap, '\n', f, fd, AT_CALLER());
 }
 
 #define GETDELIM_HOOK(name)                                                                \
@@ -270,7 +269,7 @@ AT_EXPORT ssize_t getline(char **l, size_t *cap, FILE *f)
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0)                                                   \
 		           ? real_##name(l, cap, delim, f)                                 \
-		           : getdelim_held(real_##name, l, cap, delim, f, fd, CALLER());   \
+		           : getdelim_held(real_##name, l, cap, delim, f, fd, AT_CALLER());   \
 	}
 
 GETDELIM_HOOK(getdelim)
@@ -318,7 +317,7 @@ static AT_NOINLINE size_t fread_held(fread_fn call, void *p, size_t plen, size_t
 		RESOLVED_OR(name, 0);                                                      \
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0) ? real_##name(p, size, n, f)                      \
-		                         : fread_held(call, p, 0, size, n, f, fd, CALLER()); \
+		                         : fread_held(call, p, 0, size, n, f, fd, AT_CALLER()); \
 	}
 
 FREAD_HOOK(fread, fread_to)
@@ -331,7 +330,7 @@ FREAD_HOOK(fread_unlocked, fread_unlocked_to)
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0)                                                   \
 		           ? real_##name(p, plen, size, n, f)                              \
-		           : fread_held(real_##name, p, plen, size, n, f, fd, CALLER());   \
+		           : fread_held(real_##name, p, plen, size, n, f, fd, AT_CALLER());   \
 	}
 
 FREAD_CHK_HOOK(__fread_chk)
@@ -370,7 +369,7 @@ static AT_NOINLINE int getc_held(getc_fn call, FILE *f, int fd, int takes, uintp
 		RESOLVED_OR(name, EOF);                                                    \
 		int fd = at_stdio_socket_fd(f);                                            \
 		return AT_LIKELY(fd < 0) ? real_##name(f)                                  \
-		                         : getc_held(real_##name, f, fd, takes, CALLER()); \
+		                         : getc_held(real_##name, f, fd, takes, AT_CALLER()); \
 	}
 
 GETC_HOOK(fgetc, 1)
@@ -398,7 +397,7 @@ static int getchar_unlocked_to(FILE *f)
 		RESOLVED_OR(name, EOF);                                                    \
 		int fd = at_stdio_socket_fd(stdin);                                        \
 		return AT_LIKELY(fd < 0) ? real_##name()                                   \
-		                         : getc_held(name##_to, stdin, fd, 1, CALLER());   \
+		                         : getc_held(name##_to, stdin, fd, 1, AT_CALLER());   \
 	}
 
 GETCHAR_HOOK(getchar)
@@ -428,10 +427,7 @@ static AT_NOINLINE int vscan_held(FILE *f, int iso, const char *fmt, va_list ap,
 static AT_ALWAYS_INLINE int vscan_call(FILE *f, int iso, const char *fmt, va_list ap,
                                        uintptr_t caller)
 {
-	if (!(iso ? AT_RESOLVE(__isoc99_vfscanf) : AT_RESOLVE(vfscanf))) {
-		errno = ENOSYS;
-		return EOF;
-	}
+	RESOLVED_ONE_OR(iso, __isoc99_vfscanf, vfscanf, EOF);
 	int fd = at_stdio_socket_fd(f);
 	return AT_LIKELY(fd < 0) ? vscan(f, iso, fmt, ap) : vscan_held(f, iso, fmt, ap, fd, caller);
 }
@@ -445,27 +441,27 @@ AT_EXPORT int gnu_scanf(const char *, ...) __asm__("scanf");
 
 AT_EXPORT int gnu_vfscanf(FILE *f, const char *fmt, va_list ap)
 {
-	return vscan_call(f, 0, fmt, ap, CALLER());
+	return vscan_call(f, 0, fmt, ap, AT_CALLER());
 }
 
 AT_EXPORT int gnu_vscanf(const char *fmt, va_list ap)
 {
-	return vscan_call(stdin, 0, fmt, ap, CALLER());
+	return vscan_call(stdin, 0, fmt, ap, AT_CALLER());
 }
 AT_EXPORT int __isoc99_vfscanf(FILE *f, const char *fmt, va_list ap)
 {
-	return vscan_call(f, 1, fmt, ap, CALLER());
+	return vscan_call(f, 1, fmt, ap, AT_CALLER());
 }
 
 AT_EXPORT int __isoc99_vscanf(const char *fmt, va_list ap)
 {
-	return vscan_call(stdin, 1, fmt, ap, CALLER());
+	return vscan_call(stdin, 1, fmt, ap, AT_CALLER());
 }
 
 #define VA_SCAN(f, iso, fmt)                                                               \
 	va_list ap;                                                                        \
 	va_start(ap, fmt);                                                                 \
-	int rc = vscan_call(f, iso, fmt, ap, CALLER());                                    \
+	int rc = vscan_call(f, iso, fmt, ap, AT_CALLER());                                    \
 	va_end(ap);                                                                        \
 	return rc
 

@@ -41,9 +41,6 @@
 
 #define CGI_OUT (-2) /* follow()'s answer for a CGI program's stdout */
 
-/* the application's call site, in an exported hook (or a function always
- * inlined into one) */
-#define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* Where f's bytes go when the shim follows them: CGI_OUT, a marked server
  * or client socket's descriptor; else -1. */
@@ -153,7 +150,7 @@ AT_EXPORT int fputs(const char *s, FILE *f)
 {
 	RESOLVED_OR(fputs, EOF);
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? real_fputs(s, f) : fputs_held(real_fputs, s, f, to, CALLER());
+	return AT_LIKELY(to == -1) ? real_fputs(s, f) : fputs_held(real_fputs, s, f, to, AT_CALLER());
 }
 
 AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
@@ -161,7 +158,7 @@ AT_EXPORT int fputs_unlocked(const char *s, FILE *f)
 	RESOLVED_OR(fputs_unlocked, EOF);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fputs_unlocked(s, f)
-	                           : fputs_held(real_fputs_unlocked, s, f, to, CALLER());
+	                           : fputs_held(real_fputs_unlocked, s, f, to, AT_CALLER());
 }
 
 static AT_NOINLINE int puts_held(const char *s, int to, uintptr_t caller)
@@ -179,7 +176,7 @@ AT_EXPORT int puts(const char *s)
 {
 	RESOLVED_OR(puts, EOF);
 	int to = follow(stdout);
-	return AT_LIKELY(to == -1) ? real_puts(s) : puts_held(s, to, CALLER());
+	return AT_LIKELY(to == -1) ? real_puts(s) : puts_held(s, to, AT_CALLER());
 }
 
 typedef size_t (*fwrite_fn)(const void *, size_t, size_t, FILE *);
@@ -203,7 +200,7 @@ AT_EXPORT size_t fwrite(const void *p, size_t size, size_t cnt, FILE *f)
 	RESOLVED_OR(fwrite, 0);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fwrite(p, size, cnt, f)
-	                           : fwrite_held(real_fwrite, p, size, cnt, f, to, CALLER());
+	                           : fwrite_held(real_fwrite, p, size, cnt, f, to, AT_CALLER());
 }
 
 AT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t cnt, FILE *f)
@@ -211,7 +208,7 @@ AT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t cnt, FILE *f
 	RESOLVED_OR(fwrite_unlocked, 0);
 	int to = follow(f);
 	return AT_LIKELY(to == -1) ? real_fwrite_unlocked(p, size, cnt, f)
-	                           : fwrite_held(real_fwrite_unlocked, p, size, cnt, f, to, CALLER());
+	                           : fwrite_held(real_fwrite_unlocked, p, size, cnt, f, to, AT_CALLER());
 }
 
 /* One character: c, or with c EOF (__overflow's "just flush") none. */
@@ -234,7 +231,7 @@ static AT_NOINLINE int putc_held(putc_fn call, int c, FILE *f, int to, uintptr_t
 	{                                                                                  \
 		RESOLVED_OR(name, EOF);                                                    \
 		int to = follow(f);                                                        \
-		return AT_LIKELY(to == -1) ? real_##name(c, f) : putc_held(real_##name, c, f, to, CALLER()); \
+		return AT_LIKELY(to == -1) ? real_##name(c, f) : putc_held(real_##name, c, f, to, AT_CALLER()); \
 	}
 
 PUTC_HOOK(fputc)
@@ -257,7 +254,7 @@ AT_EXPORT int putchar(int c)
 {
 	RESOLVED_OR(putchar, EOF);
 	int to = follow(stdout);
-	return AT_LIKELY(to == -1) ? real_putchar(c) : putc_held(putchar_to, c, stdout, to, CALLER());
+	return AT_LIKELY(to == -1) ? real_putchar(c) : putc_held(putchar_to, c, stdout, to, AT_CALLER());
 }
 
 AT_EXPORT int putchar_unlocked(int c)
@@ -265,7 +262,7 @@ AT_EXPORT int putchar_unlocked(int c)
 	RESOLVED_OR(putchar_unlocked, EOF);
 	int to = follow(stdout);
 	return AT_LIKELY(to == -1) ? real_putchar_unlocked(c)
-	                           : putc_held(putchar_unlocked_to, c, stdout, to, CALLER());
+	                           : putc_held(putchar_unlocked_to, c, stdout, to, AT_CALLER());
 }
 
 static int overflow_to(int c, FILE *f)
@@ -279,7 +276,7 @@ AT_EXPORT int __overflow(FILE *f, int c)
 {
 	RESOLVED_OR(__overflow, EOF);
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? real___overflow(f, c) : putc_held(overflow_to, c, f, to, CALLER());
+	return AT_LIKELY(to == -1) ? real___overflow(f, c) : putc_held(overflow_to, c, f, to, AT_CALLER());
 }
 
 /* ---- printf: its bytes are known by formatting them first ---- */
@@ -339,12 +336,9 @@ int at_stdio_format(char *small, size_t cap, char **out, int flag, const char *f
 
 static AT_ALWAYS_INLINE int vfmt_call(FILE *f, int flag, const char *fmt, va_list ap)
 {
-	if (!(flag < 0 ? AT_RESOLVE(vfprintf) : AT_RESOLVE(__vfprintf_chk))) {
-		errno = ENOSYS;
-		return -1;
-	}
+	RESOLVED_ONE_OR(flag < 0, vfprintf, __vfprintf_chk, -1);
 	int to = follow(f);
-	return AT_LIKELY(to == -1) ? vfmt(f, flag, fmt, ap) : vfmt_held(f, flag, fmt, ap, to, CALLER());
+	return AT_LIKELY(to == -1) ? vfmt(f, flag, fmt, ap) : vfmt_held(f, flag, fmt, ap, to, AT_CALLER());
 }
 
 AT_EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)

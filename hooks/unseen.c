@@ -19,7 +19,6 @@
 AT_REAL(ssize_t, sendfile64, (int, int, off64_t *, size_t));
 AT_REAL(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned));
 
-#define CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* Is either fd marked? One load of the table for both (the pass-through
  * of any other fd: a few instructions, as read's and write's). */
@@ -70,7 +69,7 @@ static AT_NOINLINE ssize_t sendfile_marked(int out, int in, off64_t *off, size_t
 }
 
 /* sendfile and sendfile64 are one function on LP64: both are libc's
- * sendfile64 (resolved once for both). Inlined into each: CALLER() is the
+ * sendfile64 (resolved once for both). Inlined into each: AT_CALLER() is the
  * hook's caller. */
 static AT_ALWAYS_INLINE ssize_t sendfile_hook(int out, int in, off64_t *off, size_t n)
 {
@@ -78,7 +77,7 @@ static AT_ALWAYS_INLINE ssize_t sendfile_hook(int out, int in, off64_t *off, siz
 		return syscall(SYS_sendfile, out, in, off, n);
 	if (AT_LIKELY(!either_marked(out, in)))
 		return real_sendfile64(out, in, off, n);
-	return sendfile_marked(out, in, off, n, CALLER());
+	return sendfile_marked(out, in, off, n, AT_CALLER());
 }
 
 AT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
@@ -120,5 +119,5 @@ AT_EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out,
 		return syscall(SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
 	if (AT_LIKELY(!either_marked(fd_in, fd_out)))
 		return real_splice(fd_in, off_in, fd_out, off_out, len, flags);
-	return splice_marked(fd_in, off_in, fd_out, off_out, len, flags, CALLER());
+	return splice_marked(fd_in, off_in, fd_out, off_out, len, flags, AT_CALLER());
 }

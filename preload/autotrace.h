@@ -13,6 +13,9 @@
 #define AT_NOINLINE __attribute__((noinline))
 #define AT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define AT_TLS __thread __attribute__((tls_model("initial-exec")))
+/* The application's call site: the return address of an exported hook, or
+ * of a function always inlined into one (span->caller, preload/callsite.h). */
+#define AT_CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* A peer's address as text, with its NUL: an IPv6 address, or a unix
  * socket's path (108 bytes; an abstract name as "@name"). */
