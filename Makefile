@@ -70,6 +70,15 @@ $(BUILD)/programs/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -o $@ $< $$(sed -n 's,^// LIBS: *,,p' $<) -lpthread
 
+# Test tools: the shim's own code (libatcore.a) run on files, for the
+# integration tests to compare with other tools' answers.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libatcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AT_CFLAGS) -o $@ $< $(BUILD)/libatcore.a $(LIBS)
+
 # Test-only interposers, preloaded beside the shim by the integration tests.
 PRELOAD_SRCS := $(wildcard tests/preloads/*.c)
 PRELOAD_LIBS := $(patsubst tests/preloads/%.c,$(BUILD)/preloads/%.so,$(PRELOAD_SRCS))
@@ -81,7 +90,7 @@ $(BUILD)/preloads/%.so: tests/preloads/%.c
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-programs: $(PROG_BINS) $(PRELOAD_LIBS)
+programs: $(PROG_BINS) $(PRELOAD_LIBS) $(TOOL_BINS)
 
 # `make test` installs what it needs (Debian packages, the official IDL from
 # npm) and then runs everything; `make check` only runs.

@@ -4,7 +4,10 @@
  * .symtab (mapped read-only from the file, once per object). Results are
  * cached by address: a program calls a hook from few places. File and line
  * come from the object's DWARF line table when it has one (dwarf_line.c:
- * no library; not from separate debug files, not compressed sections).
+ * no library; not from separate debug files, not compressed sections);
+ * where the call was inlined from a system header (a _FORTIFY_SOURCE
+ * wrapper of <stdio.h>), from the call site of that inlined code, and the
+ * function is then the one whose code holds that call (dwarf_info.c).
  * An exporter in a helper process symbolizes the app's addresses instead
  * (at_callsite_set_remote): its objects come from /proc/<pid>/maps, and
  * without dladdr the names come from .symtab or else .dynsym. */
@@ -13,6 +16,7 @@
 
 #include "autotrace.h"
 #include "config.h"
+#include "dwarf_info.h"
 #include "dwarf_line.h"
 
 #include <dlfcn.h>
@@ -186,6 +190,24 @@ static void load_object(struct module *m, const char *path, const struct mapped 
 			} else if (!strcmp(n, ".debug_str")) {
 				m->dw.str = data;
 				m->dw.str_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_info")) {
+				m->dw.info = data;
+				m->dw.info_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_abbrev")) {
+				m->dw.abbrev = data;
+				m->dw.abbrev_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_ranges")) {
+				m->dw.ranges = data;
+				m->dw.ranges_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_rnglists")) {
+				m->dw.rnglists = data;
+				m->dw.rnglists_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_addr")) {
+				m->dw.addr = data;
+				m->dw.addr_len = sh[i].sh_size;
+			} else if (!strcmp(n, ".debug_str_offsets")) {
+				m->dw.str_offsets = data;
+				m->dw.str_offsets_len = sh[i].sh_size;
 			}
 		}
 	}
@@ -355,6 +377,71 @@ int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line)
 	return at_dwarf_line(&m->dw, addr - 1 - m->bias, file, len, line) && file[0];
 }
 
+/* Code of a system header, whose own lines name no call of the program's:
+ * <stdio.h>'s _FORTIFY_SOURCE wrappers, the compiler's intrinsics. */
+static int system_header(const char *f)
+{
+	static const char *const dirs[] = {"/usr/include/", "/usr/local/include/", "/usr/lib/gcc/",
+	                                   "/usr/lib/llvm-"};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+		if (!strncmp(f, dirs[i], strlen(dirs[i])))
+			return 1;
+	return 0;
+}
+
+/* Where the call at vaddr (a link-time address of m) was inlined, the
+ * innermost of the inlined calls there that is not a system header's code:
+ * file and line (the line table's on entry) become its call site's, and
+ * the name (the symbol's on entry: the function that holds them all) the
+ * function that call is in. */
+static void inlined_frame(const struct module *m, uint64_t vaddr, char *name, size_t nlen,
+                          char *file, size_t flen, unsigned *line)
+{
+	struct at_dwarf_inlined in[AT_DWARF_INLINED_MAX];
+	uint64_t stmt_list;
+	char f[FILE_MAX_LEN];
+	if (!m->dw.info || !file[0])
+		return;
+	int n = at_dwarf_inlined(&m->dw, vaddr, in, AT_DWARF_INLINED_MAX, &stmt_list);
+	int k = 0;
+	while (k < n && system_header(file) && in[k].call_line &&
+	       at_dwarf_file(&m->dw, stmt_list, in[k].call_file, f, sizeof f)) {
+		snprintf(file, flen, "%s", f);
+		*line = in[k].call_line;
+		k++;
+	}
+	if (k < n && in[k].name)
+		snprintf(name, nlen, "%s", in[k].name);
+}
+
+int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,
+                      unsigned *line)
+{
+	at_callsite_symbolize(addr, name, nlen);
+	at_callsite_line(addr, file, flen, line);
+	struct module *m = file[0] ? module_for(addr - 1) : NULL;
+	if (m)
+		inlined_frame(m, addr - 1 - m->bias, name, nlen, file, flen, line);
+	return name[0] || file[0];
+}
+
+int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_t nlen, char *file,
+                             size_t flen, unsigned *line)
+{
+	struct module m;
+	memset(&m, 0, sizeof m);
+	name[0] = file[0] = 0;
+	*line = 0;
+	load_object(&m, path, NULL);
+	if (m.syms)
+		symtab_lookup(&m, vaddr, name, nlen);
+	if (m.dw.line && at_dwarf_line(&m.dw, vaddr, file, flen, line) && file[0])
+		inlined_frame(&m, vaddr, name, nlen, file, flen, line);
+	if (m.map)
+		munmap(m.map, m.maplen);
+	return name[0] || file[0];
+}
+
 void at_callsite_set_remote(int pid)
 {
 	/* another address space: nothing known about this one holds there */
@@ -373,8 +460,7 @@ void at_callsite_set_remote(int pid)
 static AT_NOINLINE void fill(struct entry *e, uintptr_t a)
 {
 	char name[NAME_MAX_LEN], file[FILE_MAX_LEN];
-	at_callsite_symbolize(a, name, sizeof name);
-	at_callsite_line(a, file, sizeof file, &e->line);
+	at_callsite_frame(a, name, sizeof name, file, sizeof file, &e->line);
 	size_t nl = strlen(name), fl = strlen(file);
 	memcpy(e->text, name, nl);
 	memcpy(e->text + nl, file, fl);

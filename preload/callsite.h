@@ -28,6 +28,19 @@ int at_callsite_symbolize(uintptr_t addr, char *name, size_t len);
  * object's DWARF line table; 0 with "" when there is none. For tests. */
 int at_callsite_line(uintptr_t addr, char *file, size_t len, unsigned *line);
 
+/* What a span names as its caller at return address addr: the function,
+ * file and line of the call, those of the code it was inlined into where
+ * it was a system header's (a _FORTIFY_SOURCE wrapper); 0 when nothing is
+ * known. */
+int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,
+                      unsigned *line);
+
+/* The same for link-time address vaddr (the call itself, not a return
+ * address) of the object in file path, from its .symtab and DWARF only:
+ * for tests (tests/tools/dwarf_frame.c). */
+int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_t nlen, char *file,
+                             size_t flen, unsigned *line);
+
 /* The file mapped at addr in process pid (/proc/<pid>/maps): 0, or -1. */
 int at_maps_path(int pid, uintptr_t addr, char *path, size_t len);
 

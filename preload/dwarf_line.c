@@ -5,86 +5,9 @@
 #define _GNU_SOURCE
 #include "dwarf_line.h"
 
+#include "dwarf_rd.h"
+
 #include <string.h>
-
-struct rd {
-	const uint8_t *p, *end;
-	int bad;
-};
-
-static int need(struct rd *r, size_t n)
-{
-	if (r->bad || r->p > r->end || (size_t)(r->end - r->p) < n) {
-		r->bad = 1;
-		return 0;
-	}
-	return 1;
-}
-
-static uint64_t fixed(struct rd *r, size_t n)
-{
-	if (!need(r, n))
-		return 0;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) /* little endian: the targets we build for */
-		v |= (uint64_t)r->p[i] << (8 * i);
-	r->p += n;
-	return v;
-}
-
-static uint64_t uleb(struct rd *r)
-{
-	uint64_t v = 0;
-	for (int shift = 0; need(r, 1); shift += 7) {
-		uint8_t b = *r->p++;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return v;
-	}
-	return 0;
-}
-
-static int64_t sleb(struct rd *r)
-{
-	int64_t v = 0;
-	int shift = 0;
-	uint8_t b = 0;
-	do {
-		if (!need(r, 1))
-			return 0;
-		b = *r->p++;
-		if (shift < 64)
-			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
-		shift += 7;
-	} while (b & 0x80);
-	if (shift < 64 && (b & 0x40))
-		v |= -((int64_t)1 << shift);
-	return v;
-}
-
-static const char *cstr(struct rd *r)
-{
-	if (r->bad || r->p >= r->end) {
-		r->bad = 1;
-		return NULL;
-	}
-	const uint8_t *z = memchr(r->p, 0, (size_t)(r->end - r->p));
-	if (!z) {
-		r->bad = 1;
-		return NULL;
-	}
-	const char *s = (const char *)r->p;
-	r->p = z + 1;
-	return s;
-}
-
-static const char *str_at(const uint8_t *sec, size_t len, uint64_t off)
-{
-	if (!sec || off >= len || !memchr(sec + off, 0, len - off))
-		return NULL;
-	return (const char *)sec + off;
-}
 
 struct unit {
 	const struct at_dwarf_sections *d;
@@ -376,4 +299,19 @@ int at_dwarf_line(const struct at_dwarf_sections *d, uint64_t vaddr, char *file,
 			return file_name(&u, idx, file, flen) || (file[0] = 0, 1);
 	}
 	return 0;
+}
+
+int at_dwarf_file(const struct at_dwarf_sections *d, uint64_t stmt_list, uint64_t idx, char *file,
+                  size_t flen)
+{
+	if (!flen)
+		return 0;
+	file[0] = 0;
+	if (!d->line || stmt_list >= d->line_len)
+		return 0;
+	struct rd r = {d->line + stmt_list, d->line + d->line_len, 0};
+	struct unit u;
+	memset(&u, 0, sizeof u);
+	u.d = d;
+	return parse_unit(&r, &u) && file_name(&u, idx, file, flen);
 }

@@ -23,7 +23,7 @@ pkgs="build-essential pkg-config libcmocka-dev
  lighttpd haproxy socat busybox micro-httpd
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler
- valgrind clang
+ valgrind clang llvm binutils
  strace ltrace uftrace"
 missing=""
 for p in $pkgs; do
