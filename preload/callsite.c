@@ -3,8 +3,10 @@
  * not there (no -rdynamic), so for those we read the object's own ELF
  * .symtab (mapped read-only from the file, once per object). Results are
  * cached by address: a program calls a hook from few places. File and line
- * come from the object's DWARF line table when it has one (dwarf_line.c:
- * no library; not from separate debug files, not compressed sections);
+ * come from the object's DWARF line table when it has one, else from its
+ * separate debug file's (found by build ID or .gnu_debuglink, as gdb
+ * does), compressed sections uncompressed with zlib (dwarf_line.c: no
+ * library);
  * where the call was inlined from a system header (a _FORTIFY_SOURCE
  * wrapper of <stdio.h>), from the call site of that inlined code, and the
  * function is then the one whose code holds that call (dwarf_info.c).
@@ -18,6 +20,8 @@
 #include "config.h"
 #include "dwarf_info.h"
 #include "dwarf_line.h"
+
+#include "../reporter/gzip.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -37,6 +41,11 @@
 #define MAX_MODULES 32
 #define FILE_MAX_LEN 192
 #define DWARF_LINE_MAX (64u << 20)
+/* Compressed sections are uncompressed into memory of the process that
+ * exports (the traced program's, with the exporter thread): at most this
+ * much in all, the rest left unread (no file and line from them). */
+#define INFLATED_MAX (32u << 20)
+#define BUFS_MAX 10
 
 struct entry {
 	uintptr_t addr;
@@ -57,9 +66,15 @@ struct module {
 	struct at_dwarf_sections dw;
 	void *map;
 	size_t maplen;
+	void *debug_map; /* its separate debug file's, where its DWARF came from */
+	size_t debug_maplen;
+	void *inflated[BUFS_MAX]; /* compressed sections, uncompressed */
+	size_t inflated_len[BUFS_MAX];
+	int ninflated;
 };
 
 static struct entry *cache;
+static size_t inflated_total; /* bytes of uncompressed sections held */
 static struct module mods[MAX_MODULES];
 static int nmods;
 static int remote_pid;        /* 0: this process */
@@ -101,6 +116,48 @@ static const void *section(const unsigned char *base, size_t len, const ElfW(Shd
 	return base + sh->sh_offset;
 }
 
+/* A DWARF section's bytes and *size: a compressed one (SHF_COMPRESSED,
+ * zlib: what `gcc -gz` and Debian's debug packages make) uncompressed into
+ * memory the module keeps; NULL if it cannot be had. */
+static const void *dwarf_section(struct module *m, const unsigned char *base, size_t len,
+                                 const ElfW(Shdr) * sh, size_t *size)
+{
+	*size = sh->sh_size;
+	if (!(sh->sh_flags & SHF_COMPRESSED))
+		return section(base, len, sh);
+	if (sh->sh_type == SHT_NOBITS || sh->sh_offset > len || sh->sh_size > len - sh->sh_offset ||
+	    sh->sh_size < sizeof(ElfW(Chdr)) || m->ninflated == BUFS_MAX)
+		return NULL;
+	ElfW(Chdr) ch;
+	memcpy(&ch, base + sh->sh_offset, sizeof ch);
+	if (ch.ch_type != ELFCOMPRESS_ZLIB || !ch.ch_size || ch.ch_size > INFLATED_MAX - inflated_total)
+		return NULL;
+	void *out = malloc(ch.ch_size);
+	if (!out || at_zlib_uncompress(out, ch.ch_size, base + sh->sh_offset + sizeof ch,
+	                               sh->sh_size - sizeof ch)) {
+		free(out);
+		return NULL;
+	}
+	m->inflated[m->ninflated] = out;
+	m->inflated_len[m->ninflated++] = ch.ch_size;
+	inflated_total += ch.ch_size;
+	*size = ch.ch_size;
+	return out;
+}
+
+static void module_free(struct module *m)
+{
+	if (m->map)
+		munmap(m->map, m->maplen);
+	if (m->debug_map)
+		munmap(m->debug_map, m->debug_maplen);
+	for (int i = 0; i < m->ninflated; i++) {
+		free(m->inflated[i]);
+		inflated_total -= m->inflated_len[i];
+	}
+	memset(m, 0, sizeof *m);
+}
+
 /* One object in another process's /proc/<pid>/maps: the lines of its file
  * in a row, the first one mapping its first PT_LOAD. */
 struct mapped {
@@ -134,90 +191,224 @@ static int load_bias(const unsigned char *base, size_t len, const struct mapped 
 	return 0;
 }
 
-/* Maps the object's file and finds .symtab/.strtab (else .dynsym/.dynstr,
- * for stripped objects when dladdr cannot be used) and the DWARF line
- * sections; keeps the mapping only if there is any of them. o: where the
- * object lies in another process, to compute the bias from. */
-static void load_object(struct module *m, const char *path, const struct mapped *o)
+/* The file, mapped read-only, if it is an ELF object of this class: its
+ * section headers and their names' table are in it. */
+static const unsigned char *map_elf(const char *path, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return NULL;
 	struct stat st;
 	void *map = MAP_FAILED;
-	if (!fstat(fd, &st) && st.st_size >= (off_t)sizeof(ElfW(Ehdr)))
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof(ElfW(Ehdr)))
 		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED)
-		return;
-	size_t len = (size_t)st.st_size;
+		return NULL;
+	*len = (size_t)st.st_size;
 	const ElfW(Ehdr) *eh = map;
-	const unsigned char *base = map;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
 	    eh->e_ident[EI_CLASS] != (__ELF_NATIVE_CLASS == 64 ? ELFCLASS64 : ELFCLASS32) ||
-	    eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff >= len ||
-	    eh->e_shnum > (len - eh->e_shoff) / sizeof(ElfW(Shdr)) || eh->e_shstrndx >= eh->e_shnum)
-		goto fail;
-	if (o && !load_bias(base, len, o, &m->bias))
-		goto fail;
+	    eh->e_shentsize != sizeof(ElfW(Shdr)) || eh->e_shoff >= *len ||
+	    eh->e_shnum > (*len - eh->e_shoff) / sizeof(ElfW(Shdr)) || eh->e_shstrndx >= eh->e_shnum) {
+		munmap(map, *len);
+		return NULL;
+	}
+	return map;
+}
+
+/* What a separate debug file is found by: the object's build ID (its
+ * .note.gnu.build-id) and its .gnu_debuglink's file name. */
+struct debug_ref {
+	const unsigned char *id;
+	size_t idlen;
+	const char *link;
+};
+
+/* The ELF file's build ID (its .note.gnu.build-id section: namesz,
+ * descsz, type NT_GNU_BUILD_ID, "GNU\0", the ID), or idlen 0. */
+static void build_id(const unsigned char *base, size_t len, struct debug_ref *ref)
+{
+	const ElfW(Ehdr) *eh = (const void *)base;
 	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
 	const char *names = section(base, len, &sh[eh->e_shstrndx]);
 	size_t names_len = sh[eh->e_shstrndx].sh_size;
-	for (int i = 0; i < eh->e_shnum; i++) {
-		const void *data = section(base, len, &sh[i]);
-		if (!data)
+	ref->idlen = 0;
+	for (int i = 0; i < eh->e_shnum && names; i++) {
+		const uint32_t *note = section(base, len, &sh[i]);
+		if (sh[i].sh_type != SHT_NOTE || !note || sh[i].sh_name >= names_len ||
+		    strncmp(names + sh[i].sh_name, ".note.gnu.build-id", names_len - sh[i].sh_name))
 			continue;
-		/* .symtab wins over .dynsym, wherever each is */
+		if (sh[i].sh_size >= 16 && note[0] == 4 && note[2] == NT_GNU_BUILD_ID &&
+		    note[1] <= sh[i].sh_size - 16 && note[1] <= 64 && note[1] >= 2) {
+			ref->id = (const unsigned char *)(note + 4);
+			ref->idlen = note[1];
+		}
+		return;
+	}
+}
+
+/* Reads the sections of one ELF file into m: symbols (a .symtab wins over
+ * a .dynsym: a stripped object's debug file has the .symtab it lost), the
+ * DWARF sections where m has none yet, and (ref) its .gnu_debuglink's file
+ * name. */
+static void take_sections(struct module *m, const unsigned char *base, size_t len,
+                          struct debug_ref *ref)
+{
+	const ElfW(Ehdr) *eh = (const void *)base;
+	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
+	const char *names = section(base, len, &sh[eh->e_shstrndx]);
+	size_t names_len = sh[eh->e_shstrndx].sh_size;
+	int had_dwarf = m->dw.line != NULL;
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const char *n = names && sh[i].sh_name < names_len &&
+		                        memchr(names + sh[i].sh_name, 0, names_len - sh[i].sh_name)
+		                    ? names + sh[i].sh_name
+		                    : "";
 		if ((sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !m->syms)) &&
 		    sh[i].sh_link < eh->e_shnum) {
+			const void *data = section(base, len, &sh[i]);
 			const char *str = section(base, len, &sh[sh[i].sh_link]);
-			if (!str || !sh[sh[i].sh_link].sh_size)
+			if (!data || !str || !sh[sh[i].sh_link].sh_size)
 				continue;
 			m->syms = data;
 			m->nsyms = sh[i].sh_size / sizeof(ElfW(Sym));
 			m->strs = str;
 			m->strsz = sh[sh[i].sh_link].sh_size;
-		} else if (names && sh[i].sh_name < names_len &&
-		           memchr(names + sh[i].sh_name, 0, names_len - sh[i].sh_name)) {
-			const char *n = names + sh[i].sh_name;
+			continue;
+		}
+		if (ref && !strcmp(n, ".gnu_debuglink")) {
+			const char *l = section(base, len, &sh[i]);
+			if (l && memchr(l, 0, sh[i].sh_size) && *l && !strchr(l, '/'))
+				ref->link = l;
+			continue;
+		}
+		if (had_dwarf || strncmp(n, ".debug_", 7))
+			continue;
+		static const struct {
+			const char *name;
+			size_t off_data, off_len;
+		} dw[] = {
+#define DW(sec, field)                                                                             \
+	{sec, offsetof(struct at_dwarf_sections, field), offsetof(struct at_dwarf_sections, field##_len)}
+		    DW(".debug_line", line),         DW(".debug_line_str", line_str),
+		    DW(".debug_str", str),           DW(".debug_info", info),
+		    DW(".debug_abbrev", abbrev),     DW(".debug_ranges", ranges),
+		    DW(".debug_rnglists", rnglists), DW(".debug_addr", addr),
+		    DW(".debug_str_offsets", str_offsets),
+#undef DW
+		};
+		for (size_t k = 0; k < sizeof dw / sizeof dw[0]; k++) {
+			if (strcmp(n, dw[k].name))
+				continue;
+			size_t size;
+			const void *data = dwarf_section(m, base, len, &sh[i], &size);
 			/* bounded: every new caller address walks the whole table */
-			if (!strcmp(n, ".debug_line") && sh[i].sh_size <= DWARF_LINE_MAX) {
-				m->dw.line = data;
-				m->dw.line_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_line_str")) {
-				m->dw.line_str = data;
-				m->dw.line_str_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_str")) {
-				m->dw.str = data;
-				m->dw.str_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_info")) {
-				m->dw.info = data;
-				m->dw.info_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_abbrev")) {
-				m->dw.abbrev = data;
-				m->dw.abbrev_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_ranges")) {
-				m->dw.ranges = data;
-				m->dw.ranges_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_rnglists")) {
-				m->dw.rnglists = data;
-				m->dw.rnglists_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_addr")) {
-				m->dw.addr = data;
-				m->dw.addr_len = sh[i].sh_size;
-			} else if (!strcmp(n, ".debug_str_offsets")) {
-				m->dw.str_offsets = data;
-				m->dw.str_offsets_len = sh[i].sh_size;
+			if (data && (k || size <= DWARF_LINE_MAX)) {
+				*(const void **)((char *)&m->dw + dw[k].off_data) = data;
+				*(size_t *)((char *)&m->dw + dw[k].off_len) = size;
 			}
 		}
 	}
-	if (m->syms || m->dw.line) {
-		m->map = map;
-		m->maplen = len;
+}
+
+/* Whether the ELF file at base has the build ID id (one without any does
+ * not match an object that has one). */
+static int same_build_id(const unsigned char *base, size_t len, const struct debug_ref *want)
+{
+	if (!want->idlen)
+		return 1;
+	struct debug_ref got = {0};
+	build_id(base, len, &got);
+	return got.idlen == want->idlen && !memcmp(got.id, want->id, got.idlen);
+}
+
+/* The ELF file cand if it is the debug file of the object at real (not
+ * that object itself, which a debuglink may name). */
+static const unsigned char *debug_candidate(const char *cand, const char *real,
+                                            const struct debug_ref *ref, size_t *len)
+{
+	if (!strcmp(cand, real))
+		return NULL;
+	const unsigned char *base = map_elf(cand, len);
+	if (base && !same_build_id(base, *len, ref)) {
+		munmap((void *)base, *len);
+		base = NULL;
+	}
+	return base;
+}
+
+/* The separate debug file of the object at path, as gdb looks for it:
+ * DIR/.build-id/xx/yyyy.debug for each DIR of AUTOTRACE_DEBUG_FILE_DIRECTORY
+ * (Debian's -dbgsym packages: /usr/lib/debug), then the debuglink's file
+ * beside the object, in its .debug directory, and under each DIR with the
+ * object's directory. It must have the object's build ID, if it has one. */
+static const unsigned char *debug_file(const char *path, const struct debug_ref *ref, size_t *len)
+{
+	char real[PATH_MAX], cand[PATH_MAX];
+	if (!realpath(path, real)) /* /proc/self/exe: the program's own path */
+		return NULL;
+	int dirlen = (int)(strrchr(real, '/') - real);
+	const unsigned char *b;
+	const char *d;
+	int dl;
+#define EACH_DIR                                                                                   \
+	for (d = at_cfg.debug_dirs; *d; d += dl + (d[dl] == ':'))                                  \
+		if ((dl = (int)strcspn(d, ":")) > 0)
+#define TRY(...)                                                                                   \
+	if ((size_t)snprintf(cand, sizeof cand, __VA_ARGS__) < sizeof cand &&                      \
+	    (b = debug_candidate(cand, real, ref, len)))                                           \
+		return b;
+	if (ref->idlen >= 2) {
+		char hex[2 * 64 + 1];
+		for (size_t k = 1; k < ref->idlen; k++)
+			snprintf(hex + 2 * (k - 1), 3, "%02x", ref->id[k]);
+		EACH_DIR TRY("%.*s/.build-id/%02x/%s.debug", dl, d, ref->id[0], hex)
+	}
+	if (ref->link) {
+		TRY("%.*s/%s", dirlen, real, ref->link)
+		TRY("%.*s/.debug/%s", dirlen, real, ref->link)
+		EACH_DIR TRY("%.*s%.*s/%s", dl, d, dirlen, real, ref->link)
+	}
+#undef TRY
+#undef EACH_DIR
+	return NULL;
+}
+
+/* Maps the object's file and finds .symtab/.strtab (else .dynsym/.dynstr,
+ * for stripped objects when dladdr cannot be used) and the DWARF sections,
+ * its own or its separate debug file's; keeps the mappings only if there
+ * is any of them. o: where the object lies in another process, to compute
+ * the bias from. */
+static void load_object(struct module *m, const char *path, const struct mapped *o)
+{
+	size_t len;
+	const unsigned char *base = map_elf(path, &len);
+	if (!base)
+		return;
+	if (o && !load_bias(base, len, o, &m->bias)) {
+		munmap((void *)base, len);
 		return;
 	}
-fail:
-	munmap(map, len); /* stripped: nothing to keep */
+	struct debug_ref ref = {0};
+	take_sections(m, base, len, &ref);
+	build_id(base, len, &ref);
+	m->map = (void *)base;
+	m->maplen = len;
+	if (!m->dw.line && (ref.idlen || ref.link)) {
+		size_t dlen;
+		const unsigned char *d = debug_file(path, &ref, &dlen);
+		if (d) {
+			take_sections(m, d, dlen, NULL);
+			m->debug_map = (void *)d;
+			m->debug_maplen = dlen;
+		}
+	}
+	if (!m->syms && !m->dw.line) { /* stripped: nothing to keep */
+		uintptr_t bias = m->bias, lo = m->lo, hi = m->hi;
+		module_free(m);
+		m->bias = bias, m->lo = lo, m->hi = hi;
+	}
 }
 
 /* Finds the object holding addr in /proc/<pid>/maps. Only files count
@@ -437,8 +628,7 @@ int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_
 		symtab_lookup(&m, vaddr, name, nlen);
 	if (m.dw.line && at_dwarf_line(&m.dw, vaddr, file, flen, line) && file[0])
 		inlined_frame(&m, vaddr, name, nlen, file, flen, line);
-	if (m.map)
-		munmap(m.map, m.maplen);
+	module_free(&m);
 	return name[0] || file[0];
 }
 
@@ -446,9 +636,7 @@ void at_callsite_set_remote(int pid)
 {
 	/* another address space: nothing known about this one holds there */
 	for (int i = 0; i < nmods; i++)
-		if (mods[i].map)
-			munmap(mods[i].map, mods[i].maplen);
-	memset(mods, 0, sizeof mods);
+		module_free(&mods[i]);
 	nmods = 0;
 	remote_miss = 0;
 	if (cache)

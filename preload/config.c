@@ -428,6 +428,15 @@ int at_config_load(void)
 	env_long("AUTOTRACE_EXIT_TIMEOUT", 0, 60000, &at_cfg.exit_timeout_ms);
 	at_cfg.crash = env_bool("AUTOTRACE_CRASH", 1);
 	at_cfg.callsite = env_bool("AUTOTRACE_CALLSITE", 1);
+	/* as gdb's debug-file-directory: directories of separate debug files
+	 * (.build-id/xx/yyyy.debug, a .gnu_debuglink's file), ':' between */
+	const char *dd = at_getenv("AUTOTRACE_DEBUG_FILE_DIRECTORY");
+	if (dd && strlen(dd) >= sizeof at_cfg.debug_dirs) {
+		at_warn("AUTOTRACE_DEBUG_FILE_DIRECTORY is too long (%zu bytes); using /usr/lib/debug",
+		        strlen(dd));
+		dd = NULL;
+	}
+	snprintf(at_cfg.debug_dirs, sizeof at_cfg.debug_dirs, "%s", dd ? dd : "/usr/lib/debug");
 	const char *mode = at_getenv("AUTOTRACE_EXPORTER_MODE");
 	at_cfg.exporter_process = 0;
 	if (mode && !strcasecmp(mode, "process"))

@@ -69,6 +69,7 @@ struct at_config {
 	char ca_file[512];          /* SSL_CERT_FILE: CAs for every other https endpoint */
 	char ca_dir[512];           /* SSL_CERT_DIR */
 	char libssl[256];           /* AUTOTRACE_LIBSSL: the OpenSSL 3 libssl to load */
+	char debug_dirs[512];       /* AUTOTRACE_DEBUG_FILE_DIRECTORY: where separate debug files are */
 	int log_level;
 	char traceparent[64];     /* TRACEPARENT at start */
 	char tracestate[520];     /* TRACESTATE at start */

@@ -16,6 +16,7 @@ static struct {
 	uLong (*bound)(z_streamp, uLong);
 	int (*deflate)(z_streamp, int);
 	int (*end)(z_streamp);
+	int (*uncompress)(Bytef *, uLongf *, const Bytef *, uLong);
 } z;
 static int loaded;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -23,14 +24,16 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void load(void)
 {
 	static const char *const names[] = {"deflateInit2_", "deflateBound", "deflate",
-	                                    "deflateEnd"};
-	void *p[4];
-	if (at_load_library(SONAME, names, p, 4, "sending uncompressed"))
+	                                    "deflateEnd", "uncompress"};
+	void *p[5];
+	if (at_load_library(SONAME, names, p, 5,
+	                    "sending uncompressed; compressed debug sections unread"))
 		return;
 	z.init2 = (__typeof__(z.init2))p[0];
 	z.bound = (__typeof__(z.bound))p[1];
 	z.deflate = (__typeof__(z.deflate))p[2];
 	z.end = (__typeof__(z.end))p[3];
+	z.uncompress = (__typeof__(z.uncompress))p[4];
 	loaded = 1;
 }
 
@@ -63,4 +66,12 @@ int at_gzip(struct at_buf *out, const void *in, size_t n)
 	out->len = s.total_out;
 	z.end(&s);
 	return rc == Z_STREAM_END ? 0 : -1;
+}
+
+int at_zlib_uncompress(void *out, size_t n, const void *in, size_t len)
+{
+	if (!at_gzip_available() || n != (uLong)n || len != (uLong)len)
+		return -1;
+	uLongf got = (uLongf)n;
+	return z.uncompress(out, &got, in, (uLong)len) == Z_OK && got == n ? 0 : -1;
 }

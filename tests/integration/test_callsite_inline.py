@@ -82,13 +82,19 @@ def symbol_addresses(path):
     return {p[2]: p[0] for p in (l.split() for l in out.split("\n")) if len(p) == 3}
 
 
-def compare(path, limit=4000):
-    syms = symbol_addresses(path)
+def compare(path, limit=4000, reference=None, debug_dirs=""):
+    """Our frame of each call instruction of path against llvm-addr2line's
+    of reference (path itself, else its unstripped copy); debug_dirs:
+    where path's separate debug file is. (checked, inlined) counts."""
+    reference = reference or path
+    syms = symbol_addresses(reference)
     addrs = call_addresses(path, limit)
     assert addrs
     ours = subprocess.run([TOOL, path], input="\n".join(addrs) + "\n", capture_output=True,
-                          text=True, check=True).stdout.split("\n")[:-1]
-    theirs = addr2line_frames(path, addrs)
+                          text=True, check=True,
+                          env=dict(os.environ, AUTOTRACE_DEBUG_FILE_DIRECTORY=debug_dirs)
+                          ).stdout.split("\n")[:-1]
+    theirs = addr2line_frames(reference, addrs)
     checked = inlined = 0
     for a, mine, frames in zip(addrs, ours, theirs):
         name, f, ln = mine.split("\t")

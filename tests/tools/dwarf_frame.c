@@ -2,8 +2,10 @@
  * (one per line), the function, file and line the shim would name as the
  * call site of a call there (at_callsite_object_frame), one line each:
  * "name<TAB>file<TAB>line". tests/integration/test_callsite_inline.py
- * compares them with addr2line's. */
+ * compares them with addr2line's. Separate debug files are looked for in
+ * AUTOTRACE_DEBUG_FILE_DIRECTORY (none without it). */
 #include "../../preload/callsite.h"
+#include "../../preload/config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s FILE < addresses\n", argv[0]);
 		return 2;
 	}
+	const char *dirs = getenv("AUTOTRACE_DEBUG_FILE_DIRECTORY");
+	snprintf(at_cfg.debug_dirs, sizeof at_cfg.debug_dirs, "%s", dirs ? dirs : "");
 	char line[64], name[256], file[512];
 	while (fgets(line, sizeof line, stdin)) {
 		uint64_t a = strtoull(line, NULL, 16);
