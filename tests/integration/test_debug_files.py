@@ -103,7 +103,7 @@ def test_debug_file_of_another_build_is_not_used(collector, http_server, tmp_pat
     subprocess.run(["objcopy", "--add-gnu-debuglink=" + dbg, exe], check=True)
     subprocess.run(["objcopy", "--only-keep-debug", other, dbg], check=True)
     assert build_id(other) != build_id(exe)
-    a = traced(collector, http_server, exe, "")
+    a = traced(collector, http_server, exe, "/nonexistent")
     assert not any(k.startswith("code.") for k in a)
 
 

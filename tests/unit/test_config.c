@@ -22,7 +22,7 @@ static const char *vars[] = {
 	"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
 	"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 	"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "SSL_CERT_FILE", "SSL_CERT_DIR", "AUTOTRACE_LIBSSL",
-	NULL};
+	"AUTOTRACE_DEBUG_FILE_DIRECTORY", NULL};
 
 static int clean(void **state)
 {
@@ -147,6 +147,27 @@ static void tls_files(void **state)
 	assert_string_equal(at_cfg.otlp_client_key, "/k.pem");
 }
 
+/* where separate debug files are: gdb's default, a list, one too long for
+ * the configuration (the default then, with a warning) */
+static void debug_file_directory(void **state)
+{
+	at_config_load();
+	assert_string_equal(at_cfg.debug_dirs, "/usr/lib/debug");
+	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", "/opt/debug:/usr/lib/debug", 1);
+	at_config_load();
+	assert_string_equal(at_cfg.debug_dirs, "/opt/debug:/usr/lib/debug");
+	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", "", 1); /* empty is unset, as every variable */
+	at_config_load();
+	assert_string_equal(at_cfg.debug_dirs, "/usr/lib/debug");
+	char longer[sizeof at_cfg.debug_dirs + 8];
+	memset(longer, 'd', sizeof longer - 1);
+	longer[0] = '/';
+	longer[sizeof longer - 1] = 0;
+	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", longer, 1);
+	at_config_load();
+	assert_string_equal(at_cfg.debug_dirs, "/usr/lib/debug");
+}
+
 static void invalid_numbers_fall_back(void **state)
 {
 	setenv("OTEL_BSP_SCHEDULE_DELAY", "soon", 1);
@@ -261,6 +282,7 @@ int main(void)
 		cmocka_unit_test_setup(endpoints, clean),
 		cmocka_unit_test_setup(grpc_endpoints, clean),
 		cmocka_unit_test_setup(tls_files, clean),
+		cmocka_unit_test_setup(debug_file_directory, clean),
 		cmocka_unit_test_setup(invalid_numbers_fall_back, clean),
 		cmocka_unit_test_setup(samplers, clean),
 		cmocka_unit_test_setup(propagators_and_exporters, clean),
