@@ -114,7 +114,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(SRCS)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $$(sed -n 's,^// SRCS: *,,p' $<)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $$(sed -n 's,^// SRCS: *,,p' $<)
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do mkdir -p $$f.corpus; \

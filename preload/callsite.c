@@ -580,29 +580,34 @@ static int system_header(const char *f)
 	return 0;
 }
 
-/* Where the call at vaddr (a link-time address of m) was inlined, the
- * innermost of the inlined calls there that is not a system header's code:
- * file and line (the line table's on entry) become its call site's, and
- * the name (the symbol's on entry: the function that holds them all) the
- * function that call is in. */
+/* The call at vaddr (a link-time address of m), file and line the line
+ * table's, name the symbol's (the function that holds all inlined code
+ * there) on entry. Where it was inlined, the innermost of the inlined calls
+ * there that is not a system header's code: file and line become its call
+ * site's, and name the function that call is in. A relative file (DWARF 4
+ * names files as the compiler was given them) is made absolute with the
+ * unit's compilation directory. */
 static void inlined_frame(const struct module *m, uint64_t vaddr, char *name, size_t nlen,
                           char *file, size_t flen, unsigned *line)
 {
 	struct at_dwarf_inlined in[AT_DWARF_INLINED_MAX];
-	uint64_t stmt_list;
+	struct at_dwarf_unit u = {~(uint64_t)0, NULL};
 	char f[FILE_MAX_LEN];
 	if (!m->dw.info || !file[0])
 		return;
-	int n = at_dwarf_inlined(&m->dw, vaddr, in, AT_DWARF_INLINED_MAX, &stmt_list);
+	int n = at_dwarf_inlined(&m->dw, vaddr, in, AT_DWARF_INLINED_MAX, &u);
 	int k = 0;
 	while (k < n && system_header(file) && in[k].call_line &&
-	       at_dwarf_file(&m->dw, stmt_list, in[k].call_file, f, sizeof f)) {
+	       at_dwarf_file(&m->dw, u.stmt_list, in[k].call_file, f, sizeof f)) {
 		snprintf(file, flen, "%s", f);
 		*line = in[k].call_line;
 		k++;
 	}
 	if (k < n && in[k].name)
 		snprintf(name, nlen, "%s", in[k].name);
+	if (file[0] != '/' && u.comp_dir && u.comp_dir[0] == '/' &&
+	    (size_t)snprintf(f, sizeof f, "%s/%s", u.comp_dir, file) < sizeof f)
+		snprintf(file, flen, "%s", f);
 }
 
 int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,

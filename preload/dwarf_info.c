@@ -19,6 +19,7 @@ enum {
 	AT_SIBLING = 0x01,
 	AT_NAME = 0x03,
 	AT_STMT_LIST = 0x10,
+	AT_COMP_DIR = 0x1b,
 	AT_LOW_PC = 0x11,
 	AT_HIGH_PC = 0x12,
 	AT_ABSTRACT_ORIGIN = 0x31,
@@ -59,7 +60,7 @@ struct die {
 	uint64_t tag;
 	int children;
 	struct val sibling, name, linkage, low, high, ranges, call_file, call_line, origin, spec;
-	struct val stmt_list, addr_base, rnglists_base, str_offsets_base;
+	struct val stmt_list, comp_dir, addr_base, rnglists_base, str_offsets_base;
 };
 
 struct cu {
@@ -73,12 +74,17 @@ struct cu {
 	struct val addr_base, rnglists_base, str_offsets_base, stmt_list;
 	const uint8_t **index; /* abbreviations by code, when made */
 	size_t nindex;
+	long *steps; /* entries and range list entries this lookup may still read */
 };
 
 #define INDEX_MAX 16384 /* codes above this are looked up in the table */
 #define ATTRS_MAX 256   /* attributes in one abbreviation */
 #define RANGES_MAX 65536
 #define NAME_HOPS 4 /* abstract_origin / specification followed for a name */
+/* Entries and range list entries one lookup reads at most: a unit of a few
+ * million entries, each read once; malformed sections (a range list read
+ * again for each entry) end there instead of keeping the exporter busy. */
+#define STEPS_MAX (4L << 20)
 
 static unsigned off_size(const struct cu *c)
 {
@@ -261,7 +267,7 @@ static const uint8_t *abbrev_at(const struct cu *c, uint64_t code)
 		return code < c->nindex ? c->index[code] : NULL;
 	const struct at_dwarf_sections *d = c->d;
 	struct rd a = {c->abbrev, d->abbrev + d->abbrev_len, 0};
-	while (!a.bad) {
+	while (!a.bad && --*c->steps >= 0) {
 		uint64_t k = uleb(&a);
 		if (!k || a.bad)
 			return NULL;
@@ -335,6 +341,8 @@ static struct val *slot(struct die *e, uint64_t at)
 		return &e->spec;
 	case AT_STMT_LIST:
 		return &e->stmt_list;
+	case AT_COMP_DIR:
+		return &e->comp_dir;
 	case AT_ADDR_BASE:
 	case AT_GNU_ADDR_BASE:
 		return &e->addr_base;
@@ -352,6 +360,8 @@ static int read_die(struct rd *r, const struct cu *c, struct die *e)
 {
 	memset(e, 0, sizeof *e);
 	e->start = r->p;
+	if (--*c->steps < 0)
+		return -1;
 	uint64_t code = uleb(r);
 	if (r->bad)
 		return -1;
@@ -432,7 +442,7 @@ static int ranges_hold(const struct cu *c, uint64_t off, uint64_t vaddr)
 		return -1;
 	struct rd r = {d->ranges + off, d->ranges + d->ranges_len, 0};
 	uint64_t base = c->base, sel = c->asize == 8 ? UINT64_MAX : 0xffffffffu;
-	for (int i = 0; i < RANGES_MAX; i++) {
+	for (int i = 0; i < RANGES_MAX && --*c->steps >= 0; i++) {
 		uint64_t b = fixed(&r, c->asize), e = fixed(&r, c->asize);
 		if (r.bad)
 			return -1;
@@ -463,7 +473,7 @@ static int rnglists_hold(const struct cu *c, const struct val *v, uint64_t vaddr
 		return -1;
 	struct rd r = {d->rnglists + off, d->rnglists + d->rnglists_len, 0};
 	uint64_t base = c->base;
-	for (int i = 0; i < RANGES_MAX; i++) {
+	for (int i = 0; i < RANGES_MAX && --*c->steps >= 0; i++) {
 		uint64_t a, b;
 		switch (fixed(&r, 1)) {
 		case 0: /* end_of_list */
@@ -533,10 +543,11 @@ static int holds(const struct cu *c, const struct die *e, uint64_t vaddr)
  * its length is out of the section (nothing after it can be found). *next:
  * the unit after it. */
 static int cu_open(const struct at_dwarf_sections *d, const uint8_t *at, struct cu *c,
-                   struct die *top, const uint8_t **next)
+                   struct die *top, const uint8_t **next, long *steps)
 {
 	memset(c, 0, sizeof *c);
 	c->d = d;
+	c->steps = steps;
 	const uint8_t *end = d->info + d->info_len;
 	struct rd r = {at, end, 0};
 	uint64_t len = fixed(&r, 4);
@@ -581,12 +592,12 @@ static int cu_open(const struct at_dwarf_sections *d, const uint8_t *at, struct 
 }
 
 /* The unit of .debug_info that holds offset off. */
-static int cu_holding(const struct at_dwarf_sections *d, uint64_t off, struct cu *c)
+static int cu_holding(const struct at_dwarf_sections *d, uint64_t off, struct cu *c, long *steps)
 {
 	const uint8_t *p = d->info, *end = d->info + d->info_len, *next;
 	struct die top;
 	while (p < end) {
-		int rc = cu_open(d, p, c, &top, &next);
+		int rc = cu_open(d, p, c, &top, &next, steps);
 		if (rc < 0)
 			return 0;
 		if (d->info + off >= p && d->info + off < next)
@@ -614,7 +625,7 @@ static const char *name_of(const struct cu *c, const struct die *e, int hops)
 	} else if (ref->kind == V_REF_ADDR && ref->u < c->d->info_len) {
 		at = c->d->info + ref->u;
 		if (at < c->start || at >= c->end) { /* in another unit (LTO) */
-			if (cu_holding(c->d, ref->u, &other) != 1)
+			if (cu_holding(c->d, ref->u, &other, c->steps) != 1)
 				return NULL;
 			to = &other;
 		}
@@ -645,14 +656,23 @@ static int walk(struct cu *c, uint64_t vaddr, struct at_dwarf_inlined *out, int 
 	if (read_die(&r, c, &e) != 1 || !e.children)
 		return 0;
 	struct at_dwarf_inlined chain[AT_DWARF_INLINED_MAX];
-	int depth = 1, sub = -1, n = 0, over = 0;
+	/* mute: the depth of an entry none of whose children can hold vaddr
+	 * and that says not where its sibling is: its children are read, not
+	 * looked at (their range lists), until it ends; 0 when none */
+	int depth = 1, sub = -1, n = 0, over = 0, mute = 0;
 	while (depth > 0 && r.p < r.end) {
 		int rc = read_die(&r, c, &e);
 		if (rc < 0)
 			return -1;
 		if (!rc) {
-			if (--depth <= sub)
+			if (--depth <= mute)
+				mute = 0;
+			if (depth <= sub)
 				break; /* the function's entries have ended */
+			continue;
+		}
+		if (mute) {
+			depth += e.children;
 			continue;
 		}
 		int h = holds(c, &e, vaddr);
@@ -672,17 +692,17 @@ static int walk(struct cu *c, uint64_t vaddr, struct at_dwarf_inlined *out, int 
 				chain[n].name = name_of(c, &e, 0);
 				n++;
 			}
-		} else if ((h == 0 || (h < 0 && no_code_under(e.tag))) && e.children &&
-		           e.sibling.kind == V_REF) {
+		} else if ((h == 0 || (h < 0 && no_code_under(e.tag))) && e.children) {
 			/* nothing under it holds vaddr: on to its sibling */
 			const uint8_t *s = c->start + e.sibling.u;
-			if (e.sibling.u < (uint64_t)(c->end - c->start) && s > e.start) {
+			if (e.sibling.kind == V_REF && e.sibling.u < (uint64_t)(c->end - c->start) &&
+			    s > e.start) {
 				r.p = s;
 				continue;
 			}
+			mute = depth;
 		}
-		if (e.children)
-			depth++;
+		depth += e.children;
 	}
 	if (sub < 0)
 		return 0;
@@ -694,27 +714,27 @@ static int walk(struct cu *c, uint64_t vaddr, struct at_dwarf_inlined *out, int 
 }
 
 int at_dwarf_inlined(const struct at_dwarf_sections *d, uint64_t vaddr, struct at_dwarf_inlined *out,
-                     int max, uint64_t *stmt_list)
+                     int max, struct at_dwarf_unit *unit)
 {
 	if (!d->info || !d->abbrev)
-		return 0;
+		return -1;
 	const uint8_t *p = d->info, *end = d->info + d->info_len, *next;
+	long steps = STEPS_MAX;
 	while (p < end) {
 		struct cu c;
 		struct die top;
-		int rc = cu_open(d, p, &c, &top, &next);
+		int rc = cu_open(d, p, &c, &top, &next, &steps);
 		if (rc < 0)
-			return 0;
+			return -1;
 		p = next;
 		if (rc == 0 || holds(&c, &top, vaddr) != 1)
 			continue;
-		if (c.stmt_list.kind != V_CONST)
-			return 0;
-		*stmt_list = c.stmt_list.u;
+		unit->stmt_list = c.stmt_list.kind == V_CONST ? c.stmt_list.u : ~(uint64_t)0;
+		unit->comp_dir = str_of(&c, &top.comp_dir);
 		index_make(&c);
 		int n = walk(&c, vaddr, out, max);
 		free(c.index);
 		return n;
 	}
-	return 0;
+	return -1;
 }

@@ -20,15 +20,22 @@ struct at_dwarf_inlined {
 
 #define AT_DWARF_INLINED_MAX 16
 
+/* The unit whose code holds an address. */
+struct at_dwarf_unit {
+	uint64_t stmt_list;   /* its line table (an offset in .debug_line), for at_dwarf_file */
+	const char *comp_dir; /* its compilation directory, or NULL */
+};
+
 /* The inlined calls whose code holds vaddr (a link-time address), innermost
  * first: out[0] is the function whose code vaddr is (the line table's
  * location is in it), called from out[0]'s call site, which is in out[1]'s
  * function, and so on; the last one's call site is in the function that
  * holds them all (its symbol). Returns how many (0 when vaddr is in no
- * inlined call or no unit describes it; -1 when there were more than max,
- * or the entries could not be read), and *stmt_list, the unit's line table
- * for at_dwarf_file. Names point into the mapped sections. */
+ * inlined call; -1 when there were more than max, the entries could not
+ * be read, or no unit describes vaddr), and *unit where a unit holds it
+ * (stmt_list ~0 where it has no line table). Strings point into the
+ * mapped sections. */
 int at_dwarf_inlined(const struct at_dwarf_sections *d, uint64_t vaddr, struct at_dwarf_inlined *out,
-                     int max, uint64_t *stmt_list);
+                     int max, struct at_dwarf_unit *unit);
 
 #endif

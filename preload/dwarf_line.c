@@ -81,6 +81,12 @@ static void v5_table(struct rd *r, const struct unit *u, uint64_t want, const ch
 		form[i] = uleb(r);
 	}
 	uint64_t count = uleb(r);
+	/* every entry takes at least a byte: a count past the table's end, or
+	 * entries of no attribute, would have this loop run for ever */
+	if (count && (!nf || count > (uint64_t)(r->end - r->p))) {
+		r->bad = 1;
+		return;
+	}
 	for (uint64_t e = 0; e < count && !r->bad; e++)
 		for (unsigned i = 0; i < nf; i++) {
 			const char *s;
@@ -223,7 +229,8 @@ static int run_unit(struct unit *u, uint64_t vaddr, uint64_t *file_idx, unsigned
 		if (op >= u->opcode_base) {
 			unsigned adj = op - u->opcode_base;
 			addr += (uint64_t)(adj / u->line_range) * u->min_inst;
-			ln += u->line_base + (int)(adj % u->line_range);
+			/* wrapping: a malformed table's lines are only wrong, never UB */
+			ln = (int64_t)((uint64_t)ln + (uint64_t)(u->line_base + (int)(adj % u->line_range)));
 			row = 1;
 		} else if (op == 0) {
 			uint64_t len = uleb(r);
@@ -246,7 +253,7 @@ static int run_unit(struct unit *u, uint64_t vaddr, uint64_t *file_idx, unsigned
 				addr += uleb(r) * u->min_inst;
 				break;
 			case 3: /* advance_line */
-				ln += sleb(r);
+				ln = (int64_t)((uint64_t)ln + (uint64_t)sleb(r));
 				break;
 			case 4: /* set_file */
 				file = uleb(r);

@@ -59,8 +59,8 @@ static inline int64_t sleb(struct rd *r)
 			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
 		shift += 7;
 	} while (b & 0x80);
-	if (shift < 64 && (b & 0x40))
-		v |= -((int64_t)1 << shift);
+	if (shift < 64 && (b & 0x40)) /* sign-extended, in unsigned arithmetic */
+		v = (int64_t)((uint64_t)v | (~(uint64_t)0 << shift));
 	return v;
 }
 

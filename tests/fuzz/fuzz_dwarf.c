@@ -6,8 +6,8 @@
  * .debug_addr (also .debug_str_offsets), .debug_str (also .debug_line_str)),
  * those sections, and .debug_info, the rest (tests/fuzz/make_dwarf_seeds.sh
  * makes seeds from compiled objects). Beyond memory safety it checks what
- * callsite.c relies on: at most max inlined calls, each name a string of the
- * sections, file names NUL-terminated within their buffer. */
+ * callsite.c relies on: at most max inlined calls, each name (and the
+ * compilation directory) a string of the sections, file names NUL-terminated within their buffer. */
 // SRCS: preload/dwarf_info.c preload/dwarf_line.c
 #include "../../preload/dwarf_info.h"
 
@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.info = sec[5], d.info_len = slen[5];
 
 	struct at_dwarf_inlined in[4];
-	uint64_t stmt = 0;
-	int n = at_dwarf_inlined(&d, vaddr, in, 4, &stmt);
+	struct at_dwarf_unit u = {0, NULL};
+	int n = at_dwarf_inlined(&d, vaddr, in, 4, &u);
 	if (n > 4 || n < -1)
 		abort();
 	char file[64];
@@ -67,10 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (in[i].name && !within(in[i].name, sec[4], slen[4]) &&
 		    !within(in[i].name, sec[5], slen[5]))
 			abort();
-		if (at_dwarf_file(&d, stmt, in[i].call_file, file, sizeof file) &&
+		if (at_dwarf_file(&d, u.stmt_list, in[i].call_file, file, sizeof file) &&
 		    !memchr(file, 0, sizeof file))
 			abort();
 	}
+	if (n >= 0 && u.comp_dir && !within(u.comp_dir, sec[4], slen[4]) &&
+	    !within(u.comp_dir, sec[5], slen[5]))
+		abort();
 	unsigned line;
 	if (at_dwarf_line(&d, vaddr, file, sizeof file, &line) && !memchr(file, 0, sizeof file))
 		abort();
