@@ -18,6 +18,7 @@
 
 #include "autotrace.h"
 #include "config.h"
+#include "demangle.h"
 #include "dwarf_info.h"
 #include "dwarf_line.h"
 
@@ -610,6 +611,14 @@ static void inlined_frame(const struct module *m, uint64_t vaddr, char *name, si
 		snprintf(file, flen, "%s", f);
 }
 
+/* A C++ function's name demangled in place (ns::Class::method). */
+static void demangled(char *name, size_t nlen, int may_load)
+{
+	char d[NAME_MAX_LEN];
+	if (name[0] == '_' && at_demangle(name, d, sizeof d, may_load))
+		snprintf(name, nlen, "%s", d);
+}
+
 int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,
                       unsigned *line)
 {
@@ -618,6 +627,9 @@ int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_
 	struct module *m = file[0] ? module_for(addr - 1) : NULL;
 	if (m)
 		inlined_frame(m, addr - 1 - m->bias, name, nlen, file, flen, line);
+	/* an exporter process may load libstdc++ for it; the traced program
+	 * is never given a library it has not loaded */
+	demangled(name, nlen, remote_pid != 0);
 	return name[0] || file[0];
 }
 
@@ -634,6 +646,7 @@ int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_
 	if (m.dw.line && at_dwarf_line(&m.dw, vaddr, file, flen, line) && file[0])
 		inlined_frame(&m, vaddr, name, nlen, file, flen, line);
 	module_free(&m);
+	demangled(name, nlen, 1);
 	return name[0] || file[0];
 }
 

@@ -1,0 +1,102 @@
+/* C++ names for code.function.name: a mangled symbol (_Z...) demangled
+ * with libstdc++'s __cxa_demangle and cut to the qualified name without
+ * its parameters, its return type or its qualifiers, as the semantic
+ * conventions want it ("ns::Class::method"). The shim links no C++
+ * library: in the traced program (the exporter thread) the demangler is
+ * used only when the program has libstdc++ loaded already (every C++
+ * program does; a C program has no mangled names of its own); an exporter
+ * process (AUTOTRACE_EXPORTER_MODE=process) loads it itself if it is
+ * installed. Without it the name stays mangled. Exporter only. */
+#define _GNU_SOURCE
+#include "demangle.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static demangle_fn find(int may_load)
+{
+	static demangle_fn fn;
+	static int loaded;
+	if (fn)
+		return fn;
+	fn = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	if (!fn && may_load && !loaded) {
+		loaded = 1; /* once: it is installed or not */
+		void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_LOCAL);
+		if (h)
+			fn = (demangle_fn)dlsym(h, "__cxa_demangle");
+	}
+	return fn;
+}
+
+static int starts(const char *p, const char *lit)
+{
+	return !strncmp(p, lit, strlen(lit));
+}
+
+/* The part of a demangled name that names the function: from after its
+ * return type (a template function's: "int ns::f<int>(int)") to its
+ * parameter list, outside <>, () and {} (a lambda's "{lambda(int)#1}",
+ * "(anonymous namespace)", "operator()" are kept whole). */
+static void cut(const char *d, const char **from, size_t *len)
+{
+	int depth = 0;
+	const char *start = d, *p = d;
+	for (; *p; p++) {
+		if (depth == 0 && starts(p, "(anonymous namespace)")) {
+			p += strlen("(anonymous namespace)") - 1;
+			continue;
+		}
+		if (depth == 0 && starts(p, "operator")) {
+			/* operator(), operator<, operator<<, operator int... up to its
+			 * own parameters */
+			p += strlen("operator");
+			if (starts(p, "()"))
+				p += 2;
+			while (*p && *p != '(')
+				p++;
+			break;
+		}
+		if (*p == '<' || *p == '{' || (*p == '(' && depth))
+			depth++;
+		else if ((*p == '>' || *p == '}' || *p == ')') && depth)
+			depth--;
+		else if (depth == 0 && *p == '(')
+			break;
+		else if (depth == 0 && *p == ' ')
+			start = p + 1; /* what came before was the return type */
+	}
+	*from = start;
+	*len = (size_t)(p - start);
+}
+
+int at_demangle(const char *mangled, char *out, size_t len, int may_load)
+{
+	if (!mangled || strncmp(mangled, "_Z", 2) || len < 2)
+		return 0;
+	demangle_fn fn = find(may_load);
+	int status = -1;
+	char *d = fn ? fn(mangled, NULL, NULL, &status) : NULL;
+	if (!d || status) {
+		free(d);
+		return 0;
+	}
+	const char *from;
+	size_t n;
+	cut(d, &from, &n);
+	while (n && from[n - 1] == ' ')
+		n--;
+	if (!n) {
+		free(d);
+		return 0;
+	}
+	if (n >= len)
+		n = len - 1;
+	memmove(out, from, n);
+	out[n] = 0;
+	free(d);
+	return 1;
+}
