@@ -1,7 +1,8 @@
-// A C++ client for the call-site tests (tests/integration/test_demangle.py,
-// which builds it with g++; the Makefile builds only the .c programs): libcurl called from a method of a class in a
-// namespace and its overload, a function template, a function of an
-// anonymous namespace, an operator. Usage: cpp_client URL
+// A C++ client for the call-site tests (tests/integration/test_demangle.py
+// builds it with g++; the Makefile builds only the .c programs): libcurl
+// called from a method of a class in a namespace and its overload, an
+// operator, a function template, a function of an anonymous namespace.
+// Usage: cpp_client URL
 #include <curl/curl.h>
 
 #include <string>
