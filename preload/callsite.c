@@ -3,13 +3,13 @@
  * not there (no -rdynamic), so for those we read the object's own ELF
  * .symtab (mapped read-only from the file, once per object). Results are
  * cached by address: a program calls a hook from few places. File and line
- * come from the object's DWARF line table when it has one, else from its
- * separate debug file's (found by build ID or .gnu_debuglink, as gdb
- * does), compressed sections uncompressed with zlib (dwarf_line.c: no
- * library);
- * where the call was inlined from a system header (a _FORTIFY_SOURCE
- * wrapper of <stdio.h>), from the call site of that inlined code, and the
- * function is then the one whose code holds that call (dwarf_info.c).
+ * come from the object's DWARF line table (dwarf_line.c: no library), or
+ * its separate debug file's (found by build ID or .gnu_debuglink, as gdb
+ * finds it), compressed sections uncompressed with zlib. Where the call
+ * was inlined from a system header (a _FORTIFY_SOURCE wrapper of
+ * <stdio.h>), they are the call site of that inlined code, and the
+ * function the one that call is in (dwarf_info.c); C++ names are
+ * demangled (demangle.c).
  * An exporter in a helper process symbolizes the app's addresses instead
  * (at_callsite_set_remote): its objects come from /proc/<pid>/maps, and
  * without dladdr the names come from .symtab or else .dynsym. */
@@ -115,6 +115,18 @@ static const void *section(const unsigned char *base, size_t len, const ElfW(Shd
 	    sh->sh_size > len - sh->sh_offset)
 		return NULL;
 	return base + sh->sh_offset;
+}
+
+/* A section's name, or "" (out of the names' table, not terminated there). */
+static const char *section_name(const unsigned char *base, size_t len, const ElfW(Shdr) * sh)
+{
+	const ElfW(Ehdr) *eh = (const void *)base;
+	const ElfW(Shdr) *names = (const ElfW(Shdr) *)(const void *)(base + eh->e_shoff) + eh->e_shstrndx;
+	const char *tab = section(base, len, names);
+	if (!tab || sh->sh_name >= names->sh_size ||
+	    !memchr(tab + sh->sh_name, 0, names->sh_size - sh->sh_name))
+		return "";
+	return tab + sh->sh_name;
 }
 
 /* A DWARF section's bytes and *size: a compressed one (SHF_COMPRESSED,
@@ -232,13 +244,11 @@ static void build_id(const unsigned char *base, size_t len, struct debug_ref *re
 {
 	const ElfW(Ehdr) *eh = (const void *)base;
 	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
-	const char *names = section(base, len, &sh[eh->e_shstrndx]);
-	size_t names_len = sh[eh->e_shstrndx].sh_size;
 	ref->idlen = 0;
-	for (int i = 0; i < eh->e_shnum && names; i++) {
+	for (int i = 0; i < eh->e_shnum; i++) {
 		const uint32_t *note = section(base, len, &sh[i]);
-		if (sh[i].sh_type != SHT_NOTE || !note || sh[i].sh_name >= names_len ||
-		    strncmp(names + sh[i].sh_name, ".note.gnu.build-id", names_len - sh[i].sh_name))
+		if (sh[i].sh_type != SHT_NOTE || !note ||
+		    strcmp(section_name(base, len, &sh[i]), ".note.gnu.build-id"))
 			continue;
 		if (sh[i].sh_size >= 16 && note[0] == 4 && note[2] == NT_GNU_BUILD_ID &&
 		    note[1] <= sh[i].sh_size - 16 && note[1] <= 64 && note[1] >= 2) {
@@ -258,14 +268,9 @@ static void take_sections(struct module *m, const unsigned char *base, size_t le
 {
 	const ElfW(Ehdr) *eh = (const void *)base;
 	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
-	const char *names = section(base, len, &sh[eh->e_shstrndx]);
-	size_t names_len = sh[eh->e_shstrndx].sh_size;
 	int had_dwarf = m->dw.line != NULL;
 	for (int i = 0; i < eh->e_shnum; i++) {
-		const char *n = names && sh[i].sh_name < names_len &&
-		                        memchr(names + sh[i].sh_name, 0, names_len - sh[i].sh_name)
-		                    ? names + sh[i].sh_name
-		                    : "";
+		const char *n = section_name(base, len, &sh[i]);
 		if ((sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !m->syms)) &&
 		    sh[i].sh_link < eh->e_shnum) {
 			const void *data = section(base, len, &sh[i]);
