@@ -291,18 +291,20 @@ static void take_sections(struct module *m, const unsigned char *base, size_t le
 		}
 		if (had_dwarf || strncmp(n, ".debug_", 7))
 			continue;
-		static const struct {
+		const struct {
 			const char *name;
-			size_t off_data, off_len;
+			const uint8_t **data;
+			size_t *len;
 		} dw[] = {
-#define DW(sec, field)                                                                             \
-	{sec, offsetof(struct at_dwarf_sections, field), offsetof(struct at_dwarf_sections, field##_len)}
-		    DW(".debug_line", line),         DW(".debug_line_str", line_str),
-		    DW(".debug_str", str),           DW(".debug_info", info),
-		    DW(".debug_abbrev", abbrev),     DW(".debug_ranges", ranges),
-		    DW(".debug_rnglists", rnglists), DW(".debug_addr", addr),
-		    DW(".debug_str_offsets", str_offsets),
-#undef DW
+		    {".debug_line", &m->dw.line, &m->dw.line_len},
+		    {".debug_line_str", &m->dw.line_str, &m->dw.line_str_len},
+		    {".debug_str", &m->dw.str, &m->dw.str_len},
+		    {".debug_info", &m->dw.info, &m->dw.info_len},
+		    {".debug_abbrev", &m->dw.abbrev, &m->dw.abbrev_len},
+		    {".debug_ranges", &m->dw.ranges, &m->dw.ranges_len},
+		    {".debug_rnglists", &m->dw.rnglists, &m->dw.rnglists_len},
+		    {".debug_addr", &m->dw.addr, &m->dw.addr_len},
+		    {".debug_str_offsets", &m->dw.str_offsets, &m->dw.str_offsets_len},
 		};
 		for (size_t k = 0; k < sizeof dw / sizeof dw[0]; k++) {
 			if (strcmp(n, dw[k].name))
@@ -311,8 +313,8 @@ static void take_sections(struct module *m, const unsigned char *base, size_t le
 			const void *data = dwarf_section(m, base, len, &sh[i], &size);
 			/* bounded: every new caller address walks the whole table */
 			if (data && (k || size <= DWARF_LINE_MAX)) {
-				*(const void **)((char *)&m->dw + dw[k].off_data) = data;
-				*(size_t *)((char *)&m->dw + dw[k].off_len) = size;
+				*dw[k].data = data;
+				*dw[k].len = size;
 			}
 		}
 	}
@@ -624,14 +626,24 @@ static void demangled(char *name, size_t nlen, int may_load)
 		snprintf(name, nlen, "%s", d);
 }
 
+/* File and line of the call at vaddr (a link-time address of m), and
+ * where it was inlined, as inlined_frame says. */
+static void source_of(const struct module *m, uint64_t vaddr, char *name, size_t nlen, char *file,
+                      size_t flen, unsigned *line)
+{
+	if (m->dw.line && at_dwarf_line(&m->dw, vaddr, file, flen, line) && file[0])
+		inlined_frame(m, vaddr, name, nlen, file, flen, line);
+}
+
 int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,
                       unsigned *line)
 {
 	at_callsite_symbolize(addr, name, nlen);
-	at_callsite_line(addr, file, flen, line);
-	struct module *m = file[0] ? module_for(addr - 1) : NULL;
-	if (m)
-		inlined_frame(m, addr - 1 - m->bias, name, nlen, file, flen, line);
+	file[0] = 0;
+	*line = 0;
+	struct module *m = addr ? module_for(addr - 1) : NULL;
+	if (m && flen >= 2)
+		source_of(m, addr - 1 - m->bias, name, nlen, file, flen, line);
 	/* an exporter process may load libstdc++ for it; the traced program
 	 * is never given a library it has not loaded */
 	demangled(name, nlen, remote_pid != 0);
@@ -648,8 +660,7 @@ int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_
 	load_object(&m, path, NULL);
 	if (m.syms)
 		symtab_lookup(&m, vaddr, name, nlen);
-	if (m.dw.line && at_dwarf_line(&m.dw, vaddr, file, flen, line) && file[0])
-		inlined_frame(&m, vaddr, name, nlen, file, flen, line);
+	source_of(&m, vaddr, name, nlen, file, flen, line);
 	module_free(&m);
 	demangled(name, nlen, 1);
 	return name[0] || file[0];

@@ -35,25 +35,6 @@ enum {
 	AT_GNU_ADDR_BASE = 0x2133,
 };
 
-/* What an attribute's value is, as far as this reader cares. */
-enum kind {
-	V_NONE = 0, /* absent, or a form whose value is not used here (a block...) */
-	V_CONST,
-	V_ADDR,
-	V_ADDRX,    /* an index into .debug_addr */
-	V_REF,      /* an offset from the unit's start */
-	V_REF_ADDR, /* an offset in .debug_info */
-	V_STR,
-	V_STRX, /* an index into .debug_str_offsets */
-	V_RNGX, /* an index into the unit's range list offsets */
-};
-
-struct val {
-	int kind;
-	uint64_t u;
-	const char *s;
-};
-
 /* The attributes of an entry this reader uses. */
 struct die {
 	const uint8_t *start;
@@ -64,12 +45,10 @@ struct die {
 };
 
 struct cu {
-	const struct at_dwarf_sections *d;
+	struct dw_fmt f;            /* its sections, version, sizes */
 	const uint8_t *start, *end; /* the unit, its header included */
 	const uint8_t *dies;        /* its first entry */
 	const uint8_t *abbrev;      /* its abbreviation table */
-	int version, is64;
-	unsigned asize;
 	uint64_t base; /* the unit's low_pc: range lists are relative to it */
 	struct val addr_base, rnglists_base, str_offsets_base, stmt_list;
 	const uint8_t **index; /* abbreviations by code, when made */
@@ -86,13 +65,12 @@ struct cu {
  * again for each entry) end there instead of keeping the exporter busy. */
 #define STEPS_MAX (4L << 20)
 
-static unsigned off_size(const struct cu *c)
+static unsigned off_size(const struct dw_fmt *f)
 {
-	return c->is64 ? 8 : 4;
+	return f->is64 ? 8 : 4;
 }
 
-/* One attribute value of form f (implicit: an implicit_const's). */
-static void form(struct rd *r, const struct cu *c, uint64_t f, int64_t implicit, struct val *v,
+static void form(struct rd *r, const struct dw_fmt *c, uint64_t f, int64_t implicit, struct val *v,
                  int nested)
 {
 	const struct at_dwarf_sections *d = c->d;
@@ -247,6 +225,12 @@ static void form(struct rd *r, const struct cu *c, uint64_t f, int64_t implicit,
 	}
 }
 
+void at_dwarf_form(struct rd *r, const struct dw_fmt *f, uint64_t form_, int64_t implicit,
+                   struct val *v)
+{
+	form(r, f, form_, implicit, v, 0);
+}
+
 /* Skips one abbreviation's attribute specifications. */
 static void skip_specs(struct rd *a)
 {
@@ -265,7 +249,7 @@ static const uint8_t *abbrev_at(const struct cu *c, uint64_t code)
 {
 	if (c->index)
 		return code < c->nindex ? c->index[code] : NULL;
-	const struct at_dwarf_sections *d = c->d;
+	const struct at_dwarf_sections *d = c->f.d;
 	struct rd a = {c->abbrev, d->abbrev + d->abbrev_len, 0};
 	while (!a.bad && --*c->steps >= 0) {
 		uint64_t k = uleb(&a);
@@ -284,7 +268,7 @@ static const uint8_t *abbrev_at(const struct cu *c, uint64_t code)
  * (left to abbrev_at's search when a code is too large or memory short). */
 static void index_make(struct cu *c)
 {
-	const struct at_dwarf_sections *d = c->d;
+	const struct at_dwarf_sections *d = c->f.d;
 	struct rd a = {c->abbrev, d->abbrev + d->abbrev_len, 0};
 	uint64_t max = 0;
 	for (;;) {
@@ -370,7 +354,7 @@ static int read_die(struct rd *r, const struct cu *c, struct die *e)
 	const uint8_t *ab = abbrev_at(c, code);
 	if (!ab)
 		return -1;
-	struct rd a = {ab, c->d->abbrev + c->d->abbrev_len, 0};
+	struct rd a = {ab, c->f.d->abbrev + c->f.d->abbrev_len, 0};
 	e->tag = uleb(&a);
 	e->children = fixed(&a, 1) == 1;
 	for (int i = 0; i <= ATTRS_MAX; i++) {
@@ -381,7 +365,7 @@ static int read_die(struct rd *r, const struct cu *c, struct die *e)
 		if (!at && !f)
 			return 1;
 		struct val v;
-		form(r, c, f, implicit, &v, 0);
+		form(r, &c->f, f, implicit, &v, 0);
 		if (r->bad)
 			return -1;
 		struct val *to = slot(e, at);
@@ -403,8 +387,8 @@ static int word_at(const uint8_t *sec, size_t len, uint64_t off, unsigned size, 
 
 static int addrx(const struct cu *c, uint64_t idx, uint64_t *out)
 {
-	return c->addr_base.kind && idx < (UINT64_MAX - c->addr_base.u) / c->asize &&
-	       word_at(c->d->addr, c->d->addr_len, c->addr_base.u + idx * c->asize, c->asize, out);
+	return c->addr_base.kind && idx < (UINT64_MAX - c->addr_base.u) / c->f.asize &&
+	       word_at(c->f.d->addr, c->f.d->addr_len, c->addr_base.u + idx * c->f.asize, c->f.asize, out);
 }
 
 static int addr_of(const struct cu *c, const struct val *v, uint64_t *out)
@@ -421,12 +405,12 @@ static const char *str_of(const struct cu *c, const struct val *v)
 	if (v->kind == V_STR)
 		return v->s;
 	uint64_t off;
-	unsigned osz = off_size(c);
+	unsigned osz = off_size(&c->f);
 	if (v->kind != V_STRX || !c->str_offsets_base.kind || v->u > (UINT64_MAX / 2) / osz ||
-	    !word_at(c->d->str_offsets, c->d->str_offsets_len, c->str_offsets_base.u + v->u * osz,
+	    !word_at(c->f.d->str_offsets, c->f.d->str_offsets_len, c->str_offsets_base.u + v->u * osz,
 	             osz, &off))
 		return NULL;
-	return str_at(c->d->str, c->d->str_len, off);
+	return str_at(c->f.d->str, c->f.d->str_len, off);
 }
 
 static int in(uint64_t lo, uint64_t hi, uint64_t vaddr)
@@ -437,13 +421,13 @@ static int in(uint64_t lo, uint64_t hi, uint64_t vaddr)
 /* A DWARF 2-4 range list (.debug_ranges). */
 static int ranges_hold(const struct cu *c, uint64_t off, uint64_t vaddr)
 {
-	const struct at_dwarf_sections *d = c->d;
+	const struct at_dwarf_sections *d = c->f.d;
 	if (!d->ranges || off >= d->ranges_len)
 		return -1;
 	struct rd r = {d->ranges + off, d->ranges + d->ranges_len, 0};
-	uint64_t base = c->base, sel = c->asize == 8 ? UINT64_MAX : 0xffffffffu;
+	uint64_t base = c->base, sel = c->f.asize == 8 ? UINT64_MAX : 0xffffffffu;
 	for (int i = 0; i < RANGES_MAX && --*c->steps >= 0; i++) {
-		uint64_t b = fixed(&r, c->asize), e = fixed(&r, c->asize);
+		uint64_t b = fixed(&r, c->f.asize), e = fixed(&r, c->f.asize);
 		if (r.bad)
 			return -1;
 		if (!b && !e)
@@ -459,10 +443,10 @@ static int ranges_hold(const struct cu *c, uint64_t off, uint64_t vaddr)
 /* A DWARF 5 range list (.debug_rnglists). */
 static int rnglists_hold(const struct cu *c, const struct val *v, uint64_t vaddr)
 {
-	const struct at_dwarf_sections *d = c->d;
+	const struct at_dwarf_sections *d = c->f.d;
 	uint64_t off = v->u;
 	if (v->kind == V_RNGX) { /* an offset from rnglists_base, in the table there */
-		unsigned osz = off_size(c);
+		unsigned osz = off_size(&c->f);
 		uint64_t rel;
 		if (!c->rnglists_base.kind || v->u > (UINT64_MAX / 2) / osz ||
 		    !word_at(d->rnglists, d->rnglists_len, c->rnglists_base.u + v->u * osz, osz, &rel))
@@ -499,14 +483,14 @@ static int rnglists_hold(const struct cu *c, const struct val *v, uint64_t vaddr
 			b = base + uleb(&r);
 			break;
 		case 5: /* base_address */
-			base = fixed(&r, c->asize);
+			base = fixed(&r, c->f.asize);
 			continue;
 		case 6: /* start_end */
-			a = fixed(&r, c->asize);
-			b = fixed(&r, c->asize);
+			a = fixed(&r, c->f.asize);
+			b = fixed(&r, c->f.asize);
 			break;
 		case 7: /* start_length */
-			a = fixed(&r, c->asize);
+			a = fixed(&r, c->f.asize);
 			b = a + uleb(&r);
 			break;
 		default:
@@ -524,7 +508,7 @@ static int rnglists_hold(const struct cu *c, const struct val *v, uint64_t vaddr
  * code (a type, a declaration) or what it says cannot be read. */
 static int holds(const struct cu *c, const struct die *e, uint64_t vaddr)
 {
-	if (e->ranges.kind == V_RNGX || (e->ranges.kind == V_CONST && c->version >= 5))
+	if (e->ranges.kind == V_RNGX || (e->ranges.kind == V_CONST && c->f.version >= 5))
 		return rnglists_hold(c, &e->ranges, vaddr);
 	if (e->ranges.kind == V_CONST)
 		return ranges_hold(c, e->ranges.u, vaddr);
@@ -546,13 +530,13 @@ static int cu_open(const struct at_dwarf_sections *d, const uint8_t *at, struct 
                    struct die *top, const uint8_t **next, long *steps)
 {
 	memset(c, 0, sizeof *c);
-	c->d = d;
+	c->f.d = d;
 	c->steps = steps;
 	const uint8_t *end = d->info + d->info_len;
 	struct rd r = {at, end, 0};
 	uint64_t len = fixed(&r, 4);
-	c->is64 = len == 0xffffffffu;
-	if (c->is64)
+	c->f.is64 = len == 0xffffffffu;
+	if (c->f.is64)
 		len = fixed(&r, 8);
 	if (r.bad || len > (uint64_t)(end - r.p) || !len)
 		return -1;
@@ -560,23 +544,23 @@ static int cu_open(const struct at_dwarf_sections *d, const uint8_t *at, struct 
 	c->end = r.p + len;
 	*next = c->end;
 	r.end = c->end;
-	c->version = (int)fixed(&r, 2);
+	c->f.version = (int)fixed(&r, 2);
 	uint64_t abbrev_off;
-	if (c->version == 5) {
+	if (c->f.version == 5) {
 		unsigned type = (unsigned)fixed(&r, 1);
-		c->asize = (unsigned)fixed(&r, 1);
-		abbrev_off = fixed(&r, off_size(c));
+		c->f.asize = (unsigned)fixed(&r, 1);
+		abbrev_off = fixed(&r, off_size(&c->f));
 		if (type == 4 || type == 5) /* skeleton, split_compile: their dwo_id */
 			skip(&r, 8);
 		else if (type != 1 && type != 3) /* compile, partial */
 			return 0;
-	} else if (c->version >= 2 && c->version <= 4) {
-		abbrev_off = fixed(&r, off_size(c));
-		c->asize = (unsigned)fixed(&r, 1);
+	} else if (c->f.version >= 2 && c->f.version <= 4) {
+		abbrev_off = fixed(&r, off_size(&c->f));
+		c->f.asize = (unsigned)fixed(&r, 1);
 	} else {
 		return 0;
 	}
-	if (r.bad || (c->asize != 4 && c->asize != 8) || !d->abbrev || abbrev_off >= d->abbrev_len)
+	if (r.bad || (c->f.asize != 4 && c->f.asize != 8) || !d->abbrev || abbrev_off >= d->abbrev_len)
 		return 0;
 	c->abbrev = d->abbrev + abbrev_off;
 	c->dies = r.p;
@@ -622,10 +606,10 @@ static const char *name_of(const struct cu *c, const struct die *e, int hops)
 	const struct cu *to = c;
 	if (ref->kind == V_REF && ref->u < (uint64_t)(c->end - c->start)) {
 		at = c->start + ref->u;
-	} else if (ref->kind == V_REF_ADDR && ref->u < c->d->info_len) {
-		at = c->d->info + ref->u;
+	} else if (ref->kind == V_REF_ADDR && ref->u < c->f.d->info_len) {
+		at = c->f.d->info + ref->u;
 		if (at < c->start || at >= c->end) { /* in another unit (LTO) */
-			if (cu_holding(c->d, ref->u, &other, c->steps) != 1)
+			if (cu_holding(c->f.d, ref->u, &other, c->steps) != 1)
 				return NULL;
 			to = &other;
 		}

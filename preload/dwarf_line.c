@@ -10,8 +10,7 @@
 #include <string.h>
 
 struct unit {
-	const struct at_dwarf_sections *d;
-	int version, is64;
+	struct dw_fmt f; /* its sections, version, sizes */
 	uint8_t min_inst, line_range, opcode_base;
 	int8_t line_base;
 	const uint8_t *std_lens;
@@ -19,50 +18,15 @@ struct unit {
 	struct rd prog;   /* the line number program */
 };
 
-/* One attribute of a DWARF 5 directory or file entry. */
+/* One attribute of a DWARF 5 directory or file entry: a string or a
+ * number (the forms a table's entries use; any other is read past). */
 static void form_value(struct rd *r, const struct unit *u, uint64_t form, const char **s,
                        uint64_t *v)
 {
-	*s = NULL;
-	*v = 0;
-	switch (form) {
-	case 0x08: /* DW_FORM_string */
-		*s = cstr(r);
-		break;
-	case 0x1f: /* DW_FORM_line_strp */
-		*s = str_at(u->d->line_str, u->d->line_str_len, fixed(r, u->is64 ? 8 : 4));
-		break;
-	case 0x0e: /* DW_FORM_strp */
-		*s = str_at(u->d->str, u->d->str_len, fixed(r, u->is64 ? 8 : 4));
-		break;
-	case 0x0f: /* DW_FORM_udata */
-		*v = uleb(r);
-		break;
-	case 0x0b: /* data1 */
-		*v = fixed(r, 1);
-		break;
-	case 0x05: /* data2 */
-		*v = fixed(r, 2);
-		break;
-	case 0x06: /* data4 */
-		*v = fixed(r, 4);
-		break;
-	case 0x07: /* data8 */
-		*v = fixed(r, 8);
-		break;
-	case 0x1e: /* data16 (an MD5) */
-		if (need(r, 16))
-			r->p += 16;
-		break;
-	case 0x09: { /* block */
-		uint64_t n = uleb(r);
-		if (need(r, n))
-			r->p += n;
-		break;
-	}
-	default:
-		r->bad = 1;
-	}
+	struct val val;
+	at_dwarf_form(r, &u->f, form, 0, &val);
+	*s = val.kind == V_STR ? val.s : NULL;
+	*v = val.kind == V_CONST ? val.u : 0;
 }
 
 /* Walks one DWARF 5 entry table (formats, then entries); the entry at
@@ -120,7 +84,7 @@ static int file_name(const struct unit *u, uint64_t idx, char *out, size_t len)
 {
 	const char *name = NULL, *dir = NULL;
 	struct rd r = u->tables;
-	if (u->version >= 5) {
+	if (u->f.version >= 5) {
 		uint64_t di = 0;
 		v5_table(&r, u, UINT64_MAX, NULL, NULL); /* directories */
 		v5_table(&r, u, idx, &name, &di);        /* files, 0-based */
@@ -179,8 +143,8 @@ static int file_name(const struct unit *u, uint64_t idx, char *out, size_t len)
 static int parse_unit(struct rd *r, struct unit *u)
 {
 	uint64_t ulen = fixed(r, 4);
-	u->is64 = ulen == 0xffffffffu;
-	if (u->is64)
+	u->f.is64 = ulen == 0xffffffffu;
+	if (u->f.is64)
 		ulen = fixed(r, 8);
 	if (r->bad || ulen > (uint64_t)(r->end - r->p)) {
 		r->bad = 1;
@@ -189,17 +153,20 @@ static int parse_unit(struct rd *r, struct unit *u)
 	const uint8_t *end = r->p + ulen;
 	struct rd h = {r->p, end, 0};
 	r->p = end; /* the next unit */
-	u->version = (int)fixed(&h, 2);
-	if (u->version < 2 || u->version > 5)
+	u->f.version = (int)fixed(&h, 2);
+	if (u->f.version < 2 || u->f.version > 5)
 		return 0;
-	if (u->version >= 5)
-		fixed(&h, 2); /* address_size, segment_selector_size */
-	uint64_t hlen = fixed(&h, u->is64 ? 8 : 4);
+	u->f.asize = 8; /* in no table before DWARF 5 */
+	if (u->f.version >= 5) {
+		u->f.asize = (unsigned)fixed(&h, 1);
+		fixed(&h, 1); /* segment_selector_size */
+	}
+	uint64_t hlen = fixed(&h, u->f.is64 ? 8 : 4);
 	if (h.bad || hlen > (uint64_t)(end - h.p))
 		return 0;
 	const uint8_t *prog = h.p + hlen;
 	u->min_inst = (uint8_t)fixed(&h, 1);
-	if (u->version >= 4)
+	if (u->f.version >= 4)
 		fixed(&h, 1); /* maximum_operations_per_instruction: VLIW only */
 	fixed(&h, 1);         /* default_is_stmt: every row counts here */
 	u->line_base = (int8_t)fixed(&h, 1);
@@ -298,7 +265,7 @@ int at_dwarf_line(const struct at_dwarf_sections *d, uint64_t vaddr, char *file,
 	while (r.p < r.end && !r.bad) {
 		struct unit u;
 		memset(&u, 0, sizeof u);
-		u.d = d;
+		u.f.d = d;
 		if (!parse_unit(&r, &u))
 			continue;
 		uint64_t idx;
@@ -319,6 +286,6 @@ int at_dwarf_file(const struct at_dwarf_sections *d, uint64_t stmt_list, uint64_
 	struct rd r = {d->line + stmt_list, d->line + d->line_len, 0};
 	struct unit u;
 	memset(&u, 0, sizeof u);
-	u.d = d;
+	u.f.d = d;
 	return parse_unit(&r, &u) && file_name(&u, idx, file, flen);
 }

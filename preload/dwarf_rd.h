@@ -1,8 +1,11 @@
 /* Bounds-checked reading of DWARF sections, for dwarf_line.c and
  * dwarf_info.c: every read goes through struct rd, and one past the end
- * sets bad, after which every read yields 0 (or NULL). */
+ * sets bad, after which every read yields 0 (or NULL); and one attribute
+ * value of any form (at_dwarf_form, dwarf_info.c). */
 #ifndef AT_DWARF_RD_H
 #define AT_DWARF_RD_H
+
+#include "dwarf_line.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -93,5 +96,36 @@ static inline void skip(struct rd *r, uint64_t n)
 	if (need(r, n))
 		r->p += n;
 }
+
+/* What an attribute's value is, as far as these readers care. */
+enum dw_kind {
+	V_NONE = 0, /* absent, or a form whose value is not used here (a block...) */
+	V_CONST,
+	V_ADDR,
+	V_ADDRX,    /* an index into .debug_addr */
+	V_REF,      /* an offset from the unit's start */
+	V_REF_ADDR, /* an offset in .debug_info */
+	V_STR,
+	V_STRX, /* an index into .debug_str_offsets */
+	V_RNGX, /* an index into the unit's range list offsets */
+};
+
+struct val {
+	int kind;
+	uint64_t u;
+	const char *s;
+};
+
+/* What decoding a form needs of its unit. */
+struct dw_fmt {
+	const struct at_dwarf_sections *d;
+	int version, is64;
+	unsigned asize; /* an address's size */
+};
+
+/* One attribute value of form `form` at r (implicit: an implicit_const's
+ * value, from the abbreviation); an unknown form makes r bad. */
+void at_dwarf_form(struct rd *r, const struct dw_fmt *f, uint64_t form, int64_t implicit,
+                   struct val *v);
 
 #endif
