@@ -282,6 +282,21 @@ static const char *http_version(CURL *h, size_t *n)
 	}
 }
 
+/* The address and port of the connection the transfer last used (the
+ * proxy's when there is one), as libcurl names them: none when it never
+ * connected. */
+static void peer_attrs(struct at_span *s, CURL *h)
+{
+	char *ip = NULL;
+	long port = 0;
+	if (real_curl_easy_getinfo(h, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK || !ip || !*ip)
+		return;
+	at_span_set_str(s, "network.peer.address", ip);
+	if (real_curl_easy_getinfo(h, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK && port > 0 &&
+	    port < 65536)
+		at_span_set_int(s, "network.peer.port", port);
+}
+
 /* Attributes known only once the transfer is done. */
 void at_curl_finish_span(struct at_span *s, CURL *h, struct at_curl_handle *e, CURLcode rc)
 {
@@ -300,7 +315,8 @@ void at_curl_finish_span(struct at_span *s, CURL *h, struct at_curl_handle *e, C
 	if (AT_UNLIKELY(up != NULL)) {
 		at_span_set_strn(s, "network.transport", "unix", 4);
 		at_span_set_str(s, "network.peer.address", up);
-	}
+	} else
+		peer_attrs(s, h);
 	char buf[32];
 	if (rc != CURLE_OK) {
 		const char *name = code_name(rc, buf, sizeof buf);

@@ -38,6 +38,8 @@ def test_curl_cli_header_matches_exported_span(collector, http_server):
     assert a["server.port"] == http_server.port
     assert a["http.response.status_code"] == 200
     assert a["network.protocol.version"] == "1.1" and "network.transport" not in a
+    assert a["network.peer.address"] == "127.0.0.1"
+    assert a["network.peer.port"] == http_server.port
     assert s["status_code"] == 0
     assert s["end"] > s["start"] > 0
     res = s["resource"]
@@ -400,6 +402,28 @@ def test_errors_set_status(collector, http_server):
     assert refused["attributes"]["error.type"] == "CURLE_COULDNT_CONNECT"
     assert refused["status_message"]
     assert "http.response.status_code" not in refused["attributes"]
+    assert s503["attributes"]["network.peer.port"] == http_server.port
+
+
+def test_peer_is_the_address_connected_to(collector, http_server):
+    """network.peer.*: the address libcurl connected to, where server.* is the
+    URL's host (a name resolved here by --resolve), and a proxy's."""
+    env = shim_env(collector)
+    url = "http://shop.test:%d/p" % http_server.port
+    r = run(["curl", "-s", "--resolve", "shop.test:%d:127.0.0.1" % http_server.port, url], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    r = run(["curl", "-s", "-x", "http://127.0.0.1:%d" % http_server.port,
+             "http://stock.test/q"], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n"
+    spans = collector.wait_for(2)
+    by_host = {s["attributes"]["server.address"]: s["attributes"] for s in spans}
+    named, proxied = by_host["shop.test"], by_host["stock.test"]
+    assert named["server.port"] == http_server.port
+    assert (named["network.peer.address"], named["network.peer.port"]) == (
+        "127.0.0.1", http_server.port)
+    assert proxied["server.port"] == 80
+    assert (proxied["network.peer.address"], proxied["network.peer.port"]) == (
+        "127.0.0.1", http_server.port)
 
 
 def test_client_4xx_is_error(collector, http_server):
@@ -613,5 +637,6 @@ def test_curl_multi_parallel_transfers(collector, http_server):
         assert s["parent_span_id"] == "00f067aa0ba902b7"
         assert s["attributes"]["http.response.status_code"] == 200 and s["status_code"] == 0
         assert s["attributes"]["url.full"] == http_server.url + "/m"
+        assert s["attributes"]["network.peer.port"] == http_server.port
     (cancelled,) = [s for s in spans if s["span_id"] not in sent]
     assert cancelled["status_code"] == 2 and cancelled["attributes"]["error.type"] == "cancelled"
