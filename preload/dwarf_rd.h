@@ -30,7 +30,9 @@ static inline uint64_t fixed(struct rd *r, size_t n)
 	if (!need(r, n))
 		return 0;
 	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) /* little endian: the targets we build for */
+	/* little endian: the targets we build for; a wider field keeps its
+	 * low 8 bytes */
+	for (size_t i = 0; i < n && i < 8; i++)
 		v |= (uint64_t)r->p[i] << (8 * i);
 	r->p += n;
 	return v;

@@ -107,6 +107,62 @@ static void v5_table_without_formats(void **state)
 	alarm(0);
 }
 
+/* A DWARF 5 line table whose header says addresses take 16 bytes, and
+ * whose file entries have an address (DW_FORM_addr) besides their name: a
+ * reader that takes the size as it comes shifts a 64-bit value by 64 and
+ * more (found by tests/fuzz/fuzz_dwarf.c). Only 4 and 8 are read: the
+ * table is not used, the lookup finds nothing; the same table with 8 is
+ * read and names its file. */
+static size_t v5_table_with_address_size(struct out *o, unsigned asize)
+{
+	o->n = 0;
+	u32(o, 0); /* unit_length, patched below */
+	u16(o, 5);
+	u8(o, asize);
+	u8(o, 0);
+	size_t hl = o->n;
+	u32(o, 0);
+	u8(o, 1), u8(o, 1), u8(o, 1), u8(o, (uint8_t)-5), u8(o, 14), u8(o, 13);
+	static const uint8_t lens[12] = {0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1};
+	put(o, lens, sizeof lens);
+	u8(o, 1), uleb(o, 1), uleb(o, 0x08); /* directories: DW_LNCT_path string */
+	uleb(o, 1), put(o, "/src", 5);
+	/* files: DW_LNCT_path string, DW_LNCT_directory udata, an address
+	 * (a vendor content code 0x2001) */
+	u8(o, 3), uleb(o, 1), uleb(o, 0x08), uleb(o, 2), uleb(o, 0x0f), uleb(o, 0x2001), uleb(o, 0x01);
+	uleb(o, 2);
+	for (int i = 0; i < 2; i++) {
+		put(o, "a.c", 4), uleb(o, 0);
+		for (unsigned k = 0; k < asize; k++)
+			u8(o, 0xff);
+	}
+	uint32_t h = (uint32_t)(o->n - hl - 4);
+	memcpy(o->b + hl, &h, 4);
+	u8(o, 0), uleb(o, 9), u8(o, 2), u64(o, 0x1000); /* set_address 0x1000 */
+	u8(o, 1);                                      /* copy */
+	u8(o, 2), uleb(o, 16);                         /* advance_pc 16 */
+	u8(o, 0), uleb(o, 1), u8(o, 1);                /* end_sequence */
+	uint32_t len = (uint32_t)(o->n - 4);
+	memcpy(o->b, &len, 4);
+	return o->n;
+}
+
+static void v5_table_with_wide_addresses(void **state)
+{
+	static struct out o;
+	struct at_dwarf_sections d = {0};
+	char file[64];
+	unsigned line = 0;
+	d.line = o.b;
+	d.line_len = v5_table_with_address_size(&o, 8);
+	assert_int_equal(at_dwarf_line(&d, 0x1004, file, sizeof file, &line), 1);
+	assert_string_equal(file, "/src/a.c");
+	d.line_len = v5_table_with_address_size(&o, 16);
+	assert_int_equal(at_dwarf_line(&d, 0x1004, file, sizeof file, &line), 0);
+	d.line_len = v5_table_with_address_size(&o, 255);
+	assert_int_equal(at_dwarf_line(&d, 0x1004, file, sizeof file, &line), 0);
+}
+
 /* A DWARF 4 unit of 100,000 lexical blocks, each with the same range list
  * of 65,535 entries (none holding the address): read once per block, 6.5
  * billion entries. A lookup reads at most a few million (STEPS_MAX) and
@@ -164,6 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(v5_table_without_formats),
 	    cmocka_unit_test(range_list_read_for_every_entry),
+	    cmocka_unit_test(v5_table_with_wide_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
