@@ -179,7 +179,21 @@ static const struct sig_name {
     {SIGXFSZ, "SIGXFSZ", "File size limit exceeded", "a resource limit: RLIMIT_FSIZE"},
     {SIGVTALRM, "SIGVTALRM", "Virtual timer expired", "a timer"},
     {SIGPROF, "SIGPROF", "Profiling timer expired", "a timer"},
+    {SIGIO, "SIGIO", "I/O possible", NULL},
+    {SIGPWR, "SIGPWR", "Power failure", NULL},
+    {SIGSTKFLT, "SIGSTKFLT", "Stack fault", NULL},
+    {SIGTRAP, "SIGTRAP", "Trace/breakpoint trap", NULL},
+    {SIGSYS, "SIGSYS", "Bad system call", NULL},
 };
+
+/* A SIGTRAP or SIGSYS the CPU or the kernel raised for an instruction of
+ * the thread (a breakpoint, int3 on x86: SI_KERNEL; a system call a
+ * seccomp filter trapped: SYS_SECCOMP), not sent: it kills as a crash
+ * does, and its spans get the stack trace. */
+static int trapped(int sig, const siginfo_t *si)
+{
+	return (sig == SIGTRAP || sig == SIGSYS) && si->si_code > 0;
+}
 
 static const struct sig_name *sig_name(int sig)
 {
@@ -234,7 +248,16 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 		puts_(&b, "Signal ");
 		putdec(&b, sig);
 	}
-	if (at_term_signal(sig) && (si->si_code == SI_KERNEL || si->si_code == SI_TIMER)) {
+	if (trapped(sig, si)) {
+		if (sig == SIGSYS && si->si_code == 1) { /* SYS_SECCOMP */
+			puts_(&b, ": system call ");
+			putdec(&b, si->si_syscall);
+			puts_(&b, " refused by a seccomp filter (SYS_SECCOMP) at ");
+			puthex(&b, (uintptr_t)si->si_call_addr);
+		} else if (sig == SIGTRAP) {
+			puts_(&b, " (a breakpoint or trap instruction)");
+		}
+	} else if (at_term_signal(sig) && (si->si_code == SI_KERNEL || si->si_code == SI_TIMER)) {
 		puts_(&b, " (");
 		puts_(&b, n && n->by_kernel ? n->by_kernel : "sent by the kernel");
 		puts_(&b, ")");
@@ -469,7 +492,7 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	if (n) {
 		char trace[3072];
 		/* a kill's stack is where the program waited, not a fault's */
-		size_t tlen = term ? 0 : unwind(trace, sizeof trace, uc);
+		size_t tlen = term && !trapped(sig, si) ? 0 : unwind(trace, sizeof trace, uc);
 		for (int i = 0; i < n; i++) {
 			if (at_curl_interrupted)
 				at_curl_interrupted(open[i]);

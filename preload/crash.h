@@ -3,8 +3,9 @@
  * end with Error and are flushed (bounded); then the signal takes the course
  * it would have taken without the shim (the application's handler, else the
  * default action with its exit status and core dump). Likewise, without the
- * stack trace, a SIGTERM, SIGINT, SIGHUP, SIGQUIT or SIGALRM that kills the
- * process (its disposition the default one). See docs/failures.md. */
+ * stack trace, a SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM... that kills
+ * the process (its disposition the default one; with it for a SIGTRAP or
+ * SIGSYS an instruction raised). See docs/failures.md. */
 #ifndef AT_CRASH_H
 #define AT_CRASH_H
 
@@ -24,12 +25,18 @@ void at_crash_thread_setup(void);
  * whose disposition is the default one (a service stopped, a CGI program
  * killed by its web server, Ctrl-C): while the application leaves them at
  * SIG_DFL our handler is installed, records the thread's open spans as
- * killed, flushes the queue and lets the signal kill. Every other signal
- * is not ours. */
+ * killed, flushes the queue and lets the signal kill. SIGTRAP and SIGSYS
+ * are among these, not among the crashes, although the CPU or the kernel
+ * raises them for an instruction (a breakpoint, a system call a seccomp
+ * filter traps): a program that handles them (a debugger's stub, a
+ * sandbox that emulates the system calls it traps) gets them often and
+ * lives on, so ours stands in only for their default action; then their
+ * spans get the stack trace a crash's get. Every other signal is not
+ * ours. */
 #define AT_CRASH_SIGNALS SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT
 #define AT_TERM_SIGNALS                                                                        \
 	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGPIPE, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ,   \
-	    SIGVTALRM, SIGPROF
+	    SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT, SIGTRAP, SIGSYS
 #define AT_SIGBIT(s) (1ULL << (s))
 #define AT_CRASH_MASK                                                                          \
 	(AT_SIGBIT(SIGSEGV) | AT_SIGBIT(SIGBUS) | AT_SIGBIT(SIGFPE) | AT_SIGBIT(SIGILL) |         \
@@ -37,7 +44,9 @@ void at_crash_thread_setup(void);
 #define AT_TERM_MASK                                                                           \
 	(AT_SIGBIT(SIGTERM) | AT_SIGBIT(SIGINT) | AT_SIGBIT(SIGHUP) | AT_SIGBIT(SIGQUIT) |         \
 	 AT_SIGBIT(SIGALRM) | AT_SIGBIT(SIGPIPE) | AT_SIGBIT(SIGUSR1) | AT_SIGBIT(SIGUSR2) |       \
-	 AT_SIGBIT(SIGXCPU) | AT_SIGBIT(SIGXFSZ) | AT_SIGBIT(SIGVTALRM) | AT_SIGBIT(SIGPROF))
+	 AT_SIGBIT(SIGXCPU) | AT_SIGBIT(SIGXFSZ) | AT_SIGBIT(SIGVTALRM) | AT_SIGBIT(SIGPROF) |     \
+	 AT_SIGBIT(SIGIO) | AT_SIGBIT(SIGPWR) | AT_SIGBIT(SIGSTKFLT) | AT_SIGBIT(SIGTRAP) |         \
+	 AT_SIGBIT(SIGSYS))
 /* The signals whose disposition the application sets through the shim's
  * view (at_crash_sigaction): one unsigned compare and a bit test
  * (sigaction's every call). Not SIGPIPE: at_crash_pipe_sigaction. */

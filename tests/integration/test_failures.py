@@ -39,10 +39,16 @@ def frames(stack):
     ("assert", signal.SIGABRT, "crash_assert", ["Assertion `x == 42' failed"]),
     ("fpe", signal.SIGFPE, "crash_divide", ["integer divide by zero", "FPE_INTDIV"]),
     ("overflow", signal.SIGSEGV, "crash_recurse", ["Segmentation fault"]),
+    ("trap", signal.SIGTRAP, "crash_trap", ["Trace/breakpoint trap", "breakpoint"]),
+    ("seccomp", signal.SIGSYS, "crash_seccomp",
+     ["Bad system call: system call %d refused by a seccomp filter (SYS_SECCOMP) at 0x"
+      % 110]),  # getppid, x86-64
 ])
 def test_crash_in_curl_span(collector, http_server, mode, sig, func, words):
     url = http_server.url + "/data"
     plain = run([program("crash_curl"), mode, url], shim_env(None, LD_PRELOAD=""))
+    if plain.stdout.endswith(b"no seccomp\n"):
+        pytest.skip("seccomp filters cannot be installed here")
     r = run([program("crash_curl"), mode, url], shim_env(collector))
     # dies by the same signal as without the shim
     assert plain.returncode == -sig
@@ -61,7 +67,7 @@ def test_crash_in_curl_span(collector, http_server, mode, sig, func, words):
     fr = frames(ex["exception.stacktrace"])
     # the crashing function, then its callers, down to main
     assert any(f.startswith(func + "+0x") for f in fr[:6]), fr
-    if mode in ("segv", "fpe", "overflow"):
+    if mode in ("segv", "fpe", "overflow", "trap"):
         assert fr[0].startswith(func + "+0x"), fr  # starts at the faulting instruction
     if mode != "overflow":
         assert any(f.startswith("on_data+0x") for f in fr), fr
@@ -204,6 +210,22 @@ def test_app_handler_still_runs(collector, http_server, mode):
         assert b"app handler ran: 0\n" in r.stdout
     s, ex = crashed_span(collector)
     assert frames(ex["exception.stacktrace"])[0].startswith("crash_null_deref+0x")
+
+
+def test_a_sandbox_handling_its_traps_lives_on(collector, http_server):
+    # SIGSYS (a seccomp filter's SECCOMP_RET_TRAP) and SIGTRAP handled by the
+    # program, as a sandbox that emulates system calls does: its handlers
+    # answer, the transfer goes on, and its span is no crash
+    plain = run([program("crash_handler"), "emulate", http_server.url],
+                shim_env(None, LD_PRELOAD=""))
+    if b"no seccomp" in plain.stdout:
+        pytest.skip("seccomp filters cannot be installed here")
+    r = run([program("crash_handler"), "emulate", http_server.url], shim_env(collector))
+    assert plain.returncode == r.returncode == 0, r.stderr
+    assert r.stdout == plain.stdout == b"previous default default\nemulated 100 traps 10\ndone 0\n"
+    (s,) = collector.wait_for(1)
+    assert s["status_code"] == 0 and not exceptions(s)
+    assert s["attributes"]["http.response.status_code"] == 200
 
 
 def build(tmp_path, src, out, *flags):

@@ -1,6 +1,7 @@
 """A process killed by a signal it leaves at its default action (SIGTERM from
 a service manager or a web server, SIGINT, SIGHUP, SIGQUIT, an alarm's
-SIGALRM, SIGUSR1/2, SIGPROF, a CPU limit's SIGXCPU) exports its spans before it dies: those ended before, and those open
+SIGALRM, SIGUSR1/2, SIGPROF, a CPU limit's SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT,
+and SIGTRAP or SIGSYS sent by another process) exports its spans before it dies: those ended before, and those open
 on the thread the signal interrupted, ended as killed. It still dies by that
 signal; a program that handles, ignores or waits for the signal is left alone.
 Also a real case: git-http-backend, which lighttpd kills once the response is
@@ -83,7 +84,8 @@ def bare_env():
 @pytest.mark.parametrize("sig,extra", [
     (signal.SIGTERM, ()), (signal.SIGHUP, ()), (signal.SIGQUIT, ()),
     (signal.SIGINT, ("dfl-int",)), (signal.SIGUSR1, ()), (signal.SIGUSR2, ()),
-    (signal.SIGPROF, ()),
+    (signal.SIGPROF, ()), (signal.SIGIO, ()), (signal.SIGPWR, ()), (16, ()),  # SIGSTKFLT
+    (signal.SIGTRAP, ()), (signal.SIGSYS, ()),  # sent, not raised by an instruction
 ])
 def test_spans_ended_before_a_kill_are_exported(collector, http_server, sig, extra):
     results = []

@@ -6,6 +6,11 @@
  *   crash_curl assert URL   a failed assert() in crash_assert
  *   crash_curl fpe URL      integer division by zero in crash_divide
  *   crash_curl overflow URL unbounded recursion in crash_recurse (stack overflow)
+ *   crash_curl trap URL     a breakpoint instruction (int3) in crash_trap
+ *   crash_curl seccomp URL  crash_seccomp installs a seccomp filter that
+ *                           traps getppid (SECCOMP_RET_TRAP), then calls it:
+ *                           SIGSYS; prints "no seccomp" and exits 4 where
+ *                           the filter cannot be installed
  *   crash_curl after URL    the request completes, then a NULL dereference
  *   crash_curl early URL    NULL dereference in the open-socket callback, the
  *                           first thing the request does (microseconds
@@ -25,6 +30,11 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <curl/curl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +75,33 @@ __attribute__((noinline)) static int crash_recurse(volatile char *prev, long dep
 	return crash_recurse(frame, depth + 1) + frame[1];
 }
 
+__attribute__((noinline)) static void crash_trap(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("int3");
+#else
+	__builtin_trap();
+#endif
+	printf("after the trap\n"); /* the trap's return address is in this function */
+}
+
+__attribute__((noinline)) static long crash_seccomp(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+		printf("no seccomp\n");
+		fflush(stdout);
+		_exit(4);
+	}
+	return syscall(SYS_getppid);
+}
+
 static size_t on_data(char *p, size_t sz, size_t n, void *u)
 {
 	(void)p;
@@ -79,6 +116,10 @@ static size_t on_data(char *p, size_t sz, size_t n, void *u)
 		return (size_t)crash_divide((int)(sz * n));
 	else if (!strcmp(mode, "overflow"))
 		return (size_t)crash_recurse(NULL, 0);
+	else if (!strcmp(mode, "trap"))
+		crash_trap();
+	else if (!strcmp(mode, "seccomp"))
+		return (size_t)crash_seccomp();
 	return sz * n;
 }
 
