@@ -100,7 +100,7 @@ test:
 
 # The integration tests run twice: with the exporter thread (the default),
 # then with the exporter in a helper process (AUTOTRACE_EXPORTER_MODE=process).
-check: $(LIB) programs unit
+check: $(LIB) programs unit fuzz-seeds
 	AUTOTRACE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 	@echo "== the integration tests again, exporter in a helper process"
 	AUTOTRACE_TEST_EXPORTER_MODE=process AUTOTRACE_BUILD=$(abspath $(BUILD)) \
@@ -115,6 +115,12 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(SRCS)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $$(sed -n 's,^// SRCS: *,,p' $<)
+
+# Each target once over its seeds (tests/fuzz/seeds: inputs that once
+# failed among them), under the sanitizers: part of check.
+fuzz-seeds: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do s=tests/fuzz/seeds/$$(basename $$f); \
+		[ -d $$s ] || continue; echo "== $$f $$s"; $$f -runs=0 $$s; done
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do mkdir -p $$f.corpus; \
@@ -141,4 +147,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit programs test check bench demo install format clean
+.PHONY: all unit programs test check bench demo install format clean fuzz fuzz-seeds

@@ -9,6 +9,8 @@
 # and micro-httpd (which reads its request with stdio) for the stdio-read tests;
 # PyMySQL (pure Python) and the mariadb CLI (its client library built in) are
 # clients of the MySQL-on-the-wire tests;
+# clang with libclang-rt-dev (libFuzzer and the sanitizers' runtimes, only
+# recommended by clang) builds tests/fuzz, whose seeds make check replays;
 # the openssl CLI makes the TLS tests' certificates; libssl-dev's headers give
 # reporter/tls.c OpenSSL's types and constants (the shim links nothing of it: it
 # loads libssl.so.3, of libssl3, only when it exports over https).
@@ -23,7 +25,7 @@ pkgs="build-essential pkg-config libcmocka-dev
  lighttpd haproxy socat busybox micro-httpd
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler
- valgrind clang llvm binutils
+ valgrind clang libclang-rt-dev llvm binutils
  strace ltrace uftrace"
 missing=""
 for p in $pkgs; do
