@@ -678,10 +678,11 @@ static int walk(struct cu *c, uint64_t vaddr, struct at_dwarf_inlined *out, int 
 			}
 		} else if ((h == 0 || (h < 0 && no_code_under(e.tag))) && e.children) {
 			/* nothing under it holds vaddr: on to its sibling */
-			const uint8_t *s = c->start + e.sibling.u;
+			/* checked before it is added: an offset past the unit
+			 * would make a pointer outside the section */
 			if (e.sibling.kind == V_REF && e.sibling.u < (uint64_t)(c->end - c->start) &&
-			    s > e.start) {
-				r.p = s;
+			    c->start + e.sibling.u > e.start) {
+				r.p = c->start + e.sibling.u;
 				continue;
 			}
 			mute = depth;
