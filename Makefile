@@ -66,7 +66,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libatcore.a
 		$(BUILD)/libatcore.a -lcmocka $(LIBS) -lz
 
 # Test programs: each names the libraries it needs in a "// LIBS:" line.
-$(BUILD)/programs/%: tests/programs/%.c
+$(BUILD)/programs/%: tests/programs/%.c $(wildcard tests/programs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -Wall -o $@ $< $$(sed -n 's,^// LIBS: *,,p' $<) -lpthread
 
