@@ -677,9 +677,9 @@ static int walk(struct cu *c, uint64_t vaddr, struct at_dwarf_inlined *out, int 
 				n++;
 			}
 		} else if ((h == 0 || (h < 0 && no_code_under(e.tag))) && e.children) {
-			/* nothing under it holds vaddr: on to its sibling */
-			/* checked before it is added: an offset past the unit
-			 * would make a pointer outside the section */
+			/* nothing under it holds vaddr: on to its sibling (the
+			 * offset checked before it is added: one past the unit
+			 * would make a pointer outside the section) */
 			if (e.sibling.kind == V_REF && e.sibling.u < (uint64_t)(c->end - c->start) &&
 			    c->start + e.sibling.u > e.start) {
 				r.p = c->start + e.sibling.u;

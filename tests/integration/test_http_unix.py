@@ -141,7 +141,7 @@ def test_libcurl_unix_socket_option_per_handle(collector, http_server, tmp_path)
     buffer): the handle's spans, its duphandle's and a multi transfer's
     name the socket; the handle with the option unset and the duphandle
     after curl_easy_reset go over TCP, and their spans say nothing of
-    unix."""
+    unix (their peer is the TCP server)."""
     path = str(tmp_path / "api.sock")
     srv = UnixServer(path, 3, bare_env())
     try:
@@ -160,7 +160,10 @@ def test_libcurl_unix_socket_option_per_handle(collector, http_server, tmp_path)
             assert a["network.transport"] == "unix" and a["network.peer.address"] == path
         else:
             assert a["url.full"] == http_server.url + "/t"
-            assert "network.transport" not in a and "network.peer.address" not in a
+            # the TCP connection's peer, nothing of the socket
+            assert "network.transport" not in a
+            assert (a["network.peer.address"], a["network.peer.port"]) == (
+                "127.0.0.1", http_server.port)
     assert len(http_server.requests) == 2
 
 
