@@ -560,7 +560,7 @@ static int cu_open(const struct at_dwarf_sections *d, const uint8_t *at, struct 
 	} else {
 		return 0;
 	}
-	if (r.bad || (c->f.asize != 4 && c->f.asize != 8) || !d->abbrev || abbrev_off >= d->abbrev_len)
+	if (r.bad || !dw_asize_ok(c->f.asize) || !d->abbrev || abbrev_off >= d->abbrev_len)
 		return 0;
 	c->abbrev = d->abbrev + abbrev_off;
 	c->dies = r.p;

@@ -160,7 +160,7 @@ static int parse_unit(struct rd *r, struct unit *u)
 	if (u->f.version >= 5) {
 		u->f.asize = (unsigned)fixed(&h, 1);
 		fixed(&h, 1); /* segment_selector_size */
-		if (u->f.asize != 4 && u->f.asize != 8)
+		if (!dw_asize_ok(u->f.asize))
 			return 0;
 	}
 	uint64_t hlen = fixed(&h, u->f.is64 ? 8 : 4);

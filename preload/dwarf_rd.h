@@ -125,6 +125,13 @@ struct dw_fmt {
 	unsigned asize; /* an address's size */
 };
 
+/* The address sizes these readers take: a unit or line table with another
+ * is not read (an address wider than 8 bytes fits no uint64_t). */
+static inline int dw_asize_ok(unsigned asize)
+{
+	return asize == 4 || asize == 8;
+}
+
 /* One attribute value of form `form` at r (implicit: an implicit_const's
  * value, from the abbreviation); an unknown form makes r bad. */
 void at_dwarf_form(struct rd *r, const struct dw_fmt *f, uint64_t form, int64_t implicit,
