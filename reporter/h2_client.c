@@ -98,7 +98,8 @@ static int send_small(struct at_h2 *h, int type, int flags, uint32_t stream, con
 {
 	uint8_t b[9 + 16];
 	put_head(b, len, type, flags, stream);
-	memcpy(b + 9, payload, len);
+	if (len) /* a SETTINGS ack has none (NULL) */
+		memcpy(b + 9, payload, len);
 	if (at_conn_send_all(&h->c, b, 9 + len, deadline_ms)) {
 		at_conn_failed(&h->c, "send", errno, deadline_ms);
 		return -1;
@@ -230,30 +231,48 @@ static int next_frame(struct at_h2 *h, uint64_t deadline_ms, struct frame *f)
 	}
 }
 
+/* A value of 1 to max decimal digits, else -1 (no sign, no space). */
+static int digits(const char *v, size_t n, size_t max)
+{
+	int x = 0;
+	if (!n || n > max)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+static int hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
 /* What the response's fields say: :status, grpc-status, grpc-message. */
 static int on_field(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
 {
 	struct at_h2_response *r = ctx;
-	if (nlen == 7 && !memcmp(name, ":status", 7) && vlen == 3) {
-		r->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
-		if (r->status < 100 || r->status > 599)
-			r->status = 0;
-	} else if (nlen == 11 && !memcmp(name, "grpc-status", 11) && vlen && vlen <= 4) {
-		int v = 0;
-		for (size_t i = 0; i < vlen; i++) {
-			if (value[i] < '0' || value[i] > '9')
-				return 0;
-			v = v * 10 + (value[i] - '0');
-		}
-		r->grpc_status = v;
+	if (nlen == 7 && !memcmp(name, ":status", 7)) {
+		int v = digits(value, vlen, 3);
+		r->status = vlen == 3 && v >= 100 && v <= 599 ? v : 0;
+	} else if (nlen == 11 && !memcmp(name, "grpc-status", 11)) {
+		int v = digits(value, vlen, 4);
+		if (v >= 0)
+			r->grpc_status = v;
 	} else if (nlen == 12 && !memcmp(name, "grpc-message", 12)) {
 		/* percent-encoded (gRPC's spec); shown in a one-line warning */
 		size_t o = 0;
 		for (size_t i = 0; i < vlen && o + 1 < sizeof r->grpc_message; i++) {
 			unsigned c = (unsigned char)value[i];
-			unsigned hi, lo;
-			if (c == '%' && i + 2 < vlen && sscanf(value + i + 1, "%1x%1x", &hi, &lo) == 2) {
-				c = hi << 4 | lo;
+			int hi, lo;
+			if (c == '%' && i + 2 < vlen && (hi = hex(value[i + 1])) >= 0 &&
+			    (lo = hex(value[i + 2])) >= 0) {
+				c = (unsigned)(hi << 4 | lo);
 				i += 2;
 			}
 			r->grpc_message[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';

@@ -158,7 +158,7 @@ static size_t grpc_export(struct at_backend *b, struct at_span *const *spans, si
 			at_log(AT_LOG_WARN,
 			       "otlp (grpc): export of %zu spans to %s failed: HTTP %d (gRPC %s)%s", n,
 			       at_cfg.otlp_endpoint, g->r.status, code_names[code],
-			       g->r.status ? "" : ": no :status in the response");
+			       g->r.status ? "" : ": no valid :status in the response");
 		else
 			at_log(AT_LOG_WARN,
 			       "otlp (grpc): export of %zu spans to %s failed: gRPC status %d %s%s%s", n,

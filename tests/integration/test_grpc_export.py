@@ -310,6 +310,83 @@ def test_a_strict_http2_server_finds_no_fault(http_server, first, compression):
         srv.close()
 
 
+class Answers(Receiver):
+    """Answers every Export call with the fields given, as they are (h2's
+    own checks of what it sends are off): for what a collector may send
+    that no gRPC server would."""
+
+    def __init__(self, headers, trailers):
+        super().__init__()
+        self.headers, self.trailers = headers, trailers
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, sock):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        with sock:
+            while data := sock.recv(65536):
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.DataReceived):
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        with self.lock:
+                            self.requests.append(ev.stream_id)
+                        conn.send_headers(ev.stream_id, self.headers)
+                        conn.send_headers(ev.stream_id, self.trailers, end_stream=True)
+                sock.sendall(conn.data_to_send())
+
+    def close(self):
+        self.sock.close()
+
+
+GRPC_OK = [(":status", "200"), ("content-type", "application/grpc")]
+
+
+@pytest.mark.parametrize("headers,trailers,says", [
+    # percent-decoding takes two hex digits, nothing else (sscanf's %x took
+    # " 4" and " 1" for digits, and said "busyA 1A%zz")
+    (GRPC_OK, [("grpc-status", "3"), ("grpc-message", "busy% 4 1%41%zz%4")],
+     "gRPC status 3 INVALID_ARGUMENT: busy% 4 1A%zz%4"),
+    # a :status is three digits ("1:0" was taken for 200, the call for done)
+    ([(":status", "1:0"), ("content-type", "application/grpc")], [("grpc-status", "0")],
+     "HTTP 0 (gRPC INTERNAL): no valid :status in the response"),
+    (GRPC_OK, [("grpc-status", "+3")], "gRPC status 13 INTERNAL: no grpc-status in the response"),
+])
+def test_what_a_collector_answers_is_read_strictly(http_server, headers, trailers, says):
+    srv = Answers(headers, trailers)
+    try:
+        env = grpc_env("http://127.0.0.1:%d" % srv.port, AUTOTRACE_LOG_LEVEL="info")
+        r = run(["curl", "-s", "-o", "/dev/null", http_server.url + "/a"], env)
+        assert r.returncode == 0, r.stderr
+        err = r.stderr.decode()
+        assert "otlp (grpc): export of 1 spans to http://127.0.0.1:%d failed: %s" % (
+            srv.port, says) in err, err
+        assert "exported 0," in err, err
+    finally:
+        srv.close()
+
+
+def test_collector_answers_fuzz_short(tmp_path):
+    """The exporter's HTTP/1.1 and HTTP/2 clients (tests/fuzz/fuzz_collector.c)
+    under libFuzzer for a few seconds, on whatever a collector may answer."""
+    fuzz_short("fuzz_collector", tmp_path)
+
+
 def test_hpack_decoder_fuzz_short(tmp_path):
     """The HPACK decoder (reporter/hpack.c), which reads what a collector
     sends, under libFuzzer for a few seconds: no crash, its table within
