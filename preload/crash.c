@@ -447,21 +447,13 @@ static int dies(int sig, const siginfo_t *si)
 	return a->sa_handler == SIG_DFL || (a->sa_handler == SIG_IGN && from_cpu(sig, si));
 }
 
-static void record(int sig, siginfo_t *si, const void *uc)
+/* Ends the spans open on this thread as ended by the signal, and queues
+ * them: a leaf call's (innermost), the chain's, and a CGI program's
+ * request when cgi (outermost). trace: the stack trace, from uc, or none. */
+static void end_open(int sig, const siginfo_t *si, const void *uc, int cgi_too, int trace_too,
+                     const char *type, const char *msg, size_t mlen)
 {
-	if (atomic_load(&at_state) != AT_ON)
-		return;
-	/* a vfork child shares our memory but not the exporter thread */
-	if ((int)syscall(SYS_getpid) != at_getpid_cached())
-		return;
 	int term = at_term_signal(sig);
-	/* what is queued goes; the spans being made are lost. A second kill,
-	 * on another thread, waits for the same export. */
-	static _Atomic int killing;
-	if (term && (in_own_code(uc) || atomic_exchange(&killing, 1))) {
-		at_exporter_flush(at_cfg.exit_timeout_ms);
-		return;
-	}
 	struct at_span *open[MAX_OPEN];
 	int n = 0;
 	/* a leaf span's call (leaf.h), innermost: made whole here, with
@@ -479,20 +471,17 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		if (p->recording)
 			open[n++] = p;
 	/* a CGI program's request, outermost (hooks/cgi.c) */
-	struct at_span *cgi = at_cgi_take ? at_cgi_take() : NULL;
+	struct at_span *cgi = cgi_too && at_cgi_take ? at_cgi_take() : NULL;
 	if (cgi && n < MAX_OPEN)
 		open[n++] = cgi;
 	/* a CGI program killed once its stdout is closed: its web server has
 	 * the whole response and ends it so (lighttpd, for a program that
 	 * gave its stdout to a child and waits for it: git-http-backend) */
 	int cgi_done = cgi && term && at_cgi_handed_off && at_cgi_handed_off();
-	char msg[640];
-	size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);
-	const char *type = at_crash_signame(sig);
 	if (n) {
 		char trace[3072];
 		/* a kill's stack is where the program waited, not a fault's */
-		size_t tlen = term && !trapped(sig, si) ? 0 : unwind(trace, sizeof trace, uc);
+		size_t tlen = trace_too && !(term && !trapped(sig, si)) ? unwind(trace, sizeof trace, uc) : 0;
 		for (int i = 0; i < n; i++) {
 			if (at_curl_interrupted)
 				at_curl_interrupted(open[i]);
@@ -511,11 +500,141 @@ static void record(int sig, siginfo_t *si, const void *uc)
 		at_tls.cur = NULL;
 		at_tls.depth = 0;
 	}
+}
+
+/* ---- the other threads' spans ----
+ * A signal that kills ends the whole process, and with it the calls other
+ * threads are making (a transfer that hangs, a query that waits: often
+ * what the process was stuck on). Each thread is listed once it has had a
+ * sampled span (its alternate stack made). The thread the signal
+ * interrupted sends each of the others the same signal (tgkill: SI_TKILL
+ * from this process); our handler there ends that thread's open spans as
+ * killed by the first, says so, and waits in the handler for the process
+ * to die, so that the program's code never runs on in a dying process
+ * (a system call it sees fail with EINTR). A thread that blocks the signal
+ * keeps it pending: its spans are lost, after a bounded wait. */
+#define MAX_THREADS 1024
+#define GATHER_WAIT_MS 50 /* for the others to end their spans */
+#define DEATH_WAIT_MS 1000 /* after the export, for the kill to come */
+
+static _Atomic pid_t threads[MAX_THREADS];
+static AT_TLS int thread_slot = -1;
+static _Atomic int gather_sig, gather_acks, gather_done;
+static struct {
+	const char *type;
+	char msg[640];
+	size_t mlen;
+} gather;
+
+static void list_thread(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	for (int i = 0; i < MAX_THREADS; i++) {
+		pid_t none = 0;
+		if (atomic_compare_exchange_strong(&threads[i], &none, tid)) {
+			thread_slot = i;
+			return;
+		}
+	}
+}
+
+static void unlist_thread(void)
+{
+	if (thread_slot >= 0)
+		atomic_store(&threads[thread_slot], 0);
+	thread_slot = -1;
+}
+
+/* In a fork's child: the parent's threads are not here. */
+void at_crash_atfork_child(void)
+{
+	for (int i = 0; i < MAX_THREADS; i++)
+		if (i != thread_slot)
+			atomic_store(&threads[i], 0);
+	if (thread_slot >= 0)
+		atomic_store(&threads[thread_slot], (pid_t)syscall(SYS_gettid));
+	atomic_store(&gather_sig, 0);
+}
+
+static void sleep_us(long us)
+{
+	struct timespec t = {us / 1000000, us % 1000000 * 1000L};
+	syscall(SYS_nanosleep, &t, NULL);
+}
+
+/* The killing thread: each other listed thread ends its spans. */
+static void gather_others(int sig, const char *type, const char *msg, size_t mlen)
+{
+	gather.type = type;
+	gather.mlen = mlen < sizeof gather.msg ? mlen : sizeof gather.msg;
+	memcpy(gather.msg, msg, gather.mlen);
+	atomic_store(&gather_acks, 0);
+	atomic_store(&gather_sig, sig);
+	pid_t pid = (pid_t)syscall(SYS_getpid), me = (pid_t)syscall(SYS_gettid);
+	int sent = 0;
+	for (int i = 0; i < MAX_THREADS; i++) {
+		pid_t t = atomic_load(&threads[i]);
+		if (t && t != me && !syscall(SYS_tgkill, pid, t, sig))
+			sent++;
+	}
+	uint64_t until = at_mono_ns() + GATHER_WAIT_MS * 1000000ULL;
+	while (atomic_load(&gather_acks) < sent && at_mono_ns() < until)
+		sleep_us(100);
+}
+
+/* Whether the signal is the killing thread's request (gather_others). */
+static int gather_request(int sig, const siginfo_t *si)
+{
+	return si->si_code == SI_TKILL && atomic_load(&gather_sig) == sig &&
+	       si->si_pid == (pid_t)syscall(SYS_getpid);
+}
+
+/* Another thread: its spans end as the first thread's signal ended them. */
+static void gathered(int sig, siginfo_t *si, const void *uc)
+{
+	if (atomic_load(&at_state) == AT_ON && !in_own_code(uc)) {
+		sigjmp_buf jb;
+		if (!sigsetjmp(jb, 1)) {
+			recording_jmp = &jb;
+			end_open(sig, si, uc, 0, 0, gather.type, gather.msg, gather.mlen);
+		}
+		recording_jmp = NULL;
+	}
+	atomic_fetch_add(&gather_acks, 1);
+	uint64_t until = at_mono_ns() + (uint64_t)(at_cfg.exit_timeout_ms + GATHER_WAIT_MS) * 1000000ULL;
+	while (!atomic_load(&gather_done) && at_mono_ns() < until)
+		sleep_us(1000);
+	sleep_us(DEATH_WAIT_MS * 1000L);
+}
+
+static void record(int sig, siginfo_t *si, const void *uc)
+{
+	if (atomic_load(&at_state) != AT_ON)
+		return;
+	/* a vfork child shares our memory but not the exporter thread */
+	if ((int)syscall(SYS_getpid) != at_getpid_cached())
+		return;
+	int term = at_term_signal(sig);
+	/* what is queued goes; the spans being made are lost. A second kill,
+	 * on another thread, waits for the same export. */
+	static _Atomic int killing;
+	if (term && (in_own_code(uc) || atomic_exchange(&killing, 1))) {
+		at_exporter_flush(at_cfg.exit_timeout_ms);
+		return;
+	}
+	char msg[640];
+	size_t mlen = at_crash_describe(sig, si, msg, sizeof msg);
+	const char *type = at_crash_signame(sig);
+	end_open(sig, si, uc, 1, 1, type, msg, mlen);
 	/* the process dies: so do the requests other threads are making or
 	 * serving (not when the application's handler may yet survive it) */
-	if (at_net_killed && dies(sig, si))
-		at_net_killed(type, msg, mlen);
+	if (dies(sig, si)) {
+		if (at_net_killed)
+			at_net_killed(type, msg, mlen);
+		gather_others(sig, type, msg, mlen);
+	}
 	at_exporter_flush(at_cfg.exit_timeout_ms);
+	atomic_store(&gather_done, 1);
 }
 
 /* ---- chaining ---- */
@@ -581,6 +700,11 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 		return;
 	if (recording_jmp) /* we faulted while recording: give up on it */
 		siglongjmp(*recording_jmp, 1);
+	if (gather_request(sig, si)) { /* the process dies on another thread */
+		gathered(sig, si, uc);
+		errno = saved;
+		return;
+	}
 	sigjmp_buf jb;
 	if (!sigsetjmp(jb, 1)) {
 		recording_jmp = &jb;
@@ -696,6 +820,7 @@ static void find_text(void)
 
 static void thread_exit(void *p)
 {
+	unlist_thread();
 	stack_t cur;
 	if (!sigaltstack(NULL, &cur) && cur.ss_sp == (char *)p + page_size) {
 		if (cur.ss_flags & SS_ONSTACK)
@@ -730,6 +855,7 @@ void at_crash_thread_setup(void)
 		goto out;
 	}
 	at_crash_thread_ready = 1;
+	list_thread();
 out:
 	errno = saved;
 }

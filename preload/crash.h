@@ -25,7 +25,8 @@ void at_crash_thread_setup(void);
  * whose disposition is the default one (a service stopped, a CGI program
  * killed by its web server, Ctrl-C): while the application leaves them at
  * SIG_DFL our handler is installed, records the thread's open spans as
- * killed, flushes the queue and lets the signal kill. SIGTRAP and SIGSYS
+ * killed (and has the other threads record theirs), flushes the queue and
+ * lets the signal kill. SIGTRAP and SIGSYS
  * are among these, not among the crashes, although the CPU or the kernel
  * raises them for an instruction (a breakpoint, a system call a seccomp
  * filter traps): a program that handles them (a debugger's stub, a
@@ -69,6 +70,10 @@ static inline void at_term_sigset(sigset_t *s)
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(s, sigs[i]);
 }
+
+/* In a fork's child: forgets the parent's other threads (see crash.c:
+ * a kill ends their open spans too). */
+void at_crash_atfork_child(void);
 
 static inline void at_crash_thread_ensure(void)
 {

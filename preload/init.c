@@ -95,6 +95,7 @@ static void atfork_child(void)
 	}
 	at_exporter_atfork_child();
 	at_unwinder_atfork_child();
+	at_crash_atfork_child();
 	at_resource_set_pid(getpid());
 }
 

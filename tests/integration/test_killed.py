@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from conftest import run, shim_env, wait_gone
+from conftest import program, run, shim_env, wait_gone
 from test_cgi import web  # noqa: F401 (fixture)
 
 CLIENT = r"""
@@ -343,6 +344,116 @@ def test_a_crash_ends_the_requests_other_threads_serve(collector):
     ex = [e["attributes"] for e in spans["/slow"]["events"] if e["name"] == "exception"]
     assert ex[0]["exception.message"].startswith("Segmentation fault")
     assert "exception.stacktrace" not in ex[0]  # not where this request was
+
+
+
+class Silent:
+    """Takes connections and reads what comes, never answers: a server a
+    call waits on until the caller dies. got: connections that sent."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.got, self.conns = 0, []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._read, args=(c,), daemon=True).start()
+
+    def _read(self, c):
+        first = True
+        while True:
+            try:
+                if not c.recv(65536):
+                    return
+            except OSError:
+                return
+            if first:
+                self.got += 1
+                first = False
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("how", ["term", "segv"])
+def test_the_calls_other_threads_wait_in_end_as_killed(collector, http_server, how):
+    """A threaded program killed while its threads wait in calls (libcurl
+    transfers that hang, a Redis command with no reply): the signal
+    interrupts the main thread, waiting for them with no span of its own,
+    or a thread that crashes. The other threads' calls are exported, ended
+    by that signal, each in its own trace. A thread that blocks the signal
+    keeps it pending: its call is lost, and the process still dies at once,
+    by that signal (a SIGSEGV it does not block reaches it)."""
+    http_server.pause = 30
+    redis = Silent()
+    url = http_server.url
+    args = ["curl:%s/a" % url, "curl:%s/b" % url, "redis:%d" % redis.port,
+            "blocked-curl:%s/c" % url] + (["segv"] if how == "segv" else [])
+    p = subprocess.Popen([program("threads_stuck")] + args,
+                         env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert first_line(p) == "started"
+        deadline = time.time() + 10
+        while (len(http_server.requests) < 3 or redis.got < 1) and time.time() < deadline:
+            time.sleep(0.02)
+        assert len(http_server.requests) == 3 and redis.got == 1
+        time.sleep(0.2)  # each in its wait for the answer
+        t = time.monotonic()
+        if how == "term":
+            os.kill(p.pid, signal.SIGTERM)
+        else:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+        rc, out, err = finish(p)
+        took = time.monotonic() - t
+    finally:
+        p.kill()
+        redis.close()
+    sig = signal.SIGTERM if how == "term" else signal.SIGSEGV
+    assert rc == -sig, err
+    assert "done" not in out and "curl" not in out and "redis" not in out, out
+    assert took < 5, took
+    # the thread that blocks SIGTERM takes a SIGSEGV
+    paths = ["/a", "/b"] + (["/c"] if how == "segv" else [])
+    spans = collector.wait_for(len(paths) + 1, 5)
+    time.sleep(0.3)
+    spans = collector.spans
+    assert len(spans) == len(paths) + 1, spans
+    curl = {s["attributes"]["url.full"]: s for s in spans if "url.full" in s["attributes"]}
+    assert sorted(curl) == [url + p for p in paths], spans
+    red = [s for s in spans if s["attributes"].get("db.system.name") == "redis"]
+    assert len(red) == 1 and red[0]["attributes"]["db.query.text"] == "GET k", spans
+    for s in spans:
+        assert s["kind"] == "CLIENT" and s["status_code"] == 2, s
+        assert s["attributes"]["error.type"] == sig.name, s
+        ex = [e["attributes"] for e in s["events"] if e["name"] == "exception"]
+        assert len(ex) == 1 and ex[0]["exception.type"] == sig.name
+        if how == "term":
+            msg = "Terminated (sent by process %d)" % os.getpid()
+        else:
+            msg = ex[0]["exception.message"]
+            assert msg.startswith("Segmentation fault"), msg
+        assert ex[0]["exception.message"] == s["status_message"] == msg
+        assert "exception.stacktrace" not in ex[0]  # not where these calls were
+    assert len({s["trace_id"] for s in spans}) == len(spans)
+    # each transfer's request named its span
+    for req in http_server.requests:
+        s = curl.get(url + req["path"])
+        if s:
+            tp = [v for k, v in req["headers"] if k.lower() == "traceparent"]
+            assert tp == ["00-%s-%s-01" % (s["trace_id"], s["span_id"])]
 
 
 LOOP = r"""
