@@ -705,6 +705,43 @@ def test_killed_while_waiting(collector, tables, kind):
     assert s["end"] - s["start"] < 4_000_000_000
 
 
+
+def test_killed_while_another_thread_waits(collector, tables, http_server):
+    """SIGTERM to a threaded program while one thread's statement waits
+    for its reply (the libmariadb hook) and another's libcurl transfer for
+    its answer: the main thread, waiting for both, takes the signal; both
+    calls end as killed, the statement with its name and attributes."""
+    http_server.pause = 30
+    sql = "SELECT SLEEP(5) AS t_thread"
+    env = dict(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
+               MYSQL_TEST_PORT=str(tables.port), MYSQL_TEST_DB="app")
+    p = subprocess.Popen([program("threads_stuck"), "mysql:" + sql,
+                          "curl:%s/t" % http_server.url],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        running(tables, sql)
+        end = time.time() + 10
+        while not http_server.requests and time.time() < end:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(10) == -signal.SIGTERM
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        kill_statement(tables, sql)
+    spans = exactly(collector, 2)
+    db = [s for s in spans if s["attributes"].get("db.system.name") == "mariadb"]
+    assert len(db) == 1, spans
+    a = db[0]["attributes"]
+    assert db[0]["name"] == "SELECT" and a["db.query.text"] == "SELECT SLEEP(?) AS t_thread"
+    assert a["db.namespace"] == "app" and a["server.port"] == tables.port
+    for s in spans:
+        assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
+        assert s["status_message"] == "Terminated (sent by process %d)" % os.getpid()
+
+
 # ---- not sampled ----
 
 UNSAMPLED_PYMYSQL = r"""

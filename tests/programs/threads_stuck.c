@@ -1,8 +1,10 @@
-// LIBS: -lcurl -lhiredis -lpthread
+// LIBS: -I/usr/include/mariadb -lcurl -lhiredis -lmariadb -lpthread
 /* A threaded program whose threads are stuck in calls when it is killed:
  * one thread per argument, each making one call,
  *   curl:URL          curl_easy_perform of URL
  *   redis:PORT        redisCommand "GET k" on 127.0.0.1:PORT
+ *   mysql:SQL         mysql_query of SQL, connected as root to 127.0.0.1,
+ *                     MYSQL_TEST_PORT, database MYSQL_TEST_DB
  *   blocked-curl:URL  the same as curl, in a thread that blocks SIGTERM
  *                     (and SIGINT, SIGHUP)
  *   segv              reads a line from stdin, then dereferences NULL
@@ -10,6 +12,7 @@
  * "done" and exits 0. Knows nothing of tracing. */
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
+#include <mysql.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +59,16 @@ static void *job(void *arg)
 		if (r)
 			freeReplyObject(r);
 		redisFree(c);
+	} else if (!strncmp(a, "mysql:", 6)) {
+		MYSQL *m = mysql_init(NULL);
+		const char *port = getenv("MYSQL_TEST_PORT");
+		if (!mysql_real_connect(m, "127.0.0.1", "root", NULL, getenv("MYSQL_TEST_DB"),
+		                        port ? (unsigned)atoi(port) : 3306, NULL, 0)) {
+			printf("mysql: %s\n", mysql_error(m));
+			return NULL;
+		}
+		printf("mysql: %d\n", mysql_query(m, a + 6));
+		mysql_close(m);
 	} else if (!strcmp(a, "segv")) {
 		char line[16];
 		if (fgets(line, sizeof line, stdin))
