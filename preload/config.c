@@ -431,12 +431,14 @@ int at_config_load(void)
 	/* as gdb's debug-file-directory: directories of separate debug files
 	 * (.build-id/xx/yyyy.debug, a .gnu_debuglink's file), ':' between */
 	const char *dd = at_getenv("AUTOTRACE_DEBUG_FILE_DIRECTORY");
-	if (dd && strlen(dd) >= sizeof at_cfg.debug_dirs) {
-		at_warn("AUTOTRACE_DEBUG_FILE_DIRECTORY is too long (%zu bytes); using /usr/lib/debug",
+	if (dd && at_cfg_dirs(dd, at_cfg.debug_dirs, sizeof at_cfg.debug_dirs)) {
+		at_warn("AUTOTRACE_DEBUG_FILE_DIRECTORY is too long (%zu bytes, with its relative "
+		        "directories made absolute); using /usr/lib/debug",
 		        strlen(dd));
 		dd = NULL;
 	}
-	snprintf(at_cfg.debug_dirs, sizeof at_cfg.debug_dirs, "%s", dd ? dd : "/usr/lib/debug");
+	if (!dd)
+		snprintf(at_cfg.debug_dirs, sizeof at_cfg.debug_dirs, "/usr/lib/debug");
 	const char *mode = at_getenv("AUTOTRACE_EXPORTER_MODE");
 	at_cfg.exporter_process = 0;
 	if (mode && !strcasecmp(mode, "process"))

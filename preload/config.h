@@ -98,5 +98,9 @@ const char *at_getenv(const char *name);
  * process started in (it may change directory later); "" if unset or too
  * long (with a warning). */
 void at_cfg_path(const char *name, char *dst, size_t n);
+/* A ':'-separated list of directories into dst, each relative one made
+ * absolute from the working directory now (the program may change it, an
+ * exporter process has its own): 0, or -1 when it does not fit. */
+int at_cfg_dirs(const char *v, char *dst, size_t n);
 
 #endif

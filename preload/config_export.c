@@ -7,6 +7,7 @@
 
 #include "log.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,30 @@ void at_cfg_path(const char *name, char *dst, size_t n)
 		snprintf(rel, sizeof rel, "%s", dst);
 		if ((size_t)snprintf(dst, n, "%s/%s", cwd, rel) >= n)
 			snprintf(dst, n, "%s", rel);
+	}
+}
+
+int at_cfg_dirs(const char *v, char *dst, size_t n)
+{
+	char cwd[PATH_MAX];
+	int have_cwd = -1;
+	size_t o = 0;
+	dst[0] = 0;
+	for (const char *d = v;; d++) {
+		size_t dl = strcspn(d, ":");
+		if (dl && d[0] != '/' && have_cwd < 0)
+			have_cwd = getcwd(cwd, sizeof cwd) != NULL;
+		int rel = dl && d[0] != '/' && have_cwd > 0;
+		int k = snprintf(dst + o, n - o, "%s%s%s%.*s", o ? ":" : "", rel ? cwd : "",
+		                 rel ? "/" : "", (int)dl, d);
+		if (k < 0 || (size_t)k >= n - o) {
+			dst[0] = 0;
+			return -1;
+		}
+		o += (size_t)k;
+		d += dl;
+		if (!*d)
+			return 0;
 	}
 }
 

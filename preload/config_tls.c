@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 /* The _TRACES_ variable, else the generic one, into dst as an absolute
- * path (a list, as SSL_CERT_DIR is, as it is); "" (with a warning) when
- * too long. */
+ * path (a list, as SSL_CERT_DIR is: each of its directories); "" (with a
+ * warning) when too long. */
 static void path_env(const char *traces, const char *generic, char *dst, size_t n, int list)
 {
 	const char *name = traces, *v = traces ? at_getenv(traces) : NULL;
@@ -28,7 +28,8 @@ static void path_env(const char *traces, const char *generic, char *dst, size_t 
 		return;
 	char cwd[256] = "";
 	int rel = !list && v[0] != '/' && getcwd(cwd, sizeof cwd);
-	if (snprintf(dst, n, "%s%s%s", rel ? cwd : "", rel ? "/" : "", v) >= (int)n) {
+	if (list ? at_cfg_dirs(v, dst, n)
+	         : snprintf(dst, n, "%s%s%s", rel ? cwd : "", rel ? "/" : "", v) >= (int)n) {
 		at_warn("%s is too long (%zu bytes); ignored", name, strlen(v));
 		dst[0] = 0;
 		return;

@@ -93,6 +93,21 @@ def test_debug_file_by_debuglink(collector, http_server, tmp_path, where):
     assert_named(traced(collector, http_server, exe, str(dirs)))
 
 
+def test_relative_debug_directory_is_the_start_directorys(collector, http_server, tmp_path):
+    """AUTOTRACE_DEBUG_FILE_DIRECTORY=debug, relative: the directory it
+    names from where the program started, which then changes directory (as
+    a daemon does) before its request; the exporter (thread or process)
+    looks for the debug file after that."""
+    exe, dbg = split(tmp_path)
+    bid = build_id(exe)
+    os.makedirs(tmp_path / "debug" / ".build-id" / bid[:2])
+    shutil.move(dbg, str(tmp_path / "debug" / ".build-id" / bid[:2] / (bid[2:] + ".debug")))
+    env = shim_env(collector, AUTOTRACE_DEBUG_FILE_DIRECTORY="/nonexistent:debug")
+    r = run([exe, "chdir", http_server.url, "/"], env, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert_named(collector.wait_for(1)[0]["attributes"])
+
+
 def test_debug_file_of_another_build_is_not_used(collector, http_server, tmp_path):
     """The debuglink's file beside the program, but of another build (its
     build ID differs): its lines would be another program's. Nothing."""

@@ -5,6 +5,7 @@
  *   curl_client dup URL         duphandle + reset bookkeeping
  *   curl_client fork URL        a forked child requests and ends with _exit
  *   curl_client linger URL MS   one request, then MS ms more before exit
+ *   curl_client chdir URL DIR   chdir to DIR (as a daemon does), then one request
  *   curl_client threads URL N   N threads, one request each
  *   curl_client closeall URL F  request, close every fd >= 3, open F, request
  *   curl_client options URL     setopt with every argument type
@@ -161,6 +162,10 @@ int main(int argc, char **argv)
 		perform(h);
 		usleep(300 * 1000);
 		close(f);
+	} else if (!strcmp(mode, "chdir") && argc > 3) {
+		if (chdir(argv[3]))
+			return 2;
+		perform(h);
 	} else if (!strcmp(mode, "linger")) {
 		perform(h);
 		usleep((useconds_t)atoi(argv[3]) * 1000);

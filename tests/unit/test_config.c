@@ -166,6 +166,22 @@ static void debug_file_directory(void **state)
 	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", longer, 1);
 	at_config_load();
 	assert_string_equal(at_cfg.debug_dirs, "/usr/lib/debug");
+	/* relative directories are the start directory's; so are SSL_CERT_DIR's */
+	char cwd[256];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir("/tmp"), 0);
+	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", "debug::/opt/debug:../x", 1);
+	setenv("SSL_CERT_DIR", "certs:/etc/ssl/certs", 1);
+	at_config_load();
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(at_cfg.debug_dirs, "/tmp/debug::/opt/debug:/tmp/../x");
+	assert_string_equal(at_cfg.ca_dir, "/tmp/certs:/etc/ssl/certs");
+	/* one that fits only before it is made absolute: the default */
+	memset(longer, 'd', sizeof at_cfg.debug_dirs - 3);
+	longer[sizeof at_cfg.debug_dirs - 3] = 0;
+	setenv("AUTOTRACE_DEBUG_FILE_DIRECTORY", longer, 1);
+	at_config_load();
+	assert_string_equal(at_cfg.debug_dirs, "/usr/lib/debug");
 }
 
 static void invalid_numbers_fall_back(void **state)
