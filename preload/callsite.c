@@ -69,6 +69,9 @@ struct module {
 	size_t maplen;
 	void *debug_map; /* its separate debug file's, where its DWARF came from */
 	size_t debug_maplen;
+	struct at_dwarf_sections alt_dw; /* the supplementary file's (dwz), dw.alt */
+	void *alt_map;
+	size_t alt_maplen;
 	void *inflated[BUFS_MAX]; /* compressed sections, uncompressed */
 	size_t inflated_len[BUFS_MAX];
 	int ninflated;
@@ -164,6 +167,8 @@ static void module_free(struct module *m)
 		munmap(m->map, m->maplen);
 	if (m->debug_map)
 		munmap(m->debug_map, m->debug_maplen);
+	if (m->alt_map)
+		munmap(m->alt_map, m->alt_maplen);
 	for (int i = 0; i < m->ninflated; i++) {
 		free(m->inflated[i]);
 		inflated_total -= m->inflated_len[i];
@@ -231,11 +236,16 @@ static const unsigned char *map_elf(const char *path, size_t *len)
 }
 
 /* What a separate debug file is found by: the object's build ID (its
- * .note.gnu.build-id) and its .gnu_debuglink's file name. */
+ * .note.gnu.build-id) and its .gnu_debuglink's file name; and where the
+ * file the DWARF is taken from names a supplementary one (dwz's
+ * .gnu_debugaltlink: a path, then that file's build ID). */
 struct debug_ref {
 	const unsigned char *id;
 	size_t idlen;
 	const char *link;
+	const char *alt_path;
+	const unsigned char *alt_id;
+	size_t alt_idlen;
 };
 
 /* The ELF file's build ID (its .note.gnu.build-id section: namesz,
@@ -260,18 +270,20 @@ static void build_id(const unsigned char *base, size_t len, struct debug_ref *re
 }
 
 /* Reads the sections of one ELF file into m: symbols (a .symtab wins over
- * a .dynsym: a stripped object's debug file has the .symtab it lost), the
- * DWARF sections where m has none yet, and (ref) its .gnu_debuglink's file
- * name. */
-static void take_sections(struct module *m, const unsigned char *base, size_t len,
-                          struct debug_ref *ref)
+ * a .dynsym: a stripped object's debug file has the .symtab it lost; none
+ * from a supplementary file, dw not m's), the DWARF sections into dw where
+ * it has none yet, and (ref) its .gnu_debuglink's file name and its
+ * .gnu_debugaltlink. */
+static void take_sections(struct module *m, struct at_dwarf_sections *dw_to,
+                          const unsigned char *base, size_t len, struct debug_ref *ref)
 {
 	const ElfW(Ehdr) *eh = (const void *)base;
 	const ElfW(Shdr) *sh = (const void *)(base + eh->e_shoff);
-	int had_dwarf = m->dw.line != NULL;
+	int had_dwarf = dw_to->line != NULL;
 	for (int i = 0; i < eh->e_shnum; i++) {
 		const char *n = section_name(base, len, &sh[i]);
-		if ((sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !m->syms)) &&
+		if (dw_to == &m->dw &&
+		    (sh[i].sh_type == SHT_SYMTAB || (sh[i].sh_type == SHT_DYNSYM && !m->syms)) &&
 		    sh[i].sh_link < eh->e_shnum) {
 			const void *data = section(base, len, &sh[i]);
 			const char *str = section(base, len, &sh[sh[i].sh_link]);
@@ -289,6 +301,17 @@ static void take_sections(struct module *m, const unsigned char *base, size_t le
 				ref->link = l;
 			continue;
 		}
+		if (ref && !had_dwarf && !strcmp(n, ".gnu_debugaltlink")) {
+			const char *l = section(base, len, &sh[i]);
+			const char *e = l ? memchr(l, 0, sh[i].sh_size) : NULL;
+			size_t idlen = e ? sh[i].sh_size - (size_t)(e + 1 - l) : 0;
+			if (e && e > l && idlen >= 2 && idlen <= 64) {
+				ref->alt_path = l;
+				ref->alt_id = (const unsigned char *)e + 1;
+				ref->alt_idlen = idlen;
+			}
+			continue;
+		}
 		if (had_dwarf || strncmp(n, ".debug_", 7))
 			continue;
 		const struct {
@@ -296,15 +319,15 @@ static void take_sections(struct module *m, const unsigned char *base, size_t le
 			const uint8_t **data;
 			size_t *len;
 		} dw[] = {
-		    {".debug_line", &m->dw.line, &m->dw.line_len},
-		    {".debug_line_str", &m->dw.line_str, &m->dw.line_str_len},
-		    {".debug_str", &m->dw.str, &m->dw.str_len},
-		    {".debug_info", &m->dw.info, &m->dw.info_len},
-		    {".debug_abbrev", &m->dw.abbrev, &m->dw.abbrev_len},
-		    {".debug_ranges", &m->dw.ranges, &m->dw.ranges_len},
-		    {".debug_rnglists", &m->dw.rnglists, &m->dw.rnglists_len},
-		    {".debug_addr", &m->dw.addr, &m->dw.addr_len},
-		    {".debug_str_offsets", &m->dw.str_offsets, &m->dw.str_offsets_len},
+		    {".debug_line", &dw_to->line, &dw_to->line_len},
+		    {".debug_line_str", &dw_to->line_str, &dw_to->line_str_len},
+		    {".debug_str", &dw_to->str, &dw_to->str_len},
+		    {".debug_info", &dw_to->info, &dw_to->info_len},
+		    {".debug_abbrev", &dw_to->abbrev, &dw_to->abbrev_len},
+		    {".debug_ranges", &dw_to->ranges, &dw_to->ranges_len},
+		    {".debug_rnglists", &dw_to->rnglists, &dw_to->rnglists_len},
+		    {".debug_addr", &dw_to->addr, &dw_to->addr_len},
+		    {".debug_str_offsets", &dw_to->str_offsets, &dw_to->str_offsets_len},
 		};
 		for (size_t k = 0; k < sizeof dw / sizeof dw[0]; k++) {
 			if (strcmp(n, dw[k].name))
@@ -346,48 +369,93 @@ static const unsigned char *debug_candidate(const char *cand, const char *real,
 	return base;
 }
 
-/* The separate debug file of the object at path, as gdb looks for it:
- * DIR/.build-id/xx/yyyy.debug for each DIR of AUTOTRACE_DEBUG_FILE_DIRECTORY
- * (Debian's -dbgsym packages: /usr/lib/debug), then the debuglink's file
- * beside the object, in its .debug directory, and under each DIR with the
- * object's directory. It must have the object's build ID, if it has one. */
-static const unsigned char *debug_file(const char *path, const struct debug_ref *ref, size_t *len)
+#define EACH_DIR(d, dl)                                                                            \
+	for (d = at_cfg.debug_dirs; *d; d += dl + (d[dl] == ':'))                                  \
+		if ((dl = (int)strcspn(d, ":")) > 0)
+/* cand, formatted, if it is the file wanted (see debug_candidate); it is
+ * left in found (PATH_MAX) */
+#define TRY(...)                                                                                   \
+	if ((size_t)snprintf(found, PATH_MAX, __VA_ARGS__) < PATH_MAX &&                           \
+	    (b = debug_candidate(found, real, want, len)))                                         \
+		return b;
+
+/* DIR/.build-id/xx/yyyy.debug under each DIR of AUTOTRACE_DEBUG_FILE_DIRECTORY
+ * for want's build ID. */
+static const unsigned char *by_build_id(const char *real, const struct debug_ref *want, size_t *len,
+                                        char *found)
 {
-	char real[PATH_MAX], cand[PATH_MAX];
-	if (!realpath(path, real)) /* /proc/self/exe: the program's own path */
-		return NULL;
-	int dirlen = (int)(strrchr(real, '/') - real);
 	const unsigned char *b;
 	const char *d;
 	int dl;
-#define EACH_DIR                                                                                   \
-	for (d = at_cfg.debug_dirs; *d; d += dl + (d[dl] == ':'))                                  \
-		if ((dl = (int)strcspn(d, ":")) > 0)
-#define TRY(...)                                                                                   \
-	if ((size_t)snprintf(cand, sizeof cand, __VA_ARGS__) < sizeof cand &&                      \
-	    (b = debug_candidate(cand, real, ref, len)))                                           \
-		return b;
-	if (ref->idlen >= 2) {
-		char hex[2 * 64 + 1];
-		for (size_t k = 1; k < ref->idlen; k++)
-			snprintf(hex + 2 * (k - 1), 3, "%02x", ref->id[k]);
-		EACH_DIR TRY("%.*s/.build-id/%02x/%s.debug", dl, d, ref->id[0], hex)
-	}
-	if (ref->link) {
-		TRY("%.*s/%s", dirlen, real, ref->link)
-		TRY("%.*s/.debug/%s", dirlen, real, ref->link)
-		EACH_DIR TRY("%.*s%.*s/%s", dl, d, dirlen, real, ref->link)
-	}
-#undef TRY
-#undef EACH_DIR
+	if (want->idlen < 2)
+		return NULL;
+	char hex[2 * 64 + 1];
+	for (size_t k = 1; k < want->idlen; k++)
+		snprintf(hex + 2 * (k - 1), 3, "%02x", want->id[k]);
+	EACH_DIR(d, dl) TRY("%.*s/.build-id/%02x/%s.debug", dl, d, want->id[0], hex)
 	return NULL;
 }
 
+/* The separate debug file of the object at path, as gdb looks for it: by
+ * build ID (Debian's -dbgsym packages: /usr/lib/debug), then the
+ * debuglink's file beside the object, in its .debug directory, and under
+ * each DIR with the object's directory. It must have the object's build
+ * ID, if it has one. Its path is left in found (PATH_MAX). */
+static const unsigned char *debug_file(const char *path, const struct debug_ref *want, size_t *len,
+                                       char *found)
+{
+	char real[PATH_MAX];
+	if (!realpath(path, real)) /* /proc/self/exe: the program's own path */
+		return NULL;
+	int dirlen = (int)(strrchr(real, '/') - real);
+	const unsigned char *b = by_build_id(real, want, len, found);
+	const char *d;
+	int dl;
+	if (b)
+		return b;
+	if (want->link) {
+		TRY("%.*s/%s", dirlen, real, want->link)
+		TRY("%.*s/.debug/%s", dirlen, real, want->link)
+		EACH_DIR(d, dl) TRY("%.*s%.*s/%s", dl, d, dirlen, real, want->link)
+	}
+	return NULL;
+}
+
+/* The supplementary file that the DWARF file at path names (dwz's
+ * .gnu_debugaltlink: the strings and entries that several objects share,
+ * as Debian's debug packages have them under /usr/lib/debug/.dwz), as gdb
+ * finds it: by its build ID, then by its path (a relative one from the
+ * directory of the file that names it). Its sections become m->dw.alt. */
+static void load_alt(struct module *m, const char *path, const struct debug_ref *ref)
+{
+	char real[PATH_MAX], found[PATH_MAX];
+	size_t len;
+	if (!ref->alt_path || !realpath(path, real))
+		return;
+	int dirlen = (int)(strrchr(real, '/') - real);
+	const struct debug_ref want = {.id = ref->alt_id, .idlen = ref->alt_idlen};
+	const unsigned char *b = by_build_id(real, &want, &len, found);
+	if (!b && ref->alt_path[0] == '/')
+		b = debug_candidate(ref->alt_path, real, &want, &len);
+	else if (!b && (size_t)snprintf(found, sizeof found, "%.*s/%s", dirlen, real, ref->alt_path) <
+	                   sizeof found)
+		b = debug_candidate(found, real, &want, &len);
+	if (!b)
+		return;
+	take_sections(m, &m->alt_dw, b, len, NULL);
+	m->alt_map = (void *)b;
+	m->alt_maplen = len;
+	if (m->alt_dw.info && m->alt_dw.abbrev)
+		m->dw.alt = &m->alt_dw;
+}
+#undef TRY
+#undef EACH_DIR
+
 /* Maps the object's file and finds .symtab/.strtab (else .dynsym/.dynstr,
  * for stripped objects when dladdr cannot be used) and the DWARF sections,
- * its own or its separate debug file's; keeps the mappings only if there
- * is any of them. o: where the object lies in another process, to compute
- * the bias from. */
+ * its own or its separate debug file's, and their supplementary file's;
+ * keeps the mappings only if there is any of them. o: where the object
+ * lies in another process, to compute the bias from. */
 static void load_object(struct module *m, const char *path, const struct mapped *o)
 {
 	size_t len;
@@ -399,17 +467,22 @@ static void load_object(struct module *m, const char *path, const struct mapped 
 		return;
 	}
 	struct debug_ref ref = {0};
-	take_sections(m, base, len, &ref);
+	take_sections(m, &m->dw, base, len, &ref);
 	build_id(base, len, &ref);
 	m->map = (void *)base;
 	m->maplen = len;
-	if (!m->dw.line && (ref.idlen || ref.link)) {
+	if (m->dw.line) {
+		load_alt(m, path, &ref);
+	} else if (ref.idlen || ref.link) {
 		size_t dlen;
-		const unsigned char *d = debug_file(path, &ref, &dlen);
+		char found[PATH_MAX];
+		const unsigned char *d = debug_file(path, &ref, &dlen, found);
 		if (d) {
-			take_sections(m, d, dlen, NULL);
+			struct debug_ref dref = {0};
+			take_sections(m, &m->dw, d, dlen, &dref);
 			m->debug_map = (void *)d;
 			m->debug_maplen = dlen;
+			load_alt(m, found, &dref);
 		}
 	}
 	if (!m->syms && !m->dw.line) { /* stripped: nothing to keep */

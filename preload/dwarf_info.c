@@ -186,20 +186,22 @@ static void form(struct rd *r, const struct dw_fmt *c, uint64_t f, int64_t impli
 		v->kind = V_ADDRX;
 		v->u = fixed(r, f - 0x28);
 		break;
-	case 0x1c: /* ref_sup4 */
-		v->kind = V_NONE;
-		skip(r, 4);
+	case 0x1c:   /* ref_sup4 */
+	case 0x24:   /* ref_sup8 */
+	case 0x1f20: /* GNU_ref_alt: in the supplementary file (dwz's) */
+		v->kind = d->alt ? V_REF_ALT : V_NONE;
+		v->u = fixed(r, f == 0x1c ? 4 : f == 0x24 ? 8 : off_size(c));
 		break;
 	case 0x20: /* ref_sig8 */
-	case 0x24: /* ref_sup8 */
 		v->kind = V_NONE;
 		skip(r, 8);
 		break;
 	case 0x1d:   /* strp_sup */
-	case 0x1f20: /* GNU_ref_alt */
-	case 0x1f21: /* GNU_strp_alt: in a file this reader does not open */
+	case 0x1f21: /* GNU_strp_alt */
 		v->kind = V_NONE;
-		skip(r, off_size(c));
+		v->u = fixed(r, off_size(c));
+		if (d->alt && (v->s = str_at(d->alt->str, d->alt->str_len, v->u)))
+			v->kind = V_STR;
 		break;
 	case 0x1e: /* data16 */
 		v->kind = V_NONE;
@@ -613,6 +615,13 @@ static const char *name_of(const struct cu *c, const struct die *e, int hops)
 				return NULL;
 			to = &other;
 		}
+	} else if (ref->kind == V_REF_ALT && c->f.d->alt && c->f.d->alt->info &&
+	           ref->u < c->f.d->alt->info_len) {
+		/* a partial unit of the supplementary file (dwz moved it there) */
+		if (cu_holding(c->f.d->alt, ref->u, &other, c->steps) != 1)
+			return NULL;
+		at = other.f.d->info + ref->u;
+		to = &other;
 	} else {
 		return NULL;
 	}

@@ -18,6 +18,10 @@ struct at_dwarf_sections {
 	/* for dwarf_info.h; each may be NULL */
 	const uint8_t *info, *abbrev, *ranges, *rnglists, *addr, *str_offsets;
 	size_t info_len, abbrev_len, ranges_len, rnglists_len, addr_len, str_offsets_len;
+	/* the supplementary file's sections (dwz's .gnu_debugaltlink: what
+	 * DW_FORM_GNU_strp_alt / GNU_ref_alt, strp_sup / ref_sup4/8 point
+	 * into; its own alt NULL), or NULL */
+	const struct at_dwarf_sections *alt;
 };
 
 /* vaddr: the link-time address (what symbol values use). Returns 1 and

@@ -107,6 +107,7 @@ enum dw_kind {
 	V_ADDRX,    /* an index into .debug_addr */
 	V_REF,      /* an offset from the unit's start */
 	V_REF_ADDR, /* an offset in .debug_info */
+	V_REF_ALT,  /* an offset in the supplementary file's .debug_info */
 	V_STR,
 	V_STRX, /* an index into .debug_str_offsets */
 	V_RNGX, /* an index into the unit's range list offsets */

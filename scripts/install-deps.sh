@@ -25,7 +25,7 @@ pkgs="build-essential pkg-config libcmocka-dev
  lighttpd haproxy socat busybox micro-httpd
  libdbd-mysql-perl perl
  protobuf-compiler thrift-compiler
- valgrind clang libclang-rt-dev llvm binutils
+ valgrind clang libclang-rt-dev llvm binutils dwz
  strace ltrace uftrace"
 missing=""
 for p in $pkgs; do

@@ -7,7 +7,8 @@
  * those sections, and .debug_info, the rest (tests/fuzz/make_dwarf_seeds.sh
  * makes seeds from compiled objects). Beyond memory safety it checks what
  * callsite.c relies on: at most max inlined calls, each name (and the
- * compilation directory) a string of the sections, file names NUL-terminated within their buffer. */
+ * compilation directory) a string of the sections, file names NUL-terminated within their buffer.
+ * The sections are also given as the supplementary file's (dwz's). */
 // SRCS: preload/dwarf_info.c preload/dwarf_line.c
 #include "../../preload/dwarf_info.h"
 
@@ -56,6 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.addr = d.str_offsets = sec[3], d.addr_len = d.str_offsets_len = slen[3];
 	d.str = d.line_str = sec[4], d.str_len = d.line_str_len = slen[4];
 	d.info = sec[5], d.info_len = slen[5];
+	/* the same sections stand for a dwz supplementary file: the forms
+	 * that point into one are followed too */
+	struct at_dwarf_sections alt = d;
+	d.alt = &alt;
 
 	struct at_dwarf_inlined in[4];
 	struct at_dwarf_unit u = {0, NULL};

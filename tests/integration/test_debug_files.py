@@ -130,6 +130,60 @@ def test_compressed_sections_in_the_program(collector, http_server, tmp_path):
     assert_named(traced(collector, http_server, exe))
 
 
+
+def dwz_pair(tmp_path, alt_name):
+    """curl_client at -O2 (perform() inlined into main) and a second build,
+    run through dwz as Debian's debhelper does (dh_dwz): what the two share
+    moves to a supplementary file, tmp_path/common.debug, which each names
+    in its .gnu_debugaltlink (alt_name there); the inlined function's
+    entry, its name with it, is then in that file. Returns the first."""
+    exe, other = str(tmp_path / "curl_client"), str(tmp_path / "other")
+    for out, extra in ((exe, []), (other, ["-DOTHER=1"])):
+        subprocess.run(["cc", "-O2", "-g", "-o", out, SRC, "-lcurl", "-lpthread"] + extra,
+                       check=True)
+    subprocess.run(["dwz", "-m", "common.debug", "-M", alt_name, exe, other], check=True,
+                   cwd=str(tmp_path))
+    sections = subprocess.run(["readelf", "-S", "-W", exe], capture_output=True,
+                              text=True).stdout
+    assert ".gnu_debugaltlink" in sections
+    info = subprocess.run(["readelf", "--debug-dump=info", exe], capture_output=True,
+                          text=True).stdout
+    assert "alt indirect string" in info and "(DW_TAG_inlined_subroutine)" in info
+    return exe
+
+
+@pytest.mark.skipif(not shutil.which("dwz"), reason="dwz is not installed")
+@pytest.mark.parametrize("how", ["in the program", "debug file", "by build ID"])
+def test_names_from_a_dwz_supplementary_file(collector, http_server, tmp_path, how):
+    """The call is in perform(), inlined into main(): its name is in the
+    dwz file, found as gdb finds it: from the program itself by a relative
+    path (from the program's directory); from its separate debug file by
+    an absolute one; or by the supplementary file's own build ID under a
+    debug directory, its path pointing nowhere. Before, main."""
+    alt = {"in the program": "common.debug", "debug file": str(tmp_path / "common.debug"),
+           "by build ID": "/nonexistent/common.debug"}[how]
+    exe = dwz_pair(tmp_path, alt)
+    dirs = "/nonexistent"
+    if how != "in the program":
+        dirs = str(tmp_path / "debug")
+        dbg = str(tmp_path / "curl_client.debug")
+        subprocess.run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", exe,
+                        dbg], check=True)
+        subprocess.run(["strip", exe], check=True)
+        bid = build_id(exe)
+        os.makedirs(os.path.join(dirs, ".build-id", bid[:2]))
+        shutil.move(dbg, os.path.join(dirs, ".build-id", bid[:2], bid[2:] + ".debug"))
+    if how == "by build ID":
+        common = str(tmp_path / "common.debug")
+        cid = build_id(common)
+        os.makedirs(os.path.join(dirs, ".build-id", cid[:2]))
+        shutil.move(common, os.path.join(dirs, ".build-id", cid[:2], cid[2:] + ".debug"))
+    a = traced(collector, http_server, exe, dirs)
+    assert a["code.function.name"] == "perform"
+    assert a["code.file.path"].endswith("tests/programs/curl_client.c")
+    assert a["code.line.number"] == source_line("curl_easy_perform(h)")
+
+
 @pytest.mark.skipif(not ADDR2LINE, reason="llvm-addr2line (Debian: llvm) is not installed")
 def test_split_program_against_addr2line(tmp_path):
     """Every call instruction of the stripped, fortified C client, named
