@@ -37,14 +37,42 @@ static int starts(const char *p, const char *lit)
 	return !strncmp(p, lit, strlen(lit));
 }
 
+/* Past the parameter list that opens at p and its qualifiers, if "::"
+ * follows: the list is a scope's, a function's whose local class or
+ * lambda this is ("f(int)::{lambda()#1}::operator()", "ns::S::run(int)
+ * const::B::h"); else NULL. */
+static const char *scope_params(const char *p)
+{
+	int depth = 0;
+	do {
+		depth += *p == '(' || *p == '<';
+		depth -= *p == ')' || *p == '>';
+		p++;
+	} while (*p && depth);
+	for (;;) {
+		if (starts(p, " const"))
+			p += 6;
+		else if (starts(p, " volatile"))
+			p += 9;
+		else if (starts(p, " &&"))
+			p += 3;
+		else if (starts(p, " &"))
+			p += 2;
+		else
+			break;
+	}
+	return starts(p, "::") ? p + 1 : NULL;
+}
+
 /* The part of a demangled name that names the function: from after its
  * return type (a template function's: "int ns::f<int>(int)") to its
  * parameter list, outside <>, () and {} (a lambda's "{lambda(int)#1}",
- * "(anonymous namespace)", "operator()" are kept whole). */
+ * "(anonymous namespace)", "operator()" are kept whole, and so are the
+ * parameters of the function a local class or lambda is in). */
 static void cut(const char *d, const char **from, size_t *len)
 {
 	int depth = 0;
-	const char *start = d, *p = d;
+	const char *start = d, *p = d, *q;
 	for (; *p; p++) {
 		if (depth == 0 && starts(p, "(anonymous namespace)")) {
 			p += strlen("(anonymous namespace)") - 1;
@@ -64,6 +92,8 @@ static void cut(const char *d, const char **from, size_t *len)
 			depth++;
 		else if ((*p == '>' || *p == '}' || *p == ')') && depth)
 			depth--;
+		else if (depth == 0 && *p == '(' && (q = scope_params(p)))
+			p = q; /* on at the second ':' of "::" */
 		else if (depth == 0 && *p == '(')
 			break;
 		else if (depth == 0 && *p == ' ')

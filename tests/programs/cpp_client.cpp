@@ -1,7 +1,8 @@
 // A C++ client for the call-site tests (tests/integration/test_demangle.py
 // builds it with g++; the Makefile builds only the .c programs): libcurl
 // called from a method of a class in a namespace and its overload, an
-// operator, a function template, a function of an anonymous namespace.
+// operator, a lambda in a method with parameters, a function template, a
+// function of an anonymous namespace.
 // Usage: cpp_client URL
 #include <curl/curl.h>
 
@@ -27,6 +28,7 @@ public:
 	__attribute__((noinline)) long fetch();
 	__attribute__((noinline)) long fetch(int times);
 	__attribute__((noinline)) long operator()(int);
+	__attribute__((noinline)) long each(int times);
 
 private:
 	std::string url_;
@@ -61,6 +63,20 @@ long Client::operator()(int)
 	return rc;
 }
 
+long Client::each(int times)
+{
+	CURL *h = curl_easy_init();
+	perform(url_, h);
+	auto one = [h]() __attribute__((noinline)) {
+		return (long)curl_easy_perform(h); // Client::each lambda
+	};
+	long rc = 0;
+	for (int i = 0; i < times; i++)
+		rc += one();
+	curl_easy_cleanup(h);
+	return rc;
+}
+
 template <typename T> __attribute__((noinline)) T get(const char *url)
 {
 	CURL *h = curl_easy_init();
@@ -88,6 +104,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	shop::Client c(argv[1]);
-	long rc = c.fetch() + c.fetch(1) + c(0) + shop::get<long>(argv[1]) + direct(argv[1]);
+	long rc = c.fetch() + c.fetch(1) + c(0) + c.each(1) + shop::get<long>(argv[1]) +
+	          direct(argv[1]);
 	return rc ? 1 : 0;
 }

@@ -35,6 +35,14 @@ static void names(void **state)
 	expect("_ZN1AcviEv", "A::operator int");
 	expect("_ZN12_GLOBAL__N_16directEPKc", "(anonymous namespace)::direct");
 	expect("_ZZ4mainENKUlvE_clEv", "main::{lambda()#1}::operator()");
+	/* in a function with parameters, or none, its own kept: a lambda's,
+	 * a local class's, in a const method, in a template */
+	expect("_ZZ1fiENKUlvE_clEv", "f(int)::{lambda()#1}::operator()");
+	expect("_ZZ1fvENKUlvE_clEv", "f()::{lambda()#1}::operator()");
+	expect("_ZZN2ns1S3runEiENKUliE_clEi", "ns::S::run(int)::{lambda(int)#1}::operator()");
+	expect("_ZZNK2ns1S3runEiENKUlvE_clEv", "ns::S::run(int) const::{lambda()#1}::operator()");
+	expect("_ZZ1fiEN1B1hEv", "f(int)::B::h");
+	expect("_ZZ1fIiEvT_ENKUlvE_clEv", "f<int>(int)::{lambda()#1}::operator()");
 	expect("_ZN1BIiE1fIcEEvT_", "B<int>::f<char>");
 }
 
