@@ -32,13 +32,21 @@
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const int crash_sigs[] = {AT_CRASH_SIGNALS, AT_TERM_SIGNALS};
-#define NSIGS ((int)(sizeof crash_sigs / sizeof crash_sigs[0]))
+static const int fixed_sigs[] = {AT_CRASH_SIGNALS, AT_TERM_SIGNALS};
+#define NFIXED ((int)(sizeof fixed_sigs / sizeof fixed_sigs[0]))
+#define NRT 32 /* real-time signals at most (31 on Linux: 34 to 64) */
+#define NSIGS_MAX (NFIXED + NRT)
+/* ours: fixed_sigs, then the real-time ones (at_crash_init) */
+static int crash_sigs[NSIGS_MAX];
+static int nsigs;
+int at_crash_rt_lo = 1, at_crash_rt_hi = 0; /* none until at_crash_init */
+static char rt_names[NRT][12];              /* "SIGRTMIN+3" */
 #define VIEWS 4     /* ring of the application's dispositions: writers never tear the one read */
 #define MAX_OPEN 16 /* spans recorded per crash */
 #define MAX_FRAMES 40
@@ -53,7 +61,7 @@ struct disp {
 	_Atomic int ours; /* our handler is the real disposition */
 };
 
-static struct disp disp[NSIGS];
+static struct disp disp[NSIGS_MAX];
 static _Atomic int installed;
 int (*at_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static pthread_key_t stack_key;
@@ -78,7 +86,7 @@ static AT_TLS sigjmp_buf *recording_jmp;
 
 static int sig_index(int sig)
 {
-	for (int i = 0; i < NSIGS; i++)
+	for (int i = 0; i < nsigs; i++)
 		if (crash_sigs[i] == sig)
 			return i;
 	return -1;
@@ -206,6 +214,8 @@ static const struct sig_name *sig_name(int sig)
 const char *at_crash_signame(int sig)
 {
 	const struct sig_name *n = sig_name(sig);
+	if (!n && at_rt_signal(sig) && sig - at_crash_rt_lo < NRT)
+		return rt_names[sig - at_crash_rt_lo];
 	return n ? n->name : "signal";
 }
 
@@ -244,6 +254,9 @@ size_t at_crash_describe(int sig, const siginfo_t *si, char *out, size_t outlen)
 	const struct sig_name *n = sig_name(sig);
 	if (n) {
 		puts_(&b, n->text);
+	} else if (at_rt_signal(sig)) { /* as strsignal says it */
+		puts_(&b, "Real-time signal ");
+		putdec(&b, sig - at_crash_rt_lo);
 	} else {
 		puts_(&b, "Signal ");
 		putdec(&b, sig);
@@ -870,6 +883,17 @@ void at_crash_init(void)
 	long ps = sysconf(_SC_PAGESIZE);
 	if (ps > 0)
 		page_size = (size_t)ps;
+	memcpy(crash_sigs, fixed_sigs, sizeof fixed_sigs);
+	nsigs = NFIXED;
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX && sig - SIGRTMIN < NRT; sig++) {
+		char *n = rt_names[sig - SIGRTMIN];
+		memcpy(n, "SIGRTMIN", 9);
+		if (sig > SIGRTMIN)
+			snprintf(n + 8, sizeof rt_names[0] - 8, "+%d", sig - SIGRTMIN);
+		crash_sigs[nsigs++] = sig;
+	}
+	at_crash_rt_lo = SIGRTMIN;
+	at_crash_rt_hi = SIGRTMIN + NRT - 1 < SIGRTMAX ? SIGRTMIN + NRT - 1 : SIGRTMAX;
 	stack_key_ok = pthread_key_create(&stack_key, thread_exit) == 0;
 	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
 	find_text();
@@ -878,7 +902,7 @@ void at_crash_init(void)
 		handler(sig_index(SIGPIPE), &pipe_handler);
 		atomic_store_explicit(&pipe_ours, 1, memory_order_release);
 	}
-	for (int i = 0; i < NSIGS; i++) {
+	for (int i = 0; i < nsigs; i++) {
 		struct sigaction old;
 		if (at_real_sigaction(crash_sigs[i], NULL, &old))
 			continue;

@@ -48,17 +48,26 @@ void at_crash_thread_setup(void);
 	 AT_SIGBIT(SIGXCPU) | AT_SIGBIT(SIGXFSZ) | AT_SIGBIT(SIGVTALRM) | AT_SIGBIT(SIGPROF) |     \
 	 AT_SIGBIT(SIGIO) | AT_SIGBIT(SIGPWR) | AT_SIGBIT(SIGSTKFLT) | AT_SIGBIT(SIGTRAP) |         \
 	 AT_SIGBIT(SIGSYS))
+/* The real-time signals, SIGRTMIN to SIGRTMAX as glibc gives them (34 to
+ * 64: it keeps 32 and 33 for itself), kill by default too: they are among
+ * those above once at_crash_init has set the range (empty before). */
+extern int at_crash_rt_lo, at_crash_rt_hi;
+static inline int at_rt_signal(int sig)
+{
+	return sig >= at_crash_rt_lo && sig <= at_crash_rt_hi;
+}
 /* The signals whose disposition the application sets through the shim's
- * view (at_crash_sigaction): one unsigned compare and a bit test
- * (sigaction's every call). Not SIGPIPE: at_crash_pipe_sigaction. */
+ * view (at_crash_sigaction): one unsigned compare and a bit test, or two
+ * compares (sigaction's every call). Not SIGPIPE: at_crash_pipe_sigaction. */
 static inline int at_crash_watched(int sig)
 {
-	return (unsigned)sig < 64 &&
-	       ((((AT_CRASH_MASK | AT_TERM_MASK) & ~AT_SIGBIT(SIGPIPE)) >> (unsigned)sig) & 1);
+	return ((unsigned)sig < 64 &&
+	        ((((AT_CRASH_MASK | AT_TERM_MASK) & ~AT_SIGBIT(SIGPIPE)) >> (unsigned)sig) & 1)) ||
+	       at_rt_signal(sig);
 }
 static inline int at_term_signal(int sig)
 {
-	return (unsigned)sig < 64 && ((AT_TERM_MASK >> (unsigned)sig) & 1);
+	return ((unsigned)sig < 64 && ((AT_TERM_MASK >> (unsigned)sig) & 1)) || at_rt_signal(sig);
 }
 /* The signals that kill, as a set: blocked while their handler runs, and
  * while a span passes from the code that ends it to the queue where the
@@ -69,6 +78,8 @@ static inline void at_term_sigset(sigset_t *s)
 	sigemptyset(s);
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(s, sigs[i]);
+	for (int i = at_crash_rt_lo; i <= at_crash_rt_hi; i++)
+		sigaddset(s, i);
 }
 
 /* In a fork's child: forgets the parent's other threads (see crash.c:

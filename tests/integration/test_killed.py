@@ -1,7 +1,7 @@
 """A process killed by a signal it leaves at its default action (SIGTERM from
 a service manager or a web server, SIGINT, SIGHUP, SIGQUIT, an alarm's
 SIGALRM, SIGUSR1/2, SIGPROF, a CPU limit's SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT,
-and SIGTRAP or SIGSYS sent by another process) exports its spans before it dies: those ended before, and those open
+SIGTRAP or SIGSYS sent by another process, the real-time signals) exports its spans before it dies: those ended before, and those open
 on the thread the signal interrupted, ended as killed. It still dies by that
 signal; a program that handles, ignores or waits for the signal is left alone.
 Also a real case: git-http-backend, which lighttpd kills once the response is
@@ -27,8 +27,9 @@ port, mode = int(sys.argv[1]), sys.argv[2]
 if "dfl-int" in sys.argv:      # Python handles SIGINT itself: give it back
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 if "handler" in sys.argv:
-    print("default", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
-    signal.signal(signal.SIGTERM, lambda s, f: print("handled", s, flush=True))
+    hsig = int(os.environ.get("HANDLED", signal.SIGTERM))
+    print("default", signal.getsignal(hsig) == signal.SIG_DFL, flush=True)
+    signal.signal(hsig, lambda s, f: print("handled", s, flush=True))
 if "sigwait" in sys.argv:
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
 if "ignored" in sys.argv:
@@ -87,6 +88,7 @@ def bare_env():
     (signal.SIGINT, ("dfl-int",)), (signal.SIGUSR1, ()), (signal.SIGUSR2, ()),
     (signal.SIGPROF, ()), (signal.SIGIO, ()), (signal.SIGPWR, ()), (16, ()),  # SIGSTKFLT
     (signal.SIGTRAP, ()), (signal.SIGSYS, ()),  # sent, not raised by an instruction
+    (signal.SIGRTMIN, ()), (signal.SIGRTMIN + 3, ()), (signal.SIGRTMAX, ()),
 ])
 def test_spans_ended_before_a_kill_are_exported(collector, http_server, sig, extra):
     results = []
@@ -133,6 +135,24 @@ def test_a_call_under_way_ends_as_killed(collector, http_server):
     # the request went out with its traceparent naming this span
     tp = http_server.header(0, "traceparent")
     assert tp == ["00-%s-%s-01" % (s["trace_id"], s["span_id"])]
+
+
+@pytest.mark.parametrize("n", [0, 3, signal.SIGRTMAX - signal.SIGRTMIN])
+def test_a_real_time_signal_ends_a_call_as_killed(collector, http_server, n):
+    http_server.pause = 20
+    p = start(shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"), http_server.port, "wait")
+    assert first_line(p) == "sent"
+    deadline = time.time() + 10
+    while not http_server.requests and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    os.kill(p.pid, signal.SIGRTMIN + n)
+    rc, out, err = finish(p)
+    assert rc == -(signal.SIGRTMIN + n), err
+    s = collector.wait_for(1, 5)[0]
+    name = "SIGRTMIN+%d" % n if n else "SIGRTMIN"
+    assert s["status_code"] == 2 and s["attributes"]["error.type"] == name
+    assert s["status_message"] == "Real-time signal %d (sent by process %d)" % (n, os.getpid())
 
 
 def helper_of(pid):
@@ -234,19 +254,21 @@ def test_killed_by_its_cpu_time_limit(collector, http_server):
     assert s["status_message"] == "CPU time limit exceeded (a resource limit: RLIMIT_CPU)"
 
 
-def test_a_handled_signal_is_the_programs(collector, http_server, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGRTMIN + 1])
+def test_a_handled_signal_is_the_programs(collector, http_server, tmp_path, sig):
     outs = []
     for env in (bare_env(), shim_env(collector)):
+        env["HANDLED"] = str(int(sig))
         flag = tmp_path / ("flag%d" % len(outs))
         p = start(env, http_server.port, "done", flag, "handler")
         # the program sees the default disposition, as without the shim
         assert first_line(p) == "default True"
         assert first_line(p) == "ready 200"
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(sig)
         time.sleep(0.3)
         flag.write_text("")
         outs.append(finish(p)[:2])
-    assert outs[0] == outs[1] == (0, "handled 15\nstill here\n")
+    assert outs[0] == outs[1] == (0, "handled %d\nstill here\n" % sig)
     spans = collector.wait_for(1, 5)
     assert len(spans) == 1 and spans[0]["status_code"] == 0 and not spans[0]["events"]
 
