@@ -154,7 +154,16 @@ static void describe_kill(void **state)
 	            at_term_signal(SIGXCPU) && at_term_signal(SIGPROF));
 	assert_false(at_crash_watched(SIGPIPE) || at_crash_watched(SIGCHLD) ||
 	             at_crash_watched(SIGWINCH) || at_crash_watched(SIGCONT) ||
-	             at_crash_watched(0) || at_crash_watched(64) || at_crash_watched(-1));
+	             at_crash_watched(0) || at_crash_watched(65) || at_crash_watched(-1) ||
+	             at_crash_watched(32) || at_crash_watched(33)); /* glibc's own */
+	/* the real-time signals kill too, once the handlers are in */
+	assert_true(at_term_signal(SIGRTMIN) && at_term_signal(SIGRTMAX) &&
+	            at_crash_watched(SIGRTMIN + 3));
+	si.si_code = SI_QUEUE;
+	si.si_pid = 4242;
+	assert_string_equal(described(SIGRTMIN + 3, &si), "Real-time signal 3 (sent by process 4242)");
+	assert_string_equal(at_crash_signame(SIGRTMIN + 3), "SIGRTMIN+3");
+	assert_string_equal(at_crash_signame(SIGRTMIN), "SIGRTMIN");
 	si.si_code = SI_KERNEL;
 	assert_string_equal(described(SIGXCPU, &si),
 	                    "CPU time limit exceeded (a resource limit: RLIMIT_CPU)");
