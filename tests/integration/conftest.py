@@ -121,6 +121,32 @@ def http_server():
     s.close()
 
 
+
+class Listener:
+    """A TCP server on loopback for hand-made peers: each connection it
+    takes goes to self.serve(conn), on a thread of its own (a subclass
+    sets what serve uses before calling this __init__)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
 def shim_env(collector=None, **extra):
     env = dict(os.environ)
     for k in list(env):

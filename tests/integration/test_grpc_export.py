@@ -6,10 +6,8 @@ server built on python3-h2 that gives tiny flow-control windows, pings,
 and goes away after each call; plus servers that are not gRPC at all."""
 import gzip
 import os
-import socket
 import struct
 import sys
-import threading
 import time
 
 import grpc
@@ -20,7 +18,7 @@ import h2.events
 import h2.settings
 import pytest
 
-from conftest import ROOT, Collector, fuzz_short, run, serve, shim_env, program
+from conftest import ROOT, Collector, Listener, fuzz_short, run, serve, shim_env, program
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from collector import Receiver, span_dicts, trace_service_pb2  # noqa: E402
@@ -111,30 +109,15 @@ def test_a_refusal_is_not_retried_and_is_said_once(gcoll, http_server):
     assert len(gcoll.requests) == 1 and not gcoll.spans
 
 
-class Http1Only:
+class Http1Only(Listener):
     """Answers whatever comes with an HTTP/1.1 400, as an HTTP/1.1-only
     server does to the HTTP/2 preface."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            c.recv(65536)
-            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                      b"Connection: close\r\n\r\n")
-            c.close()
-
-    def close(self):
-        self.sock.close()
+    def serve(self, c):
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                  b"Connection: close\r\n\r\n")
+        c.close()
 
 
 @pytest.mark.parametrize("server,says", [(Collector, "it answered in text"),
@@ -168,7 +151,7 @@ def test_http_protobuf_default_endpoint_is_unchanged_by_grpc_code(http_server):
 
 # ---- a strict HTTP/2 server (python3-h2): small windows, pings, GOAWAY ----
 
-class StrictH2(Receiver):
+class StrictH2(Receiver, Listener):
     """Serves Export on every connection with h2's protocol checks on: a
     client frame that breaks RFC 9113 raises in h2 and is recorded as an
     error. Settings: a 1000-byte initial window, topped up only by what the
@@ -178,29 +161,16 @@ class StrictH2(Receiver):
     at once, before its body ("early")."""
 
     def __init__(self, first="ok"):
-        super().__init__()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
+        Receiver.__init__(self)
         self.calls, self.pings_acked = 0, 0
         self.connections = 0
         self.encodings, self.compressed = set(), set()
         self.first = first
         self.resets = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        Listener.__init__(self)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, sock):
+    def serve(self, sock):
+        self.connections += 1
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         conn.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000,
@@ -275,9 +245,6 @@ class StrictH2(Receiver):
             self.spans.extend(span_dicts(req))
             self.lock.notify_all()
 
-    def close(self):
-        self.sock.close()
-
 
 @pytest.mark.parametrize("first,compression", [("ok", "none"), ("refuse", "gzip"),
                                                ("early", "none")])
@@ -310,29 +277,17 @@ def test_a_strict_http2_server_finds_no_fault(http_server, first, compression):
         srv.close()
 
 
-class Answers(Receiver):
+class Answers(Receiver, Listener):
     """Answers every Export call with the fields given, as they are (h2's
     own checks of what it sends are off): for what a collector may send
     that no gRPC server would."""
 
     def __init__(self, headers, trailers):
-        super().__init__()
+        Receiver.__init__(self)
         self.headers, self.trailers = headers, trailers
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        Listener.__init__(self)
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, sock):
+    def serve(self, sock):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, validate_outbound_headers=False,
             normalize_outbound_headers=False))
@@ -349,9 +304,6 @@ class Answers(Receiver):
                         conn.send_headers(ev.stream_id, self.headers)
                         conn.send_headers(ev.stream_id, self.trailers, end_stream=True)
                 sock.sendall(conn.data_to_send())
-
-    def close(self):
-        self.sock.close()
 
 
 GRPC_OK = [(":status", "200"), ("content-type", "application/grpc")]

@@ -13,12 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from conftest import program, run, shim_env, wait_gone
+from conftest import Listener, program, run, shim_env, wait_gone
 from test_cgi import web  # noqa: F401 (fixture)
 
 CLIENT = r"""
@@ -369,28 +368,16 @@ def test_a_crash_ends_the_requests_other_threads_serve(collector):
 
 
 
-class Silent:
+class Silent(Listener):
     """Takes connections and reads what comes, never answers: a server a
     call waits on until the caller dies. got: connections that sent."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.got, self.conns = 0, []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._read, args=(c,), daemon=True).start()
-
-    def _read(self, c):
+    def serve(self, c):
+        self.conns.append(c)
         first = True
         while True:
             try:
@@ -403,7 +390,7 @@ class Silent:
                 first = False
 
     def close(self):
-        self.sock.close()
+        super().close()
         for c in self.conns:
             c.close()
 

@@ -4,6 +4,7 @@ the protocol in Python, mysql_static is mysql_client.c linked with
 libmariadb.a. Real mariadbd on loopback (test_mysql.py's fixture); spans as
 the collector decoded them with the official OTLP protos, compared with the
 libmariadb hook's spans for the same statements."""
+import contextlib
 import os
 import re
 import shutil
@@ -639,6 +640,19 @@ def running(db, sql, timeout=10):
     raise AssertionError("the server never ran %s" % sql)
 
 
+@contextlib.contextmanager
+def reaped(p, db, sql):
+    """p killed if it outlived the block, and sql's statement on the
+    server (its sleep: no one waits for it)."""
+    try:
+        yield
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        kill_statement(db, sql)
+
+
 def kill_statement(db, sql):
     import MySQLdb
     for (cid,) in query(db, "SELECT id FROM information_schema.processlist WHERE info = '%s'"
@@ -685,16 +699,11 @@ def test_killed_while_waiting(collector, tables, kind):
     execute), whose hook ends its own."""
     sql = "SELECT SLEEP(%s) AS t_%s" % ("?" if kind == "mysql_client_prepared" else "5", kind)
     p = sleeper(tables, kind, sql, shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"))
-    try:
+    with reaped(p, tables, sql):
         running(tables, sql)
         time.sleep(0.1)
         os.kill(p.pid, signal.SIGTERM)
         assert p.wait(10) == -signal.SIGTERM
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        kill_statement(tables, sql)  # the server's sleep, no one waits for it
     spans = exactly(collector, 1)
     s = spans[0]
     assert s["status_code"] == 2 and s["attributes"]["error.type"] == "SIGTERM"
@@ -718,7 +727,7 @@ def test_killed_while_another_thread_waits(collector, tables, http_server):
     p = subprocess.Popen([program("threads_stuck"), "mysql:" + sql,
                           "curl:%s/t" % http_server.url],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(p, tables, sql):
         running(tables, sql)
         end = time.time() + 10
         while not http_server.requests and time.time() < end:
@@ -726,11 +735,6 @@ def test_killed_while_another_thread_waits(collector, tables, http_server):
         time.sleep(0.1)
         os.kill(p.pid, signal.SIGTERM)
         assert p.wait(10) == -signal.SIGTERM
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        kill_statement(tables, sql)
     spans = exactly(collector, 2)
     db = [s for s in spans if s["attributes"].get("db.system.name") == "mariadb"]
     assert len(db) == 1, spans
