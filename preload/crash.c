@@ -32,7 +32,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -58,10 +57,12 @@ static char rt_names[NRT][12];              /* "SIGRTMIN+3" */
 struct disp {
 	struct sigaction view[VIEWS]; /* what the application installed, newest at cur */
 	_Atomic unsigned cur, next;
-	_Atomic int ours; /* our handler is the real disposition */
 };
 
+/* Zero (SIG_DFL) until the application sets one, or one was there
+ * before us: a default left untouched costs no page at start. */
 static struct disp disp[NSIGS_MAX];
+static _Atomic int ours[NSIGS_MAX]; /* our handler is the real disposition */
 static _Atomic int installed;
 int (*at_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static pthread_key_t stack_key;
@@ -83,6 +84,27 @@ AT_TLS uint8_t at_crash_thread_ready;
 /* set while this thread records a crash: a fault inside the recording
  * (a corrupt span chain, an unwinder surprise) jumps back and gives up */
 static AT_TLS sigjmp_buf *recording_jmp;
+
+static sigset_t term_set; /* at_term_sigset's, once the range is known */
+static int term_set_made;
+
+static void make_term_set(sigset_t *s)
+{
+	sigemptyset(s);
+	for (int i = 0; i < NFIXED; i++)
+		if (at_term_signal(fixed_sigs[i]))
+			sigaddset(s, fixed_sigs[i]);
+	for (int i = at_crash_rt_lo; i <= at_crash_rt_hi; i++)
+		sigaddset(s, i);
+}
+
+void at_term_sigset(sigset_t *s)
+{
+	if (term_set_made)
+		*s = term_set;
+	else
+		make_term_set(s);
+}
 
 static int sig_index(int sig)
 {
@@ -494,7 +516,8 @@ static void end_open(int sig, const siginfo_t *si, const void *uc, int cgi_too, 
 	if (n) {
 		char trace[3072];
 		/* a kill's stack is where the program waited, not a fault's */
-		size_t tlen = trace_too && !(term && !trapped(sig, si)) ? unwind(trace, sizeof trace, uc) : 0;
+		int fault = !term || trapped(sig, si);
+		size_t tlen = trace_too && fault ? unwind(trace, sizeof trace, uc) : 0;
 		for (int i = 0; i < n; i++) {
 			if (at_curl_interrupted)
 				at_curl_interrupted(open[i]);
@@ -669,7 +692,7 @@ static void chain(int i, int sig, siginfo_t *si, void *uc)
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
 		at_real_sigaction(sig, &dfl, NULL);
-		atomic_store(&disp[i].ours, 0);
+		atomic_store(&ours[i], 0);
 		if (!cpu) {
 			/* pending until we return: then it kills in the original context */
 			sigset_t m;
@@ -711,13 +734,16 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 	int saved = errno;
 	if (sig_index(sig) < 0)
 		return;
-	if (recording_jmp) /* we faulted while recording: give up on it */
-		siglongjmp(*recording_jmp, 1);
 	if (gather_request(sig, si)) { /* the process dies on another thread */
-		gathered(sig, si, uc);
+		if (recording_jmp) /* this one is recording its own crash */
+			atomic_fetch_add(&gather_acks, 1);
+		else
+			gathered(sig, si, uc);
 		errno = saved;
 		return;
 	}
+	if (recording_jmp) /* we faulted while recording: give up on it */
+		siglongjmp(*recording_jmp, 1);
 	sigjmp_buf jb;
 	if (!sigsetjmp(jb, 1)) {
 		recording_jmp = &jb;
@@ -752,7 +778,7 @@ static int install(int i)
 	handler(i, &sa);
 	if (at_real_sigaction(crash_sigs[i], &sa, NULL))
 		return -1;
-	atomic_store(&disp[i].ours, 1);
+	atomic_store(&ours[i], 1);
 	return 0;
 }
 
@@ -794,14 +820,14 @@ int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 		 * the kernel; ours only stands in for the default action */
 		if ((*rc = at_real_sigaction(sig, &copy, NULL)))
 			return 1;
-		atomic_store(&disp[i].ours, 0);
+		atomic_store(&ours[i], 0);
 	} else if (copy.sa_handler == SIG_IGN) {
 		/* really ignore it (an exec'ed program inherits that); a fault
 		 * kills anyway, unrecorded */
 		if ((*rc = at_real_sigaction(sig, &copy, NULL)))
 			return 1;
-		atomic_store(&disp[i].ours, 0);
-	} else if (!atomic_load(&disp[i].ours) && install(i)) {
+		atomic_store(&ours[i], 0);
+	} else if (!atomic_load(&ours[i]) && install(i)) {
 		*rc = at_real_sigaction(sig, &copy, NULL);
 		return 1;
 	}
@@ -886,14 +912,21 @@ void at_crash_init(void)
 	memcpy(crash_sigs, fixed_sigs, sizeof fixed_sigs);
 	nsigs = NFIXED;
 	for (int sig = SIGRTMIN; sig <= SIGRTMAX && sig - SIGRTMIN < NRT; sig++) {
-		char *n = rt_names[sig - SIGRTMIN];
-		memcpy(n, "SIGRTMIN", 9);
-		if (sig > SIGRTMIN)
-			snprintf(n + 8, sizeof rt_names[0] - 8, "+%d", sig - SIGRTMIN);
+		int k = sig - SIGRTMIN; /* "SIGRTMIN", "SIGRTMIN+1"... "SIGRTMIN+30" */
+		char *n = rt_names[k];
+		memcpy(n, "SIGRTMIN+", 10);
+		if (!k)
+			n[8] = 0;
+		else if (k < 10)
+			n[9] = (char)('0' + k), n[10] = 0;
+		else
+			n[9] = (char)('0' + k / 10), n[10] = (char)('0' + k % 10), n[11] = 0;
 		crash_sigs[nsigs++] = sig;
 	}
 	at_crash_rt_lo = SIGRTMIN;
 	at_crash_rt_hi = SIGRTMIN + NRT - 1 < SIGRTMAX ? SIGRTMIN + NRT - 1 : SIGRTMAX;
+	make_term_set(&term_set);
+	term_set_made = 1;
 	stack_key_ok = pthread_key_create(&stack_key, thread_exit) == 0;
 	abort_msg = dlsym(RTLD_DEFAULT, "__abort_msg");
 	find_text();
@@ -906,11 +939,10 @@ void at_crash_init(void)
 		struct sigaction old;
 		if (at_real_sigaction(crash_sigs[i], NULL, &old))
 			continue;
-		disp[i].view[0] = old;
-		if (crash_sigs[i] == SIGPIPE) { /* never set: the default (at_crash_pipe_sigaction) */
-			memset(&disp[i].view[0], 0, sizeof disp[i].view[0]);
-			disp[i].view[0].sa_handler = SIG_DFL;
-		}
+		/* SIGPIPE's is never set: the default (at_crash_pipe_sigaction) */
+		if (crash_sigs[i] != SIGPIPE &&
+		    (old.sa_handler != SIG_DFL || old.sa_flags || !sigisemptyset(&old.sa_mask)))
+			disp[i].view[0] = old;
 		if (old.sa_handler == SIG_IGN)
 			continue; /* ignored before us: stays so */
 		int term = at_term_signal(crash_sigs[i]);

@@ -71,16 +71,8 @@ static inline int at_term_signal(int sig)
 }
 /* The signals that kill, as a set: blocked while their handler runs, and
  * while a span passes from the code that ends it to the queue where the
- * handler cannot see it (hooks/cgi.c). */
-static inline void at_term_sigset(sigset_t *s)
-{
-	static const int sigs[] = {AT_TERM_SIGNALS};
-	sigemptyset(s);
-	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaddset(s, sigs[i]);
-	for (int i = at_crash_rt_lo; i <= at_crash_rt_hi; i++)
-		sigaddset(s, i);
-}
+ * handler cannot see it (hooks/cgi.c). Made once, at_crash_init. */
+void at_term_sigset(sigset_t *s);
 
 /* In a fork's child: forgets the parent's other threads (see crash.c:
  * a kill ends their open spans too). */
