@@ -33,10 +33,10 @@ static AT_NOINLINE int sigaction_slow(int sig, const struct sigaction *act, stru
 
 AT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
-	if (AT_LIKELY(!at_crash_watched(sig) && sig != SIGPIPE && at_real_sigaction))
-		return at_real_sigaction(sig, act, oact); /* a tail call */
 	if (sig == SIGPIPE) /* libcurl sets and restores it ~20 times a transfer */
 		return at_crash_pipe_sigaction(act, oact);
+	if (AT_LIKELY(!at_crash_watched(sig) && at_real_sigaction))
+		return at_real_sigaction(sig, act, oact); /* a tail call */
 	return sigaction_slow(sig, act, oact);
 }
 
