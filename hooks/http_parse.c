@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "http_parse.h"
 
+#include "../preload/hex.h"
+
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -242,16 +244,6 @@ static inline __attribute__((always_inline)) size_t token_run(const unsigned cha
 	return i;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* ---- header names ---- */
 
@@ -996,7 +988,7 @@ int at_http_parse(struct at_http_parser *p, const char *buf, size_t n, size_t *u
 			continue;
 		}
 		case S_CHUNK_SIZE: {
-			int h = hexval(c);
+			int h = at_hexval(c);
 			if (h >= 0) {
 				if (++p->ndigits > 15)
 					return *used = i, fail(p);

@@ -584,8 +584,8 @@ static void unlist_thread(void)
 /* In a fork's child: the parent's threads are not here. */
 void at_crash_atfork_child(void)
 {
-	for (int i = 0; i < MAX_THREADS; i++)
-		if (i != thread_slot)
+	for (int i = 0; i < MAX_THREADS; i++) /* read first: an untouched page stays shared */
+		if (i != thread_slot && atomic_load(&threads[i]))
 			atomic_store(&threads[i], 0);
 	if (thread_slot >= 0)
 		atomic_store(&threads[thread_slot], (pid_t)syscall(SYS_gettid));

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "h2_client.h"
 
+#include "../preload/hex.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -245,13 +247,6 @@ static int digits(const char *v, size_t n, size_t max)
 	return x;
 }
 
-static int hex(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
 
 /* What the response's fields say: :status, grpc-status, grpc-message. */
 static int on_field(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
@@ -269,9 +264,10 @@ static int on_field(void *ctx, const char *name, size_t nlen, const char *value,
 		size_t o = 0;
 		for (size_t i = 0; i < vlen && o + 1 < sizeof r->grpc_message; i++) {
 			unsigned c = (unsigned char)value[i];
+			const unsigned char *x = (const unsigned char *)value + i + 1;
 			int hi, lo;
-			if (c == '%' && i + 2 < vlen && (hi = hex(value[i + 1])) >= 0 &&
-			    (lo = hex(value[i + 2])) >= 0) {
+			if (c == '%' && i + 2 < vlen && (hi = at_hexval(x[0])) >= 0 &&
+			    (lo = at_hexval(x[1])) >= 0) {
 				c = (unsigned)(hi << 4 | lo);
 				i += 2;
 			}
