@@ -279,11 +279,11 @@ int at_cgi_active(void)
 	return active;
 }
 
-int at_cgi_mark(char out[AT_CGI_MARK_VAR])
+int at_cgi_mark(char out[AT_CGI_MARK_VAR], int spawn)
 {
 	if (!active || !mark_tp[0])
 		return 0;
-	if (getpid() == owner)
+	if (!spawn && getpid() == owner)
 		return -1;
 	memcpy(out, AT_CGI_MARK "=", sizeof AT_CGI_MARK);
 	memcpy(out + sizeof AT_CGI_MARK, mark_tp, sizeof mark_tp);

@@ -22,12 +22,13 @@ void at_cgi_init(void);
 
 /* Whether the process is inside a CGI request (its own or a parent's). */
 int at_cgi_active(void);
-/* What an exec does with AT_CGI_MARK: 1, put out ("AUTOTRACE_CGI_SPAN=
+/* What an exec (spawn 0) or a new process (spawn 1: posix_spawn, system,
+ * popen) does with AT_CGI_MARK: 1, put out ("AUTOTRACE_CGI_SPAN=
  * <traceparent>") in place of any (a process of the request that does not
- * own its span; the program may have built an environment without it);
- * -1, drop it (the span's own process: its next image makes the next
- * span); 0, nothing (not in a CGI request). */
-int at_cgi_mark(char out[AT_CGI_MARK_VAR]);
+ * own its span, or a new process of any: the program may have built an
+ * environment without it); -1, drop it (an exec of the span's own process:
+ * its next image makes the next span); 0, nothing (not in a CGI request). */
+int at_cgi_mark(char out[AT_CGI_MARK_VAR], int spawn);
 
 /* The bytes the program wrote to its stdout (r of them, from iov; iov
  * NULL: r bytes that went by unread): the response's head. Returns 1 once

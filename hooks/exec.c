@@ -1,8 +1,8 @@
 /* exec*: the new program continues the trace. The current context goes into
- * its environment as TRACEPARENT / TRACESTATE (which the shim reads at
- * start), replacing any it had, and what is queued is exported first
- * (bounded by AUTOTRACE_EXIT_TIMEOUT): after exec it is gone. Spans of
- * connections still open are ended, for the same reason.
+ * its environment as TRACEPARENT / TRACESTATE (hooks/child_env.c), and what
+ * is queued is exported first (bounded by AUTOTRACE_EXIT_TIMEOUT): after
+ * exec it is gone. Spans of connections still open are ended, for the same
+ * reason.
  *
  * glibc's exec functions call each other internally, not through the PLT,
  * so each one is interposed. The new environment is built on the stack:
@@ -12,7 +12,7 @@
 #include "../preload/propagation.h"
 #include "../preload/real.h"
 #include "../reporter/helper.h"
-#include "cgi.h"
+#include "child_env.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,82 +25,6 @@ AT_REAL(int, fexecve, (int, char *const[], char *const[]));
 AT_REAL(int, execveat, (int, const char *, char *const[], char *const[], int));
 
 extern char **environ;
-void at_net_exit(void) __attribute__((weak));
-
-#define MAX_ENV 2048
-
-/* What an exec passes on; room for the three variables and a NULL. */
-struct newenv {
-	char tp[sizeof "TRACEPARENT=" + AT_TRACEPARENT_LEN];
-	char ts[sizeof "TRACESTATE=" + AT_TRACESTATE_MAX];
-	char cgi[AT_CGI_MARK_VAR];
-};
-
-static int is_var(const char *e, const char *name, size_t n)
-{
-	return !strncmp(e, name, n) && e[n] == '=';
-}
-
-/* Fills out (capacity MAX_ENV + 4) and returns it, or returns envp when
- * there is nothing to pass on (or the environment is too large). */
-static char *const *prepare(char *const envp[], char **out, struct newenv *ne)
-{
-	if (!at_on() || at_tls.depth)
-		return envp;
-	/* nothing current but TRACEPARENT itself: the environment has it already;
-	 * what is queued is still lost in the new image: send it now */
-	if (!at_tls.cur && !at_tls.inherited.valid && !at_cgi_active()) {
-		at_flush_at_exit();
-		return envp;
-	}
-	int saved = errno;
-	struct at_ctx c;
-	if (!at_current_ctx(&c) || !c.valid) {
-		errno = saved;
-		return envp;
-	}
-	/* tracestate of the current span (an incoming request's, or TRACESTATE) */
-	const char *ts = NULL;
-	size_t tsl = 0;
-	if (at_tls.cur && at_tls.cur->tracestate.len) {
-		ts = at_span_str(at_tls.cur, at_tls.cur->tracestate);
-		tsl = at_tls.cur->tracestate.len;
-	}
-	if (tsl > AT_TRACESTATE_MAX)
-		tsl = 0;
-	/* the queue and open spans are lost in the new image: send them now */
-	if (at_net_exit)
-		at_net_exit();
-	at_cgi_end(AT_CGI_EXEC);
-	at_flush_at_exit();
-	int cgi = at_cgi_mark(ne->cgi);
-
-	int n = 0;
-	for (char *const *e = envp; e && *e; e++) {
-		if (is_var(*e, "TRACEPARENT", 11) || is_var(*e, "TRACESTATE", 10) ||
-		    (cgi && is_var(*e, AT_CGI_MARK, sizeof AT_CGI_MARK - 1)))
-			continue;
-		if (n >= MAX_ENV) {
-			errno = saved;
-			return envp;
-		}
-		out[n++] = *e;
-	}
-	memcpy(ne->tp, "TRACEPARENT=", 12);
-	at_traceparent_format(&c, ne->tp + 12);
-	out[n++] = ne->tp;
-	if (tsl) {
-		memcpy(ne->ts, "TRACESTATE=", 11);
-		memcpy(ne->ts + 11, ts, tsl);
-		ne->ts[11 + tsl] = 0;
-		out[n++] = ne->ts;
-	}
-	if (cgi > 0)
-		out[n++] = ne->cgi;
-	out[n] = NULL;
-	errno = saved;
-	return out;
-}
 
 /* A process-mode exporter (reporter/helper.c) is told that the ring may go:
  * execve keeps the pid, so the exporter would otherwise wait for an app
@@ -126,9 +50,9 @@ AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 4];
-	struct newenv ne;
-	char *const *env = prepare(envp, out, &ne);
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execve(path, argv, env));
 }
 
@@ -138,9 +62,9 @@ AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 4];
-	struct newenv ne;
-	char *const *env = prepare(envp, out, &ne);
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execvpe(file, argv, env));
 }
 
@@ -150,9 +74,9 @@ AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 4];
-	struct newenv ne;
-	char *const *env = prepare(envp, out, &ne);
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_fexecve(fd, argv, env));
 }
 
@@ -163,9 +87,9 @@ AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[MAX_ENV + 4];
-	struct newenv ne;
-	char *const *env = prepare(envp, out, &ne);
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execveat(dirfd, path, argv, env, flags));
 }
 

@@ -92,6 +92,11 @@ void at_io_direct_off(void)
 		point(0);
 }
 
+int at_io_app_threads(void)
+{
+	return atomic_load_explicit(&app_threads, memory_order_relaxed);
+}
+
 unsigned at_io_direct_bits(void)
 {
 	return atomic_load(&bits_now);

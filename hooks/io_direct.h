@@ -44,6 +44,9 @@ enum {
 void at_io_direct_init(void);
 /* The program starts a thread or cancels one: libc's wrappers from now on. */
 void at_io_direct_off(void);
+/* Whether the program has started a thread (or cancelled one): sticky. A
+ * thread glibc starts itself (a SIGEV_THREAD timer's) is not seen. */
+int at_io_app_threads(void);
 /* The calls made directly now (tests, the debug log). */
 unsigned at_io_direct_bits(void);
 

@@ -28,6 +28,14 @@
  *   -K                    the same, the thread started by C11's thrd_create
  *   -C                    per request, call a CGI-style child: fork + execv
  *                         of argv after "--" with its output as the body
+ *   -P how                how -C starts the child: fork (default), system
+ *                         (its output to a temporary file, "> path"), popen,
+ *                         spawn (posix_spawn), spawnp (posix_spawnp); the
+ *                         body then ends with "rc N" (system's status, or
+ *                         posix_spawn's error, or -1 from popen) and,
+ *                         for system and popen, "environ same|changed
+ *                         TRACEPARENT=value|-": whether this process's
+ *                         environment is as it was before the call
  *   -6                    listen on [::1] instead of 127.0.0.1
  *   -a none|full|short    how accept is called: no address (default), a
  *                         sockaddr_storage, or a buffer of 2 bytes (the
@@ -65,6 +73,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +89,8 @@
 static int status = 200, echo, upstream, in_thread, no_close, use_stdio, update;
 static const char *framing = "len", *mode = "thread";
 static char **cgi;
+static const char *cgi_how = "fork"; /* -P */
+extern char **environ;
 static const char *accept_how = "none";
 static const char *reading; /* -R */
 static const char *dprinting; /* -D */
@@ -263,11 +274,87 @@ static int up_c11(void *p)
 	return 0;
 }
 
+/* -P system, popen: the child's command line, each word in single quotes,
+ * its output to path (NULL: stdout) */
+static void cgi_command(char *cmd, size_t cap, const char *path)
+{
+	size_t n = 0;
+	for (char **a = cgi; *a && n + 4 < cap; a++)
+		n += (size_t)snprintf(cmd + n, cap - n, "'%s' ", *a);
+	if (path && n < cap)
+		snprintf(cmd + n, cap - n, "> '%s'", path);
+}
+
+static size_t read_all(int fd, char *out, size_t cap)
+{
+	size_t have = 0;
+	ssize_t r;
+	while (have + 1 < cap && (r = read(fd, out + have, cap - 1 - have)) > 0)
+		have += (size_t)r;
+	return have;
+}
+
+/* -P system, popen: this process's environment after the call */
+static size_t env_after(char *out, size_t cap, char **before)
+{
+	const char *tp = getenv("TRACEPARENT");
+	return (size_t)snprintf(out, cap, "environ %s TRACEPARENT=%s\n",
+	                        environ == before ? "same" : "changed", tp ? tp : "-");
+}
+
 static int run_cgi(char *out, size_t cap)
 {
+	char cmd[1024];
+	size_t have = 0;
+	int rc = 0;
+	char **before = environ;
+	if (!strcmp(cgi_how, "popen")) {
+		cgi_command(cmd, sizeof cmd, NULL);
+		FILE *f = popen(cmd, "r");
+		if (f) {
+			have = fread(out, 1, cap - 1, f);
+			rc = pclose(f);
+		} else {
+			rc = -1;
+		}
+		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
+		have += env_after(out + have, cap - have, before);
+		return (int)have;
+	}
+	if (!strcmp(cgi_how, "system")) {
+		char path[] = "/tmp/http_server_XXXXXX";
+		int fd = mkstemp(path);
+		if (fd < 0)
+			return 0;
+		cgi_command(cmd, sizeof cmd, path);
+		rc = system(cmd);
+		unlink(path);
+		have = read_all(fd, out, cap);
+		close(fd);
+		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
+		have += env_after(out + have, cap - have, before);
+		return (int)have;
+	}
 	int p[2];
 	if (pipe(p))
 		return 0;
+	if (!strncmp(cgi_how, "spawn", 5)) {
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+		posix_spawn_file_actions_addclose(&fa, p[0]);
+		pid_t pid;
+		rc = (cgi_how[5] == 'p' ? posix_spawnp : posix_spawn)(&pid, cgi[0], &fa, NULL, cgi,
+		                                                      environ);
+		posix_spawn_file_actions_destroy(&fa);
+		close(p[1]);
+		have = read_all(p[0], out, cap);
+		if (!rc)
+			waitpid(pid, NULL, 0);
+		close(p[0]);
+		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
+		return (int)have;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(p[1], 1);
@@ -277,10 +364,7 @@ static int run_cgi(char *out, size_t cap)
 		_exit(127);
 	}
 	close(p[1]);
-	size_t have = 0;
-	ssize_t r;
-	while (have + 1 < cap && (r = read(p[0], out + have, cap - 1 - have)) > 0)
-		have += (size_t)r;
+	have = read_all(p[0], out, cap);
 	close(p[0]);
 	waitpid(pid, NULL, 0);
 	out[have] = 0;
@@ -438,7 +522,7 @@ int main(int argc, char **argv)
 {
 	int o;
 	int v6 = 0, conns = -1;
-	while ((o = getopt(argc, argv, "m:s:r:eu:TKCx6a:n:SR:UD:L:")) != -1) {
+	while ((o = getopt(argc, argv, "m:s:r:eu:TKCP:x6a:n:SR:UD:L:")) != -1) {
 		switch (o) {
 		case '6':
 			v6 = 1;
@@ -473,6 +557,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			cgi = argv;
+			break;
+		case 'P':
+			cgi_how = optarg;
 			break;
 		case 'S':
 			use_stdio = 1;

@@ -1,0 +1,133 @@
+/* posix_spawn, posix_spawnp, system, popen: the new program continues the
+ * trace, as after exec (hooks/exec.c): the current context goes into its
+ * environment as TRACEPARENT / TRACESTATE (hooks/child_env.c). This process
+ * goes on, so nothing is sent or ended first.
+ *
+ * posix_spawn and posix_spawnp take the environment as an argument: the
+ * built one (on the stack) is passed instead.
+ *
+ * system and popen start their shell with glibc's internal posix_spawn,
+ * which no hook sees, with the process's environ as it is then. While the
+ * program has no thread of its own (hooks/io_direct.c: it never started or
+ * cancelled one) the built environment is made environ for the call and
+ * the program's own put back after it: the calling thread is the
+ * program's only one, in the call, and the shim's threads only read
+ * environ. The program's array is never written, and the built one is one
+ * of two kept in turn, never on the stack, so that one of the shim's
+ * threads still reading it through a pointer loaded before it was put back
+ * reads what it read before. Once the program has a thread of its own, a
+ * second thread could read or change environ meanwhile: the calls pass
+ * through and their programs get the context the process started with. */
+#define _GNU_SOURCE
+#include "../preload/autotrace.h"
+#include "../preload/log.h"
+#include "../preload/real.h"
+#include "child_env.h"
+#include "io_direct.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern char **environ;
+
+AT_REAL(int, posix_spawn,
+        (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+         char *const[], char *const[]));
+AT_REAL(int, posix_spawnp,
+        (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+         char *const[], char *const[]));
+AT_REAL(int, system, (const char *));
+AT_REAL(FILE *, popen, (const char *, const char *));
+
+AT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!AT_RESOLVE(posix_spawn))
+		return ENOSYS;
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	return real_posix_spawn(pid, path, fa, attr, argv,
+	                        at_child_env(envp, out, &ne, AT_CHILD_SPAWN));
+}
+
+AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!AT_RESOLVE(posix_spawnp))
+		return ENOSYS;
+	char *out[AT_CHILD_ENV_SLOTS];
+	struct at_child_env ne;
+	return real_posix_spawnp(pid, file, fa, attr, argv,
+	                         at_child_env(envp, out, &ne, AT_CHILD_SPAWN));
+}
+
+/* ---- system, popen ---- */
+
+static char *built[2][AT_CHILD_ENV_SLOTS];
+static struct at_child_env built_vars[2];
+static unsigned turn;
+
+/* Makes the built environment environ for a call; returns the program's,
+ * to put back with put_back, or NULL when environ stays as it is. */
+static char **swap_in(const char *what, char ***mine)
+{
+	if (!at_on() || at_tls.depth)
+		return NULL;
+	if (at_io_app_threads()) {
+		static _Atomic int told;
+		if (!atomic_exchange(&told, 1))
+			at_debug("%s: the program has threads of its own; its environment is not "
+			         "changed, so the shell gets no TRACEPARENT from the shim",
+			         what);
+		return NULL;
+	}
+	char **own = environ;
+	unsigned t = turn ^= 1;
+	char *const *e = at_child_env(own, built[t], &built_vars[t], AT_CHILD_SPAWN);
+	if (e == own)
+		return NULL;
+	*mine = built[t];
+	atomic_thread_fence(memory_order_release); /* the array before the pointer */
+	environ = built[t];
+	return own;
+}
+
+/* The program's environ back, unless something set another one meanwhile
+ * (a signal handler's setenv): that one stays. */
+static void put_back(char **own, char **mine)
+{
+	if (own && environ == mine)
+		environ = own;
+}
+
+AT_EXPORT int system(const char *cmd)
+{
+	if (!AT_RESOLVE(system)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	char **mine = NULL;
+	char **own = cmd ? swap_in("system", &mine) : NULL;
+	int rc = real_system(cmd);
+	int e = errno;
+	put_back(own, mine);
+	errno = e;
+	return rc;
+}
+
+AT_EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	if (!AT_RESOLVE(popen)) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	char **mine = NULL;
+	char **own = cmd ? swap_in("popen", &mine) : NULL;
+	FILE *f = real_popen(cmd, mode);
+	int e = errno;
+	put_back(own, mine);
+	errno = e;
+	return f;
+}
