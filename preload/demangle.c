@@ -80,12 +80,18 @@ static void cut(const char *d, const char **from, size_t *len)
 		}
 		if (depth == 0 && starts(p, "operator")) {
 			/* operator(), operator<, operator<<, operator int... up to its
-			 * own parameters */
+			 * own parameters, and past them when they are a scope's (a
+			 * lambda in an operator: "F::operator()(int)::{lambda()#1}
+			 * ::operator()") */
 			p += strlen("operator");
 			if (starts(p, "()"))
 				p += 2;
 			while (*p && *p != '(')
 				p++;
+			if (*p && (q = scope_params(p))) {
+				p = q;
+				continue;
+			}
 			break;
 		}
 		if (*p == '<' || *p == '{' || (*p == '(' && depth))

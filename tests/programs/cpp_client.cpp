@@ -1,8 +1,8 @@
 // A C++ client for the call-site tests (tests/integration/test_demangle.py
 // builds it with g++; the Makefile builds only the .c programs): libcurl
 // called from a method of a class in a namespace and its overload, an
-// operator, a lambda in a method with parameters, a function template, a
-// function of an anonymous namespace.
+// operator, a lambda in a method with parameters, a lambda in an operator(),
+// a function template, a function of an anonymous namespace.
 // Usage: cpp_client URL
 #include <curl/curl.h>
 
@@ -77,6 +77,22 @@ long Client::each(int times)
 	return rc;
 }
 
+struct Retry {
+	__attribute__((noinline)) long operator()(const char *url) const;
+};
+
+long Retry::operator()(const char *url) const
+{
+	CURL *h = curl_easy_init();
+	perform(url, h);
+	auto go = [h]() __attribute__((noinline)) {
+		return (long)curl_easy_perform(h); // Retry lambda
+	};
+	long rc = go();
+	curl_easy_cleanup(h);
+	return rc;
+}
+
 template <typename T> __attribute__((noinline)) T get(const char *url)
 {
 	CURL *h = curl_easy_init();
@@ -104,7 +120,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	shop::Client c(argv[1]);
-	long rc = c.fetch() + c.fetch(1) + c(0) + c.each(1) + shop::get<long>(argv[1]) +
-	          direct(argv[1]);
+	long rc = c.fetch() + c.fetch(1) + c(0) + c.each(1) + shop::Retry()(argv[1]) +
+	          shop::get<long>(argv[1]) + direct(argv[1]);
 	return rc ? 1 : 0;
 }

@@ -44,6 +44,10 @@ static void names(void **state)
 	expect("_ZZ1fiEN1B1hEv", "f(int)::B::h");
 	expect("_ZZ1fIiEvT_ENKUlvE_clEv", "f<int>(int)::{lambda()#1}::operator()");
 	expect("_ZN1BIiE1fIcEEvT_", "B<int>::f<char>");
+	/* in an operator: its parameters kept as any function's */
+	expect("_ZZNK1FclEiENKUlvE_clEv", "F::operator()(int) const::{lambda()#1}::operator()");
+	expect("_ZZN1AplERKS_EN1B1hEv", "A::operator+(A const&)::B::h");
+	expect("_ZZN1AcviEvENKUlvE_clEv", "A::operator int()::{lambda()#1}::operator()");
 }
 
 static void not_mangled(void **state)
