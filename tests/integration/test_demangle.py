@@ -3,8 +3,7 @@
 program's own libstdc++ by the exporter thread, or with libstdc++ loaded by
 the exporter process (preload/demangle.c); a method and its overload, an
 operator, a lambda in a method with parameters and one in an operator(), a
-function template, an
-anonymous namespace's function."""
+function template, an anonymous namespace's function."""
 import os
 import shutil
 import subprocess
