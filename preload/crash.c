@@ -802,6 +802,40 @@ int at_crash_pipe_sigaction(const struct sigaction *act, struct sigaction *oact)
 	return rc;
 }
 
+/* In place of an application's handler for a killing signal that has
+ * SA_RESETHAND (node's for SIGTERM and SIGINT, sysv_signal's, signal()'s
+ * in a program built as strict ISO C), installed with its mask and its
+ * other flags. The kernel would make the default the disposition as it
+ * runs the handler, with no handler of ours in front: a program that then
+ * raises the signal again to die by it (as node does) would die with its
+ * queue unsent. Here the default becomes ours (the view SIG_DFL, our
+ * handler standing in for it, as for a default set by the program), then
+ * the application's handler runs as the kernel would have run it: with the
+ * same mask (the kernel set it for this one from the same sa_mask and
+ * flags), arguments and context. */
+static void on_reset(int sig, siginfo_t *si, void *uc)
+{
+	int i = sig_index(sig);
+	if (i < 0)
+		return;
+	struct sigaction a = *view(i);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	set_view(i, &dfl);
+	int saved = errno;
+	install(i);
+	if (a.sa_handler == SIG_DFL) /* set meanwhile by another thread */
+		syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+	errno = saved;
+	if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN)
+		return;
+	if (a.sa_flags & SA_SIGINFO)
+		a.sa_sigaction(sig, si, uc);
+	else
+		a.sa_handler(sig);
+}
+
 int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *oact, int *rc)
 {
 	int i = sig_index(sig);
@@ -815,7 +849,20 @@ int at_crash_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	*rc = 0;
 	if (!act)
 		return 1;
-	if (at_term_signal(sig) && (copy.sa_handler != SIG_DFL || is_init)) {
+	if (at_term_signal(sig) && copy.sa_handler != SIG_DFL && copy.sa_handler != SIG_IGN &&
+	    (copy.sa_flags & SA_RESETHAND) && !is_init) {
+		/* the application's one-shot handler: on_reset in its place,
+		 * which finds it in the view, set first */
+		struct sigaction prev = *view(i), real = copy;
+		real.sa_sigaction = on_reset;
+		real.sa_flags = (copy.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+		set_view(i, &copy);
+		if ((*rc = at_real_sigaction(sig, &real, NULL)))
+			set_view(i, &prev);
+		else
+			atomic_store(&ours[i], 0);
+		return 1;
+	} else if (at_term_signal(sig) && (copy.sa_handler != SIG_DFL || is_init)) {
 		/* the application's handler, or ignored: really its own, run by
 		 * the kernel; ours only stands in for the default action */
 		if ((*rc = at_real_sigaction(sig, &copy, NULL)))

@@ -272,6 +272,84 @@ def test_a_handled_signal_is_the_programs(collector, http_server, tmp_path, sig)
     assert len(spans) == 1 and spans[0]["status_code"] == 0 and not spans[0]["events"]
 
 
+@pytest.mark.parametrize("how", ["sigaction", "sysv"])
+@pytest.mark.parametrize("then", ["raise", "return"])
+def test_a_one_shot_handler_then_the_default(collector, http_server, how, then):
+    """A SIGTERM handler with SA_RESETHAND (installed with it, or by
+    sysv_signal) runs once; the default is then the disposition. A program
+    whose handler raises the signal again dies by it (node's way), one
+    whose handler returns dies by the next: its queue is sent either way
+    (with a batch delay of 60 s, only the kill can send it). The program
+    sees what it sees without the shim: the flag, the default inside its
+    handler, its siginfo, its status."""
+    outs = []
+    for env in (bare_env(), shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000")):
+        p = subprocess.Popen([program("oneshot_term"), str(http_server.port), how, then],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert first_line(p) == "ready oneshot"
+        p.send_signal(signal.SIGTERM)
+        lines = ""
+        if then == "return":
+            lines = p.stdout.readline().decode() + p.stdout.readline().decode()
+            assert lines.endswith("still here\n")
+            time.sleep(0.1)
+            assert p.poll() is None
+            p.send_signal(signal.SIGTERM)
+        code, out = finish(p)[:2]
+        outs.append((code, lines + out))
+    assert outs[0] == outs[1]
+    assert outs[1][0] == -signal.SIGTERM
+    assert outs[1][1].startswith("handler 15 default %d\n" % (how == "sigaction"))
+    spans = collector.wait_for(1, 5)
+    assert len(spans) == 1 and spans[0]["attributes"]["url.full"].endswith("/oneshot")
+    assert spans[0]["status_code"] == 0
+
+
+NODE_SERVER = r"""
+const http = require('http');
+const s = http.createServer((req, res) => {
+  http.get('http://127.0.0.1:' + process.argv[1] + '/from-node', (r) => {
+    r.resume();
+    r.on('end', () => res.end('ok\n'));
+  });
+});
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+def test_node_killed_by_sigterm_sends_its_spans(collector, http_server):
+    """node handles SIGTERM with a one-shot handler that resets the
+    terminal and raises it again: a node service stopped by its service
+    manager still sends the spans it queued (its request's SERVER span and
+    the call it made), and dies by SIGTERM as without the shim."""
+    codes = []
+    for env in (bare_env(), shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000",
+                                     OTEL_SERVICE_NAME="node")):
+        p = subprocess.Popen(["node", "-e", NODE_SERVER, str(http_server.port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        port = int(first_line(p))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.sendall(b"GET /job HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while not got.endswith(b"ok\n"):
+                b = c.recv(4096)
+                if not b:
+                    break
+                got += b
+        assert got.endswith(b"ok\n")
+        p.send_signal(signal.SIGTERM)
+        codes.append(finish(p)[0])
+    assert codes == [-signal.SIGTERM, -signal.SIGTERM]
+    spans = collector.wait_for(2, 5)
+    srv = [s for s in spans if s["kind"] == "SERVER"]
+    cli = [s for s in spans if s["kind"] == "CLIENT"]
+    assert len(srv) == 1 and len(cli) == 1 and len(spans) == 2
+    assert srv[0]["attributes"]["url.path"] == "/job"
+    assert cli[0]["attributes"]["url.full"].endswith("/from-node")
+    assert cli[0]["parent_span_id"] == srv[0]["span_id"]
+
+
 def test_an_ignored_signal_stays_ignored(collector, http_server, tmp_path):
     flag = tmp_path / "flag"
 
