@@ -15,7 +15,8 @@ static int is_var(const char *e, const char *name, size_t n)
 	return !strncmp(e, name, n) && e[n] == '=';
 }
 
-char *const *at_child_env(char *const envp[], char **out, struct at_child_env *ne, int how)
+char *const *at_child_env(char *const envp[], char **out, size_t room, struct at_child_env *ne,
+                          int how)
 {
 	if (!at_on() || at_tls.depth)
 		return envp;
@@ -50,12 +51,12 @@ char *const *at_child_env(char *const envp[], char **out, struct at_child_env *n
 	}
 	int cgi = at_cgi_mark(ne->cgi, how == AT_CHILD_SPAWN);
 
-	int n = 0;
+	size_t n = 0;
 	for (char *const *e = envp; e && *e; e++) {
 		if (is_var(*e, "TRACEPARENT", 11) || is_var(*e, "TRACESTATE", 10) ||
 		    (cgi && is_var(*e, AT_CGI_MARK, sizeof AT_CGI_MARK - 1)))
 			continue;
-		if (n >= AT_CHILD_ENV_MAX) {
+		if (n + 4 >= room || n >= AT_CHILD_ENV_MAX) {
 			errno = saved;
 			return envp;
 		}

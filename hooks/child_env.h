@@ -11,9 +11,6 @@
 
 /* The variables at most: a larger environment passes untouched. */
 #define AT_CHILD_ENV_MAX 2048
-/* Room for the built environment: the variables, the three of ours and
- * the terminating NULL. */
-#define AT_CHILD_ENV_SLOTS (AT_CHILD_ENV_MAX + 4)
 
 /* The strings of the three variables it adds. */
 struct at_child_env {
@@ -32,11 +29,24 @@ enum {
 	AT_CHILD_SPAWN,
 };
 
-/* Fills out (AT_CHILD_ENV_SLOTS) from envp and returns it, or returns envp
- * when there is nothing to pass on: the shim off or inside a hook, nothing
+/* The room at_child_env needs for envp: its variables (at most
+ * AT_CHILD_ENV_MAX), the three it may add and the terminating NULL. The
+ * caller's array is a variable-length one of this size, on its stack: a
+ * few hundred bytes for a usual environment. */
+static inline size_t at_child_env_slots(char *const envp[])
+{
+	size_t n = 0;
+	while (envp && envp[n] && n < AT_CHILD_ENV_MAX)
+		n++;
+	return n + 4;
+}
+
+/* Fills out (room entries) from envp and returns it, or returns envp when
+ * there is nothing to pass on: the shim off or inside a hook, nothing
  * current (the environment carries TRACEPARENT if the process had one),
- * the environment too large. Keeps errno. Allocates nothing (an exec in a
- * vfork child). */
-char *const *at_child_env(char *const envp[], char **out, struct at_child_env *ne, int how);
+ * the environment too large (or grown since it was measured). Keeps errno.
+ * Allocates nothing (an exec in a vfork child). */
+char *const *at_child_env(char *const envp[], char **out, size_t room, struct at_child_env *ne,
+                          int how);
 
 #endif

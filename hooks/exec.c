@@ -50,9 +50,10 @@ AT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
-	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
+	char *const *env = at_child_env(envp, out, room, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execve(path, argv, env));
 }
 
@@ -62,9 +63,10 @@ AT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
-	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
+	char *const *env = at_child_env(envp, out, room, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execvpe(file, argv, env));
 }
 
@@ -74,9 +76,10 @@ AT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
-	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
+	char *const *env = at_child_env(envp, out, room, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_fexecve(fd, argv, env));
 }
 
@@ -87,9 +90,10 @@ AT_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		errno = ENOSYS;
 		return -1;
 	}
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
-	char *const *env = at_child_env(envp, out, &ne, AT_CHILD_EXEC);
+	char *const *env = at_child_env(envp, out, room, &ne, AT_CHILD_EXEC);
 	AT_EXEC(real_execveat(dirfd, path, argv, env, flags));
 }
 

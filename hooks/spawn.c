@@ -4,7 +4,7 @@
  * goes on, so nothing is sent or ended first.
  *
  * posix_spawn and posix_spawnp take the environment as an argument: the
- * built one (on the stack) is passed instead.
+ * built one (on the stack, sized to it) is passed instead.
  *
  * system and popen start their shell with glibc's internal posix_spawn,
  * which no hook sees, with the process's environ as it is then. While the
@@ -46,10 +46,11 @@ AT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
 {
 	if (!AT_RESOLVE(posix_spawn))
 		return ENOSYS;
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
 	return real_posix_spawn(pid, path, fa, attr, argv,
-	                        at_child_env(envp, out, &ne, AT_CHILD_SPAWN));
+	                        at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
 }
 
 AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
@@ -57,15 +58,16 @@ AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 {
 	if (!AT_RESOLVE(posix_spawnp))
 		return ENOSYS;
-	char *out[AT_CHILD_ENV_SLOTS];
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
 	struct at_child_env ne;
 	return real_posix_spawnp(pid, file, fa, attr, argv,
-	                         at_child_env(envp, out, &ne, AT_CHILD_SPAWN));
+	                         at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
 }
 
 /* ---- system, popen ---- */
 
-static char *built[2][AT_CHILD_ENV_SLOTS];
+static char *built[2][AT_CHILD_ENV_MAX + 4];
 static struct at_child_env built_vars[2];
 static unsigned turn;
 
@@ -85,7 +87,8 @@ static char **swap_in(const char *what, char ***mine)
 	}
 	char **own = environ;
 	unsigned t = turn ^= 1;
-	char *const *e = at_child_env(own, built[t], &built_vars[t], AT_CHILD_SPAWN);
+	char *const *e = at_child_env(own, built[t], AT_CHILD_ENV_MAX + 4, &built_vars[t],
+	                              AT_CHILD_SPAWN);
 	if (e == own)
 		return NULL;
 	*mine = built[t];

@@ -89,6 +89,23 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         curl = ["curl", "-s", "-o", "/dev/null", os.environ["DOWN_URL"]]
         how = os.environ["HOW"]
+        if how.startswith("vars"):  # a child with an environment of N variables
+            env = {"V%d" % i: "x" for i in range(int(how[4:]))}
+            r, w = os.pipe()
+            pid = os.posix_spawn("/bin/sh", ["sh", "-c", "echo ${TRACEPARENT:--}; env | grep -c ^V"],
+                                 env, file_actions=[(os.POSIX_SPAWN_DUP2, w, 1)])
+            os.close(w)
+            b = c = os.read(r, 4096)
+            while c:
+                c = os.read(r, 4096)
+                b += c
+            os.close(r)
+            os.waitpid(pid, 0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
         if how == "system":
             rc = os.system(" ".join(curl))
         else:
@@ -133,6 +150,28 @@ def test_python_service_shelling_out_to_curl(collector, how):
         p.kill()
         p.wait()
         down.close()
+
+
+@pytest.mark.parametrize("nvars", [100, 3000])
+def test_an_environment_too_large_passes_untouched(collector, nvars):
+    """posix_spawn with the environment a program built: up to 2048
+    variables it gets TRACEPARENT besides them; a larger one is passed as
+    it is (the copy would not fit the bound)."""
+    env = shim_env(collector, OTEL_SERVICE_NAME="py", HOW="vars%d" % nvars, DOWN_URL="-")
+    p = subprocess.Popen(["/usr/bin/python3", "-c", PY_SERVER], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        port = int(p.stdout.readline())
+        tp, count = body(raw_request(port, request(port))).split()
+        assert int(count) == nvars
+        s = one(collector.wait_for(1), kind="SERVER")
+        if nvars < 2048:
+            assert tp == "00-%s-%s-01" % (TID, s["span_id"])
+        else:
+            assert tp == "-"
+    finally:
+        p.kill()
+        p.wait()
 
 
 SPAWN_NOTHING_CURRENT = r"""
