@@ -32,25 +32,28 @@
 
 extern char **environ;
 
-AT_REAL(int, posix_spawn,
-        (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-         char *const[], char *const[]));
-AT_REAL(int, posix_spawnp,
-        (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-         char *const[], char *const[]));
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                        const posix_spawnattr_t *, char *const[], char *const[]);
+static spawn_fn real_posix_spawn, real_posix_spawnp;
 AT_REAL(int, system, (const char *));
 AT_REAL(FILE *, popen, (const char *, const char *));
+
+static int spawn_with(spawn_fn real, pid_t *pid, const char *path,
+                      const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+                      char *const argv[], char *const envp[])
+{
+	size_t room = at_child_env_slots(envp);
+	char *out[room];
+	struct at_child_env ne;
+	return real(pid, path, fa, attr, argv, at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
+}
 
 AT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	if (!AT_RESOLVE(posix_spawn))
 		return ENOSYS;
-	size_t room = at_child_env_slots(envp);
-	char *out[room];
-	struct at_child_env ne;
-	return real_posix_spawn(pid, path, fa, attr, argv,
-	                        at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
+	return spawn_with(real_posix_spawn, pid, path, fa, attr, argv, envp);
 }
 
 AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
@@ -58,11 +61,7 @@ AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 {
 	if (!AT_RESOLVE(posix_spawnp))
 		return ENOSYS;
-	size_t room = at_child_env_slots(envp);
-	char *out[room];
-	struct at_child_env ne;
-	return real_posix_spawnp(pid, file, fa, attr, argv,
-	                         at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
+	return spawn_with(real_posix_spawnp, pid, file, fa, attr, argv, envp);
 }
 
 /* ---- system, popen ---- */
