@@ -34,7 +34,6 @@ extern char **environ;
 
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
                         const posix_spawnattr_t *, char *const[], char *const[]);
-static spawn_fn real_posix_spawn, real_posix_spawnp;
 AT_REAL(int, system, (const char *));
 AT_REAL(FILE *, popen, (const char *, const char *));
 
@@ -48,20 +47,40 @@ static int spawn_with(spawn_fn real, pid_t *pid, const char *path,
 	return real(pid, path, fa, attr, argv, at_child_env(envp, out, room, &ne, AT_CHILD_SPAWN));
 }
 
+/* glibc has two of each: GLIBC_2.15's, and GLIBC_2.2.5's for programs
+ * linked before it, which also runs a file the kernel cannot execute
+ * (ENOEXEC) with /bin/sh. The hooks have no version: each call takes the
+ * one its caller's object was linked against (at_caller_needs: one that
+ * needs no glibc version from 2.15 on has the old one), resolved by
+ * version (dlvsym: BZ #14932). */
+static spawn_fn real_spawn[2][2]; /* [p][old] */
+
+static spawn_fn resolve(int p, const void *caller)
+{
+	int old = at_caller_needs(caller, "libc.so.6", "GLIBC_", 2, 15) == 0;
+	spawn_fn *fn = &real_spawn[p][old];
+	if (!*fn)
+		*fn = (spawn_fn)at_real_version(p ? "posix_spawnp" : "posix_spawn",
+		                                old ? "GLIBC_2.2.5" : "GLIBC_2.15");
+	return *fn;
+}
+
 AT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!AT_RESOLVE(posix_spawn))
+	spawn_fn real = resolve(0, __builtin_return_address(0));
+	if (!real)
 		return ENOSYS;
-	return spawn_with(real_posix_spawn, pid, path, fa, attr, argv, envp);
+	return spawn_with(real, pid, path, fa, attr, argv, envp);
 }
 
 AT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!AT_RESOLVE(posix_spawnp))
+	spawn_fn real = resolve(1, __builtin_return_address(0));
+	if (!real)
 		return ENOSYS;
-	return spawn_with(real_posix_spawnp, pid, file, fa, attr, argv, envp);
+	return spawn_with(real, pid, file, fa, attr, argv, envp);
 }
 
 /* ---- system, popen ---- */

@@ -10,6 +10,8 @@
 #include <link.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 struct range {
 	uintptr_t addr, lo, hi;
@@ -70,6 +72,119 @@ void *at_real(const char *name)
 		return NULL;
 	}
 	return p;
+}
+
+void *at_real_version(const char *name, const char *version)
+{
+	void *p = dlvsym(RTLD_NEXT, name, version);
+	return p && !is_ours(p) ? p : at_real(name);
+}
+
+struct needs {
+	uintptr_t addr;
+	const char *soname, *prefix;
+	int major, minor, answer;
+	uintptr_t lo, hi;
+};
+
+/* p .. p + n inside the object's mapped range */
+static int inside(const struct needs *q, uintptr_t p, size_t n)
+{
+	return p >= q->lo && p <= q->hi && n <= q->hi - p;
+}
+
+/* The string at p (within the range): equal to s? */
+static int str_is(const struct needs *q, uintptr_t p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return inside(q, p, n) && !memcmp((const char *)p, s, n);
+}
+
+/* "<prefix>major.minor[.patch]" at or after the one asked for: 1, 0, or -1
+ * for another kind of name (GLIBC_PRIVATE) */
+static int late_enough(const struct needs *q, uintptr_t p)
+{
+	if (!inside(q, p, 1))
+		return -1;
+	const char *s = (const char *)p;
+	size_t max = q->hi - p, pl = strlen(q->prefix);
+	int major, minor;
+	if (strnlen(s, max) == max || strncmp(s, q->prefix, pl) ||
+	    sscanf(s + pl, "%4d.%4d", &major, &minor) != 2)
+		return -1;
+	return major > q->major || (major == q->major && minor >= q->minor);
+}
+
+static int find_needs(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct needs *q = arg;
+	(void)size;
+	q->lo = UINTPTR_MAX;
+	q->hi = 0;
+	uintptr_t dyn = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = a;
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (a < q->lo)
+			q->lo = a;
+		if (a + ph->p_memsz > q->hi)
+			q->hi = a + ph->p_memsz;
+	}
+	if (q->addr < q->lo || q->addr >= q->hi)
+		return 0;
+	/* its version needs: the dynamic linker relocates some d_ptr
+	 * entries in place (DT_STRTAB) and not others (DT_VERNEED) */
+	uintptr_t strtab = 0, vn = 0;
+	size_t count = 0;
+	for (; dyn && inside(q, dyn, sizeof(ElfW(Dyn))); dyn += sizeof(ElfW(Dyn))) {
+		const ElfW(Dyn) *d = (const ElfW(Dyn) *)dyn;
+		if (d->d_tag == DT_NULL)
+			break;
+		if (d->d_tag == DT_STRTAB)
+			strtab = d->d_un.d_ptr;
+		else if (d->d_tag == DT_VERNEED)
+			vn = d->d_un.d_ptr;
+		else if (d->d_tag == DT_VERNEEDNUM)
+			count = d->d_un.d_val;
+	}
+	if (strtab && strtab < q->lo)
+		strtab += info->dlpi_addr;
+	if (vn && vn < q->lo)
+		vn += info->dlpi_addr;
+	for (size_t k = 0; vn && strtab && k < count && inside(q, vn, sizeof(ElfW(Verneed))); k++) {
+		const ElfW(Verneed) *n = (const ElfW(Verneed) *)vn;
+		if (str_is(q, strtab + n->vn_file, q->soname)) {
+			uintptr_t aux = vn + n->vn_aux;
+			q->answer = 0;
+			for (unsigned j = 0; j < n->vn_cnt && inside(q, aux, sizeof(ElfW(Vernaux))); j++) {
+				const ElfW(Vernaux) *x = (const ElfW(Vernaux) *)aux;
+				if (late_enough(q, strtab + x->vna_name) == 1) {
+					q->answer = 1;
+					break;
+				}
+				if (!x->vna_next)
+					break;
+				aux += x->vna_next;
+			}
+			break;
+		}
+		if (!n->vn_next)
+			break;
+		vn += n->vn_next;
+	}
+	return 1;
+}
+
+int at_caller_needs(const void *addr, const char *soname, const char *prefix, int major,
+                    int minor)
+{
+	struct needs q = {(uintptr_t)addr, soname, prefix, major, minor, -1, 0, 0};
+	dl_iterate_phdr(find_needs, &q);
+	return q.answer;
 }
 
 void *at_real_in(const char *name, const char *const *sonames)

@@ -11,6 +11,18 @@ int at_object_range(const void *addr, uintptr_t *lo, uintptr_t *hi);
 /* The next definition of name after this library; NULL if none, or if the
  * only one found is our own (a hook must never call itself). */
 void *at_real(const char *name);
+/* A versioned symbol's given version (dlvsym: before glibc 2.36 dlsym with
+ * RTLD_NEXT could give the oldest, a compatibility one, BZ #14932), else
+ * what at_real finds. */
+void *at_real_version(const char *name, const char *version);
+/* Whether the object that holds addr (a caller's return address) was
+ * linked against a version of soname's symbols at or after major.minor
+ * ("GLIBC_2.15": 2, 15), by its version needs: 1, 0 (none that late: it
+ * was linked against an older library), -1 (not known: no such object, no
+ * version needs on soname). Reads only within the object's mapped
+ * segments. */
+int at_caller_needs(const void *addr, const char *soname, const char *prefix, int major,
+                    int minor);
 /* The same, falling back to libraries loaded with RTLD_LOCAL (dlopen'ed by
  * Perl, Python or PHP extensions), looked up by their sonames. */
 void *at_real_in(const char *name, const char *const *sonames);

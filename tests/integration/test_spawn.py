@@ -5,6 +5,7 @@ the process's own environ, so it is swapped for the call only while the
 program has no thread of its own, and put back after it."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -196,3 +197,69 @@ def test_nothing_current_leaves_the_environment_alone(collector):
     assert traced.stdout == bare.stdout
     assert b"'system': 768, 'spawn': 1024" in traced.stdout
     assert traced.stderr == bare.stderr == b"\n"
+
+
+OLD_SPAWN_LIB = r"""
+#include <spawn.h>
+#include <sys/wait.h>
+extern char **environ;
+/* as a library linked before glibc 2.15 binds it */
+__asm__(".symver posix_spawn,posix_spawn@GLIBC_2.2.5");
+int old_spawn(const char *path, char **argv)
+{
+    pid_t pid;
+    int st, rc = posix_spawn(&pid, path, 0, 0, argv, environ);
+    if (rc)
+        return rc;
+    waitpid(pid, &st, 0);
+    return 1000 + WEXITSTATUS(st);
+}
+"""
+
+NEW_SPAWN_MAIN = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+extern char **environ;
+int old_spawn(const char *path, char **argv);
+int main(int argc, char **argv)
+{
+    char *av[] = {argv[1], 0};
+    pid_t pid;
+    int st, rc = posix_spawn(&pid, argv[1], 0, 0, av, environ);
+    if (!rc) {
+        waitpid(pid, &st, 0);
+        rc = 1000 + WEXITSTATUS(st);
+    }
+    printf("new %d\n", rc);
+    fflush(stdout);
+    printf("old %d\n", old_spawn(argv[1], av));
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="gcc is not installed")
+def test_each_caller_gets_the_posix_spawn_it_was_linked_against(collector, tmp_path):
+    """glibc keeps posix_spawn@GLIBC_2.2.5 for programs linked before 2.15:
+    it runs a file with no #! line with /bin/sh, where the current one fails
+    with ENOEXEC. The hook has no version, so it takes, for each call, the
+    one the calling object was linked against: a library whose version
+    needs stop before GLIBC_2.15 gets the old one."""
+    (tmp_path / "old.c").write_text(OLD_SPAWN_LIB)
+    (tmp_path / "main.c").write_text(NEW_SPAWN_MAIN)
+    lib, exe = str(tmp_path / "liboldspawn.so"), str(tmp_path / "main")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", lib, str(tmp_path / "old.c")], check=True)
+    subprocess.run(["gcc", "-o", exe, str(tmp_path / "main.c"), "-L" + str(tmp_path),
+                    "-loldspawn", "-Wl,-rpath," + str(tmp_path)], check=True)
+    needs = subprocess.run(["objdump", "-T", lib], capture_output=True, text=True).stdout
+    assert "(GLIBC_2.2.5) posix_spawn" in needs
+    script = tmp_path / "script"
+    script.write_text("echo from-script\nexit 3\n")  # no #! line
+    script.chmod(0o755)
+    bare_env = shim_env()
+    del bare_env["LD_PRELOAD"]
+    bare = run([exe, str(script)], bare_env)
+    traced = run([exe, str(script)], shim_env(collector))
+    assert bare.stdout == b"new 8\nfrom-script\nold 1003\n"
+    assert traced.stdout == bare.stdout and traced.returncode == bare.returncode == 0
