@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "hex.h"
 #include "log.h"
 #include "real.h"
 #include "span.h"
@@ -29,6 +30,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -548,7 +550,12 @@ static void end_open(int sig, const siginfo_t *si, const void *uc, int cgi_too, 
  * killed by the first, says so, and waits in the handler for the process
  * to die, so that the program's code never runs on in a dying process
  * (a system call it sees fail with EINTR). A thread that blocks the signal
- * keeps it pending: its spans are lost, after a bounded wait. */
+ * (a worker that leaves SIGTERM to the main thread) keeps it pending: once
+ * the first wait is over, each thread that has not answered and blocks it
+ * (its SigBlk in /proc) is sent another signal that it does not block and
+ * whose default action our handler stands in for (the highest real-time
+ * one first, which programs rarely use): that one asks the same. A thread
+ * that blocks them all loses its spans, after a bounded wait. */
 #define MAX_THREADS 1024
 #define GATHER_WAIT_MS 50 /* for the others to end their spans */
 #define DEATH_WAIT_MS 1000 /* after the export, for the kill to come */
@@ -556,6 +563,8 @@ static void end_open(int sig, const siginfo_t *si, const void *uc, int cgi_too, 
 static _Atomic pid_t threads[MAX_THREADS];
 static AT_TLS int thread_slot = -1;
 static _Atomic int gather_sig, gather_acks, gather_done;
+static _Atomic uint64_t gather_alts; /* the other signals sent, bit sig - 1 */
+static _Atomic unsigned char gather_acked[MAX_THREADS];
 static struct {
 	const char *type;
 	char msg[640];
@@ -598,6 +607,90 @@ static void sleep_us(long us)
 	syscall(SYS_nanosleep, &t, NULL);
 }
 
+static void on_crash(int sig, siginfo_t *si, void *uc);
+
+/* The signals thread tid blocks, from its SigBlk line in /proc (bit
+ * sig - 1); all of them when it cannot be read. Async-signal-safe. */
+static uint64_t blocked_by(pid_t tid)
+{
+	char path[48] = "/proc/self/task/", digits[12], buf[2048];
+	size_t n = strlen(path), d = 0;
+	for (unsigned v = (unsigned)tid; d == 0 || v; v /= 10)
+		digits[d++] = (char)('0' + v % 10);
+	while (d)
+		path[n++] = digits[--d];
+	memcpy(path + n, "/status", sizeof "/status");
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ~0ULL;
+	size_t have = 0;
+	ssize_t r;
+	while (have < sizeof buf - 1 &&
+	       (r = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0)
+		have += (size_t)r;
+	syscall(SYS_close, fd);
+	buf[have] = 0;
+	const char *p = strstr(buf, "\nSigBlk:\t");
+	if (!p)
+		return ~0ULL;
+	uint64_t m = 0;
+	int k = 0;
+	for (p += 9; k < 16 && at_hexval(*p) >= 0; p++, k++)
+		m = m << 4 | (uint64_t)at_hexval(*p);
+	return k == 16 ? m : ~0ULL;
+}
+
+/* A signal other than sig that a thread blocking these does not block,
+ * whose disposition is our handler standing in for its default (read back
+ * from the kernel: nothing of the program's runs), the highest real-time
+ * one first; 0 when there is none. */
+static int other_signal(uint64_t blocked, int sig)
+{
+	for (int i = nsigs - 1; i >= 0; i--) {
+		int c = crash_sigs[i];
+		struct sigaction cur;
+		if (c == sig || c == SIGPIPE || !at_term_signal(c) || (blocked >> (c - 1) & 1) ||
+		    !atomic_load(&ours[i]) || at_real_sigaction(c, NULL, &cur) ||
+		    !(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_crash)
+			continue;
+		return c;
+	}
+	return 0;
+}
+
+/* Each listed thread but this one whose slot is in want (a thread sent
+ * nothing yet: all of them), and has not answered: sent sig, or where it
+ * blocks sig (alt), another one it takes. Returns how many were sent one. */
+static int gather_send(int sig, int alt, unsigned char *sent_to)
+{
+	pid_t pid = (pid_t)syscall(SYS_getpid), me = (pid_t)syscall(SYS_gettid);
+	int sent = 0;
+	for (int i = 0; i < MAX_THREADS; i++) {
+		pid_t t = atomic_load(&threads[i]);
+		if (!t || t == me || (alt && (!sent_to[i] || atomic_load(&gather_acked[i]))))
+			continue;
+		int s = sig;
+		if (alt) {
+			uint64_t b = blocked_by(t);
+			if (!(b >> (sig - 1) & 1) || !(s = other_signal(b, sig)))
+				continue; /* only slow; or it blocks them all */
+			atomic_fetch_or(&gather_alts, 1ULL << (s - 1));
+		}
+		if (!syscall(SYS_tgkill, pid, t, s)) {
+			sent_to[i] = 1;
+			sent++;
+		}
+	}
+	return sent;
+}
+
+static void gather_wait(int acks)
+{
+	uint64_t until = at_mono_ns() + GATHER_WAIT_MS * 1000000ULL;
+	while (atomic_load(&gather_acks) < acks && at_mono_ns() < until)
+		sleep_us(100);
+}
+
 /* The killing thread: each other listed thread ends its spans. */
 static void gather_others(int sig, const char *type, const char *msg, size_t mlen)
 {
@@ -606,23 +699,30 @@ static void gather_others(int sig, const char *type, const char *msg, size_t mle
 	memcpy(gather.msg, msg, gather.mlen);
 	atomic_store(&gather_acks, 0);
 	atomic_store(&gather_sig, sig);
-	pid_t pid = (pid_t)syscall(SYS_getpid), me = (pid_t)syscall(SYS_gettid);
-	int sent = 0;
-	for (int i = 0; i < MAX_THREADS; i++) {
-		pid_t t = atomic_load(&threads[i]);
-		if (t && t != me && !syscall(SYS_tgkill, pid, t, sig))
-			sent++;
-	}
-	uint64_t until = at_mono_ns() + GATHER_WAIT_MS * 1000000ULL;
-	while (atomic_load(&gather_acks) < sent && at_mono_ns() < until)
-		sleep_us(100);
+	unsigned char sent_to[MAX_THREADS];
+	memset(sent_to, 0, sizeof sent_to);
+	int sent = gather_send(sig, 0, sent_to);
+	gather_wait(sent);
+	int acks = atomic_load(&gather_acks);
+	if (acks < sent)
+		gather_wait(acks + gather_send(sig, 1, sent_to));
 }
 
 /* Whether the signal is the killing thread's request (gather_others). */
 static int gather_request(int sig, const siginfo_t *si)
 {
-	return si->si_code == SI_TKILL && atomic_load(&gather_sig) == sig &&
+	int g = atomic_load(&gather_sig);
+	return si->si_code == SI_TKILL && g &&
+	       (g == sig || (atomic_load(&gather_alts) >> (sig - 1) & 1)) &&
 	       si->si_pid == (pid_t)syscall(SYS_getpid);
+}
+
+/* This thread has answered the killing thread. */
+static void gather_ack(void)
+{
+	if (thread_slot >= 0)
+		atomic_store(&gather_acked[thread_slot], 1);
+	atomic_fetch_add(&gather_acks, 1);
 }
 
 /* Another thread: its spans end as the first thread's signal ended them. */
@@ -632,11 +732,13 @@ static void gathered(int sig, siginfo_t *si, const void *uc)
 		sigjmp_buf jb;
 		if (!sigsetjmp(jb, 1)) {
 			recording_jmp = &jb;
-			end_open(sig, si, uc, 0, 0, gather.type, gather.msg, gather.mlen);
+			/* as the killing signal would (sig may be another one) */
+			end_open(atomic_load(&gather_sig), si, uc, 0, 0, gather.type, gather.msg,
+			         gather.mlen);
 		}
 		recording_jmp = NULL;
 	}
-	atomic_fetch_add(&gather_acks, 1);
+	gather_ack();
 	uint64_t until = at_mono_ns() + (uint64_t)(at_cfg.exit_timeout_ms + GATHER_WAIT_MS) * 1000000ULL;
 	while (!atomic_load(&gather_done) && at_mono_ns() < until)
 		sleep_us(1000);
@@ -736,7 +838,7 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 		return;
 	if (gather_request(sig, si)) { /* the process dies on another thread */
 		if (recording_jmp) /* this one is recording its own crash */
-			atomic_fetch_add(&gather_acks, 1);
+			gather_ack();
 		else
 			gathered(sig, si, uc);
 		errno = saved;

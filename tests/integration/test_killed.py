@@ -479,23 +479,26 @@ def test_the_calls_other_threads_wait_in_end_as_killed(collector, http_server, h
     transfers that hang, a Redis command with no reply): the signal
     interrupts the main thread, waiting for them with no span of its own,
     or a thread that crashes. The other threads' calls are exported, ended
-    by that signal, each in its own trace. A thread that blocks the signal
-    keeps it pending: its call is lost, and the process still dies at once,
-    by that signal (a SIGSEGV it does not block reaches it)."""
+    by that signal, each in its own trace. A thread that blocks SIGTERM
+    (leaving it to the main thread) is asked with another signal it takes
+    (a SIGSEGV it does not block reaches it anyway); one that blocks every
+    signal keeps it pending: its call is lost, and the process still dies
+    at once, by that signal."""
     http_server.pause = 30
     redis = Silent()
     url = http_server.url
     args = ["curl:%s/a" % url, "curl:%s/b" % url, "redis:%d" % redis.port,
-            "blocked-curl:%s/c" % url] + (["segv"] if how == "segv" else [])
+            "blocked-curl:%s/c" % url, "deaf-curl:%s/d" % url] + (
+                ["segv"] if how == "segv" else [])
     p = subprocess.Popen([program("threads_stuck")] + args,
                          env=shim_env(collector, OTEL_BSP_SCHEDULE_DELAY="60000"),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert first_line(p) == "started"
         deadline = time.time() + 10
-        while (len(http_server.requests) < 3 or redis.got < 1) and time.time() < deadline:
+        while (len(http_server.requests) < 4 or redis.got < 1) and time.time() < deadline:
             time.sleep(0.02)
-        assert len(http_server.requests) == 3 and redis.got == 1
+        assert len(http_server.requests) == 4 and redis.got == 1
         time.sleep(0.2)  # each in its wait for the answer
         t = time.monotonic()
         if how == "term":
@@ -512,8 +515,8 @@ def test_the_calls_other_threads_wait_in_end_as_killed(collector, http_server, h
     assert rc == -sig, err
     assert "done" not in out and "curl" not in out and "redis" not in out, out
     assert took < 5, took
-    # the thread that blocks SIGTERM takes a SIGSEGV
-    paths = ["/a", "/b"] + (["/c"] if how == "segv" else [])
+    # the thread that blocks every signal loses its call
+    paths = ["/a", "/b", "/c"]
     spans = collector.wait_for(len(paths) + 1, 5)
     time.sleep(0.3)
     spans = collector.spans

@@ -7,6 +7,7 @@
  *                     MYSQL_TEST_PORT, database MYSQL_TEST_DB
  *   blocked-curl:URL  the same as curl, in a thread that blocks SIGTERM
  *                     (and SIGINT, SIGHUP)
+ *   deaf-curl:URL     the same, in a thread that blocks every signal
  *   segv              reads a line from stdin, then dereferences NULL
  * The main thread prints "started" and waits for them all, then prints
  * "done" and exits 0. Knows nothing of tracing. */
@@ -40,6 +41,11 @@ static void *job(void *arg)
 	const char *a = arg;
 	if (!strncmp(a, "curl:", 5)) {
 		do_curl(a + 5);
+	} else if (!strncmp(a, "deaf-curl:", 10)) {
+		sigset_t m;
+		sigfillset(&m);
+		pthread_sigmask(SIG_BLOCK, &m, NULL);
+		do_curl(a + 10);
 	} else if (!strncmp(a, "blocked-curl:", 13)) {
 		sigset_t m;
 		sigemptyset(&m);
