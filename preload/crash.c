@@ -558,6 +558,7 @@ static void end_open(int sig, const siginfo_t *si, const void *uc, int cgi_too, 
  * that blocks them all loses its spans, after a bounded wait. */
 #define MAX_THREADS 1024
 #define GATHER_WAIT_MS 50 /* for the others to end their spans */
+#define GATHER_ASK_MS 5   /* before asking those that block the signal again */
 #define DEATH_WAIT_MS 1000 /* after the export, for the kill to come */
 
 static _Atomic pid_t threads[MAX_THREADS];
@@ -658,13 +659,14 @@ static int other_signal(uint64_t blocked, int sig)
 	return 0;
 }
 
-/* Each listed thread but this one whose slot is in want (a thread sent
- * nothing yet: all of them), and has not answered: sent sig, or where it
- * blocks sig (alt), another one it takes. Returns how many were sent one. */
+/* The first round (!alt): each listed thread but this one is sent sig;
+ * returns how many were. The second (alt): each of those that has not
+ * answered and blocks sig is sent another signal it takes; returns how
+ * many will not answer (they block them all). */
 static int gather_send(int sig, int alt, unsigned char *sent_to)
 {
 	pid_t pid = (pid_t)syscall(SYS_getpid), me = (pid_t)syscall(SYS_gettid);
-	int sent = 0;
+	int n = 0;
 	for (int i = 0; i < MAX_THREADS; i++) {
 		pid_t t = atomic_load(&threads[i]);
 		if (!t || t == me || (alt && (!sent_to[i] || atomic_load(&gather_acked[i]))))
@@ -672,21 +674,24 @@ static int gather_send(int sig, int alt, unsigned char *sent_to)
 		int s = sig;
 		if (alt) {
 			uint64_t b = blocked_by(t);
-			if (!(b >> (sig - 1) & 1) || !(s = other_signal(b, sig)))
-				continue; /* only slow; or it blocks them all */
+			if (!(b >> (sig - 1) & 1))
+				continue; /* only slow */
+			if (!(s = other_signal(b, sig))) {
+				n++;
+				continue;
+			}
 			atomic_fetch_or(&gather_alts, 1ULL << (s - 1));
 		}
-		if (!syscall(SYS_tgkill, pid, t, s)) {
+		int ok = !syscall(SYS_tgkill, pid, t, s);
+		if (!alt && ok)
 			sent_to[i] = 1;
-			sent++;
-		}
+		n += alt ? !ok : ok;
 	}
-	return sent;
+	return n;
 }
 
-static void gather_wait(int acks)
+static void gather_wait(int acks, uint64_t until)
 {
-	uint64_t until = at_mono_ns() + GATHER_WAIT_MS * 1000000ULL;
 	while (atomic_load(&gather_acks) < acks && at_mono_ns() < until)
 		sleep_us(100);
 }
@@ -701,11 +706,15 @@ static void gather_others(int sig, const char *type, const char *msg, size_t mle
 	atomic_store(&gather_sig, sig);
 	unsigned char sent_to[MAX_THREADS];
 	memset(sent_to, 0, sizeof sent_to);
+	uint64_t t0 = at_mono_ns();
 	int sent = gather_send(sig, 0, sent_to);
-	gather_wait(sent);
+	/* most answer within microseconds; those that have not after
+	 * GATHER_ASK_MS are looked at: the ones blocking sig are asked
+	 * again, the others (only slow) have the rest of GATHER_WAIT_MS */
+	gather_wait(sent, t0 + GATHER_ASK_MS * 1000000ULL);
 	int acks = atomic_load(&gather_acks);
 	if (acks < sent)
-		gather_wait(acks + gather_send(sig, 1, sent_to));
+		gather_wait(sent - gather_send(sig, 1, sent_to), t0 + GATHER_WAIT_MS * 1000000ULL);
 }
 
 /* Whether the signal is the killing thread's request (gather_others). */
