@@ -341,6 +341,18 @@ static const char *base_name(const char *path)
 }
 
 /* Where the signal interrupted the thread (0: unknown on this CPU). */
+static uintptr_t interrupted_sp(const void *uc)
+{
+#if defined(__x86_64__)
+	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.sp;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
 static uintptr_t interrupted_ip(const void *uc)
 {
 #if defined(__x86_64__)
@@ -754,10 +766,38 @@ static void gathered(int sig, siginfo_t *si, const void *uc)
 	sleep_us(DEATH_WAIT_MS * 1000L);
 }
 
+/* A fault the application's own handler is running for (on_crash): what a
+ * kill that handler then brings about (re-raising the signal at its
+ * default, abort()) is recorded as, nested inside it. */
+static AT_TLS struct {
+	int sig;
+	const siginfo_t *si;
+	const void *uc;
+	uintptr_t frame; /* an address in on_crash's frame; 0: none */
+} fault;
+
+/* The fault above, if the signal whose context is uc came while its
+ * handler ran: then uc's stack pointer is below on_crash's frame and near
+ * it. (After a handler that jumped out, frame is stale: a later signal's
+ * stack pointer is elsewhere: the program's stack, not the one below.) */
+static int nested_in_fault(const void *uc)
+{
+	uintptr_t sp = interrupted_sp(uc);
+	return fault.frame && sp && sp < fault.frame && fault.frame - sp < (1u << 20);
+}
+
 static void record(int sig, siginfo_t *si, const void *uc)
 {
 	if (atomic_load(&at_state) != AT_ON)
 		return;
+	/* a kill by the handler of a fault: recorded as that fault, where it
+	 * happened */
+	if (nested_in_fault(uc) &&
+	    (!at_term_signal(sig) || (si->si_code <= 0 && si->si_pid == (pid_t)syscall(SYS_getpid)))) {
+		sig = fault.sig;
+		si = (siginfo_t *)fault.si;
+		uc = fault.uc;
+	}
 	/* a vfork child shares our memory but not the exporter thread */
 	if ((int)syscall(SYS_getpid) != at_getpid_cached())
 		return;
@@ -855,6 +895,27 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 	}
 	if (recording_jmp) /* we faulted while recording: give up on it */
 		siglongjmp(*recording_jmp, 1);
+	int i = sig_index(sig);
+	const struct sigaction *a = view(i);
+	if (!at_term_signal(sig) && a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN &&
+	    !at_tls.depth && !at_tls.leaf && !in_own_code(uc)) {
+		/* a fault outside the hooks' calls, with a handler of the
+		 * application's: it runs first. Many live on such faults as a
+		 * matter of course: a JVM's null checks and safepoint polls, a
+		 * garbage collector's write barrier. Nothing is recorded unless
+		 * the handler then kills the process (record, nested). Inside a
+		 * hook's call the spans end first, as below: a handler that
+		 * jumps out would leave the hook's frames behind. */
+		volatile char here;
+		fault.sig = sig;
+		fault.si = si;
+		fault.uc = uc;
+		fault.frame = (uintptr_t)&here;
+		chain(i, sig, si, uc);
+		fault.frame = 0;
+		errno = saved;
+		return;
+	}
 	sigjmp_buf jb;
 	if (!sigsetjmp(jb, 1)) {
 		recording_jmp = &jb;

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import free_port, run, shim_env, program
+from httpnet import raw_request
 from test_mysql import client, env_tcp, mariadb  # noqa: F401 (fixture)
 from test_redis import redis  # noqa: F401 (fixture)
 
@@ -226,6 +227,122 @@ def test_a_sandbox_handling_its_traps_lives_on(collector, http_server):
     (s,) = collector.wait_for(1)
     assert s["status_code"] == 0 and not exceptions(s)
     assert s["attributes"]["http.response.status_code"] == 200
+
+
+FAULT_TP = "00-0af7651916cd43dd8448eb211c8031%02x-b7ad6b7169203331-01"
+
+
+def fault_server(collector, http_server, mode):
+    p = subprocess.Popen([program("fault_server"), str(http_server.port), mode],
+                         env=shim_env(collector, OTEL_SERVICE_NAME="srv"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p, int(p.stdout.readline())
+
+
+def fault_request(port, i):
+    return raw_request(port, "GET /r%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "traceparent: %s\r\n\r\n" % (i, FAULT_TP % i))
+
+
+def test_a_fault_the_program_lives_on_is_no_crash(collector, http_server):
+    """A SIGSEGV the program's own handler deals with while it serves a
+    request (fault_server: it makes a protected page writable and returns,
+    as a JVM's null checks and safepoint polls, or a garbage collector's
+    write barrier, live on faults): the request's span is not ended by it,
+    keeps its status, and the call made after it is its child. (The JDK's
+    HTTP server ended its first request's span as a SIGSEGV crash, and the
+    call the request made started a trace of its own.)"""
+    p, port = fault_server(collector, http_server, "recover")
+    try:
+        for i in range(3):
+            assert fault_request(port, i).endswith(b"ok\n")
+        spans = collector.wait_for(6)
+    finally:
+        p.kill()
+        p.wait()
+    srv = {s["attributes"]["url.path"]: s for s in spans if s["kind"] == "SERVER"}
+    up = [s for s in spans if s["kind"] == "CLIENT"]
+    assert sorted(srv) == ["/r0", "/r1", "/r2"] and len(up) == 3, spans
+    for i in range(3):
+        s = srv["/r%d" % i]
+        assert s["trace_id"] == (FAULT_TP % i)[3:35]
+        assert s["status_code"] == 0 and not exceptions(s), s
+        assert s["attributes"]["http.response.status_code"] == 200
+        assert len([c for c in up if c["parent_span_id"] == s["span_id"]]) == 1
+
+
+def test_a_fault_whose_handler_kills_is_recorded_where_it_happened(collector, http_server):
+    """The program's handler gives up on the fault (it sets the default
+    and raises the signal again): the process dies by SIGSEGV as without
+    the shim, and the request's span is ended by the fault it had, with
+    its address and the stack where it happened, not the raise's."""
+    p, port = fault_server(collector, http_server, "die")
+    fault_request(port, 0)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == -signal.SIGSEGV and err.count(b"handler\n") == 1, err
+    s, ex = crashed_span(collector)
+    assert s["kind"] == "SERVER" and s["attributes"]["url.path"] == "/r0"
+    assert ex["exception.type"] == s["attributes"]["error.type"] == "SIGSEGV"
+    assert "SEGV_ACCERR" in ex["exception.message"], ex
+    assert "sent by" not in ex["exception.message"], ex
+    assert frames(ex["exception.stacktrace"])[0].startswith("touch_page+0x"), ex
+
+
+JAVA_SERVER = """
+import com.sun.net.httpserver.*; import java.net.*; import java.io.*;
+public class Srv {
+  static int len(String s) { return s.length(); }
+  static int nulls() {  /* null checks in compiled code: the JVM takes a SIGSEGV for them */
+    int n = 0;
+    for (int k = 0; k < 20000; k++) { try { len(k % 2 == 0 ? null : "x"); } catch (NullPointerException e) { n++; } }
+    return n;
+  }
+  public static void main(String[] a) throws Exception {
+    for (int k = 0; k < 200000; k++) len("x");
+    HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    s.createContext("/", ex -> {
+      nulls();
+      HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:" + a[0] + "/down").openConnection();
+      int code = c.getResponseCode();
+      try (InputStream in = code < 400 ? c.getInputStream() : c.getErrorStream()) { if (in != null) in.readAllBytes(); }
+      byte[] b = ("ok " + code + "\\n").getBytes();
+      ex.sendResponseHeaders(200, b.length); ex.getResponseBody().write(b); ex.close();
+    });
+    s.start(); System.out.println(s.getAddress().getPort()); System.out.flush();
+  }
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("java"), reason="java is not installed")
+def test_jvm_server_requests_right_after_start(collector, http_server, tmp_path):
+    """The JDK's own HTTP server, whose handler meets null references in
+    compiled code: the JVM takes a SIGSEGV for each (thousands a run), its
+    handler turns it into a NullPointerException. Every request's span
+    ends with its status and no exception, and the call it makes is its
+    child. (The previous library ended the span as a SIGSEGV crash at the
+    first, and the call started a trace of its own.)"""
+    src = tmp_path / "Srv.java"
+    src.write_text(JAVA_SERVER)
+    p = subprocess.Popen(["java", str(src), str(http_server.port)],
+                         env=shim_env(collector, OTEL_SERVICE_NAME="jvm"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        port = int(p.stdout.readline())
+        for i in range(3):
+            assert fault_request(port, i).endswith(b"ok 200\n")
+        spans = collector.wait_for(6, 20)
+    finally:
+        p.kill()
+        p.wait()
+    srv = {s["attributes"]["url.path"]: s for s in spans if s["kind"] == "SERVER"}
+    assert sorted(srv) == ["/r0", "/r1", "/r2"], spans
+    for i in range(3):
+        s = srv["/r%d" % i]
+        assert s["status_code"] == 0 and not exceptions(s), s
+        assert s["attributes"]["http.response.status_code"] == 200
+        down = [c for c in spans if c["kind"] == "CLIENT" and c["parent_span_id"] == s["span_id"]]
+        assert len(down) == 1 and down[0]["attributes"]["url.full"].endswith("/down")
 
 
 def build(tmp_path, src, out, *flags):
