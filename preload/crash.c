@@ -378,10 +378,12 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 	unw_cursor_t c;
 	if (!u || u->getcontext(&ctx) || u->init_local(&c, &ctx))
 		return 0;
-	/* skip this handler and the kernel's signal frame */
+	/* skip this handler and the kernel's signal frame (and, for a fault
+	 * whose handler then killed, that handler's frames: abort's, raise's,
+	 * the second signal's) */
 	uintptr_t target = interrupted_ip(uc);
 	int found = 0;
-	for (int i = 0; target && i < 8 && u->step(&c) > 0; i++) {
+	for (int i = 0; target && i < 64 && u->step(&c) > 0; i++) {
 		unw_word_t ip = 0;
 		if (!u->get_reg(&c, UNW_REG_IP, &ip) && ip == target) {
 			found = 1;
@@ -791,7 +793,9 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	if (atomic_load(&at_state) != AT_ON)
 		return;
 	/* a kill by the handler of a fault: recorded as that fault, where it
-	 * happened */
+	 * happened (whether the process dies is the kill's to say) */
+	int ksig = sig;
+	const siginfo_t *ksi = si;
 	if (nested_in_fault(uc) &&
 	    (!at_term_signal(sig) || (si->si_code <= 0 && si->si_pid == (pid_t)syscall(SYS_getpid)))) {
 		sig = fault.sig;
@@ -815,7 +819,7 @@ static void record(int sig, siginfo_t *si, const void *uc)
 	end_open(sig, si, uc, 1, 1, type, msg, mlen);
 	/* the process dies: so do the requests other threads are making or
 	 * serving (not when the application's handler may yet survive it) */
-	if (dies(sig, si)) {
+	if (dies(ksig, ksi)) {
 		if (at_net_killed)
 			at_net_killed(type, msg, mlen);
 		gather_others(sig, type, msg, mlen);

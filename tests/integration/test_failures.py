@@ -271,15 +271,18 @@ def test_a_fault_the_program_lives_on_is_no_crash(collector, http_server):
         assert len([c for c in up if c["parent_span_id"] == s["span_id"]]) == 1
 
 
-def test_a_fault_whose_handler_kills_is_recorded_where_it_happened(collector, http_server):
+@pytest.mark.parametrize("mode,sig", [("die", signal.SIGSEGV), ("abort", signal.SIGABRT)])
+def test_a_fault_whose_handler_kills_is_recorded_where_it_happened(collector, http_server,
+                                                                   mode, sig):
     """The program's handler gives up on the fault (it sets the default
-    and raises the signal again): the process dies by SIGSEGV as without
-    the shim, and the request's span is ended by the fault it had, with
-    its address and the stack where it happened, not the raise's."""
-    p, port = fault_server(collector, http_server, "die")
+    and raises the signal again, or calls abort()): the process dies by
+    that signal as without the shim, and the request's span is ended by
+    the fault it had, with its address and the stack where it happened,
+    not the raise's."""
+    p, port = fault_server(collector, http_server, mode)
     fault_request(port, 0)
     out, err = p.communicate(timeout=20)
-    assert p.returncode == -signal.SIGSEGV and err.count(b"handler\n") == 1, err
+    assert p.returncode == -sig and err.count(b"handler\n") == 1, err
     s, ex = crashed_span(collector)
     assert s["kind"] == "SERVER" and s["attributes"]["url.path"] == "/r0"
     assert ex["exception.type"] == s["attributes"]["error.type"] == "SIGSEGV"

@@ -8,7 +8,8 @@
  *   recover  the handler makes the page writable and returns: the write
  *            goes on (the page is protected again after the request)
  *   die      the handler writes "handler\n" to stderr, sets SIG_DFL and
- *            raises SIGSEGV: the process dies by it */
+ *            raises SIGSEGV: the process dies by it
+ *   abort    the handler writes "handler\n" and calls abort() */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,13 +22,15 @@
 #include <unistd.h>
 
 static char *page;
-static int die;
+static int die, aborts;
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
 	if (die || (char *)si->si_addr < page || (char *)si->si_addr >= page + 4096) {
 		(void)!write(2, "handler\n", 8);
+		if (aborts)
+			abort();
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;
@@ -60,7 +63,8 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	int up = atoi(argv[1]);
-	die = !strcmp(argv[2], "die");
+	aborts = !strcmp(argv[2], "abort");
+	die = aborts || !strcmp(argv[2], "die");
 	page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
