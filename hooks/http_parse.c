@@ -244,7 +244,6 @@ static inline __attribute__((always_inline)) size_t token_run(const unsigned cha
 	return i;
 }
 
-
 /* ---- header names ---- */
 
 /* s (token characters, any case) equals lit (lowercase letters, digits and

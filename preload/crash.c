@@ -340,27 +340,18 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* Where the signal interrupted the thread (0: unknown on this CPU). */
-static uintptr_t interrupted_sp(const void *uc)
+/* Where the signal interrupted the thread: its program counter, or with
+ * sp its stack pointer (0: unknown on this CPU). */
+static uintptr_t interrupted(const void *uc, int sp)
 {
 #if defined(__x86_64__)
-	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+	const greg_t *g = ((const ucontext_t *)uc)->uc_mcontext.gregs;
+	return (uintptr_t)(sp ? g[REG_RSP] : g[REG_RIP]);
 #elif defined(__aarch64__)
-	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.sp;
+	const mcontext_t *m = &((const ucontext_t *)uc)->uc_mcontext;
+	return (uintptr_t)(sp ? m->sp : m->pc);
 #else
-	(void)uc;
-	return 0;
-#endif
-}
-
-static uintptr_t interrupted_ip(const void *uc)
-{
-#if defined(__x86_64__)
-	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.pc;
-#else
-	(void)uc;
+	(void)uc, (void)sp;
 	return 0;
 #endif
 }
@@ -381,7 +372,7 @@ static size_t unwind(char *out, size_t cap, const void *uc)
 	/* skip this handler and the kernel's signal frame (and, for a fault
 	 * whose handler then killed, that handler's frames: abort's, raise's,
 	 * the second signal's) */
-	uintptr_t target = interrupted_ip(uc);
+	uintptr_t target = interrupted(uc, 0);
 	int found = 0;
 	for (int i = 0; target && i < 64 && u->step(&c) > 0; i++) {
 		unw_word_t ip = 0;
@@ -446,7 +437,7 @@ void at_curl_interrupted(struct at_span *s) __attribute__((weak)); /* hooks/curl
  * it when the call is to be restarted). */
 static int in_own_code(const void *uc)
 {
-	uintptr_t ip = interrupted_ip(uc);
+	uintptr_t ip = interrupted(uc, 0);
 	if (!ip || ip < text_lo || ip >= text_hi)
 		return 0;
 #if defined(__x86_64__)
@@ -628,13 +619,12 @@ static void on_crash(int sig, siginfo_t *si, void *uc);
  * sig - 1); all of them when it cannot be read. Async-signal-safe. */
 static uint64_t blocked_by(pid_t tid)
 {
-	char path[48] = "/proc/self/task/", digits[12], buf[2048];
-	size_t n = strlen(path), d = 0;
-	for (unsigned v = (unsigned)tid; d == 0 || v; v /= 10)
-		digits[d++] = (char)('0' + v % 10);
-	while (d)
-		path[n++] = digits[--d];
-	memcpy(path + n, "/status", sizeof "/status");
+	char path[48], buf[4096]; /* SigBlk comes after Groups, which can be long */
+	struct wbuf w = {path, 0, sizeof path - 1};
+	puts_(&w, "/proc/self/task/");
+	putdec(&w, tid);
+	puts_(&w, "/status");
+	path[w.n] = 0;
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ~0ULL;
@@ -784,7 +774,7 @@ static AT_TLS struct {
  * stack pointer is elsewhere: the program's stack, not the one below.) */
 static int nested_in_fault(const void *uc)
 {
-	uintptr_t sp = interrupted_sp(uc);
+	uintptr_t sp = interrupted(uc, 1);
 	return fault.frame && sp && sp < fault.frame && fault.frame - sp < (1u << 20);
 }
 
@@ -900,9 +890,8 @@ static void on_crash(int sig, siginfo_t *si, void *uc)
 	if (recording_jmp) /* we faulted while recording: give up on it */
 		siglongjmp(*recording_jmp, 1);
 	int i = sig_index(sig);
-	const struct sigaction *a = view(i);
-	if (!at_term_signal(sig) && a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN &&
-	    !at_tls.depth && !at_tls.leaf && !in_own_code(uc)) {
+	if (!at_term_signal(sig) && !dies(sig, si) && !at_tls.depth && !at_tls.leaf &&
+	    !in_own_code(uc)) {
 		/* a fault outside the hooks' calls, with a handler of the
 		 * application's: it runs first. Many live on such faults as a
 		 * matter of course: a JVM's null checks and safepoint polls, a

@@ -13,20 +13,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The loaded object holding addr: its mapped range [lo, hi), its load
+ * bias and its dynamic section (0: none). */
 struct range {
-	uintptr_t addr, lo, hi;
+	uintptr_t addr, lo, hi, base, dyn;
 };
 
 static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct range *r = arg;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	uintptr_t lo = UINTPTR_MAX, hi = 0, dyn = 0;
 	(void)size;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = a;
 		if (ph->p_type != PT_LOAD)
 			continue;
-		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
 		if (a < lo)
 			lo = a;
 		if (a + ph->p_memsz > hi)
@@ -36,12 +40,14 @@ static int find_range(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	r->lo = lo;
 	r->hi = hi;
+	r->base = info->dlpi_addr;
+	r->dyn = dyn;
 	return 1;
 }
 
 int at_object_range(const void *addr, uintptr_t *lo, uintptr_t *hi)
 {
-	struct range r = {(uintptr_t)addr, 0, 0};
+	struct range r = {(uintptr_t)addr, 0, 0, 0, 0};
 	if (!dl_iterate_phdr(find_range, &r))
 		return -1;
 	*lo = r.lo;
@@ -81,9 +87,8 @@ void *at_real_version(const char *name, const char *version)
 }
 
 struct needs {
-	uintptr_t addr;
-	const char *soname, *prefix;
-	int major, minor, answer;
+	const char *prefix;
+	int major, minor;
 	uintptr_t lo, hi;
 };
 
@@ -115,32 +120,19 @@ static int late_enough(const struct needs *q, uintptr_t p)
 	return major > q->major || (major == q->major && minor >= q->minor);
 }
 
-static int find_needs(struct dl_phdr_info *info, size_t size, void *arg)
+int at_caller_needs(const void *addr, const char *soname, const char *prefix, int major,
+                    int minor)
 {
-	struct needs *q = arg;
-	(void)size;
-	q->lo = UINTPTR_MAX;
-	q->hi = 0;
-	uintptr_t dyn = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_DYNAMIC)
-			dyn = a;
-		if (ph->p_type != PT_LOAD)
-			continue;
-		if (a < q->lo)
-			q->lo = a;
-		if (a + ph->p_memsz > q->hi)
-			q->hi = a + ph->p_memsz;
-	}
-	if (q->addr < q->lo || q->addr >= q->hi)
-		return 0;
+	struct range r = {(uintptr_t)addr, 0, 0, 0, 0};
+	if (!dl_iterate_phdr(find_range, &r))
+		return -1;
+	struct needs q = {prefix, major, minor, r.lo, r.hi};
 	/* its version needs: the dynamic linker relocates some d_ptr
 	 * entries in place (DT_STRTAB) and not others (DT_VERNEED) */
 	uintptr_t strtab = 0, vn = 0;
 	size_t count = 0;
-	for (; dyn && inside(q, dyn, sizeof(ElfW(Dyn))); dyn += sizeof(ElfW(Dyn))) {
+	for (uintptr_t dyn = r.dyn; dyn && inside(&q, dyn, sizeof(ElfW(Dyn)));
+	     dyn += sizeof(ElfW(Dyn))) {
 		const ElfW(Dyn) *d = (const ElfW(Dyn) *)dyn;
 		if (d->d_tag == DT_NULL)
 			break;
@@ -151,40 +143,29 @@ static int find_needs(struct dl_phdr_info *info, size_t size, void *arg)
 		else if (d->d_tag == DT_VERNEEDNUM)
 			count = d->d_un.d_val;
 	}
-	if (strtab && strtab < q->lo)
-		strtab += info->dlpi_addr;
-	if (vn && vn < q->lo)
-		vn += info->dlpi_addr;
-	for (size_t k = 0; vn && strtab && k < count && inside(q, vn, sizeof(ElfW(Verneed))); k++) {
+	if (strtab && strtab < q.lo)
+		strtab += r.base;
+	if (vn && vn < q.lo)
+		vn += r.base;
+	for (size_t k = 0; vn && strtab && k < count && inside(&q, vn, sizeof(ElfW(Verneed))); k++) {
 		const ElfW(Verneed) *n = (const ElfW(Verneed) *)vn;
-		if (str_is(q, strtab + n->vn_file, q->soname)) {
+		if (str_is(&q, strtab + n->vn_file, soname)) {
 			uintptr_t aux = vn + n->vn_aux;
-			q->answer = 0;
-			for (unsigned j = 0; j < n->vn_cnt && inside(q, aux, sizeof(ElfW(Vernaux))); j++) {
+			for (unsigned j = 0; j < n->vn_cnt && inside(&q, aux, sizeof(ElfW(Vernaux))); j++) {
 				const ElfW(Vernaux) *x = (const ElfW(Vernaux) *)aux;
-				if (late_enough(q, strtab + x->vna_name) == 1) {
-					q->answer = 1;
-					break;
-				}
+				if (late_enough(&q, strtab + x->vna_name) == 1)
+					return 1;
 				if (!x->vna_next)
 					break;
 				aux += x->vna_next;
 			}
-			break;
+			return 0;
 		}
 		if (!n->vn_next)
 			break;
 		vn += n->vn_next;
 	}
-	return 1;
-}
-
-int at_caller_needs(const void *addr, const char *soname, const char *prefix, int major,
-                    int minor)
-{
-	struct needs q = {(uintptr_t)addr, soname, prefix, major, minor, -1, 0, 0};
-	dl_iterate_phdr(find_needs, &q);
-	return q.answer;
+	return -1;
 }
 
 void *at_real_in(const char *name, const char *const *sonames)

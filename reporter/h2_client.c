@@ -247,7 +247,6 @@ static int digits(const char *v, size_t n, size_t max)
 	return x;
 }
 
-
 /* What the response's fields say: :status, grpc-status, grpc-message. */
 static int on_field(void *ctx, const char *name, size_t nlen, const char *value, size_t vlen)
 {

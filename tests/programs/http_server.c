@@ -294,12 +294,17 @@ static size_t read_all(int fd, char *out, size_t cap)
 	return have;
 }
 
-/* -P system, popen: this process's environment after the call */
-static size_t env_after(char *out, size_t cap, char **before)
+/* -P: the call's result after the child's output, and for system and popen
+ * (before: environ then) this process's environment after the call */
+static int cgi_result(char *out, size_t have, size_t cap, int rc, char **before)
 {
-	const char *tp = getenv("TRACEPARENT");
-	return (size_t)snprintf(out, cap, "environ %s TRACEPARENT=%s\n",
-	                        environ == before ? "same" : "changed", tp ? tp : "-");
+	have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
+	if (before) {
+		const char *tp = getenv("TRACEPARENT");
+		have += (size_t)snprintf(out + have, cap - have, "environ %s TRACEPARENT=%s\n",
+		                         environ == before ? "same" : "changed", tp ? tp : "-");
+	}
+	return (int)have;
 }
 
 static int run_cgi(char *out, size_t cap)
@@ -317,9 +322,7 @@ static int run_cgi(char *out, size_t cap)
 		} else {
 			rc = -1;
 		}
-		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
-		have += env_after(out + have, cap - have, before);
-		return (int)have;
+		return cgi_result(out, have, cap, rc, before);
 	}
 	if (!strcmp(cgi_how, "system")) {
 		char path[] = "/tmp/http_server_XXXXXX";
@@ -331,9 +334,7 @@ static int run_cgi(char *out, size_t cap)
 		unlink(path);
 		have = read_all(fd, out, cap);
 		close(fd);
-		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
-		have += env_after(out + have, cap - have, before);
-		return (int)have;
+		return cgi_result(out, have, cap, rc, before);
 	}
 	int p[2];
 	if (pipe(p))
@@ -352,8 +353,7 @@ static int run_cgi(char *out, size_t cap)
 		if (!rc)
 			waitpid(pid, NULL, 0);
 		close(p[0]);
-		have += (size_t)snprintf(out + have, cap - have, "rc %d\n", rc);
-		return (int)have;
+		return cgi_result(out, have, cap, rc, NULL);
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
