@@ -90,6 +90,11 @@ static inline struct at_fd *at_fd_entry(int fd)
 
 /* Maps the table if needed; NULL if it cannot be mapped (then: untraced). */
 struct at_fd *at_fd_table(void);
+/* The peer of a connected socket fd (net.c): its address as inet_ntop
+ * writes it into ip (AT_ADDR_MAX bytes), or a unix socket's path, and its
+ * port (0 for a unix socket); the address's length, 0 when unknown. errno
+ * is kept. */
+size_t at_net_peer(int fd, char *ip, int *port);
 /* Marks fd AT_FD_CGI (net.c); 0, or -1 when the table cannot be had. */
 int at_net_mark_cgi(int fd);
 /* At start-up, once tracing is on: stdin (and stdout) an inetd service's

@@ -470,6 +470,16 @@ static size_t fmt_addr(const struct sockaddr_storage *ss, socklen_t sl, char *ip
 	return 0;
 }
 
+size_t at_net_peer(int fd, char *ip, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int saved = errno;
+	size_t n = getpeername(fd, (struct sockaddr *)&ss, &sl) ? 0 : fmt_addr(&ss, sl, ip, port);
+	errno = saved;
+	return n;
+}
+
 /* The peer's address into an fd's entry (a server span's client.address),
  * or none kept. */
 static void keep_peer(struct at_fd *e, const struct sockaddr *peer)
@@ -920,14 +930,9 @@ static const struct iovec *first_piece(const struct iovec *iov, int cnt)
  * set up with the peer, for server.address and server.port. */
 static void wire_begin(struct at_conn *c, int state)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
 	char ip[AT_ADDR_MAX];
-	int port = 0, saved = errno;
-	size_t n = 0;
-	if (!getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-		n = fmt_addr(&ss, sl, ip, &port);
-	errno = saved;
+	int port = 0;
+	size_t n = at_net_peer(c->fd, ip, &port);
 	if (state == W_RESP)
 		at_resp_init(&c->resp, ip, n, port);
 	else
@@ -1435,17 +1440,31 @@ static void desynced(struct at_conn *c)
 
 /* ---- the paths of a marked fd ---- */
 
+static void retire(struct at_fd *e, struct at_conn *c);
+
 /* Bytes went by that we did not see (under an outer hook: a MySQL or Redis
  * client library's socket): parsing can never resume on this connection.
  * With nothing of ours on it yet, the fd is forgotten at once, so that its
- * every read and write passes straight through. */
+ * every read and write passes straight through. With a connection but no
+ * span open on it (a descriptor dup2'd or wrapped by the library after the
+ * program's own calls) it is let go now too: the next call to lock it would
+ * find it dead, and under the library's hook none would. */
 static void mark_desync(struct at_fd *e)
 {
 	struct at_conn *c = atomic_load(&e->conn);
-	if (c)
-		atomic_store(&c->desync, 1);
-	else
+	if (!c) {
 		atomic_store(&e->kind, AT_FD_NONE);
+		return;
+	}
+	atomic_store(&c->desync, 1);
+	if (!at_conn_trylock(c))
+		return;
+	int idle = atomic_load(&e->conn) == c && !spans_open(c);
+	if (idle)
+		desynced(c);
+	at_conn_unlock(c);
+	if (idle)
+		retire(e, c);
 }
 
 /* The connection this thread holds locked, from lock_conn to conn_done: a

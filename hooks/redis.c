@@ -25,6 +25,7 @@
 #include "../preload/errors.h"
 #include "../preload/log.h"
 #include "../preload/real.h"
+#include "fdstate.h"
 #include "redis_cmd.h"
 
 #include <dlfcn.h>
@@ -63,6 +64,7 @@ AT_REAL(void *, redisConnectBindNonBlockWithReuse, (const char *, int, const cha
 AT_REAL(void *, redisConnectUnix, (const char *));
 AT_REAL(void *, redisConnectUnixWithTimeout, (const char *, const struct timeval));
 AT_REAL(void *, redisConnectUnixNonBlock, (const char *));
+AT_REAL(void *, redisConnectFd, (int));
 AT_REAL(void *, redisConnectWithOptions, (const void *));
 AT_REAL(void *, redisAsyncConnect, (const char *, int));
 AT_REAL(void *, redisAsyncConnectBind, (const char *, int, const char *));
@@ -121,6 +123,7 @@ struct options_v1 {
 			int port;
 		} tcp;
 		const char *unix_socket;
+		int fd;
 	} endpoint;
 };
 
@@ -410,6 +413,17 @@ static void conn_note(void *c, const char *host, int port)
 	e->addr_len = n;
 	e->port = port;
 	conn_facts(e);
+}
+
+/* A context on a socket the program gave (redisConnectFd): where its peer is. */
+static void conn_note_fd(void *c, int fd)
+{
+	char ip[AT_ADDR_MAX];
+	int port = 0;
+	if (fd >= 0 && at_net_peer(fd, ip, &port))
+		conn_note(c, ip, port);
+	else if (c)
+		conn_add(c);
 }
 
 /* ---- span attributes ---- */
@@ -1176,8 +1190,25 @@ static void note_options(void *c, const void *opt, void *sym)
 		conn_note(c, o->endpoint.tcp.ip, o->endpoint.tcp.port);
 	else if (o->type == 1)
 		conn_note(c, o->endpoint.unix_socket, 0);
+	else if (o->type == 2)
+		conn_note_fd(c, o->endpoint.fd);
 	else
 		conn_add(c);
+}
+
+AT_EXPORT void *redisConnectFd(int fd)
+{
+	if (!RESOLVE(redisConnectFd))
+		return NULL;
+	if (!at_enter())
+		return real_redisConnectFd(fd);
+	void *c = real_redisConnectFd(fd);
+	int saved = errno;
+	if (c)
+		conn_note_fd(c, fd);
+	at_leave();
+	errno = saved;
+	return c;
 }
 
 AT_EXPORT void *redisConnectWithOptions(const void *opt)

@@ -315,6 +315,27 @@ def test_sync_command_on_a_non_blocking_context(collector, redis, flavor):
     assert spans[2]["end"] > spans[1]["end"]
 
 
+def test_socket_handed_to_hiredis(collector, redis, flavor):
+    """The program connects and sends a PING itself (a span on the wire),
+    then gives the socket to hiredis (redisConnectFd). Its commands are the
+    hook's spans, and the descriptor, whose bytes now go by under the hook,
+    is let go at the first: its later calls pass straight through instead
+    of each marking the connection out of step again."""
+    argv = [flavor.prog("redis_sync"), "handed", "127.0.0.1", str(redis.port), "3"]
+    r = run(argv, flavor.env(collector, AUTOTRACE_LOG_LEVEL="debug"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["by hand: PONG", "incr: 1", "incr: 2",
+                                              "incr: 3", "done"]
+    spans = by_start(collector.wait_for(4))
+    assert [s["name"] for s in spans] == ["PING", "INCR", "INCR", "INCR"]
+    for s in spans:
+        check_common(s, redis, parent=False)
+    assert [s["attributes"]["db.query.text"] for s in spans[1:]] == ["INCR handed"] * 3
+    log = r.stderr.decode()
+    assert "Redis on the wire" in log
+    assert log.count("not HTTP/1.x or out of step: no longer watched") == 1, log
+
+
 def test_unix_socket_address(collector, redis):
     r = run([program("redis_sync"), "unix", redis.sock], shim_env(collector))
     assert r.returncode == 0, r.stderr

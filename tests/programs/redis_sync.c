@@ -16,8 +16,12 @@
  *                                    replies read into hiredis's reader, SET's taken, then a
  *                                    redisCommand PING, which only appends there (NULL, the
  *                                    GET's reply left for the next redisGetReply)
+ *   redis_sync handed HOST PORT N    the program connects and sends a PING itself, then
+ *                                    hands the socket to hiredis (redisConnectFd): N INCRs
  * Prints one line per command: "<command>: <reply>" or "<command>: NULL <errstr>". */
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -160,6 +164,20 @@ static void on_alarm(int sig)
 	abort();
 }
 
+/* A socket the program connected and used itself, then gave to hiredis. */
+static redisContext *handed(const char *h, int p)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char b[16];
+	if (fd < 0 || inet_pton(AF_INET, h, &sa.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof sa) || write(fd, "*1\r\n$4\r\nPING\r\n", 14) != 14 ||
+	    read(fd, b, sizeof b) != 7 || memcmp(b, "+PONG\r\n", 7))
+		return NULL;
+	printf("by hand: PONG\n");
+	return redisConnectFd(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 6 && !strcmp(argv[1], "threads")) {
@@ -172,6 +190,8 @@ int main(int argc, char **argv)
 		return nonblock(argv[2], atoi(argv[3]));
 	if (argc >= 3 && !strcmp(argv[1], "unix"))
 		c = redisConnectUnix(argv[2]);
+	else if (argc >= 5 && !strcmp(argv[1], "handed"))
+		c = handed(argv[2], atoi(argv[3]));
 	else if (argc >= 4)
 		c = redisConnect(argv[2], atoi(argv[3]));
 	else {
@@ -211,6 +231,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "unix")) {
 		show("set", redisCommand(c, "SET %s %s", "u", "1"));
 		show("get", redisCommand(c, "GET u"));
+	} else if (!strcmp(argv[1], "handed")) {
+		for (int i = 0, n = atoi(argv[4]); i < n; i++)
+			show("incr", redisCommand(c, "INCR handed"));
 	} else if (!strcmp(argv[1], "loop") && argc >= 6) {
 		int n = atoi(argv[4]), ms = atoi(argv[5]);
 		for (int i = 0; i < n; i++) {
