@@ -204,6 +204,11 @@ static int resolve(void)
 }
 #define NEED(name) (AT_LIKELY(real_##name != NULL) || (resolve() && real_##name != NULL))
 
+/* The read and write family's first calls, before resolve (first_NAME):
+ * the hook made again once resolved, else the system call. Out of line, so
+ * that the hook's own path is all tail calls and takes no stack frame (its
+ * marked path, which reads the caller, takes one: 4 instructions a call). */
+
 int at_net_io_next(void *next[AT_IO_NEXT_N])
 {
 	if (!real_read && !resolve())
@@ -2267,10 +2272,15 @@ size_t at_net_write_all(int fd, const void *buf, size_t n, uintptr_t caller)
 	return done;
 }
 
+static AT_NOINLINE ssize_t first_write(int fd, const void *buf, size_t n)
+{
+	return NEED(write) ? write(fd, buf, n) : syscall(SYS_write, fd, buf, n);
+}
+
 AT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (!NEED(write))
-		return syscall(SYS_write, fd, buf, n);
+	if (AT_UNLIKELY(!real_write))
+		return first_write(fd, buf, n);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_write(fd, buf, n);
 	return write_marked(fd, buf, n, AT_CALLER());
@@ -2285,20 +2295,32 @@ static AT_NOINLINE ssize_t send_marked(int fd, const void *buf, size_t n, int fl
 	return out_path(&k);
 }
 
+static AT_NOINLINE ssize_t first_send(int fd, const void *buf, size_t n, int flags)
+{
+	return NEED(send) ? send(fd, buf, n, flags) : syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+}
+
 AT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (!NEED(send))
-		return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+	if (AT_UNLIKELY(!real_send))
+		return first_send(fd, buf, n, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_send(fd, buf, n, flags);
 	return send_marked(fd, buf, n, flags, AT_CALLER());
 }
 
+static AT_NOINLINE ssize_t first_sendto(int fd, const void *buf, size_t n, int flags,
+                                        const struct sockaddr *to, socklen_t tolen)
+{
+	return NEED(sendto) ? sendto(fd, buf, n, flags, to, tolen)
+	                    : syscall(SYS_sendto, fd, buf, n, flags, to, tolen);
+}
+
 AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
                          socklen_t tolen)
 {
-	if (!NEED(sendto))
-		return syscall(SYS_sendto, fd, buf, n, flags, to, tolen);
+	if (AT_UNLIKELY(!real_sendto))
+		return first_sendto(fd, buf, n, flags, to, tolen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_sendto(fd, buf, n, flags, to, tolen);
 	struct iovec v = {(void *)buf, n};
@@ -2313,10 +2335,15 @@ AT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const str
 	return out_path(&k);
 }
 
+static AT_NOINLINE ssize_t first_writev(int fd, const struct iovec *iov, int cnt)
+{
+	return NEED(writev) ? writev(fd, iov, cnt) : syscall(SYS_writev, fd, iov, cnt);
+}
+
 AT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	if (!NEED(writev))
-		return syscall(SYS_writev, fd, iov, cnt);
+	if (AT_UNLIKELY(!real_writev))
+		return first_writev(fd, iov, cnt);
 	if (AT_LIKELY(!at_fd_kind(fd)) || cnt <= 0)
 		return real_writev(fd, iov, cnt);
 	struct out_call k = {
@@ -2341,10 +2368,15 @@ static AT_ALWAYS_INLINE ssize_t sendmsg_marked(int fd, const struct msghdr *msg,
 	return out_path(&k);
 }
 
+static AT_NOINLINE ssize_t first_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return NEED(sendmsg) ? sendmsg(fd, msg, flags) : syscall(SYS_sendmsg, fd, msg, flags);
+}
+
 AT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (!NEED(sendmsg))
-		return syscall(SYS_sendmsg, fd, msg, flags);
+	if (AT_UNLIKELY(!real_sendmsg))
+		return first_sendmsg(fd, msg, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)) || !msg)
 		return real_sendmsg(fd, msg, flags);
 	return sendmsg_marked(fd, msg, flags, AT_CALLER());
@@ -2368,19 +2400,31 @@ static AT_NOINLINE ssize_t read_marked(int fd, void *buf, size_t n, uintptr_t ca
 	return in_one(fd, buf, n, real_read(fd, buf, n), 0, caller);
 }
 
+static AT_NOINLINE ssize_t first_read(int fd, void *buf, size_t n)
+{
+	return NEED(read) ? read(fd, buf, n) : syscall(SYS_read, fd, buf, n);
+}
+
 AT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (!NEED(read))
-		return syscall(SYS_read, fd, buf, n);
+	if (AT_UNLIKELY(!real_read))
+		return first_read(fd, buf, n);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_read(fd, buf, n);
 	return read_marked(fd, buf, n, AT_CALLER());
 }
 
+AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+static AT_NOINLINE ssize_t first___read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	return NEED(__read_chk) ? __read_chk(fd, buf, n, buflen)
+	                        : syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
+}
+
 AT_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-	if (!NEED(__read_chk))
-		return syscall(SYS_read, fd, buf, n < buflen ? n : buflen);
+	if (AT_UNLIKELY(!real___read_chk))
+		return first___read_chk(fd, buf, n, buflen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___read_chk(fd, buf, n, buflen);
 	return in_one(fd, buf, n, real___read_chk(fd, buf, n, buflen), 0, AT_CALLER());
@@ -2391,19 +2435,32 @@ static AT_NOINLINE ssize_t recv_marked(int fd, void *buf, size_t n, int flags, u
 	return in_one(fd, buf, n, real_recv(fd, buf, n, flags), flags, caller);
 }
 
+static AT_NOINLINE ssize_t first_recv(int fd, void *buf, size_t n, int flags)
+{
+	return NEED(recv) ? recv(fd, buf, n, flags) : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+}
+
 AT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	if (!NEED(recv))
-		return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+	if (AT_UNLIKELY(!real_recv))
+		return first_recv(fd, buf, n, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recv(fd, buf, n, flags);
 	return recv_marked(fd, buf, n, flags, AT_CALLER());
 }
 
+AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+static AT_NOINLINE ssize_t first___recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	return NEED(__recv_chk)
+	           ? __recv_chk(fd, buf, n, buflen, flags)
+	           : syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
+}
+
 AT_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-	if (!NEED(__recv_chk))
-		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, NULL, NULL);
+	if (AT_UNLIKELY(!real___recv_chk))
+		return first___recv_chk(fd, buf, n, buflen, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recv_chk(fd, buf, n, buflen, flags);
 	return in_one(fd, buf, n, real___recv_chk(fd, buf, n, buflen, flags), flags, AT_CALLER());
@@ -2416,32 +2473,54 @@ static AT_NOINLINE ssize_t recvfrom_marked(int fd, void *buf, size_t n, int flag
 	return in_one(fd, buf, n, real_recvfrom(fd, buf, n, flags, from, fromlen), flags, caller);
 }
 
+static AT_NOINLINE ssize_t first_recvfrom(int fd, void *buf, size_t n, int flags,
+                                          struct sockaddr *from, socklen_t *fromlen)
+{
+	return NEED(recvfrom) ? recvfrom(fd, buf, n, flags, from, fromlen)
+	                      : syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen);
+}
+
 AT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
                            socklen_t *fromlen)
 {
-	if (!NEED(recvfrom))
-		return syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen);
+	if (AT_UNLIKELY(!real_recvfrom))
+		return first_recvfrom(fd, buf, n, flags, from, fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recvfrom(fd, buf, n, flags, from, fromlen);
 	return recvfrom_marked(fd, buf, n, flags, from, fromlen, AT_CALLER());
 }
 
 AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                 struct sockaddr *from, socklen_t *fromlen);
+static AT_NOINLINE ssize_t first___recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
+                                                int flags, struct sockaddr *from,
+                                                socklen_t *fromlen)
+{
+	return NEED(__recvfrom_chk)
+	           ? __recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen)
+	           : syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, from, fromlen);
+}
+
+AT_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                                  struct sockaddr *from, socklen_t *fromlen)
 {
-	if (!NEED(__recvfrom_chk))
-		return syscall(SYS_recvfrom, fd, buf, n < buflen ? n : buflen, flags, from,
-		               fromlen);
+	if (AT_UNLIKELY(!real___recvfrom_chk))
+		return first___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen);
 	return in_one(fd, buf, n, real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen), flags,
 	              AT_CALLER());
 }
 
+static AT_NOINLINE ssize_t first_readv(int fd, const struct iovec *iov, int cnt)
+{
+	return NEED(readv) ? readv(fd, iov, cnt) : syscall(SYS_readv, fd, iov, cnt);
+}
+
 AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	if (!NEED(readv))
-		return syscall(SYS_readv, fd, iov, cnt);
+	if (AT_UNLIKELY(!real_readv))
+		return first_readv(fd, iov, cnt);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_readv(fd, iov, cnt);
 	ssize_t r = real_readv(fd, iov, cnt);
@@ -2452,10 +2531,15 @@ AT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	return r;
 }
 
+static AT_NOINLINE ssize_t first_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return NEED(recvmsg) ? recvmsg(fd, msg, flags) : syscall(SYS_recvmsg, fd, msg, flags);
+}
+
 AT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	if (!NEED(recvmsg))
-		return syscall(SYS_recvmsg, fd, msg, flags);
+	if (AT_UNLIKELY(!real_recvmsg))
+		return first_recvmsg(fd, msg, flags);
 	if (AT_LIKELY(!at_fd_kind(fd)))
 		return real_recvmsg(fd, msg, flags);
 	ssize_t r = real_recvmsg(fd, msg, flags);

@@ -15,6 +15,7 @@ import pytest
 from conftest import BUILD, LIB, program, run, shim_env
 
 COUNT_IO = os.path.join(BUILD, "preloads", "count_io.so")
+EARLY_IO = os.path.join(BUILD, "preloads", "early_io.so")
 # io_direct.h's bits: read 0x1, write 0x2, recv 0x4, send 0x8, sendmsg 0x10,
 # poll 0x20, connect 0x40, accept 0x80, close 0x100
 ALL = 0x1FF
@@ -91,3 +92,21 @@ def test_with_an_exporter_process_libc_is_called_as_before(collector, http_serve
     assert r.returncode == 0 and re.fullmatch(r"ok \d+\n", out), out + err
     assert "exporter process started" in err, err  # the mode really was process
     assert direct_bits(err) == 0, err
+
+
+@pytest.mark.parametrize("call", ["write", "send", "sendto", "sendmsg", "writev", "read", "recv",
+                                  "recvfrom", "recvmsg", "readv", "__read_chk", "__recv_chk",
+                                  "__recvfrom_chk"])
+def test_a_hooks_first_call_before_the_shim_looked_up_libc(collector, http_server, call):
+    """A library's constructor that runs first makes the call (early_io.so):
+    the hook, whose own path has no frame, looks libc up out of line then
+    and makes the call again; the bytes and the result are the program's,
+    and the shim goes on to trace the program's request."""
+    env = shim_env(collector, EARLY_IO=call)
+    env["LD_PRELOAD"] = EARLY_IO + " " + env["LD_PRELOAD"]
+    r = run([program("http_client"), str(http_server.port), "/early"], env)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "early %s 5 hello\n" % call in err, err
+    spans = collector.wait_for(1, pred=lambda s: s["kind"] == "CLIENT")
+    assert spans and spans[0]["attributes"]["url.full"].endswith("/early"), spans
