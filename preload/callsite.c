@@ -39,6 +39,7 @@
 
 #define CACHE_SIZE 1024 /* direct-mapped, by return address */
 #define NAME_MAX_LEN 112
+#define SYMBOL_MAX_LEN 1024 /* a mangled name, read whole to be demangled */
 #define MAX_MODULES 32
 #define FILE_MAX_LEN 192
 #define DWARF_LINE_MAX (64u << 20)
@@ -691,12 +692,13 @@ static void inlined_frame(const struct module *m, uint64_t vaddr, char *name, si
 		snprintf(file, flen, "%s", f);
 }
 
-/* A C++ function's name demangled in place (ns::Class::method). */
-static void demangled(char *name, size_t nlen, int may_load)
+/* A C++ or Rust function's name, whole (name), demangled (ns::Class::method)
+ * and cut to out's nlen bytes: a long mangled name, which would not
+ * demangle once cut, is read whole first (SYMBOL_MAX_LEN). */
+static void demangled(const char *name, char *out, size_t nlen, int may_load)
 {
-	char d[NAME_MAX_LEN];
-	if (name[0] == '_' && at_demangle(name, d, sizeof d, may_load))
-		snprintf(name, nlen, "%s", d);
+	if (name[0] != '_' || !at_demangle(name, out, nlen, may_load))
+		snprintf(out, nlen, "%s", name);
 }
 
 /* File and line of the call at vaddr (a link-time address of m), and
@@ -711,15 +713,16 @@ static void source_of(const struct module *m, uint64_t vaddr, char *name, size_t
 int at_callsite_frame(uintptr_t addr, char *name, size_t nlen, char *file, size_t flen,
                       unsigned *line)
 {
-	at_callsite_symbolize(addr, name, nlen);
+	char whole[SYMBOL_MAX_LEN];
+	at_callsite_symbolize(addr, whole, sizeof whole);
 	file[0] = 0;
 	*line = 0;
 	struct module *m = addr ? module_for(addr - 1) : NULL;
 	if (m && flen >= 2)
-		source_of(m, addr - 1 - m->bias, name, nlen, file, flen, line);
+		source_of(m, addr - 1 - m->bias, whole, sizeof whole, file, flen, line);
 	/* an exporter process may load libstdc++ for it; the traced program
 	 * is never given a library it has not loaded */
-	demangled(name, nlen, remote_pid != 0);
+	demangled(whole, name, nlen, remote_pid != 0);
 	return name[0] || file[0];
 }
 
@@ -728,14 +731,15 @@ int at_callsite_object_frame(const char *path, uint64_t vaddr, char *name, size_
 {
 	struct module m;
 	memset(&m, 0, sizeof m);
-	name[0] = file[0] = 0;
+	char whole[SYMBOL_MAX_LEN] = "";
+	file[0] = 0;
 	*line = 0;
 	load_object(&m, path, NULL);
 	if (m.syms)
-		symtab_lookup(&m, vaddr, name, nlen);
-	source_of(&m, vaddr, name, nlen, file, flen, line);
+		symtab_lookup(&m, vaddr, whole, sizeof whole);
+	source_of(&m, vaddr, whole, sizeof whole, file, flen, line);
 	module_free(&m);
-	demangled(name, nlen, 1);
+	demangled(whole, name, nlen, 1);
 	return name[0] || file[0];
 }
 

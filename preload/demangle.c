@@ -6,7 +6,8 @@
  * used only when the program has libstdc++ loaded already (every C++
  * program does; a C program has no mangled names of its own); an exporter
  * process (AUTOTRACE_EXPORTER_MODE=process) loads it itself if it is
- * installed. Without it the name stays mangled. Exporter only. */
+ * installed. Without it the name stays mangled. A Rust symbol is
+ * demangled here (demangle_rust.c). Exporter only. */
 #define _GNU_SOURCE
 #include "demangle.h"
 
@@ -111,6 +112,8 @@ static void cut(const char *d, const char **from, size_t *len)
 
 int at_demangle(const char *mangled, char *out, size_t len, int may_load)
 {
+	if (at_demangle_rust(mangled, out, len))
+		return 1;
 	if (!mangled || strncmp(mangled, "_Z", 2) || len < 2)
 		return 0;
 	demangle_fn fn = find(may_load);

@@ -1,7 +1,9 @@
 /* C++ names for code.function.name (preload/demangle.c): what libstdc++'s
  * demangler gives, cut to the qualified name without parameters, return
  * type or qualifiers. Loads libstdc++ itself (may_load), as an exporter
- * process does. */
+ * process does. Rust names (preload/demangle_rust.c): what binutils'
+ * c++filt -s rust gives for symbols of rustc 1.95's programs, with the
+ * crates' and the legacy symbols' hashes taken out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +16,7 @@
 
 static void expect(const char *mangled, const char *want)
 {
-	char out[128];
+	char out[256];
 	assert_int_equal(at_demangle(mangled, out, sizeof out, 1), 1);
 	assert_string_equal(out, want);
 }
@@ -61,11 +63,78 @@ static void not_mangled(void **state)
 		assert_string_equal(out, "shop::C");
 }
 
+static void rust_names(void **state)
+{
+	/* legacy: the hash is left out, escapes and ".." decoded */
+	expect("_ZN3srv6handle17hdd611097b8935434E", "srv::handle");
+	expect("_ZN5alloc7raw_vec20RawVecInner$LT$A$GT$7reserve21do_reserve_and_handle"
+	       "17hf7c68354673ffbabE",
+	       "alloc::raw_vec::RawVecInner<A>::reserve::do_reserve_and_handle");
+	expect("_ZN11rust_client4main28_$u7b$$u7b$closure$u7d$$u7d$17h865d48a4b0804ad4E",
+	       "rust_client::main::{{closure}}");
+	expect("_ZN58_$LT$rust_client..Client$u20$as$u20$rust_client..Fetch$GT$5fetch"
+	       "17h45c5bd865ab959c1E",
+	       "<rust_client::Client as rust_client::Fetch>::fetch");
+	/* v0: an inherent impl, a trait impl, a const generic, a closure,
+	 * backrefs, a tuple, a reference, dyn with an associated type */
+	expect("_RNvMsa_NtNtNtNtCsjrHSEGnQ3l9_3std3sys3net10connection6socketNtB5_9UdpSocket4send",
+	       "<std::sys::net::connection::socket::UdpSocket>::send");
+	expect("_RNvXs0_NvNtCsjrHSEGnQ3l9_3std9panicking13panic_handlerNtB5_19FormatStringPayload"
+	       "NtNtCsgEmfK2I1SDS_4core3fmt7Display3fmt",
+	       "<std::panicking::panic_handler::FormatStringPayload as core::fmt::Display>::fmt");
+	expect("_RINvCs1JdvdkrJisN_11rust_client3getKj2_EB2_", "rust_client::get::<2>");
+	expect("_RINvMNtNtCsjrHSEGnQ3l9_3std3net3tcpNtB3_9TcpStream7connectTRetEE"
+	       "Cs1JdvdkrJisN_11rust_client",
+	       "<std::net::tcp::TcpStream>::connect::<(&str, u16)>");
+	expect("_RINvMNtCsgEmfK2I1SDS_4core6optionINtB3_6OptionReE11map_or_elseNtNtCslNYArtu3iFV_"
+	       "5alloc6string6StringNCNvNtB12_3fmt6format0NvYeNtNtB12_6borrow7ToOwned8to_ownedE"
+	       "Cs1JdvdkrJisN_11rust_client",
+	       "<core::option::Option<&str>>::map_or_else::<alloc::string::String, "
+	       "alloc::fmt::format::{closure#0}, <str as alloc::borrow::ToOwned>::to_owned>");
+	char out[256];
+	assert_int_equal(
+	    at_demangle("_RINvNtCsgEmfK2I1SDS_4core3ptr13drop_in_placeINtNtCslNYArtu3iFV_"
+	                "5alloc5boxed3BoxDNtNtNtB4_3ops8function6FnOnceEL_EEB1i_",
+	                out, sizeof out, 0),
+	    1);
+	assert_string_equal(out, "core::ptr::drop_in_place::<alloc::boxed::Box<dyn "
+	                         "core::ops::function::FnOnce>>");
+}
+
+static void rust_not_names(void **state)
+{
+	char out[64] = "x";
+	/* cut short, a backref forward or to itself, a version, punycode,
+	 * a legacy hash too short, trailing bytes */
+	const char *bad[] = {
+	    "_RNvMsa_NtNtNtNtCsjrHSEGnQ3l9_3std3sys",
+	    "_RNvB9_4send",
+	    "_RNvB_4send",
+	    "_R0NvC1a1b",
+	    "_RNvCs1_u3caf1f",
+	    "_ZN3srv6handle17hdd611097b89354E",
+	    "_RNvC1a1bZ",
+	    "_R",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(at_demangle_rust(bad[i], out, sizeof out), 0);
+	/* cut to the buffer, NUL-terminated */
+	assert_int_equal(at_demangle_rust("_ZN3srv6handle17hdd611097b8935434E", out, 6), 1);
+	assert_string_equal(out, "srv::");
+	/* nested deeper than the limit */
+	char deep[1024] = "_R";
+	for (int i = 0; i < 200; i++)
+		strcat(deep, "NvNv");
+	assert_int_equal(at_demangle_rust(deep, out, sizeof out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(names),
 	    cmocka_unit_test(not_mangled),
+	    cmocka_unit_test(rust_names),
+	    cmocka_unit_test(rust_not_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
