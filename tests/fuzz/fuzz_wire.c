@@ -18,6 +18,7 @@
 
 #include "../../preload/callsite.h"
 #include "../../preload/config.h"
+#include "../../preload/errors.h"
 #include "../../reporter/helper.h"
 #include "../../reporter/exporter.h"
 #include "../../reporter/finalize.h"
