@@ -204,11 +204,6 @@ static int resolve(void)
 }
 #define NEED(name) (AT_LIKELY(real_##name != NULL) || (resolve() && real_##name != NULL))
 
-/* The read and write family's first calls, before resolve (first_NAME):
- * the hook made again once resolved, else the system call. Out of line, so
- * that the hook's own path is all tail calls and takes no stack frame (its
- * marked path, which reads the caller, takes one: 4 instructions a call). */
-
 int at_net_io_next(void *next[AT_IO_NEXT_N])
 {
 	if (!real_read && !resolve())
@@ -2272,6 +2267,11 @@ size_t at_net_write_all(int fd, const void *buf, size_t n, uintptr_t caller)
 	return done;
 }
 
+/* The read and write family's first calls, before resolve (first_write and
+ * the others below): the hook made again once resolved, else the system
+ * call. Out of line, so that the hook's own path is all tail calls and
+ * takes no stack frame (its marked path, which reads the caller, takes one:
+ * 4 instructions a call). */
 static AT_NOINLINE ssize_t first_write(int fd, const void *buf, size_t n)
 {
 	return NEED(write) ? write(fd, buf, n) : syscall(SYS_write, fd, buf, n);
