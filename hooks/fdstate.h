@@ -179,9 +179,11 @@ struct at_conn {
 	uint32_t by_seq;
 	struct at_conn *by;
 	char host[256];
-	/* server: the connection's addresses, formatted once (addrs_known) */
+	/* the connection's addresses, formatted once (addrs_known): a server's
+	 * (its port and its client's), a client's peer */
 	int local_port;   /* -1: not an inet socket */
 	uint8_t peer_len; /* 0: none known (an unnamed unix socket) */
+	uint16_t peer_port; /* 0: none (a unix socket) */
 	char peer[AT_ADDR_MAX];
 	char ua[256];
 	char pend[AT_PEND_MAX];

@@ -546,10 +546,11 @@ static void know_peer(struct at_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
-	int port, saved = errno;
+	int port = 0, saved = errno;
 	c->peer_len = 0;
 	if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
 		c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
+	c->peer_port = c->peer_len ? (uint16_t)port : 0;
 	errno = saved;
 }
 
@@ -666,15 +667,18 @@ static void client_attrs(struct at_conn *c, const struct at_http_parser *req)
 	if (proxy || !c->host_len || !client_url_plain(c, t, tl))
 		client_url_parsed(c, proxy, t, tl);
 	at_span_set_strn(s, "network.protocol.version", req->version_minor ? "1.1" : "1.0", 3);
-	if (c->local) { /* the URL names a host; the request went to a socket's path */
-		if (!c->addrs_known) {
-			know_peer(c);
-			c->addrs_known = 1;
-		}
-		at_span_set_strn(s, "network.transport", "unix", 4);
-		if (c->peer_len)
-			at_span_set_strn(s, "network.peer.address", c->peer, c->peer_len);
+	if (!c->addrs_known) {
+		know_peer(c);
+		c->addrs_known = 1;
 	}
+	/* where the request went, whatever its URL names (a proxy, a name that
+	 * resolves to several hosts); a unix socket's path */
+	if (c->local)
+		at_span_set_strn(s, "network.transport", "unix", 4);
+	if (c->peer_len)
+		at_span_set_strn(s, "network.peer.address", c->peer, c->peer_len);
+	if (c->peer_port)
+		at_span_set_int(s, "network.peer.port", c->peer_port);
 }
 
 /* Our header lines, each ended by CRLF, as the bytes still to send (the

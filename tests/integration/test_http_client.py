@@ -178,6 +178,32 @@ def test_wget_and_python_urllib(collector, http_server):
         s = one(spans, span_id=m.group(2))
         assert s["attributes"]["url.full"] == http_server.url + path
         assert s["attributes"]["http.response.status_code"] == 200
+        assert s["attributes"]["network.peer.address"] == "127.0.0.1"
+        assert s["attributes"]["network.peer.port"] == http_server.port
+
+
+def test_through_a_proxy_the_peer_is_the_proxy(collector, http_server):
+    """wget and Python's urllib told to use a proxy (http_proxy) send it the
+    absolute URL: url.full and server.* name the origin server, and
+    network.peer.* the proxy the bytes went to."""
+    env = shim_env(collector, http_proxy=http_server.url, no_proxy="")
+    r = run(["wget", "-q", "-O", "-", "http://svc.example:8080/w"], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n", r.stderr
+    code = ("import urllib.request,sys; "
+            "print(urllib.request.urlopen(sys.argv[1]).read().decode())")
+    r = run(["/usr/bin/python3", "-c", code, "http://svc.example:8080/u"], env)
+    assert r.returncode == 0 and r.stdout == b"hello\n\n", r.stderr
+    assert [q["path"] for q in http_server.requests] == ["http://svc.example:8080/w",
+                                                        "http://svc.example:8080/u"]
+    spans = sorted(collector.wait_for(2, pred=lambda s: s["kind"] == "CLIENT"),
+                   key=lambda s: s["start"])
+    assert len(spans) == 2
+    for s, path in zip(spans, ["/w", "/u"]):
+        a = s["attributes"]
+        assert a["url.full"] == "http://svc.example:8080" + path
+        assert (a["server.address"], a["server.port"]) == ("svc.example", 8080)
+        assert (a["network.peer.address"], a["network.peer.port"]) == \
+            ("127.0.0.1", http_server.port)
 
 
 MANY_CONNECTIONS = r"""
