@@ -8,6 +8,7 @@
  * understood, or a name that does not end where the grammar says, is no
  * Rust name here: the symbol is left as it is. Exporter only. */
 #include "demangle.h"
+#include "hex.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -51,15 +52,6 @@ static const struct {
 } legacy_esc[] = {{"$SP$", "@"}, {"$BP$", "*"}, {"$RF$", "&"}, {"$LT$", "<"},
                   {"$GT$", ">"}, {"$LP$", "("}, {"$RP$", ")"}, {"$C$", ","}};
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* One identifier of a legacy path, its $...$ escapes and ".." decoded; 0
  * when an escape is not one rustc writes. */
 static int legacy_ident(struct out *o, const char *s, size_t n)
@@ -93,8 +85,8 @@ static int legacy_ident(struct out *o, const char *s, size_t n)
 			return 0;
 		size_t j = i + 2;
 		int v = 0;
-		while (j < n && j < i + 4 && hexval(s[j]) >= 0)
-			v = v * 16 + hexval(s[j++]);
+		while (j < n && j < i + 4 && at_hexval_lower((unsigned char)s[j]) >= 0)
+			v = v * 16 + at_hexval_lower((unsigned char)s[j++]);
 		if (j == i + 2 || j >= n || s[j] != '$' || v < 0x20 || v > 0x7e)
 			return 0;
 		char c = (char)v;
@@ -112,7 +104,7 @@ static int legacy(const char *m, struct out *o)
 	    memcmp(m + n - 20, "17h", 3))
 		return 0;
 	for (size_t i = n - 17; i < n - 1; i++)
-		if (hexval(m[i]) < 0)
+		if (at_hexval_lower((unsigned char)m[i]) < 0)
 			return 0;
 	const char *p = m + 3, *end = m + n - 20;
 	if (p == end)
@@ -627,7 +619,7 @@ static void constant(struct v0 *p)
 	uint64_t v = 0;
 	int digits = 0, c;
 	while ((c = peek(p)) && c != '_') {
-		int d = hexval((char)c);
+		int d = at_hexval_lower((unsigned char)c);
 		if (d < 0 || ++digits > 16) {
 			fail(p);
 			return;

@@ -6,6 +6,7 @@
 
 #include "autotrace.h"
 #include "config.h"
+#include "hex.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,19 +57,11 @@ void at_hex_encode(const uint8_t *in, size_t n, char *out)
 		memcpy(out + 2 * i, hexpair[in[i]], 2);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int at_hex_decode(const char *in, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = at_hexval_lower((unsigned char)in[2 * i]);
+		int lo = at_hexval_lower((unsigned char)in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
