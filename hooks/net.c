@@ -545,13 +545,10 @@ static void set_status(struct at_conn *c, const struct at_http_parser *resp, int
 static void know_peer(struct at_conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	int port = 0, saved = errno;
-	c->peer_len = 0;
-	if (!kept_peer(c, &ss) || !getpeername(c->fd, (struct sockaddr *)&ss, &sl))
-		c->peer_len = (uint8_t)fmt_addr(&ss, sl, c->peer, &port);
+	int port = 0;
+	c->peer_len = (uint8_t)(!kept_peer(c, &ss) ? fmt_addr(&ss, sizeof ss, c->peer, &port)
+	                                            : at_net_peer(c->fd, c->peer, &port));
 	c->peer_port = c->peer_len ? (uint16_t)port : 0;
-	errno = saved;
 }
 
 static void set_addr(struct at_span *s, const char *key_addr, const char *key_port,

@@ -1145,8 +1145,9 @@ AT_EXPORT int redisAsyncFormattedCommand(void *ac, redis_cb *fn, void *pd, const
 /* ---- connections: where the server is; freeing ---- */
 
 /* Only the outermost connect records (redisAsyncConnect calls
- * redisConnectNonBlock, and 0.x then moves the context with realloc). */
-#define CONNECT_HOOK(name, params, args, host, port)                                               \
+ * redisConnectNonBlock, and 0.x then moves the context with realloc): note,
+ * an expression of the context c, says where its server is. */
+#define CONNECT_HOOK(name, params, args, note)                                                     \
 	AT_EXPORT void *name params                                                                \
 	{                                                                                          \
 		if (!RESOLVE(name))                                                                \
@@ -1155,30 +1156,31 @@ AT_EXPORT int redisAsyncFormattedCommand(void *ac, redis_cb *fn, void *pd, const
 			return real_##name args;                                                   \
 		void *c = real_##name args;                                                        \
 		int saved = errno;                                                                 \
-		conn_note(c, host, port);                                                          \
+		note;                                                                              \
 		at_leave();                                                                        \
 		errno = saved;                                                                     \
 		return c;                                                                          \
 	}
 
-CONNECT_HOOK(redisConnect, (const char *ip, int port), (ip, port), ip, port)
+CONNECT_HOOK(redisConnect, (const char *ip, int port), (ip, port), conn_note(c, ip, port))
 CONNECT_HOOK(redisConnectWithTimeout, (const char *ip, int port, const struct timeval tv),
-             (ip, port, tv), ip, port)
-CONNECT_HOOK(redisConnectNonBlock, (const char *ip, int port), (ip, port), ip, port)
+             (ip, port, tv), conn_note(c, ip, port))
+CONNECT_HOOK(redisConnectNonBlock, (const char *ip, int port), (ip, port), conn_note(c, ip, port))
 CONNECT_HOOK(redisConnectBindNonBlock, (const char *ip, int port, const char *src), (ip, port, src),
-             ip, port)
+             conn_note(c, ip, port))
 CONNECT_HOOK(redisConnectBindNonBlockWithReuse, (const char *ip, int port, const char *src),
-             (ip, port, src), ip, port)
-CONNECT_HOOK(redisConnectUnix, (const char *path), (path), path, 0)
+             (ip, port, src), conn_note(c, ip, port))
+CONNECT_HOOK(redisConnectUnix, (const char *path), (path), conn_note(c, path, 0))
 CONNECT_HOOK(redisConnectUnixWithTimeout, (const char *path, const struct timeval tv), (path, tv),
-             path, 0)
-CONNECT_HOOK(redisConnectUnixNonBlock, (const char *path), (path), path, 0)
-CONNECT_HOOK(redisAsyncConnect, (const char *ip, int port), (ip, port), ip, port)
+             conn_note(c, path, 0))
+CONNECT_HOOK(redisConnectUnixNonBlock, (const char *path), (path), conn_note(c, path, 0))
+CONNECT_HOOK(redisAsyncConnect, (const char *ip, int port), (ip, port), conn_note(c, ip, port))
 CONNECT_HOOK(redisAsyncConnectBind, (const char *ip, int port, const char *src), (ip, port, src),
-             ip, port)
+             conn_note(c, ip, port))
 CONNECT_HOOK(redisAsyncConnectBindWithReuse, (const char *ip, int port, const char *src),
-             (ip, port, src), ip, port)
-CONNECT_HOOK(redisAsyncConnectUnix, (const char *path), (path), path, 0)
+             (ip, port, src), conn_note(c, ip, port))
+CONNECT_HOOK(redisAsyncConnectUnix, (const char *path), (path), conn_note(c, path, 0))
+CONNECT_HOOK(redisConnectFd, (int fd), (fd), conn_note_fd(c, fd))
 
 /* redisOptions exists only in 1.x; read it only when 1.x is what is loaded. */
 static void note_options(void *c, const void *opt, void *sym)
@@ -1196,48 +1198,10 @@ static void note_options(void *c, const void *opt, void *sym)
 		conn_add(c);
 }
 
-AT_EXPORT void *redisConnectFd(int fd)
-{
-	if (!RESOLVE(redisConnectFd))
-		return NULL;
-	if (!at_enter())
-		return real_redisConnectFd(fd);
-	void *c = real_redisConnectFd(fd);
-	int saved = errno;
-	if (c)
-		conn_note_fd(c, fd);
-	at_leave();
-	errno = saved;
-	return c;
-}
-
-AT_EXPORT void *redisConnectWithOptions(const void *opt)
-{
-	if (!RESOLVE(redisConnectWithOptions))
-		return NULL;
-	if (!at_enter())
-		return real_redisConnectWithOptions(opt);
-	void *c = real_redisConnectWithOptions(opt);
-	int saved = errno;
-	note_options(c, opt, (void *)real_redisConnectWithOptions);
-	at_leave();
-	errno = saved;
-	return c;
-}
-
-AT_EXPORT void *redisAsyncConnectWithOptions(const void *opt)
-{
-	if (!RESOLVE(redisAsyncConnectWithOptions))
-		return NULL;
-	if (!at_enter())
-		return real_redisAsyncConnectWithOptions(opt);
-	void *c = real_redisAsyncConnectWithOptions(opt);
-	int saved = errno;
-	note_options(c, opt, (void *)real_redisAsyncConnectWithOptions);
-	at_leave();
-	errno = saved;
-	return c;
-}
+CONNECT_HOOK(redisConnectWithOptions, (const void *opt), (opt),
+             note_options(c, opt, (void *)real_redisConnectWithOptions))
+CONNECT_HOOK(redisAsyncConnectWithOptions, (const void *opt), (opt),
+             note_options(c, opt, (void *)real_redisAsyncConnectWithOptions))
 
 /* Forget before the real free: once freed, the address may be another
  * thread's new context. */

@@ -133,6 +133,7 @@ struct v0 {
 	size_t n, pos;
 	struct out *o;
 	int depth, quiet, bad;
+	int open; /* a dyn trait's generic arguments left open (trait_path) */
 	unsigned steps;
 	uint64_t bound; /* lifetimes bound by the binders around */
 };
@@ -464,28 +465,26 @@ static void fn_sig(struct v0 *p)
 }
 
 /* A dyn trait's path, its generic arguments left open for the associated
- * types that follow ("FnOnce<(), Output = ()>"): 1 when they were. */
-static int trait_path(struct v0 *p)
+ * types that follow ("FnOnce<(), Output = ()>"): p->open when they were. */
+static void trait_here(struct v0 *p, int unused)
 {
-	size_t back = 0;
-	if (eat(p, 'B')) { /* the same trait as before: read it there */
-		size_t at = p->pos - 1, to = (size_t)b62(p);
-		if (p->bad || to >= at) {
-			fail(p);
-			return 0;
-		}
-		back = p->pos;
-		p->pos = to;
-	}
-	int open = eat(p, 'I');
+	(void)unused;
+	p->open = eat(p, 'I');
 	path(p, 0);
-	if (open) {
+	if (p->open) {
 		emits(p, "<");
 		generic_args(p);
 	}
-	if (back && !p->bad)
-		p->pos = back;
-	return open;
+}
+
+static int trait_path(struct v0 *p)
+{
+	p->open = 0;
+	if (eat(p, 'B')) /* the same trait as before: read it there */
+		backref(p, trait_here, 0);
+	else
+		trait_here(p, 0);
+	return p->open;
 }
 
 static void dyn_bounds(struct v0 *p)
